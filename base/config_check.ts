@@ -1,0 +1,147 @@
+/**
+ * Config validation that names the field: every component checks its config with these at
+ * construction (and on hot reload), so a bad value is always an `InvalidArgument`
+ * `InfraError` whose `details.field` says which one.
+ *
+ * @module
+ */
+
+import { InfraError } from "./errors.ts";
+
+/** Bounds of a numeric field. */
+export interface NumberBounds {
+  /** Smallest allowed value (inclusive). */
+  min?: number;
+  /** Largest allowed value (inclusive). */
+  max?: number;
+}
+
+/** Field checks bound to one component; see {@link configCheck}. */
+export interface ConfigCheck {
+  /** A ready InvalidArgument error for `field`. */
+  fail(field: string, message: string): InfraError;
+  /** `value` is a plain object (not null, not an array). */
+  object(value: unknown, field: string): Record<string, unknown>;
+  /** `value` is an integer within `bounds`. */
+  integer(value: unknown, field: string, bounds?: NumberBounds): number;
+  /** `value` is a finite number within `bounds`. */
+  number(value: unknown, field: string, bounds?: NumberBounds): number;
+  /** `value` is a string; non-empty unless `allowEmpty`. */
+  string(value: unknown, field: string, options?: { allowEmpty?: boolean }): string;
+  /** `value` is one of `allowed`. */
+  oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T;
+  /** `value` is a boolean. */
+  boolean(value: unknown, field: string): boolean;
+  /** `value` is an array of non-empty strings; non-empty unless `allowEmpty`. */
+  strings(value: unknown, field: string, options?: { allowEmpty?: boolean }): string[];
+  /** `value` has no keys outside `allowed` (catches typos such as `ttlMS`). */
+  knownKeys(value: Record<string, unknown>, field: string, allowed: readonly string[]): void;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 60 ? value.slice(0, 60) + "…" : value);
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  if (Array.isArray(value)) return "an array";
+  if (value === null) return "null";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+/**
+ * Field checks for one component's config. Each check returns the value (narrowed) or
+ * throws `InvalidArgument` with a message like
+ * `cache: config.poolSize must be an integer ≥ 1, got 0` and `details.field = "poolSize"`.
+ *
+ * @param component The component named in errors.
+ * @returns The checks.
+ *
+ * @example
+ * ```ts
+ * import { configCheck } from "@gochat/infra/base";
+ *
+ * const check = configCheck("cache");
+ * const poolSize = check.integer(10, "poolSize", { min: 1 });
+ * ```
+ */
+export function configCheck(component: string): ConfigCheck {
+  const fail = (field: string, message: string) =>
+    new InfraError("InvalidArgument", `config.${field} ${message}`, {
+      component,
+      details: { field },
+    });
+  const bounded = (value: number, field: string, kind: string, bounds: NumberBounds) => {
+    const { min, max } = bounds;
+    if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
+      const range = min !== undefined && max !== undefined
+        ? `between ${min} and ${max}`
+        : min !== undefined
+        ? `≥ ${min}`
+        : `≤ ${max}`;
+      throw fail(field, `must be ${kind} ${range}, got ${value}`);
+    }
+    return value;
+  };
+  return {
+    fail,
+    object(value, field) {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw fail(field, `must be an object, got ${describe(value)}`);
+      }
+      return value as Record<string, unknown>;
+    },
+    integer(value, field, bounds = {}) {
+      if (typeof value !== "number" || !Number.isInteger(value)) {
+        throw fail(field, `must be an integer, got ${describe(value)}`);
+      }
+      return bounded(value, field, "an integer", bounds);
+    },
+    number(value, field, bounds = {}) {
+      if (typeof value !== "number" || !Number.isFinite(value)) {
+        throw fail(field, `must be a finite number, got ${describe(value)}`);
+      }
+      return bounded(value, field, "a number", bounds);
+    },
+    string(value, field, options = {}) {
+      if (typeof value !== "string") throw fail(field, `must be a string, got ${describe(value)}`);
+      if (!options.allowEmpty && value.length === 0) throw fail(field, "must not be empty");
+      return value;
+    },
+    oneOf(value, field, allowed) {
+      if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+        throw fail(
+          field,
+          `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${describe(value)}`,
+        );
+      }
+      return value as (typeof allowed)[number];
+    },
+    boolean(value, field) {
+      if (typeof value !== "boolean") {
+        throw fail(field, `must be a boolean, got ${describe(value)}`);
+      }
+      return value;
+    },
+    strings(value, field, options = {}) {
+      if (!Array.isArray(value)) {
+        throw fail(field, `must be an array of strings, got ${describe(value)}`);
+      }
+      if (!options.allowEmpty && value.length === 0) throw fail(field, "must not be empty");
+      value.forEach((item, i) => {
+        if (typeof item !== "string" || item.length === 0) {
+          throw fail(`${field}[${i}]`, `must be a non-empty string, got ${describe(item)}`);
+        }
+      });
+      return value as string[];
+    },
+    knownKeys(value, field, allowed) {
+      for (const key of Object.keys(value)) {
+        if (!allowed.includes(key)) {
+          const where = field ? `${field}.${key}` : key;
+          throw fail(where, `is not a known setting (known: ${allowed.join(", ")})`);
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# deno task test [--runtimes-only] [deno test args...]
+#
+# Brings the services up if they are not running, runs the whole suite on Deno, then the
+# files listed in tests/runtimes.txt on Node (through tsx) and on Bun, and ends with one
+# line: `N passed, N failed, N skipped`. Exits non-zero when a test failed or none ran.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+runtimes_only=""
+if [ "${1:-}" = "--runtimes-only" ]; then
+  runtimes_only=1
+  shift
+fi
+
+bash scripts/services.sh up || {
+  echo "0 passed, 1 failed, 0 skipped (the services did not come up)"
+  exit 1
+}
+
+results=.test-results
+rm -rf "$results"
+mkdir -p "$results"
+reports=()
+
+if [ -z "$runtimes_only" ]; then
+  echo "== deno test =="
+  deno test -A --junit-path="$results/deno.xml" "$@" tests/
+  reports+=("deno=$results/deno.xml")
+fi
+
+mapfile -t portable < <(grep -v '^\s*#' tests/runtimes.txt | grep . | while read -r entry; do
+  if [ -d "$entry" ]; then find "$entry" -name '*_test.ts' | sort; else echo "$entry"; fi
+done)
+
+echo "== node (tsx) =="
+node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=junit --test-reporter-destination="$results/node.xml" "${portable[@]}"
+reports+=("node=$results/node.xml")
+
+echo "== bun =="
+bun test --timeout 120000 --reporter=junit --reporter-outfile="$results/bun.xml" \
+  $(printf './%s ' "${portable[@]}")
+reports+=("bun=$results/bun.xml")
+
+echo "== summary =="
+deno run -A scripts/test_summary.ts "${reports[@]}"

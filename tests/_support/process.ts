@@ -1,0 +1,109 @@
+/**
+ * Real server processes for fault tests: a private etcd or Redis on free ports that a test
+ * may SIGKILL and restart without disturbing the shared services.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { openSync } from "node:fs";
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `check` until it returns true, or throws after `timeoutMs`. */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<void> {
+  const { timeoutMs = 10_000, intervalMs = 50, what = "condition" } = options;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** How to run one server process. */
+export interface ServerSpec {
+  /** Name for messages. */
+  name: string;
+  /** Executable. */
+  command: string;
+  /** Arguments. */
+  args: string[];
+  /** Resolves true once the server answers. */
+  ready: () => Promise<boolean>;
+  /** Where stdout and stderr go; default /dev/null. */
+  logFile?: string;
+  /** How long to wait for `ready`; default 20 s. */
+  startTimeoutMs?: number;
+}
+
+/** A server process a test controls. */
+export interface ServerProcess {
+  /** The running process's pid, or undefined while stopped. */
+  readonly pid: number | undefined;
+  /** Starts it (again) and waits until ready. */
+  start(): Promise<void>;
+  /** Sends SIGKILL and waits for the exit. */
+  kill(): Promise<void>;
+  /** Sends SIGTERM, waits for the exit (SIGKILL after 10 s). */
+  stop(): Promise<void>;
+}
+
+/** Starts a server process and waits until it is ready. */
+export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const start = async () => {
+    if (child) throw new Error(`${spec.name} is already running`);
+    const out = spec.logFile ? openSync(spec.logFile, "a") : "ignore";
+    const proc = spawn(spec.command, spec.args, { stdio: ["ignore", out, out] });
+    child = proc;
+    exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+    proc.once("exit", () => {
+      if (child === proc) child = undefined;
+    });
+    await waitUntil(spec.ready, {
+      timeoutMs: spec.startTimeoutMs ?? 20_000,
+      intervalMs: 100,
+      what: `${spec.name} to be ready`,
+    });
+  };
+  const signal = async (sig: NodeJS.Signals, graceMs: number) => {
+    const proc = child;
+    if (!proc) return;
+    proc.kill(sig);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+    child = undefined;
+  };
+  await start();
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    start,
+    kill: () => signal("SIGKILL", 0),
+    stop: () => signal("SIGTERM", 10_000),
+  };
+}

@@ -1,0 +1,133 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type CircuitStateChange, createCircuitBreaker, InfraError } from "../../base/mod.ts";
+
+const fail = () => Promise.reject(new Error("down"));
+const ok = () => Promise.resolve("ok");
+
+function clock() {
+  let now = 1_000;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+test("the circuit opens after the failure threshold and rejects without calling", async () => {
+  const breaker = createCircuitBreaker({ failureThreshold: 3 });
+  for (let i = 0; i < 3; i++) await assert.rejects(breaker.execute(fail), /down/);
+  assert.equal(breaker.state, "open");
+  let called = false;
+  await assert.rejects(
+    breaker.execute(() => {
+      called = true;
+      return ok();
+    }),
+    (e) => InfraError.is(e, "CircuitOpen"),
+  );
+  assert.equal(called, false);
+});
+
+test("a success in the closed state resets the consecutive failure count", async () => {
+  const breaker = createCircuitBreaker({ failureThreshold: 2 });
+  await assert.rejects(breaker.execute(fail));
+  await breaker.execute(ok);
+  await assert.rejects(breaker.execute(fail));
+  assert.equal(breaker.state, "closed");
+});
+
+test("after the open timeout the circuit is half-open and closes after enough successes", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({
+    failureThreshold: 1,
+    successThreshold: 2,
+    openTimeoutMs: 500,
+    now: time.now,
+  });
+  await assert.rejects(breaker.execute(fail));
+  time.advance(499);
+  assert.equal(breaker.state, "open");
+  time.advance(1);
+  assert.equal(breaker.state, "half-open");
+  assert.equal(await breaker.execute(ok), "ok");
+  assert.equal(breaker.state, "half-open");
+  await breaker.execute(ok);
+  assert.equal(breaker.state, "closed");
+});
+
+test("a failed probe in the half-open state opens the circuit again", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({ failureThreshold: 1, openTimeoutMs: 100, now: time.now });
+  await assert.rejects(breaker.execute(fail));
+  time.advance(100);
+  await assert.rejects(breaker.execute(fail), /down/);
+  assert.equal(breaker.state, "open");
+  time.advance(50);
+  await assert.rejects(breaker.execute(ok), (e) => InfraError.is(e, "CircuitOpen"));
+});
+
+test("half-open admits only halfOpenMaxCalls probes at once", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({ failureThreshold: 1, openTimeoutMs: 10, now: time.now });
+  await assert.rejects(breaker.execute(fail));
+  time.advance(10);
+  let release!: () => void;
+  const probe = breaker.execute(() => new Promise<void>((resolve) => (release = resolve)));
+  await assert.rejects(breaker.execute(ok), (e) => InfraError.is(e, "CircuitOpen"));
+  release();
+  await probe;
+});
+
+test("errors the predicate does not count leave the circuit closed", async () => {
+  const breaker = createCircuitBreaker({
+    failureThreshold: 2,
+    isFailure: (error) => !InfraError.is(error, "NotFound"),
+  });
+  for (let i = 0; i < 5; i++) {
+    await assert.rejects(
+      breaker.execute(() => Promise.reject(new InfraError("NotFound", "no user"))),
+      (e) => InfraError.is(e, "NotFound"),
+    );
+  }
+  assert.equal(breaker.state, "closed");
+});
+
+test("state changes are reported to listeners in order, and unsubscribing stops them", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({
+    name: "profile",
+    failureThreshold: 1,
+    successThreshold: 1,
+    openTimeoutMs: 10,
+    now: time.now,
+  });
+  const changes: CircuitStateChange[] = [];
+  const unsubscribe = breaker.onStateChange((change) => changes.push(change));
+  breaker.onStateChange(() => {
+    throw new Error("a broken listener is ignored");
+  });
+  await assert.rejects(breaker.execute(fail));
+  time.advance(10);
+  await breaker.execute(ok);
+  assert.deepEqual(changes, [
+    { name: "profile", from: "closed", to: "open" },
+    { name: "profile", from: "open", to: "half-open" },
+    { name: "profile", from: "half-open", to: "closed" },
+  ]);
+  unsubscribe();
+  await assert.rejects(breaker.execute(fail));
+  assert.equal(changes.length, 3);
+});
+
+test("reset closes an open circuit", async () => {
+  const breaker = createCircuitBreaker({ failureThreshold: 1 });
+  await assert.rejects(breaker.execute(fail));
+  breaker.reset();
+  assert.equal(breaker.state, "closed");
+  assert.equal(await breaker.execute(ok), "ok");
+});
+
+test("bad breaker options are InvalidArgument", () => {
+  for (
+    const options of [{ failureThreshold: 0 }, { successThreshold: 1.5 }, { openTimeoutMs: -1 }]
+  ) {
+    assert.throws(() => createCircuitBreaker(options), (e) => InfraError.is(e, "InvalidArgument"));
+  }
+});

@@ -1,0 +1,75 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { configCheck, decodeJson, encodeJson, InfraError } from "../../base/mod.ts";
+
+const check = configCheck("demo");
+
+function rejects(fn: () => unknown, field: string, pattern: RegExp) {
+  assert.throws(fn, (e) => {
+    assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+    assert.equal(e.details.field, field);
+    assert.equal(e.component, "demo");
+    assert.match(e.message, pattern);
+    return true;
+  });
+}
+
+test("integer checks type and bounds and names the field", () => {
+  assert.equal(check.integer(5, "poolSize", { min: 1 }), 5);
+  rejects(
+    () => check.integer(0, "poolSize", { min: 1 }),
+    "poolSize",
+    /config\.poolSize must be an integer ≥ 1, got 0/,
+  );
+  rejects(() => check.integer(1.5, "poolSize"), "poolSize", /integer/);
+  rejects(() => check.integer("5", "poolSize"), "poolSize", /got "5"/);
+  rejects(() => check.integer(2000, "id", { min: 0, max: 1023 }), "id", /between 0 and 1023/);
+});
+
+test("number, string, boolean and oneOf reject the wrong types", () => {
+  assert.equal(check.number(0.5, "rate", { max: 1 }), 0.5);
+  rejects(() => check.number(NaN, "rate"), "rate", /finite number/);
+  rejects(() => check.number(2, "rate", { max: 1 }), "rate", /≤ 1/);
+  assert.equal(check.string("x", "name"), "x");
+  rejects(() => check.string("", "name"), "name", /must not be empty/);
+  assert.equal(check.string("", "prefix", { allowEmpty: true }), "");
+  rejects(() => check.boolean("yes", "tls"), "tls", /boolean/);
+  assert.equal(check.oneOf("json", "format", ["json", "text"]), "json");
+  rejects(
+    () => check.oneOf("xml", "format", ["json", "text"]),
+    "format",
+    /one of "json", "text", got "xml"/,
+  );
+});
+
+test("strings and object checks name the offending element", () => {
+  assert.deepEqual(check.strings(["a:1"], "endpoints"), ["a:1"]);
+  rejects(() => check.strings([], "endpoints"), "endpoints", /must not be empty/);
+  rejects(() => check.strings(["a", ""], "endpoints"), "endpoints[1]", /non-empty string/);
+  rejects(() => check.object(null, "tls"), "tls", /must be an object, got null/);
+  rejects(() => check.object([], "tls"), "tls", /got an array/);
+});
+
+test("knownKeys catches a misspelled setting", () => {
+  check.knownKeys({ ttlMs: 1 }, "", ["ttlMs"]);
+  rejects(() => check.knownKeys({ ttlMS: 1 }, "", ["ttlMs"]), "ttlMS", /not a known setting/);
+  rejects(() => check.knownKeys({ x: 1 }, "tls", ["ca"]), "tls.x", /not a known setting/);
+});
+
+test("encodeJson rejects what JSON cannot represent", () => {
+  assert.equal(encodeJson({ a: [1, "b", null] }), '{"a":[1,"b",null]}');
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  for (const bad of [undefined, () => 1, Symbol("s"), 10n, circular]) {
+    assert.throws(() => encodeJson(bad, "cache"), (e) => InfraError.is(e, "InvalidArgument"));
+  }
+});
+
+test("decodeJson names what was not valid JSON", () => {
+  assert.deepEqual(decodeJson('{"a":1}'), { a: 1 });
+  assert.throws(
+    () => decodeJson("{nope", "coord", "key /config/x"),
+    (e) =>
+      InfraError.is(e, "InvalidArgument") && /key \/config\/x is not valid JSON/.test(e.message),
+  );
+});

@@ -1,0 +1,163 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { backoffCap, InfraError, retry } from "../../base/mod.ts";
+
+const unavailable = () => new InfraError("Unavailable", "down");
+
+test("retry returns the first successful result", async () => {
+  let calls = 0;
+  const value = await retry((attempt) => {
+    calls++;
+    return attempt < 3 ? Promise.reject(unavailable()) : Promise.resolve("ok");
+  }, { maxAttempts: 5, initialDelayMs: 1 });
+  assert.equal(value, "ok");
+  assert.equal(calls, 3);
+});
+
+test("retry throws the last error unchanged when attempts run out", async () => {
+  let calls = 0;
+  const errors: InfraError[] = [];
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      const error = unavailable();
+      errors.push(error);
+      return Promise.reject(error);
+    }, { maxAttempts: 4, initialDelayMs: 1 }),
+    (e) => e === errors[errors.length - 1],
+  );
+  assert.equal(calls, 4);
+});
+
+test("retry does not retry an error the predicate rejects", async () => {
+  let calls = 0;
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      return Promise.reject(new InfraError("InvalidArgument", "bad"));
+    }, { maxAttempts: 5, initialDelayMs: 1 }),
+    (e) => InfraError.is(e, "InvalidArgument"),
+  );
+  assert.equal(calls, 1);
+});
+
+test("a custom retryable predicate sees the error and the attempt", async () => {
+  const seen: number[] = [];
+  await assert.rejects(
+    retry(() => Promise.reject(new Error("plain")), {
+      maxAttempts: 10,
+      initialDelayMs: 1,
+      retryable: (error, attempt) => {
+        seen.push(attempt);
+        return (error as Error).message === "plain" && attempt < 3;
+      },
+    }),
+    /plain/,
+  );
+  assert.deepEqual(seen, [1, 2, 3]);
+});
+
+test("backoff caps grow by the multiplier up to maxDelayMs", () => {
+  const options = { initialDelayMs: 100, multiplier: 2, maxDelayMs: 1_000 };
+  assert.deepEqual([1, 2, 3, 4, 5, 6].map((a) => backoffCap(a, options)), [
+    100,
+    200,
+    400,
+    800,
+    1000,
+    1000,
+  ]);
+});
+
+test("full jitter waits uniformly between zero and the cap", async () => {
+  const delays: number[] = [];
+  const randoms = [0, 0.5, 0.999];
+  await assert.rejects(
+    retry(() => Promise.reject(unavailable()), {
+      maxAttempts: 4,
+      initialDelayMs: 10,
+      multiplier: 2,
+      random: () => randoms.shift()!,
+      onRetry: ({ delayMs }) => delays.push(delayMs),
+    }),
+  );
+  assert.deepEqual(delays, [0, 10, 39]);
+});
+
+test("jitter none waits exactly the cap", async () => {
+  const delays: number[] = [];
+  await assert.rejects(
+    retry(() => Promise.reject(unavailable()), {
+      maxAttempts: 3,
+      initialDelayMs: 5,
+      jitter: "none",
+      onRetry: ({ delayMs, attempt, error }) => {
+        assert.ok(InfraError.is(error, "Unavailable"));
+        delays.push(delayMs + attempt * 1000);
+      },
+    }),
+  );
+  assert.deepEqual(delays, [1005, 2010]);
+});
+
+test("retry stops before a wait that would pass the deadline", async () => {
+  let calls = 0;
+  const started = Date.now();
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      return Promise.reject(unavailable());
+    }, {
+      maxAttempts: Infinity,
+      deadlineMs: 200,
+      initialDelayMs: 40,
+      jitter: "none",
+      multiplier: 1,
+    }),
+    (e) => InfraError.is(e, "Unavailable"),
+  );
+  const elapsed = Date.now() - started;
+  assert.ok(calls >= 2 && calls <= 6, `calls ${calls}`);
+  assert.ok(elapsed < 400, `elapsed ${elapsed}`);
+});
+
+test("an abort during the wait rejects with Aborted and keeps the last error as cause", async () => {
+  const controller = new AbortController();
+  const last = unavailable();
+  const running = retry(() => Promise.reject(last), {
+    maxAttempts: 5,
+    initialDelayMs: 10_000,
+    jitter: "none",
+    signal: controller.signal,
+  });
+  setTimeout(() => controller.abort(), 20);
+  await assert.rejects(running, (e) => InfraError.is(e, "Aborted") && e.cause === last);
+});
+
+test("an already aborted signal prevents the first attempt", async () => {
+  let calls = 0;
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      return Promise.resolve(1);
+    }, { signal: AbortSignal.abort() }),
+    (e) => InfraError.is(e, "Aborted"),
+  );
+  assert.equal(calls, 0);
+});
+
+test("bad retry options are InvalidArgument naming the field", async () => {
+  const cases: [Record<string, number>, string][] = [
+    [{ maxAttempts: 0 }, "maxAttempts"],
+    [{ maxAttempts: Infinity }, "maxAttempts"],
+    [{ deadlineMs: -1 }, "deadlineMs"],
+    [{ initialDelayMs: -5 }, "initialDelayMs"],
+    [{ multiplier: 0.5 }, "multiplier"],
+  ];
+  for (const [options, field] of cases) {
+    await assert.rejects(
+      retry(() => Promise.resolve(1), options),
+      (e) => InfraError.is(e, "InvalidArgument") && e.details.field === field,
+    );
+  }
+});

@@ -1,0 +1,87 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  abortable,
+  abortError,
+  anySignal,
+  delay,
+  InfraError,
+  throwIfAborted,
+  timeoutSignal,
+} from "../../base/mod.ts";
+
+test("timeoutSignal aborts after the time with a Timeout InfraError", async () => {
+  const signal = timeoutSignal(20, "demo");
+  assert.equal(signal.aborted, false);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.equal(signal.aborted, true);
+  assert.ok(InfraError.is(signal.reason, "Timeout"));
+  assert.equal((signal.reason as InfraError).component, "demo");
+});
+
+test("timeoutSignal rejects a negative or infinite time", () => {
+  assert.throws(() => timeoutSignal(-1), (e) => InfraError.is(e, "InvalidArgument"));
+  assert.throws(() => timeoutSignal(Infinity), (e) => InfraError.is(e, "InvalidArgument"));
+  assert.throws(() => timeoutSignal(NaN), (e) => InfraError.is(e, "InvalidArgument"));
+});
+
+test("anySignal ignores undefined and follows the first signal to abort", () => {
+  const a = new AbortController();
+  const b = new AbortController();
+  const signal = anySignal(undefined, a.signal, b.signal);
+  assert.equal(signal.aborted, false);
+  b.abort("b went first");
+  assert.equal(signal.aborted, true);
+  assert.equal(signal.reason, "b went first");
+});
+
+test("anySignal of nothing never aborts, of one signal is that signal", () => {
+  assert.equal(anySignal().aborted, false);
+  assert.equal(anySignal(undefined, undefined).aborted, false);
+  const only = new AbortController().signal;
+  assert.equal(anySignal(only), only);
+});
+
+test("anySignal of an already aborted signal is aborted", () => {
+  const signal = anySignal(AbortSignal.abort("early"), new AbortController().signal);
+  assert.equal(signal.aborted, true);
+  assert.equal(signal.reason, "early");
+});
+
+test("abortError maps reasons to Aborted or Timeout", () => {
+  assert.equal(abortError(AbortSignal.abort("stop")).code, "Aborted");
+  const timeout = new DOMException("signal timed out", "TimeoutError");
+  assert.equal(abortError(AbortSignal.abort(timeout)).code, "Timeout");
+  const own = new InfraError("LockLost", "lease expired");
+  assert.equal(abortError(AbortSignal.abort(own)), own);
+});
+
+test("throwIfAborted throws only for an aborted signal", () => {
+  throwIfAborted(undefined);
+  throwIfAborted(new AbortController().signal);
+  assert.throws(() => throwIfAborted(AbortSignal.abort(), "x"), (e) => InfraError.is(e, "Aborted"));
+});
+
+test("delay waits, and rejects with Aborted when its signal fires", async () => {
+  const started = Date.now();
+  await delay(30);
+  assert.ok(Date.now() - started >= 25);
+  const controller = new AbortController();
+  const waiting = delay(10_000, { signal: controller.signal });
+  controller.abort();
+  await assert.rejects(waiting, (e) => InfraError.is(e, "Aborted"));
+  await assert.rejects(
+    delay(10, { signal: AbortSignal.abort() }),
+    (e) => InfraError.is(e, "Aborted"),
+  );
+});
+
+test("abortable settles like the promise unless the signal fires first", async () => {
+  assert.equal(await abortable(Promise.resolve(7), new AbortController().signal), 7);
+  await assert.rejects(abortable(Promise.reject(new Error("inner")), undefined), /inner/);
+  const controller = new AbortController();
+  const never = new Promise<number>(() => {});
+  const racing = abortable(never, controller.signal, "demo");
+  controller.abort();
+  await assert.rejects(racing, (e) => InfraError.is(e, "Aborted"));
+});
