@@ -16,3 +16,4 @@
  */
 
 export * as base from "./base/mod.ts";
+export * as clog from "./clog/mod.ts";

@@ -1,0 +1,41 @@
+/**
+ * The logging contract every component codes against. Components receive a {@link Logger}
+ * by injection (`{ logger }` in their dependencies) and fall back to
+ * `getLogger("<component>")`, the process-wide logger that the application configures once
+ * with `clog.init(config)`.
+ *
+ * @module
+ */
+
+/** Severity, lowest first. */
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+
+/** Structured fields of a record. Errors are serialized with name, message, stack, cause and code. */
+export type Fields = Record<string, unknown>;
+
+/** Fields, or a function computing them, called only when the level is enabled. */
+export type LazyFields = Fields | (() => Fields);
+
+/** A structured logger bound to a namespace and to fields. A log call never throws. */
+export interface Logger {
+  /** The full dotted namespace, e.g. `im-logic.get_user`. */
+  readonly name: string;
+  /** Logs at trace level. */
+  trace(message: string, fields?: LazyFields): void;
+  /** Logs at debug level. */
+  debug(message: string, fields?: LazyFields): void;
+  /** Logs at info level. */
+  info(message: string, fields?: LazyFields): void;
+  /** Logs at warn level. */
+  warn(message: string, fields?: LazyFields): void;
+  /** Logs at error level. */
+  error(message: string, fields?: LazyFields): void;
+  /** Logs at fatal level and flushes buffered sinks. It does not exit the process. */
+  fatal(message: string, fields?: LazyFields): void;
+  /** A child logger with `fields` bound to every record. */
+  with(fields: Fields): Logger;
+  /** A child logger named `<this name>.<name>`, keeping the bound fields. */
+  namespace(name: string): Logger;
+  /** Whether a record at `level` would be written by at least one sink. */
+  isEnabled(level: LogLevel): boolean;
+}
