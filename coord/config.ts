@@ -1,0 +1,208 @@
+/**
+ * The configuration of a coord client: plain JSON data, validated at construction.
+ *
+ * @module
+ */
+
+import { configCheck } from "../base/mod.ts";
+
+/** Client TLS for etcd: PEM text inline or read from files (inline wins). */
+export interface CoordTlsConfig {
+  /** CA certificate(s) that sign the server certificate (PEM); absent: the system roots. */
+  ca?: string;
+  /** Path of the CA certificate file. */
+  caFile?: string;
+  /** Client certificate for mutual TLS (PEM); needs `key`/`keyFile` too. */
+  cert?: string;
+  /** Path of the client certificate file. */
+  certFile?: string;
+  /** Client private key for mutual TLS (PEM). */
+  key?: string;
+  /** Path of the client private key file. */
+  keyFile?: string;
+}
+
+/** Settings of {@link connect}. Durations are milliseconds. */
+export interface CoordConfig {
+  /**
+   * etcd client URLs (`http://host:2379`, or `https://` for TLS; all the same scheme). A bare
+   * `host:port` means `http://host:port`.
+   */
+  endpoints: string[];
+  /**
+   * A root prefix for every key this client reads or writes, e.g. `/tenant-a` (or `""` for
+   * none). Keys are written under it and reported without it, so two applications (or two
+   * test runs) can share an etcd without seeing each other. Starts with `/`, does not end
+   * with `/`.
+   */
+  namespace: string;
+  /** etcd user for password authentication (with `password`). */
+  username?: string;
+  /** Password of `username`. */
+  password?: string;
+  /** TLS settings; setting this (even `{}`) turns TLS on. */
+  tls?: CoordTlsConfig;
+  /** How long {@link connect} keeps trying to reach etcd before failing `Unavailable`. */
+  dialTimeoutMs: number;
+  /** Deadline of each request to etcd; a late answer fails `Timeout`. */
+  requestTimeoutMs: number;
+  /** Interval of HTTP/2 keepalive pings that detect a dead connection (etcd allows ≥ 5 000). */
+  keepAliveTimeMs: number;
+  /** How long a keepalive ping may go unanswered before the connection counts as dead. */
+  keepAliveTimeoutMs: number;
+  /**
+   * Default TTL of the leases behind locks, elections, registrations and instance ids:
+   * how long they survive a crashed or partitioned holder. etcd grants whole seconds (and at
+   * least its own minimum, 2 s on a default server); the holder gives ownership up locally
+   * before this TTL runs out without a confirmed keepalive.
+   */
+  sessionTtlMs: number;
+}
+
+/** Deployment profile of {@link defaultConfig}. */
+export type CoordEnvironment = "development" | "production";
+
+/**
+ * Tuned defaults: development talks to a local etcd, production to a three-member cluster
+ * (override `endpoints` and credentials).
+ *
+ * @param environment `"development"` or `"production"`.
+ * @returns A fresh config object.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "@gochat/infra/coord";
+ *
+ * const config = { ...defaultConfig("production"), endpoints: ["https://etcd-0:2379"], tls: {} };
+ * ```
+ */
+export function defaultConfig(environment: CoordEnvironment = "development"): CoordConfig {
+  if (environment === "production") {
+    return {
+      endpoints: ["http://etcd1:2379", "http://etcd2:2379", "http://etcd3:2379"],
+      namespace: "",
+      dialTimeoutMs: 10_000,
+      requestTimeoutMs: 5_000,
+      keepAliveTimeMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
+      sessionTtlMs: 15_000,
+    };
+  }
+  return {
+    endpoints: ["http://127.0.0.1:2379"],
+    namespace: "",
+    dialTimeoutMs: 5_000,
+    requestTimeoutMs: 3_000,
+    keepAliveTimeMs: 30_000,
+    keepAliveTimeoutMs: 10_000,
+    sessionTtlMs: 10_000,
+  };
+}
+
+const check = configCheck("coord");
+
+/** Smallest and largest lease TTL coord accepts, in ms. */
+export const TTL_BOUNDS: { min: number; max: number } = { min: 1_000, max: 86_400_000 };
+
+/**
+ * Checks a namespace: `""`, or a path starting with `/` that does not end with `/`.
+ *
+ * @param value The namespace.
+ * @param field Named in the error.
+ * @returns The namespace.
+ */
+export function checkNamespace(value: unknown, field = "namespace"): string {
+  const namespace = check.string(value, field, { allowEmpty: true });
+  if (namespace !== "" && (!namespace.startsWith("/") || namespace.endsWith("/"))) {
+    throw check.fail(
+      field,
+      `must be "" or start with "/" and not end with "/", got "${namespace}"`,
+    );
+  }
+  return namespace;
+}
+
+/**
+ * Checks a lease TTL in ms: an integer between 1 s and one day.
+ *
+ * @param value The TTL.
+ * @param field Named in the error.
+ * @returns The TTL.
+ */
+export function checkTtl(value: unknown, field = "ttlMs"): number {
+  return check.integer(value, field, TTL_BOUNDS);
+}
+
+function checkEndpoint(value: string, field: string): string {
+  const url = /^[a-z]+:\/\//i.test(value) ? value : `http://${value}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw check.fail(field, `must be a URL like http://127.0.0.1:2379, got "${value}"`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw check.fail(field, `must use http:// or https://, got "${value}"`);
+  }
+  if (!parsed.hostname || !parsed.port) {
+    throw check.fail(field, `must name a host and a port, got "${value}"`);
+  }
+  return `${parsed.protocol}//${parsed.host}`;
+}
+
+/**
+ * Validates a full config: every field present and in range, no unknown fields.
+ *
+ * @param config The config to check.
+ * @returns A normalized copy (bare `host:port` endpoints become `http://host:port`).
+ * @throws {InfraError} `InvalidArgument` naming the field.
+ */
+export function checkConfig(config: CoordConfig): CoordConfig {
+  const raw = check.object(config, "");
+  check.knownKeys(raw, "", [
+    "endpoints",
+    "namespace",
+    "username",
+    "password",
+    "tls",
+    "dialTimeoutMs",
+    "requestTimeoutMs",
+    "keepAliveTimeMs",
+    "keepAliveTimeoutMs",
+    "sessionTtlMs",
+  ]);
+  const endpoints = check.strings(raw.endpoints, "endpoints").map((endpoint, i) =>
+    checkEndpoint(endpoint, `endpoints[${i}]`)
+  );
+  const schemes = new Set(endpoints.map((endpoint) => endpoint.split(":")[0]));
+  if (schemes.size > 1) throw check.fail("endpoints", "must all use the same scheme");
+  const result: CoordConfig = {
+    endpoints,
+    namespace: checkNamespace(raw.namespace),
+    dialTimeoutMs: check.integer(raw.dialTimeoutMs, "dialTimeoutMs", { min: 1 }),
+    requestTimeoutMs: check.integer(raw.requestTimeoutMs, "requestTimeoutMs", { min: 1 }),
+    keepAliveTimeMs: check.integer(raw.keepAliveTimeMs, "keepAliveTimeMs", { min: 1_000 }),
+    keepAliveTimeoutMs: check.integer(raw.keepAliveTimeoutMs, "keepAliveTimeoutMs", { min: 1 }),
+    sessionTtlMs: checkTtl(raw.sessionTtlMs, "sessionTtlMs"),
+  };
+  if (raw.username !== undefined || raw.password !== undefined) {
+    result.username = check.string(raw.username, "username");
+    result.password = check.string(raw.password, "password", { allowEmpty: true });
+  }
+  if (raw.tls !== undefined) {
+    const tls = check.object(raw.tls, "tls");
+    const fields = ["ca", "caFile", "cert", "certFile", "key", "keyFile"] as const;
+    check.knownKeys(tls, "tls", fields);
+    const copy: CoordTlsConfig = {};
+    for (const field of fields) {
+      if (tls[field] !== undefined) copy[field] = check.string(tls[field], `tls.${field}`);
+    }
+    const hasCert = copy.cert !== undefined || copy.certFile !== undefined;
+    const hasKey = copy.key !== undefined || copy.keyFile !== undefined;
+    if (hasCert !== hasKey) {
+      throw check.fail(hasCert ? "tls.key" : "tls.cert", "must be set together with the other");
+    }
+    result.tls = copy;
+  }
+  return result;
+}

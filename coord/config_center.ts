@@ -1,0 +1,324 @@
+/**
+ * The config center: JSON values by key with revisions, compare-and-set, and watches that
+ * survive restarts and compaction.
+ *
+ * Internal: the public face is {@link ConfigCenter} (`coord.kv`).
+ *
+ * @module
+ */
+
+import { anySignal, decodeJson, encodeJson, InfraError } from "../base/mod.ts";
+import { checkKey } from "./keys.ts";
+import type { CoordContext } from "./context.ts";
+import type { Compare, KeyRange, KeyValue, Operation } from "./transport.ts";
+import { isCompacted } from "./transport.ts";
+import { readStart, runWatch, type WatchChange, type WatchStart } from "./watch.ts";
+import type {
+  ConfigCenter,
+  ConfigEntry,
+  ConfigEvent,
+  ConfigList,
+  DeleteOptions,
+  Fence,
+  ListOptions,
+  SetOptions,
+  SignalOptions,
+  WatchOptions,
+} from "./types.ts";
+
+const COMPONENT = "coord";
+
+/**
+ * Decodes a stored value.
+ *
+ * @param kv The key-value.
+ * @returns The entry.
+ * @throws {InfraError} `InvalidArgument` when the value is not JSON.
+ */
+export function toEntry<T>(kv: KeyValue): ConfigEntry<T> {
+  return {
+    key: kv.key,
+    value: decodeJson<T>(kv.value, COMPONENT, `the value of ${kv.key}`),
+    revision: kv.modRevision,
+    createRevision: kv.createRevision,
+    version: kv.version,
+  };
+}
+
+/**
+ * The event of a watched change.
+ *
+ * @param change The change.
+ * @returns The public event.
+ */
+export function toEvent<T>(change: WatchChange): ConfigEvent<T> {
+  const { kv, reloaded } = change;
+  if (change.type === "delete") {
+    return { type: "delete", key: kv.key, revision: kv.modRevision, reloaded };
+  }
+  try {
+    const value = decodeJson<T>(kv.value, COMPONENT, `the value of ${kv.key}`);
+    return {
+      type: "put",
+      key: kv.key,
+      value,
+      revision: kv.modRevision,
+      createRevision: kv.createRevision,
+      version: kv.version,
+      reloaded,
+    };
+  } catch (error) {
+    return {
+      type: "invalid",
+      key: kv.key,
+      text: kv.value,
+      error: error as InfraError,
+      revision: kv.modRevision,
+      reloaded,
+    };
+  }
+}
+
+/**
+ * The compare that holds while `fence` still owns its lock or leadership.
+ *
+ * @param fence The fence.
+ * @returns The compare.
+ */
+export function fenceCompare(fence: Fence): Compare {
+  return { key: fence.key, target: "create", result: "==", value: fence.fencingToken };
+}
+
+function lockLost(fence: Fence): InfraError {
+  return new InfraError("LockLost", `the guard ${fence.key} is no longer held`, {
+    component: COMPONENT,
+    details: { key: fence.key, fencingToken: fence.fencingToken },
+  });
+}
+
+function checkRevision(value: unknown, field: string, min: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new InfraError("InvalidArgument", `${field} must be an integer ≥ ${min}, got ${value}`, {
+      component: COMPONENT,
+      details: { field },
+    });
+  }
+  return value;
+}
+
+/**
+ * Where a watch starts: now, or at `fromRevision` (reading the state just before it, when
+ * that history is still there). Transient failures are retried until `signal` fires.
+ */
+async function watchStart(
+  context: CoordContext,
+  range: KeyRange,
+  fromRevision: number | undefined,
+  signal: AbortSignal,
+): Promise<WatchStart> {
+  return await context.retryingForever(async () => {
+    if (fromRevision === undefined) {
+      return (await readStart(context.transport, range, { signal })).start;
+    }
+    if (fromRevision <= 1) return { revision: 0, known: new Map() };
+    try {
+      return (await readStart(context.transport, range, { signal, revision: fromRevision - 1 }))
+        .start;
+    } catch (error) {
+      // The history before fromRevision is gone: the watch will hit the compaction and
+      // re-read, reporting every current key.
+      if (isCompacted(error)) return { revision: fromRevision - 1, known: new Map() };
+      throw error;
+    }
+  }, signal);
+}
+
+/**
+ * Builds the config center of a client.
+ *
+ * @param context The client context.
+ * @returns The config center.
+ */
+export function createConfigCenter(context: CoordContext): ConfigCenter {
+  const { transport } = context;
+
+  const write = async (
+    compares: Compare[],
+    operation: Operation,
+    options: SetOptions,
+    onFailure: () => InfraError,
+  ) => {
+    const compare = options.guard ? [...compares, fenceCompare(options.guard)] : compares;
+    const result = await transport.txn({ compare, success: [operation], failure: [] }, {
+      signal: options.signal,
+    });
+    if (!result.succeeded) throw onFailure();
+    return result;
+  };
+
+  return {
+    async get<T>(key: string, options: SignalOptions = {}) {
+      checkKey(key);
+      context.ensureOpen();
+      const result = await context.retrying(
+        () => transport.range({ key }, options),
+        options.signal,
+      );
+      return result.kvs.length === 0 ? undefined : toEntry<T>(result.kvs[0]);
+    },
+
+    async set(key: string, value: unknown, options: SetOptions = {}) {
+      checkKey(key);
+      const text = encodeJson(value, COMPONENT);
+      context.ensureOpen();
+      const result = await context.retrying(
+        () => write([], { type: "put", key, value: text }, options, () => lockLost(options.guard!)),
+        options.signal,
+      );
+      return result.revision;
+    },
+
+    async compareAndSet(key: string, value: unknown, expectedRevision: number, options = {}) {
+      checkKey(key);
+      checkRevision(expectedRevision, "expectedRevision", 0);
+      const text = encodeJson(value, COMPONENT);
+      context.ensureOpen();
+      const compare: Compare = { key, target: "mod", result: "==", value: expectedRevision };
+      const guard = options.guard;
+      // Not retried: a retry after a lost answer would report a false conflict.
+      const result = await transport.txn({
+        compare: guard ? [compare, fenceCompare(guard)] : [compare],
+        success: [{ type: "put", key, value: text }],
+        failure: guard ? [{ type: "range", request: { key: guard.key, keysOnly: true } }] : [],
+      }, { signal: options.signal });
+      if (!result.succeeded) {
+        if (guard) {
+          const held = result.results[0]?.type === "range" &&
+            result.results[0].result.kvs[0]?.createRevision === guard.fencingToken;
+          if (!held) throw lockLost(guard);
+        }
+        throw new InfraError(
+          "Conflict",
+          `${key} changed: expected revision ${expectedRevision}`,
+          { component: COMPONENT, details: { key, expectedRevision } },
+        );
+      }
+      return result.revision;
+    },
+
+    async delete(key: string, options: DeleteOptions = {}) {
+      checkKey(key);
+      context.ensureOpen();
+      const result = await context.retrying(
+        () =>
+          write(
+            [],
+            { type: "delete", key, prefix: options.prefix },
+            options,
+            () => lockLost(options.guard!),
+          ),
+        options.signal,
+      );
+      const first = result.results[0];
+      return first?.type === "delete" ? first.deleted : 0;
+    },
+
+    async list<T>(prefix: string, options: ListOptions = {}): Promise<ConfigList<T>> {
+      checkKey(prefix, "prefix");
+      if (options.limit !== undefined) checkRevision(options.limit, "limit", 1);
+      context.ensureOpen();
+      const result = await context.retrying(
+        () => transport.range({ key: prefix, prefix: true, limit: options.limit }, options),
+        options.signal,
+      );
+      return { entries: result.kvs.map((kv) => toEntry<T>(kv)), revision: result.revision };
+    },
+
+    watch<T>(key: string, options: WatchOptions = {}): ReadableStream<ConfigEvent<T>> {
+      checkKey(key);
+      if (options.fromRevision !== undefined) {
+        checkRevision(options.fromRevision, "fromRevision", 1);
+      }
+      context.ensureOpen();
+      const range: KeyRange = { key, prefix: options.prefix };
+      return watchStream(context, {
+        range,
+        what: options.prefix ? `prefix ${key}` : `key ${key}`,
+        signal: options.signal,
+        start: (signal) => watchStart(context, range, options.fromRevision, signal),
+        map: (changes) => changes.map((change) => toEvent<T>(change)),
+      });
+    },
+  };
+}
+
+/** Options of {@link watchStream}. */
+export interface WatchStreamOptions<E> {
+  /** What to watch. */
+  range: KeyRange;
+  /** For logs. */
+  what: string;
+  /** The caller's signal. */
+  signal?: AbortSignal;
+  /** Finds the starting point; may also enqueue initial chunks. */
+  start(signal: AbortSignal, enqueue: (chunk: E) => void): Promise<WatchStart>;
+  /** Turns a batch of changes into chunks. */
+  map(changes: WatchChange[]): E[];
+}
+
+/**
+ * A ReadableStream over {@link runWatch}: it closes when the caller's signal fires, the
+ * reader cancels or the client closes (cancelling the server-side watch), and errors only
+ * on a permanent failure.
+ *
+ * @param context The client context.
+ * @param options Range, start and mapping.
+ * @returns The stream.
+ */
+export function watchStream<E>(
+  context: CoordContext,
+  options: WatchStreamOptions<E>,
+): ReadableStream<E> {
+  const stop = new AbortController();
+  const signal = anySignal(options.signal, stop.signal, context.closed);
+  return new ReadableStream<E>({
+    start(controller) {
+      const enqueue = (chunk: E) => {
+        if (!signal.aborted) controller.enqueue(chunk);
+      };
+      (async () => {
+        const start = await options.start(signal, enqueue);
+        await runWatch({
+          transport: context.transport,
+          range: options.range,
+          start,
+          signal,
+          logger: context.logger,
+          what: options.what,
+          onChanges: (changes) => {
+            for (const chunk of options.map(changes)) enqueue(chunk);
+          },
+        });
+      })().then(
+        () => {
+          try {
+            controller.close();
+          } catch {
+            // already cancelled by the reader
+          }
+        },
+        (error) => {
+          try {
+            if (signal.aborted || InfraError.is(error, "Closed")) controller.close();
+            else controller.error(error);
+          } catch {
+            // already cancelled by the reader
+          }
+        },
+      );
+    },
+    cancel() {
+      stop.abort();
+    },
+  });
+}

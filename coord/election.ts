@@ -1,0 +1,182 @@
+/**
+ * Leader election with etcd `Election` semantics: candidates queue under
+ * `/elections/{name}/` (see `queue.ts`); the head of the queue leads and its key's value is
+ * what it proclaims; observers watch the prefix and report the head after each change.
+ *
+ * Internal: the public face is {@link Election} (`coord.election(name)`).
+ *
+ * @module
+ */
+
+import { decodeJson, encodeJson, InfraError } from "../base/mod.ts";
+import { checkTtl } from "./config.ts";
+import { watchStream } from "./config_center.ts";
+import type { CoordContext } from "./context.ts";
+import { checkSegment, ELECTIONS_ROOT } from "./keys.ts";
+import { Ownership, removeFromQueue } from "./ownership.ts";
+import { joinQueue, queueKey, waitForTurn } from "./queue.ts";
+import type { KeyValue } from "./transport.ts";
+import type { Election, LeaderInfo, Leadership, LockOptions, SignalOptions } from "./types.ts";
+import { readStart } from "./watch.ts";
+
+const COMPONENT = "coord";
+
+function toLeader<T>(kv: KeyValue): LeaderInfo<T> {
+  let value: T;
+  try {
+    value = decodeJson<T>(kv.value, COMPONENT);
+  } catch {
+    value = kv.value as T;
+  }
+  return { key: kv.key, value, revision: kv.createRevision };
+}
+
+class HeldLeadership implements Leadership {
+  readonly election: string;
+  readonly #context: CoordContext;
+  readonly #ownership: Ownership;
+
+  constructor(context: CoordContext, election: string, ownership: Ownership) {
+    this.#context = context;
+    this.election = election;
+    this.#ownership = ownership;
+  }
+
+  get key(): string {
+    return this.#ownership.key;
+  }
+
+  get fencingToken(): number {
+    return this.#ownership.fencingToken;
+  }
+
+  get signal(): AbortSignal {
+    return this.#ownership.signal;
+  }
+
+  async proclaim(value: unknown, options: SignalOptions = {}): Promise<void> {
+    const text = encodeJson(value, COMPONENT);
+    const session = this.#ownership.session;
+    const lost = () =>
+      new InfraError("LockLost", `leadership of ${this.election} was lost`, {
+        component: COMPONENT,
+      });
+    if (!session.alive) throw lost();
+    const result = await this.#context.retrying(
+      () =>
+        this.#context.transport.txn({
+          compare: [{ key: this.key, target: "create", result: "==", value: this.fencingToken }],
+          success: [{ type: "put", key: this.key, value: text, lease: session.id }],
+          failure: [],
+        }, options),
+      options.signal,
+    );
+    if (!result.succeeded) throw lost();
+  }
+
+  resign(): Promise<void> {
+    return this.#ownership.release();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.resign();
+  }
+}
+
+/**
+ * An election of a client.
+ *
+ * @param context The client context.
+ * @param name The election name.
+ * @returns The election.
+ */
+export function createElection(context: CoordContext, name: string): Election {
+  checkSegment(name, "name");
+  const prefix = `${ELECTIONS_ROOT}/${name}/`;
+  const range = { key: prefix, prefix: true } as const;
+
+  return {
+    name,
+
+    async campaign(value: unknown, options: LockOptions = {}): Promise<Leadership> {
+      const text = encodeJson(value, COMPONENT);
+      const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
+      context.ensureOpen();
+      return await context.withSession(ttlMs, options.signal, async (session) => {
+        const key = queueKey(prefix, session);
+        try {
+          const entry = await joinQueue(context, session, prefix, key, text, options.signal);
+          if (!entry.owner) await waitForTurn(context, session, prefix, entry, options.signal);
+          const ownership = new Ownership(
+            context,
+            session,
+            key,
+            entry.revision,
+            `leadership of ${name}`,
+          );
+          return new HeldLeadership(context, name, ownership);
+        } catch (error) {
+          await removeFromQueue(context, session, key);
+          throw error;
+        }
+      });
+    },
+
+    async leader<T>(options: SignalOptions = {}): Promise<LeaderInfo<T> | undefined> {
+      context.ensureOpen();
+      const result = await context.retrying(
+        () =>
+          context.transport.range({
+            ...range,
+            sort: { target: "create", order: "ascend" },
+            limit: 1,
+          }, options),
+        options.signal,
+      );
+      return result.kvs.length === 0 ? undefined : toLeader<T>(result.kvs[0]);
+    },
+
+    observe<T>(options: SignalOptions = {}): ReadableStream<LeaderInfo<T> | undefined> {
+      context.ensureOpen();
+      const candidates = new Map<string, KeyValue>();
+      let reported: KeyValue | undefined | null = null;
+      const head = (): KeyValue | undefined => {
+        let first: KeyValue | undefined;
+        for (const kv of candidates.values()) {
+          if (!first || kv.createRevision < first.createRevision) first = kv;
+        }
+        return first;
+      };
+      const changed = (): LeaderInfo<T> | undefined | null => {
+        const now = head();
+        const same = reported !== null && now?.key === reported?.key &&
+          now?.modRevision === reported?.modRevision;
+        if (same) return null;
+        reported = now;
+        return now === undefined ? undefined : toLeader<T>(now);
+      };
+      return watchStream<LeaderInfo<T> | undefined>(context, {
+        range,
+        what: `election ${name}`,
+        signal: options.signal,
+        start: async (signal, enqueue) => {
+          const { start, kvs } = await context.retryingForever(
+            () => readStart(context.transport, range, { signal }),
+            signal,
+          );
+          for (const kv of kvs) candidates.set(kv.key, kv);
+          enqueue(changed() as LeaderInfo<T> | undefined);
+          return start;
+        },
+        map: (changes) => {
+          for (const change of changes) {
+            if (change.type === "put") candidates.set(change.kv.key, change.kv);
+            else candidates.delete(change.kv.key);
+          }
+          const next = changed();
+          return next === null ? [] : [next];
+        },
+      });
+    },
+  };
+}

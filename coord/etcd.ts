@@ -1,0 +1,652 @@
+/**
+ * The etcd transport over the etcd3 npm client (gRPC). It speaks etcd's raw KV, Lease and
+ * Watch APIs and leaves every higher-level behaviour (resuming watches, sessions, locks) to
+ * the shared code above the {@link Transport} seam. What it takes from etcd3: connection
+ * pooling over several endpoints, password auth and TLS.
+ *
+ * Internal: not exported from `mod.ts`.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { readFile } from "node:fs/promises";
+import {
+  ClientClosedError,
+  Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdError,
+  EtcdInvalidAuthTokenError,
+  EtcdLeaseInvalidError,
+  EtcdPermissionDeniedError,
+  EtcdWatchStreamEnded,
+  GRPCDeadlineExceededError,
+  GRPCGenericError,
+  GRPCInvalidArgumentError,
+  GRPCNotFoundError,
+  GRPCOutOfRangeError,
+  GRPCResourceExhastedError,
+  GRPCUnauthenticatedError,
+  type ICompare,
+  type IDuplexStream,
+  type IKeyValue,
+  type ILeaseKeepAliveRequest,
+  type ILeaseKeepAliveResponse,
+  type IRangeRequest,
+  type IRangeResponse,
+  type IRequestOp,
+  type IResponseOp,
+  isRecoverableError,
+  type IWatchRequest,
+  type IWatchResponse,
+} from "etcd3";
+import {
+  abortable,
+  createCircuitBreaker,
+  InfraError,
+  retry,
+  timeoutSignal,
+  unrefTimer,
+} from "../base/mod.ts";
+import { getLogger, type Logger } from "../clog/mod.ts";
+import { CoordClient } from "./client.ts";
+import { checkConfig, type CoordConfig } from "./config.ts";
+import type { Coord } from "./types.ts";
+import type {
+  CallOptions,
+  Compare,
+  KeyRange,
+  KeyValue,
+  LeaseGrant,
+  Operation,
+  OperationResult,
+  RangeRequest,
+  RangeResult,
+  Transport,
+  TransportEvent,
+  TxnRequest,
+  TxnResult,
+  WatchEnd,
+  WatchSink,
+  WatchSubscription,
+} from "./transport.ts";
+
+const COMPONENT = "coord";
+
+/**
+ * Maps an etcd3 / gRPC error to an InfraError with a stable code.
+ *
+ * @param error What etcd3 threw.
+ * @returns The InfraError to throw.
+ */
+export function etcdError(error: unknown): InfraError {
+  if (error instanceof InfraError) {
+    if (error.code === "CircuitOpen") {
+      return new InfraError("Unavailable", "etcd is unreachable (circuit open)", {
+        component: COMPONENT,
+        cause: error,
+      });
+    }
+    return error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  const make = (code: InfraError["code"], details?: Record<string, unknown>) =>
+    new InfraError(code, `etcd: ${message}`, { component: COMPONENT, cause: error, details });
+  if (error instanceof ClientClosedError) return make("Closed");
+  if (message.includes("required revision has been compacted")) {
+    return make("NotFound", { compacted: true });
+  }
+  if (error instanceof EtcdLeaseInvalidError) return make("NotFound", { leaseNotFound: true });
+  if (
+    error instanceof EtcdPermissionDeniedError || error instanceof EtcdAuthenticationFailedError ||
+    error instanceof EtcdInvalidAuthTokenError || error instanceof GRPCUnauthenticatedError
+  ) {
+    return make("PermissionDenied");
+  }
+  if (error instanceof GRPCDeadlineExceededError || message.includes("request timed out")) {
+    return make("Timeout");
+  }
+  if (
+    error instanceof GRPCInvalidArgumentError || error instanceof GRPCOutOfRangeError ||
+    error instanceof GRPCResourceExhastedError || message.includes("request is too large")
+  ) {
+    return make("InvalidArgument");
+  }
+  if (error instanceof GRPCNotFoundError) return make("NotFound");
+  // The connection or the server failing (gRPC UNAVAILABLE, INTERNAL, CANCELLED, a broken
+  // stream, no leader, ...): worth retrying later.
+  if (
+    error instanceof GRPCGenericError || error instanceof EtcdError ||
+    error instanceof EtcdWatchStreamEnded ||
+    (error instanceof Error && (isRecoverableError(error) || error.name === "BrokenCircuitError"))
+  ) {
+    return make("Unavailable");
+  }
+  return make("Internal");
+}
+
+function toBuffer(text: string): Buffer {
+  return Buffer.from(text, "utf8");
+}
+
+/** The exclusive end of the range of keys starting with `prefix` (etcd's `GetPrefixRangeEnd`). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  // Every byte is 0xff (or the prefix is empty): the range runs to the end of the keyspace.
+  return Buffer.from([0]);
+}
+
+function keyRange(range: KeyRange): { key: Buffer; range_end?: Buffer } {
+  const key = toBuffer(range.key);
+  if (!range.prefix) return { key };
+  return { key: range.key === "" ? Buffer.from([0]) : key, range_end: prefixEnd(key) };
+}
+
+function fromKeyValue(kv: IKeyValue): KeyValue {
+  return {
+    key: kv.key.toString("utf8"),
+    value: kv.value ? kv.value.toString("utf8") : "",
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+    version: Number(kv.version),
+    lease: String(kv.lease ?? "0"),
+  };
+}
+
+const SORT_TARGETS = { key: "Key", create: "Create", mod: "Mod" } as const;
+const SORT_ORDERS = { ascend: "Ascend", descend: "Descend" } as const;
+
+function rangeRequest(request: RangeRequest): IRangeRequest {
+  const out: IRangeRequest = { ...keyRange(request) };
+  if (request.limit) out.limit = request.limit;
+  if (request.sort) {
+    out.sort_target = SORT_TARGETS[request.sort.target];
+    out.sort_order = SORT_ORDERS[request.sort.order];
+  }
+  if (request.maxCreateRevision !== undefined) out.max_create_revision = request.maxCreateRevision;
+  if (request.keysOnly) out.keys_only = true;
+  if (request.revision !== undefined) out.revision = request.revision;
+  return out;
+}
+
+function rangeResult(response: IRangeResponse): RangeResult {
+  return {
+    kvs: response.kvs.map(fromKeyValue),
+    count: Number(response.count),
+    revision: Number(response.header.revision),
+  };
+}
+
+const COMPARE_RESULTS = { "==": "Equal", "!=": "NotEqual", "<": "Less", ">": "Greater" } as const;
+
+function compare(c: Compare): ICompare {
+  const out: ICompare = { key: toBuffer(c.key), result: COMPARE_RESULTS[c.result] };
+  switch (c.target) {
+    case "create":
+      return { ...out, target: "Create", create_revision: c.value };
+    case "mod":
+      return { ...out, target: "Mod", mod_revision: c.value };
+    case "version":
+      return { ...out, target: "Version", version: c.value };
+    case "lease":
+      return { ...out, target: "Lease", lease: c.value };
+    case "value":
+      return { ...out, target: "Value", value: toBuffer(String(c.value)) };
+  }
+}
+
+function operation(op: Operation): IRequestOp {
+  switch (op.type) {
+    case "put":
+      return {
+        request_put: {
+          key: toBuffer(op.key),
+          value: toBuffer(op.value),
+          ...(op.lease && op.lease !== "0" ? { lease: op.lease } : {}),
+        },
+      };
+    case "delete":
+      return { request_delete_range: keyRange(op) };
+    case "range":
+      return { request_range: rangeRequest(op.request) };
+  }
+}
+
+function operationResult(response: IResponseOp): OperationResult {
+  if (response.response_range) {
+    return { type: "range", result: rangeResult(response.response_range) };
+  }
+  if (response.response_delete_range) {
+    return { type: "delete", deleted: Number(response.response_delete_range.deleted) };
+  }
+  return { type: "put" };
+}
+
+/** A cockatiel-shaped policy (etcd3 calls only `execute`). */
+interface Policy {
+  execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T>;
+}
+
+const NEVER = new AbortController().signal;
+
+/** etcd3's global policy: none. coord retries where an operation is safe to repeat. */
+const noPolicy: Policy = {
+  execute: async (fn) => await fn({ signal: NEVER }),
+};
+
+/**
+ * Per-endpoint breaker: after three connection failures the endpoint is skipped for one
+ * second, so a dead cluster member costs no timeouts while the others answer. (etcd3's
+ * default keeps a dead single endpoint blocked for five seconds after it is back.)
+ */
+function hostPolicy(): Policy {
+  const breaker = createCircuitBreaker({
+    name: "etcd-endpoint",
+    failureThreshold: 3,
+    openTimeoutMs: 1_000,
+    isFailure: (error) => error instanceof Error && isRecoverableError(error),
+  });
+  return { execute: (fn) => breaker.execute(async () => await fn({ signal: NEVER })) };
+}
+
+interface KeepAliveChannel {
+  stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+  waiters: Map<string, { resolve(ttl: number): void; reject(error: unknown): void }[]>;
+}
+
+/** Everything the transport needs from the coord config. */
+export type EtcdTransportOptions = Pick<
+  CoordConfig,
+  | "endpoints"
+  | "username"
+  | "password"
+  | "tls"
+  | "requestTimeoutMs"
+  | "keepAliveTimeMs"
+  | "keepAliveTimeoutMs"
+>;
+
+async function credentials(
+  tls: NonNullable<CoordConfig["tls"]>,
+): Promise<{ rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer }> {
+  const load = async (inline?: string, file?: string) => {
+    if (inline !== undefined) return Buffer.from(inline);
+    if (file === undefined) return undefined;
+    try {
+      return Buffer.from(await readFile(file));
+    } catch (error) {
+      throw new InfraError("InvalidArgument", `cannot read TLS file ${file}`, {
+        component: COMPONENT,
+        cause: error,
+        details: { field: "tls" },
+      });
+    }
+  };
+  return {
+    // grpc-js takes null for "the system roots"; etcd3's typing wants a Buffer.
+    rootCertificate: (await load(tls.ca, tls.caFile)) as Buffer,
+    privateKey: await load(tls.key, tls.keyFile),
+    certChain: await load(tls.cert, tls.certFile),
+  };
+}
+
+/** The etcd transport; see the module doc. */
+export class EtcdTransport implements Transport {
+  readonly #client: Etcd3;
+  readonly #timeoutMs: number;
+  readonly #watches = new Set<() => void>();
+  #keepAlive: Promise<KeepAliveChannel> | undefined;
+  #closed = false;
+
+  private constructor(client: Etcd3, timeoutMs: number) {
+    this.#client = client;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /**
+   * Creates the client (no connection is made yet).
+   *
+   * @param options Endpoints, credentials, TLS and timeouts.
+   * @returns The transport.
+   */
+  static async create(options: EtcdTransportOptions): Promise<EtcdTransport> {
+    const timeoutMs = options.requestTimeoutMs;
+    const client = new Etcd3({
+      hosts: options.endpoints,
+      ...(options.username !== undefined
+        ? { auth: { username: options.username, password: options.password ?? "" } }
+        : {}),
+      ...(options.tls ? { credentials: await credentials(options.tls) } : {}),
+      grpcOptions: {
+        "grpc.keepalive_time_ms": options.keepAliveTimeMs,
+        "grpc.keepalive_timeout_ms": options.keepAliveTimeoutMs,
+        "grpc.keepalive_permit_without_calls": 1,
+        "grpc.initial_reconnect_backoff_ms": 100,
+        "grpc.max_reconnect_backoff_ms": 2_000,
+      },
+      defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + timeoutMs },
+      faultHandling: {
+        global: noPolicy as never,
+        host: (() => hostPolicy()) as never,
+      },
+    });
+    return new EtcdTransport(client, timeoutMs);
+  }
+
+  #call<T>(work: () => Promise<T>, options: CallOptions = {}): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(
+        new InfraError("Closed", "the client is closed", { component: COMPONENT }),
+      );
+    }
+    let promise: Promise<T>;
+    try {
+      promise = work();
+    } catch (error) {
+      return Promise.reject(etcdError(error));
+    }
+    return abortable(
+      promise.catch((error) => Promise.reject(etcdError(error))),
+      options.signal,
+      COMPONENT,
+    );
+  }
+
+  range(request: RangeRequest, options?: CallOptions): Promise<RangeResult> {
+    return this.#call(
+      async () => rangeResult(await this.#client.kv.range(rangeRequest(request))),
+      options,
+    );
+  }
+
+  txn(request: TxnRequest, options?: CallOptions): Promise<TxnResult> {
+    return this.#call(async () => {
+      const response = await this.#client.kv.txn({
+        compare: request.compare.map(compare),
+        success: request.success.map(operation),
+        failure: request.failure.map(operation),
+      });
+      return {
+        succeeded: response.succeeded,
+        revision: Number(response.header.revision),
+        results: response.responses.map(operationResult),
+      };
+    }, options);
+  }
+
+  leaseGrant(ttlSeconds: number, options?: CallOptions): Promise<LeaseGrant> {
+    return this.#call(async () => {
+      const response = await this.#client.leaseClient.leaseGrant({ TTL: ttlSeconds });
+      if (response.error) throw new InfraError("Unavailable", `etcd: ${response.error}`);
+      return { id: String(response.ID), ttlSeconds: Number(response.TTL) };
+    }, options);
+  }
+
+  leaseRevoke(id: string, options?: CallOptions): Promise<void> {
+    return this.#call(async () => {
+      try {
+        await this.#client.leaseClient.leaseRevoke({ ID: id });
+      } catch (error) {
+        if (error instanceof EtcdLeaseInvalidError) return;
+        throw error;
+      }
+    }, options);
+  }
+
+  leaseKeepAlive(id: string, options?: CallOptions): Promise<number> {
+    return this.#call(async () => {
+      const channel = await this.#keepAliveChannel();
+      return await new Promise<number>((resolve, reject) => {
+        const list = channel.waiters.get(id) ?? [];
+        channel.waiters.set(id, list);
+        const waiter = {
+          resolve: (ttl: number) => {
+            clearTimeout(timer);
+            resolve(ttl);
+          },
+          reject: (error: unknown) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        };
+        list.push(waiter);
+        const timer = setTimeout(() => {
+          // No answer in time: the stream is probably dead; start over on the next call.
+          this.#dropKeepAlive(
+            channel,
+            new InfraError("Timeout", "lease keepalive timed out", { component: COMPONENT }),
+          );
+        }, this.#timeoutMs);
+        unrefTimer(timer);
+        try {
+          channel.stream.write({ ID: id });
+        } catch (error) {
+          this.#dropKeepAlive(channel, etcdError(error));
+        }
+      });
+    }, options);
+  }
+
+  #keepAliveChannel(): Promise<KeepAliveChannel> {
+    this.#keepAlive ??= this.#client.leaseClient.leaseKeepAlive().then((stream) => {
+      const channel: KeepAliveChannel = { stream, waiters: new Map() };
+      stream.on("data", (response) => {
+        const id = String(response.ID);
+        const waiter = channel.waiters.get(id)?.shift();
+        waiter?.resolve(Number(response.TTL));
+      });
+      stream.on("error", (error) => this.#dropKeepAlive(channel, etcdError(error)));
+      stream.on("end", () =>
+        this.#dropKeepAlive(
+          channel,
+          new InfraError("Unavailable", "etcd: lease keepalive stream ended", {
+            component: COMPONENT,
+          }),
+        ));
+      return channel;
+    }, (error) => {
+      this.#keepAlive = undefined;
+      throw error;
+    });
+    return this.#keepAlive;
+  }
+
+  #dropKeepAlive(channel: KeepAliveChannel, error: unknown): void {
+    const current = this.#keepAlive;
+    if (current) {
+      current.then((c) => {
+        if (c === channel) this.#keepAlive = undefined;
+      }, () => {});
+    }
+    for (const list of channel.waiters.values()) {
+      for (const waiter of list.splice(0)) waiter.reject(error);
+    }
+    try {
+      channel.stream.cancel();
+    } catch {
+      // already gone
+    }
+  }
+
+  watch(range: KeyRange, startRevision: number | undefined, sink: WatchSink): WatchSubscription {
+    let stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+    let watchId: string | undefined;
+    let done = false;
+    const teardown = () => {
+      this.#watches.delete(teardown);
+      if (!stream) return;
+      try {
+        if (watchId !== undefined) stream.write({ cancel_request: { watch_id: watchId } });
+        stream.end();
+      } catch {
+        // the stream is already broken
+      }
+      try {
+        // Cancelling the HTTP/2 stream ends the server-side watch: no leaked watchers.
+        stream.cancel();
+      } catch {
+        // already gone
+      }
+    };
+    const end = (why: WatchEnd) => {
+      if (done) return;
+      done = true;
+      teardown();
+      sink.onEnd(why);
+    };
+    this.#watches.add(teardown);
+    if (this.#closed) {
+      queueMicrotask(() =>
+        end({
+          reason: "error",
+          error: new InfraError("Closed", "the client is closed", { component: COMPONENT }),
+        })
+      );
+      return { cancel: () => Promise.resolve() };
+    }
+    this.#client.watchClient.watch().then((opened) => {
+      stream = opened;
+      if (done) {
+        teardown();
+        return;
+      }
+      opened.on("data", (response: IWatchResponse) => {
+        if (done) return;
+        if (response.created) watchId = String(response.watch_id);
+        if (response.canceled) {
+          const compactRevision = Number(response.compact_revision);
+          end(
+            compactRevision > 0 ? { reason: "compacted", compactRevision } : {
+              reason: "error",
+              error: new InfraError(
+                "Unavailable",
+                `etcd cancelled the watch: ${response.cancel_reason || "no reason given"}`,
+                { component: COMPONENT },
+              ),
+            },
+          );
+          return;
+        }
+        if (response.events.length === 0) return;
+        const events: TransportEvent[] = response.events.map((event) => ({
+          type: event.type === "Delete" ? "delete" : "put",
+          kv: fromKeyValue(event.kv),
+        }));
+        sink.onEvents(events);
+      });
+      opened.on("error", (error: unknown) => end({ reason: "error", error: etcdError(error) }));
+      opened.on("end", () =>
+        end({
+          reason: "error",
+          error: new InfraError("Unavailable", "etcd: the watch stream ended", {
+            component: COMPONENT,
+          }),
+        }));
+      opened.write({
+        create_request: {
+          ...keyRange(range),
+          ...(startRevision !== undefined ? { start_revision: startRevision } : {}),
+        },
+      });
+    }, (error) => end({ reason: "error", error: etcdError(error) }));
+    return {
+      cancel: () => {
+        if (!done) {
+          done = true;
+          teardown();
+        }
+        return Promise.resolve();
+      },
+    };
+  }
+
+  compact(revision: number, options?: CallOptions): Promise<void> {
+    return this.#call(async () => {
+      await this.#client.kv.compact({ revision, physical: true });
+    }, options);
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    for (const teardown of [...this.#watches]) teardown();
+    const keepAlive = this.#keepAlive;
+    this.#keepAlive = undefined;
+    keepAlive?.then((channel) => {
+      this.#dropKeepAlive(
+        channel,
+        new InfraError("Closed", "the client is closed", { component: COMPONENT }),
+      );
+    }, () => {});
+    this.#client.close();
+    return Promise.resolve();
+  }
+}
+
+/** Dependencies of {@link connect}. */
+export interface CoordDependencies {
+  /** Where coord logs; default `getLogger("coord")`. */
+  logger?: Logger;
+}
+
+/**
+ * Connects to etcd. The config is validated first; then etcd must answer within
+ * `dialTimeoutMs`.
+ *
+ * @param config Endpoints, credentials, TLS, timeouts, namespace and session TTL.
+ * @param dependencies The logger.
+ * @returns The client; close it (or `await using`) to release everything it holds.
+ * @throws {InfraError} `InvalidArgument` naming a bad config field; `Unavailable` when etcd
+ * does not answer in time; `PermissionDenied` for rejected credentials.
+ *
+ * @example
+ * ```ts ignore
+ * import * as coord from "@gochat/infra/coord";
+ *
+ * await using client = await coord.connect({
+ *   ...coord.defaultConfig("development"),
+ *   namespace: "/chat",
+ * });
+ * await client.kv.set("/config/dev/global/greeting", { text: "hello" });
+ * ```
+ */
+export async function connect(
+  config: CoordConfig,
+  dependencies: CoordDependencies = {},
+): Promise<Coord> {
+  const checked = checkConfig(config);
+  const logger = dependencies.logger ?? getLogger("coord");
+  const transport = await EtcdTransport.create(checked);
+  const deadline = timeoutSignal(checked.dialTimeoutMs, COMPONENT);
+  try {
+    await retry(
+      () =>
+        transport.range({ key: `${checked.namespace}/`, limit: 1, keysOnly: true }, {
+          signal: deadline,
+        }),
+      {
+        maxAttempts: Infinity,
+        deadlineMs: checked.dialTimeoutMs,
+        initialDelayMs: 50,
+        maxDelayMs: 500,
+        signal: deadline,
+      },
+    );
+  } catch (error) {
+    await transport.close();
+    if (InfraError.is(error, "PermissionDenied", "InvalidArgument")) throw error;
+    throw new InfraError(
+      "Unavailable",
+      `etcd at ${checked.endpoints.join(", ")} did not answer within ${checked.dialTimeoutMs} ms`,
+      { component: COMPONENT, cause: error },
+    );
+  }
+  logger.info("connected to etcd", { endpoints: checked.endpoints, namespace: checked.namespace });
+  return new CoordClient(transport, checked, logger);
+}

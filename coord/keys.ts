@@ -1,0 +1,130 @@
+/**
+ * Where coord keeps things in etcd, and the config-key layout
+ * `/config/{env}/{global|service}/{component}`. Keys are used exactly as given: coord never
+ * adds a `/config` prefix of its own (the Go original stored `/config/dev/global/db` at
+ * `/config/config/dev/global/db`); the client's `namespace` is the only prefix, and it is
+ * invisible above the transport.
+ *
+ * @module
+ */
+
+import { InfraError } from "../base/mod.ts";
+
+const COMPONENT = "coord";
+
+/** The parts of a config key. */
+export interface ConfigKeyParts {
+  /** Deployment environment, e.g. `"dev"`, `"prod"`. */
+  env: string;
+  /** The owning service, or `"global"` (the default) for config shared by every service. */
+  service?: string;
+  /** The component or concern configured, e.g. `"clog"`, `"ratelimit"`. */
+  component: string;
+}
+
+/** The root of config keys. */
+export const CONFIG_ROOT = "/config";
+/** Where service instances register: `/services/{service}/{id}`. */
+export const SERVICES_ROOT = "/services";
+/** Lock queues: `/locks/{name}/{leaseHex}_{n}`. */
+export const LOCKS_ROOT = "/locks";
+/** Election queues: `/elections/{name}/{leaseHex}_{n}`. */
+export const ELECTIONS_ROOT = "/elections";
+/** Leased instance ids: `/ids/{service}/{id}`. */
+export const IDS_ROOT = "/ids";
+
+/**
+ * Checks a key: a non-empty string.
+ *
+ * @param key The key.
+ * @param field Named in the error.
+ * @returns The key.
+ * @throws {InfraError} `InvalidArgument`.
+ */
+export function checkKey(key: unknown, field = "key"): string {
+  if (typeof key !== "string" || key.length === 0) {
+    throw new InfraError("InvalidArgument", `${field} must be a non-empty string`, {
+      component: COMPONENT,
+      details: { field },
+    });
+  }
+  return key;
+}
+
+/**
+ * Checks one path segment (a service, lock or election name): non-empty, without `/`.
+ *
+ * @param name The segment.
+ * @param field Named in the error.
+ * @returns The segment.
+ * @throws {InfraError} `InvalidArgument`.
+ */
+export function checkSegment(name: unknown, field: string): string {
+  checkKey(name, field);
+  if ((name as string).includes("/")) {
+    throw new InfraError("InvalidArgument", `${field} must not contain "/", got "${name}"`, {
+      component: COMPONENT,
+      details: { field },
+    });
+  }
+  return name as string;
+}
+
+/**
+ * The config key of a component: `/config/{env}/{service or "global"}/{component}`.
+ *
+ * @param parts Environment, service (default `"global"`) and component.
+ * @returns The key.
+ * @throws {InfraError} `InvalidArgument` when a part is empty or contains `/`.
+ *
+ * @example
+ * ```ts
+ * import { configKey } from "@gochat/infra/coord";
+ *
+ * configKey({ env: "dev", component: "clog" }); // "/config/dev/global/clog"
+ * configKey({ env: "prod", service: "im-logic", component: "ratelimit" });
+ * // "/config/prod/im-logic/ratelimit"
+ * ```
+ */
+export function configKey(parts: ConfigKeyParts): string {
+  const env = checkSegment(parts.env, "env");
+  const service = checkSegment(parts.service ?? "global", "service");
+  const component = checkSegment(parts.component, "component");
+  return `${CONFIG_ROOT}/${env}/${service}/${component}`;
+}
+
+/**
+ * The prefix of every config key of one environment (and optionally one service), for
+ * `list` and prefix watches: `/config/{env}/` or `/config/{env}/{service}/`.
+ *
+ * @param env The environment.
+ * @param service A service, or `"global"`; absent: the whole environment.
+ * @returns The prefix, ending with `/`.
+ */
+export function configPrefix(env: string, service?: string): string {
+  const base = `${CONFIG_ROOT}/${checkSegment(env, "env")}/`;
+  return service === undefined ? base : `${base}${checkSegment(service, "service")}/`;
+}
+
+/**
+ * Splits a config key into its parts; the inverse of {@link configKey}.
+ *
+ * @param key A key such as `/config/dev/global/clog`.
+ * @returns The parts (service `"global"` for shared config), or undefined when `key` does
+ * not follow the layout.
+ *
+ * @example
+ * ```ts
+ * import { parseConfigKey } from "@gochat/infra/coord";
+ *
+ * parseConfigKey("/config/dev/im-logic/ratelimit");
+ * // { env: "dev", service: "im-logic", component: "ratelimit" }
+ * ```
+ */
+export function parseConfigKey(key: string): Required<ConfigKeyParts> | undefined {
+  const parts = key.split("/");
+  if (parts.length !== 5 || parts[0] !== "" || `/${parts[1]}` !== CONFIG_ROOT) return undefined;
+  const [, , env, service, component] = parts;
+  if (!env || !service || !component) return undefined;
+  return { env, service, component };
+}

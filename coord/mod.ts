@@ -1,0 +1,103 @@
+/**
+ * Distributed coordination over etcd: a config center with hot reload, a service registry,
+ * FIFO distributed locks, leader election and leased instance ids, plus an embedded memory
+ * driver with the same semantics.
+ *
+ * - {@link connect} opens a client on etcd (etcd3 npm client underneath); {@link memory}
+ *   one on the embedded store. Both return a {@link Coord}.
+ * - `client.kv`: JSON values with revisions, compare-and-set, and watches (ReadableStreams)
+ *   that resume after etcd restarts without missing an update and recover from compaction.
+ * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
+ *   Schema library, kept last-good, pushed to `HotReloadable` components.
+ * - `client.registry`: register with lease keepalive and automatic re-registration;
+ *   discover, watch, pick (round-robin, random).
+ * - `client.lock` / `tryLock` / `withLock`: etcd Mutex semantics (FIFO by create revision,
+ *   fencing token, an AbortSignal that fires when ownership is lost).
+ * - `client.election(name)`: campaign, leader, observe, resign.
+ * - `client.leaseInstanceId(service)`: a unique id for uid's Snowflake generator.
+ *
+ * @example Config with hot reload, on the embedded driver
+ * ```ts
+ * import * as coord from "@gochat/infra/coord";
+ * import { z } from "zod";
+ *
+ * await using client = coord.memory();
+ * const key = coord.configKey({ env: "dev", component: "greeter" });
+ * const greeting = await client.config(key, {
+ *   schema: z.object({ text: z.string().min(1) }),
+ *   defaults: { text: "hello" },
+ * });
+ * const changed = new Promise((resolve) => greeting.onChange(resolve));
+ * await client.kv.set(key, { text: "hi" });
+ * await changed;
+ * console.assert(greeting.current().text === "hi");
+ * await greeting.close();
+ * ```
+ *
+ * @example Register, discover and lock on etcd
+ * ```ts ignore
+ * import * as coord from "@gochat/infra/coord";
+ *
+ * await using client = await coord.connect(coord.defaultConfig("development"));
+ * await using registration = await client.registry.register({
+ *   service: "im-logic",
+ *   id: "logic-1",
+ *   address: "10.0.0.5:9000",
+ * });
+ * const instances = await client.registry.discover("im-logic");
+ * await client.withLock("daily-report", async (lock) => {
+ *   // pass lock.signal to the work: it fires if the lock is lost
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  BindOptions,
+  ConfigCenter,
+  ConfigEntry,
+  ConfigEvent,
+  ConfigList,
+  Coord,
+  DeleteOptions,
+  Election,
+  Fence,
+  InstanceIdLease,
+  InstanceIdOptions,
+  LeaderInfo,
+  Leadership,
+  ListOptions,
+  Lock,
+  LockOptions,
+  PickerOptions,
+  PickStrategy,
+  RegisterOptions,
+  Registration,
+  RegistrationState,
+  ServiceInstance,
+  ServicePicker,
+  ServiceRegistry,
+  SetOptions,
+  SignalOptions,
+  TypedConfig,
+  TypedConfigOptions,
+  WatchOptions,
+} from "./types.ts";
+export {
+  checkConfig,
+  type CoordConfig,
+  type CoordEnvironment,
+  type CoordTlsConfig,
+  defaultConfig,
+} from "./config.ts";
+export { configKey, type ConfigKeyParts, configPrefix, parseConfigKey } from "./keys.ts";
+export { createPicker, type Pick } from "./picker.ts";
+export { connect, type CoordDependencies } from "./etcd.ts";
+export {
+  createMemoryStore,
+  memory,
+  type MemoryConfig,
+  type MemoryDependencies,
+  type SharedMemoryStore,
+} from "./memory.ts";

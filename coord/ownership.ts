@@ -1,0 +1,174 @@
+/**
+ * Holding the head of a queue (a lock or a leadership): the signal that fires when it ends,
+ * the ownership check, and the release.
+ *
+ * The signal follows the session (lease lost: fires at the session's local deadline). Only
+ * when someone reads `signal` does the holder also watch its own key, to notice an operator
+ * deleting it: a lock that nobody watches costs no watch stream.
+ *
+ * Internal: not exported from `mod.ts`.
+ *
+ * @module
+ */
+
+import { anySignal, closeOnce, InfraError, retry } from "../base/mod.ts";
+import type { CoordContext } from "./context.ts";
+import type { Session } from "./session.ts";
+import { runWatch } from "./watch.ts";
+import type { SignalOptions } from "./types.ts";
+
+const COMPONENT = "coord";
+
+/**
+ * Deletes a queue key if it is still attached to `session`'s lease (never a key someone
+ * else has put since), retrying for a while; when etcd stays unreachable, keeps trying in
+ * the background while the session lives (a key left behind would block the queue for as
+ * long as the shared session lives).
+ *
+ * @param context The client context.
+ * @param session The session holding the key.
+ * @param key The key.
+ */
+export async function removeFromQueue(
+  context: CoordContext,
+  session: Session,
+  key: string,
+): Promise<void> {
+  if (!session.alive) return;
+  const attempt = () =>
+    context.transport.txn({
+      compare: [{ key, target: "lease", result: "==", value: session.id }],
+      success: [{ type: "delete", key }],
+      failure: [],
+    });
+  try {
+    await context.retrying(attempt, session.signal);
+  } catch (error) {
+    if (!session.alive) return;
+    context.logger.warn("could not delete a queue key; retrying in the background", {
+      key,
+      error,
+    });
+    void retry(attempt, {
+      maxAttempts: Infinity,
+      deadlineMs: Number.MAX_SAFE_INTEGER,
+      initialDelayMs: 200,
+      maxDelayMs: 5_000,
+      signal: session.signal,
+    }).catch(() => {});
+  }
+}
+
+/** See the module doc. */
+export class Ownership {
+  /** The queue key. */
+  readonly key: string;
+  /** Its create revision. */
+  readonly fencingToken: number;
+  readonly #context: CoordContext;
+  readonly #session: Session;
+  readonly #ended = new AbortController();
+  readonly #onSessionLost: () => void;
+  readonly #untrack: () => void;
+  #watching: AbortController | undefined;
+  readonly #what: string;
+
+  /**
+   * Takes ownership of a queue head.
+   *
+   * @param context The client context.
+   * @param session The session.
+   * @param key The queue key.
+   * @param fencingToken Its create revision.
+   * @param what For messages, e.g. `lock orders`.
+   */
+  constructor(
+    context: CoordContext,
+    session: Session,
+    key: string,
+    fencingToken: number,
+    what: string,
+  ) {
+    this.#context = context;
+    this.#session = session;
+    this.key = key;
+    this.fencingToken = fencingToken;
+    this.#what = what;
+    this.#onSessionLost = () =>
+      this.#end(
+        new InfraError("LockLost", `${what} lost: its lease was lost`, {
+          component: COMPONENT,
+          cause: session.signal.reason,
+        }),
+      );
+    if (session.signal.aborted) this.#onSessionLost();
+    else session.signal.addEventListener("abort", this.#onSessionLost, { once: true });
+    this.#untrack = context.track({ close: () => this.release(), abandon: () => this.#stop() });
+  }
+
+  /** The session behind it. */
+  get session(): Session {
+    return this.#session;
+  }
+
+  /** Fires when ownership ends. */
+  get signal(): AbortSignal {
+    this.#watchKey();
+    return this.#ended.signal;
+  }
+
+  #end(reason: InfraError): void {
+    this.#watching?.abort();
+    this.#session.signal.removeEventListener("abort", this.#onSessionLost);
+    if (!this.#ended.signal.aborted) this.#ended.abort(reason);
+  }
+
+  #stop(): void {
+    this.#end(new InfraError("Closed", `${this.#what} abandoned`, { component: COMPONENT }));
+  }
+
+  #watchKey(): void {
+    if (this.#watching || this.#ended.signal.aborted) return;
+    const watching = new AbortController();
+    this.#watching = watching;
+    runWatch({
+      transport: this.#context.transport,
+      range: { key: this.key },
+      start: { revision: this.fencingToken, known: new Map([[this.key, this.fencingToken]]) },
+      signal: anySignal(watching.signal, this.#ended.signal),
+      logger: this.#context.logger,
+      what: this.#what,
+      onChanges: (changes) => {
+        if (changes.some((change) => change.type === "delete")) {
+          this.#end(
+            new InfraError("LockLost", `${this.#what} lost: its key was deleted`, {
+              component: COMPONENT,
+            }),
+          );
+        }
+      },
+    }).catch(() => {});
+  }
+
+  /**
+   * Asks etcd whether the key still exists with this fencing token.
+   *
+   * @param options An optional signal.
+   * @returns True while held.
+   */
+  async isOwner(options: SignalOptions = {}): Promise<boolean> {
+    if (this.#ended.signal.aborted) return false;
+    const result = await this.#context.retrying(
+      () => this.#context.transport.range({ key: this.key, keysOnly: true }, options),
+      options.signal,
+    );
+    return result.kvs[0]?.createRevision === this.fencingToken;
+  }
+
+  /** Ends ownership and deletes the key (the next in line takes over). Idempotent. */
+  release: () => Promise<void> = closeOnce(async () => {
+    this.#untrack();
+    this.#end(new InfraError("Closed", `${this.#what} released`, { component: COMPONENT }));
+    await removeFromQueue(this.#context, this.#session, this.key);
+  });
+}

@@ -1,0 +1,223 @@
+/**
+ * The revision-ordered queue behind locks and elections, as in etcd's Go `concurrency`
+ * package: each contender puts a key `{prefix}{leaseHex}_{n}` under its session lease; the
+ * owner is the key with the lowest create revision; a waiter watches only the key just
+ * before its own (the highest create revision below its own) and re-checks when that one
+ * is deleted. So waiters are served in arrival order and a release wakes exactly one of
+ * them (no thundering herd). The owner's create revision is its fencing token.
+ *
+ * Internal: not exported from `mod.ts`.
+ *
+ * @module
+ */
+
+import { anySignal, backoffCap, delay, InfraError, isTransient } from "../base/mod.ts";
+import type { CoordContext } from "./context.ts";
+import type { Session } from "./session.ts";
+import type { KeyValue } from "./transport.ts";
+
+const COMPONENT = "coord";
+let sequence = 0;
+
+/**
+ * A fresh contender key in a queue: `{prefix}{leaseHex}_{n}` (unique per call, so one
+ * session can wait for the same lock from several places at once).
+ *
+ * @param prefix The queue prefix, ending with `/`.
+ * @param session The session whose lease will hold it.
+ * @returns The key.
+ */
+export function queueKey(prefix: string, session: Session): string {
+  return `${prefix}${session.hex}_${(++sequence).toString(36)}`;
+}
+
+/** A contender's place in a queue. */
+export interface QueueEntry {
+  /** The contender's key. */
+  key: string;
+  /** Its create revision (the fencing token once it owns the queue). */
+  revision: number;
+  /** Whether it owned the queue right after joining. */
+  owner: boolean;
+}
+
+/**
+ * Joins a queue: `If(CreateRevision(myKey) == 0) Then(Put(myKey), Get(first)) Else(Get(myKey),
+ * Get(first))`. Safe to retry (a retry finds the key it already put).
+ *
+ * @param context The client context.
+ * @param session The session whose lease holds the key.
+ * @param prefix The queue prefix, ending with `/`.
+ * @param key The contender's key, from {@link queueKey}.
+ * @param value The key's value.
+ * @param signal Gives up.
+ * @returns The entry.
+ */
+export async function joinQueue(
+  context: CoordContext,
+  session: Session,
+  prefix: string,
+  key: string,
+  value: string,
+  signal?: AbortSignal,
+): Promise<QueueEntry> {
+  const first = {
+    type: "range" as const,
+    request: {
+      key: prefix,
+      prefix: true,
+      sort: { target: "create", order: "ascend" },
+      limit: 1,
+      keysOnly: true,
+    } as const,
+  };
+  const result = await context.retrying(
+    () =>
+      context.transport.txn({
+        compare: [{ key, target: "create", result: "==", value: 0 }],
+        success: [{ type: "put", key, value, lease: session.id }, first],
+        failure: [{ type: "range", request: { key } }, first],
+      }, { signal }),
+    anySignal(signal, session.signal),
+  );
+  let revision = result.revision;
+  if (!result.succeeded) {
+    const mine = result.results[0];
+    const kv = mine.type === "range" ? mine.result.kvs[0] : undefined;
+    if (!kv) throw lost(key, session);
+    revision = kv.createRevision;
+  }
+  const owner = result.results[1];
+  const ownerKv = owner.type === "range" ? owner.result.kvs[0] : undefined;
+  return { key, revision, owner: ownerKv?.createRevision === revision };
+}
+
+function lost(key: string, session: Session): InfraError {
+  const reason = session.signal.reason;
+  return new InfraError("LockLost", `${key} was lost while waiting`, {
+    component: COMPONENT,
+    cause: reason,
+  });
+}
+
+/**
+ * Waits until `entry` owns its queue: every key created before it is gone.
+ *
+ * @param context The client context.
+ * @param session The entry's session.
+ * @param prefix The queue prefix.
+ * @param entry The entry.
+ * @param signal Gives up waiting.
+ * @throws {InfraError} `LockLost` when the session or the key is lost; `Aborted`/`Timeout`
+ * from the signal.
+ */
+export async function waitForTurn(
+  context: CoordContext,
+  session: Session,
+  prefix: string,
+  entry: QueueEntry,
+  signal?: AbortSignal,
+): Promise<void> {
+  const stop = anySignal(signal, session.signal, context.closed);
+  for (let attempt = 1;; attempt++) {
+    if (session.signal.aborted) throw lost(entry.key, session);
+    if (stop.aborted) throw abortReason(stop);
+    let predecessor: KeyValue | undefined;
+    let revision: number;
+    try {
+      const result = await context.transport.txn({
+        compare: [],
+        success: [
+          { type: "range", request: { key: entry.key, keysOnly: true } },
+          {
+            type: "range",
+            request: {
+              key: prefix,
+              prefix: true,
+              maxCreateRevision: entry.revision - 1,
+              sort: { target: "create", order: "descend" },
+              limit: 1,
+              keysOnly: true,
+            },
+          },
+        ],
+        failure: [],
+      }, { signal: stop });
+      const [mine, before] = result.results;
+      const myKv = mine.type === "range" ? mine.result.kvs[0] : undefined;
+      if (!myKv || myKv.createRevision !== entry.revision) throw lost(entry.key, session);
+      predecessor = before.type === "range" ? before.result.kvs[0] : undefined;
+      revision = result.revision;
+    } catch (error) {
+      if (InfraError.is(error, "LockLost")) throw error;
+      if (stop.aborted) throw session.signal.aborted ? lost(entry.key, session) : abortReason(stop);
+      if (!isTransient(error)) throw error;
+      await pause(attempt, stop, entry, session);
+      continue;
+    }
+    if (!predecessor) return;
+    attempt = 0;
+    if (!await waitForDelete(context, predecessor.key, revision, stop)) {
+      // The watch failed (etcd unreachable?): back off before checking again.
+      await pause(1, stop, entry, session);
+    }
+  }
+}
+
+function abortReason(signal: AbortSignal): InfraError {
+  const reason = signal.reason;
+  if (reason instanceof InfraError) {
+    return reason.code === "Closed" || reason.code === "Timeout" ? reason : new InfraError(
+      "Aborted",
+      "the wait was aborted",
+      { component: COMPONENT, cause: reason },
+    );
+  }
+  if (reason instanceof Error && reason.name === "TimeoutError") {
+    return new InfraError("Timeout", "the wait timed out", { component: COMPONENT, cause: reason });
+  }
+  return new InfraError("Aborted", "the wait was aborted", { component: COMPONENT, cause: reason });
+}
+
+async function pause(attempt: number, stop: AbortSignal, entry: QueueEntry, session: Session) {
+  try {
+    await delay(
+      Math.floor(Math.random() * backoffCap(attempt, { initialDelayMs: 50, maxDelayMs: 1_000 })),
+      {
+        signal: stop,
+      },
+    );
+  } catch {
+    throw session.signal.aborted ? lost(entry.key, session) : abortReason(stop);
+  }
+}
+
+/**
+ * Resolves true when `key` is deleted after `revision` (or `signal` fires), false when the
+ * watch fails; the caller re-checks the queue either way.
+ */
+function waitForDelete(
+  context: CoordContext,
+  key: string,
+  revision: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (deleted: boolean) => {
+      signal.removeEventListener("abort", onAbort);
+      void subscription.cancel();
+      resolve(deleted);
+    };
+    const onAbort = () => done(true);
+    const subscription = context.transport.watch({ key }, revision + 1, {
+      onEvents(events) {
+        if (events.some((event) => event.type === "delete")) done(true);
+      },
+      onEnd(end) {
+        done(end.reason === "compacted");
+      },
+    });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,410 @@
+/**
+ * Service registry (go-zero's discov publisher/subscriber, Kratos' etcd registry): an
+ * instance lives at `/services/{service}/{id}` under its own lease. The registration watches
+ * its own key and puts it back when it is deleted, and registers again under a new lease
+ * (jittered backoff) after the old one is lost. Discovery reads the prefix; watching it
+ * streams the whole instance list after each change.
+ *
+ * Internal: the public face is {@link ServiceRegistry} (`coord.registry`).
+ *
+ * @module
+ */
+
+import {
+  anySignal,
+  backoffCap,
+  closeOnce,
+  configCheck,
+  decodeJson,
+  delay,
+  encodeJson,
+  InfraError,
+} from "../base/mod.ts";
+import { checkTtl } from "./config.ts";
+import { watchStream } from "./config_center.ts";
+import type { CoordContext } from "./context.ts";
+import { checkSegment, SERVICES_ROOT } from "./keys.ts";
+import { createPicker } from "./picker.ts";
+import { Session } from "./session.ts";
+import type { KeyValue } from "./transport.ts";
+import type {
+  PickerOptions,
+  RegisterOptions,
+  Registration,
+  RegistrationState,
+  ServiceInstance,
+  ServicePicker,
+  ServiceRegistry,
+  SignalOptions,
+} from "./types.ts";
+import { readStart, runWatch } from "./watch.ts";
+
+const COMPONENT = "coord";
+const check = configCheck(COMPONENT);
+
+function servicePrefix(service: string): string {
+  return `${SERVICES_ROOT}/${checkSegment(service, "service")}/`;
+}
+
+function checkInstance(instance: ServiceInstance): ServiceInstance {
+  const raw = check.object(instance, "instance");
+  check.knownKeys(raw, "instance", ["service", "id", "address", "metadata"]);
+  const copy: ServiceInstance = {
+    service: checkSegment(raw.service, "instance.service"),
+    id: checkSegment(raw.id, "instance.id"),
+    address: check.string(raw.address, "instance.address"),
+  };
+  if (raw.metadata !== undefined) {
+    copy.metadata = check.object(raw.metadata, "instance.metadata");
+  }
+  return copy;
+}
+
+/** Decodes a registry entry; undefined for one that is not a valid instance. */
+function toInstance(kv: KeyValue): ServiceInstance | undefined {
+  try {
+    const value = decodeJson<ServiceInstance>(kv.value, COMPONENT);
+    if (
+      typeof value === "object" && value !== null && typeof value.service === "string" &&
+      typeof value.id === "string" && typeof value.address === "string"
+    ) {
+      return value;
+    }
+  } catch {
+    // skipped below
+  }
+  return undefined;
+}
+
+function byId(a: ServiceInstance, b: ServiceInstance): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** One period of being registered: a session and the key put under it. */
+interface Period {
+  session: Session;
+  ended: AbortController;
+}
+
+class ServiceRegistration implements Registration {
+  readonly instance: ServiceInstance;
+  readonly #context: CoordContext;
+  readonly #key: string;
+  readonly #value: string;
+  readonly #ttlMs: number;
+  readonly #listeners = new Set<(state: RegistrationState) => void>();
+  readonly #closing = new AbortController();
+  #state: RegistrationState = "lost";
+  #period: Period | undefined;
+  #supervisor: Promise<void> = Promise.resolve();
+  #untrack: () => void = () => {};
+
+  constructor(context: CoordContext, instance: ServiceInstance, ttlMs: number) {
+    this.#context = context;
+    this.instance = instance;
+    this.#key = `${servicePrefix(instance.service)}${instance.id}`;
+    this.#value = encodeJson(instance, COMPONENT);
+    this.#ttlMs = ttlMs;
+  }
+
+  get state(): RegistrationState {
+    return this.#state;
+  }
+
+  get signal(): AbortSignal {
+    return this.#period?.ended.signal ?? this.#closing.signal;
+  }
+
+  onStateChange(listener: (state: RegistrationState) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #setState(state: RegistrationState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    for (const listener of this.#listeners) {
+      try {
+        listener(state);
+      } catch {
+        // a listener's bug must not stop the registration
+      }
+    }
+  }
+
+  /** First registration: failures go to the caller. */
+  async start(signal?: AbortSignal): Promise<void> {
+    await this.#establish(signal);
+    this.#untrack = this.#context.track({
+      close: () => this.close(),
+      abandon: () => {
+        this.#closing.abort();
+        this.#period?.session.abandon();
+      },
+    });
+    this.#supervisor = this.#supervise();
+  }
+
+  /** Opens a session and puts the key under it. */
+  async #establish(signal?: AbortSignal): Promise<void> {
+    const { transport, logger } = this.#context;
+    const stop = anySignal(signal, this.#closing.signal);
+    const session = await this.#context.retrying(
+      () => Session.open(transport, this.#ttlMs, { logger, signal: stop }),
+      stop,
+    );
+    try {
+      await this.#put(session, stop);
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    this.#period = { session, ended: new AbortController() };
+    this.#setState("registered");
+  }
+
+  #put(session: Session, signal: AbortSignal): Promise<unknown> {
+    return this.#context.retrying(
+      () =>
+        this.#context.transport.txn({
+          compare: [],
+          success: [{ type: "put", key: this.#key, value: this.#value, lease: session.id }],
+          failure: [],
+        }, { signal }),
+      anySignal(signal, session.signal),
+    );
+  }
+
+  /** Resolves with why the current period ended. */
+  async #trouble(period: Period): Promise<"lost" | "deleted" | "closed"> {
+    const { transport, logger } = this.#context;
+    const stop = new AbortController();
+    const until = anySignal(stop.signal, period.session.signal, this.#closing.signal);
+    const ended = () => this.#closing.signal.aborted ? "closed" : "lost";
+    try {
+      let read: Awaited<ReturnType<typeof readStart>>;
+      try {
+        read = await this.#context.retryingForever(
+          () => readStart(transport, { key: this.#key }, { signal: until }),
+          until,
+        );
+      } catch {
+        return ended();
+      }
+      if (read.kvs.length === 0) return "deleted";
+      return await new Promise((resolve) => {
+        runWatch({
+          transport,
+          range: { key: this.#key },
+          start: read.start,
+          signal: until,
+          logger,
+          what: `registration ${this.#key}`,
+          onChanges: (changes) => {
+            for (const change of changes) {
+              if (change.type === "delete") resolve("deleted");
+              else if (change.kv.lease !== period.session.id) {
+                logger.warn("another registration wrote this instance's key", { key: this.#key });
+              }
+            }
+          },
+        }).then(() => resolve(ended()), () => resolve(ended()));
+      });
+    } finally {
+      stop.abort();
+    }
+  }
+
+  async #supervise(): Promise<void> {
+    const { logger } = this.#context;
+    while (!this.#closing.signal.aborted) {
+      const period = this.#period!;
+      const why = await this.#trouble(period);
+      if (why === "closed" || this.#closing.signal.aborted) return;
+      logger.warn("registration lost; restoring it", { key: this.#key, reason: why });
+      period.ended.abort(
+        new InfraError("LockLost", `registration ${this.#key} lost (${why})`, {
+          component: COMPONENT,
+        }),
+      );
+      this.#setState("lost");
+      if (why === "deleted" && period.session.alive) {
+        try {
+          await this.#put(period.session, this.#closing.signal);
+          this.#period = { session: period.session, ended: new AbortController() };
+          this.#setState("registered");
+          logger.info("registration restored", { key: this.#key });
+          continue;
+        } catch {
+          // fall through to a new lease
+        }
+      }
+      void period.session.close();
+      for (let attempt = 1; !this.#closing.signal.aborted; attempt++) {
+        try {
+          await this.#establish();
+          logger.info("registration restored under a new lease", { key: this.#key });
+          break;
+        } catch (error) {
+          if (this.#closing.signal.aborted) return;
+          logger.debug("registration attempt failed", { key: this.#key, error });
+          const wait = Math.floor(
+            Math.random() * backoffCap(attempt, { initialDelayMs: 200, maxDelayMs: 2_000 }),
+          );
+          try {
+            await delay(wait, { signal: this.#closing.signal });
+          } catch {
+            return;
+          }
+        }
+      }
+    }
+  }
+
+  close: () => Promise<void> = closeOnce(async () => {
+    this.#untrack();
+    this.#closing.abort();
+    await this.#supervisor;
+    const period = this.#period;
+    this.#setState("closed");
+    period?.ended.abort(
+      new InfraError("Closed", `registration ${this.#key} closed`, { component: COMPONENT }),
+    );
+    // Revoking the lease deletes the key.
+    await period?.session.close();
+  });
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+class LivePicker implements ServicePicker {
+  #instances: readonly ServiceInstance[] = [];
+  readonly #pick: (instances: readonly ServiceInstance[]) => ServiceInstance | undefined;
+  readonly #stop = new AbortController();
+  #reading: Promise<void> = Promise.resolve();
+
+  constructor(strategy: PickerOptions["strategy"]) {
+    this.#pick = createPicker(strategy);
+  }
+
+  async start(stream: ReadableStream<ServiceInstance[]>, signal?: AbortSignal): Promise<void> {
+    const reader = stream.getReader();
+    const first = await reader.read().catch((error) => {
+      this.#stop.abort();
+      throw error;
+    });
+    if (signal?.aborted) {
+      this.#stop.abort();
+      await reader.cancel();
+      throw new InfraError("Aborted", "the operation was aborted", { component: COMPONENT });
+    }
+    if (!first.done) this.#instances = first.value;
+    this.#reading = (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          this.#instances = value;
+        }
+      } catch {
+        // the stream failed; keep the last list
+      }
+    })();
+  }
+
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal;
+  }
+
+  pick(): ServiceInstance | undefined {
+    return this.#pick(this.#instances);
+  }
+
+  instances(): readonly ServiceInstance[] {
+    return this.#instances;
+  }
+
+  close: () => Promise<void> = closeOnce(async () => {
+    this.#stop.abort();
+    await this.#reading;
+  });
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Builds the service registry of a client.
+ *
+ * @param context The client context.
+ * @returns The registry.
+ */
+export function createRegistry(context: CoordContext): ServiceRegistry {
+  const watch = (service: string, options: SignalOptions = {}) => {
+    const prefix = servicePrefix(service);
+    context.ensureOpen();
+    const instances = new Map<string, ServiceInstance>();
+    const list = () => [...instances.values()].sort(byId);
+    return watchStream<ServiceInstance[]>(context, {
+      range: { key: prefix, prefix: true },
+      what: `service ${service}`,
+      signal: options.signal,
+      start: async (signal, enqueue) => {
+        const { start, kvs } = await context.retryingForever(
+          () => readStart(context.transport, { key: prefix, prefix: true }, { signal }),
+          signal,
+        );
+        for (const kv of kvs) {
+          const instance = toInstance(kv);
+          if (instance) instances.set(kv.key, instance);
+        }
+        enqueue(list());
+        return start;
+      },
+      map: (changes) => {
+        for (const change of changes) {
+          const instance = change.type === "put" ? toInstance(change.kv) : undefined;
+          if (instance) instances.set(change.kv.key, instance);
+          else instances.delete(change.kv.key);
+        }
+        return [list()];
+      },
+    });
+  };
+
+  return {
+    async register(instance: ServiceInstance, options: RegisterOptions = {}) {
+      const checked = checkInstance(instance);
+      const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
+      context.ensureOpen();
+      const registration = new ServiceRegistration(context, checked, ttlMs);
+      await registration.start(options.signal);
+      return registration;
+    },
+
+    async discover(service: string, options: SignalOptions = {}) {
+      const prefix = servicePrefix(service);
+      context.ensureOpen();
+      const result = await context.retrying(
+        () => context.transport.range({ key: prefix, prefix: true }, options),
+        options.signal,
+      );
+      return result.kvs.map(toInstance).filter((i): i is ServiceInstance => i !== undefined)
+        .sort(byId);
+    },
+
+    watch,
+
+    async picker(service: string, options: PickerOptions = {}) {
+      const picker = new LivePicker(options.strategy);
+      const stream = watch(service, { signal: anySignal(options.signal, picker.stopSignal) });
+      await picker.start(stream, options.signal);
+      const untrack = context.track(picker);
+      picker.stopSignal.addEventListener("abort", untrack, { once: true });
+      return picker;
+    },
+  };
+}

@@ -1,0 +1,258 @@
+/**
+ * Typed config with hot reload (go-zero's `configcenter.Configurator[T]`, the Go original's
+ * `Manager[T]`): load a key, validate it with any Standard Schema validator, keep the last
+ * good value, tell listeners and `HotReloadable` components about changes.
+ *
+ * Internal: the public face is {@link TypedConfig} (`coord.config(key, ...)`).
+ *
+ * @module
+ */
+
+import { type Counter, metrics } from "@opentelemetry/api";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import {
+  closeOnce,
+  decodeJson,
+  type HotReloadable,
+  InfraError,
+  isTransient,
+  timeoutSignal,
+} from "../base/mod.ts";
+import type { CoordContext } from "./context.ts";
+import { checkKey } from "./keys.ts";
+import type { KeyValue } from "./transport.ts";
+import { readStart, runWatch, type WatchStart } from "./watch.ts";
+import type { BindOptions, TypedConfig, TypedConfigOptions } from "./types.ts";
+
+const COMPONENT = "coord";
+
+/** Why a stored value was not put in force; the `reason` attribute of the counter. */
+type Rejection = "invalid_json" | "schema" | "hot_reload";
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** `value` over `defaults`, recursing into plain objects; anything else replaces. */
+function mergeDefaults(defaults: unknown, value: unknown): unknown {
+  if (!isPlainObject(defaults) || !isPlainObject(value)) return value;
+  const merged: Record<string, unknown> = { ...defaults };
+  for (const [key, item] of Object.entries(value)) merged[key] = mergeDefaults(defaults[key], item);
+  return merged;
+}
+
+function describeIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): string {
+  return issues.slice(0, 5).map((issue) => {
+    const path = (issue.path ?? [])
+      .map((segment) => typeof segment === "object" ? String(segment.key) : String(segment))
+      .join(".");
+    return path ? `${path}: ${issue.message}` : issue.message;
+  }).join("; ");
+}
+
+async function validate<T>(
+  schema: StandardSchemaV1<unknown, T> | undefined,
+  value: unknown,
+): Promise<{ value: T } | { issues: string }> {
+  if (!schema) return { value: value as T };
+  let result = schema["~standard"].validate(value);
+  if (result instanceof Promise) result = await result;
+  if (result.issues) return { issues: describeIssues(result.issues) };
+  return { value: result.value };
+}
+
+function rejectedCounter(): Counter {
+  return metrics.getMeter("@gochat/infra/coord").createCounter("coord.config.rejected", {
+    description: "Config values rejected by the typed config (bad JSON, schema, hot reload)",
+    unit: "{value}",
+  });
+}
+
+interface Binding<T> {
+  component: HotReloadable<unknown>;
+  select: (value: T) => unknown;
+}
+
+/**
+ * Opens a typed config: validates the defaults, loads the key, starts the watch.
+ *
+ * @param context The client context.
+ * @param key The key.
+ * @param options Schema, defaults, delete policy and a signal.
+ * @returns The typed config.
+ * @throws {InfraError} `InvalidArgument` for an empty key, a missing schema function or
+ * defaults that fail the schema.
+ */
+export async function openTypedConfig<T>(
+  context: CoordContext,
+  key: string,
+  options: TypedConfigOptions<T>,
+): Promise<TypedConfig<T>> {
+  checkKey(key);
+  const fail = (field: string, message: string) =>
+    new InfraError("InvalidArgument", message, { component: COMPONENT, details: { field } });
+  if (typeof options !== "object" || options === null || !("defaults" in options)) {
+    throw fail("defaults", "config options need `defaults`");
+  }
+  const schema = options.schema;
+  if (schema !== undefined && typeof schema?.["~standard"]?.validate !== "function") {
+    throw fail("schema", "schema must implement Standard Schema (a `~standard.validate` function)");
+  }
+  const onDelete = options.onDelete ?? "keep";
+  if (onDelete !== "keep" && onDelete !== "defaults") {
+    throw fail("onDelete", `onDelete must be "keep" or "defaults", got ${onDelete}`);
+  }
+  const checkedDefaults = await validate(schema, options.defaults);
+  if ("issues" in checkedDefaults) {
+    throw fail("defaults", `defaults of ${key} fail the schema: ${checkedDefaults.issues}`);
+  }
+  context.ensureOpen();
+
+  const { logger, transport } = context;
+  const counter = rejectedCounter();
+  const defaults = checkedDefaults.value;
+  const listeners = new Set<(value: T, previous: T) => void>();
+  const bindings = new Set<Binding<T>>();
+  const stop = new AbortController();
+  let current: T = defaults;
+  let revision = 0;
+  let serial: Promise<void> = Promise.resolve();
+  const exclusive = (work: () => Promise<void>): Promise<void> => {
+    const next = serial.then(work);
+    serial = next.catch(() => {});
+    return next;
+  };
+
+  const reject = (reason: Rejection, at: number, details: Record<string, unknown>) => {
+    logger.warn("config value rejected; the last good value stays in force", {
+      key,
+      revision: at,
+      reason,
+      ...details,
+    });
+    counter.add(1, { "coord.config.key": key, "coord.config.reason": reason });
+  };
+
+  const reloadComponents = async (value: T) => {
+    await Promise.all([...bindings].map(async (binding) => {
+      try {
+        await binding.component.hotReload(binding.select(value), {
+          signal: timeoutSignal(context.requestTimeoutMs, COMPONENT),
+        });
+      } catch (error) {
+        reject("hot_reload", revision, { error });
+      }
+    }));
+  };
+
+  const putInForce = async (value: T, at: number) => {
+    const previous = current;
+    current = value;
+    revision = at;
+    for (const listener of listeners) {
+      try {
+        listener(value, previous);
+      } catch (error) {
+        logger.error("config change listener threw", { key, error });
+      }
+    }
+    await reloadComponents(value);
+  };
+
+  const apply = async (kv: KeyValue | undefined, at: number) => {
+    if (kv === undefined) {
+      if (revision === 0) return;
+      if (onDelete === "defaults") {
+        logger.info("config key deleted; defaults in force", { key, revision: at });
+        await putInForce(defaults, 0);
+      } else {
+        logger.info("config key deleted; keeping the last value", { key, revision: at });
+      }
+      return;
+    }
+    if (kv.modRevision === revision) return;
+    let parsed: unknown;
+    try {
+      parsed = decodeJson(kv.value, COMPONENT, `the value of ${key}`);
+    } catch (error) {
+      reject("invalid_json", kv.modRevision, { error });
+      return;
+    }
+    const checked = await validate(schema, mergeDefaults(defaults, parsed));
+    if ("issues" in checked) {
+      reject("schema", kv.modRevision, { issues: checked.issues });
+      return;
+    }
+    logger.info("config value in force", { key, revision: kv.modRevision });
+    await putInForce(checked.value, kv.modRevision);
+  };
+
+  const watch = (start: WatchStart) =>
+    runWatch({
+      transport,
+      range: { key },
+      start,
+      signal: stop.signal,
+      logger,
+      what: `config ${key}`,
+      onChanges: (changes) =>
+        exclusive(async () => {
+          // Only the latest state of the key matters.
+          const last = changes[changes.length - 1];
+          await apply(last.type === "put" ? last.kv : undefined, last.kv.modRevision);
+        }),
+    }).catch((error) => logger.error("config watch stopped", { key, error }));
+
+  const load = () => readStart(transport, { key }, { signal: stop.signal });
+  let running: Promise<unknown>;
+  try {
+    const first = await context.retrying(load, options.signal);
+    await exclusive(() => apply(first.kvs[0], first.start.revision));
+    running = watch(first.start);
+  } catch (error) {
+    if (!isTransient(error)) throw error;
+    logger.warn("config center unreachable; defaults in force until it answers", { key, error });
+    running = (async () => {
+      try {
+        const first = await context.retryingForever(load, stop.signal);
+        await exclusive(() => apply(first.kvs[0], first.start.revision));
+        await watch(first.start);
+      } catch {
+        // stopped before etcd answered
+      }
+    })();
+  }
+
+  const close = closeOnce(async () => {
+    untrack();
+    stop.abort();
+    await running;
+  });
+  const untrack = context.track({ close, abandon: () => stop.abort() });
+
+  return {
+    key,
+    get revision() {
+      return revision;
+    },
+    current: () => current,
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    bind<C = T>(component: HotReloadable<C>, bindOptions: BindOptions<T, C> = {}) {
+      const select = bindOptions.select ?? ((value: T) => value as unknown as C);
+      const binding: Binding<T> = { component: component as HotReloadable<unknown>, select };
+      return exclusive(async () => {
+        await component.hotReload(select(current), {
+          signal: timeoutSignal(context.requestTimeoutMs, COMPONENT),
+        });
+        bindings.add(binding);
+      }).then(() => () => void bindings.delete(binding));
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

@@ -1,0 +1,515 @@
+/**
+ * The public contract of coord: the client and the primitives it hands out.
+ *
+ * @module
+ */
+
+import type { StandardSchemaV1 } from "@standard-schema/spec";
+import type { HotReloadable, InfraError } from "../base/mod.ts";
+
+/** Options every I/O method accepts. */
+export interface SignalOptions {
+  /** Abandons the call: it rejects with `Aborted` (or `Timeout` for a timeout signal). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Something that proves current ownership in a transaction: a held {@link Lock} or
+ * {@link Leadership}. A write guarded by it happens only while the owner's queue key still
+ * has the create revision `fencingToken`.
+ */
+export interface Fence {
+  /** The owner's queue key. */
+  readonly key: string;
+  /** The create revision of that key: grows with every new owner. */
+  readonly fencingToken: number;
+}
+
+/** A stored config value. */
+export interface ConfigEntry<T = unknown> {
+  /** The key. */
+  key: string;
+  /** The value, decoded from JSON. */
+  value: T;
+  /** Revision of the last write (compare-and-set against this). */
+  revision: number;
+  /** Revision of the write that created the key. */
+  createRevision: number;
+  /** Writes since creation, from 1. */
+  version: number;
+}
+
+/** What {@link ConfigCenter.list} returns. */
+export interface ConfigList<T = unknown> {
+  /** The entries under the prefix, by key. */
+  entries: ConfigEntry<T>[];
+  /** The store revision of the listing; watch from `revision + 1` to miss nothing. */
+  revision: number;
+}
+
+/** Options of {@link ConfigCenter.set} and {@link ConfigCenter.compareAndSet}. */
+export interface SetOptions extends SignalOptions {
+  /** Write only while this lock or leadership is still held (else `LockLost`). */
+  guard?: Fence;
+}
+
+/** Options of {@link ConfigCenter.delete}. */
+export interface DeleteOptions extends SetOptions {
+  /** Delete every key starting with `key`. */
+  prefix?: boolean;
+}
+
+/** Options of {@link ConfigCenter.list}. */
+export interface ListOptions extends SignalOptions {
+  /** At most this many entries (by key order). */
+  limit?: number;
+}
+
+/** Options of {@link ConfigCenter.watch}. */
+export interface WatchOptions extends SignalOptions {
+  /** Watch every key starting with `key`. */
+  prefix?: boolean;
+  /**
+   * First revision to report (e.g. `list().revision + 1`). Absent: changes after the
+   * watch starts.
+   */
+  fromRevision?: number;
+}
+
+/**
+ * One change seen by {@link ConfigCenter.watch}.
+ *
+ * - `put`: the key was created or updated; `value` is the decoded JSON.
+ * - `delete`: the key was deleted or its lease expired.
+ * - `invalid`: the key was written with text that is not JSON; `error` says why.
+ *
+ * `reloaded` is true for events synthesized after a compaction: the watch could not replay
+ * the history it missed, so it read the keys afresh and reports, per key, only the latest
+ * state that differs from what it had reported (intermediate values are gone; a deleted key
+ * is reported with the revision of the re-read).
+ */
+export type ConfigEvent<T = unknown> =
+  | {
+    type: "put";
+    key: string;
+    value: T;
+    revision: number;
+    createRevision: number;
+    version: number;
+    reloaded: boolean;
+  }
+  | { type: "delete"; key: string; revision: number; reloaded: boolean }
+  | {
+    type: "invalid";
+    key: string;
+    text: string;
+    error: InfraError;
+    revision: number;
+    reloaded: boolean;
+  };
+
+/**
+ * The config center: JSON values by key, with revisions. Keys are used as given (see
+ * {@link configKey} for the `/config/{env}/{service}/{component}` layout).
+ */
+export interface ConfigCenter {
+  /**
+   * Reads a key.
+   *
+   * @param key The key.
+   * @param options An optional signal.
+   * @returns The entry, or undefined when the key does not exist.
+   * @throws {InfraError} `InvalidArgument` for an empty key or a stored value that is not JSON.
+   */
+  get<T = unknown>(key: string, options?: SignalOptions): Promise<ConfigEntry<T> | undefined>;
+  /**
+   * Writes a key.
+   *
+   * @param key The key.
+   * @param value Any JSON-serializable value.
+   * @param options A guard and a signal.
+   * @returns The revision of the write.
+   * @throws {InfraError} `InvalidArgument` for an empty key or a value without a JSON form
+   * (nothing is written); `LockLost` when the guard no longer holds.
+   */
+  set(key: string, value: unknown, options?: SetOptions): Promise<number>;
+  /**
+   * Writes a key only if its last write had revision `expectedRevision`; `0` means "only
+   * if the key does not exist" (create).
+   *
+   * @param key The key.
+   * @param value Any JSON-serializable value.
+   * @param expectedRevision The revision from {@link ConfigCenter.get}, or 0.
+   * @param options A guard and a signal.
+   * @returns The revision of the write.
+   * @throws {InfraError} `Conflict` when the key changed (nothing is written).
+   */
+  compareAndSet(
+    key: string,
+    value: unknown,
+    expectedRevision: number,
+    options?: SetOptions,
+  ): Promise<number>;
+  /**
+   * Deletes a key (or every key under a prefix).
+   *
+   * @param key The key or prefix.
+   * @param options `prefix`, a guard and a signal.
+   * @returns How many keys were deleted.
+   */
+  delete(key: string, options?: DeleteOptions): Promise<number>;
+  /**
+   * Reads every key under a prefix.
+   *
+   * @param prefix The prefix (`""` is not allowed).
+   * @param options A limit and a signal.
+   * @returns The entries and the revision of the read.
+   * @throws {InfraError} `InvalidArgument` when a value is not JSON.
+   */
+  list<T = unknown>(prefix: string, options?: ListOptions): Promise<ConfigList<T>>;
+  /**
+   * Watches a key or prefix. The stream survives etcd restarts and connection loss without
+   * missing an update (it resumes from the last revision it reported) and recovers from
+   * compaction by re-reading (see {@link ConfigEvent}). It closes when `signal` fires or the
+   * reader cancels, and errors only on a permanent failure (e.g. `PermissionDenied`).
+   *
+   * @param key The key or prefix.
+   * @param options `prefix`, `fromRevision` and a signal.
+   * @returns The events, in revision order.
+   */
+  watch<T = unknown>(key: string, options?: WatchOptions): ReadableStream<ConfigEvent<T>>;
+}
+
+/** Options of {@link Coord.config}. */
+export interface TypedConfigOptions<T> extends SignalOptions {
+  /**
+   * Any Standard Schema validator (zod, valibot, arktype, ...). A stored value that fails it
+   * is rejected: logged, counted (`coord.config.rejected`), and the last good value stays.
+   */
+  schema?: StandardSchemaV1<unknown, T>;
+  /**
+   * The value in force while the key is missing. When both are plain objects, a stored
+   * value is merged over the defaults (deeply, objects only) before validation, so a
+   * stored config may name only what it changes.
+   */
+  defaults: T;
+  /** What a deleted key means: keep the last good value (default) or go back to defaults. */
+  onDelete?: "keep" | "defaults";
+}
+
+/** Options of {@link TypedConfig.bind}. */
+export interface BindOptions<T, C> {
+  /** Picks the component's config out of the typed value (default: the value itself). */
+  select?: (value: T) => C;
+}
+
+/** A typed, validated, hot-reloaded config value; see {@link Coord.config}. */
+export interface TypedConfig<T> extends AsyncDisposable {
+  /** The watched key. */
+  readonly key: string;
+  /** Revision of the stored value in force; 0 while the defaults are in force. */
+  readonly revision: number;
+  /** The value in force (the last good one). */
+  current(): T;
+  /**
+   * Subscribes to changes of the value in force.
+   *
+   * @param listener Called with the new and the previous value; its errors are logged.
+   * @returns A function that unsubscribes.
+   */
+  onChange(listener: (value: T, previous: T) => void): () => void;
+  /**
+   * Keeps a component's config in step: calls `component.hotReload` now with the value in
+   * force and after every accepted change. A reload the component rejects is logged and
+   * counted; the component keeps its own previous config (the HotReloadable contract).
+   *
+   * @param component The component.
+   * @param options How to pick its config out of the value.
+   * @returns A function that unbinds.
+   * @throws {InfraError} What the first `hotReload` threw (the component is then not bound).
+   */
+  bind<C = T>(component: HotReloadable<C>, options?: BindOptions<T, C>): Promise<() => void>;
+  /** Stops watching; idempotent. */
+  close(): Promise<void>;
+}
+
+/** A service instance in the registry. */
+export interface ServiceInstance {
+  /** Service name, e.g. `"im-logic"` (no `/`). */
+  service: string;
+  /** Instance id, unique within the service (no `/`). */
+  id: string;
+  /** Where to reach it, e.g. `"10.0.0.5:9000"` or `"http://10.0.0.5:8080"`. */
+  address: string;
+  /** Free-form JSON data: version, zone, weight, ... */
+  metadata?: Record<string, unknown>;
+}
+
+/** Options of {@link ServiceRegistry.register}. */
+export interface RegisterOptions extends SignalOptions {
+  /** Lease TTL: how long the entry outlives a crashed instance. Default: `sessionTtlMs`. */
+  ttlMs?: number;
+}
+
+/** `registered`: the entry is in etcd. `lost`: it is being restored. `closed`: deregistered. */
+export type RegistrationState = "registered" | "lost" | "closed";
+
+/** A live registration; see {@link ServiceRegistry.register}. */
+export interface Registration extends AsyncDisposable {
+  /** What is registered. */
+  readonly instance: ServiceInstance;
+  /** The current state. */
+  readonly state: RegistrationState;
+  /**
+   * Fires when the current registration period ends (lease lost or deregistered). After a
+   * recovery this returns a fresh signal for the new period.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Subscribes to state changes (`lost`, then `registered` again after recovery, `closed`).
+   *
+   * @param listener Called on each change; its errors are ignored.
+   * @returns A function that unsubscribes.
+   */
+  onStateChange(listener: (state: RegistrationState) => void): () => void;
+  /** Deregisters (deletes the entry, revokes the lease); idempotent. */
+  close(): Promise<void>;
+}
+
+/** How a {@link ServicePicker} chooses. */
+export type PickStrategy = "round-robin" | "random";
+
+/** Options of {@link ServiceRegistry.picker}. */
+export interface PickerOptions extends SignalOptions {
+  /** Default `"round-robin"`. */
+  strategy?: PickStrategy;
+}
+
+/** A client-side load balancer over the live instances of one service. */
+export interface ServicePicker extends AsyncDisposable {
+  /** The next instance, or undefined when none is registered. */
+  pick(): ServiceInstance | undefined;
+  /** The instances currently known. */
+  instances(): readonly ServiceInstance[];
+  /** Stops watching; idempotent. */
+  close(): Promise<void>;
+}
+
+/** Service registration and discovery. */
+export interface ServiceRegistry {
+  /**
+   * Registers an instance under a lease kept alive in the background. The registration
+   * restores itself after lease loss (etcd unreachable longer than the TTL) or deletion of
+   * its key, with jittered backoff, and reports both through `signal`/`onStateChange`.
+   *
+   * @param instance The instance.
+   * @param options TTL and a signal for the first registration.
+   * @returns The registration; close it to deregister.
+   * @throws {InfraError} `InvalidArgument` for a bad instance or TTL.
+   */
+  register(instance: ServiceInstance, options?: RegisterOptions): Promise<Registration>;
+  /**
+   * Lists the live instances of a service (entries that are not valid JSON are skipped).
+   *
+   * @param service The service name.
+   * @param options An optional signal.
+   * @returns The instances, by id.
+   */
+  discover(service: string, options?: SignalOptions): Promise<ServiceInstance[]>;
+  /**
+   * Watches a service: the first chunk is the current instance list, then the full list
+   * again after every change. Survives etcd restarts like {@link ConfigCenter.watch}.
+   *
+   * @param service The service name.
+   * @param options An optional signal that closes the stream.
+   * @returns The lists.
+   */
+  watch(service: string, options?: SignalOptions): ReadableStream<ServiceInstance[]>;
+  /**
+   * A live picker: watches the service and picks among its instances.
+   *
+   * @param service The service name.
+   * @param options Strategy and a signal.
+   * @returns The picker, once the first list is loaded.
+   */
+  picker(service: string, options?: PickerOptions): Promise<ServicePicker>;
+}
+
+/** Options of {@link Coord.lock} and {@link Election.campaign}. */
+export interface LockOptions extends SignalOptions {
+  /** TTL of the lease behind the queue key. Default: `sessionTtlMs`. */
+  ttlMs?: number;
+}
+
+/**
+ * A held distributed lock. Its `signal` fires when ownership ends: the lease was lost (etcd
+ * unreachable for the TTL, or revoked), the key was deleted, or it was released.
+ */
+export interface Lock extends Fence, AsyncDisposable {
+  /** The lock name. */
+  readonly name: string;
+  /** Fires when ownership ends; the reason is an InfraError (`LockLost`, or `Closed`). */
+  readonly signal: AbortSignal;
+  /**
+   * Asks etcd whether this lock is still held.
+   *
+   * @param options An optional signal.
+   * @returns True while the queue key still exists with this fencing token.
+   */
+  isOwner(options?: SignalOptions): Promise<boolean>;
+  /** Releases the lock (the next waiter gets it); idempotent. */
+  release(): Promise<void>;
+}
+
+/** The current leader of an election. */
+export interface LeaderInfo<T = unknown> {
+  /** The leader's queue key. */
+  key: string;
+  /** What the leader proclaimed (JSON). */
+  value: T;
+  /** The create revision of its key: grows with every new leader (a term number). */
+  revision: number;
+}
+
+/** Held leadership; see {@link Election.campaign}. */
+export interface Leadership extends Fence, AsyncDisposable {
+  /** The election name. */
+  readonly election: string;
+  /** Fires when leadership ends (lease lost, key deleted, resigned). */
+  readonly signal: AbortSignal;
+  /**
+   * Changes the value the leader announces.
+   *
+   * @param value Any JSON value.
+   * @param options An optional signal.
+   * @throws {InfraError} `LockLost` when leadership was lost.
+   */
+  proclaim(value: unknown, options?: SignalOptions): Promise<void>;
+  /** Gives leadership up (the next candidate takes over); idempotent. */
+  resign(): Promise<void>;
+}
+
+/** A leader election; see {@link Coord.election}. */
+export interface Election {
+  /** The election name. */
+  readonly name: string;
+  /**
+   * Becomes a candidate and waits until elected (candidates are served in arrival order).
+   *
+   * @param value What to announce as leader (JSON), e.g. the instance address.
+   * @param options TTL and a signal that withdraws the candidacy.
+   * @returns The leadership.
+   */
+  campaign(value: unknown, options?: LockOptions): Promise<Leadership>;
+  /**
+   * Reads the current leader.
+   *
+   * @param options An optional signal.
+   * @returns The leader, or undefined when there is none.
+   */
+  leader<T = unknown>(options?: SignalOptions): Promise<LeaderInfo<T> | undefined>;
+  /**
+   * Watches the leader: the current one first, then every change (`undefined` = none).
+   *
+   * @param options An optional signal that closes the stream.
+   * @returns The leaders.
+   */
+  observe<T = unknown>(options?: SignalOptions): ReadableStream<LeaderInfo<T> | undefined>;
+}
+
+/** Options of {@link Coord.leaseInstanceId}. */
+export interface InstanceIdOptions extends SignalOptions {
+  /** Largest id (inclusive); ids run from 0. Default 1023 (Snowflake's 10 bits). */
+  maxId?: number;
+  /** Lease TTL. Default: `sessionTtlMs`. */
+  ttlMs?: number;
+  /** Try this id first (e.g. the id of a lost lease, to keep it when it is still free). */
+  preferId?: number;
+  /** Stored with the id to show who holds it (default: a random token). */
+  holder?: string;
+}
+
+/**
+ * A leased instance id, unique among live holders of the same service. Pass it to uid's
+ * Snowflake generator. Its `signal` fires as soon as the lease may be lost, before etcd
+ * could give the id to anyone else; after that it never recovers (lease a new id).
+ */
+export interface InstanceIdLease extends AsyncDisposable {
+  /** The service the id belongs to. */
+  readonly service: string;
+  /** The id, from 0 to `maxId`. */
+  readonly id: number;
+  /** Fires when the lease is lost or closed (reason: `LockLost` or `Closed`). */
+  readonly signal: AbortSignal;
+  /** Releases the id; idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * A coord client: config center, typed hot-reloaded config, service registry, locks,
+ * elections and instance ids over etcd (or the embedded memory driver).
+ */
+export interface Coord extends AsyncDisposable {
+  /** The config center (JSON values by key). */
+  readonly kv: ConfigCenter;
+  /** Service registration and discovery. */
+  readonly registry: ServiceRegistry;
+  /**
+   * A typed config value, loaded now and hot-reloaded on every change of `key`. When etcd
+   * cannot be reached at start the defaults are in force and the watch keeps trying.
+   *
+   * @param key The key, e.g. `configKey({ env: "dev", component: "clog" })`.
+   * @param options Schema, defaults, delete policy and a signal for the first load.
+   * @returns The typed config.
+   */
+  config<T>(key: string, options: TypedConfigOptions<T>): Promise<TypedConfig<T>>;
+  /**
+   * Acquires a lock, waiting in FIFO order behind earlier callers (only the immediate
+   * predecessor is watched, so a release wakes one waiter).
+   *
+   * @param name The lock name (no `/`).
+   * @param options TTL and a signal that gives up waiting.
+   * @returns The held lock.
+   * @throws {InfraError} `Aborted`/`Timeout` from the signal; `LockLost` when the lease was
+   * lost while waiting.
+   */
+  lock(name: string, options?: LockOptions): Promise<Lock>;
+  /**
+   * Acquires a lock only if nobody holds it or waits for it.
+   *
+   * @param name The lock name.
+   * @param options TTL and a signal.
+   * @returns The held lock, or undefined when it is taken.
+   */
+  tryLock(name: string, options?: LockOptions): Promise<Lock | undefined>;
+  /**
+   * Runs `fn` while holding a lock, then releases it (also when `fn` throws).
+   *
+   * @param name The lock name.
+   * @param fn The critical section; pass `lock.signal` to its I/O to stop on loss.
+   * @param options TTL and a signal for the wait.
+   * @returns What `fn` returned.
+   */
+  withLock<R>(name: string, fn: (lock: Lock) => Promise<R> | R, options?: LockOptions): Promise<R>;
+  /**
+   * A leader election.
+   *
+   * @param name The election name (no `/`).
+   * @returns The election.
+   */
+  election(name: string): Election;
+  /**
+   * Leases an instance id (0 to `maxId`) unique among the live holders for `service`.
+   *
+   * @param service The service name (no `/`).
+   * @param options Range, TTL, preferred id and a signal.
+   * @returns The lease.
+   * @throws {InfraError} `ResourceExhausted` when every id is taken.
+   */
+  leaseInstanceId(service: string, options?: InstanceIdOptions): Promise<InstanceIdLease>;
+  /**
+   * Closes everything this client handed out (deregisters, releases locks, ids and
+   * leadership, stops watches), then the connection. Idempotent.
+   */
+  close(): Promise<void>;
+}

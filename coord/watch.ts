@@ -1,0 +1,215 @@
+/**
+ * The resilient watch every coord stream is built on (go-zero's discov pattern): start from
+ * a known revision, watch from the next one, and
+ *
+ * - after a connection failure or an etcd restart, resubscribe from the revision after the
+ *   last event delivered, so no update is missed and none is repeated;
+ * - after a compaction (the history it needs is gone), read the range afresh and deliver,
+ *   per key, only what differs from the state it had delivered: a `put` for each key that
+ *   is new or has another mod revision, a `delete` (at the read's revision) for each key
+ *   that disappeared. Those events are marked `reloaded`.
+ *
+ * Retries use jittered exponential backoff (50 ms to 1 s); trouble is logged once per
+ * outage, not once per attempt (etcd3 reports every reconnect attempt).
+ *
+ * Internal: not exported from `mod.ts`.
+ *
+ * @module
+ */
+
+import { backoffCap, delay, InfraError, isTransient } from "../base/mod.ts";
+import type { Logger } from "../clog/mod.ts";
+import type { KeyRange, KeyValue, Transport, TransportEvent, WatchEnd } from "./transport.ts";
+
+/** A change delivered by {@link runWatch}. */
+export interface WatchChange extends TransportEvent {
+  /** Synthesized from a re-read after compaction. */
+  reloaded: boolean;
+}
+
+/** Where a watch starts: the revision it has seen up to, and the keys it knows. */
+export interface WatchStart {
+  /** The revision the known state is from; events start at `revision + 1`. */
+  revision: number;
+  /** The keys in range at `revision`, with their mod revisions. */
+  known: Map<string, number>;
+}
+
+/** Options of {@link runWatch}. */
+export interface RunWatchOptions {
+  /** The transport. */
+  transport: Transport;
+  /** What to watch. */
+  range: KeyRange;
+  /** The starting point. */
+  start: WatchStart;
+  /** Receives each batch, in order; the next batch waits until it settles. */
+  onChanges(changes: WatchChange[]): void | Promise<void>;
+  /** Stops the watch. */
+  signal: AbortSignal;
+  /** For outage and recovery messages. */
+  logger: Logger;
+  /** What is watched, for logs. */
+  what: string;
+}
+
+/**
+ * Reads the keys of `range` and returns them as a watch start.
+ *
+ * @param transport The transport.
+ * @param range What to read.
+ * @param options A signal and an optional past revision.
+ * @returns The start and the entries read.
+ */
+export async function readStart(
+  transport: Transport,
+  range: KeyRange,
+  options: { signal?: AbortSignal; revision?: number } = {},
+): Promise<{ start: WatchStart; kvs: KeyValue[] }> {
+  const result = await transport.range(
+    { ...range, ...(options.revision !== undefined ? { revision: options.revision } : {}) },
+    { signal: options.signal },
+  );
+  const known = new Map(result.kvs.map((kv) => [kv.key, kv.modRevision]));
+  return {
+    start: { revision: options.revision ?? result.revision, known },
+    kvs: result.kvs,
+  };
+}
+
+/**
+ * Runs a watch until `signal` fires or a permanent error occurs.
+ *
+ * @param options See {@link RunWatchOptions}.
+ * @returns Resolves when stopped by the signal or because the transport closed; rejects
+ * with a permanent error (e.g. `PermissionDenied`).
+ */
+export async function runWatch(options: RunWatchOptions): Promise<void> {
+  const { transport, range, signal, logger, what } = options;
+  const known = options.start.known;
+  let next = options.start.revision + 1;
+  let attempt = 0;
+  let outage = false;
+  let queue: Promise<void> = Promise.resolve();
+  let deliveryError: unknown;
+
+  const deliver = (changes: WatchChange[]) => {
+    for (const change of changes) {
+      if (change.type === "put") known.set(change.kv.key, change.kv.modRevision);
+      else known.delete(change.kv.key);
+    }
+    queue = queue.then(() => options.onChanges(changes)).catch((error) => {
+      deliveryError ??= error;
+    });
+  };
+
+  while (!signal.aborted) {
+    const end = await new Promise<WatchEnd | undefined>((resolve) => {
+      const onAbort = () => {
+        subscription.cancel();
+        resolve(undefined);
+      };
+      const subscription = transport.watch(range, next, {
+        onEvents(events) {
+          if (signal.aborted) return;
+          attempt = 0;
+          if (outage) {
+            outage = false;
+            logger.info("watch resumed", { what, fromRevision: events[0].kv.modRevision });
+          }
+          next = events[events.length - 1].kv.modRevision + 1;
+          deliver(events.map((event) => ({ ...event, reloaded: false })));
+        },
+        onEnd(end) {
+          signal.removeEventListener("abort", onAbort);
+          resolve(end);
+        },
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    await queue;
+    if (deliveryError !== undefined) throw deliveryError;
+    if (end === undefined || signal.aborted) return;
+
+    if (end.reason === "compacted") {
+      logger.warn("watch history was compacted; re-reading", {
+        what,
+        fromRevision: next,
+        compactRevision: end.compactRevision,
+      });
+      const fresh = await reread(options, known, () => attempt++);
+      if (fresh === undefined) return;
+      next = fresh.revision + 1;
+      if (fresh.changes.length > 0) deliver(fresh.changes);
+      await queue;
+      if (deliveryError !== undefined) throw deliveryError;
+      continue;
+    }
+
+    const error = end.error;
+    if (InfraError.is(error, "Closed")) return;
+    if (!isTransient(error)) throw error;
+    if (!outage) {
+      outage = true;
+      logger.warn("watch interrupted; resuming", { what, fromRevision: next, error });
+    } else {
+      logger.debug("watch still interrupted", { what, error });
+    }
+    try {
+      await delay(pause(++attempt), { signal });
+    } catch {
+      return;
+    }
+  }
+}
+
+function pause(attempt: number): number {
+  return Math.floor(Math.random() * backoffCap(attempt, { initialDelayMs: 50, maxDelayMs: 1_000 }));
+}
+
+/** The re-read after a compaction, retried until it works or the watch stops. */
+async function reread(
+  options: RunWatchOptions,
+  known: Map<string, number>,
+  nextAttempt: () => number,
+): Promise<{ revision: number; changes: WatchChange[] } | undefined> {
+  const { transport, range, signal } = options;
+  for (;;) {
+    if (signal.aborted) return undefined;
+    try {
+      const result = await transport.range(range, { signal });
+      const changes: WatchChange[] = [];
+      const present = new Set<string>();
+      for (const kv of result.kvs) {
+        present.add(kv.key);
+        if (known.get(kv.key) !== kv.modRevision) {
+          changes.push({ type: "put", kv, reloaded: true });
+        }
+      }
+      for (const key of known.keys()) {
+        if (present.has(key)) continue;
+        changes.push({
+          type: "delete",
+          kv: {
+            key,
+            value: "",
+            createRevision: 0,
+            modRevision: result.revision,
+            version: 0,
+            lease: "0",
+          },
+          reloaded: true,
+        });
+      }
+      return { revision: result.revision, changes };
+    } catch (error) {
+      if (InfraError.is(error, "Closed", "Aborted")) return undefined;
+      if (!isTransient(error)) throw error;
+      try {
+        await delay(pause(nextAttempt() + 1), { signal });
+      } catch {
+        return undefined;
+      }
+    }
+  }
+}

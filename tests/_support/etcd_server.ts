@@ -1,0 +1,177 @@
+/**
+ * Private etcd servers for fault tests: a single member or a three-member cluster on free
+ * loopback ports in a temp dir, which a test may SIGKILL and restart. Never the shared etcd.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, type ServerProcess, startServer } from "./process.ts";
+
+/** TLS files for a server. */
+export interface EtcdTlsFiles {
+  /** Server certificate. */
+  certFile: string;
+  /** Server key. */
+  keyFile: string;
+  /** CA that clients must be signed by (turns client-cert auth on). */
+  clientCaFile?: string;
+}
+
+/** One etcd member under test control. */
+export interface EtcdMember {
+  /** Member name. */
+  name: string;
+  /** Client URL. */
+  endpoint: string;
+  /** The process. */
+  process: ServerProcess;
+  /** Reads one gauge or counter from `/metrics` (sum over labels). */
+  metric(name: string): Promise<number>;
+}
+
+/** A running private etcd (one member or a cluster). */
+export interface EtcdServer {
+  /** Client URLs of every member. */
+  endpoints: string[];
+  /** The members. */
+  members: EtcdMember[];
+  /** Stops every member and removes the data. */
+  close(): Promise<void>;
+}
+
+const ETCD = "/usr/bin/etcd";
+
+/** Whether a member answers `/health` (over plain HTTP on its metrics port). */
+async function healthy(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1_000) });
+    const body = await response.text();
+    return body.includes('"health":"true"');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts a private etcd: `size` members (1 or 3) with short heartbeats, in a temp dir.
+ *
+ * @param options Cluster size, TLS files, and whether the log goes to the temp dir.
+ */
+export async function startEtcd(
+  options: { size?: number; tls?: EtcdTlsFiles } = {},
+): Promise<EtcdServer> {
+  const size = options.size ?? 1;
+  const dir = mkdtempSync(join(tmpdir(), "coord-etcd-"));
+  const scheme = options.tls ? "https" : "http";
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({
+      client: await freePort(),
+      peer: await freePort(),
+      metrics: await freePort(),
+    })),
+  );
+  const cluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(",");
+  const members: EtcdMember[] = [];
+  const started: ServerProcess[] = [];
+  try {
+    await Promise.all(ports.map(async (p, i) => {
+      const name = `m${i}`;
+      const endpoint = `${scheme}://127.0.0.1:${p.client}`;
+      const metricsUrl = `http://127.0.0.1:${p.metrics}`;
+      const args = [
+        "--name",
+        name,
+        "--data-dir",
+        join(dir, name),
+        "--listen-client-urls",
+        endpoint,
+        "--advertise-client-urls",
+        endpoint,
+        "--listen-peer-urls",
+        `http://127.0.0.1:${p.peer}`,
+        "--initial-advertise-peer-urls",
+        `http://127.0.0.1:${p.peer}`,
+        "--listen-metrics-urls",
+        metricsUrl,
+        "--initial-cluster",
+        cluster,
+        "--initial-cluster-state",
+        "new",
+        "--initial-cluster-token",
+        `coord-test-${p.peer}`,
+        "--heartbeat-interval",
+        "50",
+        "--election-timeout",
+        "500",
+        "--logger",
+        "zap",
+        "--log-level",
+        "warn",
+      ];
+      if (options.tls) {
+        args.push("--cert-file", options.tls.certFile, "--key-file", options.tls.keyFile);
+        if (options.tls.clientCaFile) {
+          args.push("--client-cert-auth", "--trusted-ca-file", options.tls.clientCaFile);
+        }
+      }
+      const process = await startServer({
+        name: `etcd ${name}`,
+        command: ETCD,
+        args,
+        // A lone member of a cluster cannot become healthy: wait for a started process only
+        // until all members run, then for health below.
+        ready: size === 1 ? () => healthy(metricsUrl) : () => Promise.resolve(true),
+        logFile: join(dir, `${name}.log`),
+      });
+      started.push(process);
+      members.push({
+        name,
+        endpoint,
+        process,
+        async metric(metricName: string) {
+          const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+          let sum = 0;
+          for (const line of text.split("\n")) {
+            if (line.startsWith(metricName + " ") || line.startsWith(metricName + "{")) {
+              sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+            }
+          }
+          return sum;
+        },
+      });
+      if (size > 1) {
+        const deadline = Date.now() + 20_000;
+        while (!(await healthy(metricsUrl))) {
+          if (Date.now() > deadline) throw new Error(`etcd ${name} did not become healthy`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    }));
+  } catch (error) {
+    await Promise.all(started.map((p) => p.kill()));
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  members.sort((a, b) => a.name.localeCompare(b.name));
+  return {
+    endpoints: members.map((m) => m.endpoint),
+    members,
+    async close() {
+      await Promise.all(members.map((m) => m.process.kill()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The member that currently leads the cluster (by its `etcd_server_is_leader` gauge). */
+export async function leaderOf(server: EtcdServer): Promise<EtcdMember> {
+  for (const member of server.members) {
+    if (member.process.pid === undefined) continue;
+    try {
+      if (await member.metric("etcd_server_is_leader") === 1) return member;
+    } catch {
+      // not answering
+    }
+  }
+  throw new Error("no member leads");
+}

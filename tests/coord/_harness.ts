@@ -1,0 +1,118 @@
+/**
+ * Harnesses of the coord contract: the embedded store, and etcd (shared or private) under a
+ * unique namespace per test.
+ */
+import process from "node:process";
+import { getLogger, type Logger } from "../../clog/mod.ts";
+import { CoordClient } from "../../coord/client.ts";
+import { EtcdTransport } from "../../coord/etcd.ts";
+import { MemoryStore, MemoryTransport } from "../../coord/memory_store.ts";
+import * as coord from "../../coord/mod.ts";
+import { uniqueName } from "../_support/env.ts";
+import { type ClientOptions, type CoordHarness, TTL } from "./contract.ts";
+
+/** Logs to the console when COORD_TEST_LOG=1, silent otherwise. */
+export function testLogger(name = "coord"): Logger {
+  if (process.env.COORD_TEST_LOG !== "1") return getLogger(name);
+  const make = (prefix: string): Logger => {
+    const log = (level: string) => (message: string, fields?: unknown) => {
+      const data = typeof fields === "function" ? fields() : fields;
+      console.log(`${new Date().toISOString()} ${level} ${prefix}: ${message}`, data ?? "");
+    };
+    return {
+      name: prefix,
+      trace: () => {},
+      debug: log("debug"),
+      info: log("info"),
+      warn: log("warn"),
+      error: log("error"),
+      fatal: log("fatal"),
+      with: () => make(prefix),
+      namespace: (child) => make(`${prefix}.${child}`),
+      isEnabled: () => true,
+    };
+  };
+  return make(name);
+}
+
+/** A harness on a fresh embedded store. */
+export function memoryHarness(): Promise<CoordHarness> {
+  const store = new MemoryStore();
+  const clients: CoordClient[] = [];
+  const namespace = "/contract";
+  return Promise.resolve({
+    client(options: ClientOptions = {}) {
+      const client = options.wrap
+        ? new CoordClient(options.wrap(new MemoryTransport(store)), {
+          namespace,
+          requestTimeoutMs: 3_000,
+          sessionTtlMs: TTL,
+        }, testLogger())
+        : coord.memory({ namespace, sessionTtlMs: TTL }, {
+          store,
+          logger: testLogger(),
+        }) as CoordClient;
+      clients.push(client);
+      return Promise.resolve(client);
+    },
+    compact(revision: number) {
+      store.compact(revision);
+      return Promise.resolve();
+    },
+    async close() {
+      await Promise.all(clients.map((client) => client.close()));
+    },
+  });
+}
+
+/**
+ * A harness on an etcd (the shared one by default) under a unique namespace; `compact` only
+ * when `compactable` (a private server).
+ */
+export function etcdHarness(
+  endpoints: string[],
+  options: { compactable?: boolean; config?: Partial<coord.CoordConfig> } = {},
+): Promise<CoordHarness> {
+  const namespace = `/test/${uniqueName("coord")}`;
+  const config: coord.CoordConfig = {
+    ...coord.defaultConfig("development"),
+    endpoints,
+    namespace,
+    sessionTtlMs: TTL,
+    ...options.config,
+  };
+  const clients: CoordClient[] = [];
+  const harness: CoordHarness = {
+    async client(clientOptions: ClientOptions = {}) {
+      let client: CoordClient;
+      if (clientOptions.wrap) {
+        const transport = await EtcdTransport.create(config);
+        client = new CoordClient(clientOptions.wrap(transport), config, testLogger());
+      } else {
+        client = await coord.connect(config, { logger: testLogger() }) as CoordClient;
+      }
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      await Promise.all(clients.map((client) => client.close()));
+      const cleanup = await coord.connect(config);
+      try {
+        await cleanup.kv.delete("/", { prefix: true });
+      } finally {
+        await cleanup.close();
+      }
+    },
+  };
+  if (options.compactable) {
+    harness.compact = async (revision: number) => {
+      const transport = await EtcdTransport.create(config);
+      try {
+        await transport.compact(revision);
+      } finally {
+        await transport.close();
+      }
+    };
+  }
+  return Promise.resolve(harness);
+}

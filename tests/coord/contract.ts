@@ -1,0 +1,1103 @@
+/**
+ * The coord contract: every driver (etcd, memory) must pass these. Call
+ * `coordContract("etcd", factory)` from one `_test.ts` per driver; `compactionContract` needs
+ * a backend whose history the test may compact (the memory store, a private etcd).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { z } from "zod";
+import * as v from "valibot";
+import { type } from "arktype";
+import { type HotReloadable, InfraError } from "../../base/mod.ts";
+import type { CoordClient } from "../../coord/client.ts";
+import type { Transport } from "../../coord/transport.ts";
+import * as coord from "../../coord/mod.ts";
+import { waitUntil } from "../_support/process.ts";
+import { recordMetrics } from "./_meter.ts";
+
+/** A backend under test: clients share its state, within one unique namespace. */
+export interface CoordHarness {
+  /**
+   * A new client in the harness's namespace; `wrap` puts a test hook around its transport
+   * (below the namespace).
+   */
+  client(options?: ClientOptions): Promise<CoordClient>;
+  /** Compacts the backend's history up to `revision`, when the backend allows it. */
+  compact?(revision: number): Promise<void>;
+  /** Closes every client and removes the namespace's keys. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link CoordHarness.client}. */
+export interface ClientOptions {
+  /** Wraps the raw transport. */
+  wrap?: (transport: Transport) => Transport;
+}
+
+/** Makes a fresh harness for one test. */
+export type HarnessFactory = () => Promise<CoordHarness>;
+
+/** Short leases for tests (etcd grants at least 2 s anyway). */
+export const TTL = 2_000;
+
+const recorded = recordMetrics();
+
+/** Runs `fn` with a fresh harness, closed afterwards. */
+export async function withHarness(
+  factory: HarnessFactory,
+  fn: (harness: CoordHarness) => Promise<void>,
+): Promise<void> {
+  const harness = await factory();
+  try {
+    await fn(harness);
+  } finally {
+    await harness.close();
+  }
+}
+
+/** Asserts that `work` rejects with an InfraError of `code`. */
+export async function rejectsWith(
+  work: Promise<unknown> | (() => unknown),
+  code: InfraError["code"],
+): Promise<void> {
+  await assert.rejects(
+    async () => await (typeof work === "function" ? work() : work),
+    (error: unknown) => {
+      assert.ok(InfraError.is(error), `expected an InfraError, got ${error}`);
+      assert.equal((error as InfraError).code, code, (error as Error).message);
+      return true;
+    },
+  );
+}
+
+/** A transport that runs `overrides` instead of some of `transport`'s methods. */
+export function intercept(transport: Transport, overrides: Partial<Transport>): Transport {
+  return {
+    range: (request, options) => transport.range(request, options),
+    txn: (request, options) => transport.txn(request, options),
+    leaseGrant: (ttl, options) => transport.leaseGrant(ttl, options),
+    leaseRevoke: (id, options) => transport.leaseRevoke(id, options),
+    leaseKeepAlive: (id, options) => transport.leaseKeepAlive(id, options),
+    watch: (range, start, sink) => transport.watch(range, start, sink),
+    compact: (revision, options) => transport.compact(revision, options),
+    close: () => transport.close(),
+    ...overrides,
+  };
+}
+
+/** Reads the next chunk, failing after `ms`. */
+export async function nextChunk<T>(
+  reader: ReadableStreamDefaultReader<T>,
+  ms = 10_000,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const result = await Promise.race([
+      reader.read(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no chunk within ${ms} ms`)), ms);
+      }),
+    ]);
+    if (result.done) throw new Error("the stream ended");
+    return result.value;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads chunks until `match` accepts one (or fails after `ms`). */
+export async function chunkWhere<T>(
+  reader: ReadableStreamDefaultReader<T>,
+  match: (chunk: T) => boolean,
+  ms = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const chunk = await nextChunk(reader, Math.max(1, deadline - Date.now()));
+    if (match(chunk)) return chunk;
+  }
+}
+
+/** The lease a raw key is attached to (decimal id). */
+export async function leaseOf(client: CoordClient, key: string): Promise<string> {
+  const result = await client.transport.range({ key });
+  assert.equal(result.kvs.length, 1, `${key} exists`);
+  return result.kvs[0].lease;
+}
+
+/** Resolves when `signal` fires (or fails after `ms`), with its reason. */
+export function aborted(signal: AbortSignal, ms = 15_000): Promise<unknown> {
+  if (signal.aborted) return Promise.resolve(signal.reason);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`signal did not fire within ${ms} ms`)), ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve(signal.reason);
+    }, { once: true });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Registers the contract tests for one driver. */
+export function coordContract(name: string, factory: HarnessFactory): void {
+  const it = (title: string, fn: (harness: CoordHarness) => Promise<void>) =>
+    test(`${name}: ${title}`, () => withHarness(factory, fn));
+
+  // --- config center -------------------------------------------------------------------
+
+  it("set then get returns the JSON value with its revisions", async (h) => {
+    const c = await h.client();
+    assert.equal(await c.kv.get("/app/missing"), undefined);
+    const revision = await c.kv.set("/app/a", { n: 1, tags: ["x"] });
+    const entry = await c.kv.get<{ n: number; tags: string[] }>("/app/a");
+    assert.deepEqual(entry?.value, { n: 1, tags: ["x"] });
+    assert.equal(entry?.revision, revision);
+    assert.equal(entry?.createRevision, revision);
+    assert.equal(entry?.version, 1);
+    const second = await c.kv.set("/app/a", { n: 2, tags: [] });
+    const updated = await c.kv.get("/app/a");
+    assert.ok(second > revision);
+    assert.equal(updated?.revision, second);
+    assert.equal(updated?.createRevision, revision);
+    assert.equal(updated?.version, 2);
+  });
+
+  it("values of every JSON type round-trip", async (h) => {
+    const c = await h.client();
+    const values = ["text", 42, 1.5, true, false, null, [1, "a", { b: null }], {
+      nested: { x: 1 },
+    }];
+    for (const [i, value] of values.entries()) {
+      await c.kv.set(`/types/${i}`, value);
+      assert.deepEqual((await c.kv.get(`/types/${i}`))?.value, value);
+    }
+  });
+
+  it("compareAndSet with revision 0 only creates, and a stale revision conflicts", async (h) => {
+    const c = await h.client();
+    const created = await c.kv.compareAndSet("/cas/k", "first", 0);
+    await rejectsWith(c.kv.compareAndSet("/cas/k", "again", 0), "Conflict");
+    await rejectsWith(c.kv.compareAndSet("/cas/k", "stale", created - 1), "Conflict");
+    assert.equal((await c.kv.get("/cas/k"))?.value, "first");
+    const updated = await c.kv.compareAndSet("/cas/k", "second", created);
+    assert.ok(updated > created);
+    assert.equal((await c.kv.get("/cas/k"))?.value, "second");
+    await rejectsWith(c.kv.compareAndSet("/cas/k", "third", created), "Conflict");
+  });
+
+  it("delete removes a key or a whole prefix and says how many", async (h) => {
+    const c = await h.client();
+    await c.kv.set("/del/a", 1);
+    await c.kv.set("/del/b/1", 2);
+    await c.kv.set("/del/b/2", 3);
+    await c.kv.set("/delx", 4);
+    assert.equal(await c.kv.delete("/del/a"), 1);
+    assert.equal(await c.kv.delete("/del/a"), 0);
+    assert.equal(await c.kv.delete("/del/b/", { prefix: true }), 2);
+    assert.deepEqual((await c.kv.list("/del")).entries.map((e) => e.key), ["/delx"]);
+  });
+
+  it("list returns the entries under a prefix in key order with the revision", async (h) => {
+    const c = await h.client();
+    await c.kv.set("/list/b", "B");
+    await c.kv.set("/list/a", "A");
+    const last = await c.kv.set("/list/c", "C");
+    await c.kv.set("/other", "O");
+    const listed = await c.kv.list<string>("/list/");
+    assert.deepEqual(listed.entries.map((e) => [e.key, e.value]), [
+      ["/list/a", "A"],
+      ["/list/b", "B"],
+      ["/list/c", "C"],
+    ]);
+    assert.ok(listed.revision >= last);
+    assert.deepEqual((await c.kv.list("/list/", { limit: 2 })).entries.length, 2);
+    assert.deepEqual((await c.kv.list("/nothing/")).entries, []);
+  });
+
+  it("bad keys and values are InvalidArgument and write nothing", async (h) => {
+    const c = await h.client();
+    await rejectsWith(c.kv.get(""), "InvalidArgument");
+    await rejectsWith(c.kv.set("", 1), "InvalidArgument");
+    await rejectsWith(c.kv.delete(""), "InvalidArgument");
+    await rejectsWith(c.kv.list(""), "InvalidArgument");
+    await rejectsWith(() => c.kv.watch(""), "InvalidArgument");
+    await rejectsWith(() => c.kv.watch("/k", { fromRevision: 0 }), "InvalidArgument");
+    await rejectsWith(c.kv.list("/k", { limit: 0 }), "InvalidArgument");
+    await rejectsWith(c.kv.compareAndSet("/k", 1, -1), "InvalidArgument");
+    await rejectsWith(c.kv.set("/bad/undefined", undefined), "InvalidArgument");
+    await rejectsWith(c.kv.set("/bad/function", () => 1), "InvalidArgument");
+    await rejectsWith(c.kv.set("/bad/bigint", 1n), "InvalidArgument");
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await rejectsWith(c.kv.set("/bad/circular", circular), "InvalidArgument");
+    await rejectsWith(c.kv.set("/bad/huge", "x".repeat(2 * 1024 * 1024)), "InvalidArgument");
+    assert.deepEqual((await c.kv.list("/bad/")).entries, []);
+  });
+
+  it("a stored value that is not JSON is InvalidArgument on get and list", async (h) => {
+    const c = await h.client();
+    await c.transport.txn({
+      compare: [],
+      success: [{ type: "put", key: "/raw/text", value: "not json {" }],
+      failure: [],
+    });
+    await rejectsWith(c.kv.get("/raw/text"), "InvalidArgument");
+    await rejectsWith(c.kv.list("/raw/"), "InvalidArgument");
+  });
+
+  it("watch on a key reports puts and deletes of that key in order", async (h) => {
+    const c = await h.client();
+    const stop = new AbortController();
+    const reader = c.kv.watch<number>("/w/key", { signal: stop.signal }).getReader();
+    try {
+      await sleep(100);
+      const r1 = await c.kv.set("/w/key", 1);
+      await c.kv.set("/w/key-other", 9);
+      const r2 = await c.kv.set("/w/key", 2);
+      const r3 = await c.kv.delete("/w/key").then(async () => (await c.kv.list("/w/")).revision);
+      const e1 = await nextChunk(reader);
+      const e2 = await nextChunk(reader);
+      const e3 = await nextChunk(reader);
+      assert.deepEqual(
+        [e1.type, e1.type === "put" && e1.value, e1.revision],
+        ["put", 1, r1],
+      );
+      assert.deepEqual(
+        [e2.type, e2.type === "put" && e2.value, e2.revision],
+        ["put", 2, r2],
+      );
+      assert.equal(e3.type, "delete");
+      assert.equal(e3.key, "/w/key");
+      assert.ok(e3.revision > r2 && e3.revision <= r3);
+      assert.equal(e1.reloaded, false);
+    } finally {
+      stop.abort();
+      await reader.cancel().catch(() => {});
+    }
+  });
+
+  it("watch on a prefix reports every key under it and nothing else", async (h) => {
+    const c = await h.client();
+    const reader = c.kv.watch("/p/", { prefix: true }).getReader();
+    try {
+      await sleep(100);
+      await c.kv.set("/p/a", "a");
+      await c.kv.set("/q/x", "x");
+      await c.kv.set("/p/b/c", "bc");
+      const keys = [(await nextChunk(reader)).key, (await nextChunk(reader)).key];
+      assert.deepEqual(keys, ["/p/a", "/p/b/c"]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("watch from a revision replays what happened since, so list then watch misses nothing", async (h) => {
+    const c = await h.client();
+    await c.kv.set("/hist/a", 1);
+    const listed = await c.kv.list("/hist/");
+    await c.kv.set("/hist/b", 2);
+    await c.kv.delete("/hist/a");
+    const reader = c.kv.watch("/hist/", { prefix: true, fromRevision: listed.revision + 1 })
+      .getReader();
+    try {
+      const first = await nextChunk(reader);
+      const second = await nextChunk(reader);
+      assert.deepEqual([first.type, first.key], ["put", "/hist/b"]);
+      assert.deepEqual([second.type, second.key], ["delete", "/hist/a"]);
+      await c.kv.set("/hist/c", 3);
+      assert.equal((await nextChunk(reader)).key, "/hist/c");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("watch reports a value that is not JSON as invalid and keeps going", async (h) => {
+    const c = await h.client();
+    const reader = c.kv.watch("/inv/", { prefix: true }).getReader();
+    try {
+      await sleep(100);
+      await c.transport.txn({
+        compare: [],
+        success: [{ type: "put", key: "/inv/a", value: "{oops" }],
+        failure: [],
+      });
+      await c.kv.set("/inv/a", { ok: true });
+      const bad = await nextChunk(reader);
+      assert.equal(bad.type, "invalid");
+      assert.ok(bad.type === "invalid" && InfraError.is(bad.error, "InvalidArgument"));
+      assert.ok(bad.type === "invalid" && bad.text === "{oops");
+      const good = await nextChunk(reader);
+      assert.deepEqual(good.type === "put" && good.value, { ok: true });
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("a watch closes when its signal fires and delivers nothing after", async (h) => {
+    const c = await h.client();
+    const stop = new AbortController();
+    const reader = c.kv.watch("/close/k", { signal: stop.signal }).getReader();
+    await sleep(100);
+    await c.kv.set("/close/k", 1);
+    assert.equal((await nextChunk(reader)).type, "put");
+    stop.abort();
+    await c.kv.set("/close/k", 2);
+    const end = await reader.read();
+    assert.equal(end.done, true);
+  });
+
+  // --- typed config ----------------------------------------------------------------------
+
+  const Limits = z.object({ rps: z.number().int().positive(), burst: z.number().int().min(0) });
+
+  it("typed config starts from the defaults and merges a stored partial value over them", async (h) => {
+    const c = await h.client();
+    const key = coord.configKey({ env: "test", service: "svc", component: "limits" });
+    await using empty = await c.config(key, { schema: Limits, defaults: { rps: 10, burst: 5 } });
+    assert.deepEqual(empty.current(), { rps: 10, burst: 5 });
+    assert.equal(empty.revision, 0);
+    const revision = await c.kv.set(key, { rps: 50 });
+    await using loaded = await c.config(key, { schema: Limits, defaults: { rps: 10, burst: 5 } });
+    assert.deepEqual(loaded.current(), { rps: 50, burst: 5 });
+    assert.equal(loaded.revision, revision);
+  });
+
+  it("typed config hot-reloads listeners and bound components on a change", async (h) => {
+    const c = await h.client();
+    const key = coord.configKey({ env: "test", component: "limits" });
+    await using limits = await c.config(key, { schema: Limits, defaults: { rps: 10, burst: 5 } });
+    const applied: { rps: number }[] = [];
+    const component: HotReloadable<{ rps: number }> = {
+      hotReload(config) {
+        applied.push(config);
+        return Promise.resolve();
+      },
+    };
+    const rpsOnly: number[] = [];
+    await limits.bind(component);
+    await limits.bind({
+      hotReload: (rps: number) => Promise.resolve(void rpsOnly.push(rps)),
+    }, { select: (value) => value.rps });
+    assert.deepEqual(applied, [{ rps: 10, burst: 5 }]);
+    const changes: [number, number][] = [];
+    limits.onChange((value, previous) => changes.push([value.rps, previous.rps]));
+    await c.kv.set(key, { rps: 20, burst: 1 });
+    await waitUntil(() => applied.length === 2 && rpsOnly.length === 2, { what: "hot reload" });
+    assert.deepEqual(applied[1], { rps: 20, burst: 1 });
+    assert.deepEqual(rpsOnly, [10, 20]);
+    assert.deepEqual(changes, [[20, 10]]);
+    assert.deepEqual(limits.current(), { rps: 20, burst: 1 });
+  });
+
+  it("typed config rejects bad JSON and schema failures, counts them and keeps the last good value", async (h) => {
+    const c = await h.client();
+    const key = coord.configKey({ env: "test", service: "reject", component: "limits" });
+    await c.kv.set(key, { rps: 7, burst: 1 });
+    await using limits = await c.config(key, { schema: Limits, defaults: { rps: 10, burst: 5 } });
+    const changes: number[] = [];
+    limits.onChange((value) => changes.push(value.rps));
+    const before =
+      recorded.filter((r) =>
+        r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
+      ).length;
+    const counted = () =>
+      recorded.filter((r) =>
+        r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
+      );
+    // One write at a time: a watch may coalesce writes that arrive together.
+    await c.transport.txn({
+      compare: [],
+      success: [{ type: "put", key, value: "{not json" }],
+      failure: [],
+    });
+    await waitUntil(() => counted().length === before + 1, { what: "the first rejection" });
+    await c.kv.set(key, { rps: -1, burst: 1 });
+    await waitUntil(() => counted().length === before + 2, { what: "the second rejection" });
+    await c.kv.set(key, { rps: "fast" });
+    await waitUntil(() => counted().length === before + 3, { what: "the third rejection" });
+    assert.deepEqual(counted().slice(before).map((r) => r.attributes["coord.config.reason"]), [
+      "invalid_json",
+      "schema",
+      "schema",
+    ]);
+    assert.deepEqual(limits.current(), { rps: 7, burst: 1 });
+    assert.deepEqual(changes, []);
+    await c.kv.set(key, { rps: 8, burst: 2 });
+    await waitUntil(() => changes.length === 1, { what: "the good value" });
+    assert.deepEqual(limits.current(), { rps: 8, burst: 2 });
+  });
+
+  it("typed config works with zod, valibot and arktype schemas", async (h) => {
+    const c = await h.client();
+    const schemas = {
+      zod: z.object({ level: z.enum(["debug", "info"]) }),
+      valibot: v.object({ level: v.picklist(["debug", "info"]) }),
+      arktype: type({ level: "'debug' | 'info'" }),
+    };
+    for (const [library, schema] of Object.entries(schemas)) {
+      const key = coord.configKey({ env: "test", service: library, component: "clog" });
+      await using cfg = await c.config<{ level: "debug" | "info" }>(key, {
+        schema: schema as never,
+        defaults: { level: "info" },
+      });
+      await c.kv.set(key, { level: "verbose" });
+      await c.kv.set(key, { level: "debug" });
+      await waitUntil(() => cfg.current().level === "debug", { what: `${library} value` });
+      assert.equal(cfg.revision, (await c.kv.get(key))?.revision, library);
+    }
+  });
+
+  it("typed config refuses defaults that fail the schema, a missing schema function and an empty key", async (h) => {
+    const c = await h.client();
+    await rejectsWith(
+      c.config("/config/x", { schema: Limits, defaults: { rps: 0, burst: 0 } }),
+      "InvalidArgument",
+    );
+    await rejectsWith(c.config("", { defaults: {} }), "InvalidArgument");
+    await rejectsWith(
+      c.config("/config/x", { schema: {} as never, defaults: {} }),
+      "InvalidArgument",
+    );
+    await rejectsWith(c.config("/config/x", {} as never), "InvalidArgument");
+  });
+
+  it("typed config keeps the last value on delete by default, or goes back to defaults", async (h) => {
+    const c = await h.client();
+    await c.kv.set("/config/t/keep", { rps: 3, burst: 3 });
+    await c.kv.set("/config/t/reset", { rps: 3, burst: 3 });
+    await using keep = await c.config("/config/t/keep", {
+      schema: Limits,
+      defaults: { rps: 1, burst: 1 },
+    });
+    await using reset = await c.config("/config/t/reset", {
+      schema: Limits,
+      defaults: { rps: 1, burst: 1 },
+      onDelete: "defaults",
+    });
+    await c.kv.delete("/config/t/keep");
+    await c.kv.delete("/config/t/reset");
+    await waitUntil(() => reset.current().rps === 1, { what: "defaults after delete" });
+    assert.equal(reset.revision, 0);
+    assert.equal(keep.current().rps, 3);
+  });
+
+  it("a component that rejects a reload is counted and the others still get it", async (h) => {
+    const c = await h.client();
+    const key = "/config/t/partial";
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    const good: number[] = [];
+    let calls = 0;
+    await cfg.bind({
+      hotReload: (value: { n: number }) => {
+        calls++;
+        return value.n > 1
+          ? Promise.reject(new InfraError("InvalidArgument", "too big"))
+          : Promise.resolve();
+      },
+    });
+    await cfg.bind({
+      hotReload: (value: { n: number }) => Promise.resolve(void good.push(value.n)),
+    });
+    const before =
+      recorded.filter((r) => r.attributes["coord.config.reason"] === "hot_reload").length;
+    await c.kv.set(key, { n: 5 });
+    await waitUntil(() => good.includes(5), { what: "reload of the good component" });
+    assert.equal(calls, 2);
+    assert.equal(cfg.current().n, 5);
+    assert.equal(
+      recorded.filter((r) => r.attributes["coord.config.reason"] === "hot_reload").length,
+      before + 1,
+    );
+  });
+
+  it("config keys follow /config/{env}/{service}/{component} and are stored without a doubled prefix", async (h) => {
+    const c = await h.client();
+    const key = coord.configKey({ env: "dev", component: "clog" });
+    assert.equal(key, "/config/dev/global/clog");
+    assert.equal(
+      coord.configKey({ env: "dev", service: "im-logic", component: "db" }),
+      "/config/dev/im-logic/db",
+    );
+    assert.deepEqual(coord.parseConfigKey("/config/dev/im-logic/db"), {
+      env: "dev",
+      service: "im-logic",
+      component: "db",
+    });
+    assert.equal(coord.parseConfigKey("/config/config/dev/global/db"), undefined);
+    assert.equal(coord.configPrefix("dev"), "/config/dev/");
+    assert.throws(
+      () => coord.configKey({ env: "dev/x", component: "clog" }),
+      (e) => InfraError.is(e, "InvalidArgument"),
+    );
+    assert.throws(
+      () => coord.configKey({ env: "", component: "clog" }),
+      (e) => InfraError.is(e, "InvalidArgument"),
+    );
+    await c.kv.set(key, { level: "info" });
+    const raw = await c.transport.range({ key: "/config/", prefix: true });
+    assert.deepEqual(raw.kvs.map((kv) => kv.key), ["/config/dev/global/clog"]);
+    assert.deepEqual((await c.kv.list(coord.configPrefix("dev"))).entries.map((e) => e.key), [key]);
+  });
+
+  // --- service registry ------------------------------------------------------------------
+
+  const instance = (id: string, address = `10.0.0.${id.length}:9000`): coord.ServiceInstance => ({
+    service: "im-logic",
+    id,
+    address,
+    metadata: { zone: "a" },
+  });
+
+  it("a registered instance is discovered until it deregisters", async (h) => {
+    const c = await h.client();
+    const registration = await c.registry.register(instance("i-1"), { ttlMs: TTL });
+    assert.equal(registration.state, "registered");
+    assert.deepEqual(await c.registry.discover("im-logic"), [instance("i-1")]);
+    await registration.close();
+    await registration.close();
+    assert.equal(registration.state, "closed");
+    assert.deepEqual(await c.registry.discover("im-logic"), []);
+    assert.ok(registration.signal.aborted);
+  });
+
+  it("watching a service streams the full instance list after each change", async (h) => {
+    const c = await h.client();
+    const other = await h.client();
+    await using first = await c.registry.register(instance("a"), { ttlMs: TTL });
+    const reader = other.registry.watch("im-logic").getReader();
+    try {
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["a"]);
+      const second = await c.registry.register(instance("b"), { ttlMs: TTL });
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["a", "b"]);
+      await second.close();
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["a"]);
+      assert.equal(first.state, "registered");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("a registration puts its key back after the key is deleted", async (h) => {
+    const c = await h.client();
+    await using registration = await c.registry.register(instance("d"), { ttlMs: TTL });
+    const states: string[] = [];
+    registration.onStateChange((state) => states.push(state));
+    const firstPeriod = registration.signal;
+    await c.kv.delete("/services/im-logic/d");
+    await aborted(firstPeriod);
+    await waitUntil(async () => (await c.registry.discover("im-logic")).length === 1, {
+      what: "the key to come back",
+    });
+    await waitUntil(() => registration.state === "registered", { what: "registered state" });
+    assert.deepEqual(states, ["lost", "registered"]);
+    assert.equal(registration.signal.aborted, false);
+  });
+
+  it("a registration comes back under a new lease after its lease is revoked", async (h) => {
+    const c = await h.client();
+    await using registration = await c.registry.register(instance("r"), { ttlMs: TTL });
+    const key = "/services/im-logic/r";
+    const oldLease = await leaseOf(c, key);
+    await c.transport.leaseRevoke(oldLease);
+    const reason = await aborted(registration.signal);
+    assert.ok(InfraError.is(reason, "LockLost"));
+    await waitUntil(async () => {
+      const kvs = (await c.transport.range({ key })).kvs;
+      return kvs.length === 1 && kvs[0].lease !== oldLease;
+    }, { what: "re-registration under a new lease" });
+    await waitUntil(() => registration.state === "registered", { what: "registered state" });
+  });
+
+  it("the entry of a crashed instance disappears when its lease expires", async (h) => {
+    const crashed = await h.client();
+    const observer = await h.client();
+    await crashed.registry.register(instance("crash"), { ttlMs: TTL });
+    await crashed.abandon();
+    assert.equal((await observer.registry.discover("im-logic")).length, 1);
+    await waitUntil(async () => (await observer.registry.discover("im-logic")).length === 0, {
+      timeoutMs: 15_000,
+      what: "lease expiry",
+    });
+  });
+
+  it("pickers choose round-robin or at random among live instances", async (h) => {
+    const c = await h.client();
+    await using _a = await c.registry.register(instance("a"), { ttlMs: TTL });
+    await using _b = await c.registry.register(instance("b"), { ttlMs: TTL });
+    await using picker = await c.registry.picker("im-logic", { strategy: "round-robin" });
+    assert.deepEqual([1, 2, 3, 4].map(() => picker.pick()?.id), ["a", "b", "a", "b"]);
+    await using random = await c.registry.picker("im-logic", { strategy: "random" });
+    const seen = new Set(Array.from({ length: 50 }, () => random.pick()?.id));
+    assert.deepEqual([...seen].sort(), ["a", "b"]);
+    const c3 = await c.registry.register(instance("c"), { ttlMs: TTL });
+    await waitUntil(() => picker.instances().length === 3, { what: "the picker to see c" });
+    await c3.close();
+    await waitUntil(() => picker.instances().length === 2, { what: "the picker to drop c" });
+    const pick = coord.createPicker("round-robin");
+    assert.equal(pick([]), undefined);
+    assert.throws(
+      () => coord.createPicker("weighted" as never),
+      (e) => InfraError.is(e, "InvalidArgument"),
+    );
+  });
+
+  it("bad registrations are InvalidArgument", async (h) => {
+    const c = await h.client();
+    await rejectsWith(
+      c.registry.register({ service: "s", id: "a/b", address: "x:1" }),
+      "InvalidArgument",
+    );
+    await rejectsWith(
+      c.registry.register({ service: "", id: "a", address: "x:1" }),
+      "InvalidArgument",
+    );
+    await rejectsWith(
+      c.registry.register({ service: "s", id: "a", address: "" }),
+      "InvalidArgument",
+    );
+    await rejectsWith(
+      c.registry.register({ service: "s", id: "a", address: "x:1" }, { ttlMs: 500 }),
+      "InvalidArgument",
+    );
+    await rejectsWith(
+      c.registry.register({ service: "s", id: "a", address: "x:1" }, { ttlMs: 1.5e9 }),
+      "InvalidArgument",
+    );
+    await rejectsWith(c.registry.discover("a/b"), "InvalidArgument");
+    assert.deepEqual(await c.registry.discover("s"), []);
+  });
+
+  // --- locks -------------------------------------------------------------------------------
+
+  it("a lock is exclusive: tryLock fails while it is held and succeeds after release", async (h) => {
+    const a = await h.client();
+    const b = await h.client();
+    const lock = await a.lock("orders", { ttlMs: TTL });
+    assert.equal(await b.tryLock("orders", { ttlMs: TTL }), undefined);
+    assert.equal(await a.tryLock("orders", { ttlMs: TTL }), undefined);
+    await lock.release();
+    await lock.release();
+    const next = await b.tryLock("orders", { ttlMs: TTL });
+    assert.ok(next);
+    assert.ok(next.fencingToken > lock.fencingToken);
+    await next.release();
+    // The failed try-locks left nothing behind in the queue.
+    assert.deepEqual((await a.transport.range({ key: "/locks/orders/", prefix: true })).kvs, []);
+  });
+
+  it("waiters get the lock in arrival order", async (h) => {
+    const clients = await Promise.all([h.client(), h.client(), h.client(), h.client()]);
+    const first = await clients[0].lock("fifo", { ttlMs: TTL });
+    const order: number[] = [];
+    const waiters: Promise<void>[] = [];
+    for (let i = 1; i < clients.length; i++) {
+      waiters.push(
+        clients[i].lock("fifo", { ttlMs: TTL }).then(async (lock) => {
+          order.push(i);
+          await sleep(20);
+          await lock.release();
+        }),
+      );
+      // Let each waiter join the queue before the next one.
+      await waitUntil(
+        async () =>
+          (await clients[0].transport.range({ key: "/locks/fifo/", prefix: true })).kvs.length ===
+            i + 1,
+        {
+          what: `waiter ${i} queued`,
+        },
+      );
+    }
+    await first.release();
+    await Promise.all(waiters);
+    assert.deepEqual(order, [1, 2, 3]);
+  });
+
+  it("fencing tokens grow and a guarded write needs the lock to be held", async (h) => {
+    const c = await h.client();
+    const lock = await c.lock("fence", { ttlMs: TTL });
+    assert.equal(await lock.isOwner(), true);
+    await c.kv.set("/guarded/value", 1, { guard: lock });
+    const revision = (await c.kv.get("/guarded/value"))!.revision;
+    await c.kv.compareAndSet("/guarded/value", 2, revision, { guard: lock });
+    await lock.release();
+    assert.equal(await lock.isOwner(), false);
+    await rejectsWith(c.kv.set("/guarded/value", 3, { guard: lock }), "LockLost");
+    await rejectsWith(c.kv.delete("/guarded/value", { guard: lock }), "LockLost");
+    await rejectsWith(
+      c.kv.compareAndSet("/guarded/value", 4, revision + 1, { guard: lock }),
+      "LockLost",
+    );
+    assert.equal((await c.kv.get("/guarded/value"))?.value, 2);
+    const next = await c.lock("fence", { ttlMs: TTL });
+    assert.ok(next.fencingToken > lock.fencingToken);
+    await next.release();
+  });
+
+  it("a lock's signal fires when its key is deleted, and the next waiter gets the lock", async (h) => {
+    const a = await h.client();
+    const b = await h.client();
+    const held = await a.lock("deleted", { ttlMs: TTL });
+    const signal = held.signal;
+    const waiting = b.lock("deleted", { ttlMs: TTL });
+    await waitUntil(
+      async () =>
+        (await a.transport.range({ key: "/locks/deleted/", prefix: true })).kvs.length === 2,
+      {
+        what: "the waiter to queue",
+      },
+    );
+    await a.transport.txn({
+      compare: [],
+      success: [{ type: "delete", key: held.key }],
+      failure: [],
+    });
+    const reason = await aborted(signal);
+    assert.ok(InfraError.is(reason, "LockLost"));
+    const next = await waiting;
+    assert.ok(next.fencingToken > held.fencingToken);
+    await next.release();
+    await held.release();
+  });
+
+  it("a lock's signal fires with LockLost when its lease is revoked, and the next waiter gets the lock", async (h) => {
+    const a = await h.client();
+    const b = await h.client();
+    const held = await a.lock("revoked", { ttlMs: TTL });
+    const waiting = b.lock("revoked", { ttlMs: TTL });
+    await waitUntil(
+      async () =>
+        (await a.transport.range({ key: "/locks/revoked/", prefix: true })).kvs.length === 2,
+      {
+        what: "the waiter to queue",
+      },
+    );
+    await a.transport.leaseRevoke(await leaseOf(a, held.key));
+    const reason = await aborted(held.signal);
+    assert.ok(InfraError.is(reason, "LockLost"));
+    const next = await waiting;
+    assert.equal(await next.isOwner(), true);
+    await next.release();
+    // The client opens a new session for the next lock.
+    const again = await a.lock("revoked", { ttlMs: TTL });
+    await again.release();
+  });
+
+  it("the lock of a crashed holder passes to the next waiter when the lease expires", async (h) => {
+    const crashed = await h.client();
+    const waiter = await h.client();
+    await crashed.lock("crash", { ttlMs: TTL });
+    const waiting = waiter.lock("crash", { ttlMs: TTL });
+    await sleep(200);
+    await crashed.abandon();
+    const lock = await waiting;
+    assert.equal(await lock.isOwner(), true);
+    await lock.release();
+  });
+
+  it("an aborted wait leaves the queue and does not block later waiters", async (h) => {
+    const a = await h.client();
+    const b = await h.client();
+    const held = await a.lock("abort", { ttlMs: TTL });
+    const stop = new AbortController();
+    const waiting = b.lock("abort", { ttlMs: TTL, signal: stop.signal });
+    await waitUntil(
+      async () =>
+        (await a.transport.range({ key: "/locks/abort/", prefix: true })).kvs.length === 2,
+      {
+        what: "the waiter to queue",
+      },
+    );
+    stop.abort();
+    await rejectsWith(waiting, "Aborted");
+    await rejectsWith(b.lock("abort", { ttlMs: TTL, signal: AbortSignal.timeout(100) }), "Timeout");
+    await waitUntil(
+      async () =>
+        (await a.transport.range({ key: "/locks/abort/", prefix: true })).kvs.length === 1,
+      {
+        what: "the aborted waiters to leave",
+      },
+    );
+    await held.release();
+    const next = await b.tryLock("abort", { ttlMs: TTL });
+    assert.ok(next);
+    await next.release();
+  });
+
+  it("withLock runs critical sections one at a time and releases when they throw", async (h) => {
+    const clients = await Promise.all([h.client(), h.client()]);
+    let inside = 0;
+    let maxInside = 0;
+    const run = (c: CoordClient, i: number) =>
+      c.withLock("section", async (lock) => {
+        assert.equal(lock.signal.aborted, false);
+        inside++;
+        maxInside = Math.max(maxInside, inside);
+        await sleep(10);
+        inside--;
+        return i;
+      }, { ttlMs: TTL });
+    const results = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => run(clients[i % 2], i)));
+    assert.deepEqual(results, [0, 1, 2, 3, 4, 5]);
+    assert.equal(maxInside, 1);
+    await assert.rejects(
+      clients[0].withLock("section", () => {
+        throw new Error("boom");
+      }, { ttlMs: TTL }),
+      /boom/,
+    );
+    const after = await clients[1].tryLock("section", { ttlMs: TTL });
+    assert.ok(after);
+    await after.release();
+  });
+
+  it("bad lock names and TTLs are InvalidArgument", async (h) => {
+    const c = await h.client();
+    await rejectsWith(c.lock("a/b"), "InvalidArgument");
+    await rejectsWith(c.lock(""), "InvalidArgument");
+    await rejectsWith(c.tryLock("x", { ttlMs: 10 }), "InvalidArgument");
+    await rejectsWith(c.lock("x", { ttlMs: 2.5 }), "InvalidArgument");
+    await rejectsWith(c.withLock("x", null as never), "InvalidArgument");
+  });
+
+  // --- elections ---------------------------------------------------------------------------
+
+  it("candidates lead in turn, and observers see each leader", async (h) => {
+    const a = await h.client();
+    const b = await h.client();
+    const observer = await h.client();
+    const reader = observer.election("primary").observe<string>().getReader();
+    try {
+      assert.equal(await nextChunk(reader), undefined);
+      const leaderA = await a.election("primary").campaign("a", { ttlMs: TTL });
+      assert.equal((await nextChunk(reader))?.value, "a");
+      assert.deepEqual((await b.election("primary").leader())?.value, "a");
+      const campaignB = b.election("primary").campaign("b", { ttlMs: TTL });
+      await sleep(200);
+      await leaderA.resign();
+      const leaderB = await campaignB;
+      const seen = await chunkWhere(reader, (info) => info?.value === "b");
+      assert.ok(seen!.revision > leaderA.fencingToken);
+      assert.equal(leaderB.fencingToken, seen!.revision);
+      await leaderB.resign();
+      assert.equal(await chunkWhere(reader, (info) => info === undefined), undefined);
+      assert.equal(await observer.election("primary").leader(), undefined);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("a leader can proclaim a new value until it resigns", async (h) => {
+    const c = await h.client();
+    const leadership = await c.election("proclaim").campaign({ address: "a:1" }, { ttlMs: TTL });
+    await leadership.proclaim({ address: "a:2" });
+    assert.deepEqual((await c.election("proclaim").leader())?.value, { address: "a:2" });
+    await leadership.resign();
+    assert.ok(leadership.signal.aborted);
+    await rejectsWith(leadership.proclaim({ address: "a:3" }), "LockLost");
+  });
+
+  it("leadership is lost when its lease is revoked, and a campaign can be aborted", async (h) => {
+    const a = await h.client();
+    const b = await h.client();
+    const leadership = await a.election("lost").campaign("a", { ttlMs: TTL });
+    const stop = new AbortController();
+    const campaign = b.election("lost").campaign("b", { ttlMs: TTL, signal: stop.signal });
+    await sleep(200);
+    stop.abort();
+    await rejectsWith(campaign, "Aborted");
+    await a.transport.leaseRevoke(await leaseOf(a, leadership.key));
+    assert.ok(InfraError.is(await aborted(leadership.signal), "LockLost"));
+    assert.equal(await b.election("lost").leader(), undefined);
+    await rejectsWith(() => a.election("bad/name"), "InvalidArgument");
+  });
+
+  // --- instance ids ------------------------------------------------------------------------
+
+  it("instance ids are unique among live holders and reused after release", async (h) => {
+    const a = await h.client();
+    const b = await h.client();
+    const first = await a.leaseInstanceId("gateway", { ttlMs: TTL });
+    const second = await b.leaseInstanceId("gateway", { ttlMs: TTL });
+    const third = await b.leaseInstanceId("gateway", { ttlMs: TTL });
+    assert.deepEqual([first.id, second.id, third.id], [0, 1, 2]);
+    assert.equal(first.service, "gateway");
+    await second.close();
+    await second.close();
+    assert.ok(second.signal.aborted);
+    const again = await a.leaseInstanceId("gateway", { ttlMs: TTL });
+    assert.equal(again.id, 1);
+    const other = await a.leaseInstanceId("other-service", { ttlMs: TTL });
+    assert.equal(other.id, 0);
+    await Promise.all([first.close(), third.close(), again.close(), other.close()]);
+  });
+
+  it("concurrent claims never share an id", async (h) => {
+    const clients = await Promise.all(Array.from({ length: 4 }, () => h.client()));
+    const leases = await Promise.all(
+      Array.from(
+        { length: 12 },
+        (_, i) => clients[i % 4].leaseInstanceId("burst", { ttlMs: TTL, maxId: 15 }),
+      ),
+    );
+    const ids = leases.map((l) => l.id).sort((x, y) => x - y);
+    assert.deepEqual(ids, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    await Promise.all(leases.map((l) => l.close()));
+  });
+
+  it("ids run out with ResourceExhausted, and a preferred id is taken when free", async (h) => {
+    const c = await h.client();
+    const preferred = await c.leaseInstanceId("small", { ttlMs: TTL, maxId: 2, preferId: 2 });
+    assert.equal(preferred.id, 2);
+    const rest = [
+      await c.leaseInstanceId("small", { ttlMs: TTL, maxId: 2, preferId: 2 }),
+      await c.leaseInstanceId("small", { ttlMs: TTL, maxId: 2 }),
+    ];
+    assert.deepEqual(rest.map((l) => l.id), [0, 1]);
+    await rejectsWith(c.leaseInstanceId("small", { ttlMs: TTL, maxId: 2 }), "ResourceExhausted");
+    await Promise.all([preferred, ...rest].map((l) => l.close()));
+  });
+
+  it("a lost id lease fires its signal at once, and the id can be claimed again when free", async (h) => {
+    const c = await h.client();
+    const lease = await c.leaseInstanceId("lost", { ttlMs: TTL });
+    const key = `/ids/lost/${lease.id}`;
+    await c.transport.leaseRevoke(await leaseOf(c, key));
+    assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
+    const again = await c.leaseInstanceId("lost", { ttlMs: TTL, preferId: lease.id });
+    assert.equal(again.id, lease.id);
+    assert.equal(again.signal.aborted, false);
+    await lease.close();
+    // Closing the lost lease must not release the id claimed again.
+    assert.equal((await c.transport.range({ key })).kvs.length, 1);
+    await again.close();
+  });
+
+  it("the id of a crashed holder stays taken until its lease expires", async (h) => {
+    const crashed = await h.client();
+    const other = await h.client();
+    const lease = await crashed.leaseInstanceId("crash", { ttlMs: TTL, maxId: 0 });
+    await crashed.abandon();
+    await rejectsWith(
+      other.leaseInstanceId("crash", { ttlMs: TTL, maxId: 0 }),
+      "ResourceExhausted",
+    );
+    await waitUntil(
+      async () =>
+        (await other.transport.range({ key: "/ids/crash/", prefix: true })).kvs.length === 0,
+      {
+        timeoutMs: 15_000,
+        what: "lease expiry",
+      },
+    );
+    const next = await other.leaseInstanceId("crash", { ttlMs: TTL, maxId: 0 });
+    assert.equal(next.id, lease.id);
+    await next.close();
+  });
+
+  it("bad id requests are InvalidArgument", async (h) => {
+    const c = await h.client();
+    await rejectsWith(c.leaseInstanceId("s", { maxId: -1 }), "InvalidArgument");
+    await rejectsWith(c.leaseInstanceId("s", { maxId: 3, preferId: 4 }), "InvalidArgument");
+    await rejectsWith(c.leaseInstanceId("s", { ttlMs: 0 }), "InvalidArgument");
+    await rejectsWith(c.leaseInstanceId("a/b"), "InvalidArgument");
+  });
+
+  // --- the client ---------------------------------------------------------------------------
+
+  it("closing the client deregisters, releases and stops everything, then refuses calls", async (h) => {
+    const c = await h.client();
+    const observer = await h.client();
+    await c.registry.register(instance("closing"), { ttlMs: TTL });
+    const lock = await c.lock("closing", { ttlMs: TTL });
+    const id = await c.leaseInstanceId("closing", { ttlMs: TTL });
+    const reader = c.kv.watch("/closing/", { prefix: true }).getReader();
+    await c.close();
+    await c.close();
+    assert.ok(lock.signal.aborted);
+    assert.ok(id.signal.aborted);
+    assert.equal((await reader.read()).done, true);
+    assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    assert.ok(await observer.tryLock("closing", { ttlMs: TTL }));
+    assert.equal((await observer.leaseInstanceId("closing", { ttlMs: TTL })).id, 0);
+    await rejectsWith(c.kv.get("/x"), "Closed");
+    await rejectsWith(c.lock("x"), "Closed");
+  });
+}
+
+/** Compaction tests: the harness must provide `compact`. */
+export function compactionContract(name: string, factory: HarnessFactory): void {
+  test(`${name}: after a compaction a watch re-reads and reports what changed since`, () =>
+    withHarness(factory, async (h) => {
+      const c = await h.client();
+      await c.kv.set("/cmp/kept", 1);
+      await c.kv.set("/cmp/changed", 1);
+      await c.kv.set("/cmp/deleted", 1);
+      const listed = await c.kv.list("/cmp/");
+      await c.kv.set("/cmp/changed", 2);
+      await c.kv.set("/cmp/changed", 3);
+      await c.kv.delete("/cmp/deleted");
+      const last = await c.kv.set("/cmp/new", 1);
+      await h.compact!(last);
+      // Resuming from before the compaction: the history it needs is gone.
+      const reader = c.kv.watch("/cmp/", { prefix: true, fromRevision: listed.revision + 1 })
+        .getReader();
+      try {
+        const events = [];
+        for (let i = 0; i < 3; i++) events.push(await nextChunk(reader));
+        // Without a baseline from before the compaction, every current key is reported.
+        assert.ok(events.every((e) => e.reloaded));
+        await c.kv.set("/cmp/after", 1);
+        const after = await chunkWhere(reader, (e) => e.key === "/cmp/after");
+        assert.equal(after.reloaded, false);
+      } finally {
+        await reader.cancel();
+      }
+    }));
+
+  test(`${name}: a watch that falls behind a compaction reports only what differs from what it knew`, () =>
+    withHarness(factory, async (h) => {
+      const c = await h.client();
+      await c.kv.set("/cmp2/kept", 1);
+      await c.kv.set("/cmp2/changed", 1);
+      await c.kv.set("/cmp2/deleted", 1);
+      const listed = await c.kv.list("/cmp2/");
+      await c.kv.set("/cmp2/changed", 2);
+      await c.kv.set("/cmp2/changed", 3);
+      await c.kv.delete("/cmp2/deleted");
+      const last = await c.kv.set("/cmp2/new", 1);
+      // The watch reads its baseline (the state at listed.revision), then the history after
+      // it is compacted away before the watch can replay it.
+      const lagging = await h.client({
+        wrap: (transport) =>
+          intercept(transport, {
+            range: async (request, options) => {
+              const result = await transport.range(request, options);
+              if (request.revision !== undefined) await h.compact!(last);
+              return result;
+            },
+          }),
+      });
+      const reader = lagging.kv.watch<number>("/cmp2/", {
+        prefix: true,
+        fromRevision: listed.revision + 1,
+      }).getReader();
+      try {
+        const events = [await nextChunk(reader), await nextChunk(reader), await nextChunk(reader)];
+        assert.deepEqual(events.map((e) => [e.type, e.key, e.reloaded]), [
+          ["put", "/cmp2/changed", true],
+          ["put", "/cmp2/new", true],
+          ["delete", "/cmp2/deleted", true],
+        ]);
+        assert.equal(events[0].type === "put" && events[0].value, 3);
+        await c.kv.set("/cmp2/kept", 2);
+        const next = await nextChunk(reader);
+        assert.deepEqual([next.key, next.reloaded], ["/cmp2/kept", false]);
+      } finally {
+        await reader.cancel();
+      }
+    }));
+}
