@@ -71,8 +71,8 @@ export class CoordContext {
 
   /**
    * Runs an operation that is safe to repeat, retrying `Unavailable`/`Timeout` with
-   * jittered backoff for about one request timeout (long enough to ride out an etcd leader
-   * election).
+   * jittered backoff for about two request timeouts: a request caught by an etcd leader
+   * failure hangs until its deadline, and the retry then reaches the new leader.
    *
    * @param fn The operation.
    * @param signal Stops retrying.
@@ -81,7 +81,7 @@ export class CoordContext {
   retrying<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     return retry(fn, {
       maxAttempts: Infinity,
-      deadlineMs: Math.max(this.requestTimeoutMs, 2_000),
+      deadlineMs: 2 * this.requestTimeoutMs + 1_000,
       initialDelayMs: 50,
       maxDelayMs: 500,
       signal,

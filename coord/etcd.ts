@@ -12,6 +12,7 @@
 import { Buffer } from "node:buffer";
 import { readFile } from "node:fs/promises";
 import {
+  castGrpcError,
   ClientClosedError,
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -89,6 +90,8 @@ export function etcdError(error: unknown): InfraError {
     }
     return error;
   }
+  // Stream errors arrive as raw gRPC errors; unary ones were already typed by etcd3.
+  if (error instanceof Error && error.constructor === Error) error = castGrpcError(error);
   const message = error instanceof Error ? error.message : String(error);
   const make = (code: InfraError["code"], details?: Record<string, unknown>) =>
     new InfraError(code, `etcd: ${message}`, { component: COMPONENT, cause: error, details });

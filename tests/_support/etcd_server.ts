@@ -98,7 +98,7 @@ export async function startEtcd(
         "--initial-cluster-state",
         "new",
         "--initial-cluster-token",
-        `coord-test-${p.peer}`,
+        `coord-test-${ports[0].peer}`,
         "--heartbeat-interval",
         "50",
         "--election-timeout",
