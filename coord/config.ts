@@ -40,7 +40,10 @@ export interface CoordConfig {
   username?: string;
   /** Password of `username`. */
   password?: string;
-  /** TLS settings; setting this (even `{}`) turns TLS on. */
+  /**
+   * TLS settings; setting this (even `{}`) turns TLS on. Name the endpoints by a host name
+   * in the server certificate: Deno and Bun refuse an IP address as TLS server name.
+   */
   tls?: CoordTlsConfig;
   /** How long {@link connect} keeps trying to reach etcd before failing `Unavailable`. */
   dialTimeoutMs: number;

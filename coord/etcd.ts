@@ -592,6 +592,10 @@ export class EtcdTransport implements Transport {
   }
 }
 
+function isIpAddress(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
+}
+
 /** Dependencies of {@link connect}. */
 export interface CoordDependencies {
   /** Where coord logs; default `getLogger("coord")`. */
@@ -625,6 +629,13 @@ export async function connect(
 ): Promise<Coord> {
   const checked = checkConfig(config);
   const logger = dependencies.logger ?? getLogger("coord");
+  if (checked.tls && checked.endpoints.some((endpoint) => isIpAddress(new URL(endpoint).hostname))) {
+    logger.warn(
+      "TLS endpoints given as IP addresses fail on Deno and Bun (an IP is no TLS server name); " +
+        "use a host name that the server certificate names",
+      { endpoints: checked.endpoints },
+    );
+  }
   const transport = await EtcdTransport.create(checked);
   const deadline = timeoutSignal(checked.dialTimeoutMs, COMPONENT);
   try {

@@ -76,7 +76,9 @@ export async function startEtcd(
   try {
     await Promise.all(ports.map(async (p, i) => {
       const name = `m${i}`;
-      const endpoint = `${scheme}://127.0.0.1:${p.client}`;
+      const listen = `${scheme}://127.0.0.1:${p.client}`;
+      // Deno and Bun refuse an IP address as TLS server name: clients use a host name.
+      const endpoint = options.tls ? `https://localhost:${p.client}` : listen;
       const metricsUrl = `http://127.0.0.1:${p.metrics}`;
       const args = [
         "--name",
@@ -84,7 +86,7 @@ export async function startEtcd(
         "--data-dir",
         join(dir, name),
         "--listen-client-urls",
-        endpoint,
+        listen,
         "--advertise-client-urls",
         endpoint,
         "--listen-peer-urls",

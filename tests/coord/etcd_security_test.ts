@@ -1,0 +1,188 @@
+/**
+ * TLS (with client certificates) and password authentication against private etcd servers.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import * as coord from "../../coord/mod.ts";
+import { startEtcd } from "../_support/etcd_server.ts";
+import { rejectsWith, TTL } from "./contract.ts";
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`. */
+function makeCertificates(dir: string, name: string): Record<string, string> {
+  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  const file = (suffix: string) => join(dir, `${name}-${suffix}`);
+  run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    `/CN=${name}-ca`,
+    "-keyout",
+    file("ca.key"),
+    "-out",
+    file("ca.pem"),
+  );
+  writeFileSync(
+    file("ext.cnf"),
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+  );
+  for (const role of ["server", "client"]) {
+    run(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      `/CN=${role}`,
+      "-keyout",
+      file(`${role}.key`),
+      "-out",
+      file(`${role}.csr`),
+    );
+    run(
+      "x509",
+      "-req",
+      "-in",
+      file(`${role}.csr`),
+      "-CA",
+      file("ca.pem"),
+      "-CAkey",
+      file("ca.key"),
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-out",
+      file(`${role}.pem`),
+      "-extfile",
+      file("ext.cnf"),
+    );
+  }
+  return {
+    ca: file("ca.pem"),
+    serverCert: file("server.pem"),
+    serverKey: file("server.key"),
+    clientCert: file("client.pem"),
+    clientKey: file("client.key"),
+  };
+}
+
+test("coord talks to etcd over TLS with a client certificate, from files or inline PEM", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "coord-tls-"));
+  const certs = makeCertificates(dir, "good");
+  const stranger = makeCertificates(dir, "stranger");
+  const server = await startEtcd({
+    tls: { certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.ca },
+  });
+  const base = { ...coord.defaultConfig(), endpoints: server.endpoints, dialTimeoutMs: 3_000 };
+  try {
+    assert.ok(server.endpoints[0].startsWith("https://"));
+    const fromFiles = await coord.connect({
+      ...base,
+      tls: { caFile: certs.ca, certFile: certs.clientCert, keyFile: certs.clientKey },
+    });
+    try {
+      await fromFiles.kv.set("/tls/k", { secure: true });
+      await using lock = await fromFiles.lock("tls", { ttlMs: TTL });
+      assert.ok(lock.fencingToken > 0);
+    } finally {
+      await fromFiles.close();
+    }
+    const inline = await coord.connect({
+      ...base,
+      tls: {
+        ca: readFileSync(certs.ca, "utf8"),
+        cert: readFileSync(certs.clientCert, "utf8"),
+        key: readFileSync(certs.clientKey, "utf8"),
+      },
+    });
+    try {
+      assert.deepEqual((await inline.kv.get("/tls/k"))?.value, { secure: true });
+    } finally {
+      await inline.close();
+    }
+    // No client certificate, or a server certificate from a CA we do not trust: no session.
+    const quick = { ...base, dialTimeoutMs: 1_000 };
+    await rejectsWith(coord.connect({ ...quick, tls: { caFile: certs.ca } }), "Unavailable");
+    await rejectsWith(
+      coord.connect({
+        ...quick,
+        tls: { caFile: stranger.ca, certFile: certs.clientCert, keyFile: certs.clientKey },
+      }),
+      "Unavailable",
+    );
+    await rejectsWith(
+      coord.connect({ ...base, tls: { caFile: join(dir, "missing.pem") } }),
+      "InvalidArgument",
+    );
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("coord authenticates with a password, and a user limited to a prefix works in its namespace", async () => {
+  const server = await startEtcd();
+  const endpoint = server.endpoints[0];
+  const etcdctl = (...args: string[]) =>
+    execFileSync("etcdctl", [`--endpoints=${endpoint}`, ...args], {
+      env: { ETCDCTL_API: "3", PATH: process.env.PATH ?? "/usr/bin" },
+      stdio: "pipe",
+    });
+  try {
+    etcdctl("user", "add", "root:root-secret");
+    etcdctl("role", "add", "app");
+    etcdctl("role", "grant-permission", "app", "--prefix=true", "readwrite", "/app/");
+    etcdctl("user", "add", "app:app-secret");
+    etcdctl("user", "grant-role", "app", "app");
+    etcdctl("auth", "enable");
+    const base = { ...coord.defaultConfig(), endpoints: server.endpoints, dialTimeoutMs: 3_000 };
+
+    const root = await coord.connect({ ...base, username: "root", password: "root-secret" });
+    try {
+      await root.kv.set("/anywhere", 1);
+    } finally {
+      await root.close();
+    }
+
+    const app = await coord.connect({
+      ...base,
+      namespace: "/app",
+      username: "app",
+      password: "app-secret",
+    });
+    try {
+      await app.kv.set("/config/dev/global/clog", { level: "info" });
+      await using registration = await app.registry.register(
+        { service: "svc", id: "a", address: "a:1" },
+        { ttlMs: TTL },
+      );
+      assert.equal(registration.state, "registered");
+      await using lock = await app.lock("jobs", { ttlMs: TTL });
+      assert.equal(await lock.isOwner(), true);
+      assert.equal((await app.leaseInstanceId("svc", { ttlMs: TTL })).id, 0);
+    } finally {
+      await app.close();
+    }
+
+    await rejectsWith(
+      coord.connect({ ...base, username: "app", password: "wrong" }),
+      "PermissionDenied",
+    );
+    // Outside its prefix the user may not read: connecting without the namespace fails.
+    await rejectsWith(
+      coord.connect({ ...base, username: "app", password: "app-secret" }),
+      "PermissionDenied",
+    );
+  } finally {
+    await server.close();
+  }
+});
