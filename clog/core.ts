@@ -76,6 +76,7 @@ const TEXT_LINES = 1;
 const RECORDS = 2;
 const FATAL = LEVEL_VALUES.fatal;
 const BUFFER_SIZE = 256;
+const TABLE_CACHE_LIMIT = 1024;
 const FLUSH_INTERVAL_MS = 250;
 
 interface Slot {
@@ -133,6 +134,10 @@ function normalizeFields(fields: unknown): object | undefined {
   return fields;
 }
 
+/** Cores with buffered sinks, flushed by one `exit` listener. */
+const flushedAtExit = new Set<Core>();
+let exitHookInstalled = false;
+
 /** One configuration of sinks, levels and formats, and the loggers' emit path. */
 export class Core {
   /** Bumped by every change; loggers rebuild their caches when it moved. */
@@ -150,10 +155,20 @@ export class Core {
   #levels: [string, number][] = [];
   #service = "";
   #sinkMin = LEVEL_OFF;
-  #exitHook: (() => void) | undefined;
+  /** Tables of the current generation by path (namespaces are few; the cache is bounded). */
+  #tables = new Map<string, NameTables>();
 
   /** The per-namespace tables for `path` (a namespace below the service root). */
   tables(path: string): NameTables {
+    let tables = this.#tables.get(path);
+    if (tables === undefined) {
+      tables = this.#buildTables(path);
+      if (this.#tables.size < TABLE_CACHE_LIMIT) this.#tables.set(path, tables);
+    }
+    return tables;
+  }
+
+  #buildTables(path: string): NameTables {
     const service = this.#service;
     const name = service === "" ? path : path === "" ? service : `${service}.${path}`;
     let level = this.#level;
@@ -269,6 +284,7 @@ export class Core {
     this.config = structuredClone(config);
     this.deps = deps;
     this.#syncExitHook();
+    this.#tables.clear();
     this.gen++;
     return Promise.all([...reusable.values()].map((slot) => slot.sink?.close())).then(() => {});
   }
@@ -325,19 +341,19 @@ export class Core {
     };
   }
 
-  /** Buffered lines must not be lost when the process exits normally. */
+  /** Buffered lines must not be lost when the process exits. */
   #syncExitHook(): void {
-    const wanted = this.#slots.some((slot) => slot.buffered);
-    try {
-      if (wanted && this.#exitHook === undefined) {
-        this.#exitHook = () => this.flush();
-        process.on("exit", this.#exitHook);
-      } else if (!wanted && this.#exitHook !== undefined) {
-        process.off("exit", this.#exitHook);
-        this.#exitHook = undefined;
+    if (this.#slots.some((slot) => slot.buffered)) flushedAtExit.add(this);
+    else flushedAtExit.delete(this);
+    if (flushedAtExit.size > 0 && !exitHookInstalled) {
+      try {
+        process.on("exit", () => {
+          for (const core of flushedAtExit) core.flush();
+        });
+        exitHookInstalled = true;
+      } catch (error) {
+        reportInternalError("exit hook", error);
       }
-    } catch (error) {
-      reportInternalError("exit hook", error);
     }
   }
 
@@ -478,6 +494,7 @@ export class Core {
     this.#sinkMin = LEVEL_OFF;
     this.config = undefined;
     this.#syncExitHook();
+    this.#tables.clear();
     this.gen++;
     await Promise.all(slots.map((slot) => slot.sink?.close()));
   }

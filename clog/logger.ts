@@ -38,9 +38,16 @@ export class CoreLogger implements Logger, EmitSource {
     this.#parent = parent;
     this.path = path;
     this.#own = own;
-    this.tables = core.tables(path);
-    this.#min = this.tables.min;
-    this.#gen = core.gen;
+    if (parent !== undefined && parent.path === path && parent.#gen === core.gen) {
+      // A child made per request (`with({ requestId })`) costs an object, nothing more.
+      this.tables = parent.tables;
+      this.#min = parent.#min;
+      this.#gen = core.gen;
+    } else {
+      this.tables = core.tables(path);
+      this.#min = this.tables.min;
+      this.#gen = core.gen;
+    }
   }
 
   /** Rebuilds the caches for the current configuration. */

@@ -262,3 +262,25 @@ test("a log file that cannot be opened fails init with a clear error", () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("hot reloads that keep or change a file sink lose no line", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const buffered = { bufferSize: 1000, flushIntervalMs: 60_000 };
+    const root = create({ sinks: [{ type: "file", path, buffered }] });
+    root.info("1");
+    await root.hotReload({ level: "debug", sinks: [{ type: "file", path, buffered }] });
+    root.debug("2");
+    await root.hotReload({
+      sinks: [{ type: "file", path, buffered, rotation: { maxSizeBytes: 150, maxBackups: 100 } }],
+    });
+    for (let i = 3; i <= 10; i++) root.info(String(i));
+    await root.close();
+    const messages = readAll(dir).map(({ line }) => Number(line.msg)).sort((a, b) => a - b);
+    assert.deepEqual(messages, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.ok(readdirSync(dir).length > 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -40,16 +40,16 @@ test("a text line reads time, level, namespace, message, then key=value fields",
 test("text lines are coloured only when asked", () => {
   const plain = capture({ format: "text", color: false });
   plain.root.error("x", { a: 1 });
-  assert.doesNotMatch(plain.lines[0], /\x1b\[/);
+  assert.ok(!plain.lines[0].includes("\x1b["));
   const coloured = capture({ format: "text", color: true });
   coloured.root.error("x", { a: 1 });
-  assert.match(coloured.lines[0], /\x1b\[31mERROR\x1b\[0m/);
+  assert.ok(coloured.lines[0].includes("\x1b[31mERROR\x1b[0m"));
 });
 
 test("color auto never colours a stream sink", () => {
   const { root, lines } = capture({ format: "text", color: "auto" });
   root.info("x");
-  assert.doesNotMatch(lines[0], /\x1b\[/);
+  assert.ok(!lines[0].includes("\x1b["));
 });
 
 test("a text line puts error stacks and causes below it", () => {

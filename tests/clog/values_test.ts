@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- parsed JSON lines are navigated freely
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
