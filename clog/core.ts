@@ -11,8 +11,6 @@
  */
 
 import process from "node:process";
-import { configCheck } from "../base/mod.ts";
-import { BufferedSink } from "./buffered_sink.ts";
 import {
   type ClogConfig,
   DEFAULT_MAX_VALUE_LENGTH,
@@ -21,17 +19,19 @@ import {
   validateConfig,
 } from "./config.ts";
 import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
-import { FileSink } from "./file_sink.ts";
 import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
 import { safeString, Serializer } from "./serialize.ts";
+import { reportInternalError } from "./sink.ts";
 import {
-  ConsoleSink,
-  consoleWantsColor,
-  type LineSink,
-  reportInternalError,
-  StreamSink,
-} from "./sink.ts";
+  createSlot,
+  dependencyTargets,
+  JSON_LINES,
+  route,
+  type Slot,
+  slotId,
+  TEXT_LINES,
+} from "./slot.ts";
 import type { LineWriter, LogRecord, RecordSink } from "./types.ts";
 
 /**
@@ -71,53 +71,8 @@ export interface EmitSource {
   chindingsText(color: boolean): string;
 }
 
-const JSON_LINES = 0;
-const TEXT_LINES = 1;
-const RECORDS = 2;
 const FATAL = LEVEL_VALUES.fatal;
-const BUFFER_SIZE = 256;
 const TABLE_CACHE_LIMIT = 1024;
-const FLUSH_INTERVAL_MS = 250;
-
-interface Slot {
-  /** What makes two configured sinks the same one, so a reload can keep it. */
-  readonly id: string;
-  /** The stream or function from the dependencies, for the same purpose. */
-  readonly target: unknown;
-  /** For error reports. */
-  readonly label: string;
-  readonly sink: LineSink | undefined;
-  readonly record: RecordSink | undefined;
-  readonly buffered: boolean;
-  min: number;
-  kind: number;
-  color: boolean;
-}
-
-const check = configCheck("clog");
-
-function slotId(sink: SinkConfig): string {
-  const buffered = sink.type !== "custom" && sink.buffered
-    ? [sink.buffered.bufferSize ?? BUFFER_SIZE, sink.buffered.flushIntervalMs ?? FLUSH_INTERVAL_MS]
-    : null;
-  switch (sink.type) {
-    case "console":
-      return JSON.stringify(["console", sink.target ?? "stdout", buffered]);
-    case "file": {
-      const r = sink.rotation ?? {};
-      return JSON.stringify([
-        "file",
-        sink.path,
-        [r.maxSizeBytes ?? null, r.daily ?? false, r.maxBackups ?? 10],
-        buffered,
-      ]);
-    }
-    case "stream":
-      return JSON.stringify(["stream", sink.name, buffered]);
-    case "custom":
-      return JSON.stringify(["custom", sink.name]);
-  }
-}
 
 /** Turns whatever was passed as fields into an object to serialize, or undefined. */
 function normalizeFields(fields: unknown): object | undefined {
@@ -202,33 +157,7 @@ export class Core {
   apply(config: ClogConfig, deps: ClogDependencies): Promise<void> {
     validateConfig(config);
     const sinks: SinkConfig[] = config.sinks ?? [{ type: "console" }];
-    const targets = sinks.map((sink, i) => {
-      if (sink.type === "stream") {
-        const stream = deps.streams?.[sink.name];
-        if (stream === null || typeof stream !== "object") {
-          throw check.fail(
-            `sinks[${i}].name`,
-            `names no stream in the dependencies (streams: ${
-              Object.keys(deps.streams ?? {}).join(", ") || "none"
-            })`,
-          );
-        }
-        return stream;
-      }
-      if (sink.type === "custom") {
-        const fn = deps.sinks?.[sink.name];
-        if (typeof fn !== "function") {
-          throw check.fail(
-            `sinks[${i}].name`,
-            `names no sink function in the dependencies (sinks: ${
-              Object.keys(deps.sinks ?? {}).join(", ") || "none"
-            })`,
-          );
-        }
-        return fn;
-      }
-      return undefined;
-    });
+    const targets = dependencyTargets(sinks, deps);
     // Kept files must be up to date before anything reopens their path.
     this.flush();
     const reusable = new Map(this.#slots.map((slot) => [slot.id, slot]));
@@ -242,7 +171,7 @@ export class Core {
           reusable.delete(id);
           next.push(old);
         } else {
-          const slot = this.#createSlot(sink, id, targets[i]);
+          const slot = createSlot(sink, id, targets[i], () => this.now());
           created.push(slot);
           next.push(slot);
         }
@@ -252,22 +181,10 @@ export class Core {
       throw error;
     }
 
-    const format = config.format ?? "json";
-    const color = config.color ?? false;
     let sinkMin = LEVEL_OFF;
     sinks.forEach((sink, i) => {
-      const slot = next[i];
-      slot.min = sink.level === undefined ? 0 : LEVEL_VALUES[sink.level];
-      sinkMin = Math.min(sinkMin, slot.min);
-      if (sink.type === "custom") {
-        slot.kind = RECORDS;
-        return;
-      }
-      slot.kind = (sink.format ?? format) === "text" ? TEXT_LINES : JSON_LINES;
-      slot.color = slot.kind === TEXT_LINES && (sink.color ?? (sink.type !== "file" &&
-        (color === true ||
-          (color === "auto" && sink.type === "console" &&
-            consoleWantsColor(sink.target ?? "stdout")))));
+      route(next[i], sink, config);
+      sinkMin = Math.min(sinkMin, next[i].min);
     });
     this.#slots = next;
     this.#sinkMin = sinkMin;
@@ -287,58 +204,6 @@ export class Core {
     this.#tables.clear();
     this.gen++;
     return Promise.all([...reusable.values()].map((slot) => slot.sink?.close())).then(() => {});
-  }
-
-  #createSlot(sink: SinkConfig, id: string, target: unknown): Slot {
-    let line: LineSink | undefined;
-    switch (sink.type) {
-      case "console":
-        line = new ConsoleSink(sink.target ?? "stdout");
-        break;
-      case "file":
-        line = new FileSink({
-          path: sink.path,
-          maxSizeBytes: sink.rotation?.maxSizeBytes,
-          daily: sink.rotation?.daily ?? false,
-          maxBackups: sink.rotation?.maxBackups ?? 10,
-          now: () => this.now(),
-        });
-        break;
-      case "stream":
-        line = new StreamSink(sink.name, target as LineWriter);
-        break;
-      case "custom":
-        return {
-          id,
-          target,
-          label: `custom sink "${sink.name}"`,
-          sink: undefined,
-          record: target as RecordSink,
-          buffered: false,
-          min: 0,
-          kind: RECORDS,
-          color: false,
-        };
-    }
-    const buffered = sink.buffered !== undefined;
-    if (buffered) {
-      line = new BufferedSink(
-        line,
-        sink.buffered!.bufferSize ?? BUFFER_SIZE,
-        sink.buffered!.flushIntervalMs ?? FLUSH_INTERVAL_MS,
-      );
-    }
-    return {
-      id,
-      target,
-      label: `${sink.type} sink`,
-      sink: line,
-      record: undefined,
-      buffered,
-      min: 0,
-      kind: 0,
-      color: false,
-    };
   }
 
   /** Buffered lines must not be lost when the process exits. */
