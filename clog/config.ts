@@ -94,8 +94,9 @@ export interface ClogConfig {
   /** Minimum level of every logger. Default `"info"`. */
   level?: LogLevel;
   /**
-   * Minimum levels per namespace; the longest matching namespace wins, and a namespace
-   * matches its children (`"coord"` covers `coord.lock`). Default: none.
+   * Minimum levels per namespace, written with or without the service prefix; the longest
+   * matching namespace wins, and a namespace matches its children (`"coord"` covers
+   * `im-logic.coord.lock`). Default: none.
    */
   levels?: Record<string, LogLevel>;
   /** Line format of sinks that do not set their own. Default `"json"`. */

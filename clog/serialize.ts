@@ -111,6 +111,7 @@ export class Serializer {
     let out = "";
     try {
       for (const key in fields) {
+        if (!hasOwn.call(fields, key)) continue;
         let value: unknown;
         try {
           value = (fields as Record<string, unknown>)[key];
@@ -280,6 +281,7 @@ export class Serializer {
     let out = "";
     try {
       for (const key in fields) {
+        if (!hasOwn.call(fields, key)) continue;
         let value: unknown;
         try {
           value = (fields as Record<string, unknown>)[key];

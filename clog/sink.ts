@@ -44,6 +44,12 @@ export function reportInternalError(where: string, error: unknown): void {
   }
 }
 
+/** The listener methods of a Node event emitter. */
+interface EventSource {
+  on(event: "error", listener: (error: unknown) => void): unknown;
+  off(event: "error", listener: (error: unknown) => void): unknown;
+}
+
 /** Writes to the process's stdout or stderr. */
 export class ConsoleSink implements LineSink {
   readonly #target: "stdout" | "stderr";
@@ -108,8 +114,14 @@ export class StreamSink implements LineSink {
       this.#encoder = new TextEncoder();
     } else {
       this.#node = writer as { write(text: string): unknown };
+      // An 'error' event nobody listens to would crash the process; a logger must not.
+      (writer as Partial<EventSource>).on?.("error", this.#onError);
     }
   }
+
+  readonly #onError = (error: unknown): void => {
+    reportInternalError(`stream sink "${this.#name}"`, error);
+  };
 
   write(line: string): void {
     try {
@@ -132,7 +144,10 @@ export class StreamSink implements LineSink {
   flush(): void {}
 
   async close(): Promise<void> {
-    if (this.#web === undefined) return;
+    if (this.#web === undefined) {
+      (this.#node as Partial<EventSource>).off?.("error", this.#onError);
+      return;
+    }
     await this.#pending;
     try {
       this.#web.releaseLock();

@@ -138,3 +138,14 @@ test("a custom sink receives JSON-safe records", () => {
   assert.equal(record.fields.n, "10");
   assert.equal(record.fields.token, "[REDACTED]");
 });
+
+test("a Node stream that emits an error does not crash the process", async () => {
+  const { PassThrough } = await import("node:stream");
+  const stream = new PassThrough();
+  const root = create({ sinks: [{ type: "stream", name: "s" }] }, { streams: { s: stream } });
+  root.info("before");
+  stream.emit("error", new Error("EPIPE"));
+  root.info("after");
+  await root.close();
+  assert.equal(stream.listenerCount("error"), 0);
+});

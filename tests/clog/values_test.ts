@@ -282,3 +282,12 @@ test("a sink that throws does not stop the others or the caller", async () => {
   assert.equal(lines.length, 1);
   await new Promise((resolve) => setTimeout(resolve, 5));
 });
+
+test("only own properties of the fields are written, as JSON would", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  root.info("x", Object.assign(Object.create({ inherited: 1 }), { own: 2 }));
+  assert.deepEqual([JSON.parse(lines[0]).own, "inherited" in JSON.parse(lines[0])], [2, false]);
+  assert.match(lines[1], / own=2\n$/);
+});
