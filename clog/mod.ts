@@ -1,49 +1,84 @@
 /**
- * Structured logging. This first part is the contract ({@link Logger}) and the
- * process-wide {@link getLogger}, which is silent until the application configures logging;
- * formats, sinks and `init` follow in the clog issue.
+ * Structured logging, the same on Deno, Node and Bun, and faster than pino on JSON lines.
  *
- * @example
+ * - **Library-first.** Components log through an injected {@link Logger}, or through
+ *   {@link getLogger} when none was given; nothing is written until the application calls
+ *   {@link init} once. Loggers obtained before `init` start writing then.
+ * - **Levels** trace, debug, info, warn, error, fatal (fatal flushes buffered sinks and
+ *   does not exit). A disabled call costs a few nanoseconds; pass expensive fields as a
+ *   function and they are computed only when the line is written.
+ * - **Namespaces and bound fields.** `logger.namespace("get_user")` under the service
+ *   `im-logic` logs as `im-logic.get_user` and keeps the parent's fields;
+ *   `logger.with({ userId })` binds fields to every line.
+ * - **Context.** {@link withContext} scopes fields (request id, user id) to everything
+ *   logged inside a function, across awaits, with no bleed between concurrent requests.
+ *   The trace and span ids of the active OpenTelemetry span are added to every line.
+ * - **Formats.** JSON lines (production) and readable, optionally coloured text
+ *   (development): time, level, namespace, message, fields, trace ids.
+ * - **Sinks.** Console, any stream, files with rotation by size and by day, a
+ *   non-blocking buffered mode for any of them, and custom functions; each with its own
+ *   minimum level and format.
+ * - **Safe values.** Errors with name, message, code, stack and cause chain; redaction of
+ *   secret keys at any depth; long strings truncated; a log call never throws (circular
+ *   objects, BigInt, symbols, throwing getters included).
+ * - **Hot reload.** The root logger is `HotReloadable`: level, format, sinks and
+ *   redaction change at runtime, for every logger.
+ *
+ * @example Set up once in `main`, log everywhere
  * ```ts
- * import { getLogger } from "@gochat/infra/clog";
+ * import { defaultConfig, getLogger, init, withContext } from "@gochat/infra/clog";
  *
- * const logger = getLogger("im-logic").namespace("get_user");
- * logger.info("user loaded", { userId: 42 });
+ * await using root = init({
+ *   ...defaultConfig("production"),
+ *   service: "im-logic",
+ *   sinks: [
+ *     { type: "console", level: "info" },
+ *     {
+ *       type: "file",
+ *       path: "/tmp/gochat-example/im-logic.log",
+ *       rotation: { maxSizeBytes: 50_000_000, daily: true, maxBackups: 7 },
+ *       buffered: { bufferSize: 256, flushIntervalMs: 250 },
+ *     },
+ *   ],
+ * });
+ *
+ * const logger = getLogger("get_user").with({ region: "eu-west-1" });
+ * await withContext({ requestId: "r-42" }, async () => {
+ *   logger.info("user loaded", { userId: 42, password: "hunter2" }); // password: [REDACTED]
+ *   logger.debug("cache state", () => ({ entries: 1_000 })); // not computed at info
+ * });
+ * await root.hotReload({ ...root.config, level: "debug" });
  * ```
  *
  * @module
  */
 
-import type { Fields, LazyFields, Logger, LogLevel } from "./types.ts";
-
-export type { Fields, LazyFields, Logger, LogLevel } from "./types.ts";
-
-class SilentLogger implements Logger {
-  constructor(readonly name: string) {}
-  trace(_message: string, _fields?: LazyFields): void {}
-  debug(_message: string, _fields?: LazyFields): void {}
-  info(_message: string, _fields?: LazyFields): void {}
-  warn(_message: string, _fields?: LazyFields): void {}
-  error(_message: string, _fields?: LazyFields): void {}
-  fatal(_message: string, _fields?: LazyFields): void {}
-  with(_fields: Fields): Logger {
-    return this;
-  }
-  namespace(name: string): Logger {
-    return new SilentLogger(this.name ? `${this.name}.${name}` : name);
-  }
-  isEnabled(_level: LogLevel): boolean {
-    return false;
-  }
-}
-
-/**
- * The process-wide logger for `namespace`. Libraries call this when no logger was
- * injected; it stays silent until the application configures logging.
- *
- * @param namespace Dotted namespace, e.g. `"coord"`.
- * @returns The logger.
- */
-export function getLogger(namespace = ""): Logger {
-  return new SilentLogger(namespace);
-}
+export type {
+  Fields,
+  LazyFields,
+  LineWriter,
+  Logger,
+  LogLevel,
+  LogRecord,
+  RecordSink,
+} from "./types.ts";
+export {
+  type BufferConfig,
+  type ClogConfig,
+  type ConsoleSinkConfig,
+  type CustomSinkConfig,
+  DEFAULT_MAX_VALUE_LENGTH,
+  DEFAULT_REDACT_KEYS,
+  defaultConfig,
+  type FileSinkConfig,
+  type LineSinkConfig,
+  type LogFormat,
+  type RotationConfig,
+  type SinkConfig,
+  type StreamSinkConfig,
+  validateConfig,
+} from "./config.ts";
+export type { ClogDependencies } from "./core.ts";
+export { contextFields, withContext } from "./context.ts";
+export { LEVELS } from "./levels.ts";
+export { create, getLogger, init, type RootLogger } from "./init.ts";

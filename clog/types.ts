@@ -39,3 +39,38 @@ export interface Logger {
   /** Whether a record at `level` would be written by at least one sink. */
   isEnabled(level: LogLevel): boolean;
 }
+
+/**
+ * One record as a custom sink receives it. `fields` holds the bound fields, the
+ * `withContext` fields and the call's fields merged (later ones win), already made JSON-safe:
+ * secrets redacted, long strings truncated, errors turned into plain objects.
+ */
+export interface LogRecord {
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** The record's level. */
+  level: LogLevel;
+  /** The logger's full dotted namespace (`""` for the root). */
+  namespace: string;
+  /** The message, truncated like every other string. */
+  message: string;
+  /** The merged, JSON-safe fields. */
+  fields: Record<string, unknown>;
+  /** The trace id of the active OpenTelemetry span, when there is one. */
+  traceId?: string;
+  /** The span id of the active OpenTelemetry span, when there is one. */
+  spanId?: string;
+}
+
+/**
+ * A custom sink: a function called with each record it accepts. It may return a promise;
+ * a rejection (or a throw) is reported on stderr and never reaches the code that logged.
+ */
+export type RecordSink = (record: LogRecord) => void | Promise<void>;
+
+/**
+ * Where a `"stream"` sink writes formatted lines: a Node-style writable (`process.stderr`,
+ * a socket, `fs.createWriteStream(...)`, or any object with `write(text)`), or a web
+ * `WritableStream<Uint8Array>` (e.g. `Deno.stderr.writable`).
+ */
+export type LineWriter = { write(text: string): unknown } | WritableStream<Uint8Array>;

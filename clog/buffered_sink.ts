@@ -1,0 +1,65 @@
+/**
+ * The non-blocking buffered sink: a log call appends its line to memory and returns; the
+ * lines reach the destination in one write when the buffer is full, after a short
+ * interval, on `fatal`, on `flush()`/`close()` and at process exit. No worker thread: the
+ * same code on Deno, Node and Bun.
+ *
+ * @module
+ */
+
+import { unrefTimer } from "../base/mod.ts";
+import type { LineSink } from "./sink.ts";
+
+/** Holds lines for a {@link LineSink} and writes them in batches. */
+export class BufferedSink implements LineSink {
+  readonly #inner: LineSink;
+  readonly #bufferSize: number;
+  readonly #flushIntervalMs: number;
+  #lines: string[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * @param inner Where the batches go.
+   * @param bufferSize Lines held before a write.
+   * @param flushIntervalMs Longest time a line is held.
+   */
+  constructor(inner: LineSink, bufferSize: number, flushIntervalMs: number) {
+    this.#inner = inner;
+    this.#bufferSize = bufferSize;
+    this.#flushIntervalMs = flushIntervalMs;
+  }
+
+  write(line: string): void {
+    this.#lines.push(line);
+    if (this.#lines.length >= this.#bufferSize) {
+      this.flush();
+    } else if (this.#timer === undefined) {
+      // The timer does not keep the process alive; the exit hook flushes what is left.
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.flush();
+      }, this.#flushIntervalMs);
+      unrefTimer(this.#timer);
+    }
+  }
+
+  writeBatch(lines: string[]): void {
+    for (const line of lines) this.write(line);
+  }
+
+  flush(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#lines.length === 0) return;
+    const lines = this.#lines;
+    this.#lines = [];
+    this.#inner.writeBatch(lines);
+  }
+
+  close(): Promise<void> {
+    this.flush();
+    return this.#inner.close();
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * The clog config: plain JSON, so it can live in the config center and be hot-reloaded.
+ * Streams and custom sink functions are not data: they come in as dependencies and a
+ * `"stream"` or `"custom"` sink names one of them.
+ *
+ * @module
+ */
+
+import { configCheck } from "../base/mod.ts";
+import { LEVELS } from "./levels.ts";
+import type { LogLevel } from "./types.ts";
+
+/** Line format: JSON lines (production) or readable text (development). */
+export type LogFormat = "json" | "text";
+
+/** Size and day rotation of a file sink. */
+export interface RotationConfig {
+  /** Rotate before a write would make the file larger than this; unset = no size limit. */
+  maxSizeBytes?: number;
+  /** Rotate when the (UTC) day changes. Default false. */
+  daily?: boolean;
+  /** How many rotated files to keep; older ones are deleted (0 keeps none). Default 10. */
+  maxBackups?: number;
+}
+
+/**
+ * Buffering of a sink: a log call only appends to memory; the lines are written in one
+ * write when `bufferSize` lines are waiting, after `flushIntervalMs`, on `fatal`, on
+ * `flush()`, on `close()` and when the process exits.
+ */
+export interface BufferConfig {
+  /** Lines held before a write. Default 256. */
+  bufferSize?: number;
+  /** Longest time a line waits in the buffer, in ms. Default 250. */
+  flushIntervalMs?: number;
+}
+
+/** What every sink that writes lines accepts. */
+export interface LineSinkConfig {
+  /** The sink's own minimum level (on top of the logger's). Default: everything. */
+  level?: LogLevel;
+  /** Overrides the config's `format` for this sink. */
+  format?: LogFormat;
+  /** Overrides the config's `color` for this sink (text format only; files included). */
+  color?: boolean;
+  /** Buffer lines in memory and write them in batches (see {@link BufferConfig}). */
+  buffered?: BufferConfig;
+}
+
+/** Writes to the process's stdout or stderr. */
+export interface ConsoleSinkConfig extends LineSinkConfig {
+  /** Sink type. */
+  type: "console";
+  /** Default `"stdout"`. */
+  target?: "stdout" | "stderr";
+}
+
+/**
+ * Appends to a file (its folder is created), with optional rotation. Rotated files are
+ * named `<path>.<YYYY-MM-DD>.<n>`: the UTC day their lines were written and a counter.
+ */
+export interface FileSinkConfig extends LineSinkConfig {
+  /** Sink type. */
+  type: "file";
+  /** The file written to. */
+  path: string;
+  /** Rotation by size and/or by day. Default: none. */
+  rotation?: RotationConfig;
+}
+
+/** Writes lines to a {@link LineWriter} passed in the dependencies under `name`. */
+export interface StreamSinkConfig extends LineSinkConfig {
+  /** Sink type. */
+  type: "stream";
+  /** Key in `dependencies.streams`. */
+  name: string;
+}
+
+/** Calls a {@link RecordSink} passed in the dependencies under `name` with each record. */
+export interface CustomSinkConfig {
+  /** Sink type. */
+  type: "custom";
+  /** Key in `dependencies.sinks`. */
+  name: string;
+  /** The sink's own minimum level. Default: everything. */
+  level?: LogLevel;
+}
+
+/** One sink of {@link ClogConfig.sinks}. */
+export type SinkConfig = ConsoleSinkConfig | FileSinkConfig | StreamSinkConfig | CustomSinkConfig;
+
+/** The clog config. Every field is optional; the defaults are listed on each. */
+export interface ClogConfig {
+  /** Minimum level of every logger. Default `"info"`. */
+  level?: LogLevel;
+  /**
+   * Minimum levels per namespace, written with or without the service prefix; the longest
+   * matching namespace wins, and a namespace matches its children (`"coord"` covers
+   * `im-logic.coord.lock`). Default: none.
+   */
+  levels?: Record<string, LogLevel>;
+  /** Line format of sinks that do not set their own. Default `"json"`. */
+  format?: LogFormat;
+  /**
+   * ANSI colours in the text format: `true` on console and stream sinks, `"auto"` on the
+   * console only when it is a terminal and `NO_COLOR` is unset. Files never get colour.
+   * Default false.
+   */
+  color?: boolean | "auto";
+  /** Root namespace, usually the service name: `getLogger("coord")` logs as `im-logic.coord`. */
+  service?: string;
+  /** Where records go. Default: one console sink. An empty list is silent. */
+  sinks?: SinkConfig[];
+  /** Field names whose values are replaced by `[REDACTED]` at any depth (case-insensitive). */
+  redactKeys?: string[];
+  /** Strings longer than this (message, values, stacks) are cut, saying how much was cut. */
+  maxValueLength?: number;
+}
+
+/** Keys redacted when `redactKeys` is not set. */
+export const DEFAULT_REDACT_KEYS: readonly string[] = [
+  "password",
+  "passwd",
+  "secret",
+  "token",
+  "accessToken",
+  "access_token",
+  "refreshToken",
+  "refresh_token",
+  "apiKey",
+  "api_key",
+  "authorization",
+  "cookie",
+  "set-cookie",
+];
+
+/** Default {@link ClogConfig.maxValueLength}. */
+export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
+
+/**
+ * Sensible settings per environment: development logs debug and above as coloured text
+ * (when the console is a terminal); production logs info and above as JSON lines. Both
+ * write to the console.
+ *
+ * @param env The environment.
+ * @returns A complete config, safe to modify.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "@gochat/infra/clog";
+ *
+ * const config = { ...defaultConfig("production"), service: "im-logic" };
+ * ```
+ */
+export function defaultConfig(env: "development" | "production"): ClogConfig {
+  const development = env === "development";
+  return {
+    level: development ? "debug" : "info",
+    levels: {},
+    format: development ? "text" : "json",
+    color: development ? "auto" : false,
+    service: "",
+    sinks: [{ type: "console" }],
+    redactKeys: [...DEFAULT_REDACT_KEYS],
+    maxValueLength: DEFAULT_MAX_VALUE_LENGTH,
+  };
+}
+
+const check = configCheck("clog");
+
+const TOP_KEYS = [
+  "level",
+  "levels",
+  "format",
+  "color",
+  "service",
+  "sinks",
+  "redactKeys",
+  "maxValueLength",
+] as const;
+const FORMATS: readonly LogFormat[] = ["json", "text"];
+const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
+
+function checkBuffered(value: unknown, field: string): void {
+  const buffered = check.object(value, field);
+  check.knownKeys(buffered, field, ["bufferSize", "flushIntervalMs"]);
+  if (buffered.bufferSize !== undefined) {
+    check.integer(buffered.bufferSize, `${field}.bufferSize`, { min: 1, max: 1_000_000 });
+  }
+  if (buffered.flushIntervalMs !== undefined) {
+    check.integer(buffered.flushIntervalMs, `${field}.flushIntervalMs`, {
+      min: 1,
+      max: 3_600_000,
+    });
+  }
+}
+
+function checkRotation(value: unknown, field: string): void {
+  const rotation = check.object(value, field);
+  check.knownKeys(rotation, field, ["maxSizeBytes", "daily", "maxBackups"]);
+  if (rotation.maxSizeBytes !== undefined) {
+    check.integer(rotation.maxSizeBytes, `${field}.maxSizeBytes`, { min: 1 });
+  }
+  if (rotation.daily !== undefined) check.boolean(rotation.daily, `${field}.daily`);
+  if (rotation.maxBackups !== undefined) {
+    check.integer(rotation.maxBackups, `${field}.maxBackups`, { min: 0, max: 100_000 });
+  }
+}
+
+function checkSink(value: unknown, field: string): void {
+  const sink = check.object(value, field);
+  const type = check.oneOf(sink.type, `${field}.type`, ["console", "file", "stream", "custom"]);
+  if (sink.level !== undefined) check.oneOf(sink.level, `${field}.level`, LEVELS);
+  switch (type) {
+    case "console":
+      check.knownKeys(sink, field, [...LINE_KEYS, "target"]);
+      if (sink.target !== undefined) {
+        check.oneOf(sink.target, `${field}.target`, ["stdout", "stderr"]);
+      }
+      break;
+    case "file":
+      check.knownKeys(sink, field, [...LINE_KEYS, "path", "rotation"]);
+      check.string(sink.path, `${field}.path`);
+      if (sink.rotation !== undefined) checkRotation(sink.rotation, `${field}.rotation`);
+      break;
+    case "stream":
+      check.knownKeys(sink, field, [...LINE_KEYS, "name"]);
+      check.string(sink.name, `${field}.name`);
+      break;
+    case "custom":
+      check.knownKeys(sink, field, ["type", "level", "name"]);
+      check.string(sink.name, `${field}.name`);
+      break;
+  }
+  if (type !== "custom") {
+    if (sink.format !== undefined) check.oneOf(sink.format, `${field}.format`, FORMATS);
+    if (sink.color !== undefined) check.boolean(sink.color, `${field}.color`);
+    if (sink.buffered !== undefined) checkBuffered(sink.buffered, `${field}.buffered`);
+  }
+}
+
+/**
+ * Checks a config (from code or from the config center) and returns it typed.
+ *
+ * @param config The candidate config.
+ * @returns The same object, typed.
+ * @throws {InfraError} `InvalidArgument` naming the first bad field, e.g.
+ *   `clog: config.sinks[1].rotation.maxSizeBytes must be an integer ≥ 1, got 0`.
+ *
+ * @example
+ * ```ts
+ * import { validateConfig } from "@gochat/infra/clog";
+ *
+ * const config = validateConfig(JSON.parse('{"level":"debug","format":"text"}'));
+ * ```
+ */
+export function validateConfig(config: unknown): ClogConfig {
+  const c = check.object(config, "");
+  check.knownKeys(c, "", TOP_KEYS);
+  if (c.level !== undefined) check.oneOf(c.level, "level", LEVELS);
+  if (c.levels !== undefined) {
+    const levels = check.object(c.levels, "levels");
+    for (const [namespace, level] of Object.entries(levels)) {
+      check.oneOf(level, `levels.${namespace}`, LEVELS);
+    }
+  }
+  if (c.format !== undefined) check.oneOf(c.format, "format", FORMATS);
+  if (c.color !== undefined && c.color !== "auto") {
+    if (typeof c.color !== "boolean") {
+      throw check.fail("color", `must be true, false or "auto", got ${JSON.stringify(c.color)}`);
+    }
+  }
+  if (c.service !== undefined) check.string(c.service, "service", { allowEmpty: true });
+  if (c.sinks !== undefined) {
+    if (!Array.isArray(c.sinks)) throw check.fail("sinks", "must be an array of sinks");
+    const paths = new Set<string>();
+    c.sinks.forEach((sink, i) => {
+      checkSink(sink, `sinks[${i}]`);
+      if (sink.type === "file") {
+        if (paths.has(sink.path)) {
+          throw check.fail(`sinks[${i}].path`, `is used by two file sinks: ${sink.path}`);
+        }
+        paths.add(sink.path);
+      }
+    });
+  }
+  if (c.redactKeys !== undefined) check.strings(c.redactKeys, "redactKeys", { allowEmpty: true });
+  if (c.maxValueLength !== undefined) {
+    check.integer(c.maxValueLength, "maxValueLength", { min: 16 });
+  }
+  return c as ClogConfig;
+}

@@ -1,0 +1,128 @@
+/**
+ * What a log line learns from where it was logged: fields scoped with
+ * {@link withContext} (an AsyncLocalStorage, so they follow the code across awaits and
+ * never leak into a concurrent request), and the trace and span ids of the active
+ * OpenTelemetry span.
+ *
+ * @module
+ */
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import { isSpanContextValid, type SpanContext, trace } from "@opentelemetry/api";
+import type { Fields } from "./types.ts";
+
+/** The fields of one `withContext` scope (merged with the enclosing ones). */
+export class LogContext {
+  /** The merged fields. */
+  readonly fields: Fields;
+  /** Serialized forms, cached for one serializer (one configuration). */
+  cacheOwner: object | undefined = undefined;
+  /** JSON fragment of {@link LogContext.fields} for `cacheOwner`. */
+  json = "";
+  /** Text fragment without colour for `cacheOwner`. */
+  text: string | undefined = undefined;
+  /** Text fragment with colour for `cacheOwner`. */
+  textColor: string | undefined = undefined;
+
+  /** @param fields The merged fields. */
+  constructor(fields: Fields) {
+    this.fields = fields;
+  }
+}
+
+// Created on first use: on Node 20 an AsyncLocalStorage turns on promise hooks, a cost
+// that applications that never call withContext should not pay.
+let storage: AsyncLocalStorage<LogContext> | undefined;
+
+/**
+ * Runs `fn` with `fields` added to every line logged inside it, by any logger, across
+ * awaits, timers and callbacks started inside it; concurrent calls never see each other's
+ * fields. Nested calls add to (and may override) the enclosing fields. The fields are
+ * copied when the scope starts.
+ *
+ * This is the supported way in: `AsyncLocalStorage.enterWith` is not, because the
+ * context it sets leaks into code that runs later in the same async resource.
+ *
+ * @param fields Fields for the scope, e.g. `{ requestId, userId }`.
+ * @param fn The code to run; its result (or promise) is returned.
+ * @returns What `fn` returns.
+ *
+ * @example
+ * ```ts
+ * import { getLogger, withContext } from "@gochat/infra/clog";
+ *
+ * const logger = getLogger("im-gateway");
+ * await withContext({ requestId: "r-1", userId: 42 }, async () => {
+ *   await Promise.resolve();
+ *   logger.info("message accepted"); // carries requestId and userId
+ * });
+ * ```
+ */
+export function withContext<T>(fields: Fields, fn: () => T): T {
+  storage ??= new AsyncLocalStorage<LogContext>();
+  const parent = storage.getStore();
+  const merged = parent === undefined ? { ...fields } : { ...parent.fields, ...fields };
+  return storage.run(new LogContext(merged), fn);
+}
+
+/**
+ * The fields of the enclosing {@link withContext} scopes (a copy), e.g. to pass them on
+ * in a message header. Empty outside any scope.
+ *
+ * @returns The merged fields.
+ *
+ * @example
+ * ```ts
+ * import { contextFields, withContext } from "@gochat/infra/clog";
+ *
+ * withContext({ requestId: "r-1" }, () => contextFields()); // { requestId: "r-1" }
+ * ```
+ */
+export function contextFields(): Fields {
+  const context = storage?.getStore();
+  return context === undefined ? {} : { ...context.fields };
+}
+
+/** The innermost scope, or undefined. */
+export function activeContext(): LogContext | undefined {
+  return storage === undefined ? undefined : storage.getStore();
+}
+
+/** Trace and span ids of a span context, rendered once per span. */
+export interface SpanIds {
+  /** `,"trace_id":"…","span_id":"…"` */
+  readonly json: string;
+  /** ` trace_id=… span_id=…` */
+  readonly text: string;
+  /** The trace id. */
+  readonly traceId: string;
+  /** The span id. */
+  readonly spanId: string;
+}
+
+let lastSpanContext: SpanContext | undefined;
+let lastIds: SpanIds | undefined;
+
+/**
+ * The ids of the active OpenTelemetry span (through `@opentelemetry/api`, so it works
+ * with whatever SDK the application installed, and costs little without one), or
+ * undefined when there is no valid active span.
+ */
+export function activeSpanIds(): SpanIds | undefined {
+  const span = trace.getActiveSpan();
+  if (span === undefined) return undefined;
+  const spanContext = span.spanContext();
+  if (spanContext !== lastSpanContext) {
+    lastSpanContext = spanContext;
+    // Validation (hex, not all zeros) is what makes the ids safe to write unescaped.
+    lastIds = isSpanContextValid(spanContext)
+      ? {
+        json: `,"trace_id":"${spanContext.traceId}","span_id":"${spanContext.spanId}"`,
+        text: ` trace_id=${spanContext.traceId} span_id=${spanContext.spanId}`,
+        traceId: spanContext.traceId,
+        spanId: spanContext.spanId,
+      }
+      : undefined;
+  }
+  return lastIds;
+}

@@ -1,0 +1,377 @@
+/**
+ * The engine behind every logger of one configuration: the sinks with their levels and
+ * formats, the serializer, and the emit path that turns one call into at most one JSON
+ * line, one text line (plain and/or coloured) and one record, whatever the number of sinks.
+ *
+ * Loggers never hold configuration themselves: they compare their cached generation with
+ * {@link Core.gen} and rebuild their prefixes when it moved. That is how a logger obtained
+ * before `init` starts writing after it, and follows every hot reload.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import {
+  type ClogConfig,
+  DEFAULT_MAX_VALUE_LENGTH,
+  DEFAULT_REDACT_KEYS,
+  type SinkConfig,
+  validateConfig,
+} from "./config.ts";
+import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
+import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
+import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
+import { safeString, Serializer } from "./serialize.ts";
+import { reportInternalError } from "./sink.ts";
+import {
+  createSlot,
+  dependencyTargets,
+  JSON_LINES,
+  route,
+  type Slot,
+  slotId,
+  TEXT_LINES,
+} from "./slot.ts";
+import type { LineWriter, LogRecord, RecordSink } from "./types.ts";
+
+/**
+ * What a configuration needs beside its JSON: the streams and custom sinks that
+ * `"stream"` and `"custom"` sinks name, and optionally a clock.
+ */
+export interface ClogDependencies {
+  /** Streams for `{ type: "stream", name }` sinks, by name. */
+  streams?: Record<string, LineWriter>;
+  /** Functions for `{ type: "custom", name }` sinks, by name. */
+  sinks?: Record<string, RecordSink>;
+  /** The clock for timestamps and daily rotation (default `Date.now`), e.g. for tests. */
+  now?: () => number;
+}
+
+/** Per-namespace parts of a line, rebuilt for each configuration. */
+export interface NameTables {
+  /** Full dotted namespace. */
+  readonly name: string;
+  /** The lowest level any sink writes for this namespace. */
+  readonly min: number;
+  /** JSON prefix per level index. */
+  readonly json: string[];
+  /** Text prefix per level index, without colour (built on first use). */
+  text: string[] | undefined;
+  /** Text prefix per level index, with colour (built on first use). */
+  textColor: string[] | undefined;
+}
+
+/** What the emit path needs from the logger that logs. */
+export interface EmitSource {
+  /** Tables of the current generation. */
+  readonly tables: NameTables;
+  /** Bound fields as a JSON fragment. */
+  chindingsJson(): string;
+  /** Bound fields as text. */
+  chindingsText(color: boolean): string;
+}
+
+const FATAL = LEVEL_VALUES.fatal;
+const TABLE_CACHE_LIMIT = 1024;
+
+/** Turns whatever was passed as fields into an object to serialize, or undefined. */
+function normalizeFields(fields: unknown): object | undefined {
+  if (typeof fields === "function") {
+    try {
+      fields = fields();
+    } catch (error) {
+      return { clog_error: `lazy fields threw: ${safeString((error as Error)?.message)}` };
+    }
+  }
+  if (fields === undefined || fields === null) return undefined;
+  if (typeof fields !== "object") return { fields };
+  if (fields instanceof Error) return { err: fields };
+  return fields;
+}
+
+/** Cores with buffered sinks, flushed by one `exit` listener. */
+const flushedAtExit = new Set<Core>();
+let exitHookInstalled = false;
+
+/** One configuration of sinks, levels and formats, and the loggers' emit path. */
+export class Core {
+  /** Bumped by every change; loggers rebuild their caches when it moved. */
+  gen = 1;
+  /** The serializer of the current configuration. */
+  serializer: Serializer = new Serializer(DEFAULT_REDACT_KEYS, DEFAULT_MAX_VALUE_LENGTH);
+  /** The clock. */
+  now: () => number = Date.now;
+  /** The configuration in force (a copy), `undefined` while silent. */
+  config: ClogConfig | undefined;
+  /** The dependencies in force. */
+  deps: ClogDependencies = {};
+  #slots: Slot[] = [];
+  #level = LEVEL_OFF;
+  #levels: [string, number][] = [];
+  #service = "";
+  #sinkMin = LEVEL_OFF;
+  /** Tables of the current generation by path (namespaces are few; the cache is bounded). */
+  #tables = new Map<string, NameTables>();
+
+  /** The per-namespace tables for `path` (a namespace below the service root). */
+  tables(path: string): NameTables {
+    let tables = this.#tables.get(path);
+    if (tables === undefined) {
+      tables = this.#buildTables(path);
+      if (this.#tables.size < TABLE_CACHE_LIMIT) this.#tables.set(path, tables);
+    }
+    return tables;
+  }
+
+  #buildTables(path: string): NameTables {
+    const service = this.#service;
+    const name = service === "" ? path : path === "" ? service : `${service}.${path}`;
+    let level = this.#level;
+    for (const [prefix, value] of this.#levels) {
+      if (
+        name === prefix || name.startsWith(prefix + ".") ||
+        path === prefix || path.startsWith(prefix + ".")
+      ) {
+        level = value;
+        break;
+      }
+    }
+    return {
+      name,
+      min: Math.max(level, this.#sinkMin),
+      json: jsonPrefixes(name),
+      text: undefined,
+      textColor: undefined,
+    };
+  }
+
+  /**
+   * Applies a configuration. Sinks whose settings did not change are kept with their
+   * state (buffers, open files); removed ones are flushed and closed. On error nothing
+   * changes.
+   *
+   * @returns A promise settled when the removed sinks are closed.
+   * @throws {InfraError} `InvalidArgument` for a bad config or a missing dependency;
+   *   `PermissionDenied`/`Unavailable` when a log file cannot be opened.
+   */
+  apply(config: ClogConfig, deps: ClogDependencies): Promise<void> {
+    validateConfig(config);
+    const sinks: SinkConfig[] = config.sinks ?? [{ type: "console" }];
+    const targets = dependencyTargets(sinks, deps);
+    // Kept files must be up to date before anything reopens their path.
+    this.flush();
+    const reusable = new Map(this.#slots.map((slot) => [slot.id, slot]));
+    const created: Slot[] = [];
+    const next: Slot[] = [];
+    try {
+      sinks.forEach((sink, i) => {
+        const id = slotId(sink);
+        const old = reusable.get(id);
+        if (old !== undefined && old.target === targets[i]) {
+          reusable.delete(id);
+          next.push(old);
+        } else {
+          const slot = createSlot(sink, id, targets[i], () => this.now());
+          created.push(slot);
+          next.push(slot);
+        }
+      });
+    } catch (error) {
+      for (const slot of created) void slot.sink?.close();
+      throw error;
+    }
+
+    let sinkMin = LEVEL_OFF;
+    sinks.forEach((sink, i) => {
+      route(next[i], sink, config);
+      sinkMin = Math.min(sinkMin, next[i].min);
+    });
+    this.#slots = next;
+    this.#sinkMin = sinkMin;
+    this.#level = LEVEL_VALUES[config.level ?? "info"];
+    this.#levels = Object.entries(config.levels ?? {})
+      .map(([prefix, level]): [string, number] => [prefix, LEVEL_VALUES[level]])
+      .sort((a, b) => b[0].length - a[0].length);
+    this.#service = config.service ?? "";
+    this.serializer = new Serializer(
+      config.redactKeys ?? DEFAULT_REDACT_KEYS,
+      config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
+    );
+    this.now = deps.now ?? Date.now;
+    this.config = structuredClone(config);
+    this.deps = deps;
+    this.#syncExitHook();
+    this.#tables.clear();
+    this.gen++;
+    return Promise.all([...reusable.values()].map((slot) => slot.sink?.close())).then(() => {});
+  }
+
+  /** Buffered lines must not be lost when the process exits. */
+  #syncExitHook(): void {
+    if (this.#slots.some((slot) => slot.buffered)) flushedAtExit.add(this);
+    else flushedAtExit.delete(this);
+    if (flushedAtExit.size > 0 && !exitHookInstalled) {
+      try {
+        process.on("exit", () => {
+          for (const core of flushedAtExit) core.flush();
+        });
+        exitHookInstalled = true;
+      } catch (error) {
+        reportInternalError("exit hook", error);
+      }
+    }
+  }
+
+  /**
+   * Writes one record to every sink that accepts `level`. The caller has checked the
+   * logger's minimum level. Never throws.
+   */
+  emit(source: EmitSource, level: number, message: unknown, rawFields: unknown): void {
+    const slots = this.#slots;
+    let i = 0;
+    let msg = "";
+    try {
+      const s = this.serializer;
+      const fields = rawFields === undefined ? undefined : normalizeFields(rawFields);
+      msg = typeof message === "string" ? message : safeString(message);
+      const time = this.now();
+      const context = activeContext();
+      const ids = activeSpanIds();
+      const index = level / 10 - 1;
+      let json: string | undefined;
+      let text: string | undefined;
+      let textColor: string | undefined;
+      let fieldsJson: string | undefined;
+      let record: LogRecord | undefined;
+      for (; i < slots.length; i++) {
+        const slot = slots[i];
+        if (level < slot.min) continue;
+        if (slot.kind === JSON_LINES) {
+          if (json === undefined) {
+            fieldsJson ??= fields === undefined ? "" : s.fields(fields);
+            json = '{"time":"' + isoTime(time) + source.tables.json[index] + s.string(msg) +
+              source.chindingsJson() + (context === undefined ? "" : this.#contextJson(context)) +
+              fieldsJson + (ids === undefined ? "" : ids.json) + "}\n";
+          }
+          slot.sink!.write(json);
+        } else if (slot.kind === TEXT_LINES) {
+          const color = slot.color;
+          let line = color ? textColor : text;
+          if (line === undefined) {
+            const tables = source.tables;
+            const prefixes = color
+              ? (tables.textColor ??= textPrefixes(tables.name, true))
+              : (tables.text ??= textPrefixes(tables.name, false));
+            s.trailer = "";
+            line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
+              s.truncate(msg) + source.chindingsText(color) +
+              (context === undefined ? "" : this.#contextText(context, color)) +
+              (fields === undefined ? "" : s.textFields(fields, color)) +
+              (ids === undefined ? "" : ids.text) + "\n" + s.trailer;
+            if (color) textColor = line;
+            else text = line;
+          }
+          slot.sink!.write(line);
+        } else {
+          if (record === undefined) {
+            fieldsJson ??= fields === undefined ? "" : s.fields(fields);
+            const body = source.chindingsJson() +
+              (context === undefined ? "" : this.#contextJson(context)) + fieldsJson;
+            record = {
+              time,
+              level: LEVELS[index],
+              namespace: source.tables.name,
+              message: s.truncate(msg),
+              fields: body === "" ? {} : JSON.parse("{" + body.slice(1) + "}"),
+            };
+            if (ids !== undefined) {
+              record.traceId = ids.traceId;
+              record.spanId = ids.spanId;
+            }
+          }
+          callRecordSink(slot.record!, record, slot.label);
+        }
+      }
+    } catch (error) {
+      this.#fallback(slots, i, source, level, msg, error);
+    }
+    if (level >= FATAL) this.flush();
+  }
+
+  #contextJson(context: LogContext): string {
+    if (context.cacheOwner !== this.serializer) this.#resetContext(context);
+    return context.json;
+  }
+
+  #contextText(context: LogContext, color: boolean): string {
+    if (context.cacheOwner !== this.serializer) this.#resetContext(context);
+    if (color) return context.textColor ??= this.serializer.textFields(context.fields, true);
+    return context.text ??= this.serializer.textFields(context.fields, false);
+  }
+
+  #resetContext(context: LogContext): void {
+    context.cacheOwner = this.serializer;
+    context.json = this.serializer.fields(context.fields);
+    context.text = undefined;
+    context.textColor = undefined;
+  }
+
+  /** Formatting failed (a bug): still write what is known, and say so. */
+  #fallback(
+    slots: Slot[],
+    from: number,
+    source: EmitSource,
+    level: number,
+    msg: string,
+    error: unknown,
+  ): void {
+    try {
+      const line = JSON.stringify({
+        time: new Date().toISOString(),
+        level: LEVELS[level / 10 - 1],
+        namespace: source.tables.name,
+        msg: this.serializer.truncate(msg),
+        clog_error: `formatting failed: ${safeString((error as Error)?.message ?? error)}`,
+      }) + "\n";
+      for (let i = from; i < slots.length; i++) {
+        if (level >= slots[i].min) slots[i].sink?.write(line);
+      }
+    } catch (again) {
+      reportInternalError("formatting", again);
+    }
+  }
+
+  /** Writes out every buffered line, synchronously where the destination allows. */
+  flush(): void {
+    for (const slot of this.#slots) {
+      try {
+        slot.sink?.flush();
+      } catch (error) {
+        reportInternalError("flush", error);
+      }
+    }
+  }
+
+  /** Flushes and closes every sink; the core is silent afterwards. */
+  async close(): Promise<void> {
+    const slots = this.#slots;
+    this.#slots = [];
+    this.#sinkMin = LEVEL_OFF;
+    this.config = undefined;
+    this.#syncExitHook();
+    this.#tables.clear();
+    this.gen++;
+    await Promise.all(slots.map((slot) => slot.sink?.close()));
+  }
+}
+
+function callRecordSink(sink: RecordSink, record: LogRecord, label: string): void {
+  try {
+    const result = sink(record);
+    if (result !== undefined && typeof (result as Promise<void>).then === "function") {
+      (result as Promise<void>).then(undefined, (error) => reportInternalError(label, error));
+    }
+  } catch (error) {
+    reportInternalError(label, error);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The fixed parts of a line: the timestamp, the level-and-namespace prefix of each
+ * logger (built once per configuration), and the ANSI colours of the text format.
+ *
+ * JSON line: `{"time":"<ISO>","level":"info","namespace":"a.b","msg":"…",<fields>,"trace_id":…,"span_id":…}`
+ * Text line: `<ISO> INFO  a.b message key=value … trace_id=… span_id=…`
+ *
+ * @module
+ */
+
+import { LEVELS } from "./levels.ts";
+
+let lastMs = Number.NaN;
+let lastIso = "";
+
+/**
+ * The ISO-8601 form of `ms`. Formatting a date costs far more than a log line's other
+ * parts, and consecutive lines mostly share a millisecond, so the last one is reused.
+ */
+export function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    const date = new Date(ms);
+    lastIso = Number.isNaN(date.getTime()) ? "Invalid Date" : date.toISOString();
+  }
+  return lastIso;
+}
+
+/** ANSI: reset, dim, the namespace colour and one colour per level. */
+export const ANSI = {
+  reset: "\x1b[0m",
+  dim: "\x1b[2m",
+  undim: "\x1b[22m",
+  namespace: "\x1b[35m",
+  levels: ["\x1b[90m", "\x1b[36m", "\x1b[32m", "\x1b[33m", "\x1b[31m", "\x1b[1;41;97m"],
+} as const;
+
+const LABELS = ["TRACE", "DEBUG", "INFO ", "WARN ", "ERROR", "FATAL"];
+
+/**
+ * The part of a JSON line between the time value and the message value, per level:
+ * `","level":"info","namespace":"a.b","msg":`.
+ */
+export function jsonPrefixes(namespace: string): string[] {
+  const ns = namespace === "" ? "" : `,"namespace":${JSON.stringify(namespace)}`;
+  return LEVELS.map((level) => `","level":"${level}"${ns},"msg":`);
+}
+
+/** The part of a text line between the time and the message, per level. */
+export function textPrefixes(namespace: string, color: boolean): string[] {
+  return LABELS.map((label, i) => {
+    if (!color) return ` ${label} ${namespace === "" ? "" : namespace + " "}`;
+    const ns = namespace === "" ? "" : `${ANSI.namespace}${namespace}${ANSI.reset} `;
+    return `${ANSI.reset} ${ANSI.levels[i]}${label}${ANSI.reset} ${ns}`;
+  });
+}

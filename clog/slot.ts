@@ -1,0 +1,190 @@
+/**
+ * From sink configs to live sinks: what identifies a configured sink across reloads, how
+ * one is built (console, file, stream, custom, wrapped in a buffer when asked), and how
+ * records are routed to it (minimum level, format, colour).
+ *
+ * @module
+ */
+
+import { configCheck } from "../base/mod.ts";
+import { BufferedSink } from "./buffered_sink.ts";
+import type { ClogConfig, SinkConfig } from "./config.ts";
+import type { ClogDependencies } from "./core.ts";
+import { FileSink } from "./file_sink.ts";
+import { LEVEL_VALUES } from "./levels.ts";
+import { ConsoleSink, consoleWantsColor, type LineSink, StreamSink } from "./sink.ts";
+import type { LineWriter, RecordSink } from "./types.ts";
+
+/** The slot gets JSON lines. */
+export const JSON_LINES = 0;
+/** The slot gets text lines. */
+export const TEXT_LINES = 1;
+/** The slot gets records (a custom sink). */
+export const RECORDS = 2;
+
+const BUFFER_SIZE = 256;
+const FLUSH_INTERVAL_MS = 250;
+const MAX_BACKUPS = 10;
+
+/** A configured sink and how records reach it. */
+export interface Slot {
+  /** What makes two configured sinks the same one, so a reload can keep it. */
+  readonly id: string;
+  /** The stream or function from the dependencies, for the same purpose. */
+  readonly target: unknown;
+  /** For error reports. */
+  readonly label: string;
+  /** Where lines go (line sinks). */
+  readonly sink: LineSink | undefined;
+  /** Where records go (custom sinks). */
+  readonly record: RecordSink | undefined;
+  /** Whether lines are held in memory (and must be flushed at exit). */
+  readonly buffered: boolean;
+  /** Minimum level value. */
+  min: number;
+  /** {@link JSON_LINES}, {@link TEXT_LINES} or {@link RECORDS}. */
+  kind: number;
+  /** ANSI colours in text lines. */
+  color: boolean;
+}
+
+const check = configCheck("clog");
+
+/**
+ * The stream or function each sink names in the dependencies (undefined for the others).
+ *
+ * @throws {InfraError} `InvalidArgument` naming the sink whose name is missing.
+ */
+export function dependencyTargets(sinks: SinkConfig[], deps: ClogDependencies): unknown[] {
+  return sinks.map((sink, i) => {
+    if (sink.type === "stream") {
+      const stream = deps.streams?.[sink.name];
+      if (stream === null || typeof stream !== "object") {
+        const known = Object.keys(deps.streams ?? {}).join(", ") || "none";
+        throw check.fail(
+          `sinks[${i}].name`,
+          `names no stream in the dependencies (streams: ${known})`,
+        );
+      }
+      return stream;
+    }
+    if (sink.type === "custom") {
+      const fn = deps.sinks?.[sink.name];
+      if (typeof fn !== "function") {
+        const known = Object.keys(deps.sinks ?? {}).join(", ") || "none";
+        throw check.fail(
+          `sinks[${i}].name`,
+          `names no sink function in the dependencies (sinks: ${known})`,
+        );
+      }
+      return fn;
+    }
+    return undefined;
+  });
+}
+
+/** What identifies a configured sink: equal ids (and targets) mean a reload keeps it. */
+export function slotId(sink: SinkConfig): string {
+  const buffered = sink.type !== "custom" && sink.buffered
+    ? [sink.buffered.bufferSize ?? BUFFER_SIZE, sink.buffered.flushIntervalMs ?? FLUSH_INTERVAL_MS]
+    : null;
+  switch (sink.type) {
+    case "console":
+      return JSON.stringify(["console", sink.target ?? "stdout", buffered]);
+    case "file": {
+      const r = sink.rotation ?? {};
+      return JSON.stringify([
+        "file",
+        sink.path,
+        [r.maxSizeBytes ?? null, r.daily ?? false, r.maxBackups ?? MAX_BACKUPS],
+        buffered,
+      ]);
+    }
+    case "stream":
+      return JSON.stringify(["stream", sink.name, buffered]);
+    case "custom":
+      return JSON.stringify(["custom", sink.name]);
+  }
+}
+
+/**
+ * Builds the sink of a config (opening its file, if any).
+ *
+ * @throws {InfraError} `PermissionDenied`/`Unavailable` when a log file cannot be opened.
+ */
+export function createSlot(
+  sink: SinkConfig,
+  id: string,
+  target: unknown,
+  now: () => number,
+): Slot {
+  let line: LineSink;
+  switch (sink.type) {
+    case "console":
+      line = new ConsoleSink(sink.target ?? "stdout");
+      break;
+    case "file":
+      line = new FileSink({
+        path: sink.path,
+        maxSizeBytes: sink.rotation?.maxSizeBytes,
+        daily: sink.rotation?.daily ?? false,
+        maxBackups: sink.rotation?.maxBackups ?? MAX_BACKUPS,
+        now,
+      });
+      break;
+    case "stream":
+      line = new StreamSink(sink.name, target as LineWriter);
+      break;
+    case "custom":
+      return {
+        id,
+        target,
+        label: `custom sink "${sink.name}"`,
+        sink: undefined,
+        record: target as RecordSink,
+        buffered: false,
+        min: 0,
+        kind: RECORDS,
+        color: false,
+      };
+  }
+  const buffered = sink.buffered !== undefined;
+  if (buffered) {
+    line = new BufferedSink(
+      line,
+      sink.buffered!.bufferSize ?? BUFFER_SIZE,
+      sink.buffered!.flushIntervalMs ?? FLUSH_INTERVAL_MS,
+    );
+  }
+  return {
+    id,
+    target,
+    label: `${sink.type} sink`,
+    sink: line,
+    record: undefined,
+    buffered,
+    min: 0,
+    kind: JSON_LINES,
+    color: false,
+  };
+}
+
+/** Sets the slot's level, format and colour from its sink config and the whole config. */
+export function route(slot: Slot, sink: SinkConfig, config: ClogConfig): void {
+  slot.min = sink.level === undefined ? 0 : LEVEL_VALUES[sink.level];
+  if (sink.type === "custom") {
+    slot.kind = RECORDS;
+    return;
+  }
+  slot.kind = (sink.format ?? config.format ?? "json") === "text" ? TEXT_LINES : JSON_LINES;
+  if (slot.kind !== TEXT_LINES) {
+    slot.color = false;
+    return;
+  }
+  const color = config.color ?? false;
+  // Files get colour only when their own config asks; "auto" means a terminal console.
+  slot.color = sink.color ?? (sink.type !== "file" &&
+    (color === true ||
+      (color === "auto" && sink.type === "console" &&
+        consoleWantsColor(sink.target ?? "stdout"))));
+}

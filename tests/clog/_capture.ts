@@ -1,0 +1,39 @@
+/**
+ * A logger whose lines and records land in arrays, for assertions.
+ */
+import { type ClogConfig, create, type LogRecord, type RootLogger } from "../../clog/mod.ts";
+
+/** What {@link capture} returns. */
+export interface Captured {
+  /** The root logger. */
+  root: RootLogger;
+  /** Every line written to the `lines` stream sink. */
+  lines: string[];
+  /** Every record given to the `records` custom sink. */
+  records: LogRecord[];
+  /** The lines parsed as JSON. */
+  json(): Record<string, unknown>[];
+}
+
+/**
+ * A root logger with a stream sink named `lines` and a custom sink named `records`. By
+ * default it has one JSON stream sink at trace level; pass `sinks` to change that.
+ */
+export function capture(config: ClogConfig = {}, now?: () => number): Captured {
+  const lines: string[] = [];
+  const records: LogRecord[] = [];
+  const root = create(
+    { level: "trace", sinks: [{ type: "stream", name: "lines" }], ...config },
+    {
+      streams: { lines: { write: (text: string) => void lines.push(text) } },
+      sinks: { records: (record) => void records.push(record) },
+      now,
+    },
+  );
+  return {
+    root,
+    lines,
+    records,
+    json: () => lines.map((line) => JSON.parse(line)),
+  };
+}

@@ -1,0 +1,286 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "../../clog/mod.ts";
+
+const DAY = 86_400_000;
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), "clog-file-"));
+}
+
+/** Every line of every file in `dir`, parsed (a torn line fails the parse). */
+function readAll(dir: string): { file: string; line: Record<string, unknown> }[] {
+  const out: { file: string; line: Record<string, unknown> }[] = [];
+  for (const file of readdirSync(dir).sort()) {
+    const text = readFileSync(join(dir, file), "utf8");
+    if (text === "") continue;
+    assert.ok(text.endsWith("\n"), `${file} ends with a whole line`);
+    for (const raw of text.slice(0, -1).split("\n")) {
+      out.push({ file, line: JSON.parse(raw) });
+    }
+  }
+  return out;
+}
+
+test("a file sink appends lines, creating its folder", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "nested", "deeper", "app.log");
+    const root = create({ sinks: [{ type: "file", path }] });
+    root.info("one");
+    root.info("two", { n: 2 });
+    await root.close();
+    const again = create({ sinks: [{ type: "file", path }] });
+    again.info("three");
+    await again.close();
+    const lines = readFileSync(path, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.msg), ["one", "two", "three"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("size rotation under concurrent writers keeps every line exactly once, none torn", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const maxSizeBytes = 4096;
+    const root = create({
+      sinks: [{ type: "file", path, rotation: { maxSizeBytes, maxBackups: 10_000 } }],
+    });
+    const writers = 25;
+    const perWriter = 200;
+    await Promise.all(Array.from({ length: writers }, async (_, writer) => {
+      const logger = root.namespace(`writer${writer}`);
+      for (let seq = 0; seq < perWriter; seq++) {
+        logger.info("line", { writer, seq, pad: "x".repeat((writer * 7 + seq) % 90) });
+        if (seq % 3 === 0) await tick(0);
+        else await Promise.resolve();
+      }
+    }));
+    await root.close();
+    const entries = readAll(dir);
+    const seen = new Set<string>();
+    for (const { line } of entries) {
+      const key = `${line.writer}:${line.seq}`;
+      assert.ok(!seen.has(key), `${key} written twice`);
+      seen.add(key);
+    }
+    assert.equal(seen.size, writers * perWriter);
+    const files = readdirSync(dir);
+    assert.ok(files.length > 20, `rotation happened (${files.length} files)`);
+    for (const file of files) {
+      assert.ok(statSync(join(dir, file)).size <= maxSizeBytes, `${file} within the limit`);
+      if (file !== "app.log") assert.match(file, /^app\.log\.\d{4}-\d{2}-\d{2}\.\d+$/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("buffered size rotation under concurrent writers keeps every line exactly once, in order per writer", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const root = create({
+      sinks: [{
+        type: "file",
+        path,
+        rotation: { maxSizeBytes: 8192, maxBackups: 10_000 },
+        buffered: { bufferSize: 64, flushIntervalMs: 2 },
+      }],
+    });
+    const writers = 20;
+    const perWriter = 250;
+    await Promise.all(Array.from({ length: writers }, async (_, writer) => {
+      for (let seq = 0; seq < perWriter; seq++) {
+        root.info("line", { writer, seq });
+        if (seq % 10 === 0) await tick(1);
+      }
+    }));
+    await root.close();
+    // Backups in rotation order, then the current file: each writer's lines are in order.
+    const files = readdirSync(dir).filter((f) => f !== "app.log")
+      .sort((a, b) => Number(a.split(".").pop()) - Number(b.split(".").pop()));
+    files.push("app.log");
+    const next = new Array(writers).fill(0);
+    let total = 0;
+    for (const file of files) {
+      for (const raw of readFileSync(join(dir, file), "utf8").trimEnd().split("\n")) {
+        if (raw === "") continue;
+        const line = JSON.parse(raw);
+        assert.equal(line.seq, next[line.writer], `writer ${line.writer} in order`);
+        next[line.writer]++;
+        total++;
+      }
+    }
+    assert.equal(total, writers * perWriter);
+    assert.ok(files.length > 5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("maxBackups keeps only the newest rotated files", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const root = create({
+      sinks: [{ type: "file", path, rotation: { maxSizeBytes: 300, maxBackups: 2 } }],
+    });
+    for (let seq = 0; seq < 100; seq++) root.info("line", { seq });
+    await root.close();
+    const files = readdirSync(dir).sort();
+    assert.equal(files.length, 3);
+    const seqs = readAll(dir).map(({ line }) => line.seq as number).sort((a, b) => a - b);
+    // What is kept is the end of the stream, without gaps.
+    assert.equal(seqs[seqs.length - 1], 99);
+    assert.deepEqual(seqs, seqs.map((_, i) => seqs[0] + i));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("maxBackups 0 keeps no rotated file", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const root = create({
+      sinks: [{ type: "file", path, rotation: { maxSizeBytes: 200, maxBackups: 0 } }],
+    });
+    for (let seq = 0; seq < 20; seq++) root.info("line", { seq });
+    await root.close();
+    assert.deepEqual(readdirSync(dir), ["app.log"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a line larger than maxSizeBytes gets a file of its own, whole", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const root = create({
+      sinks: [{ type: "file", path, rotation: { maxSizeBytes: 200, maxBackups: 10 } }],
+    });
+    root.info("small");
+    root.info("big", { blob: "b".repeat(1000) });
+    root.info("small again");
+    await root.close();
+    const entries = readAll(dir);
+    assert.deepEqual(entries.map(({ line }) => line.msg).sort(), ["big", "small", "small again"]);
+    const big = entries.find(({ line }) => line.msg === "big")!;
+    assert.equal(entries.filter(({ file }) => file === big.file).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("daily rotation moves the previous day's lines to a file named after that day", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    let now = Date.UTC(2025, 10, 23, 23, 59, 59, 0);
+    const root = create(
+      { sinks: [{ type: "file", path, rotation: { daily: true, maxBackups: 10 } }] },
+      { now: () => now },
+    );
+    root.info("late on the 23rd");
+    root.info("still the 23rd");
+    now += 2_000;
+    root.info("early on the 24th");
+    now += DAY;
+    root.info("the 25th");
+    await root.close();
+    const byFile = new Map<string, unknown[]>();
+    for (const { file, line } of readAll(dir)) {
+      byFile.set(file, [...(byFile.get(file) ?? []), line.msg]);
+    }
+    assert.deepEqual(Object.fromEntries(byFile), {
+      "app.log": ["the 25th"],
+      "app.log.2025-11-23.1": ["late on the 23rd", "still the 23rd"],
+      "app.log.2025-11-24.1": ["early on the 24th"],
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an existing file counts toward the size limit and its backups toward the numbering", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const now = Date.UTC(2025, 10, 23, 12);
+    writeFileSync(path, '{"msg":"old"}\n'.repeat(10)); // 140 bytes
+    utimesSync(path, now / 1000, now / 1000); // written that day
+    writeFileSync(join(dir, "app.log.2025-11-23.4"), '{"msg":"older"}\n');
+    const root = create(
+      { sinks: [{ type: "file", path, rotation: { maxSizeBytes: 200, maxBackups: 10 } }] },
+      { now: () => now },
+    );
+    root.info("pushes it over", { pad: "p".repeat(40) });
+    await root.close();
+    assert.deepEqual(readdirSync(dir).sort(), [
+      "app.log",
+      "app.log.2025-11-23.4",
+      "app.log.2025-11-23.5",
+    ]);
+    assert.match(readFileSync(path, "utf8"), /pushes it over/);
+    assert.equal(readFileSync(join(dir, "app.log.2025-11-23.5"), "utf8").split("\n").length, 11);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a log file that cannot be opened fails init with a clear error", () => {
+  const dir = tempDir();
+  try {
+    const blocker = join(dir, "not-a-dir");
+    writeFileSync(blocker, "");
+    assert.throws(
+      () => create({ sinks: [{ type: "file", path: join(blocker, "app.log") }] }),
+      (error: unknown) => {
+        const e = error as { code: string; message: string };
+        assert.equal(e.code, "Unavailable");
+        assert.match(e.message, /cannot open log file/);
+        return true;
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("hot reloads that keep or change a file sink lose no line", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const buffered = { bufferSize: 1000, flushIntervalMs: 60_000 };
+    const root = create({ sinks: [{ type: "file", path, buffered }] });
+    root.info("1");
+    await root.hotReload({ level: "debug", sinks: [{ type: "file", path, buffered }] });
+    root.debug("2");
+    await root.hotReload({
+      sinks: [{ type: "file", path, buffered, rotation: { maxSizeBytes: 150, maxBackups: 100 } }],
+    });
+    for (let i = 3; i <= 10; i++) root.info(String(i));
+    await root.close();
+    const messages = readAll(dir).map(({ line }) => Number(line.msg)).sort((a, b) => a - b);
+    assert.deepEqual(messages, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.ok(readdirSync(dir).length > 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

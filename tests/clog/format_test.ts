@@ -1,0 +1,83 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { capture } from "./_capture.ts";
+
+const NOW = Date.UTC(2025, 10, 23, 20, 48, 0, 123);
+const ISO = "2025-11-23T20:48:00.123Z";
+
+test("a JSON line starts with time, level, namespace and message, then the fields", () => {
+  const { root, lines } = capture({ service: "im-logic" }, () => NOW);
+  root.namespace("get_user").with({ region: "eu" }).info("user loaded", { userId: 42, ok: true });
+  assert.equal(
+    lines[0],
+    `{"time":"${ISO}","level":"info","namespace":"im-logic.get_user","msg":"user loaded",` +
+      `"region":"eu","userId":42,"ok":true}\n`,
+  );
+});
+
+test("JSON strings are escaped, whatever they contain", () => {
+  const { root, json } = capture();
+  const nasty = 'quote " backslash \\ newline \n tab \t nul \u0000 lone \ud800 emoji 😀';
+  root.info(nasty, { [nasty]: nasty });
+  const line = json()[0];
+  assert.equal(line.msg, nasty);
+  assert.equal(line[nasty], nasty);
+});
+
+test("a text line reads time, level, namespace, message, then key=value fields", () => {
+  const { root, lines } = capture({ format: "text", service: "im-logic" }, () => NOW);
+  root.namespace("get_user").with({ region: "eu" }).warn("user slow", {
+    userId: 42,
+    path: "/a b",
+    tags: ["x"],
+  });
+  assert.equal(
+    lines[0],
+    `${ISO} WARN  im-logic.get_user user slow region=eu userId=42 path="/a b" tags=["x"]\n`,
+  );
+});
+
+test("text lines are coloured only when asked", () => {
+  const plain = capture({ format: "text", color: false });
+  plain.root.error("x", { a: 1 });
+  assert.ok(!plain.lines[0].includes("\x1b["));
+  const coloured = capture({ format: "text", color: true });
+  coloured.root.error("x", { a: 1 });
+  assert.ok(coloured.lines[0].includes("\x1b[31mERROR\x1b[0m"));
+});
+
+test("color auto never colours a stream sink", () => {
+  const { root, lines } = capture({ format: "text", color: "auto" });
+  root.info("x");
+  assert.ok(!lines[0].includes("\x1b["));
+});
+
+test("a text line puts error stacks and causes below it", () => {
+  const { root, lines } = capture({ format: "text" });
+  const cause = new Error("connection refused");
+  root.error("query failed", { err: new Error("query failed", { cause }) });
+  const [first, ...rest] = lines[0].trimEnd().split("\n");
+  assert.match(first, /ERROR query failed err="Error: query failed"$/);
+  assert.match(rest[0], /^ {4}Error: query failed$/);
+  assert.ok(rest.some((line) => /^ {4}Caused by: Error: connection refused$/.test(line)));
+  assert.ok(rest.some((line) => /^ {8}at /.test(line)));
+});
+
+test("each sink may choose its own format", () => {
+  const { root, lines } = capture({
+    format: "json",
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  }, () => NOW);
+  root.info("both", { a: 1 });
+  assert.equal(JSON.parse(lines[0]).a, 1);
+  assert.equal(lines[1], `${ISO} INFO  both a=1\n`);
+});
+
+test("every line ends with exactly one newline", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  root.info("multi\nline message", { note: "a\nb" });
+  assert.equal(lines[0].split("\n").length, 2);
+  assert.ok(lines[1].endsWith("\n"));
+});

@@ -1,0 +1,87 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { getLogger, init, type LogRecord } from "../../clog/mod.ts";
+
+test("getLogger is silent before init, writes after it, follows reloads, and is silent after close", async () => {
+  const early = getLogger("early").with({ bound: true });
+  const records: LogRecord[] = [];
+  early.info("before init");
+  assert.equal(early.isEnabled("fatal"), false);
+  const root = init(
+    { level: "info", service: "svc", sinks: [{ type: "custom", name: "memory" }] },
+    { sinks: { memory: (record) => void records.push(record) } },
+  );
+  try {
+    early.info("after init");
+    early.debug("below the level");
+    getLogger().info("from the root");
+    await root.hotReload({
+      level: "debug",
+      service: "svc",
+      sinks: [{ type: "custom", name: "memory" }],
+    });
+    early.debug("after reload");
+    assert.deepEqual(records.map((r) => [r.namespace, r.message, r.fields.bound]), [
+      ["svc.early", "after init", true],
+      ["svc", "from the root", undefined],
+      ["svc.early", "after reload", true],
+    ]);
+  } finally {
+    await root.close();
+  }
+  early.error("after close");
+  assert.equal(records.length, 3);
+  assert.equal(early.isEnabled("fatal"), false);
+});
+
+test("init again replaces the process-wide configuration", async () => {
+  const first: LogRecord[] = [];
+  const second: LogRecord[] = [];
+  const logger = getLogger("x");
+  init({ sinks: [{ type: "custom", name: "m" }] }, { sinks: { m: (r) => void first.push(r) } });
+  logger.info("one");
+  const root = init({ sinks: [{ type: "custom", name: "m" }] }, {
+    sinks: { m: (r) => void second.push(r) },
+  });
+  logger.info("two");
+  await root.close();
+  assert.deepEqual([first.length, second.length], [1, 1]);
+});
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = fileURLToPath(new URL("./_fixtures/console_app.ts", import.meta.url));
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const isDeno = "Deno" in globalThis;
+  const isBun = process.versions.bun !== undefined;
+  const argv = isDeno
+    ? ["run", "-A", script, ...args]
+    : isBun
+    ? [script, ...args]
+    : ["--import", "tsx", script, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+for (const how of ["naturally", "through process.exit"]) {
+  test(`the console sink writes, and buffered lines are written when the process ends ${how}`, async () => {
+    const { code, stdout, stderr } = await run(how === "naturally" ? [] : ["exit"]);
+    assert.equal(code, how === "naturally" ? 0 : 3, stderr);
+    const lines = stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    assert.deepEqual(lines.map((l) => [l.namespace, l.msg, l.n]), [
+      ["fixture.library", "buffered until exit", 1],
+      ["fixture.library", "second", 2],
+    ]);
+    assert.match(stderr, /WARN {2}fixture\.library second n=2\n/);
+    assert.doesNotMatch(stdout + stderr, /silent/);
+  });
+}

@@ -1,0 +1,151 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { create, type LogRecord } from "../../clog/mod.ts";
+import { capture } from "./_capture.ts";
+
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test("several sinks at once, each with its own minimum level", () => {
+  const all: string[] = [];
+  const errors: string[] = [];
+  const records: LogRecord[] = [];
+  const root = create({
+    level: "debug",
+    sinks: [
+      { type: "stream", name: "all" },
+      { type: "stream", name: "errors", level: "error" },
+      { type: "custom", name: "records", level: "warn" },
+    ],
+  }, {
+    streams: {
+      all: { write: (line: string) => void all.push(line) },
+      errors: { write: (line: string) => void errors.push(line) },
+    },
+    sinks: { records: (record) => void records.push(record) },
+  });
+  root.trace("t");
+  root.debug("d");
+  root.warn("w");
+  root.error("e");
+  assert.deepEqual(all.map((l) => JSON.parse(l).msg), ["d", "w", "e"]);
+  assert.deepEqual(errors.map((l) => JSON.parse(l).msg), ["e"]);
+  assert.deepEqual(records.map((r) => r.message), ["w", "e"]);
+});
+
+test("a sink's level cannot lower the logger's level", () => {
+  const { root, lines } = capture({
+    level: "warn",
+    sinks: [{ type: "stream", name: "lines", level: "trace" }],
+  });
+  root.info("no");
+  assert.equal(lines.length, 0);
+});
+
+test("a web WritableStream receives the lines as UTF-8 bytes", async () => {
+  const chunks: Uint8Array[] = [];
+  const stream = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(chunk) });
+  const root = create({ sinks: [{ type: "stream", name: "web" }] }, { streams: { web: stream } });
+  root.info("héllo", { n: 1 });
+  root.info("second");
+  await root.close();
+  const text = new TextDecoder().decode(
+    new Uint8Array(chunks.flatMap((chunk) => [...chunk])),
+  );
+  assert.deepEqual(text.trimEnd().split("\n").map((l) => JSON.parse(l).msg), ["héllo", "second"]);
+  const writer = stream.getWriter(); // clog released the stream, it did not close it
+  await writer.close();
+});
+
+test("a buffered sink writes nothing until its buffer fills, then one batch", () => {
+  const writes: string[] = [];
+  const root = create({
+    sinks: [{ type: "stream", name: "s", buffered: { bufferSize: 3, flushIntervalMs: 60_000 } }],
+  }, { streams: { s: { write: (text: string) => void writes.push(text) } } });
+  root.info("1");
+  root.info("2");
+  assert.equal(writes.length, 0);
+  root.info("3");
+  assert.equal(writes.length, 1);
+  assert.deepEqual(writes[0].trimEnd().split("\n").map((l) => JSON.parse(l).msg), ["1", "2", "3"]);
+});
+
+test("a buffered sink flushes after its interval", async () => {
+  const writes: string[] = [];
+  const root = create({
+    sinks: [{ type: "stream", name: "s", buffered: { bufferSize: 1000, flushIntervalMs: 10 } }],
+  }, { streams: { s: { write: (text: string) => void writes.push(text) } } });
+  root.info("1");
+  root.info("2");
+  assert.equal(writes.length, 0);
+  for (let i = 0; i < 200 && writes.length === 0; i++) await tick(5);
+  assert.equal(writes.length, 1);
+  assert.equal(writes[0].trimEnd().split("\n").length, 2);
+  await root.close();
+});
+
+test("fatal flushes buffered sinks synchronously", () => {
+  const writes: string[] = [];
+  const root = create({
+    sinks: [{ type: "stream", name: "s", buffered: { bufferSize: 1000, flushIntervalMs: 60_000 } }],
+  }, { streams: { s: { write: (text: string) => void writes.push(text) } } });
+  root.info("before");
+  root.namespace("x").fatal("the end");
+  assert.deepEqual(writes.join("").trimEnd().split("\n").map((l) => JSON.parse(l).msg), [
+    "before",
+    "the end",
+  ]);
+});
+
+test("close and flush write out buffered lines", async () => {
+  const writes: string[] = [];
+  const root = create({
+    sinks: [{ type: "stream", name: "s", buffered: { bufferSize: 1000, flushIntervalMs: 60_000 } }],
+  }, { streams: { s: { write: (text: string) => void writes.push(text) } } });
+  root.info("a");
+  root.flush();
+  assert.equal(writes.length, 1);
+  root.info("b");
+  await root.close();
+  assert.equal(writes.length, 2);
+  root.info("after close");
+  await root.close();
+  assert.equal(writes.length, 2);
+});
+
+test("await using closes the root logger", async () => {
+  const writes: string[] = [];
+  {
+    await using root = create({
+      sinks: [{
+        type: "stream",
+        name: "s",
+        buffered: { bufferSize: 100, flushIntervalMs: 60_000 },
+      }],
+    }, { streams: { s: { write: (text: string) => void writes.push(text) } } });
+    root.info("x");
+  }
+  assert.equal(writes.length, 1);
+});
+
+test("a custom sink receives JSON-safe records", () => {
+  const { root, records } = capture({ sinks: [{ type: "custom", name: "records" }] });
+  root.namespace("audit").error("failed", { err: new Error("boom"), n: 10n, token: "t" });
+  const record = records[0];
+  assert.equal(record.namespace, "audit");
+  assert.equal(record.level, "error");
+  assert.equal(typeof record.time, "number");
+  assert.equal((record.fields.err as { message: string }).message, "boom");
+  assert.equal(record.fields.n, "10");
+  assert.equal(record.fields.token, "[REDACTED]");
+});
+
+test("a Node stream that emits an error does not crash the process", async () => {
+  const { PassThrough } = await import("node:stream");
+  const stream = new PassThrough();
+  const root = create({ sinks: [{ type: "stream", name: "s" }] }, { streams: { s: stream } });
+  root.info("before");
+  stream.emit("error", new Error("EPIPE"));
+  root.info("after");
+  await root.close();
+  assert.equal(stream.listenerCount("error"), 0);
+});

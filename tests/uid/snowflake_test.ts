@@ -1,0 +1,227 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { InfraError } from "../../base/mod.ts";
+import { type Clock, decompose, defaultConfig, MAX_SEQUENCE, snowflake } from "../../uid/mod.ts";
+
+const EPOCH = Date.UTC(2024, 0, 1);
+
+/** A clock that stands still until the test moves it; `onRead` may move it on each read. */
+interface ManualClock extends Clock {
+  time: number;
+  reads: number;
+  onRead?: (reads: number) => void;
+}
+function manualClock(start: number): ManualClock {
+  const clock: ManualClock = {
+    time: start,
+    reads: 0,
+    now() {
+      clock.reads++;
+      clock.onRead?.(clock.reads);
+      return clock.time;
+    },
+  };
+  return clock;
+}
+
+test("ten million Snowflake ids are unique and strictly increasing", () => {
+  const ids = snowflake({ instanceId: 1 });
+  let previous = ids.next();
+  let increasing = true;
+  for (let i = 1; i < 10_000_000; i++) {
+    const id = ids.next();
+    if (id <= previous) {
+      increasing = false;
+      break;
+    }
+    previous = id;
+  }
+  assert.equal(increasing, true);
+});
+
+test("generators with different instance ids never collide", () => {
+  const clock: Clock = { now: Date.now };
+  const generators = [0, 1, 513, 1023].map((instanceId) => snowflake({ instanceId }, { clock }));
+  const seen = new Set<bigint>();
+  for (let i = 0; i < 100_000; i++) {
+    for (const generator of generators) seen.add(generator.next());
+  }
+  assert.equal(seen.size, 400_000);
+  for (const generator of generators) {
+    assert.equal(decompose(generator.next()).instanceId, generator.instanceId);
+  }
+});
+
+test("an id decomposes into its timestamp, instance id and sequence", () => {
+  const clock = manualClock(EPOCH + 123_456);
+  const ids = snowflake({ instanceId: 999 }, { clock });
+  const first = ids.next();
+  const second = ids.nextString();
+  assert.deepEqual(ids.decompose(first), {
+    timestampMs: EPOCH + 123_456,
+    instanceId: 999,
+    sequence: 0,
+  });
+  assert.deepEqual(decompose(second), {
+    timestampMs: EPOCH + 123_456,
+    instanceId: 999,
+    sequence: 1,
+  });
+  assert.equal(first, (123_456n << 22n) | (999n << 12n));
+});
+
+test("a custom epoch shifts the timestamp bits, and decompose needs the same epoch", () => {
+  const epochMs = Date.UTC(2020, 0, 1);
+  const clock = manualClock(epochMs + 5);
+  const id = snowflake({ instanceId: 2, epochMs }, { clock }).next();
+  assert.equal(id >> 22n, 5n);
+  assert.equal(decompose(id, { epochMs }).timestampMs, epochMs + 5);
+});
+
+test("sequence overflow within one millisecond waits for the next millisecond", () => {
+  const start = EPOCH + 1_000;
+  const clock = manualClock(start);
+  // The clock stands still for the first 4,096 ids and 50 more reads, then moves on.
+  clock.onRead = (reads) => {
+    if (reads === MAX_SEQUENCE + 1 + 50) clock.time = start + 1;
+  };
+  const ids = snowflake({ instanceId: 5 }, { clock });
+  const issued = Array.from({ length: MAX_SEQUENCE + 2 }, () => ids.next());
+  assert.deepEqual(ids.decompose(issued[MAX_SEQUENCE]), {
+    timestampMs: start,
+    instanceId: 5,
+    sequence: MAX_SEQUENCE,
+  });
+  assert.deepEqual(ids.decompose(issued[MAX_SEQUENCE + 1]), {
+    timestampMs: start + 1,
+    instanceId: 5,
+    sequence: 0,
+  });
+  assert.ok(
+    clock.reads >= MAX_SEQUENCE + 1 + 50,
+    "the generator kept reading the clock while it waited",
+  );
+  assert.equal(new Set(issued).size, issued.length);
+});
+
+test("a small clock step back is waited out and never yields a smaller id", () => {
+  const start = EPOCH + 50_000;
+  const clock = manualClock(start);
+  const ids = snowflake({ instanceId: 9, maxClockBackwardsMs: 10 }, { clock });
+  const first = ids.next();
+  // The clock jumps 3 ms back and recovers 20 reads later, 2 ms ahead.
+  clock.time = start - 3;
+  const jumpedAt = clock.reads;
+  clock.onRead = (reads) => {
+    if (reads === jumpedAt + 20) clock.time = start + 2;
+  };
+  const second = ids.next();
+  assert.ok(second > first);
+  assert.equal(ids.decompose(second).timestampMs, start + 2);
+  assert.ok(clock.reads >= jumpedAt + 20, "the generator waited for the clock");
+});
+
+test("a small step back to the same millisecond continues its sequence", () => {
+  const start = EPOCH + 70_000;
+  const clock = manualClock(start);
+  const ids = snowflake({ instanceId: 1, maxClockBackwardsMs: 10 }, { clock });
+  ids.next();
+  clock.time = start + 1;
+  const a = ids.next();
+  clock.time = start - 1;
+  clock.onRead = () => (clock.time = start + 1);
+  const b = ids.next();
+  assert.equal(b, a + 1n);
+});
+
+test("a large clock step back fails with ClockBackwards and recovers without duplicates", () => {
+  const start = EPOCH + 90_000;
+  const clock = manualClock(start);
+  const ids = snowflake({ instanceId: 4, maxClockBackwardsMs: 10 }, { clock });
+  const before = [ids.next(), ids.next()];
+  clock.time = start - 5_000;
+  assert.throws(() => ids.next(), (e) => {
+    assert.ok(InfraError.is(e, "ClockBackwards"));
+    assert.equal(e.details.stepMs, 5_000);
+    assert.equal(e.component, "uid");
+    return true;
+  });
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "ClockBackwards"));
+  clock.time = start;
+  const after = ids.next();
+  assert.ok(after > before[1]);
+  assert.equal(ids.decompose(after).sequence, 2);
+});
+
+test("a clock that moves back too far while waiting out an overflow fails too", () => {
+  const start = EPOCH + 95_000;
+  const clock = manualClock(start);
+  const ids = snowflake({ instanceId: 4, maxClockBackwardsMs: 10 }, { clock });
+  for (let i = 0; i <= MAX_SEQUENCE; i++) ids.next();
+  clock.onRead = () => (clock.time = start - 60_000);
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "ClockBackwards"));
+});
+
+test("a lost lease stops the generator with LockLost", () => {
+  const controller = new AbortController();
+  const ids = snowflake({}, { lease: { id: 17, signal: controller.signal } });
+  assert.equal(ids.instanceId, 17);
+  assert.equal(ids.decompose(ids.next()).instanceId, 17);
+  controller.abort(new Error("lease expired"));
+  assert.throws(() => ids.next(), (e) => {
+    assert.ok(InfraError.is(e, "LockLost"));
+    assert.equal((e.cause as Error).message, "lease expired");
+    return true;
+  });
+  assert.throws(() => ids.nextString(), (e) => InfraError.is(e, "LockLost"));
+});
+
+test("an already lost lease issues no id at all", () => {
+  const ids = snowflake({}, { lease: { id: 3, signal: AbortSignal.abort() } });
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "LockLost"));
+});
+
+test("bad instance ids and configs are InvalidArgument naming the field", () => {
+  const cases: [() => unknown, string][] = [
+    [() => snowflake({ instanceId: 1024 }), "instanceId"],
+    [() => snowflake({ instanceId: -1 }), "instanceId"],
+    [() => snowflake({ instanceId: 1.5 }), "instanceId"],
+    [() => snowflake({}), "instanceId"],
+    [
+      () => snowflake({}, { lease: { id: 4096, signal: new AbortController().signal } }),
+      "lease.id",
+    ],
+    [
+      () =>
+        snowflake({ instanceId: 1 }, { lease: { id: 2, signal: new AbortController().signal } }),
+      "instanceId",
+    ],
+    [() => snowflake({ instanceId: 1, epochMs: Date.now() + 60_000 }), "epochMs"],
+    [() => snowflake({ instanceId: 1, maxClockBackwardsMs: -1 }), "maxClockBackwardsMs"],
+    [() => snowflake({ instanceId: 1, epochMS: 0 } as never), "epochMS"],
+  ];
+  for (const [make, field] of cases) {
+    assert.throws(
+      make,
+      (e) => InfraError.is(e, "InvalidArgument") && e.details.field === field,
+      field,
+    );
+  }
+});
+
+test("decompose rejects what is not a Snowflake id", () => {
+  for (
+    const bad of ["", "abc", "-1", "12.5", "99999999999999999999", 2n ** 63n, -5n, 42 as never]
+  ) {
+    assert.throws(() => decompose(bad), (e) => InfraError.is(e, "InvalidArgument"), String(bad));
+  }
+});
+
+test("ids from the default config decode to the current time", () => {
+  const before = Date.now();
+  const ids = snowflake({ ...defaultConfig("production"), instanceId: 12 });
+  const { timestampMs, instanceId } = ids.decompose(ids.nextString());
+  assert.equal(instanceId, 12);
+  assert.ok(timestampMs >= before && timestampMs <= Date.now());
+  assert.equal(defaultConfig("development").epochMs, EPOCH);
+});

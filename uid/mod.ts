@@ -1,0 +1,42 @@
+/**
+ * Unique ids that are never duplicated: Snowflake (63-bit, time-ordered, per instance) and
+ * UUID v7 (RFC 9562, monotonic within the process).
+ *
+ * Use Snowflake for primary keys and message ids where a compact, sortable integer matters;
+ * its 10-bit instance id must be unique among running instances, so take it as a lease from
+ * `coord`'s instance-id allocator (the generator stops with `LockLost` once the lease is lost)
+ * or give it explicitly. Use UUID v7 where no coordination is wanted (request ids, public
+ * resource ids).
+ *
+ * Snowflake `next()` never returns a duplicate: 4,096 ids in one millisecond make it wait
+ * for the next one; a clock that moves back by up to `maxClockBackwardsMs` is waited out, and
+ * a larger step fails with `ClockBackwards` until the clock catches up.
+ *
+ * @example Snowflake with a fixed instance id, and UUID v7
+ * ```ts
+ * import { decompose, snowflake, uuidv7, uuidv7Timestamp } from "@gochat/infra/uid";
+ *
+ * const ids = snowflake({ instanceId: 42 });
+ * const messageId = ids.nextString(); // e.g. "2216203776913408000"
+ * console.assert(decompose(messageId).instanceId === 42);
+ *
+ * const requestId = uuidv7(); // e.g. "019a4b3c-5d6e-7f01-8a2b-3c4d5e6f7a8b"
+ * console.assert(uuidv7Timestamp(requestId) <= Date.now());
+ * ```
+ *
+ * @example Snowflake on a leased instance id from coord
+ * ```ts ignore
+ * import * as coord from "@gochat/infra/coord";
+ * import { snowflake } from "@gochat/infra/uid";
+ *
+ * await using client = await coord.connect(coord.defaultConfig("production"));
+ * await using lease = await client.instanceIds("im-logic").acquire();
+ * const ids = snowflake({}, { lease });
+ * ```
+ *
+ * @module
+ */
+
+export * from "./types.ts";
+export * from "./snowflake.ts";
+export * from "./uuid_v7.ts";

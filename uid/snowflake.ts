@@ -1,0 +1,311 @@
+/**
+ * Snowflake ids: 41-bit millisecond timestamp from a configurable epoch, 10-bit instance id,
+ * 12-bit sequence, in a 63-bit positive integer that sorts by time.
+ *
+ * @module
+ */
+
+import { configCheck, InfraError } from "../base/mod.ts";
+import {
+  type Clock,
+  DEFAULT_EPOCH_MS,
+  type InstanceIdLease,
+  type SnowflakeConfig,
+  systemClock,
+} from "./types.ts";
+
+const TIMESTAMP_BITS = 41;
+const INSTANCE_BITS = 10;
+const SEQUENCE_BITS = 12;
+/** Largest instance id the layout holds: 1023. */
+export const MAX_INSTANCE_ID: number = (1 << INSTANCE_BITS) - 1;
+/** Largest sequence within one millisecond: 4095. */
+export const MAX_SEQUENCE: number = (1 << SEQUENCE_BITS) - 1;
+const MAX_TIMESTAMP = 2 ** TIMESTAMP_BITS - 1;
+const MAX_ID = (1n << 63n) - 1n;
+const LOW_BITS = BigInt(INSTANCE_BITS + SEQUENCE_BITS);
+const INSTANCE_MASK = BigInt(MAX_INSTANCE_ID);
+const SEQUENCE_MASK = BigInt(MAX_SEQUENCE);
+
+/** The parts of a Snowflake id. */
+export interface SnowflakeParts {
+  /** Unix time of the id in milliseconds (epoch already added). */
+  timestampMs: number;
+  /** The instance that issued it, 0..1023. */
+  instanceId: number;
+  /** Its sequence within that millisecond, 0..4095. */
+  sequence: number;
+}
+
+/** Dependencies of {@link snowflake}: where the instance id and the time come from. */
+export interface SnowflakeDeps {
+  /**
+   * The instance id as a lease, e.g. from `coord`'s instance-id allocator. When its signal
+   * fires the generator stops issuing ids (`LockLost`) rather than risk a duplicate.
+   */
+  lease?: InstanceIdLease;
+  /** The clock; injectable for tests. Default `Date.now`. */
+  clock?: Clock;
+}
+
+/** A Snowflake id generator for one instance. Ids are unique and strictly increasing. */
+export interface Snowflake {
+  /** The instance id in every id this generator issues. */
+  readonly instanceId: number;
+  /** The epoch of its timestamps, in Unix milliseconds. */
+  readonly epochMs: number;
+  /**
+   * The next id. Waits (synchronously) for the next millisecond when 4,096 ids were issued in
+   * the current one, and for the clock to catch up when it moved back by at most
+   * `maxClockBackwardsMs`.
+   *
+   * @returns The id.
+   * @throws {InfraError} `LockLost` when the instance-id lease was lost; `ClockBackwards` when
+   * the clock moved back further than tolerated; `ResourceExhausted` when the 41-bit timestamp
+   * ran out (about 69 years after the epoch).
+   */
+  next(): bigint;
+  /**
+   * The next id as a decimal string (ids exceed 2^53, so JSON numbers would lose digits).
+   *
+   * @returns The id's decimal digits.
+   * @throws {InfraError} As {@link Snowflake.next}.
+   */
+  nextString(): string;
+  /**
+   * The parts of an id issued with this generator's epoch.
+   *
+   * @param id A bigint or its decimal string.
+   * @returns Timestamp, instance id and sequence.
+   * @throws {InfraError} `InvalidArgument` when `id` is not a valid Snowflake id.
+   */
+  decompose(id: bigint | string): SnowflakeParts;
+}
+
+const check = configCheck("uid");
+
+/**
+ * Validates a Snowflake config and fills in defaults.
+ *
+ * @param config A partial config.
+ * @returns The complete config.
+ * @throws {InfraError} `InvalidArgument` naming the field.
+ */
+export function validateSnowflakeConfig(config: Partial<SnowflakeConfig>): SnowflakeConfig {
+  check.object(config, "");
+  check.knownKeys(config, "", ["epochMs", "instanceId", "maxClockBackwardsMs"]);
+  const epochMs = check.integer(config.epochMs ?? DEFAULT_EPOCH_MS, "epochMs", {
+    min: 0,
+    max: Date.now(),
+  });
+  const maxClockBackwardsMs = check.integer(
+    config.maxClockBackwardsMs ?? 10,
+    "maxClockBackwardsMs",
+    {
+      min: 0,
+      max: 1_000,
+    },
+  );
+  const result: SnowflakeConfig = { epochMs, maxClockBackwardsMs };
+  if (config.instanceId !== undefined) {
+    result.instanceId = check.integer(config.instanceId, "instanceId", {
+      min: 0,
+      max: MAX_INSTANCE_ID,
+    });
+  }
+  return result;
+}
+
+/**
+ * Creates a Snowflake generator. The instance id comes from `config.instanceId` or from
+ * `deps.lease`; with a lease, the generator checks it before every id and stops for good
+ * once the lease is lost.
+ *
+ * @param config Epoch, instance id, tolerated clock step back.
+ * @param deps The instance-id lease and the clock.
+ * @returns The generator.
+ * @throws {InfraError} `InvalidArgument` for a bad config, a missing instance id, or a
+ * lease that disagrees with `config.instanceId`.
+ *
+ * @example
+ * ```ts
+ * import { snowflake } from "@gochat/infra/uid";
+ *
+ * const ids = snowflake({ instanceId: 7 });
+ * const a = ids.next();
+ * const b = ids.next();
+ * console.assert(b > a);
+ * console.assert(ids.decompose(a).instanceId === 7);
+ * ```
+ */
+export function snowflake(
+  config: Partial<SnowflakeConfig> = {},
+  deps: SnowflakeDeps = {},
+): Snowflake {
+  const valid = validateSnowflakeConfig(config);
+  const { lease, clock = systemClock } = deps;
+  let instanceId = valid.instanceId;
+  if (lease) {
+    const leased = check.integer(lease.id, "lease.id", { min: 0, max: MAX_INSTANCE_ID });
+    if (instanceId !== undefined && instanceId !== leased) {
+      throw check.fail("instanceId", `is ${instanceId} but the lease holds ${leased}`);
+    }
+    instanceId = leased;
+  }
+  if (instanceId === undefined) {
+    throw check.fail("instanceId", "is required when no instance-id lease is given");
+  }
+  return new SnowflakeGenerator(valid, instanceId, clock, lease?.signal);
+}
+
+class SnowflakeGenerator implements Snowflake {
+  readonly instanceId: number;
+  readonly epochMs: number;
+  readonly #maxBackwardsMs: number;
+  readonly #clock: Clock;
+  readonly #leaseSignal: AbortSignal | undefined;
+  // instanceId and sequence combined, as bigints, so next() does one BigInt addition.
+  readonly #low: bigint[];
+  #lastMs = -1;
+  #sequence = 0;
+  #base = 0n;
+
+  constructor(
+    config: SnowflakeConfig,
+    instanceId: number,
+    clock: Clock,
+    leaseSignal?: AbortSignal,
+  ) {
+    this.instanceId = instanceId;
+    this.epochMs = config.epochMs;
+    this.#maxBackwardsMs = config.maxClockBackwardsMs;
+    this.#clock = clock;
+    this.#leaseSignal = leaseSignal;
+    this.#low = Array.from(
+      { length: MAX_SEQUENCE + 1 },
+      (_, sequence) => BigInt((instanceId << SEQUENCE_BITS) | sequence),
+    );
+  }
+
+  next(): bigint {
+    if (this.#leaseSignal?.aborted) this.#leaseLost();
+    let now = this.#clock.now();
+    if (now === this.#lastMs) {
+      if (this.#sequence < MAX_SEQUENCE) return this.#base + this.#low[++this.#sequence];
+      now = this.#waitPast(this.#lastMs);
+    } else if (now < this.#lastMs) {
+      now = this.#waitBackwards(now);
+      if (now === this.#lastMs && this.#sequence < MAX_SEQUENCE) {
+        return this.#base + this.#low[++this.#sequence];
+      }
+      if (now === this.#lastMs) now = this.#waitPast(this.#lastMs);
+    }
+    this.#startMillisecond(now);
+    return this.#base + this.#low[0];
+  }
+
+  nextString(): string {
+    return this.next().toString();
+  }
+
+  decompose(id: bigint | string): SnowflakeParts {
+    return decompose(id, { epochMs: this.epochMs });
+  }
+
+  #startMillisecond(now: number): void {
+    const elapsed = now - this.epochMs;
+    if (elapsed < 0 || elapsed > MAX_TIMESTAMP) {
+      throw new InfraError(
+        elapsed < 0 ? "ClockBackwards" : "ResourceExhausted",
+        elapsed < 0
+          ? `the clock (${now}) is before the epoch (${this.epochMs})`
+          : "the 41-bit timestamp is exhausted: choose a later epoch",
+        { component: "uid", details: { now, epochMs: this.epochMs } },
+      );
+    }
+    this.#lastMs = now;
+    this.#sequence = 0;
+    this.#base = BigInt(elapsed) << LOW_BITS;
+  }
+
+  // All 4,096 sequence values of `ms` are used: spin until the clock passes it.
+  #waitPast(ms: number): number {
+    let now = this.#clock.now();
+    while (now <= ms) {
+      if (ms - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
+      now = this.#clock.now();
+    }
+    return now;
+  }
+
+  // The clock is behind the last issued millisecond: wait it out if the step is small.
+  #waitBackwards(now: number): number {
+    if (this.#lastMs - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
+    while (now < this.#lastMs) {
+      now = this.#clock.now();
+      if (this.#lastMs - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
+    }
+    return now;
+  }
+
+  #backwardsTooFar(now: number): never {
+    const stepMs = this.#lastMs - now;
+    throw new InfraError(
+      "ClockBackwards",
+      `the clock moved back ${stepMs} ms (tolerated: ${this.#maxBackwardsMs} ms); refusing to issue ids until it catches up`,
+      { component: "uid", details: { stepMs, lastMs: this.#lastMs, now } },
+    );
+  }
+
+  #leaseLost(): never {
+    throw new InfraError(
+      "LockLost",
+      `the lease on instance id ${this.instanceId} was lost; no more ids from this generator`,
+      {
+        component: "uid",
+        cause: this.#leaseSignal?.reason,
+        details: { instanceId: this.instanceId },
+      },
+    );
+  }
+}
+
+/**
+ * The parts of a Snowflake id.
+ *
+ * @param id A bigint or its decimal string.
+ * @param options The epoch the id was issued with (default {@link DEFAULT_EPOCH_MS}).
+ * @returns Timestamp (Unix ms), instance id and sequence.
+ * @throws {InfraError} `InvalidArgument` when `id` is not a non-negative 63-bit integer.
+ *
+ * @example
+ * ```ts
+ * import { decompose, snowflake } from "@gochat/infra/uid";
+ *
+ * const id = snowflake({ instanceId: 3 }).nextString();
+ * const { instanceId, timestampMs } = decompose(id);
+ * console.assert(instanceId === 3 && timestampMs <= Date.now());
+ * ```
+ */
+export function decompose(id: bigint | string, options: { epochMs?: number } = {}): SnowflakeParts {
+  let value: bigint;
+  if (typeof id === "bigint") {
+    value = id;
+  } else if (typeof id === "string" && /^[0-9]{1,19}$/.test(id)) {
+    value = BigInt(id);
+  } else {
+    throw new InfraError("InvalidArgument", `not a Snowflake id: ${String(id).slice(0, 40)}`, {
+      component: "uid",
+    });
+  }
+  if (value < 0n || value > MAX_ID) {
+    throw new InfraError("InvalidArgument", `Snowflake id out of range: ${value}`, {
+      component: "uid",
+    });
+  }
+  return {
+    timestampMs: Number(value >> LOW_BITS) + (options.epochMs ?? DEFAULT_EPOCH_MS),
+    instanceId: Number((value >> BigInt(SEQUENCE_BITS)) & INSTANCE_MASK),
+    sequence: Number(value & SEQUENCE_MASK),
+  };
+}
