@@ -59,6 +59,10 @@ export type {
   ConfigEntry,
   ConfigEvent,
   ConfigList,
+  ConfigSchema,
+  ConfigSchemaIssue,
+  ConfigSchemaProps,
+  ConfigSchemaResult,
   Coord,
   DeleteOptions,
   Election,
@@ -93,7 +97,7 @@ export {
 } from "./config.ts";
 export { configKey, type ConfigKeyParts, configPrefix, parseConfigKey } from "./keys.ts";
 export { createPicker, type Pick } from "./picker.ts";
-export { connect, type CoordDependencies } from "./etcd.ts";
+export { connect, type CoordDependencies } from "./connect.ts";
 export {
   createMemoryStore,
   memory,

@@ -87,6 +87,7 @@ export async function joinQueue(
     if (!kv) throw lost(key, session);
     revision = kv.createRevision;
   }
+  if (!session.alive) throw lost(key, session);
   const owner = result.results[1];
   const ownerKv = owner.type === "range" ? owner.result.kvs[0] : undefined;
   return { key, revision, owner: ownerKv?.createRevision === revision };
@@ -155,7 +156,11 @@ export async function waitForTurn(
       await pause(attempt, stop, entry, session);
       continue;
     }
-    if (!predecessor) return;
+    if (!predecessor) {
+      // Owner only while the session is: do not hand out a lock whose lease just went.
+      if (!session.alive) throw lost(entry.key, session);
+      return;
+    }
     attempt = 0;
     if (!await waitForDelete(context, predecessor.key, revision, stop)) {
       // The watch failed (etcd unreachable?): back off before checking again.

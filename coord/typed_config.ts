@@ -9,7 +9,6 @@
  */
 
 import { type Counter, metrics } from "@opentelemetry/api";
-import type { StandardSchemaV1 } from "@standard-schema/spec";
 import {
   closeOnce,
   decodeJson,
@@ -22,7 +21,13 @@ import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
 import type { KeyValue } from "./transport.ts";
 import { readStart, runWatch, type WatchStart } from "./watch.ts";
-import type { BindOptions, TypedConfig, TypedConfigOptions } from "./types.ts";
+import type {
+  BindOptions,
+  ConfigSchema,
+  ConfigSchemaIssue,
+  TypedConfig,
+  TypedConfigOptions,
+} from "./types.ts";
 
 const COMPONENT = "coord";
 
@@ -43,7 +48,7 @@ function mergeDefaults(defaults: unknown, value: unknown): unknown {
   return merged;
 }
 
-function describeIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): string {
+function describeIssues(issues: ReadonlyArray<ConfigSchemaIssue>): string {
   return issues.slice(0, 5).map((issue) => {
     const path = (issue.path ?? [])
       .map((segment) => typeof segment === "object" ? String(segment.key) : String(segment))
@@ -53,7 +58,7 @@ function describeIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): string {
 }
 
 async function validate<T>(
-  schema: StandardSchemaV1<unknown, T> | undefined,
+  schema: ConfigSchema<T> | undefined,
   value: unknown,
 ): Promise<{ value: T } | { issues: string }> {
   if (!schema) return { value: value as T };

@@ -4,7 +4,6 @@
  * @module
  */
 
-import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { HotReloadable, InfraError } from "../base/mod.ts";
 
 /** Options every I/O method accepts. */
@@ -70,8 +69,9 @@ export interface WatchOptions extends SignalOptions {
   /** Watch every key starting with `key`. */
   prefix?: boolean;
   /**
-   * First revision to report (e.g. `list().revision + 1`). Absent: changes after the
-   * watch starts.
+   * First revision to report, e.g. `list().revision + 1` or `get().revision + 1`: nothing
+   * written after that read is missed. Absent: changes after the stream has read the current
+   * state, an instant after the call (as an etcd watch without a revision).
    */
   fromRevision?: number;
 }
@@ -180,13 +180,46 @@ export interface ConfigCenter {
   watch<T = unknown>(key: string, options?: WatchOptions): ReadableStream<ConfigEvent<T>>;
 }
 
+/**
+ * A Standard Schema validator (https://standardschema.dev), as zod, valibot, arktype and
+ * others implement it: structurally `StandardSchemaV1<unknown, T>` of `@standard-schema/spec`,
+ * reduced to what coord calls.
+ */
+export interface ConfigSchema<T> {
+  /** The Standard Schema properties. */
+  readonly "~standard": ConfigSchemaProps<T>;
+}
+
+/** The `~standard` properties of a {@link ConfigSchema}. */
+export interface ConfigSchemaProps<T> {
+  /** The Standard Schema version. */
+  readonly version: 1;
+  /** The library that made the schema. */
+  readonly vendor: string;
+  /** Validates (and may transform) a value. */
+  readonly validate: (value: unknown) => ConfigSchemaResult<T> | Promise<ConfigSchemaResult<T>>;
+}
+
+/** What {@link ConfigSchemaProps.validate} returns: the typed value, or the issues. */
+export type ConfigSchemaResult<T> =
+  | { readonly value: T; readonly issues?: undefined }
+  | { readonly issues: ReadonlyArray<ConfigSchemaIssue> };
+
+/** One validation problem. */
+export interface ConfigSchemaIssue {
+  /** What is wrong. */
+  readonly message: string;
+  /** Where, as a path of keys. */
+  readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>;
+}
+
 /** Options of {@link Coord.config}. */
 export interface TypedConfigOptions<T> extends SignalOptions {
   /**
    * Any Standard Schema validator (zod, valibot, arktype, ...). A stored value that fails it
    * is rejected: logged, counted (`coord.config.rejected`), and the last good value stays.
    */
-  schema?: StandardSchemaV1<unknown, T>;
+  schema?: ConfigSchema<T>;
   /**
    * The value in force while the key is missing. When both are plain objects, a stored
    * value is merged over the defaults (deeply, objects only) before validation, so a
@@ -348,7 +381,11 @@ export interface LockOptions extends SignalOptions {
 export interface Lock extends Fence, AsyncDisposable {
   /** The lock name. */
   readonly name: string;
-  /** Fires when ownership ends; the reason is an InfraError (`LockLost`, or `Closed`). */
+  /**
+   * Fires when ownership ends; the reason is an InfraError (`LockLost`, or `Closed` after a
+   * release). The lease is always watched; reading `signal` also starts watching the lock's
+   * key, so that its deletion by someone else is noticed too.
+   */
   readonly signal: AbortSignal;
   /**
    * Asks etcd whether this lock is still held.

@@ -30,7 +30,7 @@
  * import { snowflake } from "@gochat/infra/uid";
  *
  * await using client = await coord.connect(coord.defaultConfig("production"));
- * await using lease = await client.instanceIds("im-logic").acquire();
+ * await using lease = await client.leaseInstanceId("im-logic");
  * const ids = snowflake({}, { lease });
  * ```
  *

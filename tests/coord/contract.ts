@@ -11,6 +11,7 @@ import { type } from "arktype";
 import { type HotReloadable, InfraError } from "../../base/mod.ts";
 import type { CoordClient } from "../../coord/client.ts";
 import type { Transport } from "../../coord/transport.ts";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "./_meter.ts";
@@ -431,6 +432,9 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("typed config works with zod, valibot and arktype schemas", async (h) => {
+    // Any Standard Schema is a ConfigSchema (checked by the compiler).
+    const standard: coord.ConfigSchema<number> = z.number() as StandardSchemaV1<unknown, number>;
+    assert.equal(standard["~standard"].vendor, "zod");
     const c = await h.client();
     const schemas = {
       zod: z.object({ level: z.enum(["debug", "info"]) }),
@@ -440,7 +444,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     for (const [library, schema] of Object.entries(schemas)) {
       const key = coord.configKey({ env: "test", service: library, component: "clog" });
       await using cfg = await c.config<{ level: "debug" | "info" }>(key, {
-        schema: schema as never,
+        schema: schema as coord.ConfigSchema<{ level: "debug" | "info" }>,
         defaults: { level: "info" },
       });
       await c.kv.set(key, { level: "verbose" });
