@@ -512,6 +512,7 @@ export class EtcdTransport implements Transport {
       opened.on("data", (response: IWatchResponse) => {
         if (done) return;
         if (response.created) watchId = String(response.watch_id);
+        if (response.created && !response.canceled) sink.onCreated?.();
         if (response.canceled) {
           const compactRevision = Number(response.compact_revision);
           end(

@@ -378,6 +378,9 @@ export class MemoryStore {
       active: true,
     };
     this.#watchers.add(watcher);
+    setTimeout(() => {
+      if (watcher.active) sink.onCreated?.();
+    }, 0);
     this.#schedule(watcher);
     return () => {
       watcher.active = false;
@@ -478,6 +481,9 @@ export class MemoryTransport implements Transport {
       return { cancel: () => Promise.resolve() };
     }
     const stop = this.#store.watch(range, startRevision, {
+      onCreated: () => {
+        if (!done) sink.onCreated?.();
+      },
       onEvents: (events) => {
         if (!done) sink.onEvents(events);
       },

@@ -60,6 +60,7 @@ export function namespaced(transport: Transport, namespace: string): Transport {
     leaseKeepAlive: (id, options) => transport.leaseKeepAlive(id, options),
     watch: (range, startRevision, sink) =>
       transport.watch({ ...range, key: inward(range.key) }, startRevision, {
+        onCreated: () => sink.onCreated?.(),
         onEvents: (events) =>
           sink.onEvents(events.map((e): TransportEvent => ({ ...e, kv: outwardKv(e.kv) }))),
         onEnd: (end) => sink.onEnd(end),

@@ -124,7 +124,6 @@ export async function waitForTurn(
     if (session.signal.aborted) throw lost(entry.key, session);
     if (stop.aborted) throw abortReason(stop);
     let predecessor: KeyValue | undefined;
-    let revision: number;
     try {
       const result = await context.transport.txn({
         compare: [],
@@ -148,7 +147,6 @@ export async function waitForTurn(
       const myKv = mine.type === "range" ? mine.result.kvs[0] : undefined;
       if (!myKv || myKv.createRevision !== entry.revision) throw lost(entry.key, session);
       predecessor = before.type === "range" ? before.result.kvs[0] : undefined;
-      revision = result.revision;
     } catch (error) {
       if (InfraError.is(error, "LockLost")) throw error;
       if (stop.aborted) throw session.signal.aborted ? lost(entry.key, session) : abortReason(stop);
@@ -162,7 +160,7 @@ export async function waitForTurn(
       return;
     }
     attempt = 0;
-    if (!await waitForDelete(context, predecessor.key, revision, stop)) {
+    if (!await waitForDelete(context, predecessor.key, predecessor.createRevision, stop)) {
       // The watch failed (etcd unreachable?): back off before checking again.
       await pause(1, stop, entry, session);
     }
@@ -198,23 +196,36 @@ async function pause(attempt: number, stop: AbortSignal, entry: QueueEntry, sess
 }
 
 /**
- * Resolves true when `key` is deleted after `revision` (or `signal` fires), false when the
- * watch fails; the caller re-checks the queue either way.
+ * Resolves true when `key` (with create revision `createRevision`) is gone (or `signal`
+ * fires), false when the watch fails; the caller re-checks the queue either way.
+ *
+ * The watch starts from "now" rather than from the revision of the last read: etcd delivers
+ * to a watch that starts in the past only after its next resync (up to 100 ms), which would
+ * add that delay to every hand-over under contention. Re-reading the key once the watch is
+ * registered closes the gap between the last read and the watch.
  */
 function waitForDelete(
   context: CoordContext,
   key: string,
-  revision: number,
+  createRevision: number,
   signal: AbortSignal,
 ): Promise<boolean> {
   return new Promise((resolve) => {
+    let settled = false;
     const done = (deleted: boolean) => {
+      if (settled) return;
+      settled = true;
       signal.removeEventListener("abort", onAbort);
       void subscription.cancel();
       resolve(deleted);
     };
     const onAbort = () => done(true);
-    const subscription = context.transport.watch({ key }, revision + 1, {
+    const subscription = context.transport.watch({ key }, undefined, {
+      onCreated() {
+        context.transport.range({ key, keysOnly: true }, { signal }).then((result) => {
+          if (result.kvs[0]?.createRevision !== createRevision) done(true);
+        }, () => done(false));
+      },
       onEvents(events) {
         if (events.some((event) => event.type === "delete")) done(true);
       },

@@ -119,6 +119,11 @@ export type WatchEnd =
 
 /** Callbacks of one watch subscription. */
 export interface WatchSink {
+  /**
+   * The server has registered the watch. For a watch from now (no start revision), every
+   * change after this point will be delivered.
+   */
+  onCreated?(): void;
   /** A batch of events (one or more whole revisions, in order). */
   onEvents(events: TransportEvent[]): void;
   /** The subscription ended by itself; it delivers nothing more. Not called after cancel. */
