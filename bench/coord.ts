@@ -8,7 +8,8 @@
  *    the client's shared session, blocking when taken) against the etcd3 client's `lock()`
  *    (a try-lock: a lease per acquisition, create-if-absent, revoke to release). Uncontended,
  *    so both always succeed: one worker in sequence, then 8 workers on 8 lock names. Rounds
- *    alternate which side runs first. The ratio is ours ÷ etcd3 over all rounds of both.
+ *    alternate which side runs first. The ratio is ours ÷ etcd3 of the summed mean
+ *    throughputs of both scenarios.
  * 2. Hot-reload latency: from starting an etcd put to `hotReload` being called on a component
  *    bound to a typed config (p50/p99), with etcd3's raw watch (put → `put` event) beside it
  *    as the floor.
