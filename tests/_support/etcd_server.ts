@@ -74,7 +74,9 @@ export async function startEtcd(
   const members: EtcdMember[] = [];
   const started: ServerProcess[] = [];
   try {
-    await Promise.all(ports.map(async (p, i) => {
+    // allSettled: when one member fails, the others must have finished starting before the
+    // cleanup below kills them (no process may outlive the test).
+    const outcomes = await Promise.allSettled(ports.map(async (p, i) => {
       const name = `m${i}`;
       const listen = `${scheme}://127.0.0.1:${p.client}`;
       // Deno and Bun refuse an IP address as TLS server name: clients use a host name.
@@ -149,6 +151,8 @@ export async function startEtcd(
         }
       }
     }));
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (failed) throw failed.reason;
   } catch (error) {
     await Promise.all(started.map((p) => p.kill()));
     rmSync(dir, { recursive: true, force: true });

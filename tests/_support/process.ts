@@ -82,11 +82,18 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
     proc.once("exit", () => {
       if (child === proc) child = undefined;
     });
-    await waitUntil(spec.ready, {
-      timeoutMs: spec.startTimeoutMs ?? 20_000,
-      intervalMs: 100,
-      what: `${spec.name} to be ready`,
-    });
+    try {
+      await waitUntil(spec.ready, {
+        timeoutMs: spec.startTimeoutMs ?? 20_000,
+        intervalMs: 100,
+        what: `${spec.name} to be ready`,
+      });
+    } catch (error) {
+      // Never leave a server that did not come up running behind the test.
+      proc.kill("SIGKILL");
+      await exited;
+      throw error;
+    }
   };
   const signal = async (sig: NodeJS.Signals, graceMs: number) => {
     const proc = child;
