@@ -12,7 +12,6 @@
 
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
-import { companionKey } from "./keys.ts";
 import { BLOOM_ADD, BLOOM_HAS } from "./scripts.ts";
 import type { BloomFilter, BloomOptions, CallOptions } from "./types.ts";
 import { checkNonEmpty, checkTtl } from "./validate.ts";
@@ -116,7 +115,7 @@ export function createBloom(core: CacheCore, key: string, options: BloomOptions)
   const full = core.keys.full(key);
   const { bits, hashes } = bloomSize(options.expectedItems, options.falsePositiveRate);
   const ttlMs = checkTtl(options.ttlMs ?? 0);
-  const keys = [companionKey(full, ":bloom"), companionKey(full, ":bloom-meta")];
+  const keys = [core.keys.companion(full, ":bloom"), core.keys.companion(full, ":bloom-meta")];
   const meta = `${bits}:${hashes}`;
   const positionsOf = (items: (string | Uint8Array)[]) => checkItems(items).flatMap((item) => bloomPositions(item, bits, hashes));
 

@@ -172,7 +172,7 @@ class CacheClient implements Cache {
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
     // A cached "not found" of getOrSet lives beside the key: deleting the key clears it too.
-    const absent = full.map(absentKeyOf);
+    const absent = full.map((key) => absentKeyOf(core.keys, key));
     const userCommands = core.groupBySlot(full).map((group) => {
       const groupKeys = group.map((i) => full[i]);
       return command("DEL", groupKeys, groupKeys[0]);

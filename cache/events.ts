@@ -7,7 +7,7 @@
  * @module
  */
 
-import { abortError, unrefTimer } from "../base/mod.ts";
+import { abortError } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import type { Connection, Subscription } from "./connection.ts";
 
@@ -80,8 +80,8 @@ export class KeyEvents {
             wake = undefined;
             reject(abortError(signal!, "cache"));
           };
+          // Not unref'd: a caller is awaiting this wait, as it would a sleep.
           const timer = setTimeout(done, Math.max(1, ms));
-          unrefTimer(timer);
           wake = done;
           signal?.addEventListener("abort", onAbort, { once: true });
         });

@@ -25,7 +25,7 @@ import type { CacheCore } from "./core.ts";
 import { randomToken } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { KeyWaiter } from "./events.ts";
-import { companionKey } from "./keys.ts";
+import type { KeySpace } from "./keys.ts";
 import { FILL, GET_OR_LOCK, LOCK_EXTEND } from "./scripts.ts";
 import type { Codec, GetOrSetOptions, Loader } from "./types.ts";
 import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
@@ -33,13 +33,8 @@ import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
 const COMPONENT = "cache";
 
 /** The companion key holding a cached "not found" for `fullKey`. */
-export function absentKeyOf(fullKey: string): string {
-  return companionKey(fullKey, ":absent");
-}
-
-/** The companion key of the fill lock of `fullKey`. */
-export function fillLockKeyOf(fullKey: string): string {
-  return companionKey(fullKey, ":fill");
+export function absentKeyOf(keys: KeySpace, fullKey: string): string {
+  return keys.companion(fullKey, ":absent");
 }
 
 interface Settings {
@@ -92,7 +87,7 @@ export class GetOrSet {
     const flightKey = `${codec}:${full}`;
     let flight = this.#flights.get(flightKey);
     if (!flight) {
-      const keys = [full, absentKeyOf(full), fillLockKeyOf(full)];
+      const keys = [full, absentKeyOf(core.keys, full), core.keys.companion(full, ":fill")];
       const state: Flight = { key, full, keys, token: randomToken(), settings, loader };
       flight = core.track(this.#fly(state));
       this.#flights.set(flightKey, flight);

@@ -48,17 +48,6 @@ export function hashTag(key: string): string | undefined {
   return key.slice(open + 1, close);
 }
 
-/**
- * A key derived from `fullKey` (already prefixed) that lands in the same cluster slot, so
- * one script may touch both: `fullKey + suffix` when the key has a hash tag, otherwise
- * `{fullKey}` + suffix (the tag is then the whole original key, which hashes the same).
- * A key that contains `}` but no valid tag cannot be wrapped; it gets the plain suffix.
- */
-export function companionKey(fullKey: string, suffix: string): string {
-  if (hashTag(fullKey) !== undefined || fullKey.includes("}")) return fullKey + suffix;
-  return `{${fullKey}}${suffix}`;
-}
-
 /** Applies one prefix to every key, after checking it. */
 export class KeySpace {
   /** The prefix (may be empty). */
@@ -84,6 +73,19 @@ export class KeySpace {
       });
     }
     return keys.map((key, i) => this.full(key, `${what}[${i}]`));
+  }
+
+  /**
+   * A key derived from `fullKey` (already prefixed) that starts with the prefix too (so
+   * prefix-based ACLs cover it) and lands in the same cluster slot, so one script may touch
+   * both: `fullKey + suffix` when the key has a hash tag, otherwise
+   * `prefix + "{" + fullKey + "}" + suffix` (the tag is the whole original key, which hashes
+   * the same). A key that contains `}` but no valid tag cannot be wrapped; it gets the plain
+   * suffix (and another slot).
+   */
+  companion(fullKey: string, suffix: string): string {
+    if (hashTag(fullKey) !== undefined || fullKey.includes("}")) return fullKey + suffix;
+    return `${this.prefix}{${fullKey}}${suffix}`;
   }
 
   /** A channel name under the prefix (channels share it so tenants do not hear each other). */

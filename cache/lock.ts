@@ -11,17 +11,12 @@ import { InfraError, timeoutSignal, anySignal, unrefTimer, abortError } from "..
 import type { CacheCore } from "./core.ts";
 import { randomToken } from "./core.ts";
 import type { KeyWaiter } from "./events.ts";
-import { companionKey } from "./keys.ts";
 import { LOCK_ACQUIRE, LOCK_EXTEND, LOCK_RELEASE } from "./scripts.ts";
 import type { CallOptions, Lock, LockOptions, TryLockOptions } from "./types.ts";
 import { checkPositiveMs, parseInteger } from "./validate.ts";
 
 const COMPONENT = "cache";
 
-/** The Redis key of the lock on `fullKey`. */
-export function lockKeyOf(fullKey: string): string {
-  return companionKey(fullKey, ":lock");
-}
 
 function script(core: CacheCore, source: typeof LOCK_ACQUIRE, lockKey: string, args: (string | number)[]) {
   return { kind: "script" as const, script: source, keys: [lockKey], args, binary: false };
@@ -151,14 +146,14 @@ async function attempt(core: CacheCore, key: string, lockKey: string, token: str
 /** {@link Cache.tryLock}. */
 export async function tryLock(core: CacheCore, key: string, options: TryLockOptions): Promise<Lock | undefined> {
   checkLockOptions(options);
-  const lockKey = lockKeyOf(core.keys.full(key));
+  const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   return (await attempt(core, key, lockKey, randomToken(), options)).lock;
 }
 
 /** {@link Cache.lock}. */
 export async function lock(core: CacheCore, key: string, options: LockOptions): Promise<Lock> {
   checkLockOptions(options);
-  const lockKey = lockKeyOf(core.keys.full(key));
+  const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   const token = randomToken();
   const signal = options.timeoutMs === undefined
     ? options.signal

@@ -1,6 +1,6 @@
 /**
  * The cache's own scripts. Each one touches only the keys it is given (all in one slot,
- * see `companionKey`), and each has a JavaScript twin with the same effect for the memory
+ * see `KeySpace.companion`), and each has a JavaScript twin with the same effect for the memory
  * driver.
  *
  * @module

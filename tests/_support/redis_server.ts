@@ -352,3 +352,19 @@ export async function startRedisTls(): Promise<PrivateTlsRedis> {
     throw error;
   }
 }
+
+/** Deletes every key that starts with `prefix` on one node (SCAN + UNLINK; no FLUSH). */
+export async function deleteKeysWithPrefix(
+  client: { call(command: string, ...args: (string | number)[]): Promise<unknown> },
+  prefix: string,
+): Promise<number> {
+  const pattern = prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`) + "*";
+  let cursor = "0";
+  let deleted = 0;
+  do {
+    const [next, keys] = await client.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000) as [string, string[]];
+    cursor = next;
+    if (keys.length > 0) deleted += Number(await client.call("UNLINK", ...keys));
+  } while (cursor !== "0");
+  return deleted;
+}
