@@ -374,6 +374,11 @@ async function open(config: CacheConfig, logger: Logger): Promise<RedisConnectio
     ? new Cluster(config.nodes.map((node, i) => parseNode(node, `nodes[${i}]`)), options.cluster)
     : new Redis(options.single!);
   watchHealth(client, logger, config.mode);
+  // The connect promise often only says "Connection is closed"; the error event before it
+  // says why (WRONGPASS, a TLS failure).
+  let lastError: unknown;
+  const remember = (error: unknown) => (lastError = error);
+  client.on("error", remember);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([
@@ -387,12 +392,14 @@ async function open(config: CacheConfig, logger: Logger): Promise<RedisConnectio
     ]);
   } catch (error) {
     client.disconnect();
-    const mapped = toCacheError(error, `cannot connect to ${config.nodes.join(", ")}`);
+    const denied = lastError !== undefined && InfraError.is(toCacheError(lastError), "PermissionDenied");
+    const mapped = toCacheError(denied ? lastError : error, `cannot connect to ${config.nodes.join(", ")}`);
     throw InfraError.is(mapped, "Timeout", "Internal")
       ? new InfraError("Unavailable", mapped.message, { component: "cache", cause: error })
       : mapped;
   } finally {
     clearTimeout(timer);
+    client.off("error", remember);
   }
   return new RedisConnection(client, config, logger);
 }
