@@ -26,9 +26,15 @@ const encoder = new TextEncoder();
  * @throws {InfraError} `InvalidArgument` for n < 1, p outside (0, 1), or m beyond 2³² bits
  * (Redis's largest string).
  */
-export function bloomSize(expectedItems: number, falsePositiveRate: number): { bits: number; hashes: number } {
+export function bloomSize(
+  expectedItems: number,
+  falsePositiveRate: number,
+): { bits: number; hashes: number } {
   if (!Number.isSafeInteger(expectedItems) || expectedItems < 1) {
-    throw invalidArgument(`expectedItems must be an integer ≥ 1, got ${expectedItems}`, "expectedItems");
+    throw invalidArgument(
+      `expectedItems must be an integer ≥ 1, got ${expectedItems}`,
+      "expectedItems",
+    );
   }
   if (typeof falsePositiveRate !== "number" || !(falsePositiveRate > 0 && falsePositiveRate < 1)) {
     throw invalidArgument(
@@ -110,23 +116,33 @@ function checkItems(items: (string | Uint8Array)[]): (string | Uint8Array)[] {
 /** {@link Cache.bloom}. */
 export function createBloom(core: CacheCore, key: string, options: BloomOptions): BloomFilter {
   if (options === null || typeof options !== "object") {
-    throw invalidArgument("bloom options { expectedItems, falsePositiveRate } are required", "options");
+    throw invalidArgument(
+      "bloom options { expectedItems, falsePositiveRate } are required",
+      "options",
+    );
   }
   const full = core.keys.full(key);
   const { bits, hashes } = bloomSize(options.expectedItems, options.falsePositiveRate);
   const ttlMs = checkTtl(options.ttlMs ?? 0);
   const keys = [core.keys.companion(full, ":bloom"), core.keys.companion(full, ":bloom-meta")];
   const meta = `${bits}:${hashes}`;
-  const positionsOf = (items: (string | Uint8Array)[]) => checkItems(items).flatMap((item) => bloomPositions(item, bits, hashes));
+  const positionsOf = (items: (string | Uint8Array)[]) =>
+    checkItems(items).flatMap((item) => bloomPositions(item, bits, hashes));
 
   const addMany = async (items: (string | Uint8Array)[], options?: CallOptions) => {
     const args = [meta, hashes, ttlMs, ...positionsOf(items)];
-    const reply = await core.send({ kind: "script", script: BLOOM_ADD, keys, args, binary: false }, options?.signal);
+    const reply = await core.send(
+      { kind: "script", script: BLOOM_ADD, keys, args, binary: false },
+      options?.signal,
+    );
     return (reply as number[]).map((flag) => flag === 1);
   };
   const hasMany = async (items: (string | Uint8Array)[], options?: CallOptions) => {
     const args = [meta, hashes, ...positionsOf(items)];
-    const reply = await core.send({ kind: "script", script: BLOOM_HAS, keys, args, binary: false }, options?.signal);
+    const reply = await core.send(
+      { kind: "script", script: BLOOM_HAS, keys, args, binary: false },
+      options?.signal,
+    );
     return (reply as number[]).map((flag) => flag === 1);
   };
   return {
@@ -138,7 +154,10 @@ export function createBloom(core: CacheCore, key: string, options: BloomOptions)
     add: async (item, options) => (await addMany([item], options))[0],
     has: async (item, options) => (await hasMany([item], options))[0],
     async clear(options) {
-      await core.send({ kind: "command", name: "DEL", args: keys, key: keys[0], binary: false }, options?.signal);
+      await core.send(
+        { kind: "command", name: "DEL", args: keys, key: keys[0], binary: false },
+        options?.signal,
+      );
     },
   };
 }

@@ -10,7 +10,7 @@ import type { Logger } from "../clog/mod.ts";
 import { createBloom } from "./bloom.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import { createHashes, createSets, createSortedSets } from "./collections.ts";
-import { command, type Command, type Connection } from "./connection.ts";
+import { type Command, command, type Connection } from "./connection.ts";
 import { CacheCore, type CacheSettings } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { absentKeyOf, GetOrSet } from "./get_or_set.ts";
@@ -42,7 +42,14 @@ import type {
   ValueOptions,
 } from "./types.ts";
 import { createScript } from "./user_script.ts";
-import { checkCodec, checkFinite, checkTtl, decodeReply, parseInteger, parseScore } from "./validate.ts";
+import {
+  checkCodec,
+  checkFinite,
+  checkTtl,
+  decodeReply,
+  parseInteger,
+  parseScore,
+} from "./validate.ts";
 
 class CacheClient implements Cache {
   readonly driver: "redis" | "memory";
@@ -77,7 +84,10 @@ class CacheClient implements Cache {
     const binary = isBinary(codec);
     const l1 = core.l1;
     if (l1 === undefined) {
-      return decodeReply<T>(await core.send(command("GET", [full], full, binary), options?.signal), codec);
+      return decodeReply<T>(
+        await core.send(command("GET", [full], full, binary), options?.signal),
+        codec,
+      );
     }
     const hit = l1.get(full);
     if (hit && hit.binary === binary) {
@@ -97,7 +107,7 @@ class CacheClient implements Cache {
   async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
     const core = this.#core;
     const codec = checkCodec(options.codec, core.settings.codec);
-    const cmd = setCommand(core, key, value, { ...options, codec });
+    const cmd = setCommand(core, key, value, options, codec);
     if (core.l1 === undefined) return (await core.send(cmd, options.signal)) !== null;
     return (await this.#write(cmd, [core.keys.full(key)], options.signal)) !== null;
   }
@@ -140,7 +150,10 @@ class CacheClient implements Cache {
     const core = this.#core;
     const codec = checkCodec(options.codec, core.settings.codec);
     if (entries === null || typeof entries !== "object") {
-      throw invalidArgument("entries must be an object or an array of [key, value] pairs", "entries");
+      throw invalidArgument(
+        "entries must be an object or an array of [key, value] pairs",
+        "entries",
+      );
     }
     const pairs = Array.isArray(entries) ? entries : Object.entries(entries);
     if (pairs.length === 0) throw invalidArgument("entries must not be empty", "entries");
@@ -158,11 +171,19 @@ class CacheClient implements Cache {
       const keys = group.map((i) => full[i]);
       const values = group.map((i) => data[i]);
       if (ttl === 0) return command("MSET", keys.flatMap((key, j) => [key, values[j]]), keys[0]);
-      return { kind: "script", script: SET_MANY_WITH_TTL, keys, args: [ttl, ...values], binary: false };
+      return {
+        kind: "script",
+        script: SET_MANY_WITH_TTL,
+        keys,
+        args: [ttl, ...values],
+        binary: false,
+      };
     });
     core.l1?.invalidate(full);
     try {
-      await (commands.length === 1 ? core.send(commands[0], options.signal) : core.sendAll(commands, options.signal));
+      await (commands.length === 1
+        ? core.send(commands[0], options.signal)
+        : core.sendAll(commands, options.signal));
     } finally {
       await core.invalidate(full);
     }
@@ -184,7 +205,10 @@ class CacheClient implements Cache {
     core.l1?.invalidate(full);
     try {
       const replies = await core.sendAll([...userCommands, ...absentCommands], options?.signal);
-      return replies.slice(0, userCommands.length).reduce<number>((sum, r) => sum + parseInteger(r), 0);
+      return replies.slice(0, userCommands.length).reduce<number>(
+        (sum, r) => sum + parseInteger(r),
+        0,
+      );
     } finally {
       await core.invalidate(full);
     }
@@ -206,9 +230,13 @@ class CacheClient implements Cache {
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
     if (ttl > 0) {
-      return parseInteger(await this.#write(command("PEXPIRE", [full, ttl], full), [full], options?.signal)) === 1;
+      return parseInteger(
+        await this.#write(command("PEXPIRE", [full, ttl], full), [full], options?.signal),
+      ) === 1;
     }
-    const persisted = parseInteger(await this.#write(command("PERSIST", [full], full), [full], options?.signal));
+    const persisted = parseInteger(
+      await this.#write(command("PERSIST", [full], full), [full], options?.signal),
+    );
     if (persisted === 1) return true;
     return parseInteger(await core.send(command("EXISTS", [full], full), options?.signal)) === 1;
   }
@@ -225,9 +253,17 @@ class CacheClient implements Cache {
     const ttl = checkTtl(options.ttlMs ?? 0);
     const integer = Number.isSafeInteger(by);
     const cmd: Command = ttl > 0
-      ? { kind: "script", script: INCREMENT_WITH_TTL, keys: [full], args: [by, ttl, integer ? "i" : "f"], binary: false }
+      ? {
+        kind: "script",
+        script: INCREMENT_WITH_TTL,
+        keys: [full],
+        args: [by, ttl, integer ? "i" : "f"],
+        binary: false,
+      }
       : command(integer ? "INCRBY" : "INCRBYFLOAT", [full, by], full);
-    const reply = core.l1 === undefined ? await core.send(cmd, options.signal) : await this.#write(cmd, [full], options.signal);
+    const reply = core.l1 === undefined
+      ? await core.send(cmd, options.signal)
+      : await this.#write(cmd, [full], options.signal);
     return parseScore(reply);
   }
 
@@ -307,7 +343,11 @@ export async function createCache(
 }
 
 /** Builds a cache that needs no start (no L1): the memory driver. */
-export function createCacheNow(connection: Connection, settings: CacheSettings, logger: Logger): Cache {
+export function createCacheNow(
+  connection: Connection,
+  settings: CacheSettings,
+  logger: Logger,
+): Cache {
   if (settings.l1.enabled) throw new Error("createCacheNow cannot start an L1");
   return new CacheClient(new CacheCore(connection, settings, logger));
 }

@@ -6,7 +6,7 @@
  */
 
 import { encodeValue, isBinary } from "./codec.ts";
-import { type Arg, command, type Command } from "./connection.ts";
+import { type Arg, type Command, command } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type {
@@ -16,9 +16,9 @@ import type {
   RangeOptions,
   ScoredMember,
   ScoreRangeOptions,
+  Sets,
   SortedSetAddOptions,
   SortedSets,
-  Sets,
   ValueOptions,
 } from "./types.ts";
 import {
@@ -49,7 +49,9 @@ export const hashCommands = {
       throw invalidArgument("fields must be an object of field names to values", "fields");
     }
     const args: Arg[] = [full];
-    for (const [field, value] of Object.entries(fields)) args.push(field, encodeValue(value, codec));
+    for (const [field, value] of Object.entries(fields)) {
+      args.push(field, encodeValue(value, codec));
+    }
     if (args.length === 1) throw invalidArgument("fields must not be empty", "fields");
     return command("HSET", args, full);
   },
@@ -89,7 +91,9 @@ export function createHashes(core: CacheCore): Hashes {
     },
     async set(key, fields, options) {
       const codec = codecOf(options);
-      return parseInteger(await core.send(hashCommands.set(core, key, fields, codec), options?.signal));
+      return parseInteger(
+        await core.send(hashCommands.set(core, key, fields, codec), options?.signal),
+      );
     },
     async delete(key, fields, options) {
       const full = core.keys.full(key);
@@ -99,7 +103,9 @@ export function createHashes(core: CacheCore): Hashes {
     },
     async has(key, field, options) {
       const full = core.keys.full(key);
-      return parseInteger(await core.send(command("HEXISTS", [full, checkField(field)], full), options?.signal)) === 1;
+      return parseInteger(
+        await core.send(command("HEXISTS", [full, checkField(field)], full), options?.signal),
+      ) === 1;
     },
     async size(key, options) {
       const full = core.keys.full(key);
@@ -109,7 +115,10 @@ export function createHashes(core: CacheCore): Hashes {
       const full = core.keys.full(key);
       checkFinite(by, "by");
       const name = incrementCommand("HINCRBY", by);
-      const reply = await core.send(command(name, [full, checkField(field), by], full), options?.signal);
+      const reply = await core.send(
+        command(name, [full, checkField(field), by], full),
+        options?.signal,
+      );
       return parseScore(reply);
     },
   };
@@ -143,13 +152,18 @@ export function createSets(core: CacheCore): Sets {
     async members<T>(key: string, options?: ValueOptions) {
       const codec = codecOf(options);
       const full = core.keys.full(key);
-      const reply = await core.send(command("SMEMBERS", [full], full, isBinary(codec)), options?.signal);
+      const reply = await core.send(
+        command("SMEMBERS", [full], full, isBinary(codec)),
+        options?.signal,
+      );
       return ((reply ?? []) as (string | Uint8Array)[]).map((m) => decodeReply<T>(m, codec) as T);
     },
     async has(key, member, options) {
       const full = core.keys.full(key);
       const encoded = encodeValue(member, codecOf(options));
-      return parseInteger(await core.send(command("SISMEMBER", [full, encoded], full), options?.signal)) === 1;
+      return parseInteger(
+        await core.send(command("SISMEMBER", [full, encoded], full), options?.signal),
+      ) === 1;
     },
     async size(key, options) {
       const full = core.keys.full(key);
@@ -186,11 +200,21 @@ export const sortedSetCommands = {
       if (entry === null || typeof entry !== "object") {
         throw invalidArgument(`members[${i}] must be { member, score }`, `members[${i}]`);
       }
-      args.push(scoreArg(checkScore(entry.score, `members[${i}].score`)), encodeValue(entry.member, codec));
+      args.push(
+        scoreArg(checkScore(entry.score, `members[${i}].score`)),
+        encodeValue(entry.member, codec),
+      );
     });
     return command("ZADD", args, full);
   },
-  range(core: CacheCore, key: string, start: number, stop: number, codec: Codec, reverse = false): Command {
+  range(
+    core: CacheCore,
+    key: string,
+    start: number,
+    stop: number,
+    codec: Codec,
+    reverse = false,
+  ): Command {
     const full = core.keys.full(key);
     const args: Arg[] = [full, checkInteger(start, "start"), checkInteger(stop, "stop")];
     if (reverse) args.push("REV");
@@ -228,7 +252,9 @@ export function createSortedSets(core: CacheCore): SortedSets {
       const full = core.keys.full(key);
       const low = scoreArg(checkScore(min, "min"), options.minExclusive);
       const high = scoreArg(checkScore(max, "max"), options.maxExclusive);
-      const args: Arg[] = options.reverse ? [full, high, low, "BYSCORE", "REV"] : [full, low, high, "BYSCORE"];
+      const args: Arg[] = options.reverse
+        ? [full, high, low, "BYSCORE", "REV"]
+        : [full, low, high, "BYSCORE"];
       if (options.offset !== undefined || options.count !== undefined) {
         args.push(
           "LIMIT",
@@ -251,32 +277,53 @@ export function createSortedSets(core: CacheCore): SortedSets {
     async rank(key, member, options) {
       const full = core.keys.full(key);
       const name = options?.reverse ? "ZREVRANK" : "ZRANK";
-      const reply = await core.send(command(name, [full, encodeValue(member, codecOf(options))], full), options?.signal);
+      const reply = await core.send(
+        command(name, [full, encodeValue(member, codecOf(options))], full),
+        options?.signal,
+      );
       return reply === null ? undefined : parseInteger(reply);
     },
     async remove(key, members, options) {
       const full = core.keys.full(key);
-      return await integerReply("ZREM", [full, ...encodeMembers(members, codecOf(options))], options);
+      return await integerReply(
+        "ZREM",
+        [full, ...encodeMembers(members, codecOf(options))],
+        options,
+      );
     },
     async size(key, options) {
       return await integerReply("ZCARD", [core.keys.full(key)], options);
     },
     async count(key, min, max, options) {
       const full = core.keys.full(key);
-      return await integerReply("ZCOUNT", [full, scoreArg(checkScore(min, "min")), scoreArg(checkScore(max, "max"))], options);
+      return await integerReply("ZCOUNT", [
+        full,
+        scoreArg(checkScore(min, "min")),
+        scoreArg(checkScore(max, "max")),
+      ], options);
     },
     async increment(key, member, by, options) {
       const full = core.keys.full(key);
       const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options))];
-      return parseScore(await core.send(command(incrementCommand("ZINCRBY", by), args, full), options?.signal));
+      return parseScore(
+        await core.send(command(incrementCommand("ZINCRBY", by), args, full), options?.signal),
+      );
     },
     async removeByRank(key, start, stop, options) {
       const full = core.keys.full(key);
-      return await integerReply("ZREMRANGEBYRANK", [full, checkInteger(start, "start"), checkInteger(stop, "stop")], options);
+      return await integerReply("ZREMRANGEBYRANK", [
+        full,
+        checkInteger(start, "start"),
+        checkInteger(stop, "stop"),
+      ], options);
     },
     async removeByScore(key, min, max, options) {
       const full = core.keys.full(key);
-      return await integerReply("ZREMRANGEBYSCORE", [full, scoreArg(checkScore(min, "min")), scoreArg(checkScore(max, "max"))], options);
+      return await integerReply("ZREMRANGEBYSCORE", [
+        full,
+        scoreArg(checkScore(min, "min")),
+        scoreArg(checkScore(max, "max")),
+      ], options);
     },
     async trim(key, keep, options) {
       const command = sortedSetCommands.trim(core, key, keep, options?.lowest);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { configCheck, type ConfigCheck } from "../base/mod.ts";
+import { type ConfigCheck, configCheck } from "../base/mod.ts";
 import { CODECS } from "./codec.ts";
 import { checkPrefix } from "./keys.ts";
 import type {
@@ -54,7 +54,7 @@ export function defaultConfig(env: "development" | "production" = "development")
     maxRetriesPerRequest: 1,
     reconnectMinDelayMs: 50,
     reconnectMaxDelayMs: production ? 2_000 : 1_000,
-    autoPipelining: false,
+    autoPipelining: true,
     connectionName: "",
     l1: { enabled: false, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000 },
     getOrSet: defaultGetOrSet(),
@@ -167,7 +167,10 @@ export function resolveConfig(input: ConfigInput<CacheConfig> = {}): CacheConfig
   check.strings(config.nodes, "nodes");
   config.nodes.forEach((node, i) => parseNode(node, `nodes[${i}]`));
   if (config.mode === "single" && config.nodes.length !== 1) {
-    throw check.fail("nodes", `must hold exactly one node in mode "single", got ${config.nodes.length}`);
+    throw check.fail(
+      "nodes",
+      `must hold exactly one node in mode "single", got ${config.nodes.length}`,
+    );
   }
   check.string(config.username, "username", { allowEmpty: true });
   check.string(config.password, "password", { allowEmpty: true });

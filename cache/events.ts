@@ -103,7 +103,7 @@ export class KeyEvents {
       this.#subscription = this.#connection.subscribe(this.#channel, {
         onMessage: (fullKey) => {
           const set = this.#waiters.get(fullKey);
-          if (set) for (const notify of [...set]) notify();
+          if (set) { for (const notify of [...set]) notify(); }
         },
         onResubscribed: () => {
           this.#logger.debug("key events resubscribed; waking every waiter to re-check");

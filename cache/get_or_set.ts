@@ -59,7 +59,11 @@ interface Flight {
 }
 
 /** A TTL drawn uniformly from [ttl·(1−jitter), ttl] (0 stays 0). */
-export function jitteredTtl(ttlMs: number, jitter: number, random: () => number = Math.random): number {
+export function jitteredTtl(
+  ttlMs: number,
+  jitter: number,
+  random: () => number = Math.random,
+): number {
   if (ttlMs === 0 || jitter === 0) return ttlMs;
   return Math.max(1, ttlMs - Math.floor(random() * ttlMs * jitter));
 }
@@ -73,7 +77,11 @@ export class GetOrSet {
     this.#core = core;
   }
 
-  async run<T>(key: string, loader: Loader<T>, options: GetOrSetOptions = {}): Promise<T | undefined> {
+  async run<T>(
+    key: string,
+    loader: Loader<T>,
+    options: GetOrSetOptions = {},
+  ): Promise<T | undefined> {
     const core = this.#core;
     core.checkOpen();
     const full = core.keys.full(key);
@@ -111,9 +119,15 @@ export class GetOrSet {
       ttlMs: checkTtl(options.ttlMs ?? this.#core.settings.defaultTtlMs, "ttlMs"),
       negativeTtlMs: checkTtl(options.negativeTtlMs ?? defaults.negativeTtlMs, "negativeTtlMs"),
       jitter,
-      staleMs: checkTtl(options.staleWhileRevalidateMs ?? defaults.staleWhileRevalidateMs, "staleWhileRevalidateMs"),
+      staleMs: checkTtl(
+        options.staleWhileRevalidateMs ?? defaults.staleWhileRevalidateMs,
+        "staleWhileRevalidateMs",
+      ),
       lockTtlMs: checkPositiveMs(options.lockTtlMs ?? defaults.lockTtlMs, "lockTtlMs"),
-      waitTimeoutMs: checkPositiveMs(options.waitTimeoutMs ?? defaults.waitTimeoutMs, "waitTimeoutMs"),
+      waitTimeoutMs: checkPositiveMs(
+        options.waitTimeoutMs ?? defaults.waitTimeoutMs,
+        "waitTimeoutMs",
+      ),
       codec: checkCodec(options.codec, this.#core.settings.codec),
     };
   }
@@ -142,7 +156,15 @@ export class GetOrSet {
           const data = reply[1] as Encoded;
           const stale = pttl >= 0 && pttl <= settings.staleMs;
           if (locked) this.#refresh(flight);
-          if (!stale) core.l1?.set(flight.full, data, binary, pttl < 0 ? Infinity : pttl - settings.staleMs, epoch);
+          if (!stale) {
+            core.l1?.set(
+              flight.full,
+              data,
+              binary,
+              pttl < 0 ? Infinity : pttl - settings.staleMs,
+              epoch,
+            );
+          }
           return { found: true, data };
         }
         if (state === 2) {
@@ -197,7 +219,13 @@ export class GetOrSet {
     if (data === undefined) {
       await this.#fill(flight, "a", "", settings.negativeTtlMs);
       if (settings.negativeTtlMs > 0) {
-        core.l1?.set(flight.full, undefined, isBinary(settings.codec), settings.negativeTtlMs, epoch);
+        core.l1?.set(
+          flight.full,
+          undefined,
+          isBinary(settings.codec),
+          settings.negativeTtlMs,
+          epoch,
+        );
       }
       return { found: false };
     }
@@ -250,7 +278,9 @@ export class GetOrSet {
         keys: [flight.keys[2]],
         args: [flight.token, lockTtlMs],
         binary: false,
-      }).catch((error) => this.#core.logger.warn("could not extend a fill lock", { key: flight.key, error }));
+      }).catch((error) =>
+        this.#core.logger.warn("could not extend a fill lock", { key: flight.key, error })
+      );
     }, Math.max(1, Math.floor(lockTtlMs / 3)));
     unrefTimer(timer);
     const removeStopper = this.#core.onClose(() => clearInterval(timer));

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { InfraError, timeoutSignal, anySignal, unrefTimer, abortError } from "../base/mod.ts";
+import { abortError, anySignal, InfraError, timeoutSignal, unrefTimer } from "../base/mod.ts";
+import type { Command, ScriptSource } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { randomToken } from "./core.ts";
 import type { KeyWaiter } from "./events.ts";
@@ -17,9 +18,8 @@ import { checkPositiveMs, parseInteger } from "./validate.ts";
 
 const COMPONENT = "cache";
 
-
-function script(core: CacheCore, source: typeof LOCK_ACQUIRE, lockKey: string, args: (string | number)[]) {
-  return { kind: "script" as const, script: source, keys: [lockKey], args, binary: false };
+function script(source: ScriptSource, lockKey: string, args: (string | number)[]): Command {
+  return { kind: "script", script: source, keys: [lockKey], args, binary: false };
 }
 
 class HeldLock implements Lock {
@@ -34,7 +34,15 @@ class HeldLock implements Lock {
   #extendTimer: ReturnType<typeof setInterval> | undefined;
   #removeStopper: () => void;
 
-  constructor(core: CacheCore, key: string, lockKey: string, token: string, ttlMs: number, acquiredAt: number, autoExtend: boolean) {
+  constructor(
+    core: CacheCore,
+    key: string,
+    lockKey: string,
+    token: string,
+    ttlMs: number,
+    acquiredAt: number,
+    autoExtend: boolean,
+  ) {
     this.#core = core;
     this.key = key;
     this.#lockKey = lockKey;
@@ -61,7 +69,10 @@ class HeldLock implements Lock {
     checkPositiveMs(ttlMs, "ttlMs");
     if (this.#controller.signal.aborted) throw this.#lost("the lock was already lost or released");
     const sentAt = Date.now();
-    const reply = await this.#core.send(script(this.#core, LOCK_EXTEND, this.#lockKey, [this.token, ttlMs]), options?.signal);
+    const reply = await this.#core.send(
+      script(LOCK_EXTEND, this.#lockKey, [this.token, ttlMs]),
+      options?.signal,
+    );
     if (parseInteger(reply) !== 1) {
       const error = this.#lost("the lock is no longer held by this owner");
       this.#abandon(error);
@@ -74,12 +85,18 @@ class HeldLock implements Lock {
   async release(options?: CallOptions): Promise<boolean> {
     this.#stopTimers();
     const reply = await this.#core.send(
-      script(this.#core, LOCK_RELEASE, this.#lockKey, [this.token, this.#core.events.channel, this.#lockKey]),
+      script(LOCK_RELEASE, this.#lockKey, [
+        this.token,
+        this.#core.events.channel,
+        this.#lockKey,
+      ]),
       options?.signal,
     );
     const released = parseInteger(reply) === 1;
     if (!released) {
-      this.#core.logger.warn("lock release found another owner (or none): it had expired", { key: this.key });
+      this.#core.logger.warn("lock release found another owner (or none): it had expired", {
+        key: this.key,
+      });
     }
     this.#abandon(this.#lost(released ? "the lock was released" : "the lock had expired"));
     return released;
@@ -131,20 +148,46 @@ class HeldLock implements Lock {
 
 function checkLockOptions(options: TryLockOptions): void {
   if (options === null || typeof options !== "object") {
-    throw new InfraError("InvalidArgument", "lock options with ttlMs are required", { component: COMPONENT });
+    throw new InfraError("InvalidArgument", "lock options with ttlMs are required", {
+      component: COMPONENT,
+    });
   }
   checkPositiveMs(options.ttlMs, "ttlMs");
 }
 
-async function attempt(core: CacheCore, key: string, lockKey: string, token: string, options: TryLockOptions) {
+async function attempt(
+  core: CacheCore,
+  key: string,
+  lockKey: string,
+  token: string,
+  options: TryLockOptions,
+) {
   const sentAt = Date.now();
-  const reply = parseInteger(await core.send(script(core, LOCK_ACQUIRE, lockKey, [token, options.ttlMs]), options.signal));
-  if (reply === -1) return { lock: new HeldLock(core, key, lockKey, token, options.ttlMs, sentAt, options.autoExtend ?? false) };
+  const reply = parseInteger(
+    await core.send(script(LOCK_ACQUIRE, lockKey, [token, options.ttlMs]), options.signal),
+  );
+  if (reply === -1) {
+    return {
+      lock: new HeldLock(
+        core,
+        key,
+        lockKey,
+        token,
+        options.ttlMs,
+        sentAt,
+        options.autoExtend ?? false,
+      ),
+    };
+  }
   return { remainingMs: reply };
 }
 
 /** {@link Cache.tryLock}. */
-export async function tryLock(core: CacheCore, key: string, options: TryLockOptions): Promise<Lock | undefined> {
+export async function tryLock(
+  core: CacheCore,
+  key: string,
+  options: TryLockOptions,
+): Promise<Lock | undefined> {
   checkLockOptions(options);
   const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   return (await attempt(core, key, lockKey, randomToken(), options)).lock;
@@ -155,9 +198,10 @@ export async function lock(core: CacheCore, key: string, options: LockOptions): 
   checkLockOptions(options);
   const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   const token = randomToken();
-  const signal = options.timeoutMs === undefined
-    ? options.signal
-    : anySignal(options.signal, timeoutSignal(checkPositiveMs(options.timeoutMs, "timeoutMs"), COMPONENT));
+  const signal = options.timeoutMs === undefined ? options.signal : anySignal(
+    options.signal,
+    timeoutSignal(checkPositiveMs(options.timeoutMs, "timeoutMs"), COMPONENT),
+  );
   let waiter: KeyWaiter | undefined;
   let backoffMs = 10;
   try {

@@ -8,7 +8,14 @@
 import { getLogger } from "../clog/mod.ts";
 import { createCacheNow } from "./cache.ts";
 import { resolveMemoryConfig } from "./config.ts";
-import type { BatchOutcome, Command, Connection, Reply, Subscription, SubscriptionHandlers } from "./connection.ts";
+import type {
+  BatchOutcome,
+  Command,
+  Connection,
+  Reply,
+  Subscription,
+  SubscriptionHandlers,
+} from "./connection.ts";
 import { invalidArgument, toCacheError } from "./errors.ts";
 import { MemoryKeyspace } from "./memory_store.ts";
 import type {
@@ -120,7 +127,9 @@ class MemoryConnection implements Connection {
 
   #execute(command: Command): Reply {
     this.#checkOpen();
-    if (command.kind === "command") return this.#store.execute(command.name, command.args, command.binary);
+    if (command.kind === "command") {
+      return this.#store.execute(command.name, command.args, command.binary);
+    }
     const twin = command.script.memory;
     if (!twin) {
       throw invalidArgument(

@@ -78,7 +78,9 @@ const NOT_FLOAT = "ERR value is not a valid float";
 function arity(name: string, args: string[], min: number, step = 0): void {
   const ok = step === 0 ? args.length === min : args.length >= min &&
     (args.length - min) % step === 0;
-  if (!ok) throw new ReplyError(`ERR wrong number of arguments for '${name.toLowerCase()}' command`);
+  if (!ok) {
+    throw new ReplyError(`ERR wrong number of arguments for '${name.toLowerCase()}' command`);
+  }
 }
 
 function parseInteger(text: string, message = NOT_INTEGER): bigint {
@@ -94,7 +96,9 @@ function parseFloatArg(text: string, message = NOT_FLOAT): number {
   const lower = text.toLowerCase();
   if (lower === "inf" || lower === "+inf" || lower === "infinity") return Infinity;
   if (lower === "-inf" || lower === "-infinity") return -Infinity;
-  if (text.trim() !== text || text === "" || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) {
+  if (
+    text.trim() !== text || text === "" || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)
+  ) {
     throw new ReplyError(message);
   }
   return Number(text);
@@ -315,7 +319,9 @@ const commands: Record<string, Handler> = {
     const by = parseInteger(args[2]);
     const hash = store.write(args[0], "hash", () => new Map<string, string>());
     const current = hash.get(args[1]);
-    const base = current === undefined ? 0n : parseInteger(current, "ERR hash value is not an integer");
+    const base = current === undefined
+      ? 0n
+      : parseInteger(current, "ERR hash value is not an integer");
     const next = base + by;
     if (next > 9223372036854775807n || next < -9223372036854775808n) {
       throw new ReplyError("ERR increment or decrement would overflow");
@@ -328,7 +334,8 @@ const commands: Record<string, Handler> = {
     const by = parseFloatArg(args[2]);
     const hash = store.write(args[0], "hash", () => new Map<string, string>());
     const current = hash.get(args[1]);
-    const next = (current === undefined ? 0 : parseFloatArg(current, "ERR hash value is not a float")) + by;
+    const next =
+      (current === undefined ? 0 : parseFloatArg(current, "ERR hash value is not a float")) + by;
     hash.set(args[1], String(next));
     return String(next);
   },
@@ -640,7 +647,13 @@ export class MemoryKeyspace implements MemoryStore {
     const result = script(
       redis,
       [...keys],
-      args.map((arg) => typeof arg === "string" ? arg : arg instanceof Uint8Array ? decoder.decode(arg) : String(arg)),
+      args.map((arg) =>
+        typeof arg === "string"
+          ? arg
+          : arg instanceof Uint8Array
+          ? decoder.decode(arg)
+          : String(arg)
+      ),
     );
     return exportReply(scriptValueToReply(result), binary);
   }
@@ -683,7 +696,11 @@ export class MemoryKeyspace implements MemoryStore {
   }
 
   /** The value of a collection at `key`, created (without TTL) when missing. */
-  write<T extends keyof Collections>(key: string, type: T, create: () => Collections[T]): Collections[T] {
+  write<T extends keyof Collections>(
+    key: string,
+    type: T,
+    create: () => Collections[T],
+  ): Collections[T] {
     const entry = this.read(key, type) as { value: Collections[T] } | undefined;
     if (entry) return entry.value;
     const value = create();

@@ -122,7 +122,12 @@ export type {
   TryLockOptions,
   ValueOptions,
 } from "./types.ts";
-export { defaultConfig, defaultMemoryConfig, resolveConfig, resolveMemoryConfig } from "./config.ts";
+export {
+  defaultConfig,
+  defaultMemoryConfig,
+  resolveConfig,
+  resolveMemoryConfig,
+} from "./config.ts";
 export { connect } from "./redis.ts";
 export { memory, memoryStore } from "./memory.ts";
 export { bloomSize } from "./bloom.ts";

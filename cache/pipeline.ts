@@ -13,7 +13,16 @@ import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
 import { setCommand, ttlFromReply } from "./strings.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
-import { checkCodec, checkFinite, checkTtl, decodeReply, parseHash, parseInteger, parseScore, parseScored } from "./validate.ts";
+import {
+  checkCodec,
+  checkFinite,
+  checkTtl,
+  decodeReply,
+  parseHash,
+  parseInteger,
+  parseScore,
+  parseScored,
+} from "./validate.ts";
 import { scriptCommand } from "./user_script.ts";
 
 interface Queued {
@@ -49,7 +58,10 @@ export function createPipeline(core: CacheCore): Pipeline {
       });
     },
     set(key, value, options: Omit<SetOptions, "signal"> = {}) {
-      return write(setCommand(core, key, value, { ...options, codec: codecOf(options) }), (reply) => reply !== null);
+      return write(
+        setCommand(core, key, value, options, codecOf(options)),
+        (reply) => reply !== null,
+      );
     },
     delete(key) {
       const full = core.keys.full(key);
@@ -57,12 +69,18 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     exists(key) {
       const full = core.keys.full(key);
-      return push({ command: command("EXISTS", [full], full), decode: (r) => parseInteger(r) === 1, writes: [] });
+      return push({
+        command: command("EXISTS", [full], full),
+        decode: (r) => parseInteger(r) === 1,
+        writes: [],
+      });
     },
     expire(key, ttlMs) {
       const full = core.keys.full(key);
       const ttl = checkTtl(ttlMs);
-      const cmd = ttl === 0 ? command("PERSIST", [full], full) : command("PEXPIRE", [full, ttl], full);
+      const cmd = ttl === 0
+        ? command("PERSIST", [full], full)
+        : command("PEXPIRE", [full, ttl], full);
       return write(cmd, (reply) => parseInteger(reply) === 1);
     },
     ttl(key) {
@@ -80,11 +98,19 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     hashGet(key, field, options) {
       const codec = codecOf(options);
-      return push({ command: hashCommands.get(core, key, field, codec), decode: (r) => decodeReply(r, codec), writes: [] });
+      return push({
+        command: hashCommands.get(core, key, field, codec),
+        decode: (r) => decodeReply(r, codec),
+        writes: [],
+      });
     },
     hashGetAll(key, options) {
       const codec = codecOf(options);
-      return push({ command: hashCommands.getAll(core, key, codec), decode: (r) => parseHash(r, codec), writes: [] });
+      return push({
+        command: hashCommands.getAll(core, key, codec),
+        decode: (r) => parseHash(r, codec),
+        writes: [],
+      });
     },
     setAdd(key, members, options) {
       return write(setCommands.add(core, key, members, codecOf(options)), parseInteger);
@@ -102,7 +128,11 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     run(script: Script, keys: string[], args: (string | number)[] = []) {
       const cmd = scriptCommand(core, script, keys, args, false);
-      return push({ command: cmd, decode: identity, writes: cmd.kind === "script" ? [...cmd.keys] : [] });
+      return push({
+        command: cmd,
+        decode: identity,
+        writes: cmd.kind === "script" ? [...cmd.keys] : [],
+      });
     },
     get length() {
       return queue.length;
@@ -128,15 +158,18 @@ export function createPipeline(core: CacheCore): Pipeline {
       const failed = results.findIndex((result) => !result.ok);
       if (failed >= 0) {
         const first = results[failed] as { ok: false; error: InfraError };
-        throw new InfraError(first.error.code ?? "Internal", `pipeline command ${failed} failed: ${first.error.message}`, {
-          component: "cache",
-          cause: first.error,
-          details: { index: failed, results },
-        });
+        throw new InfraError(
+          first.error.code ?? "Internal",
+          `pipeline command ${failed} failed: ${first.error.message}`,
+          {
+            component: "cache",
+            cause: first.error,
+            details: { index: failed, results },
+          },
+        );
       }
       return results.map((result) => (result as { value: unknown }).value);
     },
   };
   return pipeline;
 }
-

@@ -25,6 +25,7 @@ import type {
   Subscription,
   SubscriptionHandlers,
 } from "./connection.ts";
+import { CacheCommand, CommandDeadlines } from "./deadlines.ts";
 import { isNoScript, toCacheError } from "./errors.ts";
 import { clusterSlot } from "./keys.ts";
 import type { Cache, CacheConfig, CacheDependencies, ConfigInput, RawClient } from "./types.ts";
@@ -44,9 +45,16 @@ function toArgs(args: readonly Arg[]): (string | number | Buffer)[] {
   return out ?? (args as (string | number | Buffer)[]);
 }
 
-const mapError = (error: unknown): never => {
-  throw toCacheError(error);
-};
+const TEXT = { replyEncoding: "utf8" as const };
+const BINARY = { replyEncoding: null };
+const LOWER = new Map<string, string>();
+
+// ioredis lower-cases the name on every flag lookup; handing it lower case is cheaper.
+function lowerCase(name: string): string {
+  let lower = LOWER.get(name);
+  if (lower === undefined) LOWER.set(name, lower = name.toLowerCase());
+  return lower;
+}
 
 function firstKey(command: Command): string | undefined {
   return command.kind === "command" ? command.key : command.keys[0];
@@ -66,20 +74,25 @@ function tlsOptions(config: CacheConfig): ConnectionOptions | undefined {
 
 function retryStrategy(config: CacheConfig): (times: number) => number {
   return (times) => {
-    const cap = Math.min(config.reconnectMaxDelayMs, config.reconnectMinDelayMs * 2 ** Math.min(times - 1, 20));
+    const cap = Math.min(
+      config.reconnectMaxDelayMs,
+      config.reconnectMinDelayMs * 2 ** Math.min(times - 1, 20),
+    );
     // Jitter spreads the reconnections of many clients after a server restart.
     return Math.max(config.reconnectMinDelayMs, Math.round(cap * (0.5 + Math.random() * 0.5)));
   };
 }
 
 /** ioredis options of the main connection (exported for tests of the mapping). */
-export function clientOptions(config: CacheConfig): { single?: RedisOptions; cluster?: ClusterOptions } {
+export function clientOptions(
+  config: CacheConfig,
+): { single?: RedisOptions; cluster?: ClusterOptions } {
   const tls = tlsOptions(config);
   const common = {
     username: config.username || undefined,
     password: config.password || undefined,
     connectTimeout: config.connectTimeoutMs,
-    commandTimeout: config.commandTimeoutMs,
+    // No ioredis commandTimeout (a timer per command): CommandDeadlines sweeps instead.
     maxRetriesPerRequest: config.maxRetriesPerRequest,
     connectionName: config.connectionName || undefined,
     tls,
@@ -89,7 +102,6 @@ export function clientOptions(config: CacheConfig): { single?: RedisOptions; clu
       cluster: {
         redisOptions: common,
         enableOfflineQueue: config.offlineQueue,
-        enableAutoPipelining: config.autoPipelining,
         lazyConnect: true,
         clusterRetryStrategy: retryStrategy(config),
         slotsRefreshTimeout: Math.min(config.connectTimeoutMs, 5_000),
@@ -102,7 +114,6 @@ export function clientOptions(config: CacheConfig): { single?: RedisOptions; clu
     ...common,
     db: config.db,
     enableOfflineQueue: config.offlineQueue,
-    enableAutoPipelining: config.autoPipelining,
     lazyConnect: true,
     retryStrategy: retryStrategy(config),
   };
@@ -148,6 +159,9 @@ class RedisConnection implements Connection {
   /** Scripts known to be cached, per node (for EVALSHA inside pipelines). */
   readonly #loaded = new Map<string, Set<string>>();
   readonly #channels = new Map<string, Set<SubscriptionHandlers>>();
+  readonly #deadlines: CommandDeadlines;
+  readonly #autoPipelining: boolean;
+  #corked = false;
   #subscriber: Promise<Client> | undefined;
 
   constructor(client: Client, config: CacheConfig, logger: Logger) {
@@ -156,14 +170,40 @@ class RedisConnection implements Connection {
     this.#cluster = config.mode === "cluster";
     this.#logger = logger;
     this.#closeTimeoutMs = config.commandTimeoutMs;
+    this.#deadlines = new CommandDeadlines(config.commandTimeoutMs, client);
+    this.#autoPipelining = config.autoPipelining;
   }
 
   call(command: Command): Promise<Reply> {
-    if (command.kind === "script") return this.#runScript(command.script, command.keys, command.args, command.binary);
+    if (command.kind === "script") {
+      return this.#runScript(command.script, command.keys, command.args, command.binary);
+    }
+    return this.#send(command.name, toArgs(command.args), command.binary);
+  }
+
+  /** Sends one command under the command deadline; errors come back mapped. */
+  #send(name: string, args: (string | number | Buffer)[], binary: boolean): Promise<Reply> {
+    if (this.#autoPipelining && !this.#corked) this.#cork();
+    const command = new CacheCommand(lowerCase(name), args, binary ? BINARY : TEXT);
+    return this.#client.sendCommand(command) as Promise<Reply>;
+  }
+
+  /**
+   * Auto-pipelining: the sockets stay corked until the current burst of microtasks ends,
+   * so every command issued in it leaves in one write (instead of one system call each).
+   * Each command still settles on its own.
+   */
+  #cork(): void {
     const client = this.#client;
-    const args = toArgs(command.args);
-    const reply = command.binary ? client.callBuffer(command.name, args) : client.call(command.name, args);
-    return (reply as Promise<Reply>).then(undefined, mapError);
+    const streams = client instanceof Cluster
+      ? client.nodes("all").map((node) => node.stream)
+      : [client.stream];
+    for (const stream of streams) stream?.cork();
+    this.#corked = true;
+    queueMicrotask(() => {
+      this.#corked = false;
+      for (const stream of streams) stream?.uncork();
+    });
   }
 
   async batch(commands: readonly Command[]): Promise<BatchOutcome[]> {
@@ -201,7 +241,7 @@ class RedisConnection implements Connection {
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.#client.call("PUBLISH", [channel, message]).then(undefined, mapError);
+    await this.#send("PUBLISH", [channel, message], false);
   }
 
   async subscribe(channel: string, handlers: SubscriptionHandlers): Promise<Subscription> {
@@ -229,19 +269,19 @@ class RedisConnection implements Connection {
   }
 
   async ping(): Promise<void> {
-    await this.#client.call("PING").then(undefined, mapError);
+    await this.#send("PING", [], false);
   }
 
   raw(): RawClient {
-    const client = this.#client;
     return {
-      call: (name, ...args) => client.call(name, toArgs(args)).then(undefined, mapError),
-      callBuffer: (name, ...args) => client.callBuffer(name, toArgs(args)).then(undefined, mapError),
-      native: client,
+      call: (name, ...args) => this.#send(name, toArgs(args), false),
+      callBuffer: (name, ...args) => this.#send(name, toArgs(args), true),
+      native: this.#client,
     };
   }
 
   async close(): Promise<void> {
+    this.#deadlines.stop();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     const clients: Client[] = [this.#client];
@@ -273,17 +313,14 @@ class RedisConnection implements Connection {
     args: readonly Arg[],
     binary: boolean,
   ): Promise<Reply> {
-    const client = this.#client;
     const tail = [keys.length, ...keys, ...toArgs(args)];
-    const send = (name: string, first: string) =>
-      (binary ? client.callBuffer(name, [first, ...tail]) : client.call(name, [first, ...tail])) as Promise<Reply>;
     try {
-      return await send("EVALSHA", script.sha);
+      return await this.#send("EVALSHA", [script.sha, ...tail], binary);
     } catch (error) {
-      if (!isNoScript(error)) throw toCacheError(error);
+      if (!isNoScript((error as InfraError).cause ?? error)) throw error;
       // EVAL goes to the node that owns the keys, the one that answered NOSCRIPT, and
       // caches the script there for the next EVALSHA.
-      return await send("EVAL", script.lua).then(undefined, mapError);
+      return await this.#send("EVAL", [script.lua, ...tail], binary);
     }
   }
 
@@ -301,7 +338,12 @@ class RedisConnection implements Connection {
       }
       const { script, keys, binary } = command;
       const useSha = loaded.has(script.sha);
-      const args = [useSha ? script.sha : script.lua, keys.length, ...keys, ...toArgs(command.args)];
+      const args = [
+        useSha ? script.sha : script.lua,
+        keys.length,
+        ...keys,
+        ...toArgs(command.args),
+      ];
       const name = useSha ? "EVALSHA" : "EVAL";
       if (binary) pipeline.callBuffer(name, args);
       else pipeline.call(name, args);
@@ -309,7 +351,7 @@ class RedisConnection implements Connection {
     }
     let results: [Error | null, unknown][];
     try {
-      results = (await pipeline.exec()) ?? [];
+      results = (await this.#deadlines.race(pipeline.exec())) ?? [];
     } catch (error) {
       const mapped = toCacheError(error);
       return commands.map(() => ({ ok: false, error: mapped }));
@@ -328,14 +370,18 @@ class RedisConnection implements Connection {
           );
         }
       }
-      return error ? { ok: false, error: toCacheError(error) } : { ok: true, reply: reply as Reply };
+      return error
+        ? { ok: false, error: toCacheError(error) }
+        : { ok: true, reply: reply as Reply };
     }));
   }
 
   #openSubscriber(): Promise<Client> {
     if (!this.#subscriber) {
       const opening = (async () => {
-        const subscriber: Client = this.#client instanceof Cluster ? this.#client.duplicate() : this.#client.duplicate();
+        const subscriber: Client = this.#client instanceof Cluster
+          ? this.#client.duplicate()
+          : this.#client.duplicate();
         watchHealth(subscriber, this.#logger, "subscriber");
         let first = true;
         subscriber.on("ready", () => {
@@ -349,7 +395,7 @@ class RedisConnection implements Connection {
         });
         subscriber.on("message", (channel: string, message: string) => {
           const set = this.#channels.get(channel);
-          if (set) for (const handlers of [...set]) handlers.onMessage(message);
+          if (set) { for (const handlers of [...set]) handlers.onMessage(message); }
         });
         try {
           await subscriber.connect();
@@ -385,15 +431,24 @@ async function open(config: CacheConfig, logger: Logger): Promise<RedisConnectio
       client.connect(),
       new Promise((_, reject) => {
         timer = setTimeout(
-          () => reject(new InfraError("Timeout", `no connection within ${config.connectTimeoutMs} ms`, { component: "cache" })),
+          () =>
+            reject(
+              new InfraError("Timeout", `no connection within ${config.connectTimeoutMs} ms`, {
+                component: "cache",
+              }),
+            ),
           config.connectTimeoutMs,
         );
       }),
     ]);
   } catch (error) {
     client.disconnect();
-    const denied = lastError !== undefined && InfraError.is(toCacheError(lastError), "PermissionDenied");
-    const mapped = toCacheError(denied ? lastError : error, `cannot connect to ${config.nodes.join(", ")}`);
+    const denied = lastError !== undefined &&
+      InfraError.is(toCacheError(lastError), "PermissionDenied");
+    const mapped = toCacheError(
+      denied ? lastError : error,
+      `cannot connect to ${config.nodes.join(", ")}`,
+    );
     throw InfraError.is(mapped, "Timeout", "Internal")
       ? new InfraError("Unavailable", mapped.message, { component: "cache", cause: error })
       : mapped;

@@ -5,7 +5,7 @@
  */
 
 import { encodeValue } from "./codec.ts";
-import { type Arg, command, type Command, type Reply } from "./connection.ts";
+import { type Arg, type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { Codec, SetOptions } from "./types.ts";
@@ -16,10 +16,11 @@ export function setCommand(
   core: CacheCore,
   key: string,
   value: unknown,
-  options: Omit<SetOptions, "signal" | "codec"> & { codec: Codec },
+  options: Omit<SetOptions, "signal" | "codec">,
+  codec: Codec,
 ): Command {
   const full = core.keys.full(key);
-  const args: Arg[] = [full, encodeValue(value, options.codec)];
+  const args: Arg[] = [full, encodeValue(value, codec)];
   if (options.ifAbsent && options.ifPresent) {
     throw invalidArgument("ifAbsent and ifPresent exclude each other", "ifAbsent");
   }

@@ -111,7 +111,10 @@ export interface CacheConfig {
   reconnectMinDelayMs: number;
   /** Longest reconnection delay (the delay doubles up to it). */
   reconnectMaxDelayMs: number;
-  /** Send commands issued in the same tick as one pipeline (ioredis auto-pipelining). */
+  /**
+   * Send the commands issued in one burst of microtasks in one socket write (each still
+   * settles on its own). Default true; it is what makes the cache faster than plain ioredis.
+   */
   autoPipelining: boolean;
   /** `CLIENT SETNAME` of the connections; empty = none. */
   connectionName: string;

@@ -24,7 +24,9 @@ export function scriptCommand(
   if (!source) throw invalidArgument("not a script made by cache.script()", "script");
   if (!Array.isArray(keys) || keys.length !== source.keyCount) {
     throw invalidArgument(
-      `the script takes exactly ${source.keyCount} key(s), got ${Array.isArray(keys) ? keys.length : "no array"}`,
+      `the script takes exactly ${source.keyCount} key(s), got ${
+        Array.isArray(keys) ? keys.length : "no array"
+      }`,
       "keys",
     );
   }

@@ -15,7 +15,10 @@ const MAX_MS = 2 ** 53 - 1;
 /** A TTL in ms: an integer ≥ 0 (0 = no expiry). */
 export function checkTtl(value: unknown, field = "ttlMs"): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
-    throw invalidArgument(`${field} must be an integer number of ms ≥ 0, got ${String(value)}`, field);
+    throw invalidArgument(
+      `${field} must be an integer number of ms ≥ 0, got ${String(value)}`,
+      field,
+    );
   }
   return value;
 }
@@ -30,7 +33,10 @@ export function checkPositiveMs(value: unknown, field: string): number {
 export function checkCodec(value: Codec | undefined, fallback: Codec): Codec {
   if (value === undefined) return fallback;
   if (!CODECS.includes(value)) {
-    throw invalidArgument(`codec must be one of ${CODECS.join(", ")}, got ${String(value)}`, "codec");
+    throw invalidArgument(
+      `codec must be one of ${CODECS.join(", ")}, got ${String(value)}`,
+      "codec",
+    );
   }
   return value;
 }
@@ -54,7 +60,10 @@ export function checkInteger(value: unknown, field: string, min = -MAX_MS): numb
 /** A score or score bound: any number but NaN (±Infinity allowed). */
 export function checkScore(value: unknown, field: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
-    throw invalidArgument(`${field} must be a number (±Infinity allowed), got ${String(value)}`, field);
+    throw invalidArgument(
+      `${field} must be a number (±Infinity allowed), got ${String(value)}`,
+      field,
+    );
   }
   return value;
 }
@@ -119,7 +128,10 @@ export function parseScored<T>(reply: Reply, codec: Codec): ScoredMember<T>[] {
     return out;
   }
   for (let i = 0; i < items.length; i += 2) {
-    out.push({ member: decodeValue(items[i] as Encoded, codec) as T, score: parseScore(items[i + 1]) });
+    out.push({
+      member: decodeValue(items[i] as Encoded, codec) as T,
+      score: parseScore(items[i + 1]),
+    });
   }
   return out;
 }
@@ -127,7 +139,10 @@ export function parseScored<T>(reply: Reply, codec: Codec): ScoredMember<T>[] {
 /** A hash from HGETALL: a flat `[f, v, ...]` array (or an object in RESP3 mappings). */
 export function parseHash<T>(reply: Reply, codec: Codec): Record<string, T> {
   const out: Record<string, T> = {};
-  if (reply !== null && typeof reply === "object" && !Array.isArray(reply) && !(reply instanceof Uint8Array)) {
+  if (
+    reply !== null && typeof reply === "object" && !Array.isArray(reply) &&
+    !(reply instanceof Uint8Array)
+  ) {
     for (const [field, value] of Object.entries(reply as Record<string, Encoded>)) {
       out[field] = decodeValue(value, codec) as T;
     }

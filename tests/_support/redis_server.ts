@@ -138,7 +138,10 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
       );
     }
     const nodes = servers.map((s) => s.node);
-    await redisCli(["--cluster", "create", ...nodes, "--cluster-replicas", "0", "--cluster-yes"], 30_000);
+    await redisCli(
+      ["--cluster", "create", ...nodes, "--cluster-replicas", "0", "--cluster-yes"],
+      30_000,
+    );
     await waitUntil(async () => {
       for (const server of servers) {
         const info = await redisCli(["-p", String(server.port), "cluster", "info"]);
@@ -362,7 +365,10 @@ export async function deleteKeysWithPrefix(
   let cursor = "0";
   let deleted = 0;
   do {
-    const [next, keys] = await client.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000) as [string, string[]];
+    const [next, keys] = await client.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000) as [
+      string,
+      string[],
+    ];
     cursor = next;
     if (keys.length > 0) deleted += Number(await client.call("UNLINK", ...keys));
   } while (cursor !== "0");

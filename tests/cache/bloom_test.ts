@@ -17,7 +17,11 @@ test("bloom: m and k follow the textbook formulas", () => {
 
 test("bloom: sizes beyond a Redis string and bad rates are InvalidArgument", () => {
   for (const [n, p] of [[0, 0.01], [1.5, 0.01], [10, 0], [10, 1], [10, NaN], [1e12, 1e-9]]) {
-    assert.throws(() => bloomSize(n, p), (e: unknown) => InfraError.is(e, "InvalidArgument"), `${n} ${p}`);
+    assert.throws(
+      () => bloomSize(n, p),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+      `${n} ${p}`,
+    );
   }
 });
 

@@ -63,17 +63,30 @@ async function tagPerMaster(): Promise<string[]> {
 }
 
 test("cluster: the slot of a prefixed key is decided by its hash tag, as CLUSTER KEYSLOT says", async () => {
-  await using cache = await connect({ mode: "cluster", nodes: nodes(), keyPrefix: uniqueName("slot") + ":" });
-  for (const key of ["plain", "{user:1}:profile", "{user:1}:messages", "a{}b", "x}{y}", "{room:9}"]) {
+  await using cache = await connect({
+    mode: "cluster",
+    nodes: nodes(),
+    keyPrefix: uniqueName("slot") + ":",
+  });
+  for (
+    const key of ["plain", "{user:1}:profile", "{user:1}:messages", "a{}b", "x}{y}", "{room:9}"]
+  ) {
     const expected = await cache.raw().call("CLUSTER", "KEYSLOT", cache.key(key));
     assert.equal(clusterSlot(cache.key(key)), expected, key);
   }
-  assert.equal(clusterSlot(cache.key("{user:1}:profile")), clusterSlot(cache.key("{user:1}:messages")));
+  assert.equal(
+    clusterSlot(cache.key("{user:1}:profile")),
+    clusterSlot(cache.key("{user:1}:messages")),
+  );
   assert.equal(clusterSlot(cache.key("{user:1}:profile")), clusterSlot("{user:1}"));
 });
 
 test("cluster: multi-key scripts run on every master through hash tags, NOSCRIPT recovered per node", async () => {
-  await using cache = await connect({ mode: "cluster", nodes: nodes(), keyPrefix: uniqueName("scr") + ":" });
+  await using cache = await connect({
+    mode: "cluster",
+    nodes: nodes(),
+    keyPrefix: uniqueName("scr") + ":",
+  });
   // A script no node has seen yet: every master answers NOSCRIPT first.
   const lua = `-- ${uniqueName("fresh")}
 redis.call('SET', KEYS[1], ARGV[1])
@@ -81,16 +94,27 @@ redis.call('SET', KEYS[2], ARGV[1] .. '!')
 return redis.call('MGET', KEYS[1], KEYS[2])`;
   const script = cache.script(lua, { keys: 2 });
   const tags = await tagPerMaster();
-  assert.deepEqual(await eachMaster((node) => node.call("SCRIPT", "EXISTS", script.sha)), [[0], [0], [0]]);
+  assert.deepEqual(await eachMaster((node) => node.call("SCRIPT", "EXISTS", script.sha)), [
+    [0],
+    [0],
+    [0],
+  ]);
   for (const tag of tags) {
     assert.deepEqual(await script.run([`{${tag}}:a`, `{${tag}}:b`], [tag]), [tag, `${tag}!`]);
   }
   // EVAL on NOSCRIPT cached it on each master (never a SCRIPT LOAD broadcast).
-  assert.deepEqual(await eachMaster((node) => node.call("SCRIPT", "EXISTS", script.sha)), [[1], [1], [1]]);
+  assert.deepEqual(await eachMaster((node) => node.call("SCRIPT", "EXISTS", script.sha)), [
+    [1],
+    [1],
+    [1],
+  ]);
 
   await eachMaster((node) => node.call("SCRIPT", "FLUSH"));
   for (const tag of tags) {
-    assert.deepEqual(await script.run([`{${tag}}:a`, `{${tag}}:b`], ["again"]), ["again", "again!"]);
+    assert.deepEqual(await script.run([`{${tag}}:a`, `{${tag}}:b`], ["again"]), [
+      "again",
+      "again!",
+    ]);
   }
 
   // In pipelines spanning all masters, after another flush.
@@ -105,7 +129,11 @@ return redis.call('MGET', KEYS[1], KEYS[2])`;
 });
 
 test("cluster: a script over keys of different slots is InvalidArgument (CROSSSLOT)", async () => {
-  await using cache = await connect({ mode: "cluster", nodes: nodes(), keyPrefix: uniqueName("xs") + ":" });
+  await using cache = await connect({
+    mode: "cluster",
+    nodes: nodes(),
+    keyPrefix: uniqueName("xs") + ":",
+  });
   const script = cache.script("return redis.call('MGET', KEYS[1], KEYS[2])", { keys: 2 });
   const [a, b] = await tagPerMaster();
   await assert.rejects(script.run([`{${a}}:k`, `{${b}}:k`]), (error: unknown) => {
@@ -116,7 +144,11 @@ test("cluster: a script over keys of different slots is InvalidArgument (CROSSSL
 });
 
 test("cluster: getMany, setMany, delete and exists split across slots by themselves", async () => {
-  await using cache = await connect({ mode: "cluster", nodes: nodes(), keyPrefix: uniqueName("mk") + ":" });
+  await using cache = await connect({
+    mode: "cluster",
+    nodes: nodes(),
+    keyPrefix: uniqueName("mk") + ":",
+  });
   const keys = Array.from({ length: 30 }, (_, i) => `key-${i}`);
   const owners = new Set(await Promise.all(keys.map((k) => ownerOf(clusterSlot(cache.key(k))))));
   assert.equal(owners.size, 3, "the keys live on all three masters");

@@ -46,7 +46,10 @@ test("config: each bad field is InvalidArgument naming it", () => {
   failsOn("codec", () => resolveConfig({ codec: "msgpack" as "json" }));
   failsOn("defaultTtlMs", () => resolveConfig({ defaultTtlMs: -1 }));
   failsOn("commandTimeoutMs", () => resolveConfig({ commandTimeoutMs: 0 }));
-  failsOn("reconnectMaxDelayMs", () => resolveConfig({ reconnectMinDelayMs: 100, reconnectMaxDelayMs: 50 }));
+  failsOn(
+    "reconnectMaxDelayMs",
+    () => resolveConfig({ reconnectMinDelayMs: 100, reconnectMaxDelayMs: 50 }),
+  );
   failsOn("sentinel.masterName", () => resolveConfig({ mode: "sentinel" }));
   failsOn("tls.certPem", () => resolveConfig({ tls: { enabled: true, certPem: "x" } }));
   failsOn("l1.maxEntries", () => resolveConfig({ l1: { maxEntries: 0 } }));
@@ -62,5 +65,8 @@ test("config: IPv6 nodes in brackets are accepted", () => {
 });
 
 test("config: connect validates before connecting", async () => {
-  await assert.rejects(connect({ nodes: ["nowhere"] }), (error: unknown) => InfraError.is(error, "InvalidArgument"));
+  await assert.rejects(
+    connect({ nodes: ["nowhere"] }),
+    (error: unknown) => InfraError.is(error, "InvalidArgument"),
+  );
 });

@@ -37,7 +37,10 @@ export function cacheContract(
   cleanup: (keyPrefix: string) => Promise<void> = () => Promise.resolve(),
 ): void {
   const prefix = () => uniqueName("cc") + ":";
-  const withCache = async (fn: (cache: Cache) => Promise<void>, config: ConfigInput<CacheConfig> = {}) => {
+  const withCache = async (
+    fn: (cache: Cache) => Promise<void>,
+    config: ConfigInput<CacheConfig> = {},
+  ) => {
     const keyPrefix = prefix();
     const cache = await open({ keyPrefix, ...config });
     try {
@@ -47,8 +50,11 @@ export function cacheContract(
       await cleanup(keyPrefix);
     }
   };
-  const it = (title: string, fn: (cache: Cache) => Promise<void>, config?: ConfigInput<CacheConfig>) =>
-    test(`${name}: ${title}`, () => withCache(fn, config));
+  const it = (
+    title: string,
+    fn: (cache: Cache) => Promise<void>,
+    config?: ConfigInput<CacheConfig>,
+  ) => test(`${name}: ${title}`, () => withCache(fn, config));
 
   // --- strings ---------------------------------------------------------------------------
 
@@ -57,7 +63,17 @@ export function cacheContract(
   });
 
   it("set then get round-trips JSON values, null included", async (cache) => {
-    const values: unknown[] = [{ id: 1, tags: ["a", "b"], nested: { ok: true } }, [1, "two", null], 42, 1.5, "text", "", true, false, null];
+    const values: unknown[] = [
+      { id: 1, tags: ["a", "b"], nested: { ok: true } },
+      [1, "two", null],
+      42,
+      1.5,
+      "text",
+      "",
+      true,
+      false,
+      null,
+    ];
     for (const [i, value] of values.entries()) {
       assert.equal(await cache.set(`v${i}`, value), true);
       assert.deepEqual(await cache.get(`v${i}`), value);
@@ -97,7 +113,10 @@ export function cacheContract(
     await cache.set("short", 1, { ttlMs: 150 });
     const left = await cache.ttl("short");
     assert.ok(left !== undefined && left > 0 && left <= 150, `ttl ${left}`);
-    await waitUntil(async () => (await cache.get("short")) === undefined, { timeoutMs: 3_000, what: "expiry" });
+    await waitUntil(async () => (await cache.get("short")) === undefined, {
+      timeoutMs: 3_000,
+      what: "expiry",
+    });
     assert.equal(await cache.ttl("short"), undefined);
   });
 
@@ -252,8 +271,17 @@ export function cacheContract(
     assert.equal(await cache.hashes.set("h", { name: "Ada", roles: ["admin"], "": 0 }), 3);
     assert.equal(await cache.hashes.set("h", { name: "Grace", age: 36 }), 1);
     assert.equal(await cache.hashes.get("h", "name"), "Grace");
-    assert.deepEqual(await cache.hashes.getMany("h", ["roles", "nope", "age"]), [["admin"], undefined, 36]);
-    assert.deepEqual(await cache.hashes.getAll("h"), { name: "Grace", roles: ["admin"], "": 0, age: 36 });
+    assert.deepEqual(await cache.hashes.getMany("h", ["roles", "nope", "age"]), [
+      ["admin"],
+      undefined,
+      36,
+    ]);
+    assert.deepEqual(await cache.hashes.getAll("h"), {
+      name: "Grace",
+      roles: ["admin"],
+      "": 0,
+      age: 36,
+    });
     assert.equal(await cache.hashes.has("h", "age"), true);
     assert.equal(await cache.hashes.has("h", "nope"), false);
     assert.equal(await cache.hashes.size("h"), 4);
@@ -283,7 +311,12 @@ export function cacheContract(
     assert.deepEqual(await cache.sets.members("s"), []);
     assert.equal(await cache.sets.add("s", ["a", "b", { id: 1 }]), 3);
     assert.equal(await cache.sets.add("s", ["a", "c"]), 1);
-    assert.deepEqual((await cache.sets.members("s")).map((m) => JSON.stringify(m)).sort(), ['"a"', '"b"', '"c"', '{"id":1}']);
+    assert.deepEqual((await cache.sets.members("s")).map((m) => JSON.stringify(m)).sort(), [
+      '"a"',
+      '"b"',
+      '"c"',
+      '{"id":1}',
+    ]);
     assert.equal(await cache.sets.has("s", { id: 1 }), true);
     assert.equal(await cache.sets.has("s", "z"), false);
     assert.equal(await cache.sets.remove("s", ["a", "z"]), 1);
@@ -306,7 +339,10 @@ export function cacheContract(
     assert.deepEqual(await cache.sortedSets.range("z", 0, -1), []);
     assert.equal(await cache.sortedSets.add("z", scores), 5);
     assert.deepEqual(await cache.sortedSets.range("z", 0, -1), scores);
-    assert.deepEqual(await cache.sortedSets.range("z", 0, 1, { reverse: true }), [scores[4], scores[3]]);
+    assert.deepEqual(await cache.sortedSets.range("z", 0, 1, { reverse: true }), [
+      scores[4],
+      scores[3],
+    ]);
     assert.deepEqual(await cache.sortedSets.range("z", -2, -1), [scores[3], scores[4]]);
     assert.deepEqual(await cache.sortedSets.range("z", 10, 20), []);
   });
@@ -315,10 +351,27 @@ export function cacheContract(
     await cache.sortedSets.add("z", scores);
     const members = (list: { member: unknown }[]) => list.map((e) => e.member);
     assert.deepEqual(members(await cache.sortedSets.rangeByScore("z", 2, 4.5)), ["b", "c", "d"]);
-    assert.deepEqual(members(await cache.sortedSets.rangeByScore("z", 2, 4.5, { minExclusive: true, maxExclusive: true })), ["c"]);
-    assert.deepEqual(members(await cache.sortedSets.rangeByScore("z", -Infinity, Infinity, { reverse: true })), ["e", "d", "c", "b", "a"]);
-    assert.deepEqual(members(await cache.sortedSets.rangeByScore("z", 1, 10, { offset: 1, count: 2 })), ["b", "c"]);
-    assert.deepEqual(await cache.sortedSets.rangeByScore("z", 4, 100, { reverse: true, count: 1 }), [scores[4]]);
+    assert.deepEqual(
+      members(
+        await cache.sortedSets.rangeByScore("z", 2, 4.5, {
+          minExclusive: true,
+          maxExclusive: true,
+        }),
+      ),
+      ["c"],
+    );
+    assert.deepEqual(
+      members(await cache.sortedSets.rangeByScore("z", -Infinity, Infinity, { reverse: true })),
+      ["e", "d", "c", "b", "a"],
+    );
+    assert.deepEqual(
+      members(await cache.sortedSets.rangeByScore("z", 1, 10, { offset: 1, count: 2 })),
+      ["b", "c"],
+    );
+    assert.deepEqual(
+      await cache.sortedSets.rangeByScore("z", 4, 100, { reverse: true, count: 1 }),
+      [scores[4]],
+    );
     assert.deepEqual(await cache.sortedSets.rangeByScore("z", 20, 30), []);
   });
 
@@ -340,25 +393,51 @@ export function cacheContract(
 
   it("sorted sets: add options (ifAbsent, ifPresent, onlyGreater) and infinite scores", async (cache) => {
     await cache.sortedSets.add("z", [{ member: "a", score: 5 }]);
-    assert.equal(await cache.sortedSets.add("z", [{ member: "a", score: 1 }, { member: "b", score: 1 }], { ifAbsent: true }), 1);
+    assert.equal(
+      await cache.sortedSets.add("z", [{ member: "a", score: 1 }, { member: "b", score: 1 }], {
+        ifAbsent: true,
+      }),
+      1,
+    );
     assert.equal(await cache.sortedSets.score("z", "a"), 5);
-    assert.equal(await cache.sortedSets.add("z", [{ member: "a", score: 7 }, { member: "c", score: 1 }], { ifPresent: true }), 0);
+    assert.equal(
+      await cache.sortedSets.add("z", [{ member: "a", score: 7 }, { member: "c", score: 1 }], {
+        ifPresent: true,
+      }),
+      0,
+    );
     assert.equal(await cache.sortedSets.score("z", "a"), 7);
     assert.equal(await cache.sortedSets.score("z", "c"), undefined);
     await cache.sortedSets.add("z", [{ member: "a", score: 3 }], { onlyGreater: true });
     assert.equal(await cache.sortedSets.score("z", "a"), 7);
-    await cache.sortedSets.add("z", [{ member: "inf", score: Infinity }, { member: "-inf", score: -Infinity }]);
-    assert.deepEqual(await cache.sortedSets.range("z", 0, 0), [{ member: "-inf", score: -Infinity }]);
-    assert.deepEqual(await cache.sortedSets.range("z", -1, -1), [{ member: "inf", score: Infinity }]);
+    await cache.sortedSets.add("z", [{ member: "inf", score: Infinity }, {
+      member: "-inf",
+      score: -Infinity,
+    }]);
+    assert.deepEqual(await cache.sortedSets.range("z", 0, 0), [{
+      member: "-inf",
+      score: -Infinity,
+    }]);
+    assert.deepEqual(await cache.sortedSets.range("z", -1, -1), [{
+      member: "inf",
+      score: Infinity,
+    }]);
     await rejectsWith(cache.sortedSets.add("z", [{ member: "x", score: NaN }]), "InvalidArgument");
-    await rejectsWith(cache.sortedSets.add("z", [{ member: "x", score: 1 }], { ifAbsent: true, onlyGreater: true }), "InvalidArgument");
+    await rejectsWith(
+      cache.sortedSets.add("z", [{ member: "x", score: 1 }], { ifAbsent: true, onlyGreater: true }),
+      "InvalidArgument",
+    );
   });
 
   it("sorted sets: removeByRank, removeByScore and trim keep the wanted window", async (cache) => {
     await cache.sortedSets.add("z", scores);
     assert.equal(await cache.sortedSets.removeByRank("z", 0, 0), 1);
     assert.equal(await cache.sortedSets.removeByScore("z", 4, 5), 1);
-    assert.deepEqual((await cache.sortedSets.range("z", 0, -1)).map((e) => e.member), ["b", "c", "e"]);
+    assert.deepEqual((await cache.sortedSets.range("z", 0, -1)).map((e) => e.member), [
+      "b",
+      "c",
+      "e",
+    ]);
     await cache.sortedSets.add("z", scores);
     assert.equal(await cache.sortedSets.trim("z", 2), 3);
     assert.deepEqual((await cache.sortedSets.range("z", 0, -1)).map((e) => e.member), ["d", "e"]);
@@ -409,8 +488,14 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await rejectsWith(script.run(["a", "b"]), "InvalidArgument");
     await rejectsWith(script.run([""]), "InvalidArgument");
     await rejectsWith(script.run(["a"], [{} as unknown as string]), "InvalidArgument");
-    assert.throws(() => cache.script("", { keys: 0 }), (e: unknown) => InfraError.is(e, "InvalidArgument"));
-    assert.throws(() => cache.script("return 1", { keys: -1 }), (e: unknown) => InfraError.is(e, "InvalidArgument"));
+    assert.throws(
+      () => cache.script("", { keys: 0 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+    assert.throws(
+      () => cache.script("return 1", { keys: -1 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
   });
 
   it("a script that raises an error reply rejects with the mapped code", async (cache) => {
@@ -474,7 +559,10 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
 
   it("a pipeline with a failing command rejects with every outcome, and the rest ran", async (cache) => {
     await cache.set("text", "abc");
-    const error = await rejectsWith(cache.pipeline().set("ok", 1).increment("text").set("after", 2).exec(), "Conflict");
+    const error = await rejectsWith(
+      cache.pipeline().set("ok", 1).increment("text").set("after", 2).exec(),
+      "Conflict",
+    );
     const results = error.details.results as { ok: boolean }[];
     assert.deepEqual(results.map((r) => r.ok), [true, false, true]);
     assert.equal(error.details.index, 1);
@@ -499,10 +587,13 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     const mine = await cache.tryLock("res", { ttlMs: 100 });
     assert.ok(mine);
     let theirs: Lock | undefined;
-    await waitUntil(async () => (theirs = await cache.tryLock("res", { ttlMs: 60_000 })) !== undefined, {
-      timeoutMs: 3_000,
-      what: "the lock to expire",
-    });
+    await waitUntil(
+      async () => (theirs = await cache.tryLock("res", { ttlMs: 60_000 })) !== undefined,
+      {
+        timeoutMs: 3_000,
+        what: "the lock to expire",
+      },
+    );
     await rejectsWith(mine.extend(), "LockLost");
     assert.equal(await mine.release(), false);
     // The new owner's lock is untouched.
@@ -605,14 +696,30 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
 
   it("bloom: a filter reused with other sizing is a Conflict, bad sizing InvalidArgument", async (cache) => {
     await cache.bloom("seen", { expectedItems: 100, falsePositiveRate: 0.01 }).add("x");
-    await rejectsWith(cache.bloom("seen", { expectedItems: 1_000, falsePositiveRate: 0.01 }).has("x"), "Conflict");
-    assert.throws(() => cache.bloom("seen", { expectedItems: 0, falsePositiveRate: 0.01 }), (e: unknown) => InfraError.is(e, "InvalidArgument"));
-    assert.throws(() => cache.bloom("seen", { expectedItems: 10, falsePositiveRate: 1 }), (e: unknown) => InfraError.is(e, "InvalidArgument"));
-    await rejectsWith(cache.bloom("seen", { expectedItems: 100, falsePositiveRate: 0.01 }).addMany([]), "InvalidArgument");
+    await rejectsWith(
+      cache.bloom("seen", { expectedItems: 1_000, falsePositiveRate: 0.01 }).has("x"),
+      "Conflict",
+    );
+    assert.throws(
+      () => cache.bloom("seen", { expectedItems: 0, falsePositiveRate: 0.01 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+    assert.throws(
+      () => cache.bloom("seen", { expectedItems: 10, falsePositiveRate: 1 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+    await rejectsWith(
+      cache.bloom("seen", { expectedItems: 100, falsePositiveRate: 0.01 }).addMany([]),
+      "InvalidArgument",
+    );
   });
 
   it("bloom: ttlMs expires the filter and every add renews it", async (cache) => {
-    const filter = cache.bloom("{seen}", { expectedItems: 100, falsePositiveRate: 0.01, ttlMs: 60_000 });
+    const filter = cache.bloom("{seen}", {
+      expectedItems: 100,
+      falsePositiveRate: 0.01,
+      ttlMs: 60_000,
+    });
     await filter.add("x");
     const left = await cache.raw().call("PTTL", `${cache.key("{seen}")}:bloom`);
     assert.ok(typeof left === "number" && left > 50_000, `pttl ${left}`);
@@ -626,8 +733,14 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       loads++;
       return Promise.resolve({ id: 7, loads });
     };
-    assert.deepEqual(await cache.getOrSet("user:7", loader, { ttlMs: 60_000 }), { id: 7, loads: 1 });
-    assert.deepEqual(await cache.getOrSet("user:7", loader, { ttlMs: 60_000 }), { id: 7, loads: 1 });
+    assert.deepEqual(await cache.getOrSet("user:7", loader, { ttlMs: 60_000 }), {
+      id: 7,
+      loads: 1,
+    });
+    assert.deepEqual(await cache.getOrSet("user:7", loader, { ttlMs: 60_000 }), {
+      id: 7,
+      loads: 1,
+    });
     assert.equal(loads, 1);
     assert.deepEqual(await cache.get("user:7"), { id: 7, loads: 1 });
     await cache.set("user:7", { id: 7, loads: 99 });
@@ -642,7 +755,9 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       await sleep(50);
       return { hot: true };
     };
-    const results = await Promise.all(Array.from({ length: 1_000 }, () => cache.getOrSet("hot", loader, { ttlMs: 60_000 })));
+    const results = await Promise.all(
+      Array.from({ length: 1_000 }, () => cache.getOrSet("hot", loader, { ttlMs: 60_000 })),
+    );
     assert.equal(loads, 1);
     assert.equal(results.length, 1_000);
     assert.ok(results.every((r) => (r as { hot: boolean }).hot === true));
@@ -706,9 +821,15 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       await sleep(30);
       throw new Error("database down");
     };
-    const results = await Promise.allSettled(Array.from({ length: 20 }, () => cache.getOrSet("flaky", failing)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => cache.getOrSet("flaky", failing)),
+    );
     assert.equal(loads, 1);
-    assert.ok(results.every((r) => r.status === "rejected" && (r.reason as Error).message === "database down"));
+    assert.ok(
+      results.every((r) =>
+        r.status === "rejected" && (r.reason as Error).message === "database down"
+      ),
+    );
     assert.equal(await cache.getOrSet("flaky", () => "recovered"), "recovered");
   });
 
@@ -718,7 +839,10 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await rejectsWith(cache.getOrSet("", () => 1), "InvalidArgument");
     await rejectsWith(cache.getOrSet("k", () => 1, { ttlMs: -1 }), "InvalidArgument");
     await rejectsWith(cache.getOrSet("k", () => 1, { jitter: 2 }), "InvalidArgument");
-    await rejectsWith(cache.getOrSet("k", "not a function" as unknown as () => number), "InvalidArgument");
+    await rejectsWith(
+      cache.getOrSet("k", "not a function" as unknown as () => number),
+      "InvalidArgument",
+    );
   });
 
   it("getOrSet jitters the TTL down by at most the jitter fraction", async (cache) => {
@@ -743,9 +867,14 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.getOrSet("news", loader, options), 1);
     await sleep(200);
     // Stale now: every caller gets version 1 at once, one refresh runs.
-    const stale = await Promise.all(Array.from({ length: 10 }, () => cache.getOrSet("news", loader, options)));
+    const stale = await Promise.all(
+      Array.from({ length: 10 }, () => cache.getOrSet("news", loader, options)),
+    );
     assert.ok(stale.every((v) => v === 1), stale.join());
-    await waitUntil(async () => (await cache.getOrSet("news", loader, options)) === 2, { timeoutMs: 3_000, what: "the refresh" });
+    await waitUntil(async () => (await cache.getOrSet("news", loader, options)) === 2, {
+      timeoutMs: 3_000,
+      what: "the refresh",
+    });
     assert.equal(refreshes, 2);
   });
 

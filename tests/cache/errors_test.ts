@@ -19,7 +19,10 @@ test("errors: driver failures map to stable codes", () => {
     [named("Error", "connect ECONNREFUSED 127.0.0.1:6379", "ECONNREFUSED"), "Unavailable"],
     [new Error("Connection is closed."), "Unavailable"],
     [new Error("Stream isn't writeable and enableOfflineQueue options is false"), "Unavailable"],
-    [named("MaxRetriesPerRequestError", "Reached the max retries per request limit"), "Unavailable"],
+    [
+      named("MaxRetriesPerRequestError", "Reached the max retries per request limit"),
+      "Unavailable",
+    ],
     [named("ClusterAllFailedError", "Failed to refresh slots cache."), "Unavailable"],
     [new Error("Command timed out"), "Timeout"],
     [new Error("WRONGTYPE Operation against a key holding the wrong kind of value"), "Conflict"],
@@ -29,7 +32,10 @@ test("errors: driver failures map to stable codes", () => {
     [new Error("LOADING Redis is loading the dataset in memory"), "Unavailable"],
     [new Error("CLUSTERDOWN The cluster is down"), "Unavailable"],
     [new Error("READONLY You can't write against a read only replica."), "Unavailable"],
-    [new Error("WRONGPASS invalid username-password pair or user is disabled."), "PermissionDenied"],
+    [
+      new Error("WRONGPASS invalid username-password pair or user is disabled."),
+      "PermissionDenied",
+    ],
     [new Error("NOPERM this user has no permissions to run the 'get' command"), "PermissionDenied"],
     [new Error("OOM command not allowed when used memory > 'maxmemory'."), "ResourceExhausted"],
     [new Error("something odd"), "Internal"],
@@ -45,5 +51,8 @@ test("errors: driver failures map to stable codes", () => {
 test("errors: an InfraError passes through unchanged, and CROSSSLOT explains hash tags", () => {
   const original = new InfraError("Timeout", "late", { component: "cache" });
   assert.equal(toCacheError(original), original);
-  assert.match(toCacheError(new Error("CROSSSLOT Keys in request don't hash to the same slot")).message, /hash tag/);
+  assert.match(
+    toCacheError(new Error("CROSSSLOT Keys in request don't hash to the same slot")).message,
+    /hash tag/,
+  );
 });

@@ -24,7 +24,12 @@ test("fault: a killed Redis gives Unavailable, then the cache recovers by itself
   const server = await startRedis();
   let cache: Cache | undefined;
   try {
-    cache = await connect({ nodes: [server.node], keyPrefix: "fault:", commandTimeoutMs: 2_000, reconnectMaxDelayMs: 200 });
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "fault:",
+      commandTimeoutMs: 2_000,
+      reconnectMaxDelayMs: 200,
+    });
     await cache.set("k", "before");
     assert.equal(await cache.get("k"), "before");
 
@@ -62,8 +67,15 @@ test("fault: calls in flight when Redis dies fail Unavailable instead of hanging
   const server = await startRedis();
   let cache: Cache | undefined;
   try {
-    cache = await connect({ nodes: [server.node], keyPrefix: "inflight:", commandTimeoutMs: 5_000 });
-    const inflight = Array.from({ length: 200 }, (_, i) => codeOf(cache!.set(`k${i}`, "x".repeat(10_000))));
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "inflight:",
+      commandTimeoutMs: 5_000,
+    });
+    const inflight = Array.from(
+      { length: 200 },
+      (_, i) => codeOf(cache!.set(`k${i}`, "x".repeat(10_000))),
+    );
     await server.process.kill();
     const codes = new Set(await Promise.all(inflight));
     codes.delete("ok");
@@ -119,7 +131,9 @@ test("fault: getOrSet takes over when the process holding the fill lock died", a
       holders.push(await cache!.raw().call("GET", "dead:{dead:user:1}:fill"));
       return ++loads;
     };
-    const values = await Promise.all(Array.from({ length: 10 }, () => cache!.getOrSet("user:1", loader)));
+    const values = await Promise.all(
+      Array.from({ length: 10 }, () => cache!.getOrSet("user:1", loader)),
+    );
     assert.deepEqual(values, Array(10).fill(1));
     assert.equal(loads, 1);
     assert.equal(holders.length, 1);

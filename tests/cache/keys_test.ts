@@ -28,7 +28,10 @@ test("keys: the hash tag is the text between the first { and the next }, if not 
 test("keys: the prefix is prepended and never changes a key's tag", () => {
   const keys = new KeySpace("im:");
   assert.equal(keys.full("{room:9}:members"), "im:{room:9}:members");
-  assert.equal(clusterSlot(keys.full("{room:9}:members")), clusterSlot(keys.full("{room:9}:messages")));
+  assert.equal(
+    clusterSlot(keys.full("{room:9}:members")),
+    clusterSlot(keys.full("{room:9}:messages")),
+  );
 });
 
 test("keys: a prefix with braces is rejected, an empty prefix is allowed", () => {
@@ -55,7 +58,10 @@ test("keys: companions start with the prefix and share the key's slot", () => {
 test("keys: empty and non-string keys are InvalidArgument naming the field", () => {
   const keys = new KeySpace("");
   assert.throws(() => keys.full(""), (e: unknown) => InfraError.is(e, "InvalidArgument"));
-  assert.throws(() => keys.full(1 as unknown as string), (e: unknown) => InfraError.is(e, "InvalidArgument"));
+  assert.throws(
+    () => keys.full(1 as unknown as string),
+    (e: unknown) => InfraError.is(e, "InvalidArgument"),
+  );
   assert.throws(() => keys.fullAll(["a", ""]), (e: unknown) => {
     assert.ok(InfraError.is(e, "InvalidArgument"));
     assert.equal((e as InfraError).details.field, "keys[1]");

@@ -46,7 +46,16 @@ test("memory: caches sharing a store see each other's data and messages, private
 });
 
 test("memory: the config is validated", () => {
-  assert.throws(() => memory({ keyPrefix: "{x}" }), (e: unknown) => InfraError.is(e, "InvalidArgument"));
-  assert.throws(() => memory({ codec: "xml" as "json" }), (e: unknown) => InfraError.is(e, "InvalidArgument"));
-  assert.throws(() => memory({ getOrSet: { jitter: -1 } }), (e: unknown) => InfraError.is(e, "InvalidArgument"));
+  assert.throws(
+    () => memory({ keyPrefix: "{x}" }),
+    (e: unknown) => InfraError.is(e, "InvalidArgument"),
+  );
+  assert.throws(
+    () => memory({ codec: "xml" as "json" }),
+    (e: unknown) => InfraError.is(e, "InvalidArgument"),
+  );
+  assert.throws(
+    () => memory({ getOrSet: { jitter: -1 } }),
+    (e: unknown) => InfraError.is(e, "InvalidArgument"),
+  );
 });

@@ -34,7 +34,12 @@ test("sentinel: an unknown master name is Unavailable", async () => {
   const sentinel = await startRedisSentinel("gochat-master");
   try {
     await assert.rejects(
-      connect({ mode: "sentinel", nodes: [sentinel.sentinel], sentinel: { masterName: "nope" }, connectTimeoutMs: 1_500 }),
+      connect({
+        mode: "sentinel",
+        nodes: [sentinel.sentinel],
+        sentinel: { masterName: "nope" },
+        connectTimeoutMs: 1_500,
+      }),
       (error: unknown) => InfraError.is(error, "Unavailable"),
     );
   } finally {
@@ -61,7 +66,11 @@ test("tls: an ACL user over TLS (verified against the CA) and the default user's
       assert.equal(await bloom.add("x"), true);
     }
     {
-      await using cache = await connect({ nodes: [server.server.node], password: server.defaultPassword, tls });
+      await using cache = await connect({
+        nodes: [server.server.node],
+        password: server.defaultPassword,
+        tls,
+      });
       assert.equal(await cache.raw().call("ACL", "WHOAMI"), "default");
     }
   } finally {
@@ -74,11 +83,22 @@ test("tls: a wrong password is PermissionDenied, an untrusted certificate and pl
   try {
     const node = server.server.node;
     await assert.rejects(
-      connect({ nodes: [node], username: server.username, password: "wrong", tls: { enabled: true, caPem: server.caPem }, connectTimeoutMs: 2_000 }),
+      connect({
+        nodes: [node],
+        username: server.username,
+        password: "wrong",
+        tls: { enabled: true, caPem: server.caPem },
+        connectTimeoutMs: 2_000,
+      }),
       (error: unknown) => InfraError.is(error, "PermissionDenied"),
     );
     await assert.rejects(
-      connect({ nodes: [node], password: server.defaultPassword, tls: { enabled: true }, connectTimeoutMs: 2_000 }),
+      connect({
+        nodes: [node],
+        password: server.defaultPassword,
+        tls: { enabled: true },
+        connectTimeoutMs: 2_000,
+      }),
       (error: unknown) => InfraError.is(error, "Unavailable"),
     );
     await assert.rejects(
