@@ -17,3 +17,4 @@
 
 export * as base from "./base/mod.ts";
 export * as clog from "./clog/mod.ts";
+export * as cache from "./cache/mod.ts";

@@ -144,3 +144,22 @@ test("fault: getOrSet takes over when the process holding the fill lock died", a
     await server.stop();
   }
 });
+
+test("fault: a command with no reply within commandTimeoutMs is a Timeout, and the cache goes on", async () => {
+  const server = await startRedis({ args: ["--enable-debug-command", "yes"] });
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "slow:", commandTimeoutMs: 300 });
+    await cache.set("k", "v");
+    // Another connection blocks the server for 1.5 s.
+    const blocking = redisCli(["-p", String(server.port), "DEBUG", "SLEEP", "1.5"]);
+    await sleep(100);
+    assert.equal(await codeOf(cache.get("k")), "Timeout");
+    assert.equal(await codeOf(cache.pipeline().get("k").exec()), "Timeout");
+    await blocking;
+    assert.equal(await cache.get("k"), "v");
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});

@@ -86,3 +86,20 @@ async function waitFor(check: () => Promise<boolean>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+test("redis: commands of one burst keep their order through auto-pipelining", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix });
+  const results = await Promise.all(Array.from({ length: 1_000 }, () => cache.increment("n")));
+  assert.deepEqual(results, Array.from({ length: 1_000 }, (_, i) => i + 1));
+});
+
+test("redis: with autoPipelining off every operation still works", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, autoPipelining: false });
+  await cache.set("k", { v: 1 });
+  assert.deepEqual(await cache.get("k"), { v: 1 });
+  assert.equal(await cache.getOrSet("g", () => 2), 2);
+  const results = await Promise.all(Array.from({ length: 100 }, () => cache.increment("n")));
+  assert.deepEqual(results, Array.from({ length: 100 }, (_, i) => i + 1));
+});
