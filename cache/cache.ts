@@ -15,6 +15,7 @@ import { CacheCore, type CacheSettings } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { absentKeyOf, GetOrSet } from "./get_or_set.ts";
 import { lock, tryLock } from "./lock.ts";
+import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
 import { INCREMENT_WITH_TTL, SET_MANY_WITH_TTL } from "./scripts.ts";
 import { setCommand, ttlFromReply } from "./strings.ts";
@@ -91,8 +92,10 @@ class CacheClient implements Cache {
     }
     const hit = l1.get(full);
     if (hit && hit.binary === binary) {
+      core.metrics.l1.add(1, RESULT.hit);
       return hit.data === undefined ? undefined : decodeValue(hit.data, codec) as T;
     }
+    core.metrics.l1.add(1, RESULT.miss);
     const epoch = l1.epoch;
     const [data, pttl] = await core.sendAll(
       [command("GET", [full], full, binary), command("PTTL", [full], full)],

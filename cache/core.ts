@@ -12,6 +12,7 @@ import type { BatchOutcome, Command, Connection, Reply, Subscription } from "./c
 import { KeyEvents } from "./events.ts";
 import { KeySpace } from "./keys.ts";
 import { L1Cache } from "./l1.ts";
+import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
 /** The settings the cache runs with (the driver-independent part of the config). */
@@ -49,6 +50,8 @@ export class CacheCore {
   readonly instanceId: string = randomToken(8);
   /** The L1 invalidation channel. */
   readonly l1Channel: string;
+  /** OpenTelemetry counters. */
+  readonly metrics: CacheMetrics = cacheMetrics();
   /** Aborts when the cache closes (loaders' signal, waits). */
   readonly lifetime: AbortController = new AbortController();
   readonly #tasks = new Set<Promise<unknown>>();

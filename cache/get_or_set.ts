@@ -25,6 +25,7 @@ import type { CacheCore } from "./core.ts";
 import { randomToken } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { KeyWaiter } from "./events.ts";
+import { OUTCOME, RESULT } from "./metrics.ts";
 import type { KeySpace } from "./keys.ts";
 import { FILL, GET_OR_LOCK, LOCK_EXTEND } from "./scripts.ts";
 import type { Codec, GetOrSetOptions, Loader } from "./types.ts";
@@ -47,7 +48,8 @@ interface Settings {
   codec: Codec;
 }
 
-type Outcome = { found: true; data: Encoded } | { found: false };
+type Result = "hit" | "stale" | "negative" | "loaded" | "waited";
+type Outcome = { found: true; data: Encoded; result: Result } | { found: false; result: Result };
 
 interface Flight {
   key: string;
@@ -90,6 +92,7 @@ export class GetOrSet {
     const { codec } = settings;
     const l1 = core.l1?.get(full);
     if (l1 && l1.binary === isBinary(codec)) {
+      core.metrics.getOrSet.add(1, RESULT.l1_hit);
       return l1.data === undefined ? undefined : decodeValue(l1.data, codec) as T;
     }
     const flightKey = `${codec}:${full}`;
@@ -105,6 +108,7 @@ export class GetOrSet {
       flight.then(forget, forget);
     }
     const outcome = await abortable(flight, options.signal, COMPONENT);
+    core.metrics.getOrSet.add(1, RESULT[outcome.result]);
     // Each caller decodes its own copy: no two callers share a mutable object.
     return outcome.found ? decodeValue(outcome.data, codec) as T : undefined;
   }
@@ -165,11 +169,11 @@ export class GetOrSet {
               epoch,
             );
           }
-          return { found: true, data };
+          return { found: true, data, result: stale ? "stale" : waiter ? "waited" : "hit" };
         }
         if (state === 2) {
           core.l1?.set(flight.full, undefined, binary, pttl < 0 ? Infinity : pttl, epoch);
-          return { found: false };
+          return { found: false, result: waiter ? "waited" : "negative" };
         }
         if (locked) return await this.#load(flight);
         if (!waiter) {
@@ -205,6 +209,7 @@ export class GetOrSet {
       value = await flight.loader({ key: flight.key, signal: core.lifetime.signal });
       if (value !== undefined) data = encodeValue(value, settings.codec);
     } catch (error) {
+      core.metrics.loads.add(1, OUTCOME.error);
       stopExtending();
       await this.#fill(flight, "r").catch((releaseError) =>
         core.logger.warn("could not release the fill lock after a loader failure", {
@@ -216,6 +221,7 @@ export class GetOrSet {
     }
     stopExtending();
     const epoch = core.l1?.epoch ?? 0;
+    core.metrics.loads.add(1, data === undefined ? OUTCOME.not_found : OUTCOME.value);
     if (data === undefined) {
       await this.#fill(flight, "a", "", settings.negativeTtlMs);
       if (settings.negativeTtlMs > 0) {
@@ -227,12 +233,12 @@ export class GetOrSet {
           epoch,
         );
       }
-      return { found: false };
+      return { found: false, result: "loaded" };
     }
     const ttl = jitteredTtl(settings.ttlMs, settings.jitter);
     await this.#fill(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
     core.l1?.set(flight.full, data, isBinary(settings.codec), ttl === 0 ? Infinity : ttl, epoch);
-    return { found: true, data };
+    return { found: true, data, result: "loaded" };
   }
 
   /** Refreshes a stale value in the background (this caller holds the lock). */

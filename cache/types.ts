@@ -98,7 +98,11 @@ export interface CacheConfig {
   defaultTtlMs: number;
   /** Deadline of the initial connection. */
   connectTimeoutMs: number;
-  /** Deadline of each command; a late reply is a `Timeout`. */
+  /**
+   * Deadline of each command sent to Redis: no reply within it is a `Timeout` (checked by
+   * one sweeper, so up to a tenth later). Commands queued while reconnecting fail
+   * `Unavailable` after `maxRetriesPerRequest` attempts instead. Per call, pass a `signal`.
+   */
   commandTimeoutMs: number;
   /**
    * Queue commands while reconnecting (each waits for at most `maxRetriesPerRequest`
