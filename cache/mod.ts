@@ -21,6 +21,11 @@
  *   TTL jitter and stale-while-revalidate; an optional in-process L1 with invalidation
  *   of the other instances' L1 over pub/sub.
  *
+ * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
+ *   (`autoPipelining`, on by default; each command still settles alone), every command has
+ *   a deadline (`commandTimeoutMs`) without a timer per command, and calls fail
+ *   `Unavailable` quickly while Redis is down, then work again once it is back.
+ *
  * **The miss rule**: a read of one value resolves to `undefined` on a miss (`get`,
  * `hashes.get`, `sortedSets.score`, `sortedSets.rank`, `ttl`, `getOrSet` of a cached
  * "not found"); reads of collections resolve to an empty collection. Reads never throw
