@@ -17,5 +17,6 @@
 
 export * as base from "./base/mod.ts";
 export * as clog from "./clog/mod.ts";
+export * as cache from "./cache/mod.ts";
 export * as coord from "./coord/mod.ts";
 export * as uid from "./uid/mod.ts";

@@ -1,0 +1,356 @@
+/**
+ * The {@link Cache} itself, written once over the driver-neutral {@link Connection}: the
+ * Redis driver and the memory driver differ only in the connection they hand it.
+ *
+ * @module
+ */
+
+import { abortable } from "../base/mod.ts";
+import type { Logger } from "../clog/mod.ts";
+import { createBloom } from "./bloom.ts";
+import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
+import { createHashes, createSets, createSortedSets } from "./collections.ts";
+import { type Command, command, type Connection } from "./connection.ts";
+import { CacheCore, type CacheSettings } from "./core.ts";
+import { invalidArgument } from "./errors.ts";
+import { absentKeyOf, GetOrSet } from "./get_or_set.ts";
+import { lock, tryLock } from "./lock.ts";
+import { RESULT } from "./metrics.ts";
+import { createPipeline } from "./pipeline.ts";
+import { INCREMENT_WITH_TTL, SET_MANY_WITH_TTL } from "./scripts.ts";
+import { setCommand, ttlFromReply } from "./strings.ts";
+import type {
+  BloomFilter,
+  BloomOptions,
+  Cache,
+  CacheMode,
+  CallOptions,
+  GetOrSetOptions,
+  Hashes,
+  IncrementOptions,
+  Loader,
+  Lock,
+  LockOptions,
+  Pipeline,
+  RawClient,
+  Script,
+  ScriptOptions,
+  SetManyOptions,
+  SetOptions,
+  Sets,
+  SortedSets,
+  TryLockOptions,
+  ValueOptions,
+} from "./types.ts";
+import { createScript } from "./user_script.ts";
+import {
+  checkCodec,
+  checkFinite,
+  checkTtl,
+  decodeReply,
+  parseInteger,
+  parseScore,
+} from "./validate.ts";
+
+class CacheClient implements Cache {
+  readonly driver: "redis" | "memory";
+  readonly mode: CacheMode;
+  readonly keyPrefix: string;
+  readonly hashes: Hashes;
+  readonly sets: Sets;
+  readonly sortedSets: SortedSets;
+  readonly #core: CacheCore;
+  readonly #getOrSet: GetOrSet;
+  #closing: Promise<void> | undefined;
+
+  constructor(core: CacheCore) {
+    this.#core = core;
+    this.driver = core.connection.driver;
+    this.mode = core.connection.mode;
+    this.keyPrefix = core.settings.keyPrefix;
+    this.hashes = createHashes(core);
+    this.sets = createSets(core);
+    this.sortedSets = createSortedSets(core);
+    this.#getOrSet = new GetOrSet(core);
+  }
+
+  key(key: string): string {
+    return this.#core.keys.full(key);
+  }
+
+  async get<T = unknown>(key: string, options?: ValueOptions): Promise<T | undefined> {
+    const core = this.#core;
+    const full = core.keys.full(key);
+    const codec = checkCodec(options?.codec, core.settings.codec);
+    const binary = isBinary(codec);
+    const l1 = core.l1;
+    if (l1 === undefined) {
+      return decodeReply<T>(
+        await core.send(command("GET", [full], full, binary), options?.signal),
+        codec,
+      );
+    }
+    const hit = l1.get(full);
+    if (hit && hit.binary === binary) {
+      core.metrics.l1.add(1, RESULT.hit);
+      return hit.data === undefined ? undefined : decodeValue(hit.data, codec) as T;
+    }
+    core.metrics.l1.add(1, RESULT.miss);
+    const epoch = l1.epoch;
+    const [data, pttl] = await core.sendAll(
+      [command("GET", [full], full, binary), command("PTTL", [full], full)],
+      options?.signal,
+    );
+    if (data === null) return undefined;
+    const ttl = Number(pttl);
+    l1.set(full, data as Encoded, binary, ttl < 0 ? Infinity : ttl, epoch);
+    return decodeValue(data as Encoded, codec) as T;
+  }
+
+  async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
+    const core = this.#core;
+    const codec = checkCodec(options.codec, core.settings.codec);
+    const cmd = setCommand(core, key, value, options, codec);
+    if (core.l1 === undefined) return (await core.send(cmd, options.signal)) !== null;
+    return (await this.#write(cmd, [core.keys.full(key)], options.signal)) !== null;
+  }
+
+  async getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]> {
+    const core = this.#core;
+    const codec = checkCodec(options?.codec, core.settings.codec);
+    const binary = isBinary(codec);
+    const full = core.keys.fullAll(keys);
+    const result: (T | undefined)[] = new Array(full.length);
+    let pending = full.map((_, i) => i);
+    if (core.l1) {
+      pending = pending.filter((i) => {
+        const hit = core.l1!.get(full[i]);
+        if (!hit || hit.binary !== binary) return true;
+        result[i] = hit.data === undefined ? undefined : decodeValue(hit.data, codec) as T;
+        return false;
+      });
+      if (pending.length === 0) return result;
+    }
+    const pendingKeys = pending.map((i) => full[i]);
+    const groups = core.groupBySlot(pendingKeys);
+    const replies = await Promise.all(
+      groups.map((group) => {
+        const groupKeys = group.map((i) => pendingKeys[i]);
+        return core.send(command("MGET", groupKeys, groupKeys[0], binary), options?.signal);
+      }),
+    );
+    groups.forEach((group, g) => {
+      const values = replies[g] as (Encoded | null)[];
+      group.forEach((i, j) => (result[pending[i]] = decodeReply<T>(values[j], codec)));
+    });
+    return result;
+  }
+
+  async setMany(
+    entries: Record<string, unknown> | [string, unknown][],
+    options: SetManyOptions = {},
+  ): Promise<void> {
+    const core = this.#core;
+    const codec = checkCodec(options.codec, core.settings.codec);
+    if (entries === null || typeof entries !== "object") {
+      throw invalidArgument(
+        "entries must be an object or an array of [key, value] pairs",
+        "entries",
+      );
+    }
+    const pairs = Array.isArray(entries) ? entries : Object.entries(entries);
+    if (pairs.length === 0) throw invalidArgument("entries must not be empty", "entries");
+    const ttl = checkTtl(options.ttlMs ?? core.settings.defaultTtlMs);
+    const full: string[] = [];
+    const data: Encoded[] = [];
+    pairs.forEach((pair, i) => {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw invalidArgument(`entries[${i}] must be a [key, value] pair`, `entries[${i}]`);
+      }
+      full.push(core.keys.full(pair[0], `entries[${i}] key`));
+      data.push(encodeValue(pair[1], codec));
+    });
+    const commands: Command[] = core.groupBySlot(full).map((group) => {
+      const keys = group.map((i) => full[i]);
+      const values = group.map((i) => data[i]);
+      if (ttl === 0) return command("MSET", keys.flatMap((key, j) => [key, values[j]]), keys[0]);
+      return {
+        kind: "script",
+        script: SET_MANY_WITH_TTL,
+        keys,
+        args: [ttl, ...values],
+        binary: false,
+      };
+    });
+    core.l1?.invalidate(full);
+    try {
+      await (commands.length === 1
+        ? core.send(commands[0], options.signal)
+        : core.sendAll(commands, options.signal));
+    } finally {
+      await core.invalidate(full);
+    }
+  }
+
+  async delete(keys: string | string[], options?: CallOptions): Promise<number> {
+    const core = this.#core;
+    const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
+    // A cached "not found" of getOrSet lives beside the key: deleting the key clears it too.
+    const absent = full.map((key) => absentKeyOf(core.keys, key));
+    const userCommands = core.groupBySlot(full).map((group) => {
+      const groupKeys = group.map((i) => full[i]);
+      return command("DEL", groupKeys, groupKeys[0]);
+    });
+    const absentCommands = core.groupBySlot(absent).map((group) => {
+      const groupKeys = group.map((i) => absent[i]);
+      return command("DEL", groupKeys, groupKeys[0]);
+    });
+    core.l1?.invalidate(full);
+    try {
+      const replies = await core.sendAll([...userCommands, ...absentCommands], options?.signal);
+      return replies.slice(0, userCommands.length).reduce<number>(
+        (sum, r) => sum + parseInteger(r),
+        0,
+      );
+    } finally {
+      await core.invalidate(full);
+    }
+  }
+
+  async exists(keys: string | string[], options?: CallOptions): Promise<number> {
+    const core = this.#core;
+    const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
+    const groups = core.groupBySlot(full);
+    const replies = await Promise.all(groups.map((group) => {
+      const groupKeys = group.map((i) => full[i]);
+      return core.send(command("EXISTS", groupKeys, groupKeys[0]), options?.signal);
+    }));
+    return replies.reduce<number>((sum, reply) => sum + parseInteger(reply), 0);
+  }
+
+  async expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
+    const core = this.#core;
+    const full = core.keys.full(key);
+    const ttl = checkTtl(ttlMs);
+    if (ttl > 0) {
+      return parseInteger(
+        await this.#write(command("PEXPIRE", [full, ttl], full), [full], options?.signal),
+      ) === 1;
+    }
+    const persisted = parseInteger(
+      await this.#write(command("PERSIST", [full], full), [full], options?.signal),
+    );
+    if (persisted === 1) return true;
+    return parseInteger(await core.send(command("EXISTS", [full], full), options?.signal)) === 1;
+  }
+
+  async ttl(key: string, options?: CallOptions): Promise<number | undefined> {
+    const full = this.#core.keys.full(key);
+    return ttlFromReply(await this.#core.send(command("PTTL", [full], full), options?.signal));
+  }
+
+  async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {
+    const core = this.#core;
+    const full = core.keys.full(key);
+    checkFinite(by, "by");
+    const ttl = checkTtl(options.ttlMs ?? 0);
+    const integer = Number.isSafeInteger(by);
+    const cmd: Command = ttl > 0
+      ? {
+        kind: "script",
+        script: INCREMENT_WITH_TTL,
+        keys: [full],
+        args: [by, ttl, integer ? "i" : "f"],
+        binary: false,
+      }
+      : command(integer ? "INCRBY" : "INCRBYFLOAT", [full, by], full);
+    const reply = core.l1 === undefined
+      ? await core.send(cmd, options.signal)
+      : await this.#write(cmd, [full], options.signal);
+    return parseScore(reply);
+  }
+
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined> {
+    return this.#getOrSet.run(key, loader, options);
+  }
+
+  async tryLock(key: string, options: TryLockOptions): Promise<Lock | undefined> {
+    this.#core.checkOpen();
+    return await tryLock(this.#core, key, options);
+  }
+
+  async lock(key: string, options: LockOptions): Promise<Lock> {
+    this.#core.checkOpen();
+    return await lock(this.#core, key, options);
+  }
+
+  bloom(key: string, options: BloomOptions): BloomFilter {
+    return createBloom(this.#core, key, options);
+  }
+
+  script(lua: string, options: ScriptOptions): Script {
+    return createScript(this.#core, lua, options);
+  }
+
+  pipeline(): Pipeline {
+    return createPipeline(this.#core);
+  }
+
+  async ping(options?: CallOptions): Promise<void> {
+    this.#core.checkOpen();
+    await abortable(this.#core.connection.ping(), options?.signal, "cache");
+  }
+
+  raw(): RawClient {
+    this.#core.checkOpen();
+    return this.#core.connection.raw();
+  }
+
+  close(): Promise<void> {
+    return (this.#closing ??= this.#core.close(this.#core.settings.getOrSet.lockTtlMs));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** A write to keys cached in L1: drop them here first, broadcast after. */
+  async #write(cmd: Command, fullKeys: string[], signal?: AbortSignal) {
+    const core = this.#core;
+    core.l1?.invalidate(fullKeys);
+    try {
+      return await core.send(cmd, signal);
+    } finally {
+      await core.invalidate(fullKeys);
+    }
+  }
+}
+
+/**
+ * Builds a cache over a connection and starts it (subscribes to L1 invalidations when L1
+ * is on). Used by `connect`.
+ */
+export async function createCache(
+  connection: Connection,
+  settings: CacheSettings,
+  logger: Logger,
+): Promise<Cache> {
+  const core = new CacheCore(connection, settings, logger);
+  try {
+    await core.start();
+  } catch (error) {
+    await connection.close().catch(() => {});
+    throw error;
+  }
+  return new CacheClient(core);
+}
+
+/** Builds a cache that needs no start (no L1): the memory driver. */
+export function createCacheNow(
+  connection: Connection,
+  settings: CacheSettings,
+  logger: Logger,
+): Cache {
+  if (settings.l1.enabled) throw new Error("createCacheNow cannot start an L1");
+  return new CacheClient(new CacheCore(connection, settings, logger));
+}

@@ -1,0 +1,333 @@
+/**
+ * Hashes, sets and sorted sets. Field values and members go through the codec; sorted-set
+ * reads return scores in the same reply (no N+1 round trips).
+ *
+ * @module
+ */
+
+import { encodeValue, isBinary } from "./codec.ts";
+import { type Arg, type Command, command } from "./connection.ts";
+import type { CacheCore } from "./core.ts";
+import { invalidArgument } from "./errors.ts";
+import type {
+  CallOptions,
+  Codec,
+  Hashes,
+  RangeOptions,
+  ScoredMember,
+  ScoreRangeOptions,
+  Sets,
+  SortedSetAddOptions,
+  SortedSets,
+  ValueOptions,
+} from "./types.ts";
+import {
+  checkCodec,
+  checkField,
+  checkFinite,
+  checkInteger,
+  checkNonEmpty,
+  checkScore,
+  decodeReply,
+  parseHash,
+  parseInteger,
+  parseScore,
+  parseScored,
+  scoreArg,
+} from "./validate.ts";
+
+function incrementCommand(name: "HINCRBY" | "ZINCRBY", by: number): string {
+  if (name === "ZINCRBY") return name;
+  return Number.isSafeInteger(by) ? "HINCRBY" : "HINCRBYFLOAT";
+}
+
+/** Commands of hash operations (shared by {@link Hashes} and pipelines). */
+export const hashCommands = {
+  set(core: CacheCore, key: string, fields: Record<string, unknown>, codec: Codec): Command {
+    const full = core.keys.full(key);
+    if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
+      throw invalidArgument("fields must be an object of field names to values", "fields");
+    }
+    const args: Arg[] = [full];
+    for (const [field, value] of Object.entries(fields)) {
+      args.push(field, encodeValue(value, codec));
+    }
+    if (args.length === 1) throw invalidArgument("fields must not be empty", "fields");
+    return command("HSET", args, full);
+  },
+  get(core: CacheCore, key: string, field: string, codec: Codec): Command {
+    const full = core.keys.full(key);
+    return command("HGET", [full, checkField(field)], full, isBinary(codec));
+  },
+  getAll(core: CacheCore, key: string, codec: Codec): Command {
+    const full = core.keys.full(key);
+    return command("HGETALL", [full], full, isBinary(codec));
+  },
+};
+
+/** Hash operations. */
+export function createHashes(core: CacheCore): Hashes {
+  const codecOf = (options?: ValueOptions) => checkCodec(options?.codec, core.settings.codec);
+  return {
+    async get<T>(key: string, field: string, options?: ValueOptions) {
+      const codec = codecOf(options);
+      const reply = await core.send(hashCommands.get(core, key, field, codec), options?.signal);
+      return decodeReply<T>(reply, codec);
+    },
+    async getMany<T>(key: string, fields: string[], options?: ValueOptions) {
+      const codec = codecOf(options);
+      const full = core.keys.full(key);
+      checkNonEmpty(fields, "fields").forEach((field, i) => checkField(field, `fields[${i}]`));
+      const reply = await core.send(
+        command("HMGET", [full, ...fields], full, isBinary(codec)),
+        options?.signal,
+      );
+      return (reply as (string | Uint8Array | null)[]).map((r) => decodeReply<T>(r, codec));
+    },
+    async getAll<T>(key: string, options?: ValueOptions) {
+      const codec = codecOf(options);
+      const reply = await core.send(hashCommands.getAll(core, key, codec), options?.signal);
+      return parseHash<T>(reply, codec);
+    },
+    async set(key, fields, options) {
+      const codec = codecOf(options);
+      return parseInteger(
+        await core.send(hashCommands.set(core, key, fields, codec), options?.signal),
+      );
+    },
+    async delete(key, fields, options) {
+      const full = core.keys.full(key);
+      const list = typeof fields === "string" ? [fields] : checkNonEmpty(fields, "fields");
+      list.forEach((field, i) => checkField(field, `fields[${i}]`));
+      return parseInteger(await core.send(command("HDEL", [full, ...list], full), options?.signal));
+    },
+    async has(key, field, options) {
+      const full = core.keys.full(key);
+      return parseInteger(
+        await core.send(command("HEXISTS", [full, checkField(field)], full), options?.signal),
+      ) === 1;
+    },
+    async size(key, options) {
+      const full = core.keys.full(key);
+      return parseInteger(await core.send(command("HLEN", [full], full), options?.signal));
+    },
+    async increment(key, field, by = 1, options) {
+      const full = core.keys.full(key);
+      checkFinite(by, "by");
+      const name = incrementCommand("HINCRBY", by);
+      const reply = await core.send(
+        command(name, [full, checkField(field), by], full),
+        options?.signal,
+      );
+      return parseScore(reply);
+    },
+  };
+}
+
+function encodeMembers(members: unknown[], codec: Codec, field = "members"): Arg[] {
+  return checkNonEmpty(members, field).map((member) => encodeValue(member, codec));
+}
+
+/** Commands of set operations (shared with pipelines). */
+export const setCommands = {
+  add(core: CacheCore, key: string, members: unknown[], codec: Codec): Command {
+    const full = core.keys.full(key);
+    return command("SADD", [full, ...encodeMembers(members, codec)], full);
+  },
+};
+
+/** Set operations. */
+export function createSets(core: CacheCore): Sets {
+  const codecOf = (options?: ValueOptions) => checkCodec(options?.codec, core.settings.codec);
+  return {
+    async add(key, members, options) {
+      const command = setCommands.add(core, key, members, codecOf(options));
+      return parseInteger(await core.send(command, options?.signal));
+    },
+    async remove(key, members, options) {
+      const full = core.keys.full(key);
+      const args = encodeMembers(members, codecOf(options));
+      return parseInteger(await core.send(command("SREM", [full, ...args], full), options?.signal));
+    },
+    async members<T>(key: string, options?: ValueOptions) {
+      const codec = codecOf(options);
+      const full = core.keys.full(key);
+      const reply = await core.send(
+        command("SMEMBERS", [full], full, isBinary(codec)),
+        options?.signal,
+      );
+      return ((reply ?? []) as (string | Uint8Array)[]).map((m) => decodeReply<T>(m, codec) as T);
+    },
+    async has(key, member, options) {
+      const full = core.keys.full(key);
+      const encoded = encodeValue(member, codecOf(options));
+      return parseInteger(
+        await core.send(command("SISMEMBER", [full, encoded], full), options?.signal),
+      ) === 1;
+    },
+    async size(key, options) {
+      const full = core.keys.full(key);
+      return parseInteger(await core.send(command("SCARD", [full], full), options?.signal));
+    },
+  };
+}
+
+/** Commands of sorted-set operations (shared with pipelines). */
+export const sortedSetCommands = {
+  add(
+    core: CacheCore,
+    key: string,
+    members: ScoredMember[],
+    codec: Codec,
+    options: Omit<SortedSetAddOptions, "codec" | "signal"> = {},
+  ): Command {
+    const full = core.keys.full(key);
+    const args: Arg[] = [full];
+    if (options.ifAbsent && options.ifPresent) {
+      throw invalidArgument("ifAbsent and ifPresent exclude each other", "ifAbsent");
+    }
+    if (options.onlyGreater && options.onlyLess) {
+      throw invalidArgument("onlyGreater and onlyLess exclude each other", "onlyGreater");
+    }
+    if (options.ifAbsent && (options.onlyGreater || options.onlyLess)) {
+      throw invalidArgument("ifAbsent excludes onlyGreater and onlyLess", "ifAbsent");
+    }
+    if (options.ifAbsent) args.push("NX");
+    if (options.ifPresent) args.push("XX");
+    if (options.onlyGreater) args.push("GT");
+    if (options.onlyLess) args.push("LT");
+    checkNonEmpty(members, "members").forEach((entry, i) => {
+      if (entry === null || typeof entry !== "object") {
+        throw invalidArgument(`members[${i}] must be { member, score }`, `members[${i}]`);
+      }
+      args.push(
+        scoreArg(checkScore(entry.score, `members[${i}].score`)),
+        encodeValue(entry.member, codec),
+      );
+    });
+    return command("ZADD", args, full);
+  },
+  range(
+    core: CacheCore,
+    key: string,
+    start: number,
+    stop: number,
+    codec: Codec,
+    reverse = false,
+  ): Command {
+    const full = core.keys.full(key);
+    const args: Arg[] = [full, checkInteger(start, "start"), checkInteger(stop, "stop")];
+    if (reverse) args.push("REV");
+    args.push("WITHSCORES");
+    return command("ZRANGE", args, full, isBinary(codec));
+  },
+  trim(core: CacheCore, key: string, keep: number, lowest = false): Command {
+    const full = core.keys.full(key);
+    checkInteger(keep, "keep", 0);
+    // Ranks are ascending by score: keeping the highest N removes ranks 0 .. -(N+1).
+    const args = lowest ? [full, keep, -1] : [full, 0, -(keep + 1)];
+    return command("ZREMRANGEBYRANK", args, full);
+  },
+};
+
+/** Sorted-set operations. */
+export function createSortedSets(core: CacheCore): SortedSets {
+  const codecOf = (options?: ValueOptions) => checkCodec(options?.codec, core.settings.codec);
+  const integerReply = async (name: string, args: Arg[], options?: CallOptions) => {
+    const full = args[0] as string;
+    return parseInteger(await core.send(command(name, args, full), options?.signal));
+  };
+  return {
+    async add(key, members, options = {}) {
+      const command = sortedSetCommands.add(core, key, members, codecOf(options), options);
+      return parseInteger(await core.send(command, options.signal));
+    },
+    async range<T>(key: string, start: number, stop: number, options: RangeOptions = {}) {
+      const codec = codecOf(options);
+      const command = sortedSetCommands.range(core, key, start, stop, codec, options.reverse);
+      return parseScored<T>(await core.send(command, options.signal), codec);
+    },
+    async rangeByScore<T>(key: string, min: number, max: number, options: ScoreRangeOptions = {}) {
+      const codec = codecOf(options);
+      const full = core.keys.full(key);
+      const low = scoreArg(checkScore(min, "min"), options.minExclusive);
+      const high = scoreArg(checkScore(max, "max"), options.maxExclusive);
+      const args: Arg[] = options.reverse
+        ? [full, high, low, "BYSCORE", "REV"]
+        : [full, low, high, "BYSCORE"];
+      if (options.offset !== undefined || options.count !== undefined) {
+        args.push(
+          "LIMIT",
+          checkInteger(options.offset ?? 0, "offset", 0),
+          checkInteger(options.count ?? -1, "count", -1),
+        );
+      }
+      args.push("WITHSCORES");
+      const reply = await core.send(command("ZRANGE", args, full, isBinary(codec)), options.signal);
+      return parseScored<T>(reply, codec);
+    },
+    async score(key, member, options) {
+      const full = core.keys.full(key);
+      const reply = await core.send(
+        command("ZSCORE", [full, encodeValue(member, codecOf(options))], full),
+        options?.signal,
+      );
+      return reply === null ? undefined : parseScore(reply);
+    },
+    async rank(key, member, options) {
+      const full = core.keys.full(key);
+      const name = options?.reverse ? "ZREVRANK" : "ZRANK";
+      const reply = await core.send(
+        command(name, [full, encodeValue(member, codecOf(options))], full),
+        options?.signal,
+      );
+      return reply === null ? undefined : parseInteger(reply);
+    },
+    async remove(key, members, options) {
+      const full = core.keys.full(key);
+      return await integerReply(
+        "ZREM",
+        [full, ...encodeMembers(members, codecOf(options))],
+        options,
+      );
+    },
+    async size(key, options) {
+      return await integerReply("ZCARD", [core.keys.full(key)], options);
+    },
+    async count(key, min, max, options) {
+      const full = core.keys.full(key);
+      return await integerReply("ZCOUNT", [
+        full,
+        scoreArg(checkScore(min, "min")),
+        scoreArg(checkScore(max, "max")),
+      ], options);
+    },
+    async increment(key, member, by, options) {
+      const full = core.keys.full(key);
+      const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options))];
+      return parseScore(
+        await core.send(command(incrementCommand("ZINCRBY", by), args, full), options?.signal),
+      );
+    },
+    async removeByRank(key, start, stop, options) {
+      const full = core.keys.full(key);
+      return await integerReply("ZREMRANGEBYRANK", [
+        full,
+        checkInteger(start, "start"),
+        checkInteger(stop, "stop"),
+      ], options);
+    },
+    async removeByScore(key, min, max, options) {
+      const full = core.keys.full(key);
+      return await integerReply("ZREMRANGEBYSCORE", [
+        full,
+        scoreArg(checkScore(min, "min")),
+        scoreArg(checkScore(max, "max")),
+      ], options);
+    },
+    async trim(key, keep, options) {
+      const command = sortedSetCommands.trim(core, key, keep, options?.lowest);
+      return parseInteger(await core.send(command, options?.signal));
+    },
+  };
+}

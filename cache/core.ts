@@ -1,0 +1,190 @@
+/**
+ * What every part of the cache shares: the connection, the key space, the settings, the
+ * L1 and its invalidation broadcast, the key events, and the lifecycle (closed state,
+ * background work drained on close).
+ *
+ * @module
+ */
+
+import { abortable, InfraError } from "../base/mod.ts";
+import type { Logger } from "../clog/mod.ts";
+import type { BatchOutcome, Command, Connection, Reply, Subscription } from "./connection.ts";
+import { KeyEvents } from "./events.ts";
+import { KeySpace } from "./keys.ts";
+import { L1Cache } from "./l1.ts";
+import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
+import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
+
+/** The settings the cache runs with (the driver-independent part of the config). */
+export interface CacheSettings {
+  /** Prepended to every key and channel. */
+  keyPrefix: string;
+  /** Default codec. */
+  codec: Codec;
+  /** Default TTL of set and getOrSet. */
+  defaultTtlMs: number;
+  /** getOrSet defaults. */
+  getOrSet: GetOrSetConfig;
+  /** The L1 tier. */
+  l1: L1Config;
+}
+
+/** A random hex token (lock owners, instance ids). */
+export function randomToken(bytes = 16): string {
+  const buffer = new Uint8Array(bytes);
+  crypto.getRandomValues(buffer);
+  let out = "";
+  for (const byte of buffer) out += byte.toString(16).padStart(2, "0");
+  return out;
+}
+
+/** The shared machinery. */
+export class CacheCore {
+  readonly connection: Connection;
+  readonly keys: KeySpace;
+  readonly settings: CacheSettings;
+  readonly logger: Logger;
+  readonly l1: L1Cache | undefined;
+  readonly events: KeyEvents;
+  /** This instance's id, to ignore its own invalidation messages. */
+  readonly instanceId: string = randomToken(8);
+  /** The L1 invalidation channel. */
+  readonly l1Channel: string;
+  /** OpenTelemetry counters. */
+  readonly metrics: CacheMetrics = cacheMetrics();
+  /** Aborts when the cache closes (loaders' signal, waits). */
+  readonly lifetime: AbortController = new AbortController();
+  readonly #tasks = new Set<Promise<unknown>>();
+  readonly #stoppers = new Set<() => void>();
+  #l1Subscription: Subscription | undefined;
+  #closed = false;
+
+  constructor(connection: Connection, settings: CacheSettings, logger: Logger) {
+    this.connection = connection;
+    this.settings = settings;
+    this.logger = logger;
+    this.keys = new KeySpace(settings.keyPrefix);
+    this.l1 = settings.l1.enabled ? new L1Cache(settings.l1) : undefined;
+    this.events = new KeyEvents(connection, this.keys.channel("events"), logger);
+    this.l1Channel = this.keys.channel("l1");
+  }
+
+  /** Subscribes to L1 invalidations when L1 is on. */
+  async start(): Promise<void> {
+    const l1 = this.l1;
+    if (!l1) return;
+    this.#l1Subscription = await this.connection.subscribe(this.l1Channel, {
+      onMessage: (message) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(message);
+        } catch {
+          return;
+        }
+        if (!Array.isArray(parsed) || parsed[0] === this.instanceId) return;
+        l1.invalidate(parsed.slice(1).filter((k): k is string => typeof k === "string"));
+      },
+      onResubscribed: () => {
+        // Invalidations sent while we were disconnected are lost: start over.
+        this.logger.info("L1 invalidation channel resubscribed; clearing L1");
+        l1.clear();
+      },
+    });
+  }
+
+  /** Whether L1 invalidations are broadcast on writes. */
+  get broadcasts(): boolean {
+    return this.l1 !== undefined;
+  }
+
+  /** Throws `Closed` after close. */
+  checkOpen(): void {
+    if (this.#closed) {
+      throw new InfraError("Closed", "the cache is closed", { component: "cache" });
+    }
+  }
+
+  /** Sends one command, honouring the caller's signal. */
+  send(command: Command, signal?: AbortSignal): Promise<Reply> {
+    this.checkOpen();
+    const reply = this.connection.call(command);
+    return signal ? abortable(reply, signal, "cache") : reply;
+  }
+
+  /** Sends a batch; throws the first failure (callers that want every outcome use the connection). */
+  async sendAll(commands: readonly Command[], signal?: AbortSignal): Promise<Reply[]> {
+    this.checkOpen();
+    const batch = this.connection.batch(commands);
+    const outcomes: BatchOutcome[] = signal ? await abortable(batch, signal, "cache") : await batch;
+    return outcomes.map((outcome) => {
+      if (!outcome.ok) throw outcome.error;
+      return outcome.reply;
+    });
+  }
+
+  /** Groups indexes of `fullKeys` by cluster slot (one group outside a cluster). */
+  groupBySlot(fullKeys: readonly string[]): number[][] {
+    if (this.connection.mode !== "cluster") return [fullKeys.map((_, i) => i)];
+    const groups = new Map<number, number[]>();
+    fullKeys.forEach((key, i) => {
+      const slot = this.connection.slotOf(key);
+      const group = groups.get(slot);
+      if (group) group.push(i);
+      else groups.set(slot, [i]);
+    });
+    return [...groups.values()];
+  }
+
+  /** The L1 invalidation message for `fullKeys`. */
+  invalidationMessage(fullKeys: readonly string[]): string {
+    return JSON.stringify([this.instanceId, ...fullKeys]);
+  }
+
+  /**
+   * After a write: drops the keys from this L1 and tells the other instances. A failed
+   * broadcast is logged, not thrown (the write itself succeeded).
+   */
+  async invalidate(fullKeys: readonly string[]): Promise<void> {
+    const l1 = this.l1;
+    if (!l1) return;
+    l1.invalidate(fullKeys);
+    try {
+      await this.connection.publish(this.l1Channel, this.invalidationMessage(fullKeys));
+    } catch (error) {
+      this.logger.warn("L1 invalidation broadcast failed", { keys: fullKeys.length, error });
+    }
+  }
+
+  /** Keeps `task` for close() to wait on. */
+  track<T>(task: Promise<T>): Promise<T> {
+    this.#tasks.add(task);
+    const forget = () => this.#tasks.delete(task);
+    task.then(forget, forget);
+    return task;
+  }
+
+  /** Registers a timer stopper (lock auto-extension) run on close; returns its remover. */
+  onClose(stop: () => void): () => void {
+    this.#stoppers.add(stop);
+    return () => this.#stoppers.delete(stop);
+  }
+
+  /** Stops accepting calls, drains background work (bounded), then closes the connection. */
+  async close(drainMs: number): Promise<void> {
+    this.#closed = true;
+    if (this.#tasks.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#tasks]),
+        new Promise((resolve) => (timer = setTimeout(resolve, drainMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.lifetime.abort(new InfraError("Closed", "the cache is closed", { component: "cache" }));
+    for (const stop of this.#stoppers) stop();
+    this.#stoppers.clear();
+    await this.events.close();
+    await this.#l1Subscription?.unsubscribe().catch(() => {});
+    await this.connection.close();
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * `getOrSet`: cache-aside with stampede protection.
+ *
+ * - In-process, concurrent callers of one key share one flight (singleflight), so a
+ *   thousand callers cost one script call and at most one loader call.
+ * - Across processes, one script reads the value and, on a miss, takes a per-key fill lock
+ *   (`SET NX PX` with an owner token) in the same round trip. The lock holder runs the
+ *   loader (extending the lock while it runs), writes the value, releases the lock and
+ *   publishes the key in one more script. The others wait for that event (polling with
+ *   backoff as a fallback) and read the value; if the holder failed or died, one of them
+ *   takes the lock over.
+ * - "Not found" (the loader returned `undefined`) is cached under a companion key for
+ *   `negativeTtlMs`, so plain `get`/`set` of the key are unaffected and `delete` clears it.
+ * - TTLs are jittered down by up to `jitter`·TTL, so keys filled together expire apart.
+ * - With `staleWhileRevalidateMs`, values live that much longer than their TTL; in that
+ *   window they are served at once while the caller that wins the lock refreshes them.
+ *
+ * @module
+ */
+
+import { abortable, InfraError, unrefTimer } from "../base/mod.ts";
+import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
+import type { Command, Reply } from "./connection.ts";
+import type { CacheCore } from "./core.ts";
+import { randomToken } from "./core.ts";
+import { invalidArgument } from "./errors.ts";
+import type { KeyWaiter } from "./events.ts";
+import { OUTCOME, RESULT } from "./metrics.ts";
+import type { KeySpace } from "./keys.ts";
+import { FILL, GET_OR_LOCK, LOCK_EXTEND } from "./scripts.ts";
+import type { Codec, GetOrSetOptions, Loader } from "./types.ts";
+import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
+
+const COMPONENT = "cache";
+
+/** The companion key holding a cached "not found" for `fullKey`. */
+export function absentKeyOf(keys: KeySpace, fullKey: string): string {
+  return keys.companion(fullKey, ":absent");
+}
+
+interface Settings {
+  ttlMs: number;
+  negativeTtlMs: number;
+  jitter: number;
+  staleMs: number;
+  lockTtlMs: number;
+  waitTimeoutMs: number;
+  codec: Codec;
+}
+
+type Result = "hit" | "stale" | "negative" | "loaded" | "waited";
+type Outcome = { found: true; data: Encoded; result: Result } | { found: false; result: Result };
+
+interface Flight {
+  key: string;
+  full: string;
+  keys: string[];
+  token: string;
+  settings: Settings;
+  loader: Loader<unknown>;
+}
+
+/** A TTL drawn uniformly from [ttl·(1−jitter), ttl] (0 stays 0). */
+export function jitteredTtl(
+  ttlMs: number,
+  jitter: number,
+  random: () => number = Math.random,
+): number {
+  if (ttlMs === 0 || jitter === 0) return ttlMs;
+  return Math.max(1, ttlMs - Math.floor(random() * ttlMs * jitter));
+}
+
+/** Runs getOrSet calls for one cache. */
+export class GetOrSet {
+  readonly #core: CacheCore;
+  readonly #flights = new Map<string, Promise<Outcome>>();
+
+  constructor(core: CacheCore) {
+    this.#core = core;
+  }
+
+  async run<T>(
+    key: string,
+    loader: Loader<T>,
+    options: GetOrSetOptions = {},
+  ): Promise<T | undefined> {
+    const core = this.#core;
+    core.checkOpen();
+    const full = core.keys.full(key);
+    if (typeof loader !== "function") throw invalidArgument("loader must be a function", "loader");
+    const settings = this.#settings(options);
+    const { codec } = settings;
+    const l1 = core.l1?.get(full);
+    if (l1 && l1.binary === isBinary(codec)) {
+      core.metrics.getOrSet.add(1, RESULT.l1_hit);
+      return l1.data === undefined ? undefined : decodeValue(l1.data, codec) as T;
+    }
+    const flightKey = `${codec}:${full}`;
+    let flight = this.#flights.get(flightKey);
+    if (!flight) {
+      const keys = [full, absentKeyOf(core.keys, full), core.keys.companion(full, ":fill")];
+      const state: Flight = { key, full, keys, token: randomToken(), settings, loader };
+      flight = core.track(this.#fly(state));
+      this.#flights.set(flightKey, flight);
+      const forget = () => {
+        if (this.#flights.get(flightKey) === flight) this.#flights.delete(flightKey);
+      };
+      flight.then(forget, forget);
+    }
+    const outcome = await abortable(flight, options.signal, COMPONENT);
+    core.metrics.getOrSet.add(1, RESULT[outcome.result]);
+    // Each caller decodes its own copy: no two callers share a mutable object.
+    return outcome.found ? decodeValue(outcome.data, codec) as T : undefined;
+  }
+
+  #settings(options: GetOrSetOptions): Settings {
+    const defaults = this.#core.settings.getOrSet;
+    const jitter = options.jitter ?? defaults.jitter;
+    if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
+      throw invalidArgument(`jitter must be a number in [0, 1], got ${jitter}`, "jitter");
+    }
+    return {
+      ttlMs: checkTtl(options.ttlMs ?? this.#core.settings.defaultTtlMs, "ttlMs"),
+      negativeTtlMs: checkTtl(options.negativeTtlMs ?? defaults.negativeTtlMs, "negativeTtlMs"),
+      jitter,
+      staleMs: checkTtl(
+        options.staleWhileRevalidateMs ?? defaults.staleWhileRevalidateMs,
+        "staleWhileRevalidateMs",
+      ),
+      lockTtlMs: checkPositiveMs(options.lockTtlMs ?? defaults.lockTtlMs, "lockTtlMs"),
+      waitTimeoutMs: checkPositiveMs(
+        options.waitTimeoutMs ?? defaults.waitTimeoutMs,
+        "waitTimeoutMs",
+      ),
+      codec: checkCodec(options.codec, this.#core.settings.codec),
+    };
+  }
+
+  async #fly(flight: Flight): Promise<Outcome> {
+    const core = this.#core;
+    const { settings } = flight;
+    const binary = isBinary(settings.codec);
+    const started = Date.now();
+    let waiter: KeyWaiter | undefined;
+    let backoffMs = 10;
+    try {
+      for (;;) {
+        const epoch = core.l1?.epoch ?? 0;
+        const reply = await core.send({
+          kind: "script",
+          script: GET_OR_LOCK,
+          keys: flight.keys,
+          args: [flight.token, settings.lockTtlMs, settings.staleMs],
+          binary,
+        }) as Reply[];
+        const state = Number(reply[0]);
+        const pttl = Number(reply[2]);
+        const locked = Number(reply[3]) === 1;
+        if (state === 1) {
+          const data = reply[1] as Encoded;
+          const stale = pttl >= 0 && pttl <= settings.staleMs;
+          if (locked) this.#refresh(flight);
+          if (!stale) {
+            core.l1?.set(
+              flight.full,
+              data,
+              binary,
+              pttl < 0 ? Infinity : pttl - settings.staleMs,
+              epoch,
+            );
+          }
+          return { found: true, data, result: stale ? "stale" : waiter ? "waited" : "hit" };
+        }
+        if (state === 2) {
+          core.l1?.set(flight.full, undefined, binary, pttl < 0 ? Infinity : pttl, epoch);
+          return { found: false, result: waiter ? "waited" : "negative" };
+        }
+        if (locked) return await this.#load(flight);
+        if (!waiter) {
+          // Register for the fill event, then read again before waiting (no lost wake-up).
+          waiter = await core.events.register(flight.full);
+          continue;
+        }
+        const remaining = settings.waitTimeoutMs - (Date.now() - started);
+        if (remaining <= 0) {
+          throw new InfraError(
+            "Timeout",
+            `waited ${settings.waitTimeoutMs} ms for another process to load ${flight.key}`,
+            { component: COMPONENT },
+          );
+        }
+        const lockLeft = pttl > 0 ? pttl + 1 : backoffMs;
+        await waiter.wait(Math.min(backoffMs, lockLeft, remaining), core.lifetime.signal);
+        backoffMs = Math.min(backoffMs * 2, 500);
+      }
+    } finally {
+      waiter?.dispose();
+    }
+  }
+
+  /** Runs the loader while holding the fill lock, stores the result, releases, wakes. */
+  async #load(flight: Flight): Promise<Outcome> {
+    const core = this.#core;
+    const { settings } = flight;
+    const stopExtending = this.#keepLock(flight);
+    let value: unknown;
+    let data: Encoded | undefined;
+    try {
+      value = await flight.loader({ key: flight.key, signal: core.lifetime.signal });
+      if (value !== undefined) data = encodeValue(value, settings.codec);
+    } catch (error) {
+      core.metrics.loads.add(1, OUTCOME.error);
+      stopExtending();
+      await this.#fill(flight, "r").catch((releaseError) =>
+        core.logger.warn("could not release the fill lock after a loader failure", {
+          key: flight.key,
+          error: releaseError,
+        })
+      );
+      throw error;
+    }
+    stopExtending();
+    const epoch = core.l1?.epoch ?? 0;
+    core.metrics.loads.add(1, data === undefined ? OUTCOME.not_found : OUTCOME.value);
+    if (data === undefined) {
+      await this.#fill(flight, "a", "", settings.negativeTtlMs);
+      if (settings.negativeTtlMs > 0) {
+        core.l1?.set(
+          flight.full,
+          undefined,
+          isBinary(settings.codec),
+          settings.negativeTtlMs,
+          epoch,
+        );
+      }
+      return { found: false, result: "loaded" };
+    }
+    const ttl = jitteredTtl(settings.ttlMs, settings.jitter);
+    await this.#fill(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
+    core.l1?.set(flight.full, data, isBinary(settings.codec), ttl === 0 ? Infinity : ttl, epoch);
+    return { found: true, data, result: "loaded" };
+  }
+
+  /** Refreshes a stale value in the background (this caller holds the lock). */
+  #refresh(flight: Flight): void {
+    const task = this.#load({ ...flight }).catch((error) => {
+      this.#core.logger.warn("background refresh failed; the stale value stays until it expires", {
+        key: flight.key,
+        error,
+      });
+    });
+    this.#core.track(task);
+  }
+
+  #fill(flight: Flight, mode: "v" | "a" | "r", data: Encoded = "", ttlMs = 0): Promise<Reply> {
+    const core = this.#core;
+    const l1Channel = core.broadcasts ? core.l1Channel : "";
+    const command: Command = {
+      kind: "script",
+      script: FILL,
+      keys: flight.keys,
+      args: [
+        flight.token,
+        mode,
+        data,
+        ttlMs,
+        core.events.channel,
+        flight.full,
+        l1Channel,
+        l1Channel ? core.invalidationMessage([flight.full]) : "",
+      ],
+      binary: false,
+    };
+    return core.connection.call(command);
+  }
+
+  /** Extends the fill lock every third of its TTL while the loader runs. */
+  #keepLock(flight: Flight): () => void {
+    const { lockTtlMs } = flight.settings;
+    const timer = setInterval(() => {
+      this.#core.connection.call({
+        kind: "script",
+        script: LOCK_EXTEND,
+        keys: [flight.keys[2]],
+        args: [flight.token, lockTtlMs],
+        binary: false,
+      }).catch((error) =>
+        this.#core.logger.warn("could not extend a fill lock", { key: flight.key, error })
+      );
+    }, Math.max(1, Math.floor(lockTtlMs / 3)));
+    unrefTimer(timer);
+    const removeStopper = this.#core.onClose(() => clearInterval(timer));
+    return () => {
+      clearInterval(timer);
+      removeStopper();
+    };
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The in-process L1 tier: a bounded LRU of encoded values (each hit decodes afresh, so
+ * callers never share a mutable object), with TTLs never longer than the value's TTL in
+ * Redis, and an invalidation epoch that keeps a read racing an invalidation from caching
+ * the old value.
+ *
+ * @module
+ */
+
+import type { Encoded } from "./codec.ts";
+import { encodedSize } from "./codec.ts";
+import type { L1Config } from "./types.ts";
+
+/** An L1 entry: an encoded value, or a cached "not found". */
+export interface L1Entry {
+  /** The encoded value; undefined for "not found". */
+  readonly data: Encoded | undefined;
+  /** Whether `data` is bytes (a hit must be read with a codec of the same kind). */
+  readonly binary: boolean;
+  /** Local expiry, ms since the epoch. */
+  readonly expiresAt: number;
+  /** Estimated size in bytes. */
+  readonly size: number;
+}
+
+/** The LRU. */
+export class L1Cache {
+  readonly #entries = new Map<string, L1Entry>();
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  #bytes = 0;
+  #epoch = 0;
+
+  constructor(config: L1Config, now: () => number = Date.now) {
+    this.#maxEntries = config.maxEntries;
+    this.#maxBytes = config.maxBytes;
+    this.#ttlMs = config.ttlMs;
+    this.#now = now;
+  }
+
+  /** Bumped by every invalidation; a read fills L1 only if it did not change meanwhile. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Entries held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The live entry of `key` (and marks it recently used). */
+  get(key: string): L1Entry | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.#now()) {
+      this.#remove(key, entry);
+      return undefined;
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  /**
+   * Stores an entry for at most `ttlMs` (bounded by the L1 TTL; ≤ 0 or below 1 ms stores
+   * nothing), unless an invalidation happened since `epoch` was read.
+   */
+  set(key: string, data: Encoded | undefined, binary: boolean, ttlMs: number, epoch: number): void {
+    if (epoch !== this.#epoch) return;
+    const ttl = Math.min(this.#ttlMs, ttlMs);
+    if (!(ttl >= 1)) return;
+    const size = (data === undefined ? 0 : encodedSize(data)) + key.length * 2 + 64;
+    if (size > this.#maxBytes) return;
+    const old = this.#entries.get(key);
+    if (old) this.#remove(key, old);
+    this.#entries.set(key, { data, binary, expiresAt: this.#now() + ttl, size });
+    this.#bytes += size;
+    while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
+      const [oldestKey, oldest] = this.#entries.entries().next().value!;
+      this.#remove(oldestKey, oldest);
+    }
+  }
+
+  /** Drops keys (and bumps the epoch). */
+  invalidate(keys: readonly string[]): void {
+    this.#epoch++;
+    for (const key of keys) {
+      const entry = this.#entries.get(key);
+      if (entry) this.#remove(key, entry);
+    }
+  }
+
+  /** Drops everything (after a gap in the invalidation stream). */
+  clear(): void {
+    this.#epoch++;
+    this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  #remove(key: string, entry: L1Entry): void {
+    this.#entries.delete(key);
+    this.#bytes -= entry.size;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * A Redis cache (through ioredis: single node, Sentinel, Cluster) and an embedded memory
+ * twin with the same semantics.
+ *
+ * - Strings, counters, hashes, sets and sorted sets (ranges by rank or score return the
+ *   scores in the same round trip), expiry and TTLs, pipelines.
+ * - Values are JSON by default (`codec: "string"` or `"bytes"` per cache or per call);
+ *   a value with no form in the codec is `InvalidArgument` and nothing is written.
+ * - One key prefix for every key, also the keys passed to scripts. A script must touch
+ *   only the keys passed in KEYS; in a cluster, keys of one call must share a hash tag
+ *   (`{room:1}:members`, `{room:1}:messages`). The prefix may not contain braces, so the
+ *   tag in your key always decides the slot. `getMany`, `setMany`, `delete` and `exists`
+ *   split across slots by themselves.
+ * - Lua scripts defined once (`cache.script`) run by EVALSHA and recover from NOSCRIPT
+ *   with EVAL on the node that answered (after a restart, SCRIPT FLUSH, or on a cluster
+ *   node that has not seen the script).
+ * - A lock with an owner token: extend and release act only for the owner (atomically)
+ *   and say so; blocking acquire with a signal; optional auto-extension.
+ * - A Bloom filter on a plain bitmap, sized from expected items and false-positive rate.
+ * - `getOrSet`: cache-aside with stampede protection across processes, negative caching,
+ *   TTL jitter and stale-while-revalidate; an optional in-process L1 with invalidation
+ *   of the other instances' L1 over pub/sub.
+ *
+ * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
+ *   (`autoPipelining`, on by default; each command still settles alone), every command has
+ *   a deadline (`commandTimeoutMs`) without a timer per command, and calls fail
+ *   `Unavailable` quickly while Redis is down, then work again once it is back.
+ *
+ * **The miss rule**: a read of one value resolves to `undefined` on a miss (`get`,
+ * `hashes.get`, `sortedSets.score`, `sortedSets.rank`, `ttl`, `getOrSet` of a cached
+ * "not found"); reads of collections resolve to an empty collection. Reads never throw
+ * `NotFound`. A stored `null` is a value.
+ *
+ * **Errors** are `InfraError`s: `InvalidArgument` (bad input, nothing changed),
+ * `Unavailable` (Redis unreachable; the client reconnects by itself), `Timeout`,
+ * `Conflict` (the key holds another type), `LockLost`, `Aborted`, `Closed`.
+ *
+ * **Memory driver**: `memory()` runs the same contract in process. Scripts need a
+ * JavaScript twin, `cache.script(lua, { keys, memory: (redis, keys, args) => ... })`,
+ * where `redis.call` runs commands on the memory keyspace; a script without one fails
+ * with `InvalidArgument` on the memory driver.
+ *
+ * @example Cache-aside with stampede protection
+ * ```ts
+ * import { memory } from "@gochat/infra/cache";
+ *
+ * await using cache = memory(); // or: await connect({ nodes: ["127.0.0.1:6379"] })
+ * let loads = 0;
+ * const loadUser = async () => {
+ *   loads++;
+ *   return { id: 1, name: "Ada" };
+ * };
+ * const users = await Promise.all(
+ *   Array.from({ length: 100 }, () => cache.getOrSet("user:1", loadUser, { ttlMs: 60_000 })),
+ * );
+ * console.assert(users.every((user) => user?.name === "Ada") && loads === 1);
+ * ```
+ *
+ * @example The recent-messages window of a chat session
+ * ```ts
+ * import { memory } from "@gochat/infra/cache";
+ *
+ * await using cache = memory();
+ * const key = "session:{42}:messages";
+ * await cache.sortedSets.add(key, [{ member: "m1", score: 1 }, { member: "m2", score: 2 }]);
+ * await cache.sortedSets.trim(key, 50);
+ * await cache.expire(key, 2 * 60 * 60 * 1000);
+ * const latest = await cache.sortedSets.range<string>(key, 0, 9, { reverse: true });
+ * console.assert(latest[0].member === "m2" && latest[0].score === 2);
+ * ```
+ *
+ * @example A lock
+ * ```ts
+ * import { memory } from "@gochat/infra/cache";
+ *
+ * await using cache = memory();
+ * {
+ *   await using lock = await cache.lock("order:7", { ttlMs: 5_000, timeoutMs: 1_000 });
+ *   console.assert(!lock.signal.aborted);
+ * } // released here
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  BloomFilter,
+  BloomOptions,
+  Cache,
+  CacheConfig,
+  CacheDependencies,
+  CacheMode,
+  CallOptions,
+  Codec,
+  ConfigInput,
+  GetOrSetConfig,
+  GetOrSetOptions,
+  Hashes,
+  IncrementOptions,
+  L1Config,
+  Loader,
+  LoaderContext,
+  Lock,
+  LockOptions,
+  MemoryCacheConfig,
+  MemoryCacheDependencies,
+  MemoryScriptFunction,
+  MemoryStore,
+  MemoryStoreOptions,
+  Pipeline,
+  RangeOptions,
+  RawClient,
+  ScoredMember,
+  ScoreRangeOptions,
+  Script,
+  ScriptCommands,
+  ScriptOptions,
+  ScriptReply,
+  ScriptRunOptions,
+  SentinelConfig,
+  SetManyOptions,
+  SetOptions,
+  Sets,
+  SortedSetAddOptions,
+  SortedSets,
+  TlsConfig,
+  TryLockOptions,
+  ValueOptions,
+} from "./types.ts";
+export {
+  defaultConfig,
+  defaultMemoryConfig,
+  resolveConfig,
+  resolveMemoryConfig,
+} from "./config.ts";
+export { connect } from "./redis.ts";
+export { memory, memoryStore } from "./memory.ts";
+export { bloomSize } from "./bloom.ts";

@@ -1,0 +1,175 @@
+/**
+ * Pipelines: queued commands sent in one round trip through the connection's batch (one
+ * pipeline per slot in a cluster). Scripts inside go as EVALSHA where the node is known to
+ * have them and EVAL otherwise, so a pipeline never fails on NOSCRIPT.
+ *
+ * @module
+ */
+
+import { abortable, InfraError } from "../base/mod.ts";
+import { isBinary } from "./codec.ts";
+import { type Command, command, type Reply } from "./connection.ts";
+import type { CacheCore } from "./core.ts";
+import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
+import { setCommand, ttlFromReply } from "./strings.ts";
+import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
+import {
+  checkCodec,
+  checkFinite,
+  checkTtl,
+  decodeReply,
+  parseHash,
+  parseInteger,
+  parseScore,
+  parseScored,
+} from "./validate.ts";
+import { scriptCommand } from "./user_script.ts";
+
+interface Queued {
+  command: Command;
+  decode: (reply: Reply) => unknown;
+  /** Full keys this command writes (for L1 invalidation). */
+  writes: string[];
+}
+
+const identity = (reply: Reply) => reply;
+
+/** {@link Cache.pipeline}. */
+export function createPipeline(core: CacheCore): Pipeline {
+  const queue: Queued[] = [];
+  const codecOf = (options?: { codec?: Codec }) => checkCodec(options?.codec, core.settings.codec);
+  const push = (queued: Queued) => {
+    queue.push(queued);
+    return pipeline;
+  };
+  const write = (cmd: Command, decode: (reply: Reply) => unknown = identity) => {
+    const full = cmd.kind === "command" ? cmd.key! : cmd.keys[0];
+    return push({ command: cmd, decode, writes: [full] });
+  };
+
+  const pipeline: Pipeline = {
+    get(key, options) {
+      const codec = codecOf(options);
+      const full = core.keys.full(key);
+      return push({
+        command: command("GET", [full], full, isBinary(codec)),
+        decode: (reply) => decodeReply(reply, codec),
+        writes: [],
+      });
+    },
+    set(key, value, options: Omit<SetOptions, "signal"> = {}) {
+      return write(
+        setCommand(core, key, value, options, codecOf(options)),
+        (reply) => reply !== null,
+      );
+    },
+    delete(key) {
+      const full = core.keys.full(key);
+      return write(command("DEL", [full], full), parseInteger);
+    },
+    exists(key) {
+      const full = core.keys.full(key);
+      return push({
+        command: command("EXISTS", [full], full),
+        decode: (r) => parseInteger(r) === 1,
+        writes: [],
+      });
+    },
+    expire(key, ttlMs) {
+      const full = core.keys.full(key);
+      const ttl = checkTtl(ttlMs);
+      const cmd = ttl === 0
+        ? command("PERSIST", [full], full)
+        : command("PEXPIRE", [full, ttl], full);
+      return write(cmd, (reply) => parseInteger(reply) === 1);
+    },
+    ttl(key) {
+      const full = core.keys.full(key);
+      return push({ command: command("PTTL", [full], full), decode: ttlFromReply, writes: [] });
+    },
+    increment(key, by = 1) {
+      const full = core.keys.full(key);
+      checkFinite(by, "by");
+      const name = Number.isSafeInteger(by) ? "INCRBY" : "INCRBYFLOAT";
+      return write(command(name, [full, by], full), parseScore);
+    },
+    hashSet(key, fields, options) {
+      return write(hashCommands.set(core, key, fields, codecOf(options)), parseInteger);
+    },
+    hashGet(key, field, options) {
+      const codec = codecOf(options);
+      return push({
+        command: hashCommands.get(core, key, field, codec),
+        decode: (r) => decodeReply(r, codec),
+        writes: [],
+      });
+    },
+    hashGetAll(key, options) {
+      const codec = codecOf(options);
+      return push({
+        command: hashCommands.getAll(core, key, codec),
+        decode: (r) => parseHash(r, codec),
+        writes: [],
+      });
+    },
+    setAdd(key, members, options) {
+      return write(setCommands.add(core, key, members, codecOf(options)), parseInteger);
+    },
+    sortedSetAdd(key, members: ScoredMember[], options) {
+      return write(sortedSetCommands.add(core, key, members, codecOf(options)), parseInteger);
+    },
+    sortedSetRange(key, start, stop, options) {
+      const codec = codecOf(options);
+      const cmd = sortedSetCommands.range(core, key, start, stop, codec, options?.reverse);
+      return push({ command: cmd, decode: (r) => parseScored(r, codec), writes: [] });
+    },
+    sortedSetTrim(key, keep, options) {
+      return write(sortedSetCommands.trim(core, key, keep, options?.lowest), parseInteger);
+    },
+    run(script: Script, keys: string[], args: (string | number)[] = []) {
+      const cmd = scriptCommand(core, script, keys, args, false);
+      return push({
+        command: cmd,
+        decode: identity,
+        writes: cmd.kind === "script" ? [...cmd.keys] : [],
+      });
+    },
+    get length() {
+      return queue.length;
+    },
+    async exec(options?: CallOptions) {
+      core.checkOpen();
+      const items = queue.splice(0, queue.length);
+      if (items.length === 0) return [];
+      const writes = items.flatMap((item) => item.writes);
+      core.l1?.invalidate(writes);
+      const batch = core.connection.batch(items.map((item) => item.command));
+      // Invalidate even when the caller stops waiting: the commands run regardless.
+      const settled = writes.length > 0 ? batch.finally(() => core.invalidate(writes)) : batch;
+      const outcomes = await abortable(settled, options?.signal, "cache");
+      const results = outcomes.map((outcome, i) => {
+        if (!outcome.ok) return { ok: false as const, error: outcome.error };
+        try {
+          return { ok: true as const, value: items[i].decode(outcome.reply) };
+        } catch (error) {
+          return { ok: false as const, error: error as InfraError };
+        }
+      });
+      const failed = results.findIndex((result) => !result.ok);
+      if (failed >= 0) {
+        const first = results[failed] as { ok: false; error: InfraError };
+        throw new InfraError(
+          first.error.code ?? "Internal",
+          `pipeline command ${failed} failed: ${first.error.message}`,
+          {
+            component: "cache",
+            cause: first.error,
+            details: { index: failed, results },
+          },
+        );
+      }
+      return results.map((result) => (result as { value: unknown }).value);
+    },
+  };
+  return pipeline;
+}

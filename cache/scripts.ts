@@ -1,0 +1,260 @@
+/**
+ * The cache's own scripts. Each one touches only the keys it is given (all in one slot,
+ * see `KeySpace.companion`), and each has a JavaScript twin with the same effect for the memory
+ * driver.
+ *
+ * @module
+ */
+
+import type { ScriptContext } from "./connection.ts";
+import { defineScript } from "./script.ts";
+import type { ScriptSource } from "./connection.ts";
+
+const ok = (reply: unknown) => reply !== null;
+
+/**
+ * Lock acquire. KEYS: lock. ARGV: token, ttlMs. Returns -1 when taken, otherwise the
+ * remaining TTL of the current owner's lock (so a waiter knows how long it may wait).
+ */
+export const LOCK_ACQUIRE: ScriptSource = defineScript(
+  `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
+return redis.call('PTTL', KEYS[1])`,
+  1,
+  (redis, keys, args) => {
+    if (ok(redis.call("SET", keys[0], args[0], "NX", "PX", args[1]))) return -1;
+    return redis.call("PTTL", keys[0]);
+  },
+);
+
+function releaseTwin(redis: ScriptContext, keys: string[], args: string[]): number {
+  if (redis.call("GET", keys[0]) !== args[0]) return 0;
+  redis.call("DEL", keys[0]);
+  redis.call("PUBLISH", args[1], args[2]);
+  return 1;
+}
+
+/**
+ * Lock release. KEYS: lock. ARGV: token, channel, message. Deletes the lock only while it
+ * holds `token`, then wakes waiters; returns 1 when released, 0 when not the owner.
+ */
+export const LOCK_RELEASE: ScriptSource = defineScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0`,
+  1,
+  releaseTwin,
+);
+
+/** Lock extend. KEYS: lock. ARGV: token, ttlMs. Returns 1 when extended, 0 when not the owner. */
+export const LOCK_EXTEND: ScriptSource = defineScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`,
+  1,
+  (redis, keys, args) => {
+    if (redis.call("GET", keys[0]) !== args[0]) return 0;
+    return redis.call("PEXPIRE", keys[0], args[1]);
+  },
+);
+
+/**
+ * Counter with a window TTL. KEYS: counter. ARGV: by, ttlMs, "f" (float) or "i". The TTL is
+ * set only when the counter has none (it was just created).
+ */
+export const INCREMENT_WITH_TTL: ScriptSource = defineScript(
+  `local v
+if ARGV[3] == 'f' then v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1]) else v = redis.call('INCRBY', KEYS[1], ARGV[1]) end
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v`,
+  1,
+  (redis, keys, args) => {
+    const value = redis.call(args[2] === "f" ? "INCRBYFLOAT" : "INCRBY", keys[0], args[0]);
+    if (redis.call("PTTL", keys[0]) === -1) redis.call("PEXPIRE", keys[0], args[1]);
+    return value;
+  },
+);
+
+/** setMany with a TTL, atomic per slot. KEYS: the keys. ARGV: ttlMs, then one value per key. */
+export const SET_MANY_WITH_TTL: ScriptSource = defineScript(
+  `for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1]) end
+return #KEYS`,
+  -1,
+  (redis, keys, args) => {
+    keys.forEach((key, i) => redis.call("SET", key, args[i + 1], "PX", args[0]));
+    return keys.length;
+  },
+);
+
+/**
+ * getOrSet's read. KEYS: value, absent marker, fill lock. ARGV: token, lockTtlMs, staleMs.
+ * Returns `{state, value, pttl, locked}`: state 1 = value (pttl its TTL; `locked` = 1 when
+ * it is stale and this caller took the refresh lock), 2 = cached "not found", 0 = miss
+ * (`locked` = 1 when this caller took the fill lock, else pttl is the holder's lock TTL).
+ */
+export const GET_OR_LOCK: ScriptSource = defineScript(
+  `local v = redis.call('GET', KEYS[1])
+if v then
+  local pttl = redis.call('PTTL', KEYS[1])
+  local locked = 0
+  if pttl >= 0 and pttl <= tonumber(ARGV[3]) and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then locked = 1 end
+  return {1, v, pttl, locked}
+end
+local apttl = redis.call('PTTL', KEYS[2])
+if apttl ~= -2 then return {2, '', apttl, 0} end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, '', -2, 1} end
+return {0, '', redis.call('PTTL', KEYS[3]), 0}`,
+  3,
+  (redis, keys, args) => {
+    const value = redis.call("GET", keys[0]);
+    const lock = () => ok(redis.call("SET", keys[2], args[0], "NX", "PX", args[1])) ? 1 : 0;
+    if (value !== null) {
+      const pttl = redis.call("PTTL", keys[0]) as number;
+      const stale = pttl >= 0 && pttl <= Number(args[2]);
+      return [1, value, pttl, stale ? lock() : 0];
+    }
+    const absentTtl = redis.call("PTTL", keys[1]) as number;
+    if (absentTtl !== -2) return [2, "", absentTtl, 0];
+    if (lock()) return [0, "", -2, 1];
+    return [0, "", redis.call("PTTL", keys[2]), 0];
+  },
+);
+
+/**
+ * getOrSet's write. KEYS: value, absent marker, fill lock. ARGV: token, mode ("v" store the
+ * value, "a" store "not found", "r" only release), data, ttlMs (0 = none), events channel,
+ * events message, L1 channel ("" = none), L1 message. Stores, releases the lock if still
+ * held with `token`, and wakes the waiters; returns 1 when the lock was still ours.
+ */
+export const FILL: ScriptSource = defineScript(
+  `if ARGV[2] == 'v' then
+  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) else redis.call('SET', KEYS[1], ARGV[3]) end
+  redis.call('DEL', KEYS[2])
+elseif ARGV[2] == 'a' then
+  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) else redis.call('DEL', KEYS[2]) end
+  redis.call('DEL', KEYS[1])
+end
+local owned = 0
+if redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('DEL', KEYS[3])
+  owned = 1
+end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+if ARGV[2] ~= 'r' and ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
+return owned`,
+  3,
+  (redis, keys, args) => {
+    const ttl = Number(args[3]);
+    if (args[1] === "v") {
+      if (ttl > 0) redis.call("SET", keys[0], args[2], "PX", ttl);
+      else redis.call("SET", keys[0], args[2]);
+      redis.call("DEL", keys[1]);
+    } else if (args[1] === "a") {
+      if (ttl > 0) redis.call("SET", keys[1], "1", "PX", ttl);
+      else redis.call("DEL", keys[1]);
+      redis.call("DEL", keys[0]);
+    }
+    let owned = 0;
+    if (redis.call("GET", keys[2]) === args[0]) {
+      redis.call("DEL", keys[2]);
+      owned = 1;
+    }
+    redis.call("PUBLISH", args[4], args[5]);
+    if (args[1] !== "r" && args[6] !== "") redis.call("PUBLISH", args[6], args[7]);
+    return owned;
+  },
+);
+
+const BLOOM_META_CHECK = `local meta = redis.call('GET', KEYS[2])
+if meta and meta ~= ARGV[1] then
+  return redis.error_reply('CONFLICT bloom filter ' .. KEYS[1] .. ' has (bits:hashes) ' .. meta .. ', not ' .. ARGV[1])
+end`;
+
+function bloomMetaTwin(redis: ScriptContext, keys: string[], expected: string): string | null {
+  const meta = redis.call("GET", keys[1]) as string | null;
+  if (meta !== null && meta !== expected) {
+    throw new Error(
+      `CONFLICT bloom filter ${keys[0]} has (bits:hashes) ${meta}, not ${expected}`,
+    );
+  }
+  return meta;
+}
+
+/**
+ * Bloom add. KEYS: bitmap, meta. ARGV: "bits:hashes", k, ttlMs, then k bit positions per
+ * item. Returns per item 1 when some bit was unset (the item is new).
+ */
+export const BLOOM_ADD: ScriptSource = defineScript(
+  `${BLOOM_META_CHECK}
+if not meta then redis.call('SET', KEYS[2], ARGV[1]) end
+local k = tonumber(ARGV[2])
+local result = {}
+for i = 0, (#ARGV - 3) / k - 1 do
+  local new = 0
+  for j = 1, k do
+    if redis.call('SETBIT', KEYS[1], ARGV[3 + i * k + j], 1) == 0 then new = 1 end
+  end
+  result[i + 1] = new
+end
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return result`,
+  2,
+  (redis, keys, args) => {
+    if (bloomMetaTwin(redis, keys, args[0]) === null) redis.call("SET", keys[1], args[0]);
+    const k = Number(args[1]);
+    const result: number[] = [];
+    for (let i = 0; i < (args.length - 3) / k; i++) {
+      let fresh = 0;
+      for (let j = 0; j < k; j++) {
+        if (redis.call("SETBIT", keys[0], args[3 + i * k + j], 1) === 0) fresh = 1;
+      }
+      result.push(fresh);
+    }
+    const ttl = Number(args[2]);
+    if (ttl > 0) {
+      redis.call("PEXPIRE", keys[0], ttl);
+      redis.call("PEXPIRE", keys[1], ttl);
+    }
+    return result;
+  },
+);
+
+/** Bloom test. KEYS: bitmap, meta. ARGV: "bits:hashes", k, then k positions per item. */
+export const BLOOM_HAS: ScriptSource = defineScript(
+  `${BLOOM_META_CHECK}
+local k = tonumber(ARGV[2])
+local result = {}
+for i = 0, (#ARGV - 2) / k - 1 do
+  local found = 1
+  for j = 1, k do
+    if redis.call('GETBIT', KEYS[1], ARGV[2 + i * k + j]) == 0 then
+      found = 0
+      break
+    end
+  end
+  result[i + 1] = found
+end
+return result`,
+  2,
+  (redis, keys, args) => {
+    bloomMetaTwin(redis, keys, args[0]);
+    const k = Number(args[1]);
+    const result: number[] = [];
+    for (let i = 0; i < (args.length - 2) / k; i++) {
+      let found = 1;
+      for (let j = 0; j < k; j++) {
+        if (redis.call("GETBIT", keys[0], args[2 + i * k + j]) === 0) {
+          found = 0;
+          break;
+        }
+      }
+      result.push(found);
+    }
+    return result;
+  },
+);

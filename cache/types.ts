@@ -1,0 +1,646 @@
+/**
+ * The cache contract: the {@link Cache} interface every driver implements, its options and
+ * its config.
+ *
+ * @module
+ */
+
+import type { Logger } from "../clog/mod.ts";
+
+/**
+ * How values are stored: `"json"` (the default; any JSON-serializable value), `"string"`
+ * (strings as they are) or `"bytes"` (`Uint8Array`s as they are).
+ */
+export type Codec = "json" | "string" | "bytes";
+
+/** Where the data lives: one Redis node, a Sentinel-managed master, a Cluster, or memory. */
+export type CacheMode = "single" | "sentinel" | "cluster" | "memory";
+
+/** TLS settings (PEM text, so the config stays plain JSON). */
+export interface TlsConfig {
+  /** Connect with TLS (`rediss`). */
+  enabled: boolean;
+  /** CA certificate(s) to trust, PEM; empty = the runtime's default roots. */
+  caPem: string;
+  /** Client certificate for mutual TLS, PEM; empty = none. */
+  certPem: string;
+  /** Client private key for mutual TLS, PEM; empty = none. */
+  keyPem: string;
+  /** Server name to verify (SNI); empty = the host of the node. */
+  serverName: string;
+  /** Verify the server certificate. Only turn off against a local test server. */
+  verify: boolean;
+}
+
+/** Sentinel settings (mode `"sentinel"`; `nodes` are then the Sentinels). */
+export interface SentinelConfig {
+  /** The master group name the Sentinels monitor. */
+  masterName: string;
+  /** ACL user for the Sentinels; empty = none. */
+  username: string;
+  /** Password for the Sentinels; empty = none. */
+  password: string;
+}
+
+/** The optional in-process tier in front of Redis. */
+export interface L1Config {
+  /** Keep an L1 and broadcast invalidations to the other instances' L1. */
+  enabled: boolean;
+  /** Most entries kept (least recently used evicted first). */
+  maxEntries: number;
+  /** Most bytes of encoded values kept (estimated; UTF-16 for text). */
+  maxBytes: number;
+  /** Longest time an entry stays in L1; never longer than its TTL in Redis. */
+  ttlMs: number;
+}
+
+/** Defaults of {@link Cache.getOrSet} (each one can be overridden per call). */
+export interface GetOrSetConfig {
+  /** How long "not found" (the loader returned `undefined`) is cached; 0 = not cached. */
+  negativeTtlMs: number;
+  /** TTL jitter as a fraction: the TTL is drawn uniformly from [ttl·(1−jitter), ttl]. */
+  jitter: number;
+  /** How long after its TTL a value may still be served while one caller refreshes it. */
+  staleWhileRevalidateMs: number;
+  /** TTL of the per-key loader lock; it is extended while the loader runs. */
+  lockTtlMs: number;
+  /** How long a caller waits for another process's loader before a `Timeout`. */
+  waitTimeoutMs: number;
+}
+
+/** Configuration of {@link Cache} on Redis: plain JSON, validated by `connect`. */
+export interface CacheConfig {
+  /** `"single"`, `"sentinel"` or `"cluster"`. */
+  mode: "single" | "sentinel" | "cluster";
+  /**
+   * `host:port` of the server (single), of the Sentinels (sentinel) or of some cluster
+   * nodes (cluster; the rest are discovered). IPv6 as `[::1]:6379`.
+   */
+  nodes: string[];
+  /** ACL user; empty = the default user. */
+  username: string;
+  /** Password; empty = none. */
+  password: string;
+  /** Database number (single and sentinel; a cluster has only 0). */
+  db: number;
+  /** TLS. */
+  tls: TlsConfig;
+  /** Sentinel settings (mode `"sentinel"`). */
+  sentinel: SentinelConfig;
+  /**
+   * Prepended to every key (also the keys passed to scripts) and to the cache's pub/sub
+   * channels. Must not contain `{` or `}` so that hash tags in keys keep deciding the slot.
+   */
+  keyPrefix: string;
+  /** How values are stored unless a call says otherwise. */
+  codec: Codec;
+  /** TTL of `set` and `getOrSet` when the call gives none; 0 = no expiry. */
+  defaultTtlMs: number;
+  /** Deadline of the initial connection. */
+  connectTimeoutMs: number;
+  /**
+   * Deadline of each command sent to Redis: no reply within it is a `Timeout` (checked by
+   * one sweeper, so up to a tenth later). Commands queued while reconnecting fail
+   * `Unavailable` after `maxRetriesPerRequest` attempts instead. Per call, pass a `signal`.
+   */
+  commandTimeoutMs: number;
+  /**
+   * Queue commands while reconnecting (each waits for at most `maxRetriesPerRequest`
+   * reconnection attempts, then fails `Unavailable`); false = fail at once while down.
+   */
+  offlineQueue: boolean;
+  /** Reconnection attempts a queued command waits for before failing `Unavailable`. */
+  maxRetriesPerRequest: number;
+  /** First reconnection delay. */
+  reconnectMinDelayMs: number;
+  /** Longest reconnection delay (the delay doubles up to it). */
+  reconnectMaxDelayMs: number;
+  /**
+   * Send the commands issued in one burst of microtasks in one socket write (each still
+   * settles on its own). Default true; it is what makes the cache faster than plain ioredis.
+   */
+  autoPipelining: boolean;
+  /** `CLIENT SETNAME` of the connections; empty = none. */
+  connectionName: string;
+  /** The in-process L1 tier. */
+  l1: L1Config;
+  /** Defaults of getOrSet. */
+  getOrSet: GetOrSetConfig;
+}
+
+/** Configuration of the memory driver: the part of {@link CacheConfig} that applies to it. */
+export interface MemoryCacheConfig {
+  /** Prepended to every key, as on Redis. */
+  keyPrefix: string;
+  /** How values are stored unless a call says otherwise. */
+  codec: Codec;
+  /** TTL of `set` and `getOrSet` when the call gives none; 0 = no expiry. */
+  defaultTtlMs: number;
+  /** Defaults of getOrSet. */
+  getOrSet: GetOrSetConfig;
+}
+
+/** A config where every field, at any depth, may be left out (defaults fill it in). */
+export type ConfigInput<C> = {
+  [K in keyof C]?: C[K] extends readonly unknown[] ? C[K]
+    : C[K] extends object ? ConfigInput<C[K]>
+    : C[K];
+};
+
+/** Dependencies of `connect`. */
+export interface CacheDependencies {
+  /** Where the cache logs; default `getLogger("cache")`. */
+  logger?: Logger;
+}
+
+/**
+ * The keyspace of the memory driver. Several memory caches given the same store see the
+ * same data and each other's pub/sub messages, like processes sharing one Redis.
+ */
+export interface MemoryStore {
+  /** Keys currently stored (expired ones not counted). */
+  readonly size: number;
+  /** Removes every key. */
+  clear(): void;
+}
+
+/** Options of a memory store. */
+export interface MemoryStoreOptions {
+  /** The clock TTLs are measured with, in ms; default `Date.now` (inject one in tests). */
+  now?: () => number;
+}
+
+/** Dependencies of the memory driver. */
+export interface MemoryCacheDependencies extends CacheDependencies {
+  /** The keyspace; default a fresh private one. */
+  store?: MemoryStore;
+}
+
+/** Options every call accepts. */
+export interface CallOptions {
+  /** Stops waiting: the call rejects with `Aborted` (or `Timeout` for a timeout signal). */
+  signal?: AbortSignal;
+}
+
+/** Options of calls that read or write values. */
+export interface ValueOptions extends CallOptions {
+  /** The codec of this call; default `config.codec`. */
+  codec?: Codec;
+}
+
+/** Options of {@link Cache.set}. */
+export interface SetOptions extends ValueOptions {
+  /** Time to live in ms; 0 = no expiry; default `config.defaultTtlMs`. */
+  ttlMs?: number;
+  /** Write only when the key does not exist (`NX`). */
+  ifAbsent?: boolean;
+  /** Write only when the key exists (`XX`). */
+  ifPresent?: boolean;
+  /** Keep the key's current TTL instead of setting one (`KEEPTTL`). */
+  keepTtl?: boolean;
+}
+
+/** Options of {@link Cache.setMany}. */
+export interface SetManyOptions extends ValueOptions {
+  /** Time to live in ms of every entry; 0 = no expiry; default `config.defaultTtlMs`. */
+  ttlMs?: number;
+}
+
+/** Options of {@link Cache.increment}. */
+export interface IncrementOptions extends CallOptions {
+  /** TTL given to the counter when this call creates it (a window counter); 0 = none. */
+  ttlMs?: number;
+}
+
+/** A sorted-set member with its score. */
+export interface ScoredMember<T = unknown> {
+  /** The member (decoded with the codec). */
+  member: T;
+  /** Its score. */
+  score: number;
+}
+
+/** Options of sorted-set range reads. */
+export interface RangeOptions extends ValueOptions {
+  /** Highest score first. */
+  reverse?: boolean;
+}
+
+/** Options of {@link SortedSets.rangeByScore}. */
+export interface ScoreRangeOptions extends RangeOptions {
+  /** Exclude members whose score equals `min`. */
+  minExclusive?: boolean;
+  /** Exclude members whose score equals `max`. */
+  maxExclusive?: boolean;
+  /** Skip this many matching members (with `count`). */
+  offset?: number;
+  /** Return at most this many members. */
+  count?: number;
+}
+
+/** Options of {@link SortedSets.add}. */
+export interface SortedSetAddOptions extends ValueOptions {
+  /** Only add new members; never update scores (`NX`). */
+  ifAbsent?: boolean;
+  /** Only update existing members (`XX`). */
+  ifPresent?: boolean;
+  /** Only update a score when the new one is greater (`GT`). */
+  onlyGreater?: boolean;
+  /** Only update a score when the new one is less (`LT`). */
+  onlyLess?: boolean;
+}
+
+/** Hash operations. Field names are strings; field values go through the codec. */
+export interface Hashes {
+  /** The value of `field`, or `undefined` when the key or field is missing. */
+  get<T = unknown>(key: string, field: string, options?: ValueOptions): Promise<T | undefined>;
+  /** The values of `fields`, `undefined` for each missing one, in order. */
+  getMany<T = unknown>(
+    key: string,
+    fields: string[],
+    options?: ValueOptions,
+  ): Promise<(T | undefined)[]>;
+  /** All fields; `{}` when the key is missing. */
+  getAll<T = unknown>(key: string, options?: ValueOptions): Promise<Record<string, T>>;
+  /** Sets fields; resolves to the number of fields that were new. */
+  set(key: string, fields: Record<string, unknown>, options?: ValueOptions): Promise<number>;
+  /** Deletes fields; resolves to how many existed. */
+  delete(key: string, fields: string | string[], options?: CallOptions): Promise<number>;
+  /** Whether `field` exists. */
+  has(key: string, field: string, options?: CallOptions): Promise<boolean>;
+  /** The number of fields (0 when the key is missing). */
+  size(key: string, options?: CallOptions): Promise<number>;
+  /** Adds `by` (default 1) to an integer (or, with a fraction, float) field; returns the new value. */
+  increment(key: string, field: string, by?: number, options?: CallOptions): Promise<number>;
+}
+
+/** Set operations. Members go through the codec. */
+export interface Sets {
+  /** Adds members; resolves to how many were new. */
+  add(key: string, members: unknown[], options?: ValueOptions): Promise<number>;
+  /** Removes members; resolves to how many were present. */
+  remove(key: string, members: unknown[], options?: ValueOptions): Promise<number>;
+  /** All members (unordered); `[]` when the key is missing. */
+  members<T = unknown>(key: string, options?: ValueOptions): Promise<T[]>;
+  /** Whether `member` is in the set. */
+  has(key: string, member: unknown, options?: ValueOptions): Promise<boolean>;
+  /** The number of members (0 when the key is missing). */
+  size(key: string, options?: CallOptions): Promise<number>;
+}
+
+/** Sorted-set operations. Members go through the codec; reads return scores in the same reply. */
+export interface SortedSets {
+  /** Adds or updates members; resolves to how many were new. */
+  add(key: string, members: ScoredMember[], options?: SortedSetAddOptions): Promise<number>;
+  /**
+   * Members by rank (0 = lowest score, or highest with `reverse`), `start` to `stop`
+   * inclusive; negative ranks count from the end (-1 = last). One round trip, with scores.
+   */
+  range<T = unknown>(
+    key: string,
+    start: number,
+    stop: number,
+    options?: RangeOptions,
+  ): Promise<ScoredMember<T>[]>;
+  /**
+   * Members with `min ≤ score ≤ max` (±Infinity allowed), lowest first (highest first with
+   * `reverse`; `min` and `max` keep their meaning). One round trip, with scores.
+   */
+  rangeByScore<T = unknown>(
+    key: string,
+    min: number,
+    max: number,
+    options?: ScoreRangeOptions,
+  ): Promise<ScoredMember<T>[]>;
+  /** The score of `member`, or `undefined` when it is not in the set. */
+  score(key: string, member: unknown, options?: ValueOptions): Promise<number | undefined>;
+  /** The 0-based rank of `member` (lowest first, highest first with `reverse`), or `undefined`. */
+  rank(key: string, member: unknown, options?: RangeOptions): Promise<number | undefined>;
+  /** Removes members; resolves to how many were present. */
+  remove(key: string, members: unknown[], options?: ValueOptions): Promise<number>;
+  /** The number of members (0 when the key is missing). */
+  size(key: string, options?: CallOptions): Promise<number>;
+  /** How many members have `min ≤ score ≤ max`. */
+  count(key: string, min: number, max: number, options?: CallOptions): Promise<number>;
+  /** Adds `by` to the score of `member` (adding it at `by` when absent); returns the new score. */
+  increment(key: string, member: unknown, by: number, options?: ValueOptions): Promise<number>;
+  /** Removes members ranked `start` to `stop` (inclusive, negative from the end); returns how many. */
+  removeByRank(key: string, start: number, stop: number, options?: CallOptions): Promise<number>;
+  /** Removes members with `min ≤ score ≤ max`; returns how many. */
+  removeByScore(key: string, min: number, max: number, options?: CallOptions): Promise<number>;
+  /**
+   * Keeps only the `keep` highest-scored members (or lowest with `{ lowest: true }`): the
+   * "last N messages" window. Returns how many were removed.
+   */
+  trim(
+    key: string,
+    keep: number,
+    options?: CallOptions & { lowest?: boolean },
+  ): Promise<number>;
+}
+
+/** What a script returns: Lua values as JavaScript values (Lua `false` and nil → `null`). */
+export type ScriptReply = null | number | string | Uint8Array | ScriptReply[];
+
+/** `redis.call` as a script's JavaScript twin sees it (memory driver). */
+export interface ScriptCommands {
+  /** Runs one command inside the script; throws Redis's error reply. */
+  call(command: string, ...args: (string | number | Uint8Array)[]): ScriptReply;
+}
+
+/**
+ * The JavaScript twin of a Lua script for the memory driver: it receives the same KEYS
+ * (prefixed) and ARGV (as strings) and runs atomically. `true` → 1, `false`/`undefined` →
+ * `null`, numbers are truncated to integers, as Redis converts Lua values.
+ */
+export type MemoryScriptFunction = (
+  redis: ScriptCommands,
+  keys: string[],
+  args: string[],
+) => ScriptReply | boolean | undefined;
+
+/** Options of {@link Cache.script}. */
+export interface ScriptOptions {
+  /** How many keys every call passes (KEYS); the script must touch only those keys. */
+  keys: number;
+  /**
+   * The script's JavaScript twin, run by the memory driver (which has no Lua). Without
+   * one, running the script on the memory driver is an `InvalidArgument` error.
+   */
+  memory?: MemoryScriptFunction;
+}
+
+/** Options of {@link Script.run}. */
+export interface ScriptRunOptions extends CallOptions {
+  /** Bulk replies as `Uint8Array` instead of strings. */
+  binary?: boolean;
+}
+
+/**
+ * A Lua script defined once: its SHA1 is computed locally and it runs with `EVALSHA`,
+ * falling back to `EVAL` on the node that answered `NOSCRIPT` (after a restart,
+ * `SCRIPT FLUSH`, or on a cluster node that has not seen it yet).
+ */
+export interface Script {
+  /** The SHA1 (hex) of the source. */
+  readonly sha: string;
+  /** The number of keys every call passes. */
+  readonly keys: number;
+  /**
+   * Runs the script. `keys` are prefixed like every other key; `args` go as they are.
+   * In a cluster every key must share one hash tag.
+   */
+  run(keys: string[], args?: (string | number)[], options?: ScriptRunOptions): Promise<ScriptReply>;
+}
+
+/**
+ * Commands queued and sent in one round trip (one per slot in a cluster, in parallel; the
+ * order is kept within a slot). Not a transaction: each command succeeds or fails alone.
+ * Every method returns the pipeline, for chaining.
+ */
+export interface Pipeline {
+  /** Queues {@link Cache.get}. */
+  get(key: string, options?: { codec?: Codec }): Pipeline;
+  /** Queues {@link Cache.set}. */
+  set(key: string, value: unknown, options?: Omit<SetOptions, "signal">): Pipeline;
+  /** Queues {@link Cache.delete}. */
+  delete(key: string): Pipeline;
+  /** Queues {@link Cache.exists} for one key (a boolean). */
+  exists(key: string): Pipeline;
+  /** Queues {@link Cache.expire}. */
+  expire(key: string, ttlMs: number): Pipeline;
+  /** Queues {@link Cache.ttl}. */
+  ttl(key: string): Pipeline;
+  /** Queues {@link Cache.increment} (without a TTL). */
+  increment(key: string, by?: number): Pipeline;
+  /** Queues {@link Hashes.set}. */
+  hashSet(key: string, fields: Record<string, unknown>, options?: { codec?: Codec }): Pipeline;
+  /** Queues {@link Hashes.get}. */
+  hashGet(key: string, field: string, options?: { codec?: Codec }): Pipeline;
+  /** Queues {@link Hashes.getAll}. */
+  hashGetAll(key: string, options?: { codec?: Codec }): Pipeline;
+  /** Queues {@link Sets.add}. */
+  setAdd(key: string, members: unknown[], options?: { codec?: Codec }): Pipeline;
+  /** Queues {@link SortedSets.add}. */
+  sortedSetAdd(key: string, members: ScoredMember[], options?: { codec?: Codec }): Pipeline;
+  /** Queues {@link SortedSets.range}. */
+  sortedSetRange(
+    key: string,
+    start: number,
+    stop: number,
+    options?: { codec?: Codec; reverse?: boolean },
+  ): Pipeline;
+  /** Queues {@link SortedSets.trim}. */
+  sortedSetTrim(key: string, keep: number, options?: { lowest?: boolean }): Pipeline;
+  /** Queues a script run (EVALSHA when the node is known to have it, EVAL otherwise). */
+  run(script: Script, keys: string[], args?: (string | number)[]): Pipeline;
+  /** How many commands are queued. */
+  readonly length: number;
+  /**
+   * Sends the queued commands and resolves to their results in order. When some failed,
+   * rejects with the first failure's `InfraError` (the others still ran), whose
+   * `details.results` holds every outcome as `{ ok, value | error }`.
+   */
+  exec(options?: CallOptions): Promise<unknown[]>;
+}
+
+/** Options of {@link Cache.tryLock}. */
+export interface TryLockOptions extends CallOptions {
+  /** How long the lock lives unless extended or released. */
+  ttlMs: number;
+  /**
+   * Extend the lock every `ttlMs / 3` until released; when an extension fails, the lock's
+   * `signal` aborts with `LockLost`.
+   */
+  autoExtend?: boolean;
+}
+
+/** Options of {@link Cache.lock}. */
+export interface LockOptions extends TryLockOptions {
+  /** Give up after this long with `Timeout`; default: wait until `signal` fires. */
+  timeoutMs?: number;
+}
+
+/** A held lock. `await using lock = await cache.lock(...)` releases it at scope end. */
+export interface Lock extends AsyncDisposable {
+  /** The key (as the caller gave it). */
+  readonly key: string;
+  /** The random owner token stored in Redis. */
+  readonly token: string;
+  /** When the lock expires unless extended (local clock, ms since the epoch). */
+  readonly expiresAt: number;
+  /**
+   * Aborts with `LockLost` when ownership is known to be gone: the TTL passed without an
+   * extension, an extension found another owner, or the lock was released.
+   */
+  readonly signal: AbortSignal;
+  /** Sets the TTL to `ttlMs` (default the acquire TTL); `LockLost` when no longer the owner. */
+  extend(ttlMs?: number, options?: CallOptions): Promise<void>;
+  /**
+   * Deletes the lock if still the owner (atomically); resolves to false when ownership had
+   * already been lost (nothing is deleted then).
+   */
+  release(options?: CallOptions): Promise<boolean>;
+}
+
+/** Options of {@link Cache.bloom}. */
+export interface BloomOptions {
+  /** How many distinct items the filter is sized for. */
+  expectedItems: number;
+  /** The false-positive rate at that many items, in (0, 1). */
+  falsePositiveRate: number;
+  /** TTL of the filter, renewed by every `add`; 0 or absent = no expiry. */
+  ttlMs?: number;
+}
+
+/**
+ * A Bloom filter on a Redis bitmap (no module needed): `has` is never false for an item
+ * that was added, and true for an item never added with about the configured rate. The
+ * filter is created by the first `add`; reading an absent filter finds nothing.
+ */
+export interface BloomFilter {
+  /** The key (as the caller gave it). */
+  readonly key: string;
+  /** Bits in the bitmap (m). */
+  readonly bits: number;
+  /** Bits set per item (k). */
+  readonly hashes: number;
+  /** Adds an item; true when it was (certainly) not there before. One round trip. */
+  add(item: string | Uint8Array, options?: CallOptions): Promise<boolean>;
+  /** Adds items in one round trip; per item, whether it was new. */
+  addMany(items: (string | Uint8Array)[], options?: CallOptions): Promise<boolean[]>;
+  /** Whether the item may have been added (false = certainly not). One round trip. */
+  has(item: string | Uint8Array, options?: CallOptions): Promise<boolean>;
+  /** {@link BloomFilter.has} for many items in one round trip. */
+  hasMany(items: (string | Uint8Array)[], options?: CallOptions): Promise<boolean[]>;
+  /** Deletes the filter. */
+  clear(options?: CallOptions): Promise<void>;
+}
+
+/** What a loader receives. */
+export interface LoaderContext {
+  /** The key being loaded (as the caller gave it). */
+  key: string;
+  /** Aborts when the cache closes. A loader serves every waiting caller, not only one. */
+  signal: AbortSignal;
+}
+
+/**
+ * Loads a value on a miss. Return `undefined` for "not found" (cached for
+ * `negativeTtlMs`); any other value (including `null`) is cached for the TTL.
+ */
+export type Loader<T> = (context: LoaderContext) => Promise<T | undefined> | T | undefined;
+
+/** Options of {@link Cache.getOrSet}; unset ones come from `config.getOrSet`. */
+export interface GetOrSetOptions extends ValueOptions {
+  /** How long a loaded value is fresh; 0 = no expiry; default `config.defaultTtlMs`. */
+  ttlMs?: number;
+  /** How long "not found" is cached; 0 = not cached. */
+  negativeTtlMs?: number;
+  /** TTL jitter fraction in [0, 1]: the TTL is drawn from [ttl·(1−jitter), ttl]. */
+  jitter?: number;
+  /** How long after `ttlMs` a value is still served while one caller refreshes it. */
+  staleWhileRevalidateMs?: number;
+  /** TTL of the per-key loader lock (extended while the loader runs). */
+  lockTtlMs?: number;
+  /** How long to wait for another process's loader before a `Timeout`. */
+  waitTimeoutMs?: number;
+}
+
+/**
+ * The escape hatch: commands the cache does not wrap. Keys are NOT prefixed here; use
+ * {@link Cache.key} to build them.
+ */
+export interface RawClient {
+  /** Sends any command; bulk replies as strings. */
+  call(command: string, ...args: (string | number | Uint8Array)[]): Promise<unknown>;
+  /** Sends any command; bulk replies as bytes. */
+  callBuffer(command: string, ...args: (string | number | Uint8Array)[]): Promise<unknown>;
+  /**
+   * The driver's own client: the ioredis `Redis` or `Cluster` instance for the Redis
+   * driver (cast it at your own risk; closing it closes the cache), `undefined` for memory.
+   */
+  readonly native: unknown;
+}
+
+/**
+ * A cache on Redis (or in memory, with the same semantics).
+ *
+ * **The miss rule.** A read of one value resolves to `undefined` when there is nothing
+ * (`get`, `hashes.get`, `sortedSets.score`, `sortedSets.rank`, `ttl`, `getOrSet` for a
+ * cached "not found"); reads of collections resolve to an empty collection (Redis does not
+ * tell an empty collection from a missing key). No read throws `NotFound`. A stored `null`
+ * is a value, not a miss.
+ *
+ * **Errors** are `InfraError`s: `InvalidArgument` for bad input (nothing is written),
+ * `Unavailable` when Redis cannot be reached, `Timeout` for a late reply, `Conflict` when
+ * the key holds another type, `Aborted` when the signal fires, `Closed` after `close()`.
+ */
+export interface Cache extends AsyncDisposable {
+  /** The driver: `"redis"` or `"memory"`. */
+  readonly driver: "redis" | "memory";
+  /** The topology. */
+  readonly mode: CacheMode;
+  /** The key prefix. */
+  readonly keyPrefix: string;
+  /** Hash operations. */
+  readonly hashes: Hashes;
+  /** Set operations. */
+  readonly sets: Sets;
+  /** Sorted-set operations. */
+  readonly sortedSets: SortedSets;
+
+  /** The full key Redis sees for `key` (the prefix applied), for use with {@link Cache.raw}. */
+  key(key: string): string;
+  /** The value of `key`, or `undefined` on a miss. */
+  get<T = unknown>(key: string, options?: ValueOptions): Promise<T | undefined>;
+  /** Stores a value; resolves to false when `ifAbsent`/`ifPresent` prevented the write. */
+  set(key: string, value: unknown, options?: SetOptions): Promise<boolean>;
+  /** The values of `keys` in order, `undefined` for each miss (split by slot in a cluster). */
+  getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]>;
+  /**
+   * Stores several values (atomically on one node or within one slot; a cluster splits the
+   * call by slot).
+   */
+  setMany(
+    entries: Record<string, unknown> | [string, unknown][],
+    options?: SetManyOptions,
+  ): Promise<void>;
+  /** Deletes keys; resolves to how many existed. */
+  delete(keys: string | string[], options?: CallOptions): Promise<number>;
+  /** How many of `keys` exist (a key given twice counts twice). */
+  exists(keys: string | string[], options?: CallOptions): Promise<number>;
+  /** Sets the TTL of a key (0 removes it); resolves to false when the key does not exist. */
+  expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean>;
+  /** The remaining TTL in ms, `Infinity` when the key has none, `undefined` when it is missing. */
+  ttl(key: string, options?: CallOptions): Promise<number | undefined>;
+  /** Adds `by` (default 1; may be negative or fractional) to a counter; returns the new value. */
+  increment(key: string, by?: number, options?: IncrementOptions): Promise<number>;
+
+  /**
+   * Cache-aside with stampede protection: returns the cached value, or calls `loader` once
+   * for all concurrent callers of all processes (a per-key lock in Redis; the others wait
+   * for its value), caches the result with a jittered TTL, caches "not found" for
+   * `negativeTtlMs`, and with `staleWhileRevalidateMs` serves the stale value while one
+   * caller refreshes it in the background.
+   */
+  getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
+
+  /** Takes the lock on `key` if free; `undefined` when another owner holds it. */
+  tryLock(key: string, options: TryLockOptions): Promise<Lock | undefined>;
+  /** Waits until the lock on `key` is taken (or `signal`/`timeoutMs` ends the wait). */
+  lock(key: string, options: LockOptions): Promise<Lock>;
+  /** A Bloom filter at `key`, sized for `expectedItems` at `falsePositiveRate`. */
+  bloom(key: string, options: BloomOptions): BloomFilter;
+  /** Defines a Lua script once (see {@link Script}). */
+  script(lua: string, options: ScriptOptions): Script;
+  /** A new pipeline. */
+  pipeline(): Pipeline;
+
+  /** Checks that Redis answers. */
+  ping(options?: CallOptions): Promise<void>;
+  /** The raw client (keys not prefixed). */
+  raw(): RawClient;
+  /** Closes the connections after in-flight calls; idempotent. Later calls fail `Closed`. */
+  close(): Promise<void>;
+}

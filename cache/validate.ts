@@ -1,0 +1,156 @@
+/**
+ * Checks of call arguments (each failure is `InvalidArgument` before anything is sent) and
+ * parsing of replies into the shapes the API returns.
+ *
+ * @module
+ */
+
+import { CODECS, decodeValue, type Encoded } from "./codec.ts";
+import type { Reply } from "./connection.ts";
+import { invalidArgument } from "./errors.ts";
+import type { Codec, ScoredMember } from "./types.ts";
+
+const MAX_MS = 2 ** 53 - 1;
+
+/** A TTL in ms: an integer ≥ 0 (0 = no expiry). */
+export function checkTtl(value: unknown, field = "ttlMs"): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
+    throw invalidArgument(
+      `${field} must be an integer number of ms ≥ 0, got ${String(value)}`,
+      field,
+    );
+  }
+  return value;
+}
+
+/** A positive duration in ms. */
+export function checkPositiveMs(value: unknown, field: string): number {
+  if (checkTtl(value, field) === 0) throw invalidArgument(`${field} must be ≥ 1 ms, got 0`, field);
+  return value as number;
+}
+
+/** The codec of a call (its option, or the default). */
+export function checkCodec(value: Codec | undefined, fallback: Codec): Codec {
+  if (value === undefined) return fallback;
+  if (!CODECS.includes(value)) {
+    throw invalidArgument(
+      `codec must be one of ${CODECS.join(", ")}, got ${String(value)}`,
+      "codec",
+    );
+  }
+  return value;
+}
+
+/** A finite number (an increment). */
+export function checkFinite(value: unknown, field: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw invalidArgument(`${field} must be a finite number, got ${String(value)}`, field);
+  }
+  return value;
+}
+
+/** A safe integer (a rank, an offset). */
+export function checkInteger(value: unknown, field: string, min = -MAX_MS): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw invalidArgument(`${field} must be an integer ≥ ${min}, got ${String(value)}`, field);
+  }
+  return value;
+}
+
+/** A score or score bound: any number but NaN (±Infinity allowed). */
+export function checkScore(value: unknown, field: string): number {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw invalidArgument(
+      `${field} must be a number (±Infinity allowed), got ${String(value)}`,
+      field,
+    );
+  }
+  return value;
+}
+
+/** A non-empty array. */
+export function checkNonEmpty<T>(value: T[], field: string): T[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalidArgument(`${field} must be a non-empty array`, field);
+  }
+  return value;
+}
+
+/** A string field name (hash fields may be empty strings, as in Redis). */
+export function checkField(value: unknown, field = "field"): string {
+  if (typeof value !== "string") throw invalidArgument(`${field} must be a string`, field);
+  return value;
+}
+
+/** A score as Redis takes it. */
+export function scoreArg(score: number, exclusive = false): string {
+  const text = score === Infinity ? "+inf" : score === -Infinity ? "-inf" : String(score);
+  return exclusive ? `(${text}` : text;
+}
+
+/** A score as Redis returns it (a string, or a number in RESP3 mappings). */
+export function parseScore(reply: Reply): number {
+  if (typeof reply === "number") return reply;
+  const text = typeof reply === "string" ? reply : new TextDecoder().decode(reply as Uint8Array);
+  if (text === "inf" || text === "+inf") return Infinity;
+  if (text === "-inf") return -Infinity;
+  return Number(text);
+}
+
+/** An integer reply. */
+export function parseInteger(reply: Reply): number {
+  return typeof reply === "number" ? reply : Number(asText(reply));
+}
+
+/** A bulk reply as text. */
+export function asText(reply: Reply): string {
+  if (typeof reply === "string") return reply;
+  if (reply instanceof Uint8Array) return new TextDecoder().decode(reply);
+  return String(reply);
+}
+
+/** A value reply, `undefined` for nil. */
+export function decodeReply<T>(reply: Reply, codec: Codec): T | undefined {
+  return reply === null ? undefined : decodeValue(reply as Encoded, codec) as T;
+}
+
+/**
+ * `[member, score]` pairs from a WITHSCORES reply: flat `[m, s, m, s]` (RESP2) or nested
+ * `[[m, s], ...]` (RESP3).
+ */
+export function parseScored<T>(reply: Reply, codec: Codec): ScoredMember<T>[] {
+  const items = (reply ?? []) as Reply[];
+  const out: ScoredMember<T>[] = [];
+  if (items.length > 0 && Array.isArray(items[0])) {
+    for (const pair of items as Reply[][]) {
+      out.push({ member: decodeValue(pair[0] as Encoded, codec) as T, score: parseScore(pair[1]) });
+    }
+    return out;
+  }
+  for (let i = 0; i < items.length; i += 2) {
+    out.push({
+      member: decodeValue(items[i] as Encoded, codec) as T,
+      score: parseScore(items[i + 1]),
+    });
+  }
+  return out;
+}
+
+/** A hash from HGETALL: a flat `[f, v, ...]` array (or an object in RESP3 mappings). */
+export function parseHash<T>(reply: Reply, codec: Codec): Record<string, T> {
+  const out: Record<string, T> = {};
+  if (
+    reply !== null && typeof reply === "object" && !Array.isArray(reply) &&
+    !(reply instanceof Uint8Array)
+  ) {
+    for (const [field, value] of Object.entries(reply as Record<string, Encoded>)) {
+      out[field] = decodeValue(value, codec) as T;
+    }
+    return out;
+  }
+  const items = (reply ?? []) as Reply[];
+  for (let i = 0; i < items.length; i += 2) {
+    out[asText(items[i])] = decodeValue(items[i + 1] as Encoded, codec) as T;
+  }
+  return out;
+}

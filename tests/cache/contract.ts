@@ -1,0 +1,905 @@
+/**
+ * The cache contract: every driver (memory, Redis single node, Redis Cluster) registers
+ * these tests with a factory that opens caches on one shared backend. Keys that one call
+ * touches together carry a hash tag, so the same tests run on a cluster.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { InfraError } from "../../base/mod.ts";
+import type { Cache, CacheConfig, ConfigInput, Lock } from "../../cache/mod.ts";
+import { uniqueName } from "../_support/env.ts";
+import { waitUntil } from "../_support/process.ts";
+
+/** Opens a cache on the backend under test; every call with the same prefix shares data. */
+export type OpenCache = (config: ConfigInput<CacheConfig>) => Promise<Cache>;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<InfraError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof InfraError, `expected an InfraError, got ${error}`);
+    assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
+    assert.equal(error.component, "cache");
+    return error;
+  }
+  assert.fail(`expected a ${code} rejection`);
+}
+
+/**
+ * Registers the contract for one driver. `cleanup(prefix)` runs after each test (delete
+ * the test's keys from a shared server).
+ */
+export function cacheContract(
+  name: string,
+  open: OpenCache,
+  cleanup: (keyPrefix: string) => Promise<void> = () => Promise.resolve(),
+): void {
+  const prefix = () => uniqueName("cc") + ":";
+  const withCache = async (
+    fn: (cache: Cache) => Promise<void>,
+    config: ConfigInput<CacheConfig> = {},
+  ) => {
+    const keyPrefix = prefix();
+    const cache = await open({ keyPrefix, ...config });
+    try {
+      await fn(cache);
+    } finally {
+      await cache.close();
+      await cleanup(keyPrefix);
+    }
+  };
+  const it = (
+    title: string,
+    fn: (cache: Cache) => Promise<void>,
+    config?: ConfigInput<CacheConfig>,
+  ) => test(`${name}: ${title}`, () => withCache(fn, config));
+
+  // --- strings ---------------------------------------------------------------------------
+
+  it("get of a missing key is undefined, not an error", async (cache) => {
+    assert.equal(await cache.get("nothing-here"), undefined);
+  });
+
+  it("set then get round-trips JSON values, null included", async (cache) => {
+    const values: unknown[] = [
+      { id: 1, tags: ["a", "b"], nested: { ok: true } },
+      [1, "two", null],
+      42,
+      1.5,
+      "text",
+      "",
+      true,
+      false,
+      null,
+    ];
+    for (const [i, value] of values.entries()) {
+      assert.equal(await cache.set(`v${i}`, value), true);
+      assert.deepEqual(await cache.get(`v${i}`), value);
+    }
+  });
+
+  it("values with non-ASCII text round-trip in every codec", async (cache) => {
+    await cache.set("json", { text: "héllo 世界 🎉" });
+    assert.deepEqual(await cache.get("json"), { text: "héllo 世界 🎉" });
+    await cache.set("string", "héllo 世界 🎉", { codec: "string" });
+    assert.equal(await cache.get("string", { codec: "string" }), "héllo 世界 🎉");
+  });
+
+  it("the string codec stores text as it is", async (cache) => {
+    await cache.set("raw", "not json {", { codec: "string" });
+    assert.equal(await cache.get("raw", { codec: "string" }), "not json {");
+    assert.equal(await cache.raw().call("GET", cache.key("raw")), "not json {");
+    await rejectsWith(cache.get("raw"), "InvalidArgument");
+  });
+
+  it("the bytes codec round-trips arbitrary bytes", async (cache) => {
+    const bytes = new Uint8Array([0, 1, 2, 250, 255, 0, 128]);
+    await cache.set("blob", bytes, { codec: "bytes" });
+    const back = await cache.get<Uint8Array>("blob", { codec: "bytes" });
+    assert.ok(back instanceof Uint8Array);
+    assert.deepEqual([...back], [...bytes]);
+  });
+
+  it("a cache whose codec is string reads and writes strings by default", async (cache) => {
+    await cache.set("s", "plain");
+    assert.equal(await cache.get("s"), "plain");
+    await rejectsWith(cache.set("s", { not: "a string" }), "InvalidArgument");
+    assert.equal(await cache.get("s"), "plain");
+  }, { codec: "string" });
+
+  it("set with ttlMs expires the key and ttl reports the time left", async (cache) => {
+    await cache.set("short", 1, { ttlMs: 150 });
+    const left = await cache.ttl("short");
+    assert.ok(left !== undefined && left > 0 && left <= 150, `ttl ${left}`);
+    await waitUntil(async () => (await cache.get("short")) === undefined, {
+      timeoutMs: 3_000,
+      what: "expiry",
+    });
+    assert.equal(await cache.ttl("short"), undefined);
+  });
+
+  it("ttlMs 0 stores without expiry and ttl says Infinity", async (cache) => {
+    await cache.set("forever", 1, { ttlMs: 0 });
+    assert.equal(await cache.ttl("forever"), Infinity);
+  });
+
+  it("set without ttlMs uses defaultTtlMs", async (cache) => {
+    await cache.set("default", 1);
+    const left = await cache.ttl("default");
+    assert.ok(left !== undefined && left > 4_000 && left <= 5_000, `ttl ${left}`);
+  }, { defaultTtlMs: 5_000 });
+
+  it("set ifAbsent writes only a missing key and ifPresent only an existing one", async (cache) => {
+    assert.equal(await cache.set("k", "first", { ifPresent: true }), false);
+    assert.equal(await cache.get("k"), undefined);
+    assert.equal(await cache.set("k", "first", { ifAbsent: true }), true);
+    assert.equal(await cache.set("k", "second", { ifAbsent: true }), false);
+    assert.equal(await cache.get("k"), "first");
+    assert.equal(await cache.set("k", "third", { ifPresent: true }), true);
+    assert.equal(await cache.get("k"), "third");
+  });
+
+  it("set keepTtl keeps the current TTL", async (cache) => {
+    await cache.set("k", 1, { ttlMs: 60_000 });
+    await cache.set("k", 2, { keepTtl: true });
+    const left = await cache.ttl("k");
+    assert.ok(left !== undefined && left > 50_000 && left <= 60_000, `ttl ${left}`);
+    assert.equal(await cache.get("k"), 2);
+  });
+
+  it("getMany returns values in order with undefined for misses", async (cache) => {
+    await cache.set("a", "A");
+    await cache.set("c", { c: 3 });
+    assert.deepEqual(await cache.getMany(["a", "b", "c", "a"]), ["A", undefined, { c: 3 }, "A"]);
+  });
+
+  it("setMany stores every entry, with and without a TTL", async (cache) => {
+    await cache.setMany({ a: 1, b: [2], c: "three" }, { ttlMs: 60_000 });
+    assert.deepEqual(await cache.getMany(["a", "b", "c"]), [1, [2], "three"]);
+    const left = await cache.ttl("b");
+    assert.ok(left !== undefined && left > 50_000, `ttl ${left}`);
+    await cache.setMany([["x", 1], ["y", 2]], { ttlMs: 0 });
+    assert.equal(await cache.ttl("y"), Infinity);
+    assert.deepEqual(await cache.getMany(["x", "y"]), [1, 2]);
+  });
+
+  it("delete removes keys and counts the ones that existed", async (cache) => {
+    await cache.setMany({ a: 1, b: 2, c: 3 });
+    assert.equal(await cache.delete(["a", "b", "missing"]), 2);
+    assert.equal(await cache.delete("c"), 1);
+    assert.deepEqual(await cache.getMany(["a", "b", "c"]), [undefined, undefined, undefined]);
+    assert.equal(await cache.delete("c"), 0);
+  });
+
+  it("exists counts existing keys (a repeated key counts twice)", async (cache) => {
+    await cache.setMany({ a: 1, b: 2 });
+    assert.equal(await cache.exists("a"), 1);
+    assert.equal(await cache.exists(["a", "b", "missing", "a"]), 3);
+  });
+
+  it("expire sets a TTL, 0 removes it, and a missing key reports false", async (cache) => {
+    await cache.set("k", 1, { ttlMs: 0 });
+    assert.equal(await cache.expire("k", 30_000), true);
+    const left = await cache.ttl("k");
+    assert.ok(left !== undefined && left <= 30_000 && left > 20_000);
+    assert.equal(await cache.expire("k", 0), true);
+    assert.equal(await cache.ttl("k"), Infinity);
+    assert.equal(await cache.expire("k", 0), true);
+    assert.equal(await cache.expire("missing", 1_000), false);
+    assert.equal(await cache.expire("missing", 0), false);
+  });
+
+  it("increment counts by integers and fractions, and get reads the counter", async (cache) => {
+    assert.equal(await cache.increment("n"), 1);
+    assert.equal(await cache.increment("n", 10), 11);
+    assert.equal(await cache.increment("n", -20), -9);
+    assert.equal(await cache.get("n"), -9);
+    assert.equal(await cache.increment("f", 1.5), 1.5);
+    assert.equal(await cache.increment("f", 1.25), 2.75);
+  });
+
+  it("increment with ttlMs sets the TTL only when it creates the counter", async (cache) => {
+    assert.equal(await cache.increment("window", 1, { ttlMs: 60_000 }), 1);
+    await cache.expire("window", 120_000);
+    assert.equal(await cache.increment("window", 1, { ttlMs: 60_000 }), 2);
+    const left = await cache.ttl("window");
+    assert.ok(left !== undefined && left > 100_000, `ttl ${left}`);
+  });
+
+  it("increment of a value that is not a number is a Conflict", async (cache) => {
+    await cache.set("word", "abc");
+    await rejectsWith(cache.increment("word"), "Conflict");
+    assert.equal(await cache.get("word"), "abc");
+  });
+
+  it("bad input is InvalidArgument and writes nothing", async (cache) => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    for (const value of [undefined, () => 1, Symbol("s"), 10n, circular]) {
+      await rejectsWith(cache.set("k", value), "InvalidArgument");
+    }
+    await rejectsWith(cache.set("", 1), "InvalidArgument");
+    await rejectsWith(cache.get(""), "InvalidArgument");
+    await rejectsWith(cache.set(42 as unknown as string, 1), "InvalidArgument");
+    await rejectsWith(cache.set("k", 1, { ttlMs: -1 }), "InvalidArgument");
+    await rejectsWith(cache.set("k", 1, { ttlMs: 1.5 }), "InvalidArgument");
+    await rejectsWith(cache.set("k", 1, { ttlMs: NaN }), "InvalidArgument");
+    await rejectsWith(cache.set("k", 1, { ifAbsent: true, ifPresent: true }), "InvalidArgument");
+    await rejectsWith(cache.set("k", 1, { codec: "yaml" as "json" }), "InvalidArgument");
+    await rejectsWith(cache.set("k", 1, { codec: "string" }), "InvalidArgument");
+    await rejectsWith(cache.set("k", "text", { codec: "bytes" }), "InvalidArgument");
+    await rejectsWith(cache.expire("k", -5), "InvalidArgument");
+    await rejectsWith(cache.increment("k", Infinity), "InvalidArgument");
+    await rejectsWith(cache.getMany([]), "InvalidArgument");
+    await rejectsWith(cache.setMany({ a: 1, b: undefined }), "InvalidArgument");
+    await rejectsWith(cache.setMany({}), "InvalidArgument");
+    await rejectsWith(cache.delete([]), "InvalidArgument");
+    assert.equal(await cache.exists(["k", "a", "b"]), 0);
+  });
+
+  it("an aborted signal rejects the call with Aborted", async (cache) => {
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWith(cache.get("k", { signal: controller.signal }), "Aborted");
+  });
+
+  it("keys carry the prefix everywhere and prefixes isolate caches", async (cache) => {
+    assert.equal(cache.key("user:1"), `${cache.keyPrefix}user:1`);
+    await cache.set("user:1", { id: 1 });
+    assert.equal(await cache.raw().call("GET", cache.key("user:1")), '{"id":1}');
+    const other = await open({ keyPrefix: prefix() });
+    try {
+      assert.equal(await other.get("user:1"), undefined);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("a key holding another type is a Conflict", async (cache) => {
+    await cache.set("s", "x");
+    await rejectsWith(cache.hashes.get("s", "f"), "Conflict");
+    await rejectsWith(cache.sortedSets.add("s", [{ member: "m", score: 1 }]), "Conflict");
+  });
+
+  // --- hashes ----------------------------------------------------------------------------
+
+  it("hashes: set, get, getMany, getAll, has, size, delete", async (cache) => {
+    assert.equal(await cache.hashes.get("h", "f"), undefined);
+    assert.deepEqual(await cache.hashes.getAll("h"), {});
+    assert.equal(await cache.hashes.set("h", { name: "Ada", roles: ["admin"], "": 0 }), 3);
+    assert.equal(await cache.hashes.set("h", { name: "Grace", age: 36 }), 1);
+    assert.equal(await cache.hashes.get("h", "name"), "Grace");
+    assert.deepEqual(await cache.hashes.getMany("h", ["roles", "nope", "age"]), [
+      ["admin"],
+      undefined,
+      36,
+    ]);
+    assert.deepEqual(await cache.hashes.getAll("h"), {
+      name: "Grace",
+      roles: ["admin"],
+      "": 0,
+      age: 36,
+    });
+    assert.equal(await cache.hashes.has("h", "age"), true);
+    assert.equal(await cache.hashes.has("h", "nope"), false);
+    assert.equal(await cache.hashes.size("h"), 4);
+    assert.equal(await cache.hashes.delete("h", ["age", "nope"]), 1);
+    assert.equal(await cache.hashes.delete("h", "name"), 1);
+    assert.equal(await cache.hashes.size("h"), 2);
+    assert.equal(await cache.hashes.size("missing"), 0);
+  });
+
+  it("hashes: increment counts integer and fractional fields", async (cache) => {
+    assert.equal(await cache.hashes.increment("h", "n"), 1);
+    assert.equal(await cache.hashes.increment("h", "n", 41), 42);
+    assert.equal(await cache.hashes.increment("h", "x", 0.5), 0.5);
+    assert.equal(await cache.hashes.get("h", "n"), 42);
+  });
+
+  it("hashes: bad input is InvalidArgument", async (cache) => {
+    await rejectsWith(cache.hashes.set("h", {}), "InvalidArgument");
+    await rejectsWith(cache.hashes.set("h", { f: undefined }), "InvalidArgument");
+    await rejectsWith(cache.hashes.getMany("h", []), "InvalidArgument");
+    assert.equal(await cache.exists("h"), 0);
+  });
+
+  // --- sets ------------------------------------------------------------------------------
+
+  it("sets: add, remove, members, has, size", async (cache) => {
+    assert.deepEqual(await cache.sets.members("s"), []);
+    assert.equal(await cache.sets.add("s", ["a", "b", { id: 1 }]), 3);
+    assert.equal(await cache.sets.add("s", ["a", "c"]), 1);
+    assert.deepEqual((await cache.sets.members("s")).map((m) => JSON.stringify(m)).sort(), [
+      '"a"',
+      '"b"',
+      '"c"',
+      '{"id":1}',
+    ]);
+    assert.equal(await cache.sets.has("s", { id: 1 }), true);
+    assert.equal(await cache.sets.has("s", "z"), false);
+    assert.equal(await cache.sets.remove("s", ["a", "z"]), 1);
+    assert.equal(await cache.sets.size("s"), 3);
+    assert.equal(await cache.sets.size("missing"), 0);
+    await rejectsWith(cache.sets.add("s", []), "InvalidArgument");
+  });
+
+  // --- sorted sets -----------------------------------------------------------------------
+
+  const scores = [
+    { member: "a", score: 1 },
+    { member: "b", score: 2 },
+    { member: "c", score: 3 },
+    { member: "d", score: 4.5 },
+    { member: "e", score: 10 },
+  ];
+
+  it("sorted sets: range by rank returns members with scores, forward, reversed and negative", async (cache) => {
+    assert.deepEqual(await cache.sortedSets.range("z", 0, -1), []);
+    assert.equal(await cache.sortedSets.add("z", scores), 5);
+    assert.deepEqual(await cache.sortedSets.range("z", 0, -1), scores);
+    assert.deepEqual(await cache.sortedSets.range("z", 0, 1, { reverse: true }), [
+      scores[4],
+      scores[3],
+    ]);
+    assert.deepEqual(await cache.sortedSets.range("z", -2, -1), [scores[3], scores[4]]);
+    assert.deepEqual(await cache.sortedSets.range("z", 10, 20), []);
+  });
+
+  it("sorted sets: range by score honours bounds, exclusivity, reverse and limits", async (cache) => {
+    await cache.sortedSets.add("z", scores);
+    const members = (list: { member: unknown }[]) => list.map((e) => e.member);
+    assert.deepEqual(members(await cache.sortedSets.rangeByScore("z", 2, 4.5)), ["b", "c", "d"]);
+    assert.deepEqual(
+      members(
+        await cache.sortedSets.rangeByScore("z", 2, 4.5, {
+          minExclusive: true,
+          maxExclusive: true,
+        }),
+      ),
+      ["c"],
+    );
+    assert.deepEqual(
+      members(await cache.sortedSets.rangeByScore("z", -Infinity, Infinity, { reverse: true })),
+      ["e", "d", "c", "b", "a"],
+    );
+    assert.deepEqual(
+      members(await cache.sortedSets.rangeByScore("z", 1, 10, { offset: 1, count: 2 })),
+      ["b", "c"],
+    );
+    assert.deepEqual(
+      await cache.sortedSets.rangeByScore("z", 4, 100, { reverse: true, count: 1 }),
+      [scores[4]],
+    );
+    assert.deepEqual(await cache.sortedSets.rangeByScore("z", 20, 30), []);
+  });
+
+  it("sorted sets: score, rank, size, count, increment, remove", async (cache) => {
+    await cache.sortedSets.add("z", scores);
+    assert.equal(await cache.sortedSets.score("z", "d"), 4.5);
+    assert.equal(await cache.sortedSets.score("z", "nope"), undefined);
+    assert.equal(await cache.sortedSets.score("missing", "a"), undefined);
+    assert.equal(await cache.sortedSets.rank("z", "a"), 0);
+    assert.equal(await cache.sortedSets.rank("z", "a", { reverse: true }), 4);
+    assert.equal(await cache.sortedSets.rank("z", "nope"), undefined);
+    assert.equal(await cache.sortedSets.size("z"), 5);
+    assert.equal(await cache.sortedSets.count("z", 2, 4.5), 3);
+    assert.equal(await cache.sortedSets.increment("z", "a", 100), 101);
+    assert.equal(await cache.sortedSets.increment("z", "new", -1.5), -1.5);
+    assert.equal(await cache.sortedSets.remove("z", ["a", "new", "nope"]), 2);
+    assert.equal(await cache.sortedSets.size("z"), 4);
+  });
+
+  it("sorted sets: add options (ifAbsent, ifPresent, onlyGreater) and infinite scores", async (cache) => {
+    await cache.sortedSets.add("z", [{ member: "a", score: 5 }]);
+    assert.equal(
+      await cache.sortedSets.add("z", [{ member: "a", score: 1 }, { member: "b", score: 1 }], {
+        ifAbsent: true,
+      }),
+      1,
+    );
+    assert.equal(await cache.sortedSets.score("z", "a"), 5);
+    assert.equal(
+      await cache.sortedSets.add("z", [{ member: "a", score: 7 }, { member: "c", score: 1 }], {
+        ifPresent: true,
+      }),
+      0,
+    );
+    assert.equal(await cache.sortedSets.score("z", "a"), 7);
+    assert.equal(await cache.sortedSets.score("z", "c"), undefined);
+    await cache.sortedSets.add("z", [{ member: "a", score: 3 }], { onlyGreater: true });
+    assert.equal(await cache.sortedSets.score("z", "a"), 7);
+    await cache.sortedSets.add("z", [{ member: "inf", score: Infinity }, {
+      member: "-inf",
+      score: -Infinity,
+    }]);
+    assert.deepEqual(await cache.sortedSets.range("z", 0, 0), [{
+      member: "-inf",
+      score: -Infinity,
+    }]);
+    assert.deepEqual(await cache.sortedSets.range("z", -1, -1), [{
+      member: "inf",
+      score: Infinity,
+    }]);
+    await rejectsWith(cache.sortedSets.add("z", [{ member: "x", score: NaN }]), "InvalidArgument");
+    await rejectsWith(
+      cache.sortedSets.add("z", [{ member: "x", score: 1 }], { ifAbsent: true, onlyGreater: true }),
+      "InvalidArgument",
+    );
+  });
+
+  it("sorted sets: removeByRank, removeByScore and trim keep the wanted window", async (cache) => {
+    await cache.sortedSets.add("z", scores);
+    assert.equal(await cache.sortedSets.removeByRank("z", 0, 0), 1);
+    assert.equal(await cache.sortedSets.removeByScore("z", 4, 5), 1);
+    assert.deepEqual((await cache.sortedSets.range("z", 0, -1)).map((e) => e.member), [
+      "b",
+      "c",
+      "e",
+    ]);
+    await cache.sortedSets.add("z", scores);
+    assert.equal(await cache.sortedSets.trim("z", 2), 3);
+    assert.deepEqual((await cache.sortedSets.range("z", 0, -1)).map((e) => e.member), ["d", "e"]);
+    await cache.sortedSets.add("z", scores);
+    assert.equal(await cache.sortedSets.trim("z", 2, { lowest: true }), 3);
+    assert.deepEqual((await cache.sortedSets.range("z", 0, -1)).map((e) => e.member), ["a", "b"]);
+    assert.equal(await cache.sortedSets.trim("z", 0), 2);
+    assert.equal(await cache.exists("z"), 0);
+  });
+
+  // --- scripts ---------------------------------------------------------------------------
+
+  it("scripts get prefixed KEYS and raw ARGV, and their writes are visible", async (cache) => {
+    const swap = cache.script(
+      `local a = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], redis.call('GET', KEYS[2]))
+redis.call('SET', KEYS[2], a)
+return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
+      {
+        keys: 2,
+        memory: (redis, keys, args) => {
+          const a = redis.call("GET", keys[0]);
+          redis.call("SET", keys[0], redis.call("GET", keys[1]) as string);
+          redis.call("SET", keys[1], a as string);
+          return [keys[0], args[0], Number(args[1]) + 1];
+        },
+      },
+    );
+    assert.match(swap.sha, /^[0-9a-f]{40}$/);
+    await cache.set("{pair}:a", "A", { ttlMs: 0 });
+    await cache.set("{pair}:b", "B", { ttlMs: 0 });
+    const reply = await swap.run(["{pair}:a", "{pair}:b"], ["hello", 41]);
+    assert.deepEqual(reply, [cache.key("{pair}:a"), "hello", 42]);
+    assert.deepEqual(await cache.getMany(["{pair}:a", "{pair}:b"]), ["B", "A"]);
+  });
+
+  it("scripts return null for nil and false, and integers for numbers", async (cache) => {
+    const script = cache.script("return {1, redis.call('GET', KEYS[1]), 'x', 2.9}", {
+      keys: 1,
+      memory: (redis, keys) => [1, redis.call("GET", keys[0]), "x", 2.9],
+    });
+    assert.deepEqual(await script.run(["missing"]), [1, null, "x", 2]);
+  });
+
+  it("scripts check their key count and arguments", async (cache) => {
+    const script = cache.script("return 1", { keys: 1, memory: () => 1 });
+    await rejectsWith(script.run([]), "InvalidArgument");
+    await rejectsWith(script.run(["a", "b"]), "InvalidArgument");
+    await rejectsWith(script.run([""]), "InvalidArgument");
+    await rejectsWith(script.run(["a"], [{} as unknown as string]), "InvalidArgument");
+    assert.throws(
+      () => cache.script("", { keys: 0 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+    assert.throws(
+      () => cache.script("return 1", { keys: -1 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+  });
+
+  it("a script that raises an error reply rejects with the mapped code", async (cache) => {
+    const script = cache.script("return redis.error_reply('ERR bad things')", {
+      keys: 0,
+      memory: () => {
+        throw new Error("ERR bad things");
+      },
+    });
+    const error = await rejectsWith(script.run([]), "InvalidArgument");
+    assert.match(error.message, /bad things/);
+  });
+
+  // --- pipelines -------------------------------------------------------------------------
+
+  it("a pipeline runs its commands and returns their results in order", async (cache) => {
+    const script = cache.script("return redis.call('INCRBY', KEYS[1], ARGV[1])", {
+      keys: 1,
+      memory: (redis, keys, args) => redis.call("INCRBY", keys[0], args[0]),
+    });
+    const pipeline = cache.pipeline()
+      .set("a", { n: 1 })
+      .get("a")
+      .get("missing")
+      .increment("counter", 5)
+      .run(script, ["counter"], [10])
+      .hashSet("h", { f: "v" })
+      .hashGet("h", "f")
+      .hashGetAll("h")
+      .setAdd("s", ["m"])
+      .sortedSetAdd("z", [{ member: "x", score: 2 }, { member: "y", score: 1 }])
+      .sortedSetRange("z", 0, -1, { reverse: true })
+      .sortedSetTrim("z", 1)
+      .expire("a", 60_000)
+      .ttl("counter")
+      .exists("a")
+      .delete("s");
+    assert.equal(pipeline.length, 16);
+    const results = await pipeline.exec();
+    assert.deepEqual(results, [
+      true,
+      { n: 1 },
+      undefined,
+      5,
+      15,
+      1,
+      "v",
+      { f: "v" },
+      1,
+      2,
+      [{ member: "x", score: 2 }, { member: "y", score: 1 }],
+      1,
+      true,
+      Infinity,
+      true,
+      1,
+    ]);
+    assert.equal(pipeline.length, 0);
+    assert.deepEqual(await pipeline.exec(), []);
+  });
+
+  it("a pipeline with a failing command rejects with every outcome, and the rest ran", async (cache) => {
+    await cache.set("text", "abc");
+    const error = await rejectsWith(
+      cache.pipeline().set("ok", 1).increment("text").set("after", 2).exec(),
+      "Conflict",
+    );
+    const results = error.details.results as { ok: boolean }[];
+    assert.deepEqual(results.map((r) => r.ok), [true, false, true]);
+    assert.equal(error.details.index, 1);
+    assert.deepEqual(await cache.getMany(["ok", "after"]), [1, 2]);
+  });
+
+  // --- lock ------------------------------------------------------------------------------
+
+  it("lock: tryLock takes a free lock and refuses a held one until release", async (cache) => {
+    const first = await cache.tryLock("res", { ttlMs: 10_000 });
+    assert.ok(first);
+    assert.match(first.token, /^[0-9a-f]{32}$/);
+    assert.equal(await cache.tryLock("res", { ttlMs: 10_000 }), undefined);
+    assert.equal(await first.release(), true);
+    assert.equal(first.signal.aborted, true);
+    const second = await cache.tryLock("res", { ttlMs: 10_000 });
+    assert.ok(second);
+    await second.release();
+  });
+
+  it("lock: extend and release only act for the owner after the lock was lost", async (cache) => {
+    const mine = await cache.tryLock("res", { ttlMs: 100 });
+    assert.ok(mine);
+    let theirs: Lock | undefined;
+    await waitUntil(
+      async () => (theirs = await cache.tryLock("res", { ttlMs: 60_000 })) !== undefined,
+      {
+        timeoutMs: 3_000,
+        what: "the lock to expire",
+      },
+    );
+    await rejectsWith(mine.extend(), "LockLost");
+    assert.equal(await mine.release(), false);
+    // The new owner's lock is untouched.
+    assert.equal(await cache.tryLock("res", { ttlMs: 1_000 }), undefined);
+    assert.equal(await theirs!.release(), true);
+  });
+
+  it("lock: extend pushes the expiry forward for the owner", async (cache) => {
+    const lock = await cache.tryLock("res", { ttlMs: 200 });
+    assert.ok(lock);
+    const before = lock.expiresAt;
+    await lock.extend(60_000);
+    assert.ok(lock.expiresAt > before + 50_000);
+    await sleep(300);
+    assert.equal(await cache.tryLock("res", { ttlMs: 1_000 }), undefined);
+    assert.equal(lock.signal.aborted, false);
+    assert.equal(await lock.release(), true);
+  });
+
+  it("lock: the lock expires by itself and its signal says LockLost", async (cache) => {
+    const lock = await cache.tryLock("res", { ttlMs: 100 });
+    assert.ok(lock);
+    await waitUntil(() => lock.signal.aborted, { timeoutMs: 3_000, what: "the lock signal" });
+    assert.ok(InfraError.is(lock.signal.reason, "LockLost"));
+    await waitUntil(async () => {
+      const next = await cache.tryLock("res", { ttlMs: 1_000 });
+      if (next) await next.release();
+      return next !== undefined;
+    }, { timeoutMs: 3_000, what: "the lock to be free" });
+  });
+
+  it("lock: a blocking lock waits for the holder to release", async (cache) => {
+    const holder = await cache.lock("res", { ttlMs: 10_000 });
+    const order: string[] = [];
+    const waiting = cache.lock("res", { ttlMs: 10_000, timeoutMs: 5_000 }).then((lock) => {
+      order.push("acquired");
+      return lock;
+    });
+    await sleep(100);
+    order.push("releasing");
+    await holder.release();
+    const second = await waiting;
+    assert.deepEqual(order, ["releasing", "acquired"]);
+    await second.release();
+  });
+
+  it("lock: a blocking lock gives up with Timeout or Aborted", async (cache) => {
+    const holder = await cache.lock("res", { ttlMs: 10_000 });
+    await rejectsWith(cache.lock("res", { ttlMs: 1_000, timeoutMs: 150 }), "Timeout");
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await rejectsWith(cache.lock("res", { ttlMs: 1_000, signal: controller.signal }), "Aborted");
+    await holder.release();
+  });
+
+  it("lock: autoExtend keeps the lock past its TTL until release", async (cache) => {
+    const lock = await cache.lock("res", { ttlMs: 150, autoExtend: true });
+    await sleep(500);
+    assert.equal(lock.signal.aborted, false);
+    assert.equal(await cache.tryLock("res", { ttlMs: 1_000 }), undefined);
+    assert.equal(await lock.release(), true);
+  });
+
+  it("lock: await using releases the lock at the end of the scope", async (cache) => {
+    {
+      await using lock = await cache.lock("res", { ttlMs: 10_000 });
+      assert.equal(lock.signal.aborted, false);
+    }
+    const again = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(again);
+    await again.release();
+  });
+
+  it("lock: bad options are InvalidArgument", async (cache) => {
+    await rejectsWith(cache.tryLock("res", { ttlMs: 0 }), "InvalidArgument");
+    await rejectsWith(cache.tryLock("res", { ttlMs: -1 }), "InvalidArgument");
+    await rejectsWith(cache.lock("", { ttlMs: 100 }), "InvalidArgument");
+  });
+
+  // --- bloom -----------------------------------------------------------------------------
+
+  it("bloom: added items are found, others mostly not, with no reserve step", async (cache) => {
+    const filter = cache.bloom("seen", { expectedItems: 2_000, falsePositiveRate: 0.01 });
+    assert.equal(filter.bits, 19_171);
+    assert.equal(filter.hashes, 7);
+    assert.equal(await filter.has("never"), false);
+    assert.equal(await filter.add("m1"), true);
+    assert.equal(await filter.add("m1"), false);
+    const items = Array.from({ length: 1_000 }, (_, i) => `item-${i}`);
+    const fresh = await filter.addMany(items);
+    assert.ok(fresh.filter(Boolean).length >= 990);
+    assert.deepEqual(await filter.hasMany(items), items.map(() => true));
+    const strangers = Array.from({ length: 2_000 }, (_, i) => `stranger-${i}`);
+    const falsePositives = (await filter.hasMany(strangers)).filter(Boolean).length;
+    assert.ok(falsePositives < 60, `false positives ${falsePositives}/2000`);
+    assert.equal(await filter.has(new TextEncoder().encode("m1")), true);
+    await filter.clear();
+    assert.equal(await filter.has("m1"), false);
+  });
+
+  it("bloom: a filter reused with other sizing is a Conflict, bad sizing InvalidArgument", async (cache) => {
+    await cache.bloom("seen", { expectedItems: 100, falsePositiveRate: 0.01 }).add("x");
+    await rejectsWith(
+      cache.bloom("seen", { expectedItems: 1_000, falsePositiveRate: 0.01 }).has("x"),
+      "Conflict",
+    );
+    assert.throws(
+      () => cache.bloom("seen", { expectedItems: 0, falsePositiveRate: 0.01 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+    assert.throws(
+      () => cache.bloom("seen", { expectedItems: 10, falsePositiveRate: 1 }),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+    await rejectsWith(
+      cache.bloom("seen", { expectedItems: 100, falsePositiveRate: 0.01 }).addMany([]),
+      "InvalidArgument",
+    );
+  });
+
+  it("bloom: ttlMs expires the filter and every add renews it", async (cache) => {
+    const filter = cache.bloom("{seen}", {
+      expectedItems: 100,
+      falsePositiveRate: 0.01,
+      ttlMs: 60_000,
+    });
+    await filter.add("x");
+    const left = await cache.raw().call("PTTL", `${cache.key("{seen}")}:bloom`);
+    assert.ok(typeof left === "number" && left > 50_000, `pttl ${left}`);
+  });
+
+  // --- getOrSet --------------------------------------------------------------------------
+
+  it("getOrSet loads once on a miss and serves the cached value after", async (cache) => {
+    let loads = 0;
+    const loader = () => {
+      loads++;
+      return Promise.resolve({ id: 7, loads });
+    };
+    assert.deepEqual(await cache.getOrSet("user:7", loader, { ttlMs: 60_000 }), {
+      id: 7,
+      loads: 1,
+    });
+    assert.deepEqual(await cache.getOrSet("user:7", loader, { ttlMs: 60_000 }), {
+      id: 7,
+      loads: 1,
+    });
+    assert.equal(loads, 1);
+    assert.deepEqual(await cache.get("user:7"), { id: 7, loads: 1 });
+    await cache.set("user:7", { id: 7, loads: 99 });
+    assert.deepEqual(await cache.getOrSet("user:7", loader), { id: 7, loads: 99 });
+    assert.equal(loads, 1);
+  });
+
+  it("getOrSet: 1,000 concurrent callers on a cold key call the loader once", async (cache) => {
+    let loads = 0;
+    const loader = async () => {
+      loads++;
+      await sleep(50);
+      return { hot: true };
+    };
+    const results = await Promise.all(
+      Array.from({ length: 1_000 }, () => cache.getOrSet("hot", loader, { ttlMs: 60_000 })),
+    );
+    assert.equal(loads, 1);
+    assert.equal(results.length, 1_000);
+    assert.ok(results.every((r) => (r as { hot: boolean }).hot === true));
+    // Every caller gets its own copy.
+    assert.notEqual(results[0], results[1]);
+  });
+
+  it("getOrSet: two instances racing on one key call the loader once", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      let loads = 0;
+      const loader = async () => {
+        loads++;
+        await sleep(100);
+        return "value";
+      };
+      const calls = [];
+      for (let i = 0; i < 50; i++) {
+        calls.push(cache.getOrSet("shared", loader, { ttlMs: 60_000 }));
+        calls.push(other.getOrSet("shared", loader, { ttlMs: 60_000 }));
+      }
+      const results = await Promise.all(calls);
+      assert.equal(loads, 1);
+      assert.ok(results.every((r) => r === "value"));
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("getOrSet caches not-found for negativeTtlMs and delete clears it", async (cache) => {
+    let loads = 0;
+    const loader = () => {
+      loads++;
+      return undefined;
+    };
+    assert.equal(await cache.getOrSet("ghost", loader, { negativeTtlMs: 60_000 }), undefined);
+    assert.equal(await cache.getOrSet("ghost", loader, { negativeTtlMs: 60_000 }), undefined);
+    assert.equal(loads, 1);
+    assert.equal(await cache.get("ghost"), undefined);
+    assert.equal(await cache.exists("ghost"), 0);
+    await cache.delete("ghost");
+    assert.equal(await cache.getOrSet("ghost", () => "found now"), "found now");
+    assert.equal(loads, 1);
+  });
+
+  it("getOrSet with negativeTtlMs 0 does not cache not-found", async (cache) => {
+    let loads = 0;
+    const loader = () => {
+      loads++;
+      return undefined;
+    };
+    await cache.getOrSet("ghost", loader, { negativeTtlMs: 0 });
+    await cache.getOrSet("ghost", loader, { negativeTtlMs: 0 });
+    assert.equal(loads, 2);
+  });
+
+  it("getOrSet: a loader error reaches every waiting caller and the next call retries", async (cache) => {
+    let loads = 0;
+    const failing = async () => {
+      loads++;
+      await sleep(30);
+      throw new Error("database down");
+    };
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => cache.getOrSet("flaky", failing)),
+    );
+    assert.equal(loads, 1);
+    assert.ok(
+      results.every((r) =>
+        r.status === "rejected" && (r.reason as Error).message === "database down"
+      ),
+    );
+    assert.equal(await cache.getOrSet("flaky", () => "recovered"), "recovered");
+  });
+
+  it("getOrSet: a value the codec cannot store is InvalidArgument and the key stays loadable", async (cache) => {
+    await rejectsWith(cache.getOrSet("bad", () => 10n as unknown), "InvalidArgument");
+    assert.equal(await cache.getOrSet("bad", () => "good"), "good");
+    await rejectsWith(cache.getOrSet("", () => 1), "InvalidArgument");
+    await rejectsWith(cache.getOrSet("k", () => 1, { ttlMs: -1 }), "InvalidArgument");
+    await rejectsWith(cache.getOrSet("k", () => 1, { jitter: 2 }), "InvalidArgument");
+    await rejectsWith(
+      cache.getOrSet("k", "not a function" as unknown as () => number),
+      "InvalidArgument",
+    );
+  });
+
+  it("getOrSet jitters the TTL down by at most the jitter fraction", async (cache) => {
+    const ttls: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      await cache.getOrSet(`j${i}`, () => i, { ttlMs: 100_000, jitter: 0.5 });
+      ttls.push((await cache.ttl(`j${i}`))!);
+    }
+    assert.ok(ttls.every((t) => t <= 100_000 && t > 49_000), ttls.join());
+    assert.ok(new Set(ttls.map((t) => Math.round(t / 1000))).size > 3, "TTLs spread out");
+  });
+
+  it("getOrSet serves a stale value while one caller refreshes it", async (cache) => {
+    let version = 0;
+    let refreshes = 0;
+    const loader = async () => {
+      refreshes++;
+      await sleep(50);
+      return ++version;
+    };
+    const options = { ttlMs: 100, staleWhileRevalidateMs: 10_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("news", loader, options), 1);
+    await sleep(200);
+    // Stale now: every caller gets version 1 at once, one refresh runs.
+    const stale = await Promise.all(
+      Array.from({ length: 10 }, () => cache.getOrSet("news", loader, options)),
+    );
+    assert.ok(stale.every((v) => v === 1), stale.join());
+    await waitUntil(async () => (await cache.getOrSet("news", loader, options)) === 2, {
+      timeoutMs: 3_000,
+      what: "the refresh",
+    });
+    assert.equal(refreshes, 2);
+  });
+
+  it("getOrSet with an aborted signal rejects that caller only", async (cache) => {
+    const controller = new AbortController();
+    const slow = async () => {
+      await sleep(100);
+      return "v";
+    };
+    const aborted = cache.getOrSet("k", slow, { signal: controller.signal });
+    const other = cache.getOrSet("k", slow);
+    controller.abort();
+    await rejectsWith(aborted, "Aborted");
+    assert.equal(await other, "v");
+  });
+
+  // --- lifecycle -------------------------------------------------------------------------
+
+  it("ping answers, and after close every call is Closed and close is idempotent", async (cache) => {
+    await cache.ping();
+    await cache.close();
+    await cache.close();
+    await rejectsWith(cache.get("k"), "Closed");
+    await rejectsWith(cache.set("k", 1), "Closed");
+    await rejectsWith(cache.getOrSet("k", () => 1), "Closed");
+    await rejectsWith(cache.ping(), "Closed");
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * Faults on private Redis servers: the server killed and restarted mid-run, and the
+ * script cache flushed under a running cache.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { InfraError } from "../../base/mod.ts";
+import { type Cache, connect } from "../../cache/mod.ts";
+import { waitUntil } from "../_support/process.ts";
+import { redisCli, startRedis } from "../_support/redis_server.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function codeOf(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+    return "ok";
+  } catch (error) {
+    return InfraError.is(error) ? error.code : `not an InfraError: ${error}`;
+  }
+}
+
+test("fault: a killed Redis gives Unavailable, then the cache recovers by itself after a restart", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "fault:",
+      commandTimeoutMs: 2_000,
+      reconnectMaxDelayMs: 200,
+    });
+    await cache.set("k", "before");
+    assert.equal(await cache.get("k"), "before");
+
+    await server.process.kill();
+    const codes: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      codes.push(await codeOf(cache.get("k")));
+      codes.push(await codeOf(cache.set("k", i)));
+      codes.push(await codeOf(cache.getOrSet("g", () => "loaded")));
+      await sleep(50);
+    }
+    assert.deepEqual(new Set(codes), new Set(["Unavailable"]), codes.join());
+
+    await server.process.start();
+    // No reconnect call: the cache reconnects by itself.
+    await waitUntil(async () => (await codeOf(cache!.set("k", "after"))) === "ok", {
+      timeoutMs: 10_000,
+      what: "the cache to recover",
+    });
+    assert.equal(await cache.get("k"), "after");
+    assert.equal(await cache.getOrSet("g", () => "loaded"), "loaded");
+    // Pub/sub-based waits work again too: a blocking lock wakes on release.
+    const holder = await cache.lock("res", { ttlMs: 10_000 });
+    const waiting = cache.lock("res", { ttlMs: 10_000, timeoutMs: 5_000 });
+    await sleep(50);
+    await holder.release();
+    await (await waiting).release();
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: calls in flight when Redis dies fail Unavailable instead of hanging", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "inflight:",
+      commandTimeoutMs: 5_000,
+    });
+    const inflight = Array.from(
+      { length: 200 },
+      (_, i) => codeOf(cache!.set(`k${i}`, "x".repeat(10_000))),
+    );
+    await server.process.kill();
+    const codes = new Set(await Promise.all(inflight));
+    codes.delete("ok");
+    assert.deepEqual(codes, new Set(codes.size ? ["Unavailable"] : []));
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: after SCRIPT FLUSH, scripts recover from NOSCRIPT alone and in pipelines", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "flush:" });
+    const script = cache.script("return redis.call('INCRBY', KEYS[1], ARGV[1])", { keys: 1 });
+    assert.equal(await script.run(["n"], [1]), 1);
+    assert.equal(await redisCli(["-p", String(server.port), "SCRIPT", "EXISTS", script.sha]), "1");
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    assert.equal(await script.run(["n"], [1]), 2);
+    assert.equal(await redisCli(["-p", String(server.port), "SCRIPT", "EXISTS", script.sha]), "1");
+
+    const pipeline = () => cache!.pipeline().increment("m").run(script, ["n"], [10]).increment("m");
+    assert.deepEqual(await pipeline().exec(), [1, 12, 2]);
+    // The pipeline now sends EVALSHA; flush again so it meets NOSCRIPT.
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    assert.deepEqual(await pipeline().exec(), [3, 22, 4]);
+    assert.deepEqual(await pipeline().exec(), [5, 32, 6]);
+
+    // The cache's own scripts (locks, getOrSet) recover the same way.
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    const lock = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(lock);
+    assert.equal(await lock.release(), true);
+    assert.equal(await cache.getOrSet("g", () => 7), 7);
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: getOrSet takes over when the process holding the fill lock died", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "dead:" });
+    // A loader elsewhere took the fill lock and died: it expires in 300 ms.
+    await cache.raw().call("SET", `dead:{dead:user:1}:fill`, "someone-else", "PX", 300);
+    let loads = 0;
+    const holders: unknown[] = [];
+    const loader = async () => {
+      // The loader runs only once the dead holder's lock is gone (and ours is in place).
+      holders.push(await cache!.raw().call("GET", "dead:{dead:user:1}:fill"));
+      return ++loads;
+    };
+    const values = await Promise.all(
+      Array.from({ length: 10 }, () => cache!.getOrSet("user:1", loader)),
+    );
+    assert.deepEqual(values, Array(10).fill(1));
+    assert.equal(loads, 1);
+    assert.equal(holders.length, 1);
+    assert.notEqual(holders[0], "someone-else");
+    assert.match(String(holders[0]), /^[0-9a-f]{32}$/);
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: a command with no reply within commandTimeoutMs is a Timeout, and the cache goes on", async () => {
+  const server = await startRedis({ args: ["--enable-debug-command", "yes"] });
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "slow:", commandTimeoutMs: 300 });
+    await cache.set("k", "v");
+    // Another connection blocks the server for 1.5 s.
+    const blocking = redisCli(["-p", String(server.port), "DEBUG", "SLEEP", "1.5"]);
+    await sleep(100);
+    assert.equal(await codeOf(cache.get("k")), "Timeout");
+    assert.equal(await codeOf(cache.pipeline().get("k").exec()), "Timeout");
+    await blocking;
+    assert.equal(await cache.get("k"), "v");
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});

@@ -1,0 +1,105 @@
+/**
+ * The Redis driver on the shared single node: the whole contract, plus L1 and its
+ * invalidation across instances.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { connect } from "../../cache/mod.ts";
+import { redisUrl, uniqueName } from "../_support/env.ts";
+import { deleteKeysWithPrefix } from "../_support/redis_server.ts";
+import { cacheContract } from "./contract.ts";
+
+/** `host:port` of the shared Redis. */
+const sharedRedisNode = new URL(redisUrl).host;
+const janitor = new Redis(redisUrl, { lazyConnect: true });
+const usedPrefixes: string[] = [];
+after(async () => {
+  for (const prefix of usedPrefixes) await deleteKeysWithPrefix(janitor, prefix);
+  await janitor.quit();
+});
+
+function freshPrefix(): string {
+  const prefix = uniqueName("l1") + ":";
+  usedPrefixes.push(prefix);
+  return prefix;
+}
+
+cacheContract(
+  "redis",
+  (config) => connect({ nodes: [sharedRedisNode], ...config }),
+  async (keyPrefix) => {
+    await deleteKeysWithPrefix(janitor, keyPrefix);
+  },
+);
+
+const l1 = { enabled: true, maxEntries: 100, maxBytes: 1_000_000, ttlMs: 60_000 };
+
+test("redis: L1 serves repeated reads from memory", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await cache.set("k", { v: 1 });
+  assert.deepEqual(await cache.get("k"), { v: 1 });
+  // Changed behind the cache's back (no invalidation): L1 still answers.
+  await cache.raw().call("SET", cache.key("k"), '{"v":2}');
+  assert.deepEqual(await cache.get("k"), { v: 1 });
+  // Each hit is a fresh object.
+  const [a, b] = [await cache.get("k"), await cache.get("k")];
+  assert.notEqual(a, b);
+});
+
+test("redis: a write on one instance evicts the other instances' L1", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await a.set("k", "old");
+  assert.equal(await b.get("k"), "old");
+  await a.set("k", "new");
+  await waitFor(async () => (await b.get("k")) === "new");
+  await a.delete("k");
+  await waitFor(async () => (await b.get("k")) === undefined);
+  await a.getOrSet("g", () => "v1");
+  assert.equal(await b.getOrSet("g", () => "never"), "v1");
+  await a.set("g", "v2");
+  await waitFor(async () => (await b.getOrSet("g", () => "never")) === "v2");
+});
+
+test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await cache.set("short", 1, { ttlMs: 100 });
+  assert.equal(await cache.get("short"), 1);
+  await waitFor(async () => (await cache.get("short")) === undefined);
+});
+
+test("redis: connecting to a port with no server is Unavailable", async () => {
+  await assert.rejects(
+    connect({ nodes: ["127.0.0.1:1"], connectTimeoutMs: 2_000 }),
+    (error: unknown) => (error as { code?: string }).code === "Unavailable",
+  );
+});
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail("condition not reached in 3 s");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test("redis: commands of one burst keep their order through auto-pipelining", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix });
+  const results = await Promise.all(Array.from({ length: 1_000 }, () => cache.increment("n")));
+  assert.deepEqual(results, Array.from({ length: 1_000 }, (_, i) => i + 1));
+});
+
+test("redis: with autoPipelining off every operation still works", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, autoPipelining: false });
+  await cache.set("k", { v: 1 });
+  assert.deepEqual(await cache.get("k"), { v: 1 });
+  assert.equal(await cache.getOrSet("g", () => 2), 2);
+  const results = await Promise.all(Array.from({ length: 100 }, () => cache.increment("n")));
+  assert.deepEqual(results, Array.from({ length: 100 }, (_, i) => i + 1));
+});
