@@ -14,7 +14,7 @@ import type { Transport } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { waitUntil } from "../_support/process.ts";
-import { recordMetrics } from "./_meter.ts";
+import { recordMetrics } from "../_support/meter.ts";
 
 /** A backend under test: clients share its state, within one unique namespace. */
 export interface CoordHarness {

@@ -19,7 +19,10 @@ export const recorded: Recorded[] = [];
 
 let installed = false;
 
-/** Installs the recording provider (once per process). */
+/**
+ * Installs the recording provider, once per process (Bun runs every test file in one
+ * process, and the OpenTelemetry API accepts one global provider).
+ */
 export function recordMetrics(): Recorded[] {
   if (installed) return recorded;
   installed = true;
@@ -48,4 +51,14 @@ export function recordMetrics(): Recorded[] {
   metrics.disable();
   metrics.setGlobalMeterProvider(provider);
   return recorded;
+}
+
+/** Sums of everything recorded after `since` (an index into {@link recorded}), by `name {attributes}`. */
+export function totals(since = 0): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const { name, value, attributes } of recorded.slice(since)) {
+    const key = `${name} ${JSON.stringify(attributes)}`;
+    sums.set(key, (sums.get(key) ?? 0) + value);
+  }
+  return sums;
 }
