@@ -88,12 +88,6 @@ async function health(url: string, signal: AbortSignal): Promise<Health> {
   return await response.json();
 }
 
-async function windowOf(url: string, room: string, signal: AbortSignal): Promise<ChatMessage[]> {
-  const response = await fetch(`${url}/rooms/${room}/messages?limit=1000`, { signal });
-  const body = await response.json();
-  return body.messages ?? [];
-}
-
 /** The `window` newest accepted messages of a room, by id. */
 function expectedWindow(accepted: ChatMessage[], room: string, window: number): string[] {
   return accepted.filter((message) => message.room === room)
@@ -101,6 +95,31 @@ function expectedWindow(accepted: ChatMessage[], room: string, window: number): 
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     .slice(-window)
     .map(String);
+}
+
+/**
+ * Reads every room's window over HTTP, checks that it holds exactly the newest accepted
+ * messages, and returns the sizes.
+ */
+async function checkWindows(
+  url: string,
+  rooms: readonly string[],
+  accepted: ChatMessage[],
+  window: number,
+  when: string,
+  problems: string[],
+  signal: AbortSignal,
+): Promise<Record<string, number>> {
+  const sizes: Record<string, number> = {};
+  for (const room of rooms) {
+    const response = await fetch(`${url}/rooms/${room}/messages?limit=1000`, { signal });
+    const ids = ((await response.json()).messages as ChatMessage[]).map((message) => message.id);
+    sizes[room] = ids.length;
+    if (ids.join() !== expectedWindow(accepted, room, window).join()) {
+      problems.push(`room ${room} ${when}: the window is not the newest accepted messages`);
+    }
+  }
+  return sizes;
 }
 
 /**
@@ -160,15 +179,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     signal,
   };
   const before = await runLoad({ ...plan, phase: "p1", expectLongRejected: false });
-  const windows = { before: {} as Record<string, number>, after: {} as Record<string, number> };
-  for (const room of options.rooms) {
-    const ids = (await windowOf(server.url, room, signal)).map((message) => message.id);
-    windows.before[room] = ids.length;
-    const expected = expectedWindow(before.accepted, room, options.initial.recentWindow);
-    if (ids.join() !== expected.join()) {
-      problems.push(`room ${room} before the change: window is not the newest accepted`);
-    }
-  }
+  const windowsBefore = await checkWindows(
+    server.url,
+    options.rooms,
+    before.accepted,
+    options.initial.recentWindow,
+    "before the change",
+    problems,
+    signal,
+  );
 
   // The config change, as an operator would make it: one write to the config center.
   const to: ChatConfig = { ...options.initial, ...options.change };
@@ -193,13 +212,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     expectLongRejected: plan.longTextLength > to.maxMessageLength,
   });
   const accepted = [...before.accepted, ...after.accepted];
-  for (const room of options.rooms) {
-    const ids = (await windowOf(server.url, room, signal)).map((message) => message.id);
-    windows.after[room] = ids.length;
-    if (ids.join() !== expectedWindow(accepted, room, to.recentWindow).join()) {
-      problems.push(`room ${room} after the change: window is not the newest accepted`);
-    }
-  }
+  const windowsAfter = await checkWindows(
+    server.url,
+    options.rooms,
+    accepted,
+    to.recentWindow,
+    "after the change",
+    problems,
+    signal,
+  );
   const ids = new Set(accepted.map((message) => message.id));
   if (ids.size !== accepted.length) problems.push("a message id was issued twice");
   if (accepted.some((message) => decompose(message.id).instanceId !== chat.instanceId)) {
@@ -229,7 +250,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     before,
     after,
     configChange: { from: options.initial, to, revision, appliedMs },
-    windows,
+    windows: { before: windowsBefore, after: windowsAfter },
     logLines,
     problems,
     elapsedMs: performance.now() - started,

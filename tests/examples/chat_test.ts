@@ -5,6 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { InfraError } from "../../base/mod.ts";
 import * as cache from "../../cache/mod.ts";
 import { create, type LogRecord } from "../../clog/mod.ts";
 import * as coord from "../../coord/mod.ts";
@@ -15,7 +16,11 @@ import { waitUntil } from "../_support/process.ts";
 import { chatConfigKey, defaultChatConfig } from "../../examples/chat/config.ts";
 import { type DemoOptions, runDemo } from "../../examples/chat/demo.ts";
 import type { ChatMessage } from "../../examples/chat/messages.ts";
-import { recentKey } from "../../examples/chat/recent_messages.ts";
+import {
+  cacheRecentMessages,
+  recentKey,
+  type RecentMessages,
+} from "../../examples/chat/recent_messages.ts";
 import { type ChatService, startChat } from "../../examples/chat/service.ts";
 import { formatSummary } from "../../examples/chat/summary.ts";
 
@@ -32,8 +37,9 @@ interface Harness {
 /** A chat service on fresh embedded drivers, with every log record captured. */
 async function withChat(
   fn: (h: Harness) => Promise<void>,
-  settings?: Record<string, unknown>,
+  options: { settings?: Record<string, unknown>; recent?: RecentMessages } = {},
 ): Promise<void> {
+  const { settings, recent } = options;
   const logs: LogRecord[] = [];
   const root = create(
     { service: "chat", level: "debug", sinks: [{ type: "custom", name: "memory" }] },
@@ -43,7 +49,7 @@ async function withChat(
   const cacheClient = cache.memory({}, { logger: root.namespace("cache") });
   if (settings) await coordClient.kv.set(chatConfigKey(ENV), settings);
   const chat = await startChat(
-    { coord: coordClient, cache: cacheClient, logger: root, logRoot: root },
+    { coord: coordClient, cache: cacheClient, logger: root, logRoot: root, recent },
     { env: ENV },
   );
   try {
@@ -134,6 +140,31 @@ test("chat: concurrent posts of one clientMessageId accept exactly one", () =>
     assert.deepEqual(await windowIds(chat, "general"), [accepted]);
   }));
 
+test("chat: when storing a message fails, its claim is released and the retry is accepted", () => {
+  const store = cache.memory();
+  const windows = cacheRecentMessages(store);
+  let failures = 1;
+  const flaky: RecentMessages = {
+    append(...args) {
+      if (failures-- > 0) {
+        return Promise.reject(
+          new InfraError("Unavailable", "Redis is down", { component: "cache" }),
+        );
+      }
+      return windows.append(...args);
+    },
+    read: windows.read,
+  };
+  return withChat(async ({ chat }) => {
+    const failed = await post(chat, "general", message("ada", "c-1"));
+    assert.equal(failed.status, 503);
+    assert.equal(failed.body.error.code, "Unavailable");
+    const retried = await post(chat, "general", message("ada", "c-1"));
+    assert.equal(retried.status, 201);
+    assert.deepEqual(await windowIds(chat, "general"), [retried.body.message.id]);
+  }, { recent: flaky }).finally(() => store.close());
+});
+
 test("chat: the same clientMessageId from two senders is two messages", () =>
   withChat(async ({ chat }) => {
     assert.equal((await post(chat, "general", message("ada", "c-1"))).status, 201);
@@ -142,12 +173,14 @@ test("chat: the same clientMessageId from two senders is two messages", () =>
   }));
 
 test("chat: a read returns the room's newest messages oldest first, within window and limit", () =>
-  withChat(async ({ chat }) => {
+  withChat(async ({ chat, cache }) => {
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) {
       ids.push((await post(chat, "general", message("ada", `c-${i}`))).body.message.id);
     }
     await post(chat, "random", message("bob", "elsewhere"));
+    // The stored window is trimmed, not only the read.
+    assert.equal(await cache.sortedSets.size(recentKey("general")), defaultChatConfig.recentWindow);
     const window = await call(chat, "GET", "/rooms/general/messages");
     assert.equal(window.body.window, defaultChatConfig.recentWindow);
     assert.deepEqual(
@@ -161,7 +194,7 @@ test("chat: a read returns the room's newest messages oldest first, within windo
   }));
 
 test("chat: a config change in the config center is applied while running", () =>
-  withChat(async ({ chat, coord, root }) => {
+  withChat(async ({ chat, coord, cache, root }) => {
     for (let i = 0; i < 12; i++) await post(chat, "general", message("ada", `c-${i}`));
     const long = "x".repeat(40);
     assert.equal((await post(chat, "general", message("ada", "long-1", long))).status, 201);
@@ -181,6 +214,8 @@ test("chat: a config change in the config center is applied while running", () =
     assert.equal(refused.status, 400);
     assert.equal(refused.body.error.field, "text");
     assert.equal((await windowIds(chat, "general")).length, 5);
+    await post(chat, "general", message("ada", "after-change"));
+    assert.equal(await cache.sortedSets.size(recentKey("general")), 5);
     const health = await call(chat, "GET", "/healthz");
     assert.equal(health.body.config.recentWindow, 5);
     assert.equal(health.body.config.revision, chat.configRevision);
@@ -253,7 +288,7 @@ test("chat: every line logged for a request carries its request id", () =>
       ["chat.http", "request"],
     ]);
     assert.equal(lines[1].fields.status, 409);
-  }, { logLevel: "debug" }));
+  }, { settings: { logLevel: "debug" } }));
 
 test("chat: the instance registers in coord and deregisters on close", () =>
   withChat(async ({ chat, coord }) => {
