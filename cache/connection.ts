@@ -26,6 +26,8 @@ export interface ScriptSource {
   readonly keyCount: number;
   /** The JavaScript implementation the memory driver runs, if any. */
   readonly memory?: MemoryScript;
+  /** The twin works on byte strings, as Lua does (see `defineScript`). */
+  readonly byteStrings?: boolean;
 }
 
 /** `redis.call` as the JavaScript twin of a script sees it. */

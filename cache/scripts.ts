@@ -7,8 +7,12 @@
  */
 
 import type { ScriptContext } from "./connection.ts";
-import { defineScript } from "./script.ts";
-import type { ScriptSource } from "./connection.ts";
+import { defineScript as defineUserScript } from "./script.ts";
+import type { MemoryScript, ScriptSource } from "./connection.ts";
+
+// The cache's own scripts pass values through; their twins see bytes as Lua does.
+const defineScript = (lua: string, keyCount: number, memory: MemoryScript): ScriptSource =>
+  defineUserScript(lua, keyCount, memory, true);
 
 const ok = (reply: unknown) => reply !== null;
 

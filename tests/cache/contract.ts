@@ -102,6 +102,21 @@ export function cacheContract(
     assert.deepEqual([...back], [...bytes]);
   });
 
+  it("bytes that are not UTF-8 pass intact through scripts: getOrSet and setMany with a TTL", async (cache) => {
+    const bytes = new Uint8Array([0xff, 0x00, 0xc3, 0x28, 0x80, 1]);
+    const loaded = await cache.getOrSet("{b}:loaded", () => bytes, { codec: "bytes" });
+    assert.deepEqual([...(loaded as Uint8Array)], [...bytes]);
+    const stored = await cache.get<Uint8Array>("{b}:loaded", { codec: "bytes" });
+    assert.deepEqual([...stored!], [...bytes]);
+    await cache.setMany({ "{b}:one": bytes, "{b}:two": bytes.slice(1) }, {
+      codec: "bytes",
+      ttlMs: 60_000,
+    });
+    const [one, two] = await cache.getMany<Uint8Array>(["{b}:one", "{b}:two"], { codec: "bytes" });
+    assert.deepEqual([...one!], [...bytes]);
+    assert.deepEqual([...two!], [...bytes.slice(1)]);
+  });
+
   it("a cache whose codec is string reads and writes strings by default", async (cache) => {
     await cache.set("s", "plain");
     assert.equal(await cache.get("s"), "plain");
