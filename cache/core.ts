@@ -15,6 +15,13 @@ import { L1Cache } from "./l1.ts";
 import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
+const CODEC_NAMES: readonly Codec[] = ["json", "string", "bytes"];
+
+/** The key of an in-process getOrSet flight: one per codec and full key. */
+export function flightKeyOf(codec: Codec, fullKey: string): string {
+  return `${codec}:${fullKey}`;
+}
+
 /** The settings the cache runs with (the driver-independent part of the config). */
 export interface CacheSettings {
   /** Prepended to every key and channel. */
@@ -52,6 +59,8 @@ export class CacheCore {
   readonly l1Channel: string;
   /** OpenTelemetry counters. */
   readonly metrics: CacheMetrics = cacheMetrics();
+  /** In-process getOrSet flights by {@link flightKeyOf}. */
+  readonly flights: Map<string, Promise<unknown>> = new Map();
   /** Aborts when the cache closes (loaders' signal, waits). */
   readonly lifetime: AbortController = new AbortController();
   readonly #tasks = new Set<Promise<unknown>>();
@@ -133,6 +142,17 @@ export class CacheCore {
       else groups.set(slot, [i]);
     });
     return [...groups.values()];
+  }
+
+  /**
+   * After a write of `fullKeys` in this process: later getOrSet callers start a new flight
+   * instead of joining a load that began before the write (and may return older data).
+   */
+  detachFlights(fullKeys: readonly string[]): void {
+    if (this.flights.size === 0) return;
+    for (const key of fullKeys) {
+      for (const codec of CODEC_NAMES) this.flights.delete(flightKeyOf(codec, key));
+    }
   }
 
   /** The L1 invalidation message for `fullKeys`. */

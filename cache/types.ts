@@ -606,7 +606,10 @@ export interface Cache extends AsyncDisposable {
     entries: Record<string, unknown> | [string, unknown][],
     options?: SetManyOptions,
   ): Promise<void>;
-  /** Deletes keys; resolves to how many existed. */
+  /**
+   * Deletes keys; resolves to how many existed. A cached "not found" of getOrSet goes too,
+   * and a getOrSet load in flight for the key will not store what it read before.
+   */
   delete(keys: string | string[], options?: CallOptions): Promise<number>;
   /** How many of `keys` exist (a key given twice counts twice). */
   exists(keys: string | string[], options?: CallOptions): Promise<number>;
@@ -622,7 +625,10 @@ export interface Cache extends AsyncDisposable {
    * for all concurrent callers of all processes (a per-key lock in Redis; the others wait
    * for its value), caches the result with a jittered TTL, caches "not found" for
    * `negativeTtlMs`, and with `staleWhileRevalidateMs` serves the stale value while one
-   * caller refreshes it in the background.
+   * caller refreshes it in the background. The fill is fenced: a loader stores only while it
+   * still holds the per-key lock and the key did not change meanwhile, so a slow loader never
+   * overwrites a newer value, a `set` during a load wins, and a `delete` during a load keeps
+   * the older read out (the callers of that load still get what it returned).
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
 

@@ -818,6 +818,15 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 1);
   });
 
+  it("a pipeline delete clears a cached not-found too, as delete does", async (cache) => {
+    assert.equal(
+      await cache.getOrSet("ghost", () => undefined, { negativeTtlMs: 60_000 }),
+      undefined,
+    );
+    assert.deepEqual(await cache.pipeline().delete("ghost").exec(), [0]);
+    assert.equal(await cache.getOrSet("ghost", () => "found now"), "found now");
+  });
+
   it("getOrSet with negativeTtlMs 0 does not cache not-found", async (cache) => {
     let loads = 0;
     const loader = () => {
@@ -891,6 +900,91 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       what: "the refresh",
     });
     assert.equal(refreshes, 2);
+  });
+
+  /** The fill lock a loader of `key` holds (as `KeySpace.companion` names it). */
+  const fillKey = (cache: Cache, key: string) => `${cache.keyPrefix}{${cache.key(key)}}:fill`;
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { open, opened };
+  };
+  const whileLoading = (cache: Cache, key: string) =>
+    waitUntil(async () => Number(await cache.raw().call("EXISTS", fillKey(cache, key))) === 1, {
+      timeoutMs: 5_000,
+      intervalMs: 5,
+      what: "the loader to hold the fill lock",
+    });
+
+  it("getOrSet: a loader whose fill lock was lost does not overwrite the newer value", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      const slow = gate();
+      const first = cache.getOrSet("fenced", async () => {
+        await slow.opened;
+        return "old";
+      }, { ttlMs: 60_000 });
+      await whileLoading(cache, "fenced");
+      // The first loader stalls past its lock (a long pause): the lock is gone.
+      await cache.raw().call("DEL", fillKey(cache, "fenced"));
+      assert.equal(await other.getOrSet("fenced", () => "new", { ttlMs: 60_000 }), "new");
+      slow.open();
+      assert.equal(await first, "old");
+      assert.equal(await cache.get("fenced"), "new");
+      assert.equal(await other.getOrSet("fenced", () => "never"), "new");
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("getOrSet: a delete during a load keeps what the loader read before it out of the cache", async (cache) => {
+    const slow = gate();
+    const before = cache.getOrSet("deleted", async () => {
+      await slow.opened;
+      return "read before the delete";
+    });
+    await whileLoading(cache, "deleted");
+    await cache.delete("deleted");
+    // A caller after the delete does not join the old load.
+    const after = cache.getOrSet("deleted", () => "read after the delete");
+    slow.open();
+    assert.equal(await after, "read after the delete");
+    assert.equal(await before, "read before the delete");
+    assert.equal(await cache.get("deleted"), "read after the delete");
+  });
+
+  it("getOrSet: a set during a load or a refresh wins over the loaded value", async (cache) => {
+    const slow = gate();
+    const loading = cache.getOrSet("written", async () => {
+      await slow.opened;
+      return "loaded";
+    });
+    await whileLoading(cache, "written");
+    await cache.set("written", "explicit");
+    slow.open();
+    assert.equal(await loading, "loaded");
+    assert.equal(await cache.get("written"), "explicit");
+
+    const options = { ttlMs: 100, staleWhileRevalidateMs: 60_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("news", () => "v1", options), "v1");
+    await sleep(150);
+    const refresh = gate();
+    const stale = await cache.getOrSet("news", async () => {
+      await refresh.opened;
+      return "refreshed";
+    }, options);
+    assert.equal(stale, "v1");
+    await whileLoading(cache, "news");
+    await cache.set("news", "explicit");
+    refresh.open();
+    await waitUntil(
+      async () => Number(await cache.raw().call("EXISTS", fillKey(cache, "news"))) === 0,
+      {
+        timeoutMs: 5_000,
+        what: "the refresh to finish",
+      },
+    );
+    assert.equal(await cache.get("news"), "explicit");
   });
 
   it("getOrSet with an aborted signal rejects that caller only", async (cache) => {
