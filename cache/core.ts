@@ -6,7 +6,7 @@
  * @module
  */
 
-import { abortable, InfraError } from "../base/mod.ts";
+import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import type { BatchOutcome, Command, Connection, Reply, Subscription } from "./connection.ts";
 import { KeyEvents } from "./events.ts";
@@ -113,9 +113,13 @@ export class CacheCore {
     }
   }
 
-  /** Sends one command, honouring the caller's signal. */
+  /**
+   * Sends one command, honouring the caller's signal: an already-aborted signal sends
+   * nothing (no state change); one that fires later stops the wait, not the command.
+   */
   send(command: Command, signal?: AbortSignal): Promise<Reply> {
     this.checkOpen();
+    throwIfAborted(signal, "cache");
     const reply = this.connection.call(command);
     return signal ? abortable(reply, signal, "cache") : reply;
   }
@@ -123,6 +127,7 @@ export class CacheCore {
   /** Sends a batch; throws the first failure (callers that want every outcome use the connection). */
   async sendAll(commands: readonly Command[], signal?: AbortSignal): Promise<Reply[]> {
     this.checkOpen();
+    throwIfAborted(signal, "cache");
     const batch = this.connection.batch(commands);
     const outcomes: BatchOutcome[] = signal ? await abortable(batch, signal, "cache") : await batch;
     return outcomes.map((outcome) => {

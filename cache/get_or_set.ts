@@ -23,7 +23,7 @@
  * @module
  */
 
-import { abortable, InfraError, unrefTimer } from "../base/mod.ts";
+import { abortable, InfraError, throwIfAborted, unrefTimer } from "../base/mod.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import type { Command, Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
@@ -107,6 +107,7 @@ export class GetOrSet {
   ): Promise<T | undefined> {
     const core = this.#core;
     core.checkOpen();
+    throwIfAborted(options.signal, COMPONENT);
     const full = core.keys.full(key);
     if (typeof loader !== "function") throw invalidArgument("loader must be a function", "loader");
     const settings = this.#settings(options);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { abortable, InfraError } from "../base/mod.ts";
+import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
 import { isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
@@ -149,6 +149,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     async exec(options?: CallOptions) {
       core.checkOpen();
+      throwIfAborted(options?.signal, "cache");
       const items = queue.splice(0, queue.length);
       if (items.length === 0) return [];
       const writes = items.flatMap((item) => item.writes);

@@ -471,7 +471,8 @@ export interface Lock extends AsyncDisposable {
   readonly expiresAt: number;
   /**
    * Aborts with `LockLost` when ownership is known to be gone: the TTL passed without an
-   * extension, an extension found another owner, or the lock was released.
+   * extension, an extension found another owner, the lock was released, or the cache was
+   * closed (nothing extends it any more; it expires in Redis by its TTL).
    */
   readonly signal: AbortSignal;
   /** Sets the TTL to `ttlMs` (default the acquire TTL); `LockLost` when no longer the owner. */

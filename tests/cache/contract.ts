@@ -260,6 +260,41 @@ export function cacheContract(
     await rejectsWith(cache.get("k", { signal: controller.signal }), "Aborted");
   });
 
+  it("an already-aborted signal sends nothing: no write, no lock, no load", async (cache) => {
+    const controller = new AbortController();
+    controller.abort();
+    const { signal } = controller;
+    await rejectsWith(cache.set("k", 1, { signal }), "Aborted");
+    await rejectsWith(cache.setMany({ "{m}:a": 1, "{m}:b": 2 }, { signal }), "Aborted");
+    await rejectsWith(cache.pipeline().set("p", 1).exec({ signal }), "Aborted");
+    await rejectsWith(cache.tryLock("res", { ttlMs: 60_000, signal }), "Aborted");
+    await rejectsWith(cache.lock("res", { ttlMs: 60_000, signal }), "Aborted");
+    let loads = 0;
+    await rejectsWith(cache.getOrSet("g", () => ++loads, { signal }), "Aborted");
+    await sleep(20);
+    assert.equal(loads, 0);
+    assert.deepEqual(await cache.getMany(["k", "{m}:a", "{m}:b", "p", "g"]), [
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    const lock = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(lock, "the lock is free");
+    await lock.release();
+  });
+
+  it("lock: a lock taken for a caller whose signal fired meanwhile is released", async (cache) => {
+    const controller = new AbortController();
+    const taking = cache.tryLock("res", { ttlMs: 60_000, signal: controller.signal });
+    controller.abort();
+    await rejectsWith(taking, "Aborted");
+    const lock = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(lock, "the lock is free");
+    await lock.release();
+  });
+
   it("keys carry the prefix everywhere and prefixes isolate caches", async (cache) => {
     assert.equal(cache.key("user:1"), `${cache.keyPrefix}user:1`);
     await cache.set("user:1", { id: 1 });
@@ -670,6 +705,14 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(lock.signal.aborted, false);
     assert.equal(await cache.tryLock("res", { ttlMs: 1_000 }), undefined);
     assert.equal(await lock.release(), true);
+  });
+
+  it("lock: closing the cache aborts the signal of the locks it holds", async (cache) => {
+    const lock = (await cache.tryLock("res", { ttlMs: 60_000, autoExtend: true }))!;
+    assert.equal(lock.signal.aborted, false);
+    await cache.close();
+    assert.equal(lock.signal.aborted, true);
+    assert.ok(InfraError.is(lock.signal.reason, "LockLost"), String(lock.signal.reason));
   });
 
   it("lock: await using releases the lock at the end of the scope", async (cache) => {
