@@ -93,10 +93,15 @@ export class CacheCore {
         if (!Array.isArray(parsed) || parsed[0] === this.instanceId) return;
         l1.invalidate(parsed.slice(1).filter((k): k is string => typeof k === "string"));
       },
+      onInterrupted: () => {
+        // Other instances' invalidations cannot reach us now: serve nothing from L1.
+        this.logger.info("L1 invalidation channel lost; L1 suspended until resubscribed");
+        l1.suspend();
+      },
       onResubscribed: () => {
         // Invalidations sent while we were disconnected are lost: start over.
-        this.logger.info("L1 invalidation channel resubscribed; clearing L1");
-        l1.clear();
+        this.logger.info("L1 invalidation channel resubscribed; L1 resumes empty");
+        l1.resume();
       },
     });
   }

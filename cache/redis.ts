@@ -491,15 +491,36 @@ class RedisConnection implements Connection {
           ? this.#client.duplicate()
           : this.#client.duplicate();
         watchHealth(subscriber, this.#logger, "subscriber");
+        const everyHandler = (notify: (handlers: SubscriptionHandlers) => void) => {
+          for (const set of this.#channels.values()) {
+            for (const handlers of [...set]) notify(handlers);
+          }
+        };
         let first = true;
-        subscriber.on("ready", () => {
+        let interrupted = false;
+        subscriber.on("close", () => {
+          if (first || interrupted) return;
+          interrupted = true;
+          everyHandler((handlers) => handlers.onInterrupted?.());
+        });
+        subscriber.on("ready", async () => {
           if (first) {
             first = false;
             return;
           }
-          for (const set of this.#channels.values()) {
-            for (const handlers of [...set]) handlers.onResubscribed?.();
+          // ioredis re-sends SUBSCRIBE right after "ready"; subscribing again and waiting
+          // for the reply tells when the server delivers again (the gap is over only then).
+          const channels = [...this.#channels.keys()];
+          try {
+            if (channels.length > 0) await subscriber.subscribe(...channels);
+          } catch (error) {
+            this.#logger.warn("resubscribing failed; waiting for the next reconnection", {
+              error,
+            });
+            return;
           }
+          interrupted = false;
+          everyHandler((handlers) => handlers.onResubscribed?.());
         });
         subscriber.on("message", (channel: string, message: string) => {
           const set = this.#channels.get(channel);

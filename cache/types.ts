@@ -44,7 +44,13 @@ export interface SentinelConfig {
 
 /** The optional in-process tier in front of Redis. */
 export interface L1Config {
-  /** Keep an L1 and broadcast invalidations to the other instances' L1. */
+  /**
+   * Keep an L1 and broadcast invalidations to the other instances' L1. While this
+   * instance's subscription to the invalidations is down, L1 serves and keeps nothing, and
+   * it starts empty once resubscribed. Limit: in a cluster, ioredis moves a lost
+   * subscription to another node without telling; invalidations sent during that switch
+   * are lost, and the entries they concerned live at most `ttlMs`.
+   */
   enabled: boolean;
   /** Most entries kept (least recently used evicted first). */
   maxEntries: number;
