@@ -13,7 +13,9 @@
  * they are used ({@link probeCommandInternals} at connect, {@link queueHolds} on the live
  * connection), the sweeper checks them again on every pass and never throws, and the
  * connection falls back to ioredis's public `call` with its own `commandTimeout` when any
- * check fails: slower, never hanging.
+ * check fails: slower, never hanging. (Commands already in flight when a sweep discovers
+ * the change keep no deadline of their own: they settle when Redis answers or the
+ * connection drops.)
  *
  * @module
  */
