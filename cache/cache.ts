@@ -13,7 +13,7 @@ import { createHashes, createSets, createSortedSets } from "./collections.ts";
 import { type Command, command, type Connection } from "./connection.ts";
 import { CacheCore, type CacheSettings } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
-import { absentKeyOf, GetOrSet } from "./get_or_set.ts";
+import { companionsOf, GetOrSet } from "./get_or_set.ts";
 import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
@@ -111,6 +111,7 @@ class CacheClient implements Cache {
     const core = this.#core;
     const codec = checkCodec(options.codec, core.settings.codec);
     const cmd = setCommand(core, key, value, options, codec);
+    core.detachFlights([core.keys.full(key)]);
     if (core.l1 === undefined) return (await core.send(cmd, options.signal)) !== null;
     return (await this.#write(cmd, [core.keys.full(key)], options.signal)) !== null;
   }
@@ -183,6 +184,7 @@ class CacheClient implements Cache {
       };
     });
     core.l1?.invalidate(full);
+    core.detachFlights(full);
     try {
       await (commands.length === 1
         ? core.send(commands[0], options.signal)
@@ -195,19 +197,20 @@ class CacheClient implements Cache {
   async delete(keys: string | string[], options?: CallOptions): Promise<number> {
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
-    // A cached "not found" of getOrSet lives beside the key: deleting the key clears it too.
-    const absent = full.map((key) => absentKeyOf(core.keys, key));
+    // getOrSet's companions (a cached "not found", a fill lock) go with the key.
+    const companions = full.flatMap((key) => companionsOf(core.keys, key));
     const userCommands = core.groupBySlot(full).map((group) => {
       const groupKeys = group.map((i) => full[i]);
       return command("DEL", groupKeys, groupKeys[0]);
     });
-    const absentCommands = core.groupBySlot(absent).map((group) => {
-      const groupKeys = group.map((i) => absent[i]);
+    const companionCommands = core.groupBySlot(companions).map((group) => {
+      const groupKeys = group.map((i) => companions[i]);
       return command("DEL", groupKeys, groupKeys[0]);
     });
+    core.detachFlights(full);
     core.l1?.invalidate(full);
     try {
-      const replies = await core.sendAll([...userCommands, ...absentCommands], options?.signal);
+      const replies = await core.sendAll([...userCommands, ...companionCommands], options?.signal);
       return replies.slice(0, userCommands.length).reduce<number>(
         (sum, r) => sum + parseInteger(r),
         0,

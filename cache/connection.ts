@@ -26,6 +26,8 @@ export interface ScriptSource {
   readonly keyCount: number;
   /** The JavaScript implementation the memory driver runs, if any. */
   readonly memory?: MemoryScript;
+  /** The twin works on byte strings, as Lua does (see `defineScript`). */
+  readonly byteStrings?: boolean;
 }
 
 /** `redis.call` as the JavaScript twin of a script sees it. */
@@ -76,8 +78,13 @@ export interface SubscriptionHandlers {
   /** A message arrived. */
   onMessage(message: string): void;
   /**
-   * The subscription was (re)established after a gap during which messages may have been
-   * lost (not called for the first subscribe).
+   * The connection carrying the subscription was lost: messages published from now until
+   * {@link SubscriptionHandlers.onResubscribed} are lost.
+   */
+  onInterrupted?(): void;
+  /**
+   * The subscription is in place again after a gap during which messages may have been
+   * lost (not called for the first subscribe). Messages published from now on arrive.
    */
   onResubscribed?(): void;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { abortable, InfraError } from "../base/mod.ts";
+import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import type { BatchOutcome, Command, Connection, Reply, Subscription } from "./connection.ts";
 import { KeyEvents } from "./events.ts";
@@ -14,6 +14,13 @@ import { KeySpace } from "./keys.ts";
 import { L1Cache } from "./l1.ts";
 import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
+
+const CODEC_NAMES: readonly Codec[] = ["json", "string", "bytes"];
+
+/** The key of an in-process getOrSet flight: one per codec and full key. */
+export function flightKeyOf(codec: Codec, fullKey: string): string {
+  return `${codec}:${fullKey}`;
+}
 
 /** The settings the cache runs with (the driver-independent part of the config). */
 export interface CacheSettings {
@@ -52,6 +59,8 @@ export class CacheCore {
   readonly l1Channel: string;
   /** OpenTelemetry counters. */
   readonly metrics: CacheMetrics = cacheMetrics();
+  /** In-process getOrSet flights by {@link flightKeyOf}. */
+  readonly flights: Map<string, Promise<unknown>> = new Map();
   /** Aborts when the cache closes (loaders' signal, waits). */
   readonly lifetime: AbortController = new AbortController();
   readonly #tasks = new Set<Promise<unknown>>();
@@ -84,10 +93,15 @@ export class CacheCore {
         if (!Array.isArray(parsed) || parsed[0] === this.instanceId) return;
         l1.invalidate(parsed.slice(1).filter((k): k is string => typeof k === "string"));
       },
+      onInterrupted: () => {
+        // Other instances' invalidations cannot reach us now: serve nothing from L1.
+        this.logger.info("L1 invalidation channel lost; L1 suspended until resubscribed");
+        l1.suspend();
+      },
       onResubscribed: () => {
         // Invalidations sent while we were disconnected are lost: start over.
-        this.logger.info("L1 invalidation channel resubscribed; clearing L1");
-        l1.clear();
+        this.logger.info("L1 invalidation channel resubscribed; L1 resumes empty");
+        l1.resume();
       },
     });
   }
@@ -104,9 +118,13 @@ export class CacheCore {
     }
   }
 
-  /** Sends one command, honouring the caller's signal. */
+  /**
+   * Sends one command, honouring the caller's signal: an already-aborted signal sends
+   * nothing (no state change); one that fires later stops the wait, not the command.
+   */
   send(command: Command, signal?: AbortSignal): Promise<Reply> {
     this.checkOpen();
+    throwIfAborted(signal, "cache");
     const reply = this.connection.call(command);
     return signal ? abortable(reply, signal, "cache") : reply;
   }
@@ -114,6 +132,7 @@ export class CacheCore {
   /** Sends a batch; throws the first failure (callers that want every outcome use the connection). */
   async sendAll(commands: readonly Command[], signal?: AbortSignal): Promise<Reply[]> {
     this.checkOpen();
+    throwIfAborted(signal, "cache");
     const batch = this.connection.batch(commands);
     const outcomes: BatchOutcome[] = signal ? await abortable(batch, signal, "cache") : await batch;
     return outcomes.map((outcome) => {
@@ -133,6 +152,17 @@ export class CacheCore {
       else groups.set(slot, [i]);
     });
     return [...groups.values()];
+  }
+
+  /**
+   * After a write of `fullKeys` in this process: later getOrSet callers start a new flight
+   * instead of joining a load that began before the write (and may return older data).
+   */
+  detachFlights(fullKeys: readonly string[]): void {
+    if (this.flights.size === 0) return;
+    for (const key of fullKeys) {
+      for (const codec of CODEC_NAMES) this.flights.delete(flightKeyOf(codec, key));
+    }
   }
 
   /** The L1 invalidation message for `fullKeys`. */

@@ -8,11 +8,20 @@
  * time, and one sweeper timer walks the front of each queue and fails the overdue ones
  * with `Timeout`. A command fails at most a tenth of the timeout late.
  *
+ * That leans on ioredis internals (`Command#reject`/`isSettled`, `Redis#commandQueue` and
+ * its `{ command }` entries), which a patch release may change. So they are checked before
+ * they are used ({@link probeCommandInternals} at connect, {@link queueHolds} on the live
+ * connection), the sweeper checks them again on every pass and never throws, and the
+ * connection falls back to ioredis's public `call` with its own `commandTimeout` when any
+ * check fails: slower, never hanging. (Commands already in flight when a sweep discovers
+ * the change keep no deadline of their own: they settle when Redis answers or the
+ * connection drops.)
+ *
  * @module
  */
 
-import { Command as RedisCommand } from "ioredis";
-import type { Cluster, Redis } from "ioredis";
+import { Command as RedisCommand, Redis } from "ioredis";
+import type { Cluster } from "ioredis";
 import { InfraError, unrefTimer } from "../base/mod.ts";
 import { toCacheError } from "./errors.ts";
 
@@ -32,19 +41,118 @@ export class CacheCommand extends RedisCommand {
   }
 }
 
+/** The part of ioredis's `Denque` the sweeper reads. */
+interface CommandQueue {
+  readonly length: number;
+  peekAt(index: number): unknown;
+}
+
+function isQueue(value: unknown): value is CommandQueue {
+  return typeof value === "object" && value !== null &&
+    typeof (value as CommandQueue).length === "number" &&
+    typeof (value as CommandQueue).peekAt === "function";
+}
+
+function queueOf(client: unknown): CommandQueue | undefined {
+  const queue = (client as { commandQueue?: unknown } | undefined)?.commandQueue;
+  return isQueue(queue) ? queue : undefined;
+}
+
+let probed: string | undefined | null = null;
+
+/**
+ * Why the sweeper cannot run on the installed ioredis (a field it relies on is missing or
+ * changed shape), or `undefined` when it can. Checked once per process, without I/O.
+ */
+export function probeCommandInternals(): string | undefined {
+  if (probed !== null) return probed;
+  try {
+    const command = new CacheCommand("ping", [], { replyEncoding: "utf8" });
+    const fields = command as unknown as { isSettled?: unknown; promise?: unknown };
+    if (typeof command.reject !== "function" || typeof command.resolve !== "function") {
+      probed = "ioredis Command has no resolve/reject functions";
+    } else if (typeof fields.isSettled !== "boolean") {
+      probed = "ioredis Command has no boolean isSettled";
+    } else if (!(fields.promise instanceof Promise)) {
+      probed = "ioredis Command has no promise";
+    } else {
+      // A client that never connects (lazyConnect) holds its queues from construction.
+      const client = new Redis({ lazyConnect: true, retryStrategy: () => null });
+      probed = queueOf(client) ? undefined : "ioredis Redis has no commandQueue (length, peekAt)";
+    }
+  } catch (error) {
+    probed = `probing ioredis internals failed: ${(error as Error)?.message ?? error}`;
+  }
+  return probed;
+}
+
+/**
+ * Whether `command`, just sent on a ready connection, sits in one of the clients' command
+ * queues as `{ command }`: the entry shape the sweeper relies on.
+ */
+export function queueHolds(clients: readonly unknown[], command: CacheCommand): boolean {
+  for (const client of clients) {
+    const queue = queueOf(client);
+    if (!queue) continue;
+    for (let i = queue.length - 1; i >= 0; i--) {
+      if ((queue.peekAt(i) as { command?: unknown } | undefined)?.command === command) return true;
+    }
+  }
+  return false;
+}
+
+function timeoutError(timeoutMs: number): InfraError {
+  return new InfraError("Timeout", `Redis did not answer within ${timeoutMs} ms`, {
+    component: "cache",
+  });
+}
+
+/**
+ * Settles like `reply` (errors mapped), or fails with `Timeout` after `timeoutMs`: the
+ * deadline of a batch (one timer per batch, not per command).
+ */
+export function withDeadline<T>(reply: Promise<T>, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(timeoutError(timeoutMs)), timeoutMs);
+    reply.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(toCacheError(error));
+      },
+    );
+  });
+}
+
 /** The sweeper of one connection's queues. */
 export class CommandDeadlines {
   readonly #timeoutMs: number;
-  readonly #clients: () => Redis[];
+  readonly #clients: () => unknown[];
+  readonly #onBroken: (reason: string) => void;
   readonly #timer: ReturnType<typeof setInterval>;
+  #broken = false;
 
-  constructor(timeoutMs: number, client: Redis | Cluster) {
+  /**
+   * @param onBroken Called once, and the sweeping stops, when a pass finds the internals
+   *   changed (the connection then falls back to ioredis's own timeouts).
+   */
+  constructor(
+    timeoutMs: number,
+    client: Redis | Cluster | (() => unknown[]),
+    onBroken: (reason: string) => void,
+  ) {
     this.#timeoutMs = timeoutMs;
-    this.#clients = "nodes" in client && typeof client.nodes === "function"
+    this.#onBroken = onBroken;
+    this.#clients = typeof client === "function"
+      ? client
+      : "nodes" in client && typeof client.nodes === "function"
       ? () => (client as Cluster).nodes("all")
-      : () => [client as Redis];
+      : () => [client];
     this.#timer = setInterval(
-      () => this.#sweep(),
+      () => this.sweep(),
       Math.max(10, Math.min(250, Math.floor(timeoutMs / 10))),
     );
     unrefTimer(this.#timer);
@@ -55,40 +163,38 @@ export class CommandDeadlines {
     clearInterval(this.#timer);
   }
 
-  /** Settles like `reply` (mapped), or fails with `Timeout` after the deadline: for batches. */
-  race<T>(reply: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(this.#timeout()), this.#timeoutMs);
-      reply.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error) => {
-          clearTimeout(timer);
-          reject(toCacheError(error));
-        },
-      );
-    });
-  }
-
   #timeout(): InfraError {
-    return new InfraError("Timeout", `Redis did not answer within ${this.#timeoutMs} ms`, {
-      component: "cache",
-    });
+    return timeoutError(this.#timeoutMs);
   }
 
-  #sweep(): void {
-    const deadline = Date.now() - this.#timeoutMs;
-    for (const client of this.#clients()) {
-      const queue = client.commandQueue;
-      for (let i = 0; i < queue.length; i++) {
-        const command = queue.peekAt(i)?.command;
-        // Other commands (pipelines, the handshake) have their own deadline or none.
-        if (!(command instanceof CacheCommand)) continue;
-        if (command.issuedAt > deadline) break;
-        if (!command.isSettled) command.reject(this.#timeout());
+  /** One pass (the timer runs it); fails the overdue commands. Never throws. */
+  sweep(): void {
+    if (this.#broken) return;
+    try {
+      const deadline = Date.now() - this.#timeoutMs;
+      for (const client of this.#clients()) {
+        const queue = queueOf(client);
+        if (!queue) return this.#break("a client has no commandQueue (length, peekAt)");
+        for (let i = 0; i < queue.length; i++) {
+          const entry = queue.peekAt(i);
+          if (typeof entry !== "object" || entry === null || !("command" in entry)) {
+            return this.#break("commandQueue entries are not { command }");
+          }
+          const command = entry.command;
+          // Other commands (pipelines, the handshake) have their own deadline or none.
+          if (!(command instanceof CacheCommand)) continue;
+          if (command.issuedAt > deadline) break;
+          if (!command.isSettled) command.reject(this.#timeout());
+        }
       }
+    } catch (error) {
+      this.#break(`sweeping failed: ${(error as Error)?.message ?? error}`);
     }
+  }
+
+  #break(reason: string): void {
+    this.#broken = true;
+    this.stop();
+    this.#onBroken(reason);
   }
 }

@@ -43,6 +43,8 @@ const UNAVAILABLE_TEXTS = [
   "All sentinels are unreachable",
   "Too many Cluster redirections",
   "Connection in subscriber mode",
+  // ioredis's AbortError for pipelined commands cut off by a connection close.
+  "Command aborted due to connection close",
 ];
 const UNAVAILABLE_SYSCALL_CODES = [
   "ECONNREFUSED",

@@ -2,13 +2,18 @@
  * `getOrSet`: cache-aside with stampede protection.
  *
  * - In-process, concurrent callers of one key share one flight (singleflight), so a
- *   thousand callers cost one script call and at most one loader call.
+ *   thousand callers cost one script call and at most one loader call. A write of the key
+ *   in this process (`set`, `delete`, ...) detaches the flight: later callers start anew.
  * - Across processes, one script reads the value and, on a miss, takes a per-key fill lock
  *   (`SET NX PX` with an owner token) in the same round trip. The lock holder runs the
  *   loader (extending the lock while it runs), writes the value, releases the lock and
  *   publishes the key in one more script. The others wait for that event (polling with
  *   backoff as a fallback) and read the value; if the holder failed or died, one of them
  *   takes the lock over.
+ * - The fill is fenced: it stores only while the loader still holds the fill lock (not if
+ *   the lock expired and another loader took over, nor after a `delete`, which drops the
+ *   lock) and only if the value did not change meanwhile (a `set` during the load wins).
+ *   So a slow loader never overwrites a newer value with an older one.
  * - "Not found" (the loader returned `undefined`) is cached under a companion key for
  *   `negativeTtlMs`, so plain `get`/`set` of the key are unaffected and `delete` clears it.
  * - TTLs are jittered down by up to `jitter`·TTL, so keys filled together expire apart.
@@ -18,11 +23,11 @@
  * @module
  */
 
-import { abortable, InfraError, unrefTimer } from "../base/mod.ts";
+import { abortable, InfraError, throwIfAborted, unrefTimer } from "../base/mod.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import type { Command, Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
-import { randomToken } from "./core.ts";
+import { flightKeyOf, randomToken } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { KeyWaiter } from "./events.ts";
 import { OUTCOME, RESULT } from "./metrics.ts";
@@ -36,6 +41,19 @@ const COMPONENT = "cache";
 /** The companion key holding a cached "not found" for `fullKey`. */
 export function absentKeyOf(keys: KeySpace, fullKey: string): string {
   return keys.companion(fullKey, ":absent");
+}
+
+/** The companion key of getOrSet's fill lock for `fullKey`. */
+export function fillKeyOf(keys: KeySpace, fullKey: string): string {
+  return keys.companion(fullKey, ":fill");
+}
+
+/**
+ * The companion keys a delete of `fullKey` removes too: the cached "not found", and the
+ * fill lock, so that a load in flight cannot store what it read before the delete.
+ */
+export function companionsOf(keys: KeySpace, fullKey: string): [string, string] {
+  return [absentKeyOf(keys, fullKey), fillKeyOf(keys, fullKey)];
 }
 
 interface Settings {
@@ -58,6 +76,8 @@ interface Flight {
   token: string;
   settings: Settings;
   loader: Loader<unknown>;
+  /** The stale value a refresh replaces (the fill stores only if it is still there). */
+  expected?: Encoded;
 }
 
 /** A TTL drawn uniformly from [ttl·(1−jitter), ttl] (0 stays 0). */
@@ -73,10 +93,11 @@ export function jitteredTtl(
 /** Runs getOrSet calls for one cache. */
 export class GetOrSet {
   readonly #core: CacheCore;
-  readonly #flights = new Map<string, Promise<Outcome>>();
+  readonly #flights: Map<string, Promise<unknown>>;
 
   constructor(core: CacheCore) {
     this.#core = core;
+    this.#flights = core.flights;
   }
 
   async run<T>(
@@ -86,6 +107,7 @@ export class GetOrSet {
   ): Promise<T | undefined> {
     const core = this.#core;
     core.checkOpen();
+    throwIfAborted(options.signal, COMPONENT);
     const full = core.keys.full(key);
     if (typeof loader !== "function") throw invalidArgument("loader must be a function", "loader");
     const settings = this.#settings(options);
@@ -95,10 +117,10 @@ export class GetOrSet {
       core.metrics.getOrSet.add(1, RESULT.l1_hit);
       return l1.data === undefined ? undefined : decodeValue(l1.data, codec) as T;
     }
-    const flightKey = `${codec}:${full}`;
-    let flight = this.#flights.get(flightKey);
+    const flightKey = flightKeyOf(codec, full);
+    let flight = this.#flights.get(flightKey) as Promise<Outcome> | undefined;
     if (!flight) {
-      const keys = [full, absentKeyOf(core.keys, full), core.keys.companion(full, ":fill")];
+      const keys = [full, ...companionsOf(core.keys, full)];
       const state: Flight = { key, full, keys, token: randomToken(), settings, loader };
       flight = core.track(this.#fly(state));
       this.#flights.set(flightKey, flight);
@@ -159,7 +181,7 @@ export class GetOrSet {
         if (state === 1) {
           const data = reply[1] as Encoded;
           const stale = pttl >= 0 && pttl <= settings.staleMs;
-          if (locked) this.#refresh(flight);
+          if (locked) this.#refresh({ ...flight, expected: data });
           if (!stale) {
             core.l1?.set(
               flight.full,
@@ -221,23 +243,18 @@ export class GetOrSet {
     }
     stopExtending();
     const epoch = core.l1?.epoch ?? 0;
+    const binary = isBinary(settings.codec);
     core.metrics.loads.add(1, data === undefined ? OUTCOME.not_found : OUTCOME.value);
     if (data === undefined) {
-      await this.#fill(flight, "a", "", settings.negativeTtlMs);
-      if (settings.negativeTtlMs > 0) {
-        core.l1?.set(
-          flight.full,
-          undefined,
-          isBinary(settings.codec),
-          settings.negativeTtlMs,
-          epoch,
-        );
+      const stored = await this.#fill(flight, "a", "", settings.negativeTtlMs);
+      if (stored && settings.negativeTtlMs > 0) {
+        core.l1?.set(flight.full, undefined, binary, settings.negativeTtlMs, epoch);
       }
       return { found: false, result: "loaded" };
     }
     const ttl = jitteredTtl(settings.ttlMs, settings.jitter);
-    await this.#fill(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
-    core.l1?.set(flight.full, data, isBinary(settings.codec), ttl === 0 ? Infinity : ttl, epoch);
+    const stored = await this.#fill(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
+    if (stored) core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : ttl, epoch);
     return { found: true, data, result: "loaded" };
   }
 
@@ -252,7 +269,16 @@ export class GetOrSet {
     this.#core.track(task);
   }
 
-  #fill(flight: Flight, mode: "v" | "a" | "r", data: Encoded = "", ttlMs = 0): Promise<Reply> {
+  /**
+   * Stores the loaded value (or "not found") if the fill lock is still ours and the key
+   * did not change meanwhile, releases the lock, wakes the waiters; true when it stored.
+   */
+  async #fill(
+    flight: Flight,
+    mode: "v" | "a" | "r",
+    data: Encoded = "",
+    ttlMs = 0,
+  ): Promise<boolean> {
     const core = this.#core;
     const l1Channel = core.broadcasts ? core.l1Channel : "";
     const command: Command = {
@@ -268,10 +294,19 @@ export class GetOrSet {
         flight.full,
         l1Channel,
         l1Channel ? core.invalidationMessage([flight.full]) : "",
+        flight.expected === undefined ? "0" : "1",
+        flight.expected ?? "",
       ],
       binary: false,
     };
-    return core.connection.call(command);
+    const stored = Number(await core.connection.call(command)) === 1;
+    if (!stored && mode !== "r") {
+      core.logger.debug(
+        "getOrSet did not store a loaded value: its fill lock was lost or the key changed meanwhile",
+        { key: flight.key },
+      );
+    }
+    return stored;
   }
 
   /** Extends the fill lock every third of its TTL while the loader runs. */

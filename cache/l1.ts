@@ -32,6 +32,7 @@ export class L1Cache {
   readonly #now: () => number;
   #bytes = 0;
   #epoch = 0;
+  #suspended = false;
 
   constructor(config: L1Config, now: () => number = Date.now) {
     this.#maxEntries = config.maxEntries;
@@ -50,8 +51,9 @@ export class L1Cache {
     return this.#entries.size;
   }
 
-  /** The live entry of `key` (and marks it recently used). */
+  /** The live entry of `key` (and marks it recently used); none while suspended. */
   get(key: string): L1Entry | undefined {
+    if (this.#suspended) return undefined;
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= this.#now()) {
@@ -68,7 +70,7 @@ export class L1Cache {
    * nothing), unless an invalidation happened since `epoch` was read.
    */
   set(key: string, data: Encoded | undefined, binary: boolean, ttlMs: number, epoch: number): void {
-    if (epoch !== this.#epoch) return;
+    if (epoch !== this.#epoch || this.#suspended) return;
     const ttl = Math.min(this.#ttlMs, ttlMs);
     if (!(ttl >= 1)) return;
     const size = (data === undefined ? 0 : encodedSize(data)) + key.length * 2 + 64;
@@ -97,6 +99,26 @@ export class L1Cache {
     this.#epoch++;
     this.#entries.clear();
     this.#bytes = 0;
+  }
+
+  /**
+   * Drops everything and neither serves nor keeps entries until {@link L1Cache.resume}:
+   * while invalidations cannot arrive, nothing may be trusted.
+   */
+  suspend(): void {
+    this.clear();
+    this.#suspended = true;
+  }
+
+  /** Serves and keeps entries again (reads that began while suspended still keep none). */
+  resume(): void {
+    this.clear();
+    this.#suspended = false;
+  }
+
+  /** Whether the L1 is suspended. */
+  get suspended(): boolean {
+    return this.#suspended;
   }
 
   #remove(key: string, entry: L1Entry): void {

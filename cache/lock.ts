@@ -54,7 +54,10 @@ class HeldLock implements Lock {
       this.#extendTimer = setInterval(() => this.#autoExtend(), Math.max(1, Math.floor(ttlMs / 3)));
       unrefTimer(this.#extendTimer);
     }
-    this.#removeStopper = core.onClose(() => this.#stopTimers());
+    // A closed cache extends nothing: say so rather than let the holder believe it owns on.
+    this.#removeStopper = core.onClose(() =>
+      this.#abandon(this.#lost("the cache closed; the lock is no longer extended"))
+    );
   }
 
   get expiresAt(): number {
@@ -155,6 +158,11 @@ function checkLockOptions(options: TryLockOptions): void {
   checkPositiveMs(options.ttlMs, "ttlMs");
 }
 
+/**
+ * One acquire attempt. The command is not abandoned when the signal fires mid-flight (the
+ * lock may be taken by then): the reply is awaited (bounded by the command deadline), and
+ * a lock taken for a caller that gave up is released at once.
+ */
 async function attempt(
   core: CacheCore,
   key: string,
@@ -162,24 +170,34 @@ async function attempt(
   token: string,
   options: TryLockOptions,
 ) {
+  const { signal } = options;
+  if (signal?.aborted) throw abortError(signal, COMPONENT);
   const sentAt = Date.now();
   const reply = parseInteger(
-    await core.send(script(LOCK_ACQUIRE, lockKey, [token, options.ttlMs]), options.signal),
+    await core.send(script(LOCK_ACQUIRE, lockKey, [token, options.ttlMs])),
   );
-  if (reply === -1) {
-    return {
-      lock: new HeldLock(
-        core,
-        key,
-        lockKey,
-        token,
-        options.ttlMs,
-        sentAt,
-        options.autoExtend ?? false,
-      ),
-    };
+  if (reply !== -1) return { remainingMs: reply };
+  if (signal?.aborted) {
+    await core.send(script(LOCK_RELEASE, lockKey, [token, core.events.channel, lockKey]))
+      .catch((error) =>
+        core.logger.warn("could not release a lock taken for an aborted caller; it expires", {
+          key,
+          error,
+        })
+      );
+    throw abortError(signal, COMPONENT);
   }
-  return { remainingMs: reply };
+  return {
+    lock: new HeldLock(
+      core,
+      key,
+      lockKey,
+      token,
+      options.ttlMs,
+      sentAt,
+      options.autoExtend ?? false,
+    ),
+  };
 }
 
 /** {@link Cache.tryLock}. */

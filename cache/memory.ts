@@ -137,7 +137,13 @@ class MemoryConnection implements Connection {
         "memory",
       );
     }
-    return this.#store.runScript(twin, command.keys, command.args, command.binary);
+    return this.#store.runScript(
+      twin,
+      command.keys,
+      command.args,
+      command.binary,
+      command.script.byteStrings ?? false,
+    );
   }
 }
 

@@ -142,14 +142,29 @@ function intArg(text: string): number {
   return Number(parseInteger(text));
 }
 
-/** Converts what a JavaScript twin returned as Redis converts Lua values. */
-function scriptValueToReply(value: ScriptReply | boolean | undefined): Reply {
+/**
+ * Converts what a JavaScript twin returned as Redis converts Lua values (`byteStrings`:
+ * its strings already are byte strings).
+ */
+function scriptValueToReply(value: ScriptReply | boolean | undefined, byteStrings: boolean): Reply {
   if (value === true) return 1;
   if (value === false || value === undefined || value === null) return null;
   if (typeof value === "number") return Math.trunc(value);
-  if (Array.isArray(value)) return value.map((v) => scriptValueToReply(v));
+  if (Array.isArray(value)) return value.map((v) => scriptValueToReply(v, byteStrings));
   if (value instanceof Uint8Array) return bytesToByteString(value);
-  return toByteString(value);
+  return byteStrings ? value : toByteString(value);
+}
+
+/** An argument of `redis.call` in a byte-string twin: strings already are byte strings. */
+function byteStringArg(arg: Arg): string {
+  if (typeof arg === "string") return arg;
+  if (typeof arg === "number") return String(arg);
+  return bytesToByteString(arg);
+}
+
+/** Text from a byte string (UTF-8 decoded). */
+function textOf(byteString: string): string {
+  return NON_ASCII.test(byteString) ? decoder.decode(byteStringToBytes(byteString)) : byteString;
 }
 
 const commands: Record<string, Handler> = {
@@ -572,7 +587,7 @@ const commands: Record<string, Handler> = {
   },
   PUBLISH(store, args) {
     arity("PUBLISH", args, 2);
-    return store.publish(args[0], args[1]);
+    return store.publish(textOf(args[0]), textOf(args[1]));
   },
   DBSIZE(store, args) {
     arity("DBSIZE", args, 0);
@@ -630,13 +645,29 @@ export class MemoryKeyspace implements MemoryStore {
     return exportReply(handler(this, args.map(toByteString)), binary);
   }
 
-  /** Runs a script's JavaScript twin atomically (synchronously) with `redis.call`. */
+  /**
+   * Runs a script's JavaScript twin atomically (synchronously) with `redis.call`. With
+   * `byteStrings`, KEYS, ARGV and the replies of `redis.call` are byte strings (one char
+   * per byte) as in Lua, so bytes pass through unchanged; otherwise decoded text.
+   */
   runScript(
     script: MemoryScriptFunction,
     keys: readonly string[],
     args: readonly Arg[],
     binary: boolean,
+    byteStrings = false,
   ): Reply {
+    if (byteStrings) {
+      const redis = {
+        call: (name: string, ...callArgs: Arg[]): ScriptReply => {
+          const upper = name.toUpperCase();
+          if (upper.startsWith("EVAL")) throw new ReplyError("ERR scripts may not call EVAL");
+          return this.#executeBytes(upper, callArgs.map(byteStringArg)) as ScriptReply;
+        },
+      };
+      const result = script(redis, keys.map(toByteString), args.map(toByteString));
+      return exportReply(scriptValueToReply(result, true), binary);
+    }
     const redis = {
       call: (name: string, ...callArgs: Arg[]): ScriptReply => {
         const upper = name.toUpperCase();
@@ -655,7 +686,16 @@ export class MemoryKeyspace implements MemoryStore {
           : String(arg)
       ),
     );
-    return exportReply(scriptValueToReply(result), binary);
+    return exportReply(scriptValueToReply(result, false), binary);
+  }
+
+  /** Runs one command on byte-string arguments; the reply keeps byte strings. */
+  #executeBytes(name: string, args: string[]): Reply {
+    const handler = commands[name];
+    if (!handler) {
+      throw new ReplyError(`ERR unknown command '${name}' (the memory driver does not offer it)`);
+    }
+    return handler(this, args);
   }
 
   /** Subscribes to a channel; returns the unsubscribe function. */
@@ -669,12 +709,11 @@ export class MemoryKeyspace implements MemoryStore {
     };
   }
 
-  /** Delivers a message to the channel's subscribers (asynchronously, like the network). */
+  /** Delivers a message (text) to the channel's subscribers (asynchronously, like the network). */
   publish(channel: string, message: string): number {
     const listeners = this.#channels.get(channel);
     if (!listeners) return 0;
-    const text = exportReply(message, false) as string;
-    for (const listener of [...listeners]) queueMicrotask(() => listener(text));
+    for (const listener of [...listeners]) queueMicrotask(() => listener(message));
     return listeners.size;
   }
 

@@ -18,8 +18,10 @@
  *   and say so; blocking acquire with a signal; optional auto-extension.
  * - A Bloom filter on a plain bitmap, sized from expected items and false-positive rate.
  * - `getOrSet`: cache-aside with stampede protection across processes, negative caching,
- *   TTL jitter and stale-while-revalidate; an optional in-process L1 with invalidation
- *   of the other instances' L1 over pub/sub.
+ *   TTL jitter and stale-while-revalidate; fills are fenced (a loader stores only while it
+ *   holds the per-key lock and the key did not change meanwhile). An optional in-process
+ *   L1 with invalidation of the other instances' L1 over pub/sub, bypassed while this
+ *   instance cannot hear the invalidations.
  *
  * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
  *   (`autoPipelining`, on by default; each command still settles alone), every command has

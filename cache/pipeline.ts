@@ -6,12 +6,13 @@
  * @module
  */
 
-import { abortable, InfraError } from "../base/mod.ts";
+import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
 import { isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
 import { setCommand, ttlFromReply } from "./strings.ts";
+import { companionsOf } from "./get_or_set.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
   checkCodec,
@@ -30,6 +31,8 @@ interface Queued {
   decode: (reply: Reply) => unknown;
   /** Full keys this command writes (for L1 invalidation). */
   writes: string[];
+  /** Commands sent with it whose outcome is not reported (a delete's companions). */
+  extra?: Command[];
 }
 
 const identity = (reply: Reply) => reply;
@@ -65,7 +68,14 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     delete(key) {
       const full = core.keys.full(key);
-      return write(command("DEL", [full], full), parseInteger);
+      // As Cache.delete: getOrSet's companions (cached "not found", fill lock) go too.
+      const companions = companionsOf(core.keys, full);
+      return push({
+        command: command("DEL", [full], full),
+        decode: parseInteger,
+        writes: [full],
+        extra: [command("DEL", companions, companions[0])],
+      });
     },
     exists(key) {
       const full = core.keys.full(key);
@@ -139,11 +149,22 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     async exec(options?: CallOptions) {
       core.checkOpen();
+      throwIfAborted(options?.signal, "cache");
       const items = queue.splice(0, queue.length);
       if (items.length === 0) return [];
       const writes = items.flatMap((item) => item.writes);
       core.l1?.invalidate(writes);
-      const batch = core.connection.batch(items.map((item) => item.command));
+      core.detachFlights(writes);
+      const commands = items.flatMap((item) => [item.command, ...(item.extra ?? [])]);
+      const batch = core.connection.batch(commands).then((outcomes) => {
+        // Only each item's own command reports; its extras are best effort.
+        let next = 0;
+        return items.map((item) => {
+          const outcome = outcomes[next];
+          next += 1 + (item.extra?.length ?? 0);
+          return outcome;
+        });
+      });
       // Invalidate even when the caller stops waiting: the commands run regardless.
       const settled = writes.length > 0 ? batch.finally(() => core.invalidate(writes)) : batch;
       const outcomes = await abortable(settled, options?.signal, "cache");

@@ -25,7 +25,13 @@ import type {
   Subscription,
   SubscriptionHandlers,
 } from "./connection.ts";
-import { CacheCommand, CommandDeadlines } from "./deadlines.ts";
+import {
+  CacheCommand,
+  CommandDeadlines,
+  probeCommandInternals,
+  queueHolds,
+  withDeadline,
+} from "./deadlines.ts";
 import { isNoScript, toCacheError } from "./errors.ts";
 import { clusterSlot } from "./keys.ts";
 import type { Cache, CacheConfig, CacheDependencies, ConfigInput, RawClient } from "./types.ts";
@@ -83,16 +89,22 @@ function retryStrategy(config: CacheConfig): (times: number) => number {
   };
 }
 
-/** ioredis options of the main connection (exported for tests of the mapping). */
+/**
+ * ioredis options of the main connection (exported for tests of the mapping). With
+ * `ioredisTimeouts`, ioredis arms its own timer per command (the fallback when the
+ * sweeper of {@link CommandDeadlines} cannot run).
+ */
 export function clientOptions(
   config: CacheConfig,
+  ioredisTimeouts = false,
 ): { single?: RedisOptions; cluster?: ClusterOptions } {
   const tls = tlsOptions(config);
   const common = {
     username: config.username || undefined,
     password: config.password || undefined,
     connectTimeout: config.connectTimeoutMs,
-    // No ioredis commandTimeout (a timer per command): CommandDeadlines sweeps instead.
+    // Normally no ioredis commandTimeout (a timer per command): CommandDeadlines sweeps.
+    commandTimeout: ioredisTimeouts ? config.commandTimeoutMs : undefined,
     maxRetriesPerRequest: config.maxRetriesPerRequest,
     connectionName: config.connectionName || undefined,
     tls,
@@ -149,29 +161,122 @@ function watchHealth(client: Client, logger: Logger, what: string): void {
   });
 }
 
+/**
+ * Which ioredis internals the connection may lean on (see `deadlines.ts`): a reason when
+ * it may not, `undefined` when it may. Tests force the fallbacks through it.
+ */
+export interface Internals {
+  /** Why per-command deadlines cannot use the queue sweeper (then: ioredis's timers). */
+  deadlines?: string;
+  /** Why auto-pipelining cannot cork the sockets (then: no corking). */
+  corking?: string;
+}
+
+type Stream = { cork(): void; uncork(): void };
+
+function corkable(stream: unknown): stream is Stream {
+  return typeof stream === "object" && stream !== null &&
+    typeof (stream as Stream).cork === "function" &&
+    typeof (stream as Stream).uncork === "function";
+}
+
+/** The sockets of a client (`stream`: an ioredis internal, checked before use). */
+function streamsOf(client: Client): unknown[] {
+  const nodes: unknown[] = client instanceof Cluster ? client.nodes("all") : [client];
+  return nodes.map((node) => (node as { stream?: unknown } | undefined)?.stream);
+}
+
+const mapError = (error: unknown): never => {
+  throw toCacheError(error);
+};
+
 class RedisConnection implements Connection {
   readonly driver = "redis" as const;
   readonly mode: "single" | "sentinel" | "cluster";
   readonly #client: Client;
   readonly #cluster: boolean;
   readonly #logger: Logger;
-  readonly #closeTimeoutMs: number;
+  readonly #timeoutMs: number;
   /** Scripts known to be cached, per node (for EVALSHA inside pipelines). */
   readonly #loaded = new Map<string, Set<string>>();
   readonly #channels = new Map<string, Set<SubscriptionHandlers>>();
-  readonly #deadlines: CommandDeadlines;
-  readonly #autoPipelining: boolean;
+  readonly #deadlines: CommandDeadlines | undefined;
+  /** Commands go as {@link CacheCommand}s swept for deadlines (else ioredis's `call`). */
+  #sweeping: boolean;
+  #autoPipelining: boolean;
   #corked = false;
   #subscriber: Promise<Client> | undefined;
 
-  constructor(client: Client, config: CacheConfig, logger: Logger) {
+  constructor(client: Client, config: CacheConfig, logger: Logger, internals: Internals) {
     this.#client = client;
     this.mode = config.mode;
     this.#cluster = config.mode === "cluster";
     this.#logger = logger;
-    this.#closeTimeoutMs = config.commandTimeoutMs;
-    this.#deadlines = new CommandDeadlines(config.commandTimeoutMs, client);
-    this.#autoPipelining = config.autoPipelining;
+    this.#timeoutMs = config.commandTimeoutMs;
+    this.#sweeping = internals.deadlines === undefined;
+    this.#deadlines = this.#sweeping
+      ? new CommandDeadlines(
+        config.commandTimeoutMs,
+        client,
+        (reason) => this.#stopSweeping(reason),
+      )
+      : undefined;
+    this.#autoPipelining = config.autoPipelining && internals.corking === undefined;
+    const fallbacks = [
+      internals.deadlines && `deadlines by ioredis's commandTimeout (${internals.deadlines})`,
+      config.autoPipelining && internals.corking &&
+      `no auto-pipelining (${internals.corking})`,
+    ].filter(Boolean);
+    if (fallbacks.length > 0) {
+      logger.warn("ioredis internals are not as expected; falling back", {
+        fallbacks: fallbacks.join("; "),
+      });
+    }
+  }
+
+  /**
+   * Checks on the live connection that a swept command really sits in ioredis's queue as
+   * the sweeper expects, and that the sockets can be corked; falls back otherwise.
+   */
+  async verifyInternals(): Promise<void> {
+    if (this.#sweeping) {
+      const probe = new CacheCommand("ping", [], TEXT);
+      const reply = this.#client.sendCommand(probe) as Promise<unknown>;
+      const clients = this.#client instanceof Cluster ? this.#client.nodes("all") : [this.#client];
+      if (!queueHolds(clients, probe)) {
+        this.#stopSweeping("a sent command is not in commandQueue as { command }");
+      }
+      await reply;
+    }
+    if (this.#autoPipelining && !streamsOf(this.#client).some(corkable)) {
+      this.#autoPipelining = false;
+      this.#logger.warn("ioredis internals are not as expected; falling back", {
+        fallbacks: "no auto-pipelining (the connection has no corkable stream)",
+      });
+    }
+  }
+
+  /** From now on: ioredis's public `call` with its own per-command timer. */
+  #stopSweeping(reason: string): void {
+    if (!this.#sweeping) return;
+    this.#sweeping = false;
+    this.#deadlines?.stop();
+    const timeout = this.#timeoutMs;
+    const apply = (options: unknown) => {
+      if (typeof options === "object" && options !== null) {
+        (options as RedisOptions).commandTimeout = timeout;
+      }
+    };
+    const client = this.#client;
+    if (client instanceof Cluster) {
+      apply(client.options.redisOptions);
+      for (const node of client.nodes("all")) apply(node.options);
+    } else {
+      apply(client.options);
+    }
+    this.#logger.warn("ioredis internals are not as expected; falling back", {
+      fallbacks: `deadlines by ioredis's commandTimeout (${reason})`,
+    });
   }
 
   call(command: Command): Promise<Reply> {
@@ -184,25 +289,28 @@ class RedisConnection implements Connection {
   /** Sends one command under the command deadline; errors come back mapped. */
   #send(name: string, args: (string | number | Buffer)[], binary: boolean): Promise<Reply> {
     if (this.#autoPipelining && !this.#corked) this.#cork();
-    const command = new CacheCommand(lowerCase(name), args, binary ? BINARY : TEXT);
-    return this.#client.sendCommand(command) as Promise<Reply>;
+    if (this.#sweeping) {
+      const command = new CacheCommand(lowerCase(name), args, binary ? BINARY : TEXT);
+      return this.#client.sendCommand(command) as Promise<Reply>;
+    }
+    const client = this.#client;
+    const reply = binary ? client.callBuffer(name, ...args) : client.call(name, ...args);
+    return reply.then(undefined, mapError) as Promise<Reply>;
   }
 
   /**
    * Auto-pipelining: the sockets stay corked until the current burst of microtasks ends,
    * so every command issued in it leaves in one write (instead of one system call each).
-   * Each command still settles on its own.
+   * Each command still settles on its own. Every cork is paired with its uncork on the
+   * same socket; a socket replaced meanwhile (reconnect) is simply not corked.
    */
   #cork(): void {
-    const client = this.#client;
-    const streams = client instanceof Cluster
-      ? client.nodes("all").map((node) => node.stream)
-      : [client.stream];
-    for (const stream of streams) stream?.cork();
+    const streams = streamsOf(this.#client).filter(corkable);
+    for (const stream of streams) stream.cork();
     this.#corked = true;
     queueMicrotask(() => {
       this.#corked = false;
-      for (const stream of streams) stream?.uncork();
+      for (const stream of streams) stream.uncork();
     });
   }
 
@@ -281,7 +389,7 @@ class RedisConnection implements Connection {
   }
 
   async close(): Promise<void> {
-    this.#deadlines.stop();
+    this.#deadlines?.stop();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     const clients: Client[] = [this.#client];
@@ -296,7 +404,7 @@ class RedisConnection implements Connection {
   async #quit(client: Client): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#closeTimeoutMs);
+      timer = setTimeout(resolve, this.#timeoutMs);
       unrefTimer(timer);
     });
     try {
@@ -351,7 +459,7 @@ class RedisConnection implements Connection {
     }
     let results: [Error | null, unknown][];
     try {
-      results = (await this.#deadlines.race(pipeline.exec())) ?? [];
+      results = (await withDeadline(pipeline.exec(), this.#timeoutMs)) ?? [];
     } catch (error) {
       const mapped = toCacheError(error);
       return commands.map(() => ({ ok: false, error: mapped }));
@@ -383,15 +491,36 @@ class RedisConnection implements Connection {
           ? this.#client.duplicate()
           : this.#client.duplicate();
         watchHealth(subscriber, this.#logger, "subscriber");
+        const everyHandler = (notify: (handlers: SubscriptionHandlers) => void) => {
+          for (const set of this.#channels.values()) {
+            for (const handlers of [...set]) notify(handlers);
+          }
+        };
         let first = true;
-        subscriber.on("ready", () => {
+        let interrupted = false;
+        subscriber.on("close", () => {
+          if (first || interrupted) return;
+          interrupted = true;
+          everyHandler((handlers) => handlers.onInterrupted?.());
+        });
+        subscriber.on("ready", async () => {
           if (first) {
             first = false;
             return;
           }
-          for (const set of this.#channels.values()) {
-            for (const handlers of [...set]) handlers.onResubscribed?.();
+          // ioredis re-sends SUBSCRIBE right after "ready"; subscribing again and waiting
+          // for the reply tells when the server delivers again (the gap is over only then).
+          const channels = [...this.#channels.keys()];
+          try {
+            if (channels.length > 0) await subscriber.subscribe(...channels);
+          } catch (error) {
+            this.#logger.warn("resubscribing failed; waiting for the next reconnection", {
+              error,
+            });
+            return;
           }
+          interrupted = false;
+          everyHandler((handlers) => handlers.onResubscribed?.());
         });
         subscriber.on("message", (channel: string, message: string) => {
           const set = this.#channels.get(channel);
@@ -414,8 +543,12 @@ class RedisConnection implements Connection {
   }
 }
 
-async function open(config: CacheConfig, logger: Logger): Promise<RedisConnection> {
-  const options = clientOptions(config);
+async function open(
+  config: CacheConfig,
+  logger: Logger,
+  internals: Internals,
+): Promise<RedisConnection> {
+  const options = clientOptions(config, internals.deadlines !== undefined);
   const client: Client = options.cluster
     ? new Cluster(config.nodes.map((node, i) => parseNode(node, `nodes[${i}]`)), options.cluster)
     : new Redis(options.single!);
@@ -426,9 +559,16 @@ async function open(config: CacheConfig, logger: Logger): Promise<RedisConnectio
   const remember = (error: unknown) => (lastError = error);
   client.on("error", remember);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let connection: RedisConnection | undefined;
+  let gaveUp = false;
   try {
     await Promise.race([
-      client.connect(),
+      (async () => {
+        await client.connect();
+        if (gaveUp) return;
+        connection = new RedisConnection(client, config, logger, internals);
+        await connection.verifyInternals();
+      })(),
       new Promise((_, reject) => {
         timer = setTimeout(
           () =>
@@ -442,6 +582,8 @@ async function open(config: CacheConfig, logger: Logger): Promise<RedisConnectio
       }),
     ]);
   } catch (error) {
+    gaveUp = true;
+    await connection?.close().catch(() => {});
     client.disconnect();
     const denied = lastError !== undefined &&
       InfraError.is(toCacheError(lastError), "PermissionDenied");
@@ -456,7 +598,7 @@ async function open(config: CacheConfig, logger: Logger): Promise<RedisConnectio
     clearTimeout(timer);
     client.off("error", remember);
   }
-  return new RedisConnection(client, config, logger);
+  return connection!;
 }
 
 /**
@@ -483,9 +625,21 @@ export async function connect(
   config: ConfigInput<CacheConfig> = {},
   deps: CacheDependencies = {},
 ): Promise<Cache> {
+  return await connectWith(config, deps, { deadlines: probeCommandInternals() });
+}
+
+/**
+ * {@link connect} with the ioredis internals it may use stated (tests force the
+ * fallbacks with it; not part of the public API).
+ */
+export async function connectWith(
+  config: ConfigInput<CacheConfig>,
+  deps: CacheDependencies,
+  internals: Internals,
+): Promise<Cache> {
   const resolved = resolveConfig(config);
   const logger = deps.logger ?? getLogger("cache");
-  const connection = await open(resolved, logger);
+  const connection = await open(resolved, logger, internals);
   return await createCache(connection, {
     keyPrefix: resolved.keyPrefix,
     codec: resolved.codec,

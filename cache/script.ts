@@ -16,9 +16,16 @@ export function scriptSha(lua: string): string {
 
 /**
  * Defines a script. `keyCount` is how many keys every call passes (-1: any number, for the
- * cache's own variadic scripts).
+ * cache's own variadic scripts). `byteStrings`: the twin sees KEYS, ARGV and replies as
+ * Redis's byte strings (one char per byte), as Lua does, so binary values pass through
+ * intact (the cache's own scripts); otherwise as decoded text (users' twins).
  */
-export function defineScript(lua: string, keyCount: number, memory?: MemoryScript): ScriptSource {
+export function defineScript(
+  lua: string,
+  keyCount: number,
+  memory?: MemoryScript,
+  byteStrings = false,
+): ScriptSource {
   if (typeof lua !== "string" || lua.trim().length === 0) {
     throw invalidArgument("a script needs Lua source text", "lua");
   }
@@ -28,5 +35,5 @@ export function defineScript(lua: string, keyCount: number, memory?: MemoryScrip
   if (memory !== undefined && typeof memory !== "function") {
     throw invalidArgument("script memory twin must be a function", "memory");
   }
-  return { lua, sha: scriptSha(lua), keyCount, memory };
+  return { lua, sha: scriptSha(lua), keyCount, memory, byteStrings };
 }

@@ -7,8 +7,12 @@
  */
 
 import type { ScriptContext } from "./connection.ts";
-import { defineScript } from "./script.ts";
-import type { ScriptSource } from "./connection.ts";
+import { defineScript as defineUserScript } from "./script.ts";
+import type { MemoryScript, ScriptSource } from "./connection.ts";
+
+// The cache's own scripts pass values through; their twins see bytes as Lua does.
+const defineScript = (lua: string, keyCount: number, memory: MemoryScript): ScriptSource =>
+  defineUserScript(lua, keyCount, memory, true);
 
 const ok = (reply: unknown) => reply !== null;
 
@@ -122,47 +126,59 @@ return {0, '', redis.call('PTTL', KEYS[3]), 0}`,
 );
 
 /**
- * getOrSet's write. KEYS: value, absent marker, fill lock. ARGV: token, mode ("v" store the
- * value, "a" store "not found", "r" only release), data, ttlMs (0 = none), events channel,
- * events message, L1 channel ("" = none), L1 message. Stores, releases the lock if still
- * held with `token`, and wakes the waiters; returns 1 when the lock was still ours.
+ * getOrSet's write, fenced. KEYS: value, absent marker, fill lock. ARGV: token, mode ("v"
+ * store the value, "a" store "not found", "r" only release), data, ttlMs (0 = none), events
+ * channel, events message, L1 channel ("" = none), L1 message, expect ("0": the value must
+ * still be absent, "1": it must still equal ARGV[10]), the expected (stale) value.
+ *
+ * It stores only while `token` still holds the fill lock (a loader whose lock expired or
+ * was taken over, or whose key was deleted meanwhile, holds an older truth) and only when
+ * the value did not change since the loader started (a `set` in between wins). It always
+ * releases its own lock and wakes the waiters. Returns 1 when it stored.
  */
 export const FILL: ScriptSource = defineScript(
-  `if ARGV[2] == 'v' then
-  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) else redis.call('SET', KEYS[1], ARGV[3]) end
-  redis.call('DEL', KEYS[2])
-elseif ARGV[2] == 'a' then
-  if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) else redis.call('DEL', KEYS[2]) end
-  redis.call('DEL', KEYS[1])
-end
-local owned = 0
+  `local stored = 0
 if redis.call('GET', KEYS[3]) == ARGV[1] then
   redis.call('DEL', KEYS[3])
-  owned = 1
+  local current = redis.call('GET', KEYS[1])
+  local unchanged
+  if ARGV[9] == '1' then unchanged = current == ARGV[10] else unchanged = not current end
+  if unchanged and ARGV[2] == 'v' then
+    if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) else redis.call('SET', KEYS[1], ARGV[3]) end
+    redis.call('DEL', KEYS[2])
+    stored = 1
+  elseif unchanged and ARGV[2] == 'a' then
+    if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) else redis.call('DEL', KEYS[2]) end
+    redis.call('DEL', KEYS[1])
+    stored = 1
+  end
 end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
-if ARGV[2] ~= 'r' and ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
-return owned`,
+if stored == 1 and ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
+return stored`,
   3,
   (redis, keys, args) => {
-    const ttl = Number(args[3]);
-    if (args[1] === "v") {
-      if (ttl > 0) redis.call("SET", keys[0], args[2], "PX", ttl);
-      else redis.call("SET", keys[0], args[2]);
-      redis.call("DEL", keys[1]);
-    } else if (args[1] === "a") {
-      if (ttl > 0) redis.call("SET", keys[1], "1", "PX", ttl);
-      else redis.call("DEL", keys[1]);
-      redis.call("DEL", keys[0]);
-    }
-    let owned = 0;
+    let stored = 0;
     if (redis.call("GET", keys[2]) === args[0]) {
       redis.call("DEL", keys[2]);
-      owned = 1;
+      const current = redis.call("GET", keys[0]);
+      const unchanged = args[8] === "1" ? current === args[9] : current === null;
+      const ttl = Number(args[3]);
+      if (unchanged && args[1] === "v") {
+        if (ttl > 0) redis.call("SET", keys[0], args[2], "PX", ttl);
+        else redis.call("SET", keys[0], args[2]);
+        redis.call("DEL", keys[1]);
+        stored = 1;
+      } else if (unchanged && args[1] === "a") {
+        if (ttl > 0) redis.call("SET", keys[1], "1", "PX", ttl);
+        else redis.call("DEL", keys[1]);
+        redis.call("DEL", keys[0]);
+        stored = 1;
+      }
     }
     redis.call("PUBLISH", args[4], args[5]);
-    if (args[1] !== "r" && args[6] !== "") redis.call("PUBLISH", args[6], args[7]);
-    return owned;
+    if (stored === 1 && args[6] !== "") redis.call("PUBLISH", args[6], args[7]);
+    return stored;
   },
 );
 

@@ -44,7 +44,13 @@ export interface SentinelConfig {
 
 /** The optional in-process tier in front of Redis. */
 export interface L1Config {
-  /** Keep an L1 and broadcast invalidations to the other instances' L1. */
+  /**
+   * Keep an L1 and broadcast invalidations to the other instances' L1. While this
+   * instance's subscription to the invalidations is down, L1 serves and keeps nothing, and
+   * it starts empty once resubscribed. Limit: in a cluster, ioredis moves a lost
+   * subscription to another node without telling; invalidations sent during that switch
+   * are lost, and the entries they concerned live at most `ttlMs`.
+   */
   enabled: boolean;
   /** Most entries kept (least recently used evicted first). */
   maxEntries: number;
@@ -471,7 +477,8 @@ export interface Lock extends AsyncDisposable {
   readonly expiresAt: number;
   /**
    * Aborts with `LockLost` when ownership is known to be gone: the TTL passed without an
-   * extension, an extension found another owner, or the lock was released.
+   * extension, an extension found another owner, the lock was released, or the cache was
+   * closed (nothing extends it any more; it expires in Redis by its TTL).
    */
   readonly signal: AbortSignal;
   /** Sets the TTL to `ttlMs` (default the acquire TTL); `LockLost` when no longer the owner. */
@@ -606,7 +613,10 @@ export interface Cache extends AsyncDisposable {
     entries: Record<string, unknown> | [string, unknown][],
     options?: SetManyOptions,
   ): Promise<void>;
-  /** Deletes keys; resolves to how many existed. */
+  /**
+   * Deletes keys; resolves to how many existed. A cached "not found" of getOrSet goes too,
+   * and a getOrSet load in flight for the key will not store what it read before.
+   */
   delete(keys: string | string[], options?: CallOptions): Promise<number>;
   /** How many of `keys` exist (a key given twice counts twice). */
   exists(keys: string | string[], options?: CallOptions): Promise<number>;
@@ -622,7 +632,10 @@ export interface Cache extends AsyncDisposable {
    * for all concurrent callers of all processes (a per-key lock in Redis; the others wait
    * for its value), caches the result with a jittered TTL, caches "not found" for
    * `negativeTtlMs`, and with `staleWhileRevalidateMs` serves the stale value while one
-   * caller refreshes it in the background.
+   * caller refreshes it in the background. The fill is fenced: a loader stores only while it
+   * still holds the per-key lock and the key did not change meanwhile, so a slow loader never
+   * overwrites a newer value, a `set` during a load wins, and a `delete` during a load keeps
+   * the older read out (the callers of that load still get what it returned).
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
 

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import { bloomSize } from "../../cache/mod.ts";
+import { bloomSize, memory } from "../../cache/mod.ts";
 import { bloomPositions, murmur3 } from "../../cache/bloom.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -46,4 +46,23 @@ test("bloom: positions spread evenly over the bitmap", () => {
     for (const p of bloomPositions(`item-${i}`, 100_000, 3)) buckets[Math.floor(p / 10_000)]++;
   }
   for (const count of buckets) assert.ok(count > 2_700 && count < 3_300, buckets.join());
+});
+
+test("bloom: filled to its expected items, the false-positive rate is the configured one", async () => {
+  await using cache = memory();
+  for (const [n, p] of [[5_000, 0.01], [2_000, 0.001]]) {
+    const filter = cache.bloom(`fpr-${n}`, { expectedItems: n, falsePositiveRate: p });
+    const added = Array.from({ length: n }, (_, i) => `user:${i}:message:${i * 7919}`);
+    for (let i = 0; i < n; i += 500) await filter.addMany(added.slice(i, i + 500));
+    assert.ok((await filter.hasMany(added)).every(Boolean), "no false negatives");
+    const trials = 200_000;
+    let positives = 0;
+    for (let i = 0; i < trials; i += 10_000) {
+      const strangers = Array.from({ length: 10_000 }, (_, j) => `stranger-${i + j}`);
+      positives += (await filter.hasMany(strangers)).filter(Boolean).length;
+    }
+    const rate = positives / trials;
+    // The textbook sizing gives p at n items; allow the sampling noise (a few σ), no more.
+    assert.ok(rate > p * 0.7 && rate < p * 1.3, `rate ${rate} for p ${p} (${positives}/${trials})`);
+  }
 });

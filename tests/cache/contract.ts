@@ -102,6 +102,21 @@ export function cacheContract(
     assert.deepEqual([...back], [...bytes]);
   });
 
+  it("bytes that are not UTF-8 pass intact through scripts: getOrSet and setMany with a TTL", async (cache) => {
+    const bytes = new Uint8Array([0xff, 0x00, 0xc3, 0x28, 0x80, 1]);
+    const loaded = await cache.getOrSet("{b}:loaded", () => bytes, { codec: "bytes" });
+    assert.deepEqual([...(loaded as Uint8Array)], [...bytes]);
+    const stored = await cache.get<Uint8Array>("{b}:loaded", { codec: "bytes" });
+    assert.deepEqual([...stored!], [...bytes]);
+    await cache.setMany({ "{b}:one": bytes, "{b}:two": bytes.slice(1) }, {
+      codec: "bytes",
+      ttlMs: 60_000,
+    });
+    const [one, two] = await cache.getMany<Uint8Array>(["{b}:one", "{b}:two"], { codec: "bytes" });
+    assert.deepEqual([...one!], [...bytes]);
+    assert.deepEqual([...two!], [...bytes.slice(1)]);
+  });
+
   it("a cache whose codec is string reads and writes strings by default", async (cache) => {
     await cache.set("s", "plain");
     assert.equal(await cache.get("s"), "plain");
@@ -243,6 +258,41 @@ export function cacheContract(
     const controller = new AbortController();
     controller.abort();
     await rejectsWith(cache.get("k", { signal: controller.signal }), "Aborted");
+  });
+
+  it("an already-aborted signal sends nothing: no write, no lock, no load", async (cache) => {
+    const controller = new AbortController();
+    controller.abort();
+    const { signal } = controller;
+    await rejectsWith(cache.set("k", 1, { signal }), "Aborted");
+    await rejectsWith(cache.setMany({ "{m}:a": 1, "{m}:b": 2 }, { signal }), "Aborted");
+    await rejectsWith(cache.pipeline().set("p", 1).exec({ signal }), "Aborted");
+    await rejectsWith(cache.tryLock("res", { ttlMs: 60_000, signal }), "Aborted");
+    await rejectsWith(cache.lock("res", { ttlMs: 60_000, signal }), "Aborted");
+    let loads = 0;
+    await rejectsWith(cache.getOrSet("g", () => ++loads, { signal }), "Aborted");
+    await sleep(20);
+    assert.equal(loads, 0);
+    assert.deepEqual(await cache.getMany(["k", "{m}:a", "{m}:b", "p", "g"]), [
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    const lock = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(lock, "the lock is free");
+    await lock.release();
+  });
+
+  it("lock: a lock taken for a caller whose signal fired meanwhile is released", async (cache) => {
+    const controller = new AbortController();
+    const taking = cache.tryLock("res", { ttlMs: 60_000, signal: controller.signal });
+    controller.abort();
+    await rejectsWith(taking, "Aborted");
+    const lock = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(lock, "the lock is free");
+    await lock.release();
   });
 
   it("keys carry the prefix everywhere and prefixes isolate caches", async (cache) => {
@@ -657,6 +707,14 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await lock.release(), true);
   });
 
+  it("lock: closing the cache aborts the signal of the locks it holds", async (cache) => {
+    const lock = (await cache.tryLock("res", { ttlMs: 60_000, autoExtend: true }))!;
+    assert.equal(lock.signal.aborted, false);
+    await cache.close();
+    assert.equal(lock.signal.aborted, true);
+    assert.ok(InfraError.is(lock.signal.reason, "LockLost"), String(lock.signal.reason));
+  });
+
   it("lock: await using releases the lock at the end of the scope", async (cache) => {
     {
       await using lock = await cache.lock("res", { ttlMs: 10_000 });
@@ -803,6 +861,15 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 1);
   });
 
+  it("a pipeline delete clears a cached not-found too, as delete does", async (cache) => {
+    assert.equal(
+      await cache.getOrSet("ghost", () => undefined, { negativeTtlMs: 60_000 }),
+      undefined,
+    );
+    assert.deepEqual(await cache.pipeline().delete("ghost").exec(), [0]);
+    assert.equal(await cache.getOrSet("ghost", () => "found now"), "found now");
+  });
+
   it("getOrSet with negativeTtlMs 0 does not cache not-found", async (cache) => {
     let loads = 0;
     const loader = () => {
@@ -876,6 +943,91 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       what: "the refresh",
     });
     assert.equal(refreshes, 2);
+  });
+
+  /** The fill lock a loader of `key` holds (as `KeySpace.companion` names it). */
+  const fillKey = (cache: Cache, key: string) => `${cache.keyPrefix}{${cache.key(key)}}:fill`;
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { open, opened };
+  };
+  const whileLoading = (cache: Cache, key: string) =>
+    waitUntil(async () => Number(await cache.raw().call("EXISTS", fillKey(cache, key))) === 1, {
+      timeoutMs: 5_000,
+      intervalMs: 5,
+      what: "the loader to hold the fill lock",
+    });
+
+  it("getOrSet: a loader whose fill lock was lost does not overwrite the newer value", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      const slow = gate();
+      const first = cache.getOrSet("fenced", async () => {
+        await slow.opened;
+        return "old";
+      }, { ttlMs: 60_000 });
+      await whileLoading(cache, "fenced");
+      // The first loader stalls past its lock (a long pause): the lock is gone.
+      await cache.raw().call("DEL", fillKey(cache, "fenced"));
+      assert.equal(await other.getOrSet("fenced", () => "new", { ttlMs: 60_000 }), "new");
+      slow.open();
+      assert.equal(await first, "old");
+      assert.equal(await cache.get("fenced"), "new");
+      assert.equal(await other.getOrSet("fenced", () => "never"), "new");
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("getOrSet: a delete during a load keeps what the loader read before it out of the cache", async (cache) => {
+    const slow = gate();
+    const before = cache.getOrSet("deleted", async () => {
+      await slow.opened;
+      return "read before the delete";
+    });
+    await whileLoading(cache, "deleted");
+    await cache.delete("deleted");
+    // A caller after the delete does not join the old load.
+    const after = cache.getOrSet("deleted", () => "read after the delete");
+    slow.open();
+    assert.equal(await after, "read after the delete");
+    assert.equal(await before, "read before the delete");
+    assert.equal(await cache.get("deleted"), "read after the delete");
+  });
+
+  it("getOrSet: a set during a load or a refresh wins over the loaded value", async (cache) => {
+    const slow = gate();
+    const loading = cache.getOrSet("written", async () => {
+      await slow.opened;
+      return "loaded";
+    });
+    await whileLoading(cache, "written");
+    await cache.set("written", "explicit");
+    slow.open();
+    assert.equal(await loading, "loaded");
+    assert.equal(await cache.get("written"), "explicit");
+
+    const options = { ttlMs: 100, staleWhileRevalidateMs: 60_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("news", () => "v1", options), "v1");
+    await sleep(150);
+    const refresh = gate();
+    const stale = await cache.getOrSet("news", async () => {
+      await refresh.opened;
+      return "refreshed";
+    }, options);
+    assert.equal(stale, "v1");
+    await whileLoading(cache, "news");
+    await cache.set("news", "explicit");
+    refresh.open();
+    await waitUntil(
+      async () => Number(await cache.raw().call("EXISTS", fillKey(cache, "news"))) === 0,
+      {
+        timeoutMs: 5_000,
+        what: "the refresh to finish",
+      },
+    );
+    assert.equal(await cache.get("news"), "explicit");
   });
 
   it("getOrSet with an aborted signal rejects that caller only", async (cache) => {

@@ -25,6 +25,7 @@ test("errors: driver failures map to stable codes", () => {
     ],
     [named("ClusterAllFailedError", "Failed to refresh slots cache."), "Unavailable"],
     [new Error("Command timed out"), "Timeout"],
+    [named("AbortError", "Command aborted due to connection close"), "Unavailable"],
     [new Error("WRONGTYPE Operation against a key holding the wrong kind of value"), "Conflict"],
     [new Error("ERR value is not an integer or out of range"), "Conflict"],
     [new Error("ERR syntax error"), "InvalidArgument"],

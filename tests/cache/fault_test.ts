@@ -163,3 +163,54 @@ test("fault: a command with no reply within commandTimeoutMs is a Timeout, and t
     await server.stop();
   }
 });
+
+test("fault: while its invalidation channel is down, an instance's L1 serves nothing, then works again", async () => {
+  const server = await startRedis();
+  const caches: Cache[] = [];
+  try {
+    const open = async () => {
+      const cache = await connect({
+        nodes: [server.node],
+        keyPrefix: "l1gap:",
+        // A slow reconnection keeps the subscribers away long enough to look at the gap.
+        reconnectMinDelayMs: 1_000,
+        reconnectMaxDelayMs: 1_000,
+        l1: { enabled: true, maxEntries: 100, maxBytes: 1_000_000, ttlMs: 60_000 },
+      });
+      caches.push(cache);
+      return cache;
+    };
+    const [a, b] = [await open(), await open()];
+    /** Whether b's L1 serves `value` for k: a change behind its back goes unseen. */
+    const servedFromL1 = async (value: string) => {
+      await b.get("k");
+      await a.raw().call("SET", a.key("k"), '"behind"');
+      const seen = await b.get("k");
+      // Put the value back with an invalidation (b's L1 may have kept "behind").
+      await a.set("k", value);
+      await sleep(20);
+      return seen === value;
+    };
+    await a.set("k", "old");
+    await waitUntil(() => servedFromL1("old"), { timeoutMs: 5_000, what: "b's L1 to serve" });
+    assert.equal(await b.get("k"), "old"); // in b's L1 now
+
+    // Only the pub/sub connections drop; the command connections stay up.
+    await redisCli(["-p", String(server.port), "CLIENT", "KILL", "TYPE", "pubsub"]);
+    await sleep(100);
+    await a.set("k", "new"); // its invalidation reaches nobody
+    assert.equal(await b.get("k"), "new", "b's L1 must not serve what it cannot hear about");
+
+    // Once resubscribed, L1 serves again ...
+    await waitUntil(() => servedFromL1("new"), { timeoutMs: 10_000, what: "b's L1 to serve" });
+    // ... and hears the other instance's invalidations again.
+    await a.set("k", "newer");
+    await waitUntil(async () => (await b.get("k")) === "newer", {
+      timeoutMs: 5_000,
+      what: "the invalidation to reach b",
+    });
+  } finally {
+    for (const cache of caches) await cache.close();
+    await server.stop();
+  }
+});
