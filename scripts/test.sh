@@ -3,7 +3,9 @@
 #
 # Brings the services up if they are not running, runs the whole suite on Deno, then the
 # files listed in tests/runtimes.txt on Node (through tsx) and on Bun, and ends with one
-# line: `N passed, N failed, N skipped`. Exits non-zero when a test failed or none ran.
+# line: `N passed, N failed, N skipped`. Exits non-zero when a test failed or none ran, when
+# a runtime exited non-zero outside any test, or when one ran past its time limit
+# (GOCHAT_TEST_MINUTES, default 20 per runtime).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -19,6 +21,11 @@ bash scripts/services.sh up || {
   exit 1
 }
 
+minutes=${GOCHAT_TEST_MINUTES:-20}
+# A hung runtime is stopped, so that the summary line still comes; its exit code (124)
+# counts as a failure.
+limit() { timeout -k 30s "${minutes}m" "$@"; }
+
 results=.test-results
 rm -rf "$results"
 mkdir -p "$results"
@@ -26,8 +33,8 @@ reports=()
 
 if [ -z "$runtimes_only" ]; then
   echo "== deno test =="
-  deno test -A --junit-path="$results/deno.xml" "$@" tests/
-  reports+=("deno=$results/deno.xml")
+  limit deno test -A --junit-path="$results/deno.xml" "$@" tests/
+  reports+=("deno=$results/deno.xml:$?")
 fi
 
 mapfile -t portable < <(grep -v '^\s*#' tests/runtimes.txt | grep . | while read -r entry; do
@@ -35,14 +42,15 @@ mapfile -t portable < <(grep -v '^\s*#' tests/runtimes.txt | grep . | while read
 done)
 
 echo "== node (tsx) =="
-node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout \
+limit node --import tsx --test --test-timeout=120000 \
+  --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=junit --test-reporter-destination="$results/node.xml" "${portable[@]}"
-reports+=("node=$results/node.xml")
+reports+=("node=$results/node.xml:$?")
 
 echo "== bun =="
-bun test --timeout 120000 --reporter=junit --reporter-outfile="$results/bun.xml" \
+limit bun test --timeout 120000 --reporter=junit --reporter-outfile="$results/bun.xml" \
   $(printf './%s ' "${portable[@]}")
-reports+=("bun=$results/bun.xml")
+reports+=("bun=$results/bun.xml:$?")
 
 echo "== summary =="
 deno run -A scripts/test_summary.ts "${reports[@]}"

@@ -40,6 +40,22 @@ export async function waitUntil(
   }
 }
 
+/** Resolves as `promise` does, or rejects once `timeoutMs` passed first: a lost event fails the test instead of hanging the run. */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How to run one server process. */
 export interface ServerSpec {
   /** Name for messages. */

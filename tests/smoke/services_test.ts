@@ -11,6 +11,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import { integer, pgTable, text } from "drizzle-orm/pg-core";
 import { eq } from "drizzle-orm";
 import { etcdEndpoints, kafkaBrokers, pgUrl, redisUrl, uniqueName } from "../_support/env.ts";
+import { within } from "../_support/process.ts";
 
 test("etcd: put, get and watch through etcd3", async () => {
   const client = new Etcd3({ hosts: etcdEndpoints });
@@ -25,7 +26,7 @@ test("etcd: put, get and watch through etcd3", async () => {
         watcher.on("put", (kv) => resolve(kv.value.toString()))
       );
       await client.put(key).value("v2");
-      assert.equal(await seen, "v2");
+      assert.equal(await within(seen, 10_000, "the watched put"), "v2");
     } finally {
       await watcher.cancel();
     }
@@ -72,7 +73,11 @@ test("kafka: a produced message is consumed from a fresh topic through kafkajs",
         },
       });
     });
-    assert.deepEqual(await received, { key: "k", value: "hello kafka", header: "1" });
+    assert.deepEqual(await within(received, 60_000, "the produced message"), {
+      key: "k",
+      value: "hello kafka",
+      header: "1",
+    });
   } finally {
     await consumer.disconnect();
     await producer.disconnect();
