@@ -33,6 +33,12 @@ KAFKA=$(endpoint "${GOCHAT_KAFKA_BROKERS:-127.0.0.1:9092}")
 PG=$(endpoint "${GOCHAT_PG_URL:-postgres://postgres@127.0.0.1:5432/test}")
 host() { echo "${1%:*}"; }
 port() { echo "${1##*:}"; }
+# compose.yaml publishes the same ports.
+export GOCHAT_ETCD_PORT GOCHAT_KAFKA_PORT GOCHAT_REDIS_PORT GOCHAT_PG_PORT
+GOCHAT_ETCD_PORT=$(port "$ETCD")
+GOCHAT_KAFKA_PORT=$(port "$KAFKA")
+GOCHAT_REDIS_PORT=$(port "$REDIS")
+GOCHAT_PG_PORT=$(port "$PG")
 is_loopback() { case "$(host "$1")" in 127.* | localhost | ::1) return 0 ;; *) return 1 ;; esac; }
 
 say() { printf '%s\n' "$*" >&2; }
@@ -67,7 +73,7 @@ pg_ready() {
 kafka_ready() {
   tcp_open "$KAFKA" || return 1
   # A broker we started is ready once it logged so; one we did not start answers on its port.
-  if [ -f "$STATE/kafka.pid" ] && kill -0 "$(cat "$STATE/kafka.pid")" 2>/dev/null; then
+  if pid_alive kafka; then
     grep -q "Kafka Server started" "$STATE/kafka.log" 2>/dev/null
   fi
 }
@@ -94,18 +100,29 @@ as_root() {
 APT_UPDATED=""
 apt_install() {
   command -v apt-get >/dev/null 2>&1 || die "cannot install $* here: no apt-get. Install it yourself, or use Docker (compose.yaml)."
-  say "services: installing $* with apt-get"
+  say "services: installing $* with apt-get (log: $STATE/apt.log)"
   if [ -z "$APT_UPDATED" ]; then
-    as_root apt-get update -qq >/dev/null
+    as_root apt-get update >>"$STATE/apt.log" 2>&1 ||
+      die "apt-get update failed (log: $STATE/apt.log)"
     APT_UPDATED=1
   fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >>"$STATE/apt.log" 2>&1 ||
+    die "apt-get could not install $* (log: $STATE/apt.log)"
 }
 
-pid_alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+# What each server's command line contains: a pid file is trusted only while its process is
+# still that server (after a reboot the number may belong to anything).
+declare -A SIGNATURE=([etcd]=etcd [kafka]=kafka.Kafka [redis]=redis-server)
+pid_alive() {
+  local pid
+  [ -f "$STATE/$1.pid" ] || return 1
+  pid=$(cat "$STATE/$1.pid")
+  kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${SIGNATURE[$1]}"
+}
 
 start_etcd() {
-  command -v etcd >/dev/null 2>&1 || apt_install etcd-server etcd-client
+  ensure_etcd_binaries
+  stop_pid etcd
   local h p peer
   h=$(host "$ETCD")
   p=$(port "$ETCD")
@@ -120,7 +137,8 @@ start_etcd() {
 }
 
 start_redis() {
-  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  ensure_redis_binaries
+  stop_pid redis
   mkdir -p "$STATE/redis"
   redis-server --daemonize yes --bind "$(host "$REDIS")" --port "$(port "$REDIS")" \
     --save "" --appendonly no --dir "$STATE/redis" --logfile "$STATE/redis.log" \
@@ -138,35 +156,48 @@ start_postgres() {
   fi
   local version
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || true
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start >"$STATE/postgres.log" 2>&1 || true
   wait_for postgres pg_ready 30
-  # The default URL names database "test".
-  local db=${GOCHAT_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
-  db=${db##*/}
-  db=${db%%\?*}
-  if command -v psql >/dev/null 2>&1 && [ -n "$db" ]; then
-    psql -h "$(host "$PG")" -p "$(port "$PG")" -U postgres -tAc "select 1 from pg_database where datname='$db'" postgres 2>/dev/null | grep -q 1 ||
-      psql -h "$(host "$PG")" -p "$(port "$PG")" -U postgres -c "create database \"$db\"" postgres >/dev/null 2>&1 || true
-  fi
 }
 
-kafka_jars() {
-  local libs="$STATE/kafka-$KAFKA_VERSION/libs"
-  if [ ! -f "$libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
-    command -v mvn >/dev/null 2>&1 || apt_install maven
-    say "services: fetching the Kafka $KAFKA_VERSION broker jars from Maven Central (once)"
-    mkdir -p "$libs"
-    mvn -q -B -f "$ROOT/services/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
-      dependency:copy-dependencies -DoutputDirectory="$libs" >"$STATE/kafka-mvn.log" 2>&1 ||
-      die "mvn could not fetch the Kafka jars (log: $STATE/kafka-mvn.log)"
-  fi
-  echo "$libs"
+# The database the URL names (default "test") exists, whoever started the server.
+ensure_pg_database() {
+  local url=${GOCHAT_PG_URL:-postgres://postgres@127.0.0.1:5432/test} db user=postgres
+  db=${url##*/}
+  db=${db%%\?*}
+  case ${url#*://} in *@*) user=${url#*://} && user=${user%%@*} && user=${user%%:*} ;; esac
+  [ -n "$db" ] && command -v psql >/dev/null 2>&1 || return 0
+  local psql=(psql -h "$(host "$PG")" -p "$(port "$PG")" -U "$user" -v ON_ERROR_STOP=1 -qtA postgres)
+  "${psql[@]}" -c "select 1 from pg_database where datname = '$db'" 2>/dev/null | grep -q 1 && return 0
+  say "services: creating database $db"
+  "${psql[@]}" -c "create database \"$db\"" >/dev/null 2>&1 ||
+    die "postgres answers at $PG, but database $db is missing and $user cannot create it"
+}
+
+# The broker jars, fetched once into $KAFKA_LIBS. A fetch lands in a temp folder that is moved
+# into place only when mvn succeeded, so an interrupted one is never taken for a cache.
+KAFKA_LIBS="$STATE/kafka-$KAFKA_VERSION/libs"
+fetch_kafka_jars() {
+  [ -f "$KAFKA_LIBS/.complete" ] && return 0
+  command -v mvn >/dev/null 2>&1 || apt_install maven
+  say "services: fetching the Kafka $KAFKA_VERSION broker jars from Maven Central (once)"
+  local partial="$KAFKA_LIBS.partial"
+  rm -rf "$partial" "$KAFKA_LIBS"
+  mkdir -p "$partial"
+  mvn -q -B -f "$ROOT/services/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$partial" >"$STATE/kafka-mvn.log" 2>&1 ||
+    die "mvn could not fetch the Kafka jars (log: $STATE/kafka-mvn.log)"
+  touch "$partial/.complete"
+  mv "$partial" "$KAFKA_LIBS"
 }
 
 start_kafka() {
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
-  local libs h p controller data
-  libs=$(kafka_jars)
+  # A broker of ours that is alive but not ready (a previous `up` gave up on it) would hold the
+  # data folder's lock against a second one, and its jars may be refetched below.
+  stop_pid kafka
+  fetch_kafka_jars
+  local libs=$KAFKA_LIBS h p controller data
   h=$(host "$KAFKA")
   p=$(port "$KAFKA")
   controller=$((p + 1))
@@ -214,7 +245,20 @@ status() {
   return $ok
 }
 
+# The fault tests start private etcd and Redis servers (and a Redis Cluster), so their
+# binaries must be here even when the shared services run elsewhere (Docker, a system service).
+ensure_etcd_binaries() {
+  command -v "${GOCHAT_ETCD_BINARY:-etcd}" >/dev/null 2>&1 && command -v etcdctl >/dev/null 2>&1 ||
+    apt_install etcd-server etcd-client
+}
+ensure_redis_binaries() {
+  command -v "${GOCHAT_REDIS_SERVER:-redis-server}" >/dev/null 2>&1 &&
+    command -v "${GOCHAT_REDIS_CLI:-redis-cli}" >/dev/null 2>&1 || apt_install redis-server
+}
+
 up() {
+  ensure_etcd_binaries
+  ensure_redis_binaries
   local missing=()
   etcd_ready || missing+=(etcd)
   kafka_ready || missing+=(kafka)
@@ -236,6 +280,7 @@ up() {
       done
     fi
   fi
+  pg_ready && ensure_pg_database
   status
 }
 
@@ -265,6 +310,12 @@ down() {
   stop_pid etcd
   stop_pid redis
 }
+
+# One `up` or `down` at a time: two at once would start two servers on one data folder.
+if [ "${1:-up}" != status ] && command -v flock >/dev/null 2>&1; then
+  exec 9>"$STATE/lock"
+  flock 9
+fi
 
 case "${1:-up}" in
   up) up ;;

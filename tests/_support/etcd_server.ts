@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { freePort, type ServerProcess, startServer } from "./process.ts";
 
 /** TLS files for a server. */
@@ -39,7 +40,8 @@ export interface EtcdServer {
   close(): Promise<void>;
 }
 
-const ETCD = "/usr/bin/etcd";
+/** The server binary (`etcd` on the PATH unless `GOCHAT_ETCD_BINARY` says otherwise). */
+const ETCD = process.env.GOCHAT_ETCD_BINARY || "etcd";
 
 /** Whether a member answers `/health` (over plain HTTP on its metrics port). */
 async function healthy(url: string): Promise<boolean> {
