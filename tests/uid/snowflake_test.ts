@@ -128,9 +128,14 @@ test("a small step back to the same millisecond continues its sequence", () => {
   ids.next();
   clock.time = start + 1;
   const a = ids.next();
+  // The next read sees the clock 2 ms back; the one after sees it back at start + 1.
   clock.time = start - 1;
-  clock.onRead = () => (clock.time = start + 1);
+  const steppedBackAt = clock.reads + 1;
+  clock.onRead = (reads) => {
+    if (reads === steppedBackAt + 1) clock.time = start + 1;
+  };
   const b = ids.next();
+  assert.ok(clock.reads > steppedBackAt, "the generator read the stepped-back clock and waited");
   assert.equal(b, a + 1n);
 });
 
@@ -158,8 +163,19 @@ test("a clock that moves back too far while waiting out an overflow fails too", 
   const clock = manualClock(start);
   const ids = snowflake({ instanceId: 4, maxClockBackwardsMs: 10 }, { clock });
   for (let i = 0; i <= MAX_SEQUENCE; i++) ids.next();
-  clock.onRead = () => (clock.time = start - 60_000);
-  assert.throws(() => ids.next(), (e) => InfraError.is(e, "ClockBackwards"));
+  // The first read still shows the full millisecond (so next() starts waiting it out); then
+  // the clock jumps a minute back, and only much later would it pass the millisecond.
+  const waitFrom = clock.reads + 1;
+  clock.onRead = (reads) => {
+    if (reads === waitFrom + 1) clock.time = start - 60_000;
+    if (reads === waitFrom + 1_000) clock.time = start + 1;
+  };
+  assert.throws(() => ids.next(), (e) => {
+    assert.ok(InfraError.is(e, "ClockBackwards"));
+    assert.equal(e.details.stepMs, 60_000);
+    return true;
+  });
+  assert.ok(clock.reads > waitFrom, "the step back was seen while waiting out the overflow");
 });
 
 test("a lost lease stops the generator with LockLost", () => {
