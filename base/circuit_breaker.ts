@@ -7,6 +7,8 @@
 
 import { InfraError } from "./errors.ts";
 
+const COMPONENT = "base";
+
 /** `closed`: calls pass. `open`: calls are rejected. `half-open`: a few probe calls pass. */
 export type CircuitState = "closed" | "open" | "half-open";
 
@@ -18,14 +20,18 @@ export interface CircuitBreakerOptions {
   failureThreshold?: number;
   /** Consecutive successful probes (half-open state) that close it again. Default 2. */
   successThreshold?: number;
-  /** Time spent open before probing, in ms. Default 30 000. */
+  /**
+   * Time spent open before probing, in ms; also the longest a probe may run: one still
+   * running after it counts as failed and opens the circuit again. Default 30 000.
+   */
   openTimeoutMs?: number;
   /** Probe calls allowed at once while half-open. Default 1. */
   halfOpenMaxCalls?: number;
   /**
    * Which errors count as failures of the dependency. Errors it returns false for (a
    * `NotFound`, a validation error) pass through and count as successes: the dependency
-   * answered. Default: every error counts.
+   * answered. Default: every error counts. Should it throw, the call counts as failed
+   * and its error is what `execute` throws.
    */
   isFailure?: (error: unknown) => boolean;
   /** Clock in ms; injectable for tests. Default `Date.now`. */
@@ -63,7 +69,7 @@ export interface CircuitBreaker {
    * @returns A function that unsubscribes.
    */
   onStateChange(listener: (change: CircuitStateChange) => void): () => void;
-  /** Forces the closed state and clears the counters. */
+  /** Forces the closed state and clears the counters; calls still running are not counted. */
   reset(): void;
 }
 
@@ -72,9 +78,7 @@ function positiveInteger(value: number, field: string): number {
     throw new InfraError(
       "InvalidArgument",
       `circuit breaker: ${field} must be an integer ≥ 1, got ${value}`,
-      {
-        details: { field },
-      },
+      { component: COMPONENT, details: { field } },
     );
   }
   return value;
@@ -110,9 +114,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
     throw new InfraError(
       "InvalidArgument",
       `circuit breaker: openTimeoutMs must be ≥ 0, got ${openTimeoutMs}`,
-      {
-        details: { field: "openTimeoutMs" },
-      },
+      { component: COMPONENT, details: { field: "openTimeoutMs" } },
     );
   }
   const isFailure = options.isFailure ?? (() => true);
@@ -123,7 +125,8 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
   let failures = 0;
   let successes = 0;
   let openedAt = 0;
-  let probesInFlight = 0;
+  // Start times of the probes running in the half-open state.
+  let probes = new Set<{ startedAt: number }>();
   // A generation number lets results of calls started before a transition be ignored.
   let generation = 0;
 
@@ -134,7 +137,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
     generation++;
     failures = 0;
     successes = 0;
-    probesInFlight = 0;
+    probes = new Set();
     if (to === "open") openedAt = now();
     for (const listener of listeners) {
       try {
@@ -146,13 +149,23 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
   }
 
   function currentState(): CircuitState {
+    // A probe that hangs would otherwise hold its slot, and the circuit half-open, for ever.
+    if (state === "half-open") {
+      const time = now();
+      for (const probe of probes) {
+        if (time - probe.startedAt > openTimeoutMs) {
+          transition("open");
+          break;
+        }
+      }
+    }
     if (state === "open" && now() - openedAt >= openTimeoutMs) transition("half-open");
     return state;
   }
 
-  function onSuccess(callGeneration: number, probe: boolean): void {
+  function onSuccess(callGeneration: number, probe: { startedAt: number } | undefined): void {
     if (callGeneration !== generation) return;
-    if (probe) probesInFlight--;
+    if (probe) probes.delete(probe);
     if (state === "closed") {
       failures = 0;
     } else if (state === "half-open") {
@@ -161,9 +174,9 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
     }
   }
 
-  function onFailure(callGeneration: number, probe: boolean): void {
+  function onFailure(callGeneration: number, probe: { startedAt: number } | undefined): void {
     if (callGeneration !== generation) return;
-    if (probe) probesInFlight--;
+    if (probe) probes.delete(probe);
     if (state === "half-open") {
       transition("open");
     } else if (state === "closed") {
@@ -179,20 +192,25 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
     },
     async execute<T>(fn: () => Promise<T>): Promise<T> {
       const current = currentState();
-      const probe = current === "half-open";
-      if (current === "open" || (probe && probesInFlight >= halfOpenMaxCalls)) {
+      if (current === "open" || (current === "half-open" && probes.size >= halfOpenMaxCalls)) {
         throw new InfraError("CircuitOpen", `circuit "${name}" is open`, {
           details: { name, state: current },
         });
       }
-      if (probe) probesInFlight++;
+      const probe = current === "half-open" ? { startedAt: now() } : undefined;
+      if (probe) probes.add(probe);
       const callGeneration = generation;
       let result: T;
       try {
         result = await fn();
       } catch (error) {
-        if (isFailure(error)) onFailure(callGeneration, probe);
-        else onSuccess(callGeneration, probe);
+        let failed = true;
+        try {
+          failed = isFailure(error);
+        } finally {
+          if (failed) onFailure(callGeneration, probe);
+          else onSuccess(callGeneration, probe);
+        }
         throw error;
       }
       onSuccess(callGeneration, probe);
@@ -204,7 +222,10 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
     },
     reset() {
       transition("closed");
+      // Also when it was closed already: calls started before the reset must not count.
+      generation++;
       failures = 0;
+      probes = new Set();
     },
   };
 }

@@ -127,6 +127,14 @@ export class InfraError extends Error {
  *
  * @param error Anything caught.
  * @returns True for transient failures.
+ *
+ * @example
+ * ```ts
+ * import { InfraError, isTransient } from "@gochat/infra/base";
+ *
+ * console.assert(isTransient(new InfraError("Unavailable", "redis is down")));
+ * console.assert(!isTransient(new InfraError("InvalidArgument", "bad key")));
+ * ```
  */
 export function isTransient(error: unknown): boolean {
   return InfraError.is(error, "Unavailable", "Timeout");

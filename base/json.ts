@@ -59,6 +59,19 @@ export function encodeJson(value: unknown, component = ""): string {
  * @param what What the text is, for the message (e.g. `key /config/dev/global/clog`).
  * @returns The parsed value.
  * @throws {InfraError} `InvalidArgument` when the text is not valid JSON.
+ *
+ * @example
+ * ```ts
+ * import { decodeJson, InfraError } from "@gochat/infra/base";
+ *
+ * const config = decodeJson<{ level: string }>('{"level":"info"}', "clog");
+ * console.assert(config.level === "info");
+ * try {
+ *   decodeJson("{level", "clog", "key /config/dev/global/clog");
+ * } catch (error) {
+ *   console.assert(InfraError.is(error, "InvalidArgument"));
+ * }
+ * ```
  */
 export function decodeJson<T = unknown>(text: string, component = "", what = "value"): T {
   try {

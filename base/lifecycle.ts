@@ -41,7 +41,8 @@ export type Disposable = AsyncDisposable | { close(): Promise<void> | void };
 
 /**
  * Resources closed together, last added first (a service's shutdown in one line). Errors
- * of individual closes do not stop the others; they are thrown together at the end.
+ * of individual closes do not stop the others; they are thrown at the end (one as it is,
+ * several together).
  *
  * @example
  * ```ts
@@ -65,13 +66,23 @@ export class ResourceStack implements Closeable {
    *
    * @param resource An `AsyncDisposable` or an object with `close()`.
    * @returns The same resource.
-   * @throws {InfraError} `Closed` when the stack was already closed.
+   * @throws {InfraError} `InvalidArgument` when `resource` has neither; `Closed` when the
+   * stack was already closed.
    */
   use<R extends Disposable>(resource: R): R {
-    if (Symbol.asyncDispose in resource) {
+    const candidate = resource as Partial<AsyncDisposable & { close: unknown }> | null;
+    if (typeof candidate?.[Symbol.asyncDispose] === "function") {
       this.defer(() => (resource as AsyncDisposable)[Symbol.asyncDispose]());
-    } else {
+    } else if (typeof candidate?.close === "function") {
       this.defer(() => (resource as { close(): Promise<void> | void }).close());
+    } else {
+      throw new InfraError(
+        "InvalidArgument",
+        `resource stack: use() takes an AsyncDisposable or an object with close(), got ${
+          resource === null ? "null" : typeof resource
+        }`,
+        { component: "base" },
+      );
     }
     return resource;
   }
@@ -84,7 +95,7 @@ export class ResourceStack implements Closeable {
    */
   defer(cleanup: () => PromiseLike<void> | void): void {
     if (this.#closed) {
-      throw new InfraError("Closed", "resource stack is already closed");
+      throw new InfraError("Closed", "resource stack is already closed", { component: "base" });
     }
     this.#entries.push(cleanup);
   }
@@ -92,7 +103,8 @@ export class ResourceStack implements Closeable {
   /**
    * Closes everything in reverse order of addition. Idempotent.
    *
-   * @throws {InfraError} `Internal` with an `AggregateError` cause when some closes failed.
+   * @throws {unknown} The error of the one close that failed, unchanged (callers keep its
+   * code); `Internal` InfraError with an `AggregateError` cause when several failed.
    */
   close(): Promise<void> {
     this.#closed = true;
@@ -114,8 +126,10 @@ export class ResourceStack implements Closeable {
       }
     }
     this.#entries = [];
-    if (errors.length > 0) {
-      throw new InfraError("Internal", `${errors.length} resource(s) failed to close`, {
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) {
+      throw new InfraError("Internal", `${errors.length} resources failed to close`, {
+        component: "base",
         cause: new AggregateError(errors, "close failures"),
       });
     }

@@ -3,7 +3,8 @@
  *
  * - {@link InfraError} with stable {@link ErrorCode}s: callers branch on `code`;
  * - {@link HotReloadable}: the contract between the config center and components;
- * - AbortSignal helpers: {@link timeoutSignal}, {@link anySignal}, {@link delay};
+ * - AbortSignal helpers: {@link timeoutSignal}, {@link anySignal}, {@link scopedSignal},
+ *   {@link delay};
  * - {@link retry} with exponential backoff and full jitter;
  * - {@link createCircuitBreaker}: closed, open and half-open, with state-change events;
  * - lifecycle helpers: {@link closeOnce} and {@link ResourceStack};

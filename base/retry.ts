@@ -5,17 +5,22 @@
  */
 
 import { InfraError, isTransient } from "./errors.ts";
-import { abortError, delay } from "./signal.ts";
+import { abortable, abortError, delay, scopedSignal } from "./signal.ts";
+
+const COMPONENT = "base";
 
 /** How {@link retry} spaces and bounds its attempts. */
 export interface RetryOptions {
   /** Attempts in total, the first included. Default 3; `Infinity` with a `deadlineMs`. */
   maxAttempts?: number;
-  /** Total time budget in ms from the first attempt; no attempt starts after it. */
+  /**
+   * Total time budget in ms from the first attempt: no wait or attempt starts after it, and
+   * an attempt still running when it passes is abandoned (its signal fires) with `Timeout`.
+   */
   deadlineMs?: number;
   /** Upper bound of the first backoff, in ms. Default 100. */
   initialDelayMs?: number;
-  /** Cap of any single backoff, in ms. Default 10 000. */
+  /** Cap of any single backoff, in ms (finite). Default 10 000. */
   maxDelayMs?: number;
   /** Growth factor of the backoff cap per attempt. Default 2. */
   multiplier?: number;
@@ -28,10 +33,23 @@ export interface RetryOptions {
   retryable?: (error: unknown, attempt: number) => boolean;
   /** Called before each wait, e.g. to log. */
   onRetry?: (info: RetryInfo) => void;
-  /** Stops waiting and attempting; the pending wait rejects with `Aborted`/`Timeout`. */
+  /**
+   * Stops retrying at once, during a wait or an attempt (whose own signal fires too); retry
+   * then rejects with the code of {@link abortError} for it (`Aborted`, `Timeout`, or the
+   * signal's own InfraError code such as `LockLost`).
+   */
   signal?: AbortSignal;
   /** Source of randomness in [0, 1); injectable for tests. Default `Math.random`. */
   random?: () => number;
+}
+
+/** What each attempt of {@link retry} receives beside its number. */
+export interface AttemptOptions {
+  /**
+   * Fires when the attempt is abandoned: the caller's signal fired or the deadline passed.
+   * Pass it on to the I/O the attempt does, so that abandoned work stops too.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** What {@link RetryOptions.onRetry} receives. */
@@ -51,6 +69,14 @@ export interface RetryInfo {
  * @param attempt The attempt that just failed, from 1.
  * @param options The backoff settings of {@link RetryOptions}.
  * @returns The cap in ms.
+ *
+ * @example
+ * ```ts
+ * import { backoffCap } from "@gochat/infra/base";
+ *
+ * const caps = [1, 2, 3, 4].map((attempt) => backoffCap(attempt, { maxDelayMs: 250 }));
+ * console.assert(caps.join() === "100,200,250,250");
+ * ```
  */
 export function backoffCap(
   attempt: number,
@@ -59,12 +85,17 @@ export function backoffCap(
   const initial = options.initialDelayMs ?? 100;
   const max = options.maxDelayMs ?? 10_000;
   const multiplier = options.multiplier ?? 2;
+  // 0 · Infinity is NaN: after ~1,000 attempts the power overflows.
+  if (initial === 0) return 0;
   return Math.min(max, initial * Math.pow(multiplier, Math.max(0, attempt - 1)));
 }
 
 function checkOptions(options: RetryOptions): void {
   const bad = (field: string, message: string) =>
-    new InfraError("InvalidArgument", `retry: ${field} ${message}`, { details: { field } });
+    new InfraError("InvalidArgument", `retry: ${field} ${message}`, {
+      component: COMPONENT,
+      details: { field },
+    });
   const { maxAttempts = 3, deadlineMs, initialDelayMs = 100, maxDelayMs = 10_000 } = options;
   if (!(maxAttempts >= 1)) throw bad("maxAttempts", `must be ≥ 1, got ${maxAttempts}`);
   if (maxAttempts === Infinity && deadlineMs === undefined) {
@@ -73,23 +104,48 @@ function checkOptions(options: RetryOptions): void {
   if (deadlineMs !== undefined && !(deadlineMs >= 0)) {
     throw bad("deadlineMs", `must be ≥ 0, got ${deadlineMs}`);
   }
-  if (!(initialDelayMs >= 0)) throw bad("initialDelayMs", `must be ≥ 0, got ${initialDelayMs}`);
-  if (!(maxDelayMs >= 0)) throw bad("maxDelayMs", `must be ≥ 0, got ${maxDelayMs}`);
-  if (!((options.multiplier ?? 2) >= 1)) {
-    throw bad("multiplier", `must be ≥ 1, got ${options.multiplier}`);
+  const finite = (value: number) => Number.isFinite(value) && value >= 0;
+  if (!finite(initialDelayMs)) {
+    throw bad("initialDelayMs", `must be a finite number ≥ 0, got ${initialDelayMs}`);
   }
+  if (!finite(maxDelayMs)) {
+    throw bad("maxDelayMs", `must be a finite number ≥ 0, got ${maxDelayMs}`);
+  }
+  const multiplier = options.multiplier ?? 2;
+  if (!(Number.isFinite(multiplier) && multiplier >= 1)) {
+    throw bad("multiplier", `must be a finite number ≥ 1, got ${multiplier}`);
+  }
+}
+
+// The caller's signal fired: keep its abortError code (a LockLost reason stays LockLost),
+// with the last failure of `fn`, if any, as the cause.
+function stopped(signal: AbortSignal, failures: number, lastError: unknown): InfraError {
+  const reason = abortError(signal, COMPONENT);
+  if (failures === 0) return reason;
+  return new InfraError(
+    reason.code,
+    `retry: stopped by its signal after ${failures} failed attempt(s)`,
+    { component: COMPONENT, cause: lastError, details: { reason } },
+  );
 }
 
 /**
  * Runs `fn` until it succeeds, an error is not retryable, the attempts are used up or the
- * deadline would pass during the next wait. Gives up by throwing the last error unchanged,
- * so callers still branch on its code; an abort through `signal` throws `Aborted` (or
- * `Timeout` when the signal was a timeout) with the last error as `cause`.
+ * deadline passes. Gives up by throwing the last error of `fn` unchanged, so callers still
+ * branch on its code, except when it stops in the middle of something:
  *
- * @param fn The operation; receives the attempt number (from 1).
+ * - the caller's `signal` fires (during a wait or an attempt): the code of
+ *   {@link abortError} for it, with the last error as `cause`;
+ * - the deadline passes while an attempt runs: `Timeout`, with the last error as `cause`.
+ *
+ * An abandoned attempt is not awaited; its {@link AttemptOptions.signal} fires so that it
+ * can stop its own work.
+ *
+ * @param fn The operation; receives the attempt number (from 1) and the attempt's signal.
  * @param options Attempts, deadline, backoff, predicate and signal.
  * @returns What `fn` returned on the successful attempt.
- * @throws {InfraError} `InvalidArgument` for bad options; otherwise the last error of `fn`.
+ * @throws {InfraError} `InvalidArgument` for bad options; the signal's code or `Timeout`
+ * as above; otherwise the last error of `fn`.
  *
  * @example Retry a flaky call three times
  * ```ts
@@ -103,39 +159,66 @@ function checkOptions(options: RetryOptions): void {
  * }, { maxAttempts: 5, initialDelayMs: 1 });
  * console.assert(value === "ok" && calls === 3);
  * ```
+ *
+ * @example Pass the attempt's signal on, so a deadline also stops a hanging attempt
+ * ```ts
+ * import { delay, InfraError, retry } from "@gochat/infra/base";
+ *
+ * const hanging = (_attempt: number, { signal }: { signal: AbortSignal }) =>
+ *   delay(60_000, { signal }); // e.g. fetch(url, { signal })
+ * const error = await retry(hanging, { deadlineMs: 50 }).catch((e) => e);
+ * console.assert(InfraError.is(error, "Timeout"));
+ * ```
  */
 export async function retry<T>(
-  fn: (attempt: number) => Promise<T>,
+  fn: (attempt: number, options: AttemptOptions) => Promise<T>,
   options: RetryOptions = {},
 ): Promise<T> {
   checkOptions(options);
+  const { signal, deadlineMs } = options;
   const maxAttempts = options.maxAttempts ?? 3;
   const retryable = options.retryable ?? isTransient;
   const random = options.random ?? Math.random;
   const started = Date.now();
+  let lastError: unknown;
   for (let attempt = 1;; attempt++) {
-    if (options.signal?.aborted) throw abortError(options.signal);
+    if (signal?.aborted) throw stopped(signal, attempt - 1, lastError);
+    // A scope per attempt, disposed when it ends: no listener piles up on a long-lived
+    // caller signal, and no deadline timer outlives the attempt.
+    const scope = scopedSignal({
+      signals: [signal],
+      timeoutMs: deadlineMs === undefined
+        ? undefined
+        : Math.max(0, deadlineMs - (Date.now() - started)),
+      component: COMPONENT,
+    });
     try {
-      return await fn(attempt);
+      return await abortable(Promise.resolve(fn(attempt, { signal: scope.signal })), scope.signal);
     } catch (error) {
-      if (attempt >= maxAttempts || !retryable(error, attempt)) throw error;
-      const cap = backoffCap(attempt, options);
-      const delayMs = options.jitter === "none" ? cap : Math.floor(random() * cap);
-      if (
-        options.deadlineMs !== undefined && Date.now() - started + delayMs >= options.deadlineMs
-      ) {
-        throw error;
+      if (scope.signal.aborted) {
+        if (signal?.aborted) throw stopped(signal, attempt - 1, lastError);
+        throw new InfraError(
+          "Timeout",
+          `retry: the deadline of ${deadlineMs} ms passed during attempt ${attempt}`,
+          { component: COMPONENT, cause: lastError, details: { attempt } },
+        );
       }
-      options.onRetry?.({ attempt, error, delayMs });
-      try {
-        await delay(delayMs, { signal: options.signal });
-      } catch (abort) {
-        const code = InfraError.is(abort, "Timeout") ? "Timeout" : "Aborted";
-        throw new InfraError(code, `gave up waiting to retry after attempt ${attempt}`, {
-          cause: error,
-          details: { reason: abort },
-        });
-      }
+      lastError = error;
+    } finally {
+      scope[Symbol.dispose]();
+    }
+    if (attempt >= maxAttempts || !retryable(lastError, attempt)) throw lastError;
+    const cap = backoffCap(attempt, options);
+    const delayMs = options.jitter === "none" ? cap : Math.floor(random() * cap);
+    if (deadlineMs !== undefined && Date.now() - started + delayMs >= deadlineMs) {
+      throw lastError;
+    }
+    options.onRetry?.({ attempt, error: lastError, delayMs });
+    try {
+      await delay(delayMs, { signal });
+    } catch (error) {
+      if (signal?.aborted) throw stopped(signal, attempt, lastError);
+      throw error;
     }
   }
 }

@@ -7,6 +7,33 @@
 
 import { InfraError } from "./errors.ts";
 
+// setTimeout takes a signed 32-bit delay: anything longer fires after 1 ms on Node and Bun.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function checkMs(ms: number, what: string, component: string): void {
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new InfraError("InvalidArgument", `${what} must be a finite number ≥ 0, got ${ms}`, {
+      component,
+      details: { field: "ms" },
+    });
+  }
+}
+
+// A timer for any finite delay: longer ones are chained in steps setTimeout can hold.
+// Returns the function that clears it.
+function startTimer(ms: number, callback: () => void, unref: boolean): () => void {
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (remaining: number) => {
+    timer = setTimeout(
+      remaining > MAX_TIMER_MS ? () => arm(remaining - MAX_TIMER_MS) : callback,
+      Math.min(remaining, MAX_TIMER_MS),
+    );
+    if (unref) unrefTimer(timer);
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+
 /**
  * A signal that aborts after `ms` milliseconds with an `InfraError` of code `Timeout`.
  * The timer does not keep the process alive.
@@ -25,27 +52,21 @@ import { InfraError } from "./errors.ts";
  * ```
  */
 export function timeoutSignal(ms: number, component = ""): AbortSignal {
-  if (!Number.isFinite(ms) || ms < 0) {
-    throw new InfraError("InvalidArgument", `timeout must be a finite number ≥ 0, got ${ms}`, {
-      component,
-      details: { field: "ms" },
-    });
-  }
+  checkMs(ms, "timeout", component);
   const controller = new AbortController();
-  const timer = setTimeout(
-    () =>
-      controller.abort(
-        new InfraError("Timeout", `timed out after ${ms} ms`, { component }),
-      ),
-    ms,
-  );
-  unrefTimer(timer);
+  startTimer(ms, () => controller.abort(timeoutError(ms, component)), true);
   return controller.signal;
+}
+
+function timeoutError(ms: number, component: string): InfraError {
+  return new InfraError("Timeout", `timed out after ${ms} ms`, { component });
 }
 
 /**
  * A signal that aborts as soon as any of the given signals aborts, with that signal's
  * reason. `undefined` entries are ignored, so optional signals can be passed as they are.
+ * For one call under a long-lived signal (a client's close signal, a session), prefer
+ * {@link scopedSignal}, which lets go of that signal when the call is done.
  *
  * @param signals Signals to follow.
  * @returns One signal; it is already aborted when one of the inputs is.
@@ -68,6 +89,85 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   return AbortSignal.any(present);
 }
 
+/** A signal for one piece of work, released by disposing it; see {@link scopedSignal}. */
+export interface ScopedSignal extends Disposable {
+  /**
+   * Aborts with the reason of the first followed signal to abort, or with a `Timeout`
+   * InfraError once `timeoutMs` passed.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Stops following: removes the listeners from the followed signals and clears the timer
+   * (which keeps the process alive until then). The signal keeps its state (it does not
+   * abort). Idempotent.
+   */
+  [Symbol.dispose](): void;
+}
+
+/** What {@link scopedSignal} follows. */
+export interface ScopedSignalOptions {
+  /** Signals to follow; `undefined` entries are ignored. */
+  signals?: (AbortSignal | undefined)[];
+  /** Aborts the signal after this many ms (a finite number ≥ 0); no timeout when left out. */
+  timeoutMs?: number;
+  /** Named in the timeout error. */
+  component?: string;
+}
+
+/**
+ * A signal for one call: like `anySignal(...signals, timeoutSignal(timeoutMs))`, but
+ * disposable, so its listeners and timer go as soon as the call is done. Use it instead of
+ * {@link anySignal} when a followed signal lives long (a client's close signal, a session's
+ * lost signal) and calls are many: every signal from `AbortSignal.any` stays registered on
+ * its inputs until it is garbage collected, and some runtime versions never release it
+ * (nodejs/node#54614, denoland/deno#24842); a {@link timeoutSignal} holds its timer until it
+ * fires.
+ *
+ * @param options Signals to follow, a timeout, the component named in the timeout error.
+ * @returns The scoped signal; dispose it (`using`) when the call is done.
+ * @throws {InfraError} `InvalidArgument` when `timeoutMs` is negative or not finite.
+ *
+ * @example One request under the caller's signal and a 3 s timeout
+ * ```ts
+ * import { scopedSignal } from "@gochat/infra/base";
+ *
+ * async function ping(options: { signal?: AbortSignal } = {}): Promise<boolean> {
+ *   using scope = scopedSignal({ signals: [options.signal], timeoutMs: 3_000 });
+ *   return !scope.signal.aborted; // e.g. await fetch(url, { signal: scope.signal })
+ * }
+ * console.assert(await ping());
+ * ```
+ */
+export function scopedSignal(options: ScopedSignalOptions = {}): ScopedSignal {
+  const { signals = [], timeoutMs, component = "" } = options;
+  if (timeoutMs !== undefined) checkMs(timeoutMs, "timeoutMs", component);
+  const controller = new AbortController();
+  const releases: (() => void)[] = [];
+  const dispose = () => {
+    for (const release of releases.splice(0)) release();
+  };
+  const abort = (reason: unknown) => {
+    dispose();
+    controller.abort(reason);
+  };
+  for (const signal of signals) {
+    if (signal === undefined) continue;
+    if (signal.aborted) {
+      abort(signal.reason);
+      break;
+    }
+    const onAbort = () => abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    releases.push(() => signal.removeEventListener("abort", onAbort));
+  }
+  if (timeoutMs !== undefined && !controller.signal.aborted) {
+    // Unlike timeoutSignal's, this timer keeps the process alive: it is cleared when the
+    // scope is disposed, and until then a call waiting only on the signal must still end.
+    releases.push(startTimer(timeoutMs, () => abort(timeoutError(timeoutMs, component)), false));
+  }
+  return { signal: controller.signal, [Symbol.dispose]: dispose };
+}
+
 /**
  * The error a caller should see when `signal` has fired: the reason itself when it is an
  * InfraError (for example the `Timeout` of {@link timeoutSignal}), `Timeout` for a
@@ -76,6 +176,14 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
  * @param signal An aborted signal.
  * @param component Named in the error.
  * @returns The error to throw.
+ *
+ * @example
+ * ```ts
+ * import { abortError } from "@gochat/infra/base";
+ *
+ * const signal = AbortSignal.abort("shutting down");
+ * console.assert(abortError(signal, "cache").code === "Aborted");
+ * ```
  */
 export function abortError(signal: AbortSignal, component = ""): InfraError {
   const reason: unknown = signal.reason;
@@ -92,6 +200,21 @@ export function abortError(signal: AbortSignal, component = ""): InfraError {
  * @param signal An optional signal.
  * @param component Named in the error.
  * @throws {InfraError} `Aborted` or `Timeout`.
+ *
+ * @example Stop a loop between steps
+ * ```ts
+ * import { throwIfAborted } from "@gochat/infra/base";
+ *
+ * function sum(values: number[], signal?: AbortSignal): number {
+ *   let total = 0;
+ *   for (const value of values) {
+ *     throwIfAborted(signal, "demo");
+ *     total += value;
+ *   }
+ *   return total;
+ * }
+ * console.assert(sum([1, 2, 3]) === 6);
+ * ```
  */
 export function throwIfAborted(signal: AbortSignal | undefined, component = ""): void {
   if (signal?.aborted) throw abortError(signal, component);
@@ -100,9 +223,12 @@ export function throwIfAborted(signal: AbortSignal | undefined, component = ""):
 /**
  * Waits `ms` milliseconds, or rejects with {@link abortError} as soon as `signal` fires.
  *
- * @param ms Milliseconds to wait.
+ * @param ms Milliseconds to wait, a finite number ≥ 0 (waits longer than setTimeout's
+ * 2^31 − 1 ms limit are fine).
  * @param options An optional signal.
  * @returns A promise that resolves after the wait.
+ * @throws {InfraError} (as a rejection) `InvalidArgument` when `ms` is negative or not
+ * finite; `Aborted`/`Timeout` when the signal fires.
  *
  * @example
  * ```ts
@@ -113,16 +239,21 @@ export function throwIfAborted(signal: AbortSignal | undefined, component = ""):
  */
 export function delay(ms: number, options: { signal?: AbortSignal } = {}): Promise<void> {
   const { signal } = options;
+  try {
+    checkMs(ms, "delay", "");
+  } catch (error) {
+    return Promise.reject(error);
+  }
   if (signal?.aborted) return Promise.reject(abortError(signal));
   return new Promise((resolve, reject) => {
     const onAbort = () => {
-      clearTimeout(timer);
+      clear();
       reject(abortError(signal!));
     };
-    const timer = setTimeout(() => {
+    const clear = startTimer(ms, () => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    }, false);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -136,6 +267,18 @@ export function delay(ms: number, options: { signal?: AbortSignal } = {}): Promi
  * @param signal An optional signal.
  * @param component Named in the error.
  * @returns The promise's value.
+ *
+ * @example Stop waiting for a reply the caller no longer wants
+ * ```ts
+ * import { abortable, InfraError } from "@gochat/infra/base";
+ *
+ * const controller = new AbortController();
+ * const reply = new Promise<string>(() => {}); // e.g. a client call without signal support
+ * const waiting = abortable(reply, controller.signal, "cache");
+ * controller.abort();
+ * const error = await waiting.catch((e) => e);
+ * console.assert(InfraError.is(error, "Aborted"));
+ * ```
  */
 export function abortable<T>(
   promise: Promise<T>,
@@ -168,6 +311,15 @@ export function abortable<T>(
  * with `unref`, Deno a number that `Deno.unrefTimer` accepts).
  *
  * @param timer What `setTimeout` or `setInterval` returned.
+ *
+ * @example A background refresh that must not hold the process open
+ * ```ts
+ * import { unrefTimer } from "@gochat/infra/base";
+ *
+ * const timer = setInterval(() => {}, 60_000);
+ * unrefTimer(timer);
+ * clearInterval(timer);
+ * ```
  */
 export function unrefTimer(timer: unknown): void {
   if (typeof timer === "object" && timer !== null && "unref" in timer) {

@@ -6,6 +6,7 @@
  */
 
 import { configCheck, InfraError } from "../base/mod.ts";
+import { badClockReading } from "./clock.ts";
 import {
   type Clock,
   DEFAULT_EPOCH_MS,
@@ -22,6 +23,7 @@ export const MAX_INSTANCE_ID: number = (1 << INSTANCE_BITS) - 1;
 /** Largest sequence within one millisecond: 4095. */
 export const MAX_SEQUENCE: number = (1 << SEQUENCE_BITS) - 1;
 const MAX_TIMESTAMP = 2 ** TIMESTAMP_BITS - 1;
+const MAX_CLOCK_BACKWARDS_MS = 100;
 const MAX_ID = (1n << 63n) - 1n;
 const LOW_BITS = BigInt(INSTANCE_BITS + SEQUENCE_BITS);
 const INSTANCE_MASK = BigInt(MAX_INSTANCE_ID);
@@ -60,9 +62,11 @@ export interface Snowflake {
    * `maxClockBackwardsMs`.
    *
    * @returns The id.
-   * @throws {InfraError} `LockLost` when the instance-id lease was lost; `ClockBackwards` when
-   * the clock moved back further than tolerated; `ResourceExhausted` when the 41-bit timestamp
-   * ran out (about 69 years after the epoch).
+   * @throws {InfraError} `LockLost` when the instance-id lease was lost (checked again after
+   * a wait); `ClockBackwards` when the clock moved back further than tolerated or is before
+   * the epoch; `ResourceExhausted` when the 41-bit timestamp ran out (about 69 years after the
+   * epoch); `InvalidArgument` when the clock returned something other than an integer. A
+   * failed call leaves the generator as it was.
    */
   next(): bigint;
   /**
@@ -90,6 +94,14 @@ const check = configCheck("uid");
  * @param config A partial config.
  * @returns The complete config.
  * @throws {InfraError} `InvalidArgument` naming the field.
+ *
+ * @example
+ * ```ts
+ * import { validateSnowflakeConfig } from "@gochat/infra/uid";
+ *
+ * const config = validateSnowflakeConfig({ instanceId: 3 });
+ * console.assert(config.maxClockBackwardsMs === 10);
+ * ```
  */
 export function validateSnowflakeConfig(config: Partial<SnowflakeConfig>): SnowflakeConfig {
   check.object(config, "");
@@ -101,10 +113,9 @@ export function validateSnowflakeConfig(config: Partial<SnowflakeConfig>): Snowf
   const maxClockBackwardsMs = check.integer(
     config.maxClockBackwardsMs ?? 10,
     "maxClockBackwardsMs",
-    {
-      min: 0,
-      max: 1_000,
-    },
+    // The wait blocks the event loop, so a lease's keepalive and loss deadline cannot run
+    // during it: it must not outlast coord's smallest safety margin (100 ms of a 1 s TTL).
+    { min: 0, max: MAX_CLOCK_BACKWARDS_MS },
   );
   const result: SnowflakeConfig = { epochMs, maxClockBackwardsMs };
   if (config.instanceId !== undefined) {
@@ -124,8 +135,8 @@ export function validateSnowflakeConfig(config: Partial<SnowflakeConfig>): Snowf
  * @param config Epoch, instance id, tolerated clock step back.
  * @param deps The instance-id lease and the clock.
  * @returns The generator.
- * @throws {InfraError} `InvalidArgument` for a bad config, a missing instance id, or a
- * lease that disagrees with `config.instanceId`.
+ * @throws {InfraError} `InvalidArgument` for a bad config, a missing instance id, a lease
+ * without an `AbortSignal`, or a lease that disagrees with `config.instanceId`.
  *
  * @example
  * ```ts
@@ -145,8 +156,13 @@ export function snowflake(
   const valid = validateSnowflakeConfig(config);
   const { lease, clock = systemClock } = deps;
   let instanceId = valid.instanceId;
-  if (lease) {
+  if (lease !== undefined) {
+    check.object(lease, "lease");
     const leased = check.integer(lease.id, "lease.id", { min: 0, max: MAX_INSTANCE_ID });
+    // Without a real signal the generator could never learn that the lease was lost.
+    if (!(lease.signal instanceof AbortSignal)) {
+      throw check.fail("lease.signal", "must be an AbortSignal that fires when the lease is lost");
+    }
     if (instanceId !== undefined && instanceId !== leased) {
       throw check.fail("instanceId", `is ${instanceId} but the lease holds ${leased}`);
     }
@@ -188,7 +204,7 @@ class SnowflakeGenerator implements Snowflake {
   }
 
   next(): bigint {
-    if (this.#leaseSignal?.aborted) this.#leaseLost();
+    this.#checkLease();
     let now = this.#clock.now();
     if (now === this.#lastMs) {
       if (this.#sequence < MAX_SEQUENCE) return this.#base + this.#low[++this.#sequence];
@@ -212,7 +228,10 @@ class SnowflakeGenerator implements Snowflake {
     return decompose(id, { epochMs: this.epochMs });
   }
 
+  // Everything is checked and computed before the state changes: a failed call must leave
+  // the generator where it was, or the next call would reuse a sequence.
   #startMillisecond(now: number): void {
+    if (!Number.isSafeInteger(now)) throw badClockReading(now);
     const elapsed = now - this.epochMs;
     if (elapsed < 0 || elapsed > MAX_TIMESTAMP) {
       throw new InfraError(
@@ -223,9 +242,10 @@ class SnowflakeGenerator implements Snowflake {
         { component: "uid", details: { now, epochMs: this.epochMs } },
       );
     }
+    const base = BigInt(elapsed) << LOW_BITS;
     this.#lastMs = now;
     this.#sequence = 0;
-    this.#base = BigInt(elapsed) << LOW_BITS;
+    this.#base = base;
   }
 
   // All 4,096 sequence values of `ms` are used: spin until the clock passes it.
@@ -235,6 +255,7 @@ class SnowflakeGenerator implements Snowflake {
       if (ms - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
       now = this.#clock.now();
     }
+    this.#checkLease();
     return now;
   }
 
@@ -245,7 +266,14 @@ class SnowflakeGenerator implements Snowflake {
       now = this.#clock.now();
       if (this.#lastMs - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
     }
+    this.#checkLease();
     return now;
+  }
+
+  // Before each id, and again after a wait: code that ran during the wait (the clock) may
+  // have seen the lease go.
+  #checkLease(): void {
+    if (this.#leaseSignal?.aborted) this.#leaseLost();
   }
 
   #backwardsTooFar(now: number): never {
@@ -276,7 +304,8 @@ class SnowflakeGenerator implements Snowflake {
  * @param id A bigint or its decimal string.
  * @param options The epoch the id was issued with (default {@link DEFAULT_EPOCH_MS}).
  * @returns Timestamp (Unix ms), instance id and sequence.
- * @throws {InfraError} `InvalidArgument` when `id` is not a non-negative 63-bit integer.
+ * @throws {InfraError} `InvalidArgument` when `id` is not a non-negative 63-bit integer or
+ * the epoch is not a non-negative integer.
  *
  * @example
  * ```ts
@@ -288,6 +317,7 @@ class SnowflakeGenerator implements Snowflake {
  * ```
  */
 export function decompose(id: bigint | string, options: { epochMs?: number } = {}): SnowflakeParts {
+  const epochMs = check.integer(options.epochMs ?? DEFAULT_EPOCH_MS, "epochMs", { min: 0 });
   let value: bigint;
   if (typeof id === "bigint") {
     value = id;
@@ -304,7 +334,7 @@ export function decompose(id: bigint | string, options: { epochMs?: number } = {
     });
   }
   return {
-    timestampMs: Number(value >> LOW_BITS) + (options.epochMs ?? DEFAULT_EPOCH_MS),
+    timestampMs: Number(value >> LOW_BITS) + epochMs,
     instanceId: Number((value >> BigInt(SEQUENCE_BITS)) & INSTANCE_MASK),
     sequence: Number(value & SEQUENCE_MASK),
   };

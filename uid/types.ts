@@ -35,8 +35,9 @@ export interface SnowflakeConfig {
   /** A fixed instance id, 0..1023; leave it out when a lease provides one. */
   instanceId?: number;
   /**
-   * How far the clock may move back and be waited out (the wait blocks the caller), in ms.
-   * A larger step fails with `ClockBackwards` instead. 0..1000.
+   * How far the clock may move back and be waited out, in ms. A larger step fails with
+   * `ClockBackwards` instead. 0..100: the wait is synchronous and blocks the event loop, so
+   * a lease's keepalive cannot run during it.
    */
   maxClockBackwardsMs: number;
 }

@@ -8,6 +8,7 @@
  */
 
 import { InfraError } from "../base/mod.ts";
+import { badClockReading } from "./clock.ts";
 import { type Clock, systemClock } from "./types.ts";
 
 const HEX_DIGITS = "0123456789abcdef";
@@ -17,6 +18,7 @@ const HEX: string[] = Array.from(
 );
 const COUNTER_LOW_MAX = 0x3fffffff; // 30 bits in rand_b
 const COUNTER_HIGH_MAX = 0xfff; // 12 bits of rand_a
+const MAX_TIMESTAMP = 0xffffffffffff; // 48 bits
 const POOL_SIZE = 2048;
 const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -34,12 +36,16 @@ export interface Uuidv7Generator {
    * The next UUID v7 in canonical form (lowercase, 8-4-4-4-12).
    *
    * @returns A UUID greater than every one this generator returned before.
+   * @throws {InfraError} `InvalidArgument` when the clock returned something other than a
+   * non-negative integer; `ResourceExhausted` past the 48-bit timestamp. A failed call
+   * changes nothing.
    */
   next(): string;
   /**
    * The next UUID v7 as 16 bytes (same ordering as {@link Uuidv7Generator.next}).
    *
    * @returns A new 16-byte array.
+   * @throws {InfraError} As {@link Uuidv7Generator.next}.
    */
   nextBytes(): Uint8Array;
 }
@@ -71,7 +77,8 @@ class MonotonicUuidv7 implements Uuidv7Generator {
   readonly #random: (buffer: Uint32Array) => void;
   readonly #pool = new Uint32Array(POOL_SIZE);
   #poolIndex = POOL_SIZE;
-  #ms = -1;
+  // Below every clock reading, so the first one always starts a millisecond (and is checked).
+  #ms = -Infinity;
   #counterHigh = 0;
   #counterLow = 0;
   // "tttttttt-tttt-7": the timestamp part, rebuilt once per millisecond.
@@ -122,10 +129,13 @@ class MonotonicUuidv7 implements Uuidv7Generator {
   // Moves to the next (timestamp, counter) pair: a fresh random counter in a new
   // millisecond; otherwise counter + 1, and when the counter overflows, the next millisecond
   // ahead of the clock (which also covers a clock that moved back: we never go back).
+  // A reading that is neither above nor at-or-below the current millisecond is NaN.
   #advance(): void {
     const now = this.#clock.now();
     if (now > this.#ms) {
       this.#startMillisecond(now);
+    } else if (!(now <= this.#ms)) {
+      throw badClockReading(now);
     } else if (this.#counterLow < COUNTER_LOW_MAX) {
       this.#counterLow++;
     } else if (this.#counterHigh < COUNTER_HIGH_MAX) {
@@ -137,10 +147,13 @@ class MonotonicUuidv7 implements Uuidv7Generator {
   }
 
   #startMillisecond(ms: number): void {
-    if (ms > 0xffffffffffff || ms < 0) {
-      throw new InfraError("InvalidArgument", `timestamp ${ms} does not fit UUID v7's 48 bits`, {
-        component: "uid",
-      });
+    if (!Number.isSafeInteger(ms) || ms < 0) throw badClockReading(ms);
+    if (ms > MAX_TIMESTAMP) {
+      throw new InfraError(
+        "ResourceExhausted",
+        `timestamp ${ms} does not fit UUID v7's 48 bits (they last until the year 10889)`,
+        { component: "uid", details: { now: ms } },
+      );
     }
     this.#ms = ms;
     // The top bit of the counter starts at 0, leaving at least 2^41 increments per ms.
@@ -182,6 +195,14 @@ export function uuidv7(): string {
  * A new UUID v7 as 16 bytes from the process-wide monotonic generator.
  *
  * @returns A new 16-byte array.
+ *
+ * @example
+ * ```ts
+ * import { formatUuid, uuidv7Bytes } from "@gochat/infra/uid";
+ *
+ * const bytes = uuidv7Bytes(); // e.g. for a Postgres uuid column or a binary key
+ * console.assert(bytes.length === 16 && formatUuid(bytes)[14] === "7");
+ * ```
  */
 export function uuidv7Bytes(): Uint8Array {
   return shared.nextBytes();
@@ -196,7 +217,16 @@ function invalid(message: string): InfraError {
  *
  * @param value A string like `018f3c1a-7b2e-7c00-8a4b-1234567890ab`.
  * @returns The bytes.
- * @throws {InfraError} `InvalidArgument` when `value` is not a canonical UUID string.
+ * @throws {InfraError} `InvalidArgument` when `value` is not a canonical UUID string
+ * (braces, a `urn:uuid:` prefix or missing dashes are refused, not guessed at).
+ *
+ * @example
+ * ```ts
+ * import { parseUuid } from "@gochat/infra/uid";
+ *
+ * const bytes = parseUuid("018f3c1a-7b2e-7c00-8a4b-1234567890ab");
+ * console.assert(bytes[0] === 0x01 && bytes[15] === 0xab);
+ * ```
  */
 export function parseUuid(value: string): Uint8Array {
   if (typeof value !== "string" || !CANONICAL.test(value)) {
@@ -215,6 +245,14 @@ export function parseUuid(value: string): Uint8Array {
  * @param bytes Exactly 16 bytes.
  * @returns The 8-4-4-4-12 string.
  * @throws {InfraError} `InvalidArgument` when `bytes` is not 16 bytes long.
+ *
+ * @example
+ * ```ts
+ * import { formatUuid, parseUuid } from "@gochat/infra/uid";
+ *
+ * const id = "018f3c1a-7b2e-7c00-8a4b-1234567890ab";
+ * console.assert(formatUuid(parseUuid(id.toUpperCase())) === id);
+ * ```
  */
 export function formatUuid(bytes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 16) {
@@ -273,6 +311,14 @@ export function parseUuidv7(value: string | Uint8Array): ParsedUuidv7 {
  * @param value A UUID v7 string or its bytes.
  * @returns Milliseconds since 1970.
  * @throws {InfraError} `InvalidArgument` when `value` is not a UUID v7.
+ *
+ * @example
+ * ```ts
+ * import { uuidv7Timestamp } from "@gochat/infra/uid";
+ *
+ * const ms = uuidv7Timestamp("018f3c1a-7b2e-7c00-8a4b-1234567890ab");
+ * console.assert(new Date(ms).toISOString() === "2024-05-03T01:38:39.534Z");
+ * ```
  */
 export function uuidv7Timestamp(value: string | Uint8Array): number {
   return parseUuidv7(value).timestampMs;
@@ -283,6 +329,14 @@ export function uuidv7Timestamp(value: string | Uint8Array): number {
  *
  * @param value Anything.
  * @returns True for a valid UUID v7 string.
+ *
+ * @example
+ * ```ts
+ * import { isUuidv7, uuidv7 } from "@gochat/infra/uid";
+ *
+ * console.assert(isUuidv7(uuidv7()));
+ * console.assert(!isUuidv7(crypto.randomUUID())); // version 4
+ * ```
  */
 export function isUuidv7(value: unknown): value is string {
   return typeof value === "string" && value.length === 36 && CANONICAL.test(value) &&

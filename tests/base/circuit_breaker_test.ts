@@ -126,8 +126,140 @@ test("reset closes an open circuit", async () => {
 
 test("bad breaker options are InvalidArgument", () => {
   for (
-    const options of [{ failureThreshold: 0 }, { successThreshold: 1.5 }, { openTimeoutMs: -1 }]
+    const [options, field] of [
+      [{ failureThreshold: 0 }, "failureThreshold"],
+      [{ successThreshold: 1.5 }, "successThreshold"],
+      [{ halfOpenMaxCalls: 0 }, "halfOpenMaxCalls"],
+      [{ openTimeoutMs: -1 }, "openTimeoutMs"],
+    ] as const
   ) {
-    assert.throws(() => createCircuitBreaker(options), (e) => InfraError.is(e, "InvalidArgument"));
+    assert.throws(
+      () => createCircuitBreaker(options),
+      (e) =>
+        InfraError.is(e, "InvalidArgument") && e.details.field === field && e.component === "base",
+      field,
+    );
   }
+});
+
+test("a throwing isFailure counts the call as failed and frees the probe's slot", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({
+    failureThreshold: 1,
+    successThreshold: 1,
+    openTimeoutMs: 10,
+    now: time.now,
+    isFailure: (error) => {
+      if ((error as Error).message === "odd") throw new TypeError("predicate bug");
+      return true;
+    },
+  });
+  await assert.rejects(breaker.execute(() => Promise.reject(new Error("odd"))), TypeError);
+  assert.equal(breaker.state, "open", "counted as a failure while closed");
+  time.advance(10);
+  await assert.rejects(breaker.execute(() => Promise.reject(new Error("odd"))), TypeError);
+  assert.equal(breaker.state, "open", "the failed probe opened the circuit again");
+  time.advance(10);
+  assert.equal(await breaker.execute(ok), "ok");
+  assert.equal(breaker.state, "closed");
+});
+
+test("a probe still running after the open timeout opens the circuit again", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({
+    failureThreshold: 1,
+    successThreshold: 1,
+    openTimeoutMs: 100,
+    now: time.now,
+  });
+  const changes: string[] = [];
+  breaker.onStateChange(({ to }) => changes.push(to));
+  await assert.rejects(breaker.execute(fail));
+  time.advance(100);
+  let release!: (value: string) => void;
+  const hung = breaker.execute(() => new Promise<string>((resolve) => (release = resolve)));
+  time.advance(100);
+  assert.equal(breaker.state, "half-open", "a probe may run for the open timeout");
+  time.advance(1);
+  assert.equal(breaker.state, "open");
+  time.advance(100);
+  assert.equal(await breaker.execute(ok), "ok");
+  assert.equal(breaker.state, "closed");
+  release("late");
+  assert.equal(await hung, "late");
+  assert.equal(breaker.state, "closed", "the late probe's result is ignored");
+  assert.deepEqual(changes, ["open", "half-open", "open", "half-open", "closed"]);
+});
+
+test("halfOpenMaxCalls admits that many probes at once", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({
+    failureThreshold: 1,
+    successThreshold: 2,
+    halfOpenMaxCalls: 2,
+    openTimeoutMs: 10,
+    now: time.now,
+  });
+  await assert.rejects(breaker.execute(fail));
+  time.advance(10);
+  const releases: (() => void)[] = [];
+  const probe = () => new Promise<void>((resolve) => releases.push(resolve));
+  const probes = [breaker.execute(probe), breaker.execute(probe)];
+  await assert.rejects(breaker.execute(ok), (e) => InfraError.is(e, "CircuitOpen"));
+  for (const release of releases) release();
+  await Promise.all(probes);
+  assert.equal(breaker.state, "closed");
+});
+
+test("an error the predicate does not count is a successful probe", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({
+    failureThreshold: 1,
+    successThreshold: 1,
+    openTimeoutMs: 10,
+    now: time.now,
+    isFailure: (error) => !InfraError.is(error, "NotFound"),
+  });
+  await assert.rejects(breaker.execute(fail));
+  time.advance(10);
+  await assert.rejects(
+    breaker.execute(() => Promise.reject(new InfraError("NotFound", "no user"))),
+    (e) => InfraError.is(e, "NotFound"),
+  );
+  assert.equal(breaker.state, "closed");
+});
+
+test("a call started before a state change does not count after it", async () => {
+  const time = clock();
+  const breaker = createCircuitBreaker({
+    failureThreshold: 1,
+    successThreshold: 1,
+    openTimeoutMs: 10,
+    now: time.now,
+  });
+  let failSlow!: () => void;
+  const slow = breaker.execute(
+    () => new Promise<never>((_, reject) => (failSlow = () => reject(new Error("slow")))),
+  );
+  await assert.rejects(breaker.execute(fail));
+  time.advance(10);
+  await breaker.execute(ok);
+  assert.equal(breaker.state, "closed");
+  failSlow();
+  await assert.rejects(slow, /slow/);
+  assert.equal(breaker.state, "closed", "the failure from before the change is ignored");
+});
+
+test("reset also forgets calls started before it", async () => {
+  const breaker = createCircuitBreaker({ failureThreshold: 2 });
+  let failSlow!: () => void;
+  const slow = breaker.execute(
+    () => new Promise<never>((_, reject) => (failSlow = () => reject(new Error("slow")))),
+  );
+  await assert.rejects(breaker.execute(fail));
+  breaker.reset();
+  failSlow();
+  await assert.rejects(slow, /slow/);
+  await assert.rejects(breaker.execute(fail));
+  assert.equal(breaker.state, "closed", "only one failure counts since the reset");
 });

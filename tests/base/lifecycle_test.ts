@@ -29,7 +29,7 @@ test("a resource stack closes in reverse order of addition", async () => {
   assert.deepEqual(order, ["third", "second", "first"]);
 });
 
-test("a failing close does not stop the others and is reported at the end", async () => {
+test("failing closes do not stop the others and are reported together at the end", async () => {
   const closed: string[] = [];
   const stack = new ResourceStack();
   stack.defer(() => void closed.push("a"));
@@ -37,13 +37,35 @@ test("a failing close does not stop the others and is reported at the end", asyn
     throw new Error("b broke");
   });
   stack.defer(() => void closed.push("c"));
+  stack.defer(() => Promise.reject(new Error("d broke")));
   await assert.rejects(stack.close(), (e) => {
     assert.ok(InfraError.is(e, "Internal"));
     const cause = e.cause as AggregateError;
-    assert.equal(cause.errors.length, 1);
+    assert.deepEqual(cause.errors.map((error) => error.message), ["d broke", "b broke"]);
     return true;
   });
   assert.deepEqual(closed, ["c", "a"]);
+});
+
+test("a single failing close is reported as it is, keeping its code", async () => {
+  const closed: string[] = [];
+  const stack = new ResourceStack();
+  const failure = new InfraError("Unavailable", "redis did not answer QUIT");
+  stack.defer(() => void closed.push("a"));
+  stack.use({ close: () => Promise.reject(failure) });
+  await assert.rejects(stack.close(), (e) => e === failure);
+  assert.deepEqual(closed, ["a"]);
+});
+
+test("use of something that cannot be closed is InvalidArgument", () => {
+  const stack = new ResourceStack();
+  for (const resource of [null, undefined, 42, {}, { close: "no" }]) {
+    assert.throws(
+      () => stack.use(resource as never),
+      (e) => InfraError.is(e, "InvalidArgument") && e.component === "base",
+      String(resource),
+    );
+  }
 });
 
 test("adding to a closed stack is a Closed error", async () => {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffCap, InfraError, retry } from "../../base/mod.ts";
+import { backoffCap, delay, InfraError, retry } from "../../base/mod.ts";
 
 const unavailable = () => new InfraError("Unavailable", "down");
 
@@ -158,6 +158,103 @@ test("bad retry options are InvalidArgument naming the field", async () => {
     await assert.rejects(
       retry(() => Promise.resolve(1), options),
       (e) => InfraError.is(e, "InvalidArgument") && e.details.field === field,
+    );
+  }
+});
+
+test("an abort during an attempt rejects at once, and the attempt's signal fires", async () => {
+  const controller = new AbortController();
+  let attemptSignal: AbortSignal | undefined;
+  const running = retry((_attempt, { signal }) => {
+    attemptSignal = signal;
+    return new Promise<never>(() => {}); // ignores its signal and never settles
+  }, { signal: controller.signal });
+  assert.equal(attemptSignal?.aborted, false);
+  controller.abort();
+  await assert.rejects(running, (e) => InfraError.is(e, "Aborted"));
+  assert.equal(attemptSignal?.aborted, true);
+});
+
+test("the deadline abandons a running attempt with Timeout, the last error as cause", async () => {
+  const first = unavailable();
+  const signals: AbortSignal[] = [];
+  await assert.rejects(
+    retry((attempt, { signal }) => {
+      signals.push(signal);
+      return attempt === 1 ? Promise.reject(first) : delay(60_000, { signal });
+    }, { maxAttempts: Infinity, deadlineMs: 100, initialDelayMs: 1 }),
+    (e) => {
+      assert.ok(InfraError.is(e, "Timeout"), String(e));
+      assert.equal(e.cause, first);
+      assert.equal(e.component, "base");
+      return true;
+    },
+  );
+  assert.deepEqual(signals.map((s) => s.aborted), [false, true]);
+});
+
+test("an abort reason that is an InfraError keeps its code during the wait", async () => {
+  const controller = new AbortController();
+  const last = unavailable();
+  const running = retry(() => Promise.reject(last), {
+    initialDelayMs: 10_000,
+    jitter: "none",
+    signal: controller.signal,
+    onRetry: () => controller.abort(new InfraError("LockLost", "lease expired")),
+  });
+  await assert.rejects(running, (e) => InfraError.is(e, "LockLost") && e.cause === last);
+});
+
+test("a backoff longer than setTimeout's limit is waited in full", async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const running = retry(() => {
+    calls++;
+    return Promise.reject(unavailable());
+  }, {
+    maxAttempts: 50,
+    initialDelayMs: 3e9,
+    maxDelayMs: 3e9,
+    jitter: "none",
+    signal: controller.signal,
+  });
+  await delay(50);
+  controller.abort();
+  await assert.rejects(running, (e) => InfraError.is(e, "Aborted"));
+  assert.equal(calls, 1);
+});
+
+test("maxDelayMs caps every wait", async () => {
+  const delays: number[] = [];
+  await assert.rejects(
+    retry(() => Promise.reject(unavailable()), {
+      maxAttempts: 5,
+      initialDelayMs: 2,
+      maxDelayMs: 5,
+      jitter: "none",
+      onRetry: ({ delayMs }) => delays.push(delayMs),
+    }),
+  );
+  assert.deepEqual(delays, [2, 4, 5, 5]);
+});
+
+test("a zero initial delay stays zero however many attempts were made", () => {
+  assert.equal(backoffCap(5_000, { initialDelayMs: 0 }), 0);
+});
+
+test("bad backoff bounds are InvalidArgument from base naming the field", async () => {
+  const cases: [Record<string, number>, string][] = [
+    [{ maxDelayMs: -1 }, "maxDelayMs"],
+    [{ maxDelayMs: Infinity }, "maxDelayMs"],
+    [{ initialDelayMs: Infinity }, "initialDelayMs"],
+    [{ multiplier: Infinity }, "multiplier"],
+  ];
+  for (const [options, field] of cases) {
+    await assert.rejects(
+      retry(() => Promise.resolve(1), options),
+      (e) =>
+        InfraError.is(e, "InvalidArgument") && e.details.field === field && e.component === "base",
+      field,
     );
   }
 });

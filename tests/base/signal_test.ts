@@ -6,6 +6,7 @@ import {
   anySignal,
   delay,
   InfraError,
+  scopedSignal,
   throwIfAborted,
   timeoutSignal,
 } from "../../base/mod.ts";
@@ -84,4 +85,70 @@ test("abortable settles like the promise unless the signal fires first", async (
   const racing = abortable(never, controller.signal, "demo");
   controller.abort();
   await assert.rejects(racing, (e) => InfraError.is(e, "Aborted"));
+});
+
+test("delay rejects a negative, NaN or infinite time with InvalidArgument", async () => {
+  for (const ms of [-5, NaN, Infinity]) {
+    await assert.rejects(delay(ms), (e) => InfraError.is(e, "InvalidArgument"), String(ms));
+  }
+});
+
+test("a delay longer than setTimeout's limit does not end early", async () => {
+  const controller = new AbortController();
+  const long = delay(2 ** 31 + 10, { signal: controller.signal }).then(() => "long");
+  const first = await Promise.race([long, delay(50).then(() => "short")]);
+  controller.abort();
+  assert.equal(first, "short");
+  await assert.rejects(long, (e) => InfraError.is(e, "Aborted"));
+});
+
+test("a scoped signal follows its signals and aborts with the first reason", () => {
+  const a = new AbortController();
+  const b = new AbortController();
+  using scope = scopedSignal({ signals: [a.signal, undefined, b.signal] });
+  assert.equal(scope.signal.aborted, false);
+  b.abort("b went first");
+  a.abort("a later");
+  assert.equal(scope.signal.aborted, true);
+  assert.equal(scope.signal.reason, "b went first");
+});
+
+test("a scoped signal of an already aborted signal is aborted", () => {
+  using scope = scopedSignal({
+    signals: [new AbortController().signal, AbortSignal.abort("early")],
+  });
+  assert.equal(scope.signal.reason, "early");
+});
+
+test("a scoped signal times out with a Timeout InfraError naming the component", async () => {
+  using scope = scopedSignal({ timeoutMs: 10, component: "demo" });
+  await new Promise((resolve) => scope.signal.addEventListener("abort", resolve));
+  assert.ok(InfraError.is(scope.signal.reason, "Timeout"));
+  assert.equal((scope.signal.reason as InfraError).component, "demo");
+});
+
+test("a disposed scoped signal no longer follows its signals or its timeout", async () => {
+  const parent = new AbortController();
+  const scope = scopedSignal({ signals: [parent.signal], timeoutMs: 10 });
+  scope[Symbol.dispose]();
+  scope[Symbol.dispose]();
+  parent.abort();
+  await delay(30);
+  assert.equal(scope.signal.aborted, false);
+});
+
+test("a scoped signal's timeout longer than setTimeout's limit does not fire early", async () => {
+  using scope = scopedSignal({ timeoutMs: 2 ** 31 + 10 });
+  await delay(50);
+  assert.equal(scope.signal.aborted, false);
+});
+
+test("a scoped signal rejects a negative or infinite timeout", () => {
+  for (const timeoutMs of [-1, NaN, Infinity]) {
+    assert.throws(
+      () => scopedSignal({ timeoutMs }),
+      (e) => InfraError.is(e, "InvalidArgument"),
+      String(timeoutMs),
+    );
+  }
 });

@@ -128,9 +128,14 @@ test("a small step back to the same millisecond continues its sequence", () => {
   ids.next();
   clock.time = start + 1;
   const a = ids.next();
+  // The next read sees the clock 2 ms back; the one after sees it back at start + 1.
   clock.time = start - 1;
-  clock.onRead = () => (clock.time = start + 1);
+  const steppedBackAt = clock.reads + 1;
+  clock.onRead = (reads) => {
+    if (reads === steppedBackAt + 1) clock.time = start + 1;
+  };
   const b = ids.next();
+  assert.ok(clock.reads > steppedBackAt, "the generator read the stepped-back clock and waited");
   assert.equal(b, a + 1n);
 });
 
@@ -158,8 +163,87 @@ test("a clock that moves back too far while waiting out an overflow fails too", 
   const clock = manualClock(start);
   const ids = snowflake({ instanceId: 4, maxClockBackwardsMs: 10 }, { clock });
   for (let i = 0; i <= MAX_SEQUENCE; i++) ids.next();
-  clock.onRead = () => (clock.time = start - 60_000);
+  // The first read still shows the full millisecond (so next() starts waiting it out); then
+  // the clock jumps a minute back, and only much later would it pass the millisecond.
+  const waitFrom = clock.reads + 1;
+  clock.onRead = (reads) => {
+    if (reads === waitFrom + 1) clock.time = start - 60_000;
+    if (reads === waitFrom + 1_000) clock.time = start + 1;
+  };
+  assert.throws(() => ids.next(), (e) => {
+    assert.ok(InfraError.is(e, "ClockBackwards"));
+    assert.equal(e.details.stepMs, 60_000);
+    return true;
+  });
+  assert.ok(clock.reads > waitFrom, "the step back was seen while waiting out the overflow");
+});
+
+test("a clock reading that is not an integer is InvalidArgument and costs no id", () => {
+  const start = EPOCH + 100_000;
+  const clock = manualClock(start);
+  const ids = snowflake({ instanceId: 6 }, { clock });
+  const before = [ids.next(), ids.next(), ids.next()];
+  for (const reading of [NaN, start + 0.5, Infinity]) {
+    clock.time = reading;
+    assert.throws(() => ids.next(), (e) => {
+      assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+      assert.equal(e.component, "uid");
+      assert.equal(e.details.now, reading);
+      return true;
+    });
+  }
+  clock.time = start;
+  const after = ids.next();
+  assert.equal(after, before[2] + 1n, "the sequence goes on where it was");
+});
+
+test("a first clock reading that is a fraction is InvalidArgument", () => {
+  const ids = snowflake({ instanceId: 6 }, { clock: { now: () => EPOCH + 0.5 } });
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "InvalidArgument"));
+});
+
+test("a clock past the 41-bit timestamp is ResourceExhausted", () => {
+  const clock = manualClock(EPOCH + 2 ** 41 - 1);
+  const ids = snowflake({ instanceId: 2 }, { clock });
+  assert.equal(ids.decompose(ids.next()).timestampMs, EPOCH + 2 ** 41 - 1);
+  clock.time = EPOCH + 2 ** 41;
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "ResourceExhausted"));
+});
+
+test("a clock before the epoch is ClockBackwards", () => {
+  const ids = snowflake({ instanceId: 2 }, { clock: { now: () => EPOCH - 1 } });
   assert.throws(() => ids.next(), (e) => InfraError.is(e, "ClockBackwards"));
+});
+
+test("a lease lost while waiting out an overflow issues no id", () => {
+  const start = EPOCH + 110_000;
+  const clock = manualClock(start);
+  const controller = new AbortController();
+  const ids = snowflake({}, { lease: { id: 8, signal: controller.signal }, clock });
+  for (let i = 0; i <= MAX_SEQUENCE; i++) ids.next();
+  // The lease is lost during the wait for the next millisecond, which then comes.
+  const waitFrom = clock.reads + 1;
+  clock.onRead = (reads) => {
+    if (reads === waitFrom + 1) controller.abort(new Error("lease expired"));
+    if (reads === waitFrom + 2) clock.time = start + 1;
+  };
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "LockLost"));
+  assert.ok(clock.reads >= waitFrom + 2, "the generator waited before it refused");
+});
+
+test("a lease lost while waiting out a clock step back issues no id", () => {
+  const start = EPOCH + 120_000;
+  const clock = manualClock(start);
+  const controller = new AbortController();
+  const ids = snowflake({}, { lease: { id: 8, signal: controller.signal }, clock });
+  ids.next();
+  clock.time = start - 2;
+  const steppedBackAt = clock.reads + 1;
+  clock.onRead = (reads) => {
+    if (reads === steppedBackAt + 1) controller.abort(new Error("lease expired"));
+    if (reads === steppedBackAt + 2) clock.time = start;
+  };
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "LockLost"));
 });
 
 test("a lost lease stops the generator with LockLost", () => {
@@ -198,6 +282,13 @@ test("bad instance ids and configs are InvalidArgument naming the field", () => 
     ],
     [() => snowflake({ instanceId: 1, epochMs: Date.now() + 60_000 }), "epochMs"],
     [() => snowflake({ instanceId: 1, maxClockBackwardsMs: -1 }), "maxClockBackwardsMs"],
+    [() => snowflake({ instanceId: 1, maxClockBackwardsMs: 101 }), "maxClockBackwardsMs"],
+    [() => snowflake({}, { lease: { id: 2 } as never }), "lease.signal"],
+    [
+      () => snowflake({}, { lease: { id: 2, signal: { aborted: false } } as never }),
+      "lease.signal",
+    ],
+    [() => snowflake({}, { lease: null as never }), "lease"],
     [() => snowflake({ instanceId: 1, epochMS: 0 } as never), "epochMS"],
   ];
   for (const [make, field] of cases) {
@@ -205,6 +296,16 @@ test("bad instance ids and configs are InvalidArgument naming the field", () => 
       make,
       (e) => InfraError.is(e, "InvalidArgument") && e.details.field === field,
       field,
+    );
+  }
+});
+
+test("decompose rejects an epoch that is not a non-negative integer", () => {
+  for (const epochMs of [NaN, -1, 1.5, "0" as never]) {
+    assert.throws(
+      () => decompose("123", { epochMs }),
+      (e) => InfraError.is(e, "InvalidArgument") && e.details.field === "epochMs",
+      String(epochMs),
     );
   }
 });

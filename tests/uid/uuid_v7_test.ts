@@ -47,6 +47,7 @@ test("the timestamp of a UUID v7 is the clock's time", () => {
   assert.equal(uuidv7Timestamp(id), time);
   assert.equal(uuidv7Timestamp(ids.nextBytes()), time);
   assert.equal(parseUuidv7(id).timestampMs, time);
+  assert.equal(parseUuidv7(id.toUpperCase()).timestampMs, time, "input is case-insensitive");
   assert.ok(Math.abs(uuidv7Timestamp(uuidv7()) - Date.now()) < 1_000);
 });
 
@@ -81,6 +82,40 @@ test("the 42-bit counter carries from its low 30 bits into rand_a", () => {
   assert.equal(uuidv7Timestamp(second), time);
 });
 
+test("a clock reading that is not a non-negative integer is InvalidArgument, never a malformed id", () => {
+  for (const reading of [1_700_000_000_000.5, NaN, -5, Infinity]) {
+    const ids = uuidv7Generator({ clock: { now: () => reading } });
+    assert.throws(() => ids.next(), (e) => {
+      assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+      assert.equal(e.details.now, reading);
+      return true;
+    }, String(reading));
+    assert.throws(() => ids.nextBytes(), (e) => InfraError.is(e, "InvalidArgument"));
+  }
+});
+
+test("a bad clock reading between good ones costs no id and keeps the order", () => {
+  let time: number = 1_700_000_000_000;
+  const ids = uuidv7Generator({ clock: { now: () => time } });
+  const before = ids.next();
+  for (const reading of [NaN, time + 0.5]) {
+    time = reading;
+    assert.throws(() => ids.next(), (e) => InfraError.is(e, "InvalidArgument"), String(reading));
+  }
+  time = 1_700_000_000_000;
+  const after = ids.next();
+  assert.ok(after > before);
+  assert.equal(uuidv7Timestamp(after), time);
+});
+
+test("a clock past UUID v7's 48-bit timestamp is ResourceExhausted", () => {
+  let time = 2 ** 48 - 1;
+  const ids = uuidv7Generator({ clock: { now: () => time } });
+  assert.equal(uuidv7Timestamp(ids.next()), 2 ** 48 - 1);
+  time = 2 ** 48;
+  assert.throws(() => ids.next(), (e) => InfraError.is(e, "ResourceExhausted"));
+});
+
 test("parseUuid and formatUuid round-trip any version", () => {
   const v4 = crypto.randomUUID();
   assert.equal(formatUuid(parseUuid(v4)), v4);
@@ -108,6 +143,9 @@ test("malformed UUIDs are InvalidArgument saying what is wrong", () => {
     ["018f3c1g-7b2e-7c00-8a4b-1234567890ab", /not a UUID/],
     [crypto.randomUUID(), /version is 4/],
     ["018f3c1a-7b2e-7c00-ca4b-1234567890ab", /variant bits are 11/],
+    ["{018f3c1a-7b2e-7c00-8a4b-1234567890ab}", /not a UUID/],
+    ["urn:uuid:018f3c1a-7b2e-7c00-8a4b-1234567890ab", /not a UUID/],
+    [" 018f3c1a-7b2e-7c00-8a4b-1234567890ab", /not a UUID/],
     [null, /not a UUID/],
     [new Uint8Array(15), /16 bytes, got 15/],
   ];
