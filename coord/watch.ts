@@ -82,7 +82,8 @@ export async function readStart(
  *
  * @param options See {@link RunWatchOptions}.
  * @returns Resolves when stopped by the signal or because the transport closed; rejects
- * with a permanent error (e.g. `PermissionDenied`).
+ * with a permanent error (e.g. `PermissionDenied`) or, as soon as it happens, with the error
+ * of a failed `onChanges` (nothing more is delivered after it).
  */
 export async function runWatch(options: RunWatchOptions): Promise<void> {
   const { transport, range, signal, logger, what } = options;
@@ -92,23 +93,31 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
   let outage = false;
   let queue: Promise<void> = Promise.resolve();
   let deliveryError: unknown;
+  // Ends the current subscription at once when a delivery fails.
+  let interrupt = () => {};
 
   const deliver = (changes: WatchChange[]) => {
+    if (deliveryError !== undefined) return;
     for (const change of changes) {
       if (change.type === "put") known.set(change.kv.key, change.kv.modRevision);
       else known.delete(change.kv.key);
     }
-    queue = queue.then(() => options.onChanges(changes)).catch((error) => {
+    queue = queue.then(() => {
+      if (deliveryError === undefined) return options.onChanges(changes);
+    }).catch((error) => {
       deliveryError ??= error;
+      interrupt();
     });
   };
 
   while (!signal.aborted) {
     const end = await new Promise<WatchEnd | undefined>((resolve) => {
       const onAbort = () => {
+        signal.removeEventListener("abort", onAbort);
         subscription.cancel();
         resolve(undefined);
       };
+      interrupt = onAbort;
       const subscription = transport.watch(range, next, {
         onEvents(events) {
           if (signal.aborted) return;

@@ -10,9 +10,11 @@ import * as v from "valibot";
 import { type } from "arktype";
 import { type HotReloadable, InfraError } from "../../base/mod.ts";
 import type { CoordClient } from "../../coord/client.ts";
-import type { Transport } from "../../coord/transport.ts";
+import type { Transport, WatchSink, WatchSubscription } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
+import { runWatch } from "../../coord/watch.ts";
+import { getLogger } from "../../clog/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "../_support/meter.ts";
 
@@ -83,6 +85,50 @@ export function intercept(transport: Transport, overrides: Partial<Transport>): 
     compact: (revision, options) => transport.compact(revision, options),
     close: () => transport.close(),
     ...overrides,
+  };
+}
+
+/** A transport whose live watch subscriptions a test can end, as a lost connection would. */
+export interface Interruptible {
+  /** The transport to give the client. */
+  transport: Transport;
+  /** Ends every live subscription with `error` (default `Unavailable`). */
+  interrupt(error?: InfraError): Promise<void>;
+}
+
+/** Wraps `transport` so that its watches can be ended by the test (see {@link Interruptible}). */
+export function interruptible(transport: Transport): Interruptible {
+  const live = new Set<{ sink: WatchSink; subscription: WatchSubscription }>();
+  return {
+    transport: intercept(transport, {
+      watch(range, start, sink) {
+        const entry = {
+          sink,
+          subscription: transport.watch(range, start, {
+            onCreated: () => sink.onCreated?.(),
+            onEvents: (events) => sink.onEvents(events),
+            onEnd: (end) => {
+              live.delete(entry);
+              sink.onEnd(end);
+            },
+          }),
+        };
+        live.add(entry);
+        return {
+          cancel: () => {
+            live.delete(entry);
+            return entry.subscription.cancel();
+          },
+        };
+      },
+    }),
+    async interrupt(error = new InfraError("Unavailable", "simulated connection loss")) {
+      for (const entry of [...live]) {
+        live.delete(entry);
+        await entry.subscription.cancel();
+        entry.sink.onEnd({ reason: "error", error });
+      }
+    },
   };
 }
 
@@ -337,6 +383,34 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     }
   });
 
+  it("the resilient watch stops at once with the error of a failed delivery and delivers nothing after", async (h) => {
+    const c = await h.client();
+    const delivered: number[] = [];
+    const stop = new AbortController();
+    const running = runWatch({
+      transport: c.transport,
+      range: { key: "/fail/", prefix: true },
+      start: { revision: (await c.kv.list("/fail/")).revision, known: new Map() },
+      signal: stop.signal,
+      logger: getLogger("coord"),
+      what: "test",
+      onChanges(changes) {
+        delivered.push(changes.length);
+        throw new InfraError("Internal", "handler bug");
+      },
+    });
+    try {
+      await c.kv.set("/fail/a", 1);
+      // Not only at the next reconnect: at once.
+      await rejectsWith(Promise.race([running, sleep(5_000)]), "Internal");
+      await c.kv.set("/fail/b", 2);
+      await sleep(100);
+      assert.deepEqual(delivered, [1]);
+    } finally {
+      stop.abort();
+    }
+  });
+
   it("a watch closes when its signal fires and delivers nothing after", async (h) => {
     const c = await h.client();
     const stop = new AbortController();
@@ -353,6 +427,26 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   // --- typed config ----------------------------------------------------------------------
 
   const Limits = z.object({ rps: z.number().int().positive(), burst: z.number().int().min(0) });
+
+  /** A schema that throws while `throwing.now` is set, like a zod `.transform` with a bug. */
+  const throwingSchema = () => {
+    const throwing = { now: false };
+    const schema: coord.ConfigSchema<{ n: number }> = {
+      "~standard": {
+        version: 1,
+        vendor: "test",
+        validate(value) {
+          if (throwing.now) throw new Error("validator bug");
+          return { value: value as { n: number } };
+        },
+      },
+    };
+    return { throwing, schema };
+  };
+  const rejections = (key: string) =>
+    recorded.filter((r) =>
+      r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
+    );
 
   it("typed config starts from the defaults and merges a stored partial value over them", async (h) => {
     const c = await h.client();
@@ -400,14 +494,8 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await using limits = await c.config(key, { schema: Limits, defaults: { rps: 10, burst: 5 } });
     const changes: number[] = [];
     limits.onChange((value) => changes.push(value.rps));
-    const before =
-      recorded.filter((r) =>
-        r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
-      ).length;
-    const counted = () =>
-      recorded.filter((r) =>
-        r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
-      );
+    const before = rejections(key).length;
+    const counted = () => rejections(key);
     // One write at a time: a watch may coalesce writes that arrive together.
     await c.transport.txn({
       compare: [],
@@ -447,11 +535,87 @@ export function coordContract(name: string, factory: HarnessFactory): void {
         schema: schema as coord.ConfigSchema<{ level: "debug" | "info" }>,
         defaults: { level: "info" },
       });
+      const before = rejections(key).length;
       await c.kv.set(key, { level: "verbose" });
+      await waitUntil(() => rejections(key).length === before + 1, {
+        what: `${library} rejection`,
+      });
+      assert.equal(cfg.current().level, "info", library);
       await c.kv.set(key, { level: "debug" });
       await waitUntil(() => cfg.current().level === "debug", { what: `${library} value` });
       assert.equal(cfg.revision, (await c.kv.get(key))?.revision, library);
     }
+  });
+
+  it("a schema that throws rejects the value, and the config keeps hot-reloading after a reconnect", async (h) => {
+    const links = { current: undefined as Interruptible | undefined };
+    const c = await h.client({
+      wrap: (transport) => (links.current = interruptible(transport)).transport,
+    });
+    const key = "/config/t/throwing";
+    const { throwing, schema } = throwingSchema();
+    await using cfg = await c.config(key, { schema, defaults: { n: 0 } });
+    const before = rejections(key).length;
+    throwing.now = true;
+    await c.kv.set(key, { n: 2 });
+    await waitUntil(() => rejections(key).length === before + 1, { what: "the rejection" });
+    assert.equal(rejections(key).at(-1)?.attributes["coord.config.reason"], "schema");
+    assert.deepEqual(cfg.current(), { n: 0 });
+    throwing.now = false;
+    await c.kv.set(key, { n: 3 });
+    await waitUntil(() => cfg.current().n === 3, { what: "the next good value" });
+    await links.current!.interrupt();
+    await c.kv.set(key, { n: 4 });
+    await waitUntil(() => cfg.current().n === 4, { what: "a value after the reconnect" });
+  });
+
+  it("a schema that throws on the defaults is InvalidArgument, and on the stored value at start leaves the defaults in force", async (h) => {
+    const c = await h.client();
+    const key = "/config/t/throwing-start";
+    const { throwing, schema } = throwingSchema();
+    throwing.now = true;
+    await rejectsWith(c.config(key, { schema, defaults: { n: 0 } }), "InvalidArgument");
+    await c.kv.set(key, { n: 1 });
+    let calls = 0;
+    const once: coord.ConfigSchema<{ n: number }> = {
+      "~standard": {
+        version: 1,
+        vendor: "test",
+        validate(value) {
+          if (calls++ > 0) throw new Error("validator bug");
+          return { value: value as { n: number } };
+        },
+      },
+    };
+    const before = rejections(key).length;
+    await using cfg = await c.config(key, { schema: once, defaults: { n: 0 } });
+    assert.deepEqual(cfg.current(), { n: 0 });
+    assert.equal(rejections(key).length, before + 1);
+  });
+
+  it("typed config re-arms its watch after the watch fails for good", async (h) => {
+    let failed = 0;
+    const c = await h.client({
+      wrap: (transport) =>
+        intercept(transport, {
+          watch(range, start, sink) {
+            if (range.key.endsWith("/config/t/rearm") && failed++ === 0) {
+              setTimeout(() =>
+                sink.onEnd({
+                  reason: "error",
+                  error: new InfraError("PermissionDenied", "etcd: permission denied"),
+                }), 0);
+              return { cancel: () => Promise.resolve() };
+            }
+            return transport.watch(range, start, sink);
+          },
+        }),
+    });
+    const key = "/config/t/rearm";
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    await waitUntil(() => failed >= 2, { what: "the watch to be re-armed" });
+    await c.kv.set(key, { n: 1 });
+    await waitUntil(() => cfg.current().n === 1, { what: "the value after re-arming" });
   });
 
   it("typed config refuses defaults that fail the schema, a missing schema function and an empty key", async (h) => {
