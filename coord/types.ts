@@ -109,8 +109,10 @@ export type ConfigEvent<T = unknown> =
   };
 
 /**
- * The config center: JSON values by key, with revisions. Keys are used as given (see
- * {@link configKey} for the `/config/{env}/{service}/{component}` layout).
+ * The config center: JSON values by key, with revisions. Keys start with `/` and are used
+ * as given (see {@link configKey} for the `/config/{env}/{service}/{component}` layout); a
+ * key without the leading `/` is `InvalidArgument`, as it would escape the client's
+ * namespace.
  */
 export interface ConfigCenter {
   /**
@@ -119,7 +121,8 @@ export interface ConfigCenter {
    * @param key The key.
    * @param options An optional signal.
    * @returns The entry, or undefined when the key does not exist.
-   * @throws {InfraError} `InvalidArgument` for an empty key or a stored value that is not JSON.
+   * @throws {InfraError} `InvalidArgument` for a key that is empty or lacks the leading `/`, or
+   * a stored value that is not JSON.
    */
   get<T = unknown>(key: string, options?: SignalOptions): Promise<ConfigEntry<T> | undefined>;
   /**
@@ -129,7 +132,7 @@ export interface ConfigCenter {
    * @param value Any JSON-serializable value.
    * @param options A guard and a signal.
    * @returns The revision of the write.
-   * @throws {InfraError} `InvalidArgument` for an empty key or a value without a JSON form
+   * @throws {InfraError} `InvalidArgument` for a bad key or a value without a JSON form
    * (nothing is written); `LockLost` when the guard no longer holds.
    */
   set(key: string, value: unknown, options?: SetOptions): Promise<number>;

@@ -284,6 +284,19 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual((await c.kv.list("/bad/")).entries, []);
   });
 
+  it("keys without the leading / are InvalidArgument, so none can reach a sibling namespace's keys", async (h) => {
+    // Under namespace /app, "x/secret" would be stored as /appx/secret: namespace /appx's.
+    const c = await h.client();
+    await rejectsWith(c.kv.get("x/secret"), "InvalidArgument");
+    await rejectsWith(c.kv.set("x/secret", 1), "InvalidArgument");
+    await rejectsWith(c.kv.compareAndSet("x/secret", 1, 0), "InvalidArgument");
+    await rejectsWith(c.kv.delete("x", { prefix: true }), "InvalidArgument");
+    await rejectsWith(c.kv.list("x/"), "InvalidArgument");
+    await rejectsWith(() => c.kv.watch("x/", { prefix: true }), "InvalidArgument");
+    await rejectsWith(c.config("x/config", { defaults: {} }), "InvalidArgument");
+    await rejectsWith(c.transport.range({ key: "x/", prefix: true }), "InvalidArgument");
+  });
+
   it("a stored value that is not JSON is InvalidArgument on get and list", async (h) => {
     const c = await h.client();
     await c.transport.txn({
