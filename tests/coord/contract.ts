@@ -1008,6 +1008,21 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await next.release();
   });
 
+  it("one caller's aborted signal does not fail a concurrent lock call that shares its session", async (h) => {
+    const c = await h.client();
+    const stop = new AbortController();
+    stop.abort();
+    // Same tick, same TTL: both wait for the one shared session being opened.
+    const [gaveUp, plain] = await Promise.allSettled([
+      c.lock("shared-a", { ttlMs: TTL, signal: stop.signal }),
+      c.lock("shared-b", { ttlMs: TTL }),
+    ]);
+    assert.equal(gaveUp.status, "rejected");
+    assert.ok(InfraError.is((gaveUp as PromiseRejectedResult).reason, "Aborted"));
+    assert.equal(plain.status, "fulfilled");
+    await (plain as PromiseFulfilledResult<coord.Lock>).value.release();
+  });
+
   it("withLock runs critical sections one at a time and releases when they throw", async (h) => {
     const clients = await Promise.all([h.client(), h.client()]);
     let inside = 0;
