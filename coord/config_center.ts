@@ -53,6 +53,9 @@ export function toEntry<T>(kv: KeyValue): ConfigEntry<T> {
  */
 export function toEvent<T>(change: WatchChange): ConfigEvent<T> {
   const { kv, reloaded } = change;
+  if (change.type === "reset") {
+    return { type: "reset", key: kv.key, revision: kv.modRevision, reloaded: true };
+  }
   if (change.type === "delete") {
     return { type: "delete", key: kv.key, revision: kv.modRevision, reloaded };
   }
@@ -125,9 +128,9 @@ async function watchStart(
       return (await readStart(context.transport, range, { signal, revision: fromRevision - 1 }))
         .start;
     } catch (error) {
-      // The history before fromRevision is gone: the watch will hit the compaction and
-      // re-read, reporting every current key.
-      if (isCompacted(error)) return { revision: fromRevision - 1, known: new Map() };
+      // The history before fromRevision is gone, and with it what the caller knew: at the
+      // compaction the watch re-reads and reports a reset, then every current key.
+      if (isCompacted(error)) return { revision: fromRevision - 1, known: undefined };
       throw error;
     }
   }, signal);

@@ -203,7 +203,7 @@ class ServiceRegistration implements Registration {
           onChanges: (changes) => {
             for (const change of changes) {
               if (change.type === "delete") resolve("deleted");
-              else if (change.kv.lease !== period.session.id) {
+              else if (change.type === "put" && change.kv.lease !== period.session.id) {
                 logger.warn("another registration wrote this instance's key", { key: this.#key });
               }
             }
@@ -366,6 +366,7 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       },
       map: (changes) => {
         for (const change of changes) {
+          if (change.type === "reset") instances.clear();
           const instance = change.type === "put" ? toInstance(change.kv) : undefined;
           if (instance) instances.set(change.kv.key, instance);
           else instances.delete(change.kv.key);

@@ -83,6 +83,11 @@ export interface WatchOptions extends SignalOptions {
  * - `delete`: the key was deleted or its lease expired.
  * - `invalid`: the key was written with text that is not JSON; `error` says why.
  *
+ * - `reset`: forget every key you know under the watched key or prefix; the `put` events
+ *   that follow are every key that exists now. Sent only by a watch from `fromRevision`
+ *   whose history was compacted before the watch could read the state before it: it cannot
+ *   tell which of the keys you knew were deleted meanwhile.
+ *
  * `reloaded` is true for events synthesized after a compaction: the watch could not replay
  * the history it missed, so it read the keys afresh and reports, per key, only the latest
  * state that differs from what it had reported (intermediate values are gone; a deleted key
@@ -106,7 +111,8 @@ export type ConfigEvent<T = unknown> =
     error: InfraError;
     revision: number;
     reloaded: boolean;
-  };
+  }
+  | { type: "reset"; key: string; revision: number; reloaded: true };
 
 /**
  * The config center: JSON values by key, with revisions. Keys start with `/` and are used
