@@ -90,6 +90,9 @@ export function etcdError(error: unknown): InfraError {
   if (message.includes("required revision has been compacted")) {
     return make("NotFound", { compacted: true });
   }
+  if (message.includes("required revision is a future revision")) {
+    return make("InvalidArgument", { futureRevision: true });
+  }
   if (error instanceof EtcdLeaseInvalidError) return make("NotFound", { leaseNotFound: true });
   if (
     error instanceof EtcdPermissionDeniedError || error instanceof EtcdAuthenticationFailedError ||

@@ -273,10 +273,17 @@ export async function openTypedConfig<T>(
     },
     current: () => current,
     onChange(listener) {
+      if (typeof listener !== "function") throw fail("listener", "must be a function");
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     bind<C = T>(component: HotReloadable<C>, bindOptions: BindOptions<T, C> = {}) {
+      if (typeof component?.hotReload !== "function") {
+        return Promise.reject(fail("component", "must be HotReloadable (a hotReload function)"));
+      }
+      if (bindOptions.select !== undefined && typeof bindOptions.select !== "function") {
+        return Promise.reject(fail("select", "must be a function"));
+      }
       const select = bindOptions.select ?? ((value: T) => value as unknown as C);
       const binding: Binding<T> = { component: component as HotReloadable<unknown>, select };
       return exclusive(async () => {

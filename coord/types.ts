@@ -70,8 +70,9 @@ export interface WatchOptions extends SignalOptions {
   prefix?: boolean;
   /**
    * First revision to report, e.g. `list().revision + 1` or `get().revision + 1`: nothing
-   * written after that read is missed. Absent: changes after the stream has read the current
-   * state, an instant after the call (as an etcd watch without a revision).
+   * written after that read is missed. A revision not written yet is fine (as in etcd): the
+   * stream reports from it once the store gets there. Absent: changes after the stream has
+   * read the current state, an instant after the call (as an etcd watch without a revision).
    */
   fromRevision?: number;
 }
@@ -138,8 +139,9 @@ export interface ConfigCenter {
    * @param value Any JSON-serializable value.
    * @param options A guard and a signal.
    * @returns The revision of the write.
-   * @throws {InfraError} `InvalidArgument` for a bad key or a value without a JSON form
-   * (nothing is written); `LockLost` when the guard no longer holds.
+   * @throws {InfraError} `InvalidArgument` for a bad key, a value without a JSON form or a
+   * guard that is not a lock or leadership (nothing is written); `LockLost` when the guard
+   * no longer holds.
    */
   set(key: string, value: unknown, options?: SetOptions): Promise<number>;
   /**
@@ -258,6 +260,7 @@ export interface TypedConfig<T> extends AsyncDisposable {
    *
    * @param listener Called with the new and the previous value; its errors are logged.
    * @returns A function that unsubscribes.
+   * @throws {InfraError} `InvalidArgument` when `listener` is not a function.
    */
   onChange(listener: (value: T, previous: T) => void): () => void;
   /**
@@ -268,7 +271,9 @@ export interface TypedConfig<T> extends AsyncDisposable {
    * @param component The component.
    * @param options How to pick its config out of the value.
    * @returns A function that unbinds.
-   * @throws {InfraError} What the first `hotReload` threw (the component is then not bound).
+   * @throws {InfraError} `InvalidArgument` when `component` has no `hotReload` function or
+   * `select` is not a function; what the first `hotReload` threw (the component is then not
+   * bound).
    */
   bind<C = T>(component: HotReloadable<C>, options?: BindOptions<T, C>): Promise<() => void>;
   /** Stops watching; idempotent. */

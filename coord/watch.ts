@@ -47,6 +47,11 @@ export interface WatchStart {
    * could not be read (its history was compacted).
    */
   known: Map<string, number> | undefined;
+  /**
+   * Deliver only changes at this revision or later; earlier ones just keep the known state
+   * (for a `fromRevision` beyond the current revision, which etcd accepts).
+   */
+  deliverFrom?: number;
 }
 
 /** Options of {@link runWatch}. */
@@ -111,13 +116,16 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
   // Ends the current subscription at once when a delivery fails.
   let interrupt = () => {};
 
-  const deliver = (changes: WatchChange[]) => {
+  const deliverFrom = options.start.deliverFrom ?? 0;
+  const deliver = (all: WatchChange[]) => {
     if (deliveryError !== undefined) return;
-    for (const change of changes) {
+    for (const change of all) {
       if (change.type === "put") known.set(change.kv.key, change.kv.modRevision);
       else if (change.type === "delete") known.delete(change.kv.key);
       else known.clear();
     }
+    const changes = all.filter((change) => change.kv.modRevision >= deliverFrom);
+    if (changes.length === 0) return;
     queue = queue.then(() => {
       if (deliveryError === undefined) return options.onChanges(changes);
     }).catch((error) => {

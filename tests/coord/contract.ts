@@ -284,6 +284,47 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual((await c.kv.list("/bad/")).entries, []);
   });
 
+  it("a malformed guard is InvalidArgument and writes nothing", async (h) => {
+    const c = await h.client();
+    const bad = [{}, null, { key: "/locks/x/1", fencingToken: "abc" }, { key: 5, fencingToken: 1 }];
+    for (const guard of bad as never[]) {
+      await rejectsWith(c.kv.set("/guard/k", 1, { guard }), "InvalidArgument");
+      await rejectsWith(c.kv.compareAndSet("/guard/k", 1, 0, { guard }), "InvalidArgument");
+      await rejectsWith(c.kv.delete("/guard/k", { guard }), "InvalidArgument");
+    }
+    assert.equal(await c.kv.get("/guard/k"), undefined);
+  });
+
+  it("a key beyond the request size limit is InvalidArgument on reads too", async (h) => {
+    const c = await h.client();
+    const huge = "/" + "k".repeat(2 * 1024 * 1024);
+    await rejectsWith(c.kv.get(huge), "InvalidArgument");
+    await rejectsWith(c.kv.list(huge), "InvalidArgument");
+  });
+
+  it("a watch from a revision not written yet reports from that revision on", async (h) => {
+    const c = await h.client();
+    const now = (await c.kv.list("/future/")).revision;
+    const reader = c.kv.watch<number>("/future/", { prefix: true, fromRevision: now + 3 })
+      .getReader();
+    try {
+      await sleep(100);
+      const written = [];
+      for (let i = 1; i <= 4; i++) written.push(await c.kv.set(`/future/${i}`, i));
+      // Others may write to a shared etcd meanwhile: compare revisions, not positions.
+      const first = await nextChunk(reader);
+      assert.ok(first.revision >= now + 3);
+      const seen = [first];
+      while (seen.at(-1)!.key !== "/future/4") seen.push(await nextChunk(reader));
+      assert.deepEqual(
+        seen.map((e) => e.revision),
+        written.filter((revision) => revision >= now + 3),
+      );
+    } finally {
+      await reader.cancel();
+    }
+  });
+
   it("keys without the leading / are InvalidArgument, so none can reach a sibling namespace's keys", async (h) => {
     // Under namespace /app, "x/secret" would be stored as /appx/secret: namespace /appx's.
     const c = await h.client();
@@ -629,6 +670,17 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await waitUntil(() => failed >= 2, { what: "the watch to be re-armed" });
     await c.kv.set(key, { n: 1 });
     await waitUntil(() => cfg.current().n === 1, { what: "the value after re-arming" });
+  });
+
+  it("typed config refuses a listener or component that is not one", async (h) => {
+    const c = await h.client();
+    await using cfg = await c.config("/config/t/bad-bind", { defaults: { n: 0 } });
+    assert.throws(() => cfg.onChange(5 as never), (e) => InfraError.is(e, "InvalidArgument"));
+    await rejectsWith(cfg.bind({} as never), "InvalidArgument");
+    await rejectsWith(
+      cfg.bind({ hotReload: () => Promise.resolve() }, { select: 5 as never }),
+      "InvalidArgument",
+    );
   });
 
   it("typed config refuses defaults that fail the schema, a missing schema function and an empty key", async (h) => {
