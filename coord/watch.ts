@@ -21,12 +21,12 @@
 
 import { backoffCap, delay, InfraError, isTransient } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
-import type { KeyRange, KeyValue, Transport, TransportEvent, WatchEnd } from "./transport.ts";
+import type { KeyRange, KeyValue, Transport, WatchEnd } from "./transport.ts";
 
 /** A change delivered by {@link runWatch}. */
 export interface WatchChange {
   /**
-   * `put` and `delete` as in {@link TransportEvent}. `reset` (only for a start without a
+   * `put` and `delete` as in a transport event. `reset` (only for a start without a
    * baseline): the watch re-read the range after a compaction without knowing what existed
    * before, so it cannot say what was deleted: forget every key in range; the reloaded puts
    * after it in the same batch are all the keys there are.
