@@ -69,6 +69,7 @@ export type {
   Fence,
   InstanceIdLease,
   InstanceIdOptions,
+  InstanceIdState,
   LeaderInfo,
   Leadership,
   ListOptions,

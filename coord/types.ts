@@ -315,8 +315,9 @@ export interface Registration extends AsyncDisposable {
   /**
    * Subscribes to state changes (`lost`, then `registered` again after recovery, `closed`).
    *
-   * @param listener Called on each change; its errors are ignored.
+   * @param listener Called on each change; its errors are logged.
    * @returns A function that unsubscribes.
+   * @throws {InfraError} `InvalidArgument` when `listener` is not a function.
    */
   onStateChange(listener: (state: RegistrationState) => void): () => void;
   /** Deregisters (deletes the entry, revokes the lease); idempotent. */
@@ -481,17 +482,67 @@ export interface InstanceIdOptions extends SignalOptions {
 }
 
 /**
+ * Where an {@link InstanceIdLease} stands:
+ *
+ * - `held`: the id is this holder's; ids may be issued with it.
+ * - `lost`: the lease may be lost (etcd unreachable for the TTL, the lease revoked, the key
+ *   deleted or overwritten); issue nothing. The id is re-claimed as soon as it is free again
+ *   (or still attached to this holder's old lease), then the state is `held` again.
+ * - `taken`: another holder claimed the id meanwhile; this lease is over for good (lease a
+ *   new id).
+ * - `closed`: released by `close()`.
+ */
+export type InstanceIdState = "held" | "lost" | "taken" | "closed";
+
+/**
  * A leased instance id, unique among live holders of the same service. Pass it to uid's
  * Snowflake generator. Its `signal` fires as soon as the lease may be lost, before etcd
- * could give the id to anyone else; after that it never recovers (lease a new id).
+ * could give the id to anyone else. The lease then re-claims the same id when it is still
+ * free, and only then (never while someone else may hold it): the state goes `lost` →
+ * `held` and `signal` is a fresh signal for the new holding period. A generator built on
+ * the old period stays stopped; build a new one on `held` (see the example).
+ *
+ * @example Keep a Snowflake generator going across an etcd outage
+ * ```ts ignore
+ * import * as coord from "@gochat/infra/coord";
+ * import { snowflake } from "@gochat/infra/uid";
+ *
+ * await using client = await coord.connect(coord.defaultConfig("production"));
+ * await using lease = await client.leaseInstanceId("im-logic");
+ * let ids = snowflake({}, { lease });
+ * lease.onStateChange((state) => {
+ *   // Same id, new period: a new generator (uid stops one for good once its signal fired).
+ *   if (state === "held") ids = snowflake({}, { lease });
+ * });
+ * ids.next(); // LockLost while the lease is lost or taken
+ * ```
  */
 export interface InstanceIdLease extends AsyncDisposable {
   /** The service the id belongs to. */
   readonly service: string;
-  /** The id, from 0 to `maxId`. */
+  /** The id, from 0 to `maxId`; the same for the whole life of the lease. */
   readonly id: number;
-  /** Fires when the lease is lost or closed (reason: `LockLost` or `Closed`). */
+  /**
+   * The current state. Reading it checks the lease's local deadline at that moment, so it
+   * says `lost` once the deadline has passed even when a busy event loop has not yet run
+   * the timer that fires `signal` (reading it then fires the signal).
+   */
+  readonly state: InstanceIdState;
+  /**
+   * Fires when the current holding period ends (reason: `LockLost`, or `Closed` after
+   * `close()`). While the lease is not `held` it is an aborted signal; after a re-claim it
+   * is a fresh one for the new period.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Subscribes to state changes (`lost`, then `held` again after a re-claim, or `taken`;
+   * `closed`).
+   *
+   * @param listener Called on each change; its errors are logged.
+   * @returns A function that unsubscribes.
+   * @throws {InfraError} `InvalidArgument` when `listener` is not a function.
+   */
+  onStateChange(listener: (state: InstanceIdState) => void): () => void;
   /** Releases the id; idempotent. */
   close(): Promise<void>;
 }

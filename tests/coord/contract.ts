@@ -10,13 +10,20 @@ import * as v from "valibot";
 import { type } from "arktype";
 import { type HotReloadable, InfraError } from "../../base/mod.ts";
 import type { CoordClient } from "../../coord/client.ts";
-import type { Transport, WatchSink, WatchSubscription } from "../../coord/transport.ts";
+import type { Transport } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { runWatch } from "../../coord/watch.ts";
 import { getLogger } from "../../clog/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "../_support/meter.ts";
+import {
+  intercept,
+  type Interruptible,
+  interruptible,
+  type Outage,
+  outage,
+} from "../_support/coord_transport.ts";
 
 /** A backend under test: clients share its state, within one unique namespace. */
 export interface CoordHarness {
@@ -71,65 +78,6 @@ export async function rejectsWith(
       return true;
     },
   );
-}
-
-/** A transport that runs `overrides` instead of some of `transport`'s methods. */
-export function intercept(transport: Transport, overrides: Partial<Transport>): Transport {
-  return {
-    range: (request, options) => transport.range(request, options),
-    txn: (request, options) => transport.txn(request, options),
-    leaseGrant: (ttl, options) => transport.leaseGrant(ttl, options),
-    leaseRevoke: (id, options) => transport.leaseRevoke(id, options),
-    leaseKeepAlive: (id, options) => transport.leaseKeepAlive(id, options),
-    watch: (range, start, sink) => transport.watch(range, start, sink),
-    compact: (revision, options) => transport.compact(revision, options),
-    close: () => transport.close(),
-    ...overrides,
-  };
-}
-
-/** A transport whose live watch subscriptions a test can end, as a lost connection would. */
-export interface Interruptible {
-  /** The transport to give the client. */
-  transport: Transport;
-  /** Ends every live subscription with `error` (default `Unavailable`). */
-  interrupt(error?: InfraError): Promise<void>;
-}
-
-/** Wraps `transport` so that its watches can be ended by the test (see {@link Interruptible}). */
-export function interruptible(transport: Transport): Interruptible {
-  const live = new Set<{ sink: WatchSink; subscription: WatchSubscription }>();
-  return {
-    transport: intercept(transport, {
-      watch(range, start, sink) {
-        const entry = {
-          sink,
-          subscription: transport.watch(range, start, {
-            onCreated: () => sink.onCreated?.(),
-            onEvents: (events) => sink.onEvents(events),
-            onEnd: (end) => {
-              live.delete(entry);
-              sink.onEnd(end);
-            },
-          }),
-        };
-        live.add(entry);
-        return {
-          cancel: () => {
-            live.delete(entry);
-            return entry.subscription.cancel();
-          },
-        };
-      },
-    }),
-    async interrupt(error = new InfraError("Unavailable", "simulated connection loss")) {
-      for (const entry of [...live]) {
-        live.delete(entry);
-        await entry.subscription.cancel();
-        entry.sink.onEnd({ reason: "error", error });
-      }
-    },
-  };
 }
 
 /** Reads the next chunk, failing after `ms`. */
@@ -901,6 +849,11 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     );
     await rejectsWith(c.registry.discover("a/b"), "InvalidArgument");
     assert.deepEqual(await c.registry.discover("s"), []);
+    await using registration = await c.registry.register({ service: "s", id: "a", address: "x:1" });
+    assert.throws(
+      () => registration.onStateChange(5 as never),
+      (e) => InfraError.is(e, "InvalidArgument"),
+    );
   });
 
   // --- locks -------------------------------------------------------------------------------
@@ -1209,19 +1162,111 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await Promise.all([preferred, ...rest].map((l) => l.close()));
   });
 
-  it("a lost id lease fires its signal at once, and the id can be claimed again when free", async (h) => {
+  it("a lost id lease fires its signal at once, then re-claims its id under a new lease with a fresh signal", async (h) => {
     const c = await h.client();
     const lease = await c.leaseInstanceId("lost", { ttlMs: TTL });
+    const states: coord.InstanceIdState[] = [];
+    lease.onStateChange((state) => states.push(state));
+    const firstPeriod = lease.signal;
     const key = `/ids/lost/${lease.id}`;
-    await c.transport.leaseRevoke(await leaseOf(c, key));
-    assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
-    const again = await c.leaseInstanceId("lost", { ttlMs: TTL, preferId: lease.id });
-    assert.equal(again.id, lease.id);
-    assert.equal(again.signal.aborted, false);
+    const oldLease = await leaseOf(c, key);
+    await c.transport.leaseRevoke(oldLease);
+    assert.ok(InfraError.is(await aborted(firstPeriod), "LockLost"));
+    await waitUntil(() => lease.state === "held", { what: "the re-claim" });
+    assert.deepEqual(states, ["lost", "held"]);
+    assert.equal(lease.signal.aborted, false);
+    assert.notEqual(await leaseOf(c, key), oldLease);
     await lease.close();
-    // Closing the lost lease must not release the id claimed again.
-    assert.equal((await c.transport.range({ key })).kvs.length, 1);
-    await again.close();
+    assert.equal(lease.state, "closed");
+    assert.deepEqual((await c.transport.range({ key })).kvs, []);
+  });
+
+  it("a lost id lease whose key another holder took is over: taken, and closing it leaves their key", async (h) => {
+    const c = await h.client();
+    const other = await h.client();
+    const lease = await c.leaseInstanceId("takeover", { ttlMs: TTL });
+    const states: coord.InstanceIdState[] = [];
+    lease.onStateChange((state) => states.push(state));
+    const key = `/ids/takeover/${lease.id}`;
+    const theirs = await other.transport.leaseGrant(TTL / 1000);
+    await other.transport.txn({
+      compare: [],
+      success: [{ type: "put", key, value: '{"holder":"other"}', lease: theirs.id }],
+      failure: [],
+    });
+    assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
+    await waitUntil(() => lease.state === "taken", { what: "the lease to give up" });
+    assert.deepEqual(states, ["lost", "taken"]);
+    assert.ok(lease.signal.aborted);
+    await lease.close();
+    assert.equal(await leaseOf(c, key), theirs.id);
+    await other.transport.leaseRevoke(theirs.id);
+  });
+
+  it("an id lease lost while etcd is unreachable re-claims the same id once it answers again", async (h) => {
+    const links = { current: undefined as Outage | undefined };
+    const c = await h.client({
+      wrap: (transport) => (links.current = outage(transport)).transport,
+    });
+    const observer = await h.client();
+    const lease = await c.leaseInstanceId("outage", { ttlMs: TTL });
+    const states: coord.InstanceIdState[] = [];
+    lease.onStateChange((state) => states.push(state));
+    await links.current!.begin();
+    try {
+      assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
+      assert.equal(lease.state, "lost");
+    } finally {
+      links.current!.end();
+    }
+    await waitUntil(() => lease.state === "held", { timeoutMs: 15_000, what: "the re-claim" });
+    assert.deepEqual(states, ["lost", "held"]);
+    const kvs = (await observer.transport.range({ key: "/ids/outage/", prefix: true })).kvs;
+    assert.deepEqual(kvs.map((kv) => kv.key), [`/ids/outage/${lease.id}`]);
+    await lease.close();
+  });
+
+  it("an id another holder claims during the outage is not re-claimed: the lease is taken", async (h) => {
+    const links = { current: undefined as Outage | undefined };
+    const c = await h.client({
+      wrap: (transport) => (links.current = outage(transport)).transport,
+    });
+    const other = await h.client();
+    const lease = await c.leaseInstanceId("contested", { ttlMs: TTL, maxId: 0 });
+    await links.current!.begin();
+    let theirs: coord.InstanceIdLease | undefined;
+    try {
+      await aborted(lease.signal);
+      // Once the old lease expires, the only id is free for the other holder.
+      await waitUntil(async () => {
+        theirs = await other.leaseInstanceId("contested", { ttlMs: TTL, maxId: 0 })
+          .catch(() => undefined);
+        return theirs !== undefined;
+      }, { timeoutMs: 15_000, what: "the other holder's claim" });
+    } finally {
+      links.current!.end();
+    }
+    await waitUntil(() => lease.state === "taken", { timeoutMs: 15_000, what: "taken" });
+    assert.equal(theirs!.state, "held");
+    await lease.close();
+    assert.equal(theirs!.state, "held");
+    assert.equal((await other.transport.range({ key: "/ids/contested/0" })).kvs.length, 1);
+    await theirs!.close();
+  });
+
+  it("an id lease reads as lost as soon as its deadline passed, even before its timers could run", async (h) => {
+    const c = await h.client();
+    const lease = await c.leaseInstanceId("blocked", { ttlMs: TTL });
+    const signal = lease.signal;
+    assert.equal(lease.state, "held");
+    // Block the event loop past the TTL: no keepalive, no deadline timer can run.
+    const until = performance.now() + TTL + 100;
+    while (performance.now() < until) {
+      // busy
+    }
+    assert.equal(lease.state, "lost");
+    assert.ok(signal.aborted);
+    await lease.close();
   });
 
   it("the id of a crashed holder stays taken until its lease expires", async (h) => {
@@ -1252,6 +1297,11 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await rejectsWith(c.leaseInstanceId("s", { maxId: 3, preferId: 4 }), "InvalidArgument");
     await rejectsWith(c.leaseInstanceId("s", { ttlMs: 0 }), "InvalidArgument");
     await rejectsWith(c.leaseInstanceId("a/b"), "InvalidArgument");
+    await using lease = await c.leaseInstanceId("s", { ttlMs: TTL });
+    assert.throws(
+      () => lease.onStateChange(5 as never),
+      (e) => InfraError.is(e, "InvalidArgument"),
+    );
   });
 
   // --- the client ---------------------------------------------------------------------------
