@@ -486,10 +486,11 @@ export interface InstanceIdOptions extends SignalOptions {
  *
  * - `held`: the id is this holder's; ids may be issued with it.
  * - `lost`: the lease may be lost (etcd unreachable for the TTL, the lease revoked, the key
- *   deleted or overwritten); issue nothing. The id is re-claimed as soon as it is free again
- *   (or still attached to this holder's old lease), then the state is `held` again.
- * - `taken`: another holder claimed the id meanwhile; this lease is over for good (lease a
- *   new id).
+ *   deleted or overwritten); issue nothing. As soon as etcd answers, the id is claimed again
+ *   under a new lease if it is free (or still attached to this holder's old lease), and the
+ *   state is `held` again.
+ * - `taken`: someone else held the id by then; this lease is over for good (lease a new
+ *   id).
  * - `closed`: released by `close()`.
  */
 export type InstanceIdState = "held" | "lost" | "taken" | "closed";
