@@ -11,7 +11,7 @@ import { anySignal, decodeJson, encodeJson, InfraError } from "../base/mod.ts";
 import { checkKey } from "./keys.ts";
 import type { CoordContext } from "./context.ts";
 import type { Compare, KeyRange, KeyValue, Operation } from "./transport.ts";
-import { isCompacted } from "./transport.ts";
+import { isCompacted, isFutureRevision } from "./transport.ts";
 import { readStart, runWatch, type WatchChange, type WatchStart } from "./watch.ts";
 import type {
   ConfigCenter,
@@ -53,6 +53,9 @@ export function toEntry<T>(kv: KeyValue): ConfigEntry<T> {
  */
 export function toEvent<T>(change: WatchChange): ConfigEvent<T> {
   const { kv, reloaded } = change;
+  if (change.type === "reset") {
+    return { type: "reset", key: kv.key, revision: kv.modRevision, reloaded: true };
+  }
   if (change.type === "delete") {
     return { type: "delete", key: kv.key, revision: kv.modRevision, reloaded };
   }
@@ -106,9 +109,25 @@ function checkRevision(value: unknown, field: string, min: number): number {
   return value;
 }
 
+/** Checks the `guard` option: a held {@link Fence} (a lock or leadership), or absent. */
+function checkGuard(guard: unknown): void {
+  if (guard === undefined) return;
+  if (typeof guard !== "object" || guard === null) {
+    throw new InfraError("InvalidArgument", "guard must be a held lock or leadership", {
+      component: COMPONENT,
+      details: { field: "guard" },
+    });
+  }
+  const fence = guard as Partial<Fence>;
+  checkKey(fence.key, "guard.key");
+  checkRevision(fence.fencingToken, "guard.fencingToken", 1);
+}
+
 /**
  * Where a watch starts: now, or at `fromRevision` (reading the state just before it, when
- * that history is still there). Transient failures are retried until `signal` fires.
+ * that history is still there; for a revision not written yet, the state now, with the
+ * changes before `fromRevision` kept back). Transient failures are retried until `signal`
+ * fires.
  */
 async function watchStart(
   context: CoordContext,
@@ -121,14 +140,20 @@ async function watchStart(
       return (await readStart(context.transport, range, { signal })).start;
     }
     if (fromRevision <= 1) return { revision: 0, known: new Map() };
-    try {
-      return (await readStart(context.transport, range, { signal, revision: fromRevision - 1 }))
-        .start;
-    } catch (error) {
-      // The history before fromRevision is gone: the watch will hit the compaction and
-      // re-read, reporting every current key.
-      if (isCompacted(error)) return { revision: fromRevision - 1, known: new Map() };
-      throw error;
+    for (;;) {
+      try {
+        const before = fromRevision - 1;
+        return (await readStart(context.transport, range, { signal, revision: before })).start;
+      } catch (error) {
+        // The history before fromRevision is gone, and with it what the caller knew: at the
+        // compaction the watch re-reads and reports a reset, then every current key.
+        if (isCompacted(error)) return { revision: fromRevision - 1, known: undefined };
+        if (!isFutureRevision(error)) throw error;
+      }
+      const now = await readStart(context.transport, range, { signal });
+      // Still short of fromRevision - 1 (else read that revision after all: writes between
+      // it and now would be in the known state, never delivered).
+      if (now.start.revision < fromRevision - 1) return { ...now.start, deliverFrom: fromRevision };
     }
   }, signal);
 }
@@ -169,6 +194,7 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
 
     async set(key: string, value: unknown, options: SetOptions = {}) {
       checkKey(key);
+      checkGuard(options.guard);
       const text = encodeJson(value, COMPONENT);
       context.ensureOpen();
       const result = await context.retrying(
@@ -181,6 +207,7 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
     async compareAndSet(key: string, value: unknown, expectedRevision: number, options = {}) {
       checkKey(key);
       checkRevision(expectedRevision, "expectedRevision", 0);
+      checkGuard(options.guard);
       const text = encodeJson(value, COMPONENT);
       context.ensureOpen();
       const compare: Compare = { key, target: "mod", result: "==", value: expectedRevision };
@@ -208,6 +235,7 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
 
     async delete(key: string, options: DeleteOptions = {}) {
       checkKey(key);
+      checkGuard(options.guard);
       context.ensureOpen();
       const result = await context.retrying(
         () =>

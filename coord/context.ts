@@ -8,7 +8,7 @@
  * @module
  */
 
-import { InfraError, retry } from "../base/mod.ts";
+import { abortable, InfraError, retry } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
@@ -119,16 +119,19 @@ export class CoordContext {
     for (;;) {
       let pending = this.#sessions.get(ttlMs);
       if (!pending) {
+        // Shared by every caller of this TTL: only the client's closing may stop it, never
+        // one caller's signal (each caller gives up on its own, below).
+        const closed = this.#closed.signal;
         pending = this.retrying(
-          () => Session.open(this.transport, ttlMs, { logger: this.logger }),
-          signal,
+          () => Session.open(this.transport, ttlMs, { logger: this.logger, signal: closed }),
+          closed,
         );
         this.#sessions.set(ttlMs, pending);
         pending.catch(() => {
           if (this.#sessions.get(ttlMs) === pending) this.#sessions.delete(ttlMs);
         });
       }
-      const session = await pending;
+      const session = await abortable(pending, signal, "coord");
       if (session.alive) return session;
       if (this.#sessions.get(ttlMs) === pending) this.#sessions.delete(ttlMs);
     }

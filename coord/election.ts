@@ -171,7 +171,8 @@ export function createElection(context: CoordContext, name: string): Election {
         map: (changes) => {
           for (const change of changes) {
             if (change.type === "put") candidates.set(change.kv.key, change.kv);
-            else candidates.delete(change.kv.key);
+            else if (change.type === "delete") candidates.delete(change.kv.key);
+            else candidates.clear();
           }
           const next = changed();
           return next === null ? [] : [next];

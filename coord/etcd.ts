@@ -13,6 +13,7 @@ import { Buffer } from "node:buffer";
 import { readFile } from "node:fs/promises";
 import {
   castGrpcError,
+  castGrpcErrorMessage,
   ClientClosedError,
   Etcd3,
   EtcdAuthenticationFailedError,
@@ -88,6 +89,9 @@ export function etcdError(error: unknown): InfraError {
   if (error instanceof ClientClosedError) return make("Closed");
   if (message.includes("required revision has been compacted")) {
     return make("NotFound", { compacted: true });
+  }
+  if (message.includes("required revision is a future revision")) {
+    return make("InvalidArgument", { futureRevision: true });
   }
   if (error instanceof EtcdLeaseInvalidError) return make("NotFound", { leaseNotFound: true });
   if (
@@ -515,13 +519,16 @@ export class EtcdTransport implements Transport {
         if (response.created && !response.canceled) sink.onCreated?.();
         if (response.canceled) {
           const compactRevision = Number(response.compact_revision);
+          // A refused watch (no read permission on the range) arrives as created+canceled with
+          // a reason, not as a stream error: map the reason like any etcd error, so that a
+          // permanent refusal is not resubscribed forever as if etcd were unavailable.
           end(
             compactRevision > 0 ? { reason: "compacted", compactRevision } : {
               reason: "error",
-              error: new InfraError(
-                "Unavailable",
-                `etcd cancelled the watch: ${response.cancel_reason || "no reason given"}`,
-                { component: COMPONENT },
+              error: etcdError(
+                castGrpcErrorMessage(
+                  `the watch was cancelled: ${response.cancel_reason || "no reason given"}`,
+                ),
               ),
             },
           );

@@ -7,18 +7,35 @@
  * live leases never hold the same key, and the session's local deadline fires the lease's
  * signal before etcd could expire it and hand the id to another process.
  *
+ * After a loss the lease re-claims its own id, and nothing else (the Go original opened a
+ * new session and silently dropped its ids, so two processes could use one): on a new
+ * lease, create-only again, or moved over from this holder's own old lease while etcd still
+ * keeps that one (then nobody else can hold the key). When another holder has the id, the
+ * lease is over (`taken`). A new period starts on a later wall-clock millisecond than the
+ * last one ended, so a Snowflake generator rebuilt on it cannot repeat a timestamp (and so
+ * an id) of the one before.
+ *
  * Internal: the public face is {@link InstanceIdLease} (`coord.leaseInstanceId`).
  *
  * @module
  */
 
-import { closeOnce, configCheck, encodeJson, InfraError } from "../base/mod.ts";
+import {
+  anySignal,
+  backoffCap,
+  closeOnce,
+  configCheck,
+  delay,
+  encodeJson,
+  InfraError,
+} from "../base/mod.ts";
 import { checkTtl } from "./config.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, IDS_ROOT } from "./keys.ts";
+import { ObservedState } from "./observed_state.ts";
 import { Ownership } from "./ownership.ts";
 import { Session } from "./session.ts";
-import type { InstanceIdLease, InstanceIdOptions } from "./types.ts";
+import type { InstanceIdLease, InstanceIdOptions, InstanceIdState } from "./types.ts";
 
 const COMPONENT = "coord";
 const check = configCheck(COMPONENT);
@@ -29,6 +46,265 @@ const ROUNDS = 8;
 
 function randomHolder(): string {
   return Math.random().toString(36).slice(2, 10);
+}
+
+/** What an id key holds: who holds it, under which lease, since when (for operators). */
+function claimValue(holder: string, session: Session): string {
+  return encodeJson({ holder, lease: session.hex, since: new Date().toISOString() });
+}
+
+/** A claimed key: its create revision, and the revision from which it is under our lease. */
+interface Claim {
+  revision: number;
+  since: number;
+}
+
+/**
+ * Claims `key` for `session`: creates it when absent, or moves it over from one of
+ * `previous` (this holder's own earlier leases, still alive in etcd). Safe to retry.
+ *
+ * @returns The claim, or undefined when someone else holds the key.
+ */
+async function claimKey(
+  context: CoordContext,
+  session: Session,
+  key: string,
+  value: string,
+  previous: ReadonlySet<string>,
+  signal?: AbortSignal,
+): Promise<Claim | undefined> {
+  const { transport } = context;
+  for (;;) {
+    const result = await context.retrying(
+      () =>
+        transport.txn({
+          compare: [{ key, target: "create", result: "==", value: 0 }],
+          success: [{ type: "put", key, value, lease: session.id }],
+          failure: [{ type: "range", request: { key, keysOnly: true } }],
+        }, { signal }),
+      signal,
+    );
+    if (result.succeeded) return { revision: result.revision, since: result.revision };
+    const existing = result.results[0];
+    const kv = existing?.type === "range" ? existing.result.kvs[0] : undefined;
+    // Deleted since: try again.
+    if (!kv) continue;
+    const lease = BigInt(kv.lease).toString();
+    // A retried transaction may find the key it put itself.
+    if (lease === BigInt(session.id).toString()) {
+      return { revision: kv.createRevision, since: kv.modRevision };
+    }
+    if (lease === "0" || !previous.has(lease)) return undefined;
+    const moved = await context.retrying(
+      () =>
+        transport.txn({
+          compare: [{ key, target: "lease", result: "==", value: kv.lease }],
+          success: [{ type: "put", key, value, lease: session.id }],
+          failure: [],
+        }, { signal }),
+      signal,
+    );
+    if (moved.succeeded) return { revision: kv.createRevision, since: moved.revision };
+    // The old lease went (taking the key along) or a retry moved it already: look again.
+  }
+}
+
+/** One period of holding the id: a session and the ownership of the key under it. */
+interface Period {
+  session: Session;
+  ownership: Ownership;
+}
+
+function whenAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+}
+
+class LeasedInstanceId implements InstanceIdLease {
+  readonly service: string;
+  readonly id: number;
+  readonly #context: CoordContext;
+  readonly #key: string;
+  readonly #holder: string;
+  readonly #ttlMs: number;
+  readonly #closing = new AbortController();
+  /** Lease ids of the earlier periods: the key may still be attached to one of them. */
+  readonly #previous = new Set<string>();
+  readonly #state: ObservedState<InstanceIdState>;
+  #period: Period;
+  /** Wall-clock ms when the last period ended. */
+  #endedAt = 0;
+  #supervisor: Promise<void>;
+  readonly #untrack: () => void;
+
+  constructor(
+    context: CoordContext,
+    service: string,
+    id: number,
+    holder: string,
+    ttlMs: number,
+    period: Period,
+  ) {
+    this.#context = context;
+    this.service = service;
+    this.id = id;
+    this.#key = keyOf(service, id);
+    this.#holder = holder;
+    this.#ttlMs = ttlMs;
+    this.#period = period;
+    this.#state = new ObservedState<InstanceIdState>(
+      "held",
+      context.logger,
+      `instance id ${this.#key}`,
+    );
+    this.#follow(period);
+    this.#supervisor = this.#supervise();
+    this.#untrack = context.track({
+      close: () => this.close(),
+      abandon: () => {
+        this.#closing.abort();
+        this.#period.session.abandon();
+      },
+    });
+  }
+
+  get state(): InstanceIdState {
+    // Checks the deadline now; a passed one ends the period synchronously (see #follow).
+    void this.#period.session.alive;
+    return this.#state.current;
+  }
+
+  get signal(): AbortSignal {
+    void this.#period.session.alive;
+    return this.#period.ownership.signal;
+  }
+
+  onStateChange(listener: (state: InstanceIdState) => void): () => void {
+    return this.#state.subscribe(listener);
+  }
+
+  /**
+   * Marks the lease lost the moment the period's signal fires (also when `state`'s deadline
+   * check fires it), unless the period was released (`Closed`: the client is closing).
+   */
+  #follow(period: Period): void {
+    const signal = period.ownership.signal;
+    signal.addEventListener("abort", () => {
+      if (period !== this.#period || this.#closing.signal.aborted) return;
+      if (InfraError.is(signal.reason, "Closed")) return;
+      this.#endedAt = Date.now();
+      this.#state.set("lost");
+    }, { once: true });
+  }
+
+  async #supervise(): Promise<void> {
+    const { logger } = this.#context;
+    for (;;) {
+      const period = this.#period;
+      const ended = period.ownership.signal;
+      await whenAborted(anySignal(ended, this.#closing.signal));
+      if (this.#closing.signal.aborted || InfraError.is(ended.reason, "Closed")) return;
+      logger.warn("instance id lost; no ids until it is re-claimed", {
+        service: this.service,
+        id: this.id,
+        reason: ended.reason,
+      });
+      this.#previous.add(BigInt(period.session.id).toString());
+      void period.ownership.release();
+      // A lost session revokes its lease by itself; a live one (key deleted or overwritten)
+      // has nothing left to guard.
+      void period.session.close();
+      const next = await this.#reclaim();
+      if (next === undefined) return;
+      this.#period = next;
+      this.#follow(next);
+      this.#state.set("held");
+      logger.info("instance id re-claimed", {
+        service: this.service,
+        id: this.id,
+        lease: next.session.hex,
+      });
+    }
+  }
+
+  /** Claims the id again under a new session, retrying until done, taken or closed. */
+  async #reclaim(): Promise<Period | undefined> {
+    const { transport, logger } = this.#context;
+    const stop = this.#closing.signal;
+    for (let attempt = 1; !stop.aborted; attempt++) {
+      let session: Session | undefined;
+      try {
+        session = await Session.open(transport, this.#ttlMs, { logger, signal: stop });
+        const claim = await claimKey(
+          this.#context,
+          session,
+          this.#key,
+          claimValue(this.#holder, session),
+          this.#previous,
+          stop,
+        );
+        if (!claim) {
+          await session.close();
+          logger.error("instance id taken by another holder while lost; lease a new one", {
+            service: this.service,
+            id: this.id,
+          });
+          this.#state.set("taken");
+          return undefined;
+        }
+        const wait = this.#endedAt - Date.now() + 1;
+        if (wait > 0) await delay(wait, { signal: stop });
+        if (!session.alive) throw new InfraError("LockLost", "lost again while re-claiming");
+        const ownership = new Ownership(
+          this.#context,
+          session,
+          this.#key,
+          claim.revision,
+          `instance id ${this.#key}`,
+          claim.since,
+        );
+        return { session, ownership };
+      } catch (error) {
+        if (session) {
+          this.#previous.add(BigInt(session.id).toString());
+          void session.close();
+        }
+        if (stop.aborted) return undefined;
+        const fields = { service: this.service, id: this.id, error };
+        if (attempt === 1) logger.warn("instance id re-claim failed; retrying", fields);
+        else logger.debug("instance id re-claim failed; retrying", fields);
+        const pause = Math.floor(
+          Math.random() * backoffCap(attempt, { initialDelayMs: 200, maxDelayMs: 2_000 }),
+        );
+        try {
+          await delay(pause, { signal: stop });
+        } catch {
+          return undefined;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  close: () => Promise<void> = closeOnce(async () => {
+    this.#untrack();
+    this.#closing.abort();
+    await this.#supervisor;
+    this.#state.set("closed");
+    const period = this.#period;
+    await period.ownership.release();
+    await period.session.close();
+  });
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function keyOf(service: string, id: number): string {
+  return `${IDS_ROOT}/${service}/${id}`;
 }
 
 /**
@@ -62,8 +338,8 @@ export async function leaseInstanceId(
     () => Session.open(transport, ttlMs, { logger, signal }),
     signal,
   );
-  const value = encodeJson({ holder, lease: session.hex, since: new Date().toISOString() });
-  let claimed: { id: number; revision: number } | undefined;
+  const value = claimValue(holder, session);
+  let claimed: { id: number; claim: Claim } | undefined;
   try {
     for (let round = 0; round < ROUNDS && !claimed; round++) {
       const taken = await context.retrying(
@@ -85,25 +361,16 @@ export async function leaseInstanceId(
         });
       }
       for (const id of free) {
-        const key = `${prefix}${id}`;
-        const result = await context.retrying(
-          () =>
-            transport.txn({
-              compare: [{ key, target: "create", result: "==", value: 0 }],
-              success: [{ type: "put", key, value, lease: session.id }],
-              failure: [{ type: "range", request: { key, keysOnly: true } }],
-            }, { signal }),
+        const claim = await claimKey(
+          context,
+          session,
+          keyOf(service, id),
+          value,
+          new Set(),
           signal,
         );
-        if (result.succeeded) {
-          claimed = { id, revision: result.revision };
-          break;
-        }
-        // A retried transaction may find the key it put itself.
-        const existing = result.results[0];
-        const kv = existing?.type === "range" ? existing.result.kvs[0] : undefined;
-        if (kv && kv.lease !== "0" && BigInt(kv.lease) === BigInt(session.id)) {
-          claimed = { id, revision: kv.createRevision };
+        if (claim) {
+          claimed = { id, claim };
           break;
         }
       }
@@ -120,23 +387,9 @@ export async function leaseInstanceId(
     throw error;
   }
 
-  const { id } = claimed;
-  const key = `${prefix}${id}`;
-  const ownership = new Ownership(context, session, key, claimed.revision, `instance id ${key}`);
+  const { id, claim } = claimed;
+  const key = keyOf(service, id);
+  const ownership = new Ownership(context, session, key, claim.revision, `instance id ${key}`);
   logger.info("instance id leased", { service, id, lease: session.hex });
-  const close = closeOnce(async () => {
-    untrack();
-    await ownership.release();
-    await session.close();
-  });
-  const untrack = context.track({ close, abandon: () => session.abandon() });
-  return {
-    service,
-    id,
-    get signal() {
-      return ownership.signal;
-    },
-    close,
-    [Symbol.asyncDispose]: close,
-  };
+  return new LeasedInstanceId(context, service, id, holder, ttlMs, { session, ownership });
 }

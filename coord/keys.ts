@@ -1,9 +1,9 @@
 /**
  * Where coord keeps things in etcd, and the config-key layout
- * `/config/{env}/{global|service}/{component}`. Keys are used exactly as given: coord never
- * adds a `/config` prefix of its own (the Go original stored `/config/dev/global/db` at
- * `/config/config/dev/global/db`); the client's `namespace` is the only prefix, and it is
- * invisible above the transport.
+ * `/config/{env}/{global|service}/{component}`. Keys start with `/` and are used exactly as
+ * given: coord never adds a `/config` prefix of its own (the Go original stored
+ * `/config/dev/global/db` at `/config/config/dev/global/db`); the client's `namespace` is the
+ * only prefix, and it is invisible above the transport.
  *
  * @module
  */
@@ -33,8 +33,19 @@ export const ELECTIONS_ROOT = "/elections";
 /** Leased instance ids: `/ids/{service}/{id}`. */
 export const IDS_ROOT = "/ids";
 
+function checkNonEmpty(value: unknown, field: string): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InfraError("InvalidArgument", `${field} must be a non-empty string`, {
+      component: COMPONENT,
+      details: { field },
+    });
+  }
+  return value;
+}
+
 /**
- * Checks a key: a non-empty string.
+ * Checks a key: a string that starts with `/`. The client's namespace is put in front of
+ * it, so `x/secret` under namespace `/app` would land in namespace `/appx`'s keys.
  *
  * @param key The key.
  * @param field Named in the error.
@@ -42,13 +53,14 @@ export const IDS_ROOT = "/ids";
  * @throws {InfraError} `InvalidArgument`.
  */
 export function checkKey(key: unknown, field = "key"): string {
-  if (typeof key !== "string" || key.length === 0) {
-    throw new InfraError("InvalidArgument", `${field} must be a non-empty string`, {
+  const checked = checkNonEmpty(key, field);
+  if (!checked.startsWith("/")) {
+    throw new InfraError("InvalidArgument", `${field} must start with "/", got "${checked}"`, {
       component: COMPONENT,
       details: { field },
     });
   }
-  return key;
+  return checked;
 }
 
 /**
@@ -60,14 +72,14 @@ export function checkKey(key: unknown, field = "key"): string {
  * @throws {InfraError} `InvalidArgument`.
  */
 export function checkSegment(name: unknown, field: string): string {
-  checkKey(name, field);
-  if ((name as string).includes("/")) {
-    throw new InfraError("InvalidArgument", `${field} must not contain "/", got "${name}"`, {
+  const checked = checkNonEmpty(name, field);
+  if (checked.includes("/")) {
+    throw new InfraError("InvalidArgument", `${field} must not contain "/", got "${checked}"`, {
       component: COMPONENT,
       details: { field },
     });
   }
-  return name as string;
+  return checked;
 }
 
 /**

@@ -66,8 +66,11 @@ function bytes(text: string): number {
   return new TextEncoder().encode(text).length;
 }
 
-function invalid(message: string): InfraError {
-  return new InfraError("InvalidArgument", `memory: ${message}`, { component: COMPONENT });
+function invalid(message: string, details?: Record<string, unknown>): InfraError {
+  return new InfraError("InvalidArgument", `memory: ${message}`, {
+    component: COMPONENT,
+    details,
+  });
 }
 
 /** Settings of a {@link MemoryStore}. */
@@ -102,6 +105,7 @@ export class MemoryStore {
   }
 
   range(request: RangeRequest): RangeResult {
+    if (bytes(request.key) > MAX_REQUEST_BYTES) throw invalid("request is too large");
     let kvs: KeyValue[];
     if (
       request.revision !== undefined && request.revision > 0 && request.revision < this.#revision
@@ -109,7 +113,7 @@ export class MemoryStore {
       kvs = this.#rangeAt(request);
     } else {
       if (request.revision !== undefined && request.revision > this.#revision) {
-        throw invalid("required revision is a future revision");
+        throw invalid("required revision is a future revision", { futureRevision: true });
       }
       kvs = [];
       for (const kv of this.#kvs.values()) if (inRange(request, kv.key)) kvs.push(kv);

@@ -14,7 +14,8 @@
  * - `client.lock` / `tryLock` / `withLock`: etcd Mutex semantics (FIFO by create revision,
  *   fencing token, an AbortSignal that fires when ownership is lost).
  * - `client.election(name)`: campaign, leader, observe, resign.
- * - `client.leaseInstanceId(service)`: a unique id for uid's Snowflake generator.
+ * - `client.leaseInstanceId(service)`: a unique id for uid's Snowflake generator, re-claimed
+ *   after a loss when it is still free.
  *
  * @example Config with hot reload, on the embedded driver
  * ```ts
@@ -69,6 +70,7 @@ export type {
   Fence,
   InstanceIdLease,
   InstanceIdOptions,
+  InstanceIdState,
   LeaderInfo,
   Leadership,
   ListOptions,

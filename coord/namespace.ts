@@ -8,6 +8,7 @@
  * @module
  */
 
+import { checkKey } from "./keys.ts";
 import type {
   KeyValue,
   Operation,
@@ -27,7 +28,9 @@ import type {
  */
 export function namespaced(transport: Transport, namespace: string): Transport {
   if (namespace === "") return transport;
-  const inward = (key: string) => namespace + key;
+  // Every key below the namespace starts with "/": without it, namespace "/app" and key
+  // "x" would name "/appx", another namespace's key.
+  const inward = (key: string) => namespace + checkKey(key);
   const outwardKv = (kv: KeyValue): KeyValue => ({ ...kv, key: kv.key.slice(namespace.length) });
   const outwardRange = (result: RangeResult): RangeResult => ({
     ...result,

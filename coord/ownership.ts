@@ -4,7 +4,8 @@
  *
  * The signal follows the session (lease lost: fires at the session's local deadline). Only
  * when someone reads `signal` does the holder also watch its own key, to notice an operator
- * deleting it: a lock that nobody watches costs no watch stream.
+ * deleting it or writing it under another lease: a lock that nobody watches costs no watch
+ * stream.
  *
  * Internal: not exported from `mod.ts`.
  *
@@ -72,6 +73,7 @@ export class Ownership {
   readonly #untrack: () => void;
   #watching: AbortController | undefined;
   readonly #what: string;
+  readonly #heldSince: number;
 
   /**
    * Takes ownership of a queue head.
@@ -81,6 +83,8 @@ export class Ownership {
    * @param key The queue key.
    * @param fencingToken Its create revision.
    * @param what For messages, e.g. `lock orders`.
+   * @param heldSince The revision from which the key is under `session`'s lease (default
+   * `fencingToken`; later when the key was moved over from another lease of the holder).
    */
   constructor(
     context: CoordContext,
@@ -88,12 +92,14 @@ export class Ownership {
     key: string,
     fencingToken: number,
     what: string,
+    heldSince: number = fencingToken,
   ) {
     this.#context = context;
     this.#session = session;
     this.key = key;
     this.fencingToken = fencingToken;
     this.#what = what;
+    this.#heldSince = heldSince;
     this.#onSessionLost = () =>
       this.#end(
         new InfraError("LockLost", `${what} lost: its lease was lost`, {
@@ -134,17 +140,23 @@ export class Ownership {
     runWatch({
       transport: this.#context.transport,
       range: { key: this.key },
-      start: { revision: this.fencingToken, known: new Map([[this.key, this.fencingToken]]) },
+      start: { revision: this.#heldSince, known: new Map([[this.key, this.#heldSince]]) },
       signal: anySignal(watching.signal, this.#ended.signal),
       logger: this.#context.logger,
       what: this.#what,
       onChanges: (changes) => {
-        if (changes.some((change) => change.type === "delete")) {
+        const lease = BigInt(this.#session.id);
+        for (const change of changes) {
+          const why = change.type === "delete"
+            ? "its key was deleted"
+            : change.type === "put" && BigInt(change.kv.lease) !== lease
+            ? "its key was overwritten under another lease"
+            : undefined;
+          if (why === undefined) continue;
           this.#end(
-            new InfraError("LockLost", `${this.#what} lost: its key was deleted`, {
-              component: COMPONENT,
-            }),
+            new InfraError("LockLost", `${this.#what} lost: ${why}`, { component: COMPONENT }),
           );
+          return;
         }
       },
     }).catch(() => {});

@@ -24,6 +24,7 @@ import { checkTtl } from "./config.ts";
 import { watchStream } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, SERVICES_ROOT } from "./keys.ts";
+import { ObservedState } from "./observed_state.ts";
 import { createPicker } from "./picker.ts";
 import { Session } from "./session.ts";
 import type { KeyValue } from "./transport.ts";
@@ -92,9 +93,8 @@ class ServiceRegistration implements Registration {
   readonly #key: string;
   readonly #value: string;
   readonly #ttlMs: number;
-  readonly #listeners = new Set<(state: RegistrationState) => void>();
   readonly #closing = new AbortController();
-  #state: RegistrationState = "lost";
+  readonly #state: ObservedState<RegistrationState>;
   #period: Period | undefined;
   #supervisor: Promise<void> = Promise.resolve();
   #untrack: () => void = () => {};
@@ -105,10 +105,15 @@ class ServiceRegistration implements Registration {
     this.#key = `${servicePrefix(instance.service)}${instance.id}`;
     this.#value = encodeJson(instance, COMPONENT);
     this.#ttlMs = ttlMs;
+    this.#state = new ObservedState<RegistrationState>(
+      "lost",
+      context.logger,
+      `registration ${this.#key}`,
+    );
   }
 
   get state(): RegistrationState {
-    return this.#state;
+    return this.#state.current;
   }
 
   get signal(): AbortSignal {
@@ -116,20 +121,7 @@ class ServiceRegistration implements Registration {
   }
 
   onStateChange(listener: (state: RegistrationState) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  #setState(state: RegistrationState): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    for (const listener of this.#listeners) {
-      try {
-        listener(state);
-      } catch {
-        // a listener's bug must not stop the registration
-      }
-    }
+    return this.#state.subscribe(listener);
   }
 
   /** First registration: failures go to the caller. */
@@ -160,7 +152,7 @@ class ServiceRegistration implements Registration {
       throw error;
     }
     this.#period = { session, ended: new AbortController() };
-    this.#setState("registered");
+    this.#state.set("registered");
   }
 
   #put(session: Session, signal: AbortSignal): Promise<unknown> {
@@ -203,7 +195,7 @@ class ServiceRegistration implements Registration {
           onChanges: (changes) => {
             for (const change of changes) {
               if (change.type === "delete") resolve("deleted");
-              else if (change.kv.lease !== period.session.id) {
+              else if (change.type === "put" && change.kv.lease !== period.session.id) {
                 logger.warn("another registration wrote this instance's key", { key: this.#key });
               }
             }
@@ -227,12 +219,12 @@ class ServiceRegistration implements Registration {
           component: COMPONENT,
         }),
       );
-      this.#setState("lost");
+      this.#state.set("lost");
       if (why === "deleted" && period.session.alive) {
         try {
           await this.#put(period.session, this.#closing.signal);
           this.#period = { session: period.session, ended: new AbortController() };
-          this.#setState("registered");
+          this.#state.set("registered");
           logger.info("registration restored", { key: this.#key });
           continue;
         } catch {
@@ -266,7 +258,7 @@ class ServiceRegistration implements Registration {
     this.#closing.abort();
     await this.#supervisor;
     const period = this.#period;
-    this.#setState("closed");
+    this.#state.set("closed");
     period?.ended.abort(
       new InfraError("Closed", `registration ${this.#key} closed`, { component: COMPONENT }),
     );
@@ -366,6 +358,7 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       },
       map: (changes) => {
         for (const change of changes) {
+          if (change.type === "reset") instances.clear();
           const instance = change.type === "put" ? toInstance(change.kv) : undefined;
           if (instance) instances.set(change.kv.key, instance);
           else instances.delete(change.kv.key);

@@ -100,8 +100,15 @@ export class Session {
     return this.#lost.signal;
   }
 
-  /** Whether the lease is still believed alive. */
+  /**
+   * Whether the lease is still believed alive. Checks the local deadline now, so that an
+   * event loop too busy to run the deadline timer cannot stretch the session past it:
+   * reading `alive` after the deadline declares the session lost (and fires `signal`).
+   */
   get alive(): boolean {
+    if (!this.#lost.signal.aborted && now() >= this.#deadline) {
+      this.#lose("no keepalive was confirmed within the lease TTL");
+    }
     return !this.#lost.signal.aborted;
   }
 

@@ -154,7 +154,8 @@ export interface CallOptions {
  * A key-value store with etcd v3 semantics: a global revision, leases with TTLs whose
  * expiry deletes their keys, transactions, and watches that replay history from a revision.
  * Errors are InfraErrors (`Unavailable`, `Timeout`, `PermissionDenied`, ...); a read of a
- * compacted revision throws an InfraError with `details.compacted === true`.
+ * compacted revision throws an InfraError with `details.compacted === true`, one of a
+ * revision not written yet `details.futureRevision === true`.
  */
 export interface Transport {
   /** Reads a key or range. */
@@ -175,10 +176,19 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+function hasDetail(error: unknown, name: string): boolean {
+  return typeof error === "object" && error !== null &&
+    (error as { details?: Record<string, unknown> }).details?.[name] === true;
+}
+
 /** Whether `error` says a requested revision was compacted away. */
 export function isCompacted(error: unknown): boolean {
-  return typeof error === "object" && error !== null &&
-    (error as { details?: { compacted?: unknown } }).details?.compacted === true;
+  return hasDetail(error, "compacted");
+}
+
+/** Whether `error` says a requested revision is not written yet. */
+export function isFutureRevision(error: unknown): boolean {
+  return hasDetail(error, "futureRevision");
 }
 
 /** The lease id of a key name: etcd's concurrency package writes it in lower-case hex. */

@@ -15,6 +15,7 @@ import {
   type HotReloadable,
   InfraError,
   isTransient,
+  retry,
   timeoutSignal,
 } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
@@ -57,15 +58,23 @@ function describeIssues(issues: ReadonlyArray<ConfigSchemaIssue>): string {
   }).join("; ");
 }
 
+/**
+ * Runs the schema. A validator that throws (a zod `.transform` with a bug, a broken custom
+ * schema) rejects the value like failed issues do: it must never reach the watch loop.
+ */
 async function validate<T>(
   schema: ConfigSchema<T> | undefined,
   value: unknown,
 ): Promise<{ value: T } | { issues: string }> {
   if (!schema) return { value: value as T };
-  let result = schema["~standard"].validate(value);
-  if (result instanceof Promise) result = await result;
-  if (result.issues) return { issues: describeIssues(result.issues) };
-  return { value: result.value };
+  try {
+    let result = schema["~standard"].validate(value);
+    if (result instanceof Promise) result = await result;
+    if (result.issues) return { issues: describeIssues(result.issues) };
+    return { value: result.value };
+  } catch (error) {
+    return { issues: `the schema threw: ${error instanceof Error ? error.message : error}` };
+  }
 }
 
 function rejectedCounter(): Counter {
@@ -194,40 +203,60 @@ export async function openTypedConfig<T>(
     await putInForce(checked.value, kv.modRevision);
   };
 
-  const watch = (start: WatchStart) =>
-    runWatch({
-      transport,
-      range: { key },
-      start,
-      signal: stop.signal,
-      logger,
-      what: `config ${key}`,
-      onChanges: (changes) =>
-        exclusive(async () => {
-          // Only the latest state of the key matters.
-          const last = changes[changes.length - 1];
-          await apply(last.type === "put" ? last.kv : undefined, last.kv.modRevision);
-        }),
-    }).catch((error) => logger.error("config watch stopped", { key, error }));
+  const read = () => readStart(transport, { key }, { signal: stop.signal });
+  const load = async () => {
+    const first = await context.retryingForever(read, stop.signal);
+    await exclusive(() => apply(first.kvs[0], first.start.revision));
+    return first.start;
+  };
 
-  const load = () => readStart(transport, { key }, { signal: stop.signal });
+  /**
+   * Follows the key until closed. Unlike the Go original's `Manager[T]`, whose watcher died
+   * for good on its first error, any failure but `Closed` (a permanent etcd error, a
+   * delivery that threw) re-arms the watch: re-read, apply, watch again, with backoff.
+   */
+  const follow = (initial: WatchStart | undefined) => {
+    let start = initial;
+    return retry(async () => {
+      const from = start ?? await load();
+      start = undefined;
+      await runWatch({
+        transport,
+        range: { key },
+        start: from,
+        signal: stop.signal,
+        logger,
+        what: `config ${key}`,
+        onChanges: (changes) =>
+          exclusive(async () => {
+            // Only the latest state of the key matters.
+            const last = changes[changes.length - 1];
+            await apply(last.type === "put" ? last.kv : undefined, last.kv.modRevision);
+          }),
+      });
+    }, {
+      maxAttempts: Infinity,
+      deadlineMs: Number.MAX_SAFE_INTEGER,
+      initialDelayMs: 200,
+      maxDelayMs: 5_000,
+      retryable: (error) => !InfraError.is(error, "Closed"),
+      onRetry: ({ error, delayMs }) =>
+        logger.error("config watch failed; re-arming it", { key, error, delayMs }),
+      signal: stop.signal,
+    }).catch(() => {
+      // closed
+    });
+  };
+
   let running: Promise<unknown>;
   try {
-    const first = await context.retrying(load, options.signal);
+    const first = await context.retrying(read, options.signal);
     await exclusive(() => apply(first.kvs[0], first.start.revision));
-    running = watch(first.start);
+    running = follow(first.start);
   } catch (error) {
     if (!isTransient(error)) throw error;
     logger.warn("config center unreachable; defaults in force until it answers", { key, error });
-    running = (async () => {
-      try {
-        const first = await context.retryingForever(load, stop.signal);
-        await exclusive(() => apply(first.kvs[0], first.start.revision));
-        await watch(first.start);
-      } catch {
-        // stopped before etcd answered
-      }
-    })();
+    running = follow(undefined);
   }
 
   const close = closeOnce(async () => {
@@ -244,10 +273,17 @@ export async function openTypedConfig<T>(
     },
     current: () => current,
     onChange(listener) {
+      if (typeof listener !== "function") throw fail("listener", "must be a function");
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     bind<C = T>(component: HotReloadable<C>, bindOptions: BindOptions<T, C> = {}) {
+      if (typeof component?.hotReload !== "function") {
+        return Promise.reject(fail("component", "must be HotReloadable (a hotReload function)"));
+      }
+      if (bindOptions.select !== undefined && typeof bindOptions.select !== "function") {
+        return Promise.reject(fail("select", "must be a function"));
+      }
       const select = bindOptions.select ?? ((value: T) => value as unknown as C);
       const binding: Binding<T> = { component: component as HotReloadable<unknown>, select };
       return exclusive(async () => {

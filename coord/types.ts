@@ -70,8 +70,9 @@ export interface WatchOptions extends SignalOptions {
   prefix?: boolean;
   /**
    * First revision to report, e.g. `list().revision + 1` or `get().revision + 1`: nothing
-   * written after that read is missed. Absent: changes after the stream has read the current
-   * state, an instant after the call (as an etcd watch without a revision).
+   * written after that read is missed. A revision not written yet is fine (as in etcd): the
+   * stream reports from it once the store gets there. Absent: changes after the stream has
+   * read the current state, an instant after the call (as an etcd watch without a revision).
    */
   fromRevision?: number;
 }
@@ -82,6 +83,11 @@ export interface WatchOptions extends SignalOptions {
  * - `put`: the key was created or updated; `value` is the decoded JSON.
  * - `delete`: the key was deleted or its lease expired.
  * - `invalid`: the key was written with text that is not JSON; `error` says why.
+ *
+ * - `reset`: forget every key you know under the watched key or prefix; the `put` events
+ *   that follow are every key that exists now. Sent only by a watch from `fromRevision`
+ *   whose history was compacted before the watch could read the state before it: it cannot
+ *   tell which of the keys you knew were deleted meanwhile.
  *
  * `reloaded` is true for events synthesized after a compaction: the watch could not replay
  * the history it missed, so it read the keys afresh and reports, per key, only the latest
@@ -106,11 +112,14 @@ export type ConfigEvent<T = unknown> =
     error: InfraError;
     revision: number;
     reloaded: boolean;
-  };
+  }
+  | { type: "reset"; key: string; revision: number; reloaded: true };
 
 /**
- * The config center: JSON values by key, with revisions. Keys are used as given (see
- * {@link configKey} for the `/config/{env}/{service}/{component}` layout).
+ * The config center: JSON values by key, with revisions. Keys start with `/` and are used
+ * as given (see {@link configKey} for the `/config/{env}/{service}/{component}` layout); a
+ * key without the leading `/` is `InvalidArgument`, as it would escape the client's
+ * namespace.
  */
 export interface ConfigCenter {
   /**
@@ -119,7 +128,8 @@ export interface ConfigCenter {
    * @param key The key.
    * @param options An optional signal.
    * @returns The entry, or undefined when the key does not exist.
-   * @throws {InfraError} `InvalidArgument` for an empty key or a stored value that is not JSON.
+   * @throws {InfraError} `InvalidArgument` for a key that is empty or lacks the leading `/`, or
+   * a stored value that is not JSON.
    */
   get<T = unknown>(key: string, options?: SignalOptions): Promise<ConfigEntry<T> | undefined>;
   /**
@@ -129,8 +139,9 @@ export interface ConfigCenter {
    * @param value Any JSON-serializable value.
    * @param options A guard and a signal.
    * @returns The revision of the write.
-   * @throws {InfraError} `InvalidArgument` for an empty key or a value without a JSON form
-   * (nothing is written); `LockLost` when the guard no longer holds.
+   * @throws {InfraError} `InvalidArgument` for a bad key, a value without a JSON form or a
+   * guard that is not a lock or leadership (nothing is written); `LockLost` when the guard
+   * no longer holds.
    */
   set(key: string, value: unknown, options?: SetOptions): Promise<number>;
   /**
@@ -249,6 +260,7 @@ export interface TypedConfig<T> extends AsyncDisposable {
    *
    * @param listener Called with the new and the previous value; its errors are logged.
    * @returns A function that unsubscribes.
+   * @throws {InfraError} `InvalidArgument` when `listener` is not a function.
    */
   onChange(listener: (value: T, previous: T) => void): () => void;
   /**
@@ -259,7 +271,9 @@ export interface TypedConfig<T> extends AsyncDisposable {
    * @param component The component.
    * @param options How to pick its config out of the value.
    * @returns A function that unbinds.
-   * @throws {InfraError} What the first `hotReload` threw (the component is then not bound).
+   * @throws {InfraError} `InvalidArgument` when `component` has no `hotReload` function or
+   * `select` is not a function; what the first `hotReload` threw (the component is then not
+   * bound).
    */
   bind<C = T>(component: HotReloadable<C>, options?: BindOptions<T, C>): Promise<() => void>;
   /** Stops watching; idempotent. */
@@ -301,8 +315,9 @@ export interface Registration extends AsyncDisposable {
   /**
    * Subscribes to state changes (`lost`, then `registered` again after recovery, `closed`).
    *
-   * @param listener Called on each change; its errors are ignored.
+   * @param listener Called on each change; its errors are logged.
    * @returns A function that unsubscribes.
+   * @throws {InfraError} `InvalidArgument` when `listener` is not a function.
    */
   onStateChange(listener: (state: RegistrationState) => void): () => void;
   /** Deregisters (deletes the entry, revokes the lease); idempotent. */
@@ -467,17 +482,68 @@ export interface InstanceIdOptions extends SignalOptions {
 }
 
 /**
+ * Where an {@link InstanceIdLease} stands:
+ *
+ * - `held`: the id is this holder's; ids may be issued with it.
+ * - `lost`: the lease may be lost (etcd unreachable for the TTL, the lease revoked, the key
+ *   deleted or overwritten); issue nothing. As soon as etcd answers, the id is claimed again
+ *   under a new lease if it is free (or still attached to this holder's old lease), and the
+ *   state is `held` again.
+ * - `taken`: someone else held the id by then; this lease is over for good (lease a new
+ *   id).
+ * - `closed`: released by `close()`.
+ */
+export type InstanceIdState = "held" | "lost" | "taken" | "closed";
+
+/**
  * A leased instance id, unique among live holders of the same service. Pass it to uid's
  * Snowflake generator. Its `signal` fires as soon as the lease may be lost, before etcd
- * could give the id to anyone else; after that it never recovers (lease a new id).
+ * could give the id to anyone else. The lease then re-claims the same id when it is still
+ * free, and only then (never while someone else may hold it): the state goes `lost` →
+ * `held` and `signal` is a fresh signal for the new holding period. A generator built on
+ * the old period stays stopped; build a new one on `held` (see the example).
+ *
+ * @example Keep a Snowflake generator going across an etcd outage
+ * ```ts ignore
+ * import * as coord from "@gochat/infra/coord";
+ * import { snowflake } from "@gochat/infra/uid";
+ *
+ * await using client = await coord.connect(coord.defaultConfig("production"));
+ * await using lease = await client.leaseInstanceId("im-logic");
+ * let ids = snowflake({}, { lease });
+ * lease.onStateChange((state) => {
+ *   // Same id, new period: a new generator (uid stops one for good once its signal fired).
+ *   if (state === "held") ids = snowflake({}, { lease });
+ * });
+ * ids.next(); // LockLost while the lease is lost or taken
+ * ```
  */
 export interface InstanceIdLease extends AsyncDisposable {
   /** The service the id belongs to. */
   readonly service: string;
-  /** The id, from 0 to `maxId`. */
+  /** The id, from 0 to `maxId`; the same for the whole life of the lease. */
   readonly id: number;
-  /** Fires when the lease is lost or closed (reason: `LockLost` or `Closed`). */
+  /**
+   * The current state. Reading it checks the lease's local deadline at that moment, so it
+   * says `lost` once the deadline has passed even when a busy event loop has not yet run
+   * the timer that fires `signal` (reading it then fires the signal).
+   */
+  readonly state: InstanceIdState;
+  /**
+   * Fires when the current holding period ends (reason: `LockLost`, or `Closed` after
+   * `close()`). While the lease is not `held` it is an aborted signal; after a re-claim it
+   * is a fresh one for the new period.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Subscribes to state changes (`lost`, then `held` again after a re-claim, or `taken`;
+   * `closed`).
+   *
+   * @param listener Called on each change; its errors are logged.
+   * @returns A function that unsubscribes.
+   * @throws {InfraError} `InvalidArgument` when `listener` is not a function.
+   */
+  onStateChange(listener: (state: InstanceIdState) => void): () => void;
   /** Releases the id; idempotent. */
   close(): Promise<void>;
 }

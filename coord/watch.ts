@@ -7,7 +7,9 @@
  * - after a compaction (the history it needs is gone), read the range afresh and deliver,
  *   per key, only what differs from the state it had delivered: a `put` for each key that
  *   is new or has another mod revision, a `delete` (at the read's revision) for each key
- *   that disappeared. Those events are marked `reloaded`.
+ *   that disappeared. Those events are marked `reloaded`. A watch that never knew the state
+ *   it started from (that history was compacted before it could read it) cannot tell what
+ *   disappeared: it delivers a `reset`, then a `put` for every key.
  *
  * Retries use jittered exponential backoff (50 ms to 1 s); trouble is logged once per
  * outage, not once per attempt (etcd3 reports every reconnect attempt).
@@ -19,10 +21,19 @@
 
 import { backoffCap, delay, InfraError, isTransient } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
-import type { KeyRange, KeyValue, Transport, TransportEvent, WatchEnd } from "./transport.ts";
+import type { KeyRange, KeyValue, Transport, WatchEnd } from "./transport.ts";
 
 /** A change delivered by {@link runWatch}. */
-export interface WatchChange extends TransportEvent {
+export interface WatchChange {
+  /**
+   * `put` and `delete` as in a transport event. `reset` (only for a start without a
+   * baseline): the watch re-read the range after a compaction without knowing what existed
+   * before, so it cannot say what was deleted: forget every key in range; the reloaded puts
+   * after it in the same batch are all the keys there are.
+   */
+  type: "put" | "delete" | "reset";
+  /** The key after the change; for a reset, the watched key and the re-read's revision. */
+  kv: KeyValue;
   /** Synthesized from a re-read after compaction. */
   reloaded: boolean;
 }
@@ -31,8 +42,16 @@ export interface WatchChange extends TransportEvent {
 export interface WatchStart {
   /** The revision the known state is from; events start at `revision + 1`. */
   revision: number;
-  /** The keys in range at `revision`, with their mod revisions. */
-  known: Map<string, number>;
+  /**
+   * The keys in range at `revision`, with their mod revisions; undefined when that state
+   * could not be read (its history was compacted).
+   */
+  known: Map<string, number> | undefined;
+  /**
+   * Deliver only changes at this revision or later; earlier ones just keep the known state
+   * (for a `fromRevision` beyond the current revision, which etcd accepts).
+   */
+  deliverFrom?: number;
 }
 
 /** Options of {@link runWatch}. */
@@ -82,33 +101,47 @@ export async function readStart(
  *
  * @param options See {@link RunWatchOptions}.
  * @returns Resolves when stopped by the signal or because the transport closed; rejects
- * with a permanent error (e.g. `PermissionDenied`).
+ * with a permanent error (e.g. `PermissionDenied`) or, as soon as it happens, with the error
+ * of a failed `onChanges` (nothing more is delivered after it).
  */
 export async function runWatch(options: RunWatchOptions): Promise<void> {
   const { transport, range, signal, logger, what } = options;
-  const known = options.start.known;
+  const known = new Map(options.start.known);
+  let baseline = options.start.known !== undefined;
   let next = options.start.revision + 1;
   let attempt = 0;
   let outage = false;
   let queue: Promise<void> = Promise.resolve();
   let deliveryError: unknown;
+  // Ends the current subscription at once when a delivery fails.
+  let interrupt = () => {};
 
-  const deliver = (changes: WatchChange[]) => {
-    for (const change of changes) {
+  const deliverFrom = options.start.deliverFrom ?? 0;
+  const deliver = (all: WatchChange[]) => {
+    if (deliveryError !== undefined) return;
+    for (const change of all) {
       if (change.type === "put") known.set(change.kv.key, change.kv.modRevision);
-      else known.delete(change.kv.key);
+      else if (change.type === "delete") known.delete(change.kv.key);
+      else known.clear();
     }
-    queue = queue.then(() => options.onChanges(changes)).catch((error) => {
+    const changes = all.filter((change) => change.kv.modRevision >= deliverFrom);
+    if (changes.length === 0) return;
+    queue = queue.then(() => {
+      if (deliveryError === undefined) return options.onChanges(changes);
+    }).catch((error) => {
       deliveryError ??= error;
+      interrupt();
     });
   };
 
   while (!signal.aborted) {
     const end = await new Promise<WatchEnd | undefined>((resolve) => {
       const onAbort = () => {
+        signal.removeEventListener("abort", onAbort);
         subscription.cancel();
         resolve(undefined);
       };
+      interrupt = onAbort;
       const subscription = transport.watch(range, next, {
         onEvents(events) {
           if (signal.aborted) return;
@@ -137,8 +170,9 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
         fromRevision: next,
         compactRevision: end.compactRevision,
       });
-      const fresh = await reread(options, known, () => attempt++);
+      const fresh = await reread(options, baseline ? known : undefined, () => attempt++);
       if (fresh === undefined) return;
+      baseline = true;
       next = fresh.revision + 1;
       if (fresh.changes.length > 0) deliver(fresh.changes);
       await queue;
@@ -167,10 +201,17 @@ function pause(attempt: number): number {
   return Math.floor(Math.random() * backoffCap(attempt, { initialDelayMs: 50, maxDelayMs: 1_000 }));
 }
 
-/** The re-read after a compaction, retried until it works or the watch stops. */
+function marker(key: string, revision: number): KeyValue {
+  return { key, value: "", createRevision: 0, modRevision: revision, version: 0, lease: "0" };
+}
+
+/**
+ * The re-read after a compaction, retried until it works or the watch stops. Without a
+ * baseline (`known` undefined) it reports a reset and every key.
+ */
 async function reread(
   options: RunWatchOptions,
-  known: Map<string, number>,
+  known: Map<string, number> | undefined,
   nextAttempt: () => number,
 ): Promise<{ revision: number; changes: WatchChange[] } | undefined> {
   const { transport, range, signal } = options;
@@ -178,28 +219,19 @@ async function reread(
     if (signal.aborted) return undefined;
     try {
       const result = await transport.range(range, { signal });
-      const changes: WatchChange[] = [];
+      const changes: WatchChange[] = known === undefined
+        ? [{ type: "reset", kv: marker(range.key, result.revision), reloaded: true }]
+        : [];
       const present = new Set<string>();
       for (const kv of result.kvs) {
         present.add(kv.key);
-        if (known.get(kv.key) !== kv.modRevision) {
+        if (known?.get(kv.key) !== kv.modRevision) {
           changes.push({ type: "put", kv, reloaded: true });
         }
       }
-      for (const key of known.keys()) {
+      for (const key of known?.keys() ?? []) {
         if (present.has(key)) continue;
-        changes.push({
-          type: "delete",
-          kv: {
-            key,
-            value: "",
-            createRevision: 0,
-            modRevision: result.revision,
-            version: 0,
-            lease: "0",
-          },
-          reloaded: true,
-        });
+        changes.push({ type: "delete", kv: marker(key, result.revision), reloaded: true });
       }
       return { revision: result.revision, changes };
     } catch (error) {

@@ -8,7 +8,8 @@
  *
  * 1. validate against the settings in force;
  * 2. (ratelimit: `allow(userId)` per user, 429 when denied);
- * 3. a Snowflake id from the leased instance id (503 `LockLost` once the lease is gone);
+ * 3. a Snowflake id from the leased instance id (503 `LockLost` while the lease is lost, until
+ *    coord re-claims the id);
  * 4. claim the `clientMessageId` (`DuplicateGuard`; `once` later), 409 for a repeat;
  * 5. (db: insert into the message table of the room's shard);
  * 6. append to the room's recent window (`RecentMessages`);
@@ -98,12 +99,14 @@ export interface ChatService extends ChatOperations, HotReloadable<ChatConfig>, 
   readonly handler: Handler;
   /**
    * Registers this instance in the service registry under `chat/chat-{instanceId}`. The
-   * registration is withdrawn on close, and when the instance-id lease is lost (an
-   * instance that cannot issue ids should get no traffic).
+   * registration is withdrawn on close, and while the instance-id lease is lost (an
+   * instance that cannot issue ids should get no traffic); once coord re-claims the id the
+   * service registers again, as a new registration (close the service, not the
+   * registration, to leave for good).
    *
    * @param address Where clients reach it, e.g. `http://10.0.0.5:8080`.
    * @param options An optional signal.
-   * @returns The registration.
+   * @returns The registration made now.
    */
   register(address: string, options?: { signal?: AbortSignal }): Promise<Registration>;
   /** Deregisters, stops following the config, releases the instance id. Idempotent. */
@@ -120,6 +123,9 @@ class Chat implements ChatService {
   #ids: Snowflake;
   #typed: TypedConfig<ChatConfig> | undefined;
   #registration: Registration | undefined;
+  /** Where `register` was asked to register this instance (again after a re-claim). */
+  #address: string | undefined;
+  #registering: Promise<unknown> = Promise.resolve();
   #closing = false;
 
   constructor(deps: ChatDependencies, lease: InstanceIdLease, configKey: string) {
@@ -137,14 +143,35 @@ class Chat implements ChatService {
       [requestContext(this.#logger.namespace("http")), ...(deps.middleware ?? [])],
       routes(this),
     );
-    lease.signal.addEventListener("abort", () => {
-      if (this.#closing) return;
-      this.#logger.error("instance-id lease lost: no more message ids; leaving the registry", {
-        instanceId: lease.id,
-        reason: lease.signal.reason,
+    lease.onStateChange((state) => this.#onLease(state));
+  }
+
+  /** Follows the instance-id lease: no ids and no traffic unless it is held. */
+  #onLease(state: InstanceIdLease["state"]): void {
+    if (this.#closing) return;
+    const instanceId = this.#lease.id;
+    if (state === "lost") {
+      this.#logger.error("instance-id lease lost: no message ids until it is re-claimed", {
+        instanceId,
+        reason: this.#lease.signal.reason,
       });
       void this.#registration?.close();
-    }, { once: true });
+    } else if (state === "taken") {
+      this.#logger.error("instance id taken by another instance: restart to lease a new one", {
+        instanceId,
+      });
+    } else if (state === "held") {
+      // uid stops a generator for good once its lease signal fired: a new one for the new
+      // period (coord starts it on a later millisecond, so no id can repeat).
+      this.#ids = snowflake({}, { lease: this.#lease });
+      this.#logger.info("instance id re-claimed; taking messages again", { instanceId });
+      const address = this.#address;
+      if (address !== undefined) {
+        this.#registering = this.#registerAt(address).catch((error) => {
+          if (!this.#closing) this.#logger.error("could not register again", { error });
+        });
+      }
+    }
   }
 
   get instanceId(): number {
@@ -256,8 +283,9 @@ class Chat implements ChatService {
   }
 
   async health(): Promise<Health> {
+    const lease = this.#lease.state;
     const checks: Record<string, string> = {
-      instanceId: this.#lease.signal.aborted ? "lease lost" : "ok",
+      instanceId: lease === "held" ? "ok" : `lease ${lease}`,
       registration: this.#registration?.state ?? "not registered",
     };
     try {
@@ -280,31 +308,44 @@ class Chat implements ChatService {
     if (this.#closing) {
       throw new InfraError("Closed", "the chat service is closed", { component: SERVICE });
     }
-    if (this.#registration) {
+    if (this.#address !== undefined) {
       throw new InfraError("Conflict", "this instance is already registered", {
         component: SERVICE,
       });
     }
-    if (this.#lease.signal.aborted) {
+    if (this.#lease.state !== "held") {
       throw new InfraError("LockLost", "the instance-id lease was lost", { component: SERVICE });
     }
-    this.#registration = await this.#deps.coord.registry.register({
+    this.#address = address;
+    try {
+      return await this.#registerAt(address, options);
+    } catch (error) {
+      this.#address = undefined;
+      throw error;
+    }
+  }
+
+  async #registerAt(address: string, options: { signal?: AbortSignal } = {}) {
+    const registration = await this.#deps.coord.registry.register({
       service: SERVICE,
       id: `${SERVICE}-${this.instanceId}`,
       address,
       metadata: { instanceId: this.instanceId, startedAt: new Date().toISOString() },
     }, options);
-    this.#logger.info("registered", {
-      service: SERVICE,
-      id: this.#registration.instance.id,
-      address,
-    });
-    return this.#registration;
+    if (this.#closing || this.#lease.state !== "held") {
+      // Lost (or closing) while registering: no traffic for this period.
+      await registration.close();
+      return registration;
+    }
+    this.#registration = registration;
+    this.#logger.info("registered", { service: SERVICE, id: registration.instance.id, address });
+    return registration;
   }
 
   close: () => Promise<void> = closeOnce(async () => {
     this.#closing = true;
     // Leave the registry first, so that no new traffic is routed here while we stop.
+    await this.#registering;
     await this.#registration?.close();
     await this.#typed?.close();
     await this.#lease.close();

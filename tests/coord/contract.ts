@@ -13,8 +13,17 @@ import type { CoordClient } from "../../coord/client.ts";
 import type { Transport } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
+import { runWatch } from "../../coord/watch.ts";
+import { getLogger } from "../../clog/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "../_support/meter.ts";
+import {
+  intercept,
+  type Interruptible,
+  interruptible,
+  type Outage,
+  outage,
+} from "../_support/coord_transport.ts";
 
 /** A backend under test: clients share its state, within one unique namespace. */
 export interface CoordHarness {
@@ -69,21 +78,6 @@ export async function rejectsWith(
       return true;
     },
   );
-}
-
-/** A transport that runs `overrides` instead of some of `transport`'s methods. */
-export function intercept(transport: Transport, overrides: Partial<Transport>): Transport {
-  return {
-    range: (request, options) => transport.range(request, options),
-    txn: (request, options) => transport.txn(request, options),
-    leaseGrant: (ttl, options) => transport.leaseGrant(ttl, options),
-    leaseRevoke: (id, options) => transport.leaseRevoke(id, options),
-    leaseKeepAlive: (id, options) => transport.leaseKeepAlive(id, options),
-    watch: (range, start, sink) => transport.watch(range, start, sink),
-    compact: (revision, options) => transport.compact(revision, options),
-    close: () => transport.close(),
-    ...overrides,
-  };
 }
 
 /** Reads the next chunk, failing after `ms`. */
@@ -238,6 +232,60 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual((await c.kv.list("/bad/")).entries, []);
   });
 
+  it("a malformed guard is InvalidArgument and writes nothing", async (h) => {
+    const c = await h.client();
+    const bad = [{}, null, { key: "/locks/x/1", fencingToken: "abc" }, { key: 5, fencingToken: 1 }];
+    for (const guard of bad as never[]) {
+      await rejectsWith(c.kv.set("/guard/k", 1, { guard }), "InvalidArgument");
+      await rejectsWith(c.kv.compareAndSet("/guard/k", 1, 0, { guard }), "InvalidArgument");
+      await rejectsWith(c.kv.delete("/guard/k", { guard }), "InvalidArgument");
+    }
+    assert.equal(await c.kv.get("/guard/k"), undefined);
+  });
+
+  it("a key beyond the request size limit is InvalidArgument on reads too", async (h) => {
+    const c = await h.client();
+    const huge = "/" + "k".repeat(2 * 1024 * 1024);
+    await rejectsWith(c.kv.get(huge), "InvalidArgument");
+    await rejectsWith(c.kv.list(huge), "InvalidArgument");
+  });
+
+  it("a watch from a revision not written yet reports from that revision on", async (h) => {
+    const c = await h.client();
+    const now = (await c.kv.list("/future/")).revision;
+    const reader = c.kv.watch<number>("/future/", { prefix: true, fromRevision: now + 3 })
+      .getReader();
+    try {
+      await sleep(100);
+      const written = [];
+      for (let i = 1; i <= 4; i++) written.push(await c.kv.set(`/future/${i}`, i));
+      // Others may write to a shared etcd meanwhile: compare revisions, not positions.
+      const first = await nextChunk(reader);
+      assert.ok(first.revision >= now + 3);
+      const seen = [first];
+      while (seen.at(-1)!.key !== "/future/4") seen.push(await nextChunk(reader));
+      assert.deepEqual(
+        seen.map((e) => e.revision),
+        written.filter((revision) => revision >= now + 3),
+      );
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("keys without the leading / are InvalidArgument, so none can reach a sibling namespace's keys", async (h) => {
+    // Under namespace /app, "x/secret" would be stored as /appx/secret: namespace /appx's.
+    const c = await h.client();
+    await rejectsWith(c.kv.get("x/secret"), "InvalidArgument");
+    await rejectsWith(c.kv.set("x/secret", 1), "InvalidArgument");
+    await rejectsWith(c.kv.compareAndSet("x/secret", 1, 0), "InvalidArgument");
+    await rejectsWith(c.kv.delete("x", { prefix: true }), "InvalidArgument");
+    await rejectsWith(c.kv.list("x/"), "InvalidArgument");
+    await rejectsWith(() => c.kv.watch("x/", { prefix: true }), "InvalidArgument");
+    await rejectsWith(c.config("x/config", { defaults: {} }), "InvalidArgument");
+    await rejectsWith(c.transport.range({ key: "x/", prefix: true }), "InvalidArgument");
+  });
+
   it("a stored value that is not JSON is InvalidArgument on get and list", async (h) => {
     const c = await h.client();
     await c.transport.txn({
@@ -337,6 +385,34 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     }
   });
 
+  it("the resilient watch stops at once with the error of a failed delivery and delivers nothing after", async (h) => {
+    const c = await h.client();
+    const delivered: number[] = [];
+    const stop = new AbortController();
+    const running = runWatch({
+      transport: c.transport,
+      range: { key: "/fail/", prefix: true },
+      start: { revision: (await c.kv.list("/fail/")).revision, known: new Map() },
+      signal: stop.signal,
+      logger: getLogger("coord"),
+      what: "test",
+      onChanges(changes) {
+        delivered.push(changes.length);
+        throw new InfraError("Internal", "handler bug");
+      },
+    });
+    try {
+      await c.kv.set("/fail/a", 1);
+      // Not only at the next reconnect: at once.
+      await rejectsWith(Promise.race([running, sleep(5_000)]), "Internal");
+      await c.kv.set("/fail/b", 2);
+      await sleep(100);
+      assert.deepEqual(delivered, [1]);
+    } finally {
+      stop.abort();
+    }
+  });
+
   it("a watch closes when its signal fires and delivers nothing after", async (h) => {
     const c = await h.client();
     const stop = new AbortController();
@@ -353,6 +429,26 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   // --- typed config ----------------------------------------------------------------------
 
   const Limits = z.object({ rps: z.number().int().positive(), burst: z.number().int().min(0) });
+
+  /** A schema that throws while `throwing.now` is set, like a zod `.transform` with a bug. */
+  const throwingSchema = () => {
+    const throwing = { now: false };
+    const schema: coord.ConfigSchema<{ n: number }> = {
+      "~standard": {
+        version: 1,
+        vendor: "test",
+        validate(value) {
+          if (throwing.now) throw new Error("validator bug");
+          return { value: value as { n: number } };
+        },
+      },
+    };
+    return { throwing, schema };
+  };
+  const rejections = (key: string) =>
+    recorded.filter((r) =>
+      r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
+    );
 
   it("typed config starts from the defaults and merges a stored partial value over them", async (h) => {
     const c = await h.client();
@@ -400,14 +496,8 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await using limits = await c.config(key, { schema: Limits, defaults: { rps: 10, burst: 5 } });
     const changes: number[] = [];
     limits.onChange((value) => changes.push(value.rps));
-    const before =
-      recorded.filter((r) =>
-        r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
-      ).length;
-    const counted = () =>
-      recorded.filter((r) =>
-        r.name === "coord.config.rejected" && r.attributes["coord.config.key"] === key
-      );
+    const before = rejections(key).length;
+    const counted = () => rejections(key);
     // One write at a time: a watch may coalesce writes that arrive together.
     await c.transport.txn({
       compare: [],
@@ -447,11 +537,98 @@ export function coordContract(name: string, factory: HarnessFactory): void {
         schema: schema as coord.ConfigSchema<{ level: "debug" | "info" }>,
         defaults: { level: "info" },
       });
+      const before = rejections(key).length;
       await c.kv.set(key, { level: "verbose" });
+      await waitUntil(() => rejections(key).length === before + 1, {
+        what: `${library} rejection`,
+      });
+      assert.equal(cfg.current().level, "info", library);
       await c.kv.set(key, { level: "debug" });
       await waitUntil(() => cfg.current().level === "debug", { what: `${library} value` });
       assert.equal(cfg.revision, (await c.kv.get(key))?.revision, library);
     }
+  });
+
+  it("a schema that throws rejects the value, and the config keeps hot-reloading after a reconnect", async (h) => {
+    const links = { current: undefined as Interruptible | undefined };
+    const c = await h.client({
+      wrap: (transport) => (links.current = interruptible(transport)).transport,
+    });
+    const key = "/config/t/throwing";
+    const { throwing, schema } = throwingSchema();
+    await using cfg = await c.config(key, { schema, defaults: { n: 0 } });
+    const before = rejections(key).length;
+    throwing.now = true;
+    await c.kv.set(key, { n: 2 });
+    await waitUntil(() => rejections(key).length === before + 1, { what: "the rejection" });
+    assert.equal(rejections(key).at(-1)?.attributes["coord.config.reason"], "schema");
+    assert.deepEqual(cfg.current(), { n: 0 });
+    throwing.now = false;
+    await c.kv.set(key, { n: 3 });
+    await waitUntil(() => cfg.current().n === 3, { what: "the next good value" });
+    await links.current!.interrupt();
+    await c.kv.set(key, { n: 4 });
+    await waitUntil(() => cfg.current().n === 4, { what: "a value after the reconnect" });
+  });
+
+  it("a schema that throws on the defaults is InvalidArgument, and on the stored value at start leaves the defaults in force", async (h) => {
+    const c = await h.client();
+    const key = "/config/t/throwing-start";
+    const { throwing, schema } = throwingSchema();
+    throwing.now = true;
+    await rejectsWith(c.config(key, { schema, defaults: { n: 0 } }), "InvalidArgument");
+    await c.kv.set(key, { n: 1 });
+    let calls = 0;
+    const once: coord.ConfigSchema<{ n: number }> = {
+      "~standard": {
+        version: 1,
+        vendor: "test",
+        validate(value) {
+          if (calls++ > 0) throw new Error("validator bug");
+          return { value: value as { n: number } };
+        },
+      },
+    };
+    const before = rejections(key).length;
+    await using cfg = await c.config(key, { schema: once, defaults: { n: 0 } });
+    assert.deepEqual(cfg.current(), { n: 0 });
+    assert.equal(rejections(key).length, before + 1);
+  });
+
+  it("typed config re-arms its watch after the watch fails for good", async (h) => {
+    let failed = 0;
+    const c = await h.client({
+      wrap: (transport) =>
+        intercept(transport, {
+          watch(range, start, sink) {
+            if (range.key.endsWith("/config/t/rearm") && failed++ === 0) {
+              setTimeout(() =>
+                sink.onEnd({
+                  reason: "error",
+                  error: new InfraError("PermissionDenied", "etcd: permission denied"),
+                }), 0);
+              return { cancel: () => Promise.resolve() };
+            }
+            return transport.watch(range, start, sink);
+          },
+        }),
+    });
+    const key = "/config/t/rearm";
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    await waitUntil(() => failed >= 2, { what: "the watch to be re-armed" });
+    await c.kv.set(key, { n: 1 });
+    await waitUntil(() => cfg.current().n === 1, { what: "the value after re-arming" });
+  });
+
+  it("typed config refuses a listener or component that is not one", async (h) => {
+    const c = await h.client();
+    await using cfg = await c.config("/config/t/bad-bind", { defaults: { n: 0 } });
+    assert.throws(() => cfg.onChange(5 as never), (e) => InfraError.is(e, "InvalidArgument"));
+    await rejectsWith(cfg.bind({} as never), "InvalidArgument");
+    await rejectsWith(
+      cfg.bind({ hotReload: () => Promise.resolve() }, { select: 5 as never }),
+      "InvalidArgument",
+    );
   });
 
   it("typed config refuses defaults that fail the schema, a missing schema function and an empty key", async (h) => {
@@ -672,6 +849,11 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     );
     await rejectsWith(c.registry.discover("a/b"), "InvalidArgument");
     assert.deepEqual(await c.registry.discover("s"), []);
+    await using registration = await c.registry.register({ service: "s", id: "a", address: "x:1" });
+    assert.throws(
+      () => registration.onStateChange(5 as never),
+      (e) => InfraError.is(e, "InvalidArgument"),
+    );
   });
 
   // --- locks -------------------------------------------------------------------------------
@@ -831,6 +1013,21 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await next.release();
   });
 
+  it("one caller's aborted signal does not fail a concurrent lock call that shares its session", async (h) => {
+    const c = await h.client();
+    const stop = new AbortController();
+    stop.abort();
+    // Same tick, same TTL: both wait for the one shared session being opened.
+    const [gaveUp, plain] = await Promise.allSettled([
+      c.lock("shared-a", { ttlMs: TTL, signal: stop.signal }),
+      c.lock("shared-b", { ttlMs: TTL }),
+    ]);
+    assert.equal(gaveUp.status, "rejected");
+    assert.ok(InfraError.is((gaveUp as PromiseRejectedResult).reason, "Aborted"));
+    assert.equal(plain.status, "fulfilled");
+    await (plain as PromiseFulfilledResult<coord.Lock>).value.release();
+  });
+
   it("withLock runs critical sections one at a time and releases when they throw", async (h) => {
     const clients = await Promise.all([h.client(), h.client()]);
     let inside = 0;
@@ -965,19 +1162,111 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await Promise.all([preferred, ...rest].map((l) => l.close()));
   });
 
-  it("a lost id lease fires its signal at once, and the id can be claimed again when free", async (h) => {
+  it("a lost id lease fires its signal at once, then re-claims its id under a new lease with a fresh signal", async (h) => {
     const c = await h.client();
     const lease = await c.leaseInstanceId("lost", { ttlMs: TTL });
+    const states: coord.InstanceIdState[] = [];
+    lease.onStateChange((state) => states.push(state));
+    const firstPeriod = lease.signal;
     const key = `/ids/lost/${lease.id}`;
-    await c.transport.leaseRevoke(await leaseOf(c, key));
-    assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
-    const again = await c.leaseInstanceId("lost", { ttlMs: TTL, preferId: lease.id });
-    assert.equal(again.id, lease.id);
-    assert.equal(again.signal.aborted, false);
+    const oldLease = await leaseOf(c, key);
+    await c.transport.leaseRevoke(oldLease);
+    assert.ok(InfraError.is(await aborted(firstPeriod), "LockLost"));
+    await waitUntil(() => lease.state === "held", { what: "the re-claim" });
+    assert.deepEqual(states, ["lost", "held"]);
+    assert.equal(lease.signal.aborted, false);
+    assert.notEqual(await leaseOf(c, key), oldLease);
     await lease.close();
-    // Closing the lost lease must not release the id claimed again.
-    assert.equal((await c.transport.range({ key })).kvs.length, 1);
-    await again.close();
+    assert.equal(lease.state, "closed");
+    assert.deepEqual((await c.transport.range({ key })).kvs, []);
+  });
+
+  it("a lost id lease whose key another holder took is over: taken, and closing it leaves their key", async (h) => {
+    const c = await h.client();
+    const other = await h.client();
+    const lease = await c.leaseInstanceId("takeover", { ttlMs: TTL });
+    const states: coord.InstanceIdState[] = [];
+    lease.onStateChange((state) => states.push(state));
+    const key = `/ids/takeover/${lease.id}`;
+    const theirs = await other.transport.leaseGrant(TTL / 1000);
+    await other.transport.txn({
+      compare: [],
+      success: [{ type: "put", key, value: '{"holder":"other"}', lease: theirs.id }],
+      failure: [],
+    });
+    assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
+    await waitUntil(() => lease.state === "taken", { what: "the lease to give up" });
+    assert.deepEqual(states, ["lost", "taken"]);
+    assert.ok(lease.signal.aborted);
+    await lease.close();
+    assert.equal(await leaseOf(c, key), theirs.id);
+    await other.transport.leaseRevoke(theirs.id);
+  });
+
+  it("an id lease lost while etcd is unreachable re-claims the same id once it answers again", async (h) => {
+    const links = { current: undefined as Outage | undefined };
+    const c = await h.client({
+      wrap: (transport) => (links.current = outage(transport)).transport,
+    });
+    const observer = await h.client();
+    const lease = await c.leaseInstanceId("outage", { ttlMs: TTL });
+    const states: coord.InstanceIdState[] = [];
+    lease.onStateChange((state) => states.push(state));
+    await links.current!.begin();
+    try {
+      assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
+      assert.equal(lease.state, "lost");
+    } finally {
+      links.current!.end();
+    }
+    await waitUntil(() => lease.state === "held", { timeoutMs: 15_000, what: "the re-claim" });
+    assert.deepEqual(states, ["lost", "held"]);
+    const kvs = (await observer.transport.range({ key: "/ids/outage/", prefix: true })).kvs;
+    assert.deepEqual(kvs.map((kv) => kv.key), [`/ids/outage/${lease.id}`]);
+    await lease.close();
+  });
+
+  it("an id another holder claims during the outage is not re-claimed: the lease is taken", async (h) => {
+    const links = { current: undefined as Outage | undefined };
+    const c = await h.client({
+      wrap: (transport) => (links.current = outage(transport)).transport,
+    });
+    const other = await h.client();
+    const lease = await c.leaseInstanceId("contested", { ttlMs: TTL, maxId: 0 });
+    await links.current!.begin();
+    let theirs: coord.InstanceIdLease | undefined;
+    try {
+      await aborted(lease.signal);
+      // Once the old lease expires, the only id is free for the other holder.
+      await waitUntil(async () => {
+        theirs = await other.leaseInstanceId("contested", { ttlMs: TTL, maxId: 0 })
+          .catch(() => undefined);
+        return theirs !== undefined;
+      }, { timeoutMs: 15_000, what: "the other holder's claim" });
+    } finally {
+      links.current!.end();
+    }
+    await waitUntil(() => lease.state === "taken", { timeoutMs: 15_000, what: "taken" });
+    assert.equal(theirs!.state, "held");
+    await lease.close();
+    assert.equal(theirs!.state, "held");
+    assert.equal((await other.transport.range({ key: "/ids/contested/0" })).kvs.length, 1);
+    await theirs!.close();
+  });
+
+  it("an id lease reads as lost as soon as its deadline passed, even before its timers could run", async (h) => {
+    const c = await h.client();
+    const lease = await c.leaseInstanceId("blocked", { ttlMs: TTL });
+    const signal = lease.signal;
+    assert.equal(lease.state, "held");
+    // Block the event loop past the TTL: no keepalive, no deadline timer can run.
+    const until = performance.now() + TTL + 100;
+    while (performance.now() < until) {
+      // busy
+    }
+    assert.equal(lease.state, "lost");
+    assert.ok(signal.aborted);
+    await lease.close();
   });
 
   it("the id of a crashed holder stays taken until its lease expires", async (h) => {
@@ -1008,6 +1297,11 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await rejectsWith(c.leaseInstanceId("s", { maxId: 3, preferId: 4 }), "InvalidArgument");
     await rejectsWith(c.leaseInstanceId("s", { ttlMs: 0 }), "InvalidArgument");
     await rejectsWith(c.leaseInstanceId("a/b"), "InvalidArgument");
+    await using lease = await c.leaseInstanceId("s", { ttlMs: TTL });
+    assert.throws(
+      () => lease.onStateChange(5 as never),
+      (e) => InfraError.is(e, "InvalidArgument"),
+    );
   });
 
   // --- the client ---------------------------------------------------------------------------
@@ -1034,7 +1328,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
 
 /** Compaction tests: the harness must provide `compact`. */
 export function compactionContract(name: string, factory: HarnessFactory): void {
-  test(`${name}: after a compaction a watch re-reads and reports what changed since`, () =>
+  test(`${name}: a watch from a compacted revision resets, then reports every current key, so a deletion is not missed`, () =>
     withHarness(factory, async (h) => {
       const c = await h.client();
       await c.kv.set("/cmp/kept", 1);
@@ -1051,9 +1345,16 @@ export function compactionContract(name: string, factory: HarnessFactory): void 
         .getReader();
       try {
         const events = [];
-        for (let i = 0; i < 3; i++) events.push(await nextChunk(reader));
-        // Without a baseline from before the compaction, every current key is reported.
-        assert.ok(events.every((e) => e.reloaded));
+        for (let i = 0; i < 4; i++) events.push(await nextChunk(reader));
+        // Without a baseline from before the compaction the watch cannot tell that
+        // /cmp/deleted went: it says "forget what you know", then lists every current key.
+        assert.deepEqual(events.map((e) => [e.type, e.key, e.reloaded]), [
+          ["reset", "/cmp/", true],
+          ["put", "/cmp/changed", true],
+          ["put", "/cmp/kept", true],
+          ["put", "/cmp/new", true],
+        ]);
+        assert.equal(events[1].type === "put" && events[1].value, 3);
         await c.kv.set("/cmp/after", 1);
         const after = await chunkWhere(reader, (e) => e.key === "/cmp/after");
         assert.equal(after.reloaded, false);

@@ -164,28 +164,27 @@ test("a lock whose lease expires during an outage fires its signal, and the next
     await held.release();
   }));
 
-test("an instance-id lease fires its signal during an outage, and the id can be claimed again", () =>
+test("an instance-id lease fires its signal during an outage and re-claims the same id after the restart", () =>
   withPrivateEtcd(async (server, h) => {
     const c = await h.client();
     const lease = await c.leaseInstanceId("fault", { ttlMs: TTL });
+    const key = `/ids/fault/${lease.id}`;
+    const oldLease = (await c.transport.range({ key })).kvs[0].lease;
+    const states: coord.InstanceIdState[] = [];
+    lease.onStateChange((state) => states.push(state));
     await server.members[0].process.kill();
     try {
       assert.ok(InfraError.is(await aborted(lease.signal, 10_000), "LockLost"));
+      assert.equal(lease.state, "lost");
     } finally {
       await server.members[0].process.start();
     }
-    // The old lease is revoked (or expires) once etcd is back; then the id is free again.
-    const again = await c.leaseInstanceId("fault", {
-      ttlMs: TTL,
-      preferId: lease.id,
-      signal: AbortSignal.timeout(20_000),
-    });
-    await waitUntil(async () => {
-      const kvs = (await c.transport.range({ key: "/ids/fault/", prefix: true })).kvs;
-      return kvs.length === 1;
-    }, { timeoutMs: 15_000, what: "the old claim to go" });
-    assert.equal(again.signal.aborted, false);
-    await again.close();
+    await waitUntil(() => lease.state === "held", { timeoutMs: 20_000, what: "the re-claim" });
+    assert.deepEqual(states, ["lost", "held"]);
+    assert.equal(lease.signal.aborted, false);
+    const kvs = (await c.transport.range({ key: "/ids/fault/", prefix: true })).kvs;
+    assert.deepEqual(kvs.map((kv) => kv.key), [key]);
+    assert.notEqual(kvs[0].lease, oldLease);
     await lease.close();
   }));
 

@@ -10,7 +10,11 @@ import { join } from "node:path";
 import process from "node:process";
 import * as coord from "../../coord/mod.ts";
 import { startEtcd } from "../_support/etcd_server.ts";
-import { rejectsWith, TTL } from "./contract.ts";
+import { nextChunk, rejectsWith, TTL } from "./contract.ts";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`. */
 function makeCertificates(dir: string, name: string): Record<string, string> {
@@ -129,7 +133,14 @@ test("coord talks to etcd over TLS with a client certificate, from files or inli
   }
 });
 
-test("coord authenticates with a password, and a user limited to a prefix works in its namespace", async () => {
+/** A permission of a role: `read` or `readwrite` on one key, or on every key under a prefix. */
+type Grant = { permission: "read" | "readwrite"; key: string; prefix?: boolean };
+
+/** A private etcd with auth on: `root`, and `user` limited to its grants. */
+async function withLimitedUser(
+  user: { name: string; password: string; grants: Grant[] },
+  fn: (base: coord.CoordConfig) => Promise<void>,
+): Promise<void> {
   const server = await startEtcd();
   const endpoint = server.endpoints[0];
   const etcdctl = (...args: string[]) =>
@@ -139,50 +150,106 @@ test("coord authenticates with a password, and a user limited to a prefix works 
     });
   try {
     etcdctl("user", "add", "root:root-secret");
-    etcdctl("role", "add", "app");
-    etcdctl("role", "grant-permission", "app", "--prefix=true", "readwrite", "/app/");
-    etcdctl("user", "add", "app:app-secret");
-    etcdctl("user", "grant-role", "app", "app");
+    etcdctl("role", "add", user.name);
+    for (const { permission, key, prefix } of user.grants) {
+      const range = prefix ? ["--prefix=true"] : [];
+      etcdctl("role", "grant-permission", user.name, ...range, permission, key);
+    }
+    etcdctl("user", "add", `${user.name}:${user.password}`);
+    etcdctl("user", "grant-role", user.name, user.name);
     etcdctl("auth", "enable");
-    const base = { ...coord.defaultConfig(), endpoints: server.endpoints, dialTimeoutMs: 3_000 };
-
-    const root = await coord.connect({ ...base, username: "root", password: "root-secret" });
-    try {
-      await root.kv.set("/anywhere", 1);
-    } finally {
-      await root.close();
-    }
-
-    const app = await coord.connect({
-      ...base,
-      namespace: "/app",
-      username: "app",
-      password: "app-secret",
-    });
-    try {
-      await app.kv.set("/config/dev/global/clog", { level: "info" });
-      await using registration = await app.registry.register(
-        { service: "svc", id: "a", address: "a:1" },
-        { ttlMs: TTL },
-      );
-      assert.equal(registration.state, "registered");
-      await using lock = await app.lock("jobs", { ttlMs: TTL });
-      assert.equal(await lock.isOwner(), true);
-      assert.equal((await app.leaseInstanceId("svc", { ttlMs: TTL })).id, 0);
-    } finally {
-      await app.close();
-    }
-
-    await rejectsWith(
-      coord.connect({ ...base, username: "app", password: "wrong" }),
-      "PermissionDenied",
-    );
-    // Outside its prefix the user may not read: connecting without the namespace fails.
-    await rejectsWith(
-      coord.connect({ ...base, username: "app", password: "app-secret" }),
-      "PermissionDenied",
-    );
+    await fn({ ...coord.defaultConfig(), endpoints: server.endpoints, dialTimeoutMs: 3_000 });
   } finally {
     await server.close();
   }
-});
+}
+
+test("coord authenticates with a password, and a user limited to a prefix works in its namespace", () =>
+  withLimitedUser(
+    {
+      name: "app",
+      password: "app-secret",
+      grants: [{ permission: "readwrite", key: "/app/", prefix: true }],
+    },
+    async (base) => {
+      const root = await coord.connect({ ...base, username: "root", password: "root-secret" });
+      try {
+        await root.kv.set("/anywhere", 1);
+      } finally {
+        await root.close();
+      }
+
+      const app = await coord.connect({
+        ...base,
+        namespace: "/app",
+        username: "app",
+        password: "app-secret",
+      });
+      try {
+        await app.kv.set("/config/dev/global/clog", { level: "info" });
+        await using registration = await app.registry.register(
+          { service: "svc", id: "a", address: "a:1" },
+          { ttlMs: TTL },
+        );
+        assert.equal(registration.state, "registered");
+        await using lock = await app.lock("jobs", { ttlMs: TTL });
+        assert.equal(await lock.isOwner(), true);
+        assert.equal((await app.leaseInstanceId("svc", { ttlMs: TTL })).id, 0);
+      } finally {
+        await app.close();
+      }
+
+      await rejectsWith(
+        coord.connect({ ...base, username: "app", password: "wrong" }),
+        "PermissionDenied",
+      );
+      // Outside its prefix the user may not read: connecting without the namespace fails.
+      await rejectsWith(
+        coord.connect({ ...base, username: "app", password: "app-secret" }),
+        "PermissionDenied",
+      );
+    },
+  ));
+
+test("a watch that etcd refuses for lack of permission fails with PermissionDenied instead of resubscribing forever", () =>
+  withLimitedUser(
+    {
+      name: "narrow",
+      password: "narrow-secret",
+      // Its namespace root (connect reads it) and /narrow/open/, nothing else.
+      grants: [
+        { permission: "read", key: "/narrow/" },
+        { permission: "readwrite", key: "/narrow/open/", prefix: true },
+      ],
+    },
+    async (base) => {
+      const narrow = await coord.connect({
+        ...base,
+        namespace: "/narrow",
+        username: "narrow",
+        password: "narrow-secret",
+      });
+      try {
+        await rejectsWith(narrow.kv.get("/closed/k"), "PermissionDenied");
+        // From revision 1 no baseline is read first: the watch itself is what etcd refuses,
+        // by cancelling it with a reason rather than failing the stream.
+        const refused = narrow.kv.watch("/closed/", { prefix: true, fromRevision: 1 })
+          .getReader();
+        await rejectsWith(
+          Promise.race([refused.read(), sleep(10_000).then(() => "still resubscribing")]),
+          "PermissionDenied",
+        );
+        const allowed = narrow.kv.watch<number>("/open/k").getReader();
+        try {
+          await sleep(200);
+          await narrow.kv.set("/open/k", 2);
+          const event = await nextChunk(allowed);
+          assert.equal(event.type === "put" && event.value, 2);
+        } finally {
+          await allowed.cancel();
+        }
+      } finally {
+        await narrow.close();
+      }
+    },
+  ));

@@ -9,10 +9,13 @@ import { InfraError } from "../../base/mod.ts";
 import * as cache from "../../cache/mod.ts";
 import { create, type LogRecord } from "../../clog/mod.ts";
 import * as coord from "../../coord/mod.ts";
+import { CoordClient } from "../../coord/client.ts";
+import { MemoryStore, MemoryTransport } from "../../coord/memory_store.ts";
 import { decompose, isUuidv7 } from "../../uid/mod.ts";
 import { etcdEndpoints, redisUrl, uniqueName } from "../_support/env.ts";
 import { deleteKeysWithPrefix } from "../_support/redis_server.ts";
 import { waitUntil } from "../_support/process.ts";
+import { type Outage, outage } from "../_support/coord_transport.ts";
 import { chatConfigKey, defaultChatConfig } from "../../examples/chat/config.ts";
 import { type DemoOptions, runDemo } from "../../examples/chat/demo.ts";
 import type { ChatMessage } from "../../examples/chat/messages.ts";
@@ -34,10 +37,13 @@ interface Harness {
   root: ReturnType<typeof create>;
 }
 
-/** A chat service on fresh embedded drivers, with every log record captured. */
+/**
+ * A chat service on fresh embedded drivers, with every log record captured; `outage` puts
+ * coord behind a transport the test can take down (with 2 s leases).
+ */
 async function withChat(
   fn: (h: Harness) => Promise<void>,
-  options: { settings?: Record<string, unknown>; recent?: RecentMessages } = {},
+  options: { settings?: Record<string, unknown>; recent?: RecentMessages; outage?: Outage } = {},
 ): Promise<void> {
   const { settings, recent } = options;
   const logs: LogRecord[] = [];
@@ -45,7 +51,13 @@ async function withChat(
     { service: "chat", level: "debug", sinks: [{ type: "custom", name: "memory" }] },
     { sinks: { memory: (record) => void logs.push(record) } },
   );
-  const coordClient = coord.memory({}, { logger: root.namespace("coord") });
+  const coordClient: coord.Coord = options.outage
+    ? new CoordClient(
+      options.outage.transport,
+      { namespace: "", requestTimeoutMs: 1_000, sessionTtlMs: 2_000 },
+      root.namespace("coord"),
+    )
+    : coord.memory({}, { logger: root.namespace("coord") });
   const cacheClient = cache.memory({}, { logger: root.namespace("cache") });
   if (settings) await coordClient.kv.set(chatConfigKey(ENV), settings);
   const chat = await startChat(
@@ -306,21 +318,60 @@ test("chat: the instance registers in coord and deregisters on close", () =>
     assert.equal(lease.id, chat.instanceId);
   }));
 
-test("chat: once the instance-id lease is lost, posts are 503 LockLost and it leaves the registry", () =>
+test("chat: once another instance takes its instance id, posts are 503 LockLost and it leaves the registry", () =>
   withChat(async ({ chat, coord }) => {
     await chat.register("http://10.0.0.5:8080");
     assert.equal((await post(chat, "general", message("ada", "c-1"))).status, 201);
-    await coord.kv.delete(`/ids/chat/${chat.instanceId}`); // an operator takes the id away
+    // An operator hands the id to someone else: it is not re-claimed.
+    await coord.kv.set(`/ids/chat/${chat.instanceId}`, { holder: "someone else" });
     await waitUntil(async () => (await coord.registry.discover("chat")).length === 0, {
       what: "deregistration",
     });
+    await waitUntil(
+      async () => (await call(chat, "GET", "/healthz")).body.checks.instanceId === "lease taken",
+      { what: "the lease to be taken" },
+    );
     const refused = await post(chat, "general", message("ada", "c-2"));
     assert.equal(refused.status, 503);
     assert.equal(refused.body.error.code, "LockLost");
-    const health = await call(chat, "GET", "/healthz");
-    assert.equal(health.status, 503);
-    assert.equal(health.body.checks.instanceId, "lease lost");
+    assert.equal((await call(chat, "GET", "/healthz")).status, 503);
   }));
+
+test("chat: through an etcd outage it refuses posts and leaves the registry, then takes posts on the same instance id and registers again", () => {
+  const store = new MemoryStore();
+  const link = outage(new MemoryTransport(store));
+  return withChat(async ({ chat, coord }) => {
+    await chat.register("http://10.0.0.5:8080");
+    assert.equal((await post(chat, "general", message("ada", "c-1"))).status, 201);
+    await link.begin();
+    try {
+      await waitUntil(
+        async () => (await call(chat, "GET", "/healthz")).body.checks.instanceId === "lease lost",
+        { what: "the lease to be lost" },
+      );
+      const refused = await post(chat, "general", message("ada", "c-2"));
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, "LockLost");
+      // What the rest of the cluster sees: the entry is gone (its lease expired).
+      const others = new MemoryTransport(store);
+      await waitUntil(
+        async () => (await others.range({ key: "/services/chat/", prefix: true })).kvs.length === 0,
+        { what: "the entry to leave the registry" },
+      );
+    } finally {
+      link.end();
+    }
+    await waitUntil(async () => (await call(chat, "GET", "/healthz")).status === 200, {
+      timeoutMs: 15_000,
+      what: "the service to be healthy again",
+    });
+    const listed = await coord.registry.discover("chat");
+    assert.deepEqual(listed.map((i) => i.id), [`chat-${chat.instanceId}`]);
+    const accepted = await post(chat, "general", message("ada", "c-3"));
+    assert.equal(accepted.status, 201);
+    assert.equal(decompose(accepted.body.message.id).instanceId, chat.instanceId);
+  }, { outage: link });
+});
 
 function demoOptions(overrides: Partial<DemoOptions>): DemoOptions {
   return {

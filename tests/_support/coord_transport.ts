@@ -1,0 +1,106 @@
+/**
+ * Transports with test hooks around coord's transport seam: override some calls, end live
+ * watches as a lost connection would, or take the whole transport down for a while.
+ */
+import { InfraError } from "../../base/mod.ts";
+import type { Transport, WatchSink, WatchSubscription } from "../../coord/transport.ts";
+
+/** A transport that runs `overrides` instead of some of `transport`'s methods. */
+export function intercept(transport: Transport, overrides: Partial<Transport>): Transport {
+  return {
+    range: (request, options) => transport.range(request, options),
+    txn: (request, options) => transport.txn(request, options),
+    leaseGrant: (ttl, options) => transport.leaseGrant(ttl, options),
+    leaseRevoke: (id, options) => transport.leaseRevoke(id, options),
+    leaseKeepAlive: (id, options) => transport.leaseKeepAlive(id, options),
+    watch: (range, start, sink) => transport.watch(range, start, sink),
+    compact: (revision, options) => transport.compact(revision, options),
+    close: () => transport.close(),
+    ...overrides,
+  };
+}
+
+/** A transport whose live watch subscriptions a test can end, as a lost connection would. */
+export interface Interruptible {
+  /** The transport to give the client. */
+  transport: Transport;
+  /** Ends every live subscription with `error` (default `Unavailable`). */
+  interrupt(error?: InfraError): Promise<void>;
+}
+
+/** Wraps `transport` so that its watches can be ended by the test (see {@link Interruptible}). */
+export function interruptible(transport: Transport): Interruptible {
+  const live = new Set<{ sink: WatchSink; subscription: WatchSubscription }>();
+  return {
+    transport: intercept(transport, {
+      watch(range, start, sink) {
+        const entry = {
+          sink,
+          subscription: transport.watch(range, start, {
+            onCreated: () => sink.onCreated?.(),
+            onEvents: (events) => sink.onEvents(events),
+            onEnd: (end) => {
+              live.delete(entry);
+              sink.onEnd(end);
+            },
+          }),
+        };
+        live.add(entry);
+        return {
+          cancel: () => {
+            live.delete(entry);
+            return entry.subscription.cancel();
+          },
+        };
+      },
+    }),
+    async interrupt(error = new InfraError("Unavailable", "simulated connection loss")) {
+      for (const entry of [...live]) {
+        live.delete(entry);
+        await entry.subscription.cancel();
+        entry.sink.onEnd({ reason: "error", error });
+      }
+    },
+  };
+}
+
+/** A transport that a test can take down, as an unreachable etcd (see {@link outage}). */
+export interface Outage {
+  /** The transport to give the client. */
+  transport: Transport;
+  /** From now on every call fails `Unavailable` and every watch ends. */
+  begin(): Promise<void>;
+  /** Calls go through again. */
+  end(): void;
+}
+
+/** Wraps `transport` so that the test can make it unreachable and reachable again. */
+export function outage(transport: Transport): Outage {
+  let down = false;
+  const unavailable = () => new InfraError("Unavailable", "simulated outage");
+  const guard = <T>(call: () => Promise<T>): Promise<T> =>
+    down ? Promise.reject(unavailable()) : call();
+  const links = interruptible(intercept(transport, {
+    range: (request, options) => guard(() => transport.range(request, options)),
+    txn: (request, options) => guard(() => transport.txn(request, options)),
+    leaseGrant: (ttl, options) => guard(() => transport.leaseGrant(ttl, options)),
+    leaseRevoke: (id, options) => guard(() => transport.leaseRevoke(id, options)),
+    leaseKeepAlive: (id, options) => guard(() => transport.leaseKeepAlive(id, options)),
+    compact: (revision, options) => guard(() => transport.compact(revision, options)),
+    watch(range, start, sink) {
+      if (!down) return transport.watch(range, start, sink);
+      setTimeout(() => sink.onEnd({ reason: "error", error: unavailable() }), 0);
+      return { cancel: () => Promise.resolve() };
+    },
+  }));
+  return {
+    transport: links.transport,
+    async begin() {
+      down = true;
+      await links.interrupt(unavailable());
+    },
+    end() {
+      down = false;
+    },
+  };
+}
