@@ -12,8 +12,8 @@
  * lease, create-only again, or moved over from this holder's own old lease while etcd still
  * keeps that one (then nobody else can hold the key). When another holder has the id, the
  * lease is over (`taken`). A new period starts on a later wall-clock millisecond than the
- * last one ended, so a Snowflake generator rebuilt on it cannot repeat a timestamp (and so
- * an id) of the one before.
+ * last one ended, so no Snowflake id of the new period (from the same generator, which
+ * follows the lease, or a new one) can repeat a timestamp of the one before.
  *
  * Internal: the public face is {@link InstanceIdLease} (`coord.leaseInstanceId`).
  *
