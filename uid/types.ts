@@ -36,14 +36,15 @@ export interface InstanceIdLease {
   /** The leased instance id, 0..1023 for Snowflake; the same for the life of the lease. */
   readonly id: number;
   /**
-   * Fires when the lease is lost. Read on every use: a recovering lease hands out a fresh
-   * signal for each period it holds the id.
+   * Fires when the lease is lost. Read again each millisecond of ids and once the signal
+   * read last has fired: a recovering lease hands out a fresh one for each period it holds
+   * the id.
    */
   readonly signal: AbortSignal;
   /**
    * Where the lease stands, for a lease that can recover its id. Left out, the signal alone
-   * says whether the id is held. Read once per millisecond of ids (it may check a deadline,
-   * which costs more than reading a signal).
+   * says whether the id is held, and once it fired the lease is over. Read with `signal`,
+   * not for every id (coord's checks a deadline, which costs more than a signal's `aborted`).
    */
   readonly state?: InstanceIdLeaseState;
 }

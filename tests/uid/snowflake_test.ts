@@ -275,11 +275,11 @@ test("an already lost lease issues no id at all", () => {
 
 /**
  * A lease shaped like coord's recovering one, driven by hand: a fresh signal for each period
- * it holds the id, and a `state` that counts its reads.
+ * it holds the id, and a `state`; it counts how often either is read.
  */
 interface HandLease extends InstanceIdLease {
   readonly state: InstanceIdLeaseState;
-  stateReads: number;
+  reads: number;
   /** Ends the period: the signal fires and the state becomes `to`. */
   end(to: InstanceIdLeaseState, reason?: unknown): void;
   /** Changes the state without firing the signal (a deadline passed, not noticed yet). */
@@ -292,12 +292,13 @@ function handLease(id: number): HandLease {
   let state: InstanceIdLeaseState = "held";
   const lease: HandLease = {
     id,
-    stateReads: 0,
+    reads: 0,
     get signal() {
+      lease.reads++;
       return period.signal;
     },
     get state() {
-      lease.stateReads++;
+      lease.reads++;
       return state;
     },
     end(to, reason = new Error("lease expired")) {
@@ -356,16 +357,16 @@ test("a lease whose state turns lost before its signal fires stops the generator
   assert.throws(() => ids.next(), lockLost("lost"));
 });
 
-test("a generator reads its lease's state once per millisecond, not for every id", () => {
+test("a generator reads its lease's signal and state once per millisecond, not for every id", () => {
   const clock = manualClock(EPOCH + 160_000);
   const lease = handLease(9);
   const ids = snowflake({}, { lease, clock });
-  const readsAtStart = lease.stateReads;
+  const readsAtStart = lease.reads;
   for (let i = 0; i <= MAX_SEQUENCE; i++) ids.next();
-  assert.equal(lease.stateReads - readsAtStart, 1);
+  assert.equal(lease.reads - readsAtStart, 2);
   clock.time++;
   ids.next();
-  assert.equal(lease.stateReads - readsAtStart, 2);
+  assert.equal(lease.reads - readsAtStart, 4);
 });
 
 test("a lease that is taken or closed stops the generator for good, even if it says held later", () => {
