@@ -7,10 +7,10 @@
  * @module
  */
 
-import { anySignal, decodeJson, encodeJson, InfraError } from "../base/mod.ts";
+import { decodeJson, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
 import { checkKey } from "./keys.ts";
 import type { CoordContext } from "./context.ts";
-import type { Compare, KeyRange, KeyValue, Operation } from "./transport.ts";
+import type { CallOptions, Compare, KeyRange, KeyValue, Operation } from "./transport.ts";
 import { isCompacted, isFutureRevision } from "./transport.ts";
 import { readStart, runWatch, type WatchChange, type WatchStart } from "./watch.ts";
 import type {
@@ -135,22 +135,22 @@ async function watchStart(
   fromRevision: number | undefined,
   signal: AbortSignal,
 ): Promise<WatchStart> {
-  return await context.retryingForever(async () => {
+  return await context.retryingForever(async (call) => {
     if (fromRevision === undefined) {
-      return (await readStart(context.transport, range, { signal })).start;
+      return (await readStart(context.transport, range, call)).start;
     }
     if (fromRevision <= 1) return { revision: 0, known: new Map() };
     for (;;) {
       try {
         const before = fromRevision - 1;
-        return (await readStart(context.transport, range, { signal, revision: before })).start;
+        return (await readStart(context.transport, range, { ...call, revision: before })).start;
       } catch (error) {
         // The history before fromRevision is gone, and with it what the caller knew: at the
         // compaction the watch re-reads and reports a reset, then every current key.
         if (isCompacted(error)) return { revision: fromRevision - 1, known: undefined };
         if (!isFutureRevision(error)) throw error;
       }
-      const now = await readStart(context.transport, range, { signal });
+      const now = await readStart(context.transport, range, call);
       // Still short of fromRevision - 1 (else read that revision after all: writes between
       // it and now would be in the known state, never delivered).
       if (now.start.revision < fromRevision - 1) return { ...now.start, deliverFrom: fromRevision };
@@ -172,11 +172,10 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
     operation: Operation,
     options: SetOptions,
     onFailure: () => InfraError,
+    call: CallOptions,
   ) => {
     const compare = options.guard ? [...compares, fenceCompare(options.guard)] : compares;
-    const result = await transport.txn({ compare, success: [operation], failure: [] }, {
-      signal: options.signal,
-    });
+    const result = await transport.txn({ compare, success: [operation], failure: [] }, call);
     if (!result.succeeded) throw onFailure();
     return result;
   };
@@ -186,7 +185,7 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       checkKey(key);
       context.ensureOpen();
       const result = await context.retrying(
-        () => transport.range({ key }, options),
+        (call) => transport.range({ key }, call),
         options.signal,
       );
       return result.kvs.length === 0 ? undefined : toEntry<T>(result.kvs[0]);
@@ -198,7 +197,14 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       const text = encodeJson(value, COMPONENT);
       context.ensureOpen();
       const result = await context.retrying(
-        () => write([], { type: "put", key, value: text }, options, () => lockLost(options.guard!)),
+        (call) =>
+          write(
+            [],
+            { type: "put", key, value: text },
+            options,
+            () => lockLost(options.guard!),
+            call,
+          ),
         options.signal,
       );
       return result.revision;
@@ -238,12 +244,13 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       checkGuard(options.guard);
       context.ensureOpen();
       const result = await context.retrying(
-        () =>
+        (call) =>
           write(
             [],
             { type: "delete", key, prefix: options.prefix },
             options,
             () => lockLost(options.guard!),
+            call,
           ),
         options.signal,
       );
@@ -256,7 +263,7 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       if (options.limit !== undefined) checkRevision(options.limit, "limit", 1);
       context.ensureOpen();
       const result = await context.retrying(
-        () => transport.range({ key: prefix, prefix: true, limit: options.limit }, options),
+        (call) => transport.range({ key: prefix, prefix: true, limit: options.limit }, call),
         options.signal,
       );
       return { entries: result.kvs.map((kv) => toEntry<T>(kv)), revision: result.revision };
@@ -308,7 +315,12 @@ export function watchStream<E>(
   options: WatchStreamOptions<E>,
 ): ReadableStream<E> {
   const stop = new AbortController();
-  const signal = anySignal(options.signal, stop.signal, context.closed);
+  // Scoped, not AbortSignal.any: the client's close signal outlives any number of watches.
+  const scope = scopedSignal({
+    signals: [options.signal, stop.signal, context.closed],
+    component: COMPONENT,
+  });
+  const signal = scope.signal;
   return new ReadableStream<E>({
     start(controller) {
       const enqueue = (chunk: E) => {
@@ -327,7 +339,7 @@ export function watchStream<E>(
             for (const chunk of options.map(changes)) enqueue(chunk);
           },
         });
-      })().then(
+      })().finally(() => scope[Symbol.dispose]()).then(
         () => {
           try {
             controller.close();

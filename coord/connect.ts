@@ -63,10 +63,8 @@ export async function connect(
   const deadline = timeoutSignal(checked.dialTimeoutMs, COMPONENT);
   try {
     await retry(
-      () =>
-        transport.range({ key: `${checked.namespace}/`, limit: 1, keysOnly: true }, {
-          signal: deadline,
-        }),
+      (_attempt, call) =>
+        transport.range({ key: `${checked.namespace}/`, limit: 1, keysOnly: true }, call),
       {
         maxAttempts: Infinity,
         deadlineMs: checked.dialTimeoutMs,

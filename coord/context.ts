@@ -8,7 +8,7 @@
  * @module
  */
 
-import { abortable, InfraError, retry } from "../base/mod.ts";
+import { abortable, type AttemptOptions, InfraError, retry } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
@@ -74,12 +74,13 @@ export class CoordContext {
    * jittered backoff for about two request timeouts: a request caught by an etcd leader
    * failure hangs until its deadline, and the retry then reaches the new leader.
    *
-   * @param fn The operation.
+   * @param fn The operation. Pass its `call` (the attempt's signal) to the transport: an
+   * attempt abandoned at the deadline or by `signal` then stops its request too.
    * @param signal Stops retrying.
    * @returns What `fn` returned.
    */
-  retrying<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return retry(fn, {
+  retrying<T>(fn: (call: AttemptOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return retry((_attempt, call) => fn(call), {
       maxAttempts: Infinity,
       deadlineMs: 2 * this.requestTimeoutMs + 1_000,
       initialDelayMs: 50,
@@ -92,12 +93,12 @@ export class CoordContext {
    * Runs an operation that is safe to repeat until it succeeds, a permanent error occurs or
    * `signal` fires (then it throws `Aborted`).
    *
-   * @param fn The operation.
+   * @param fn The operation; pass its `call` to the transport, as for {@link retrying}.
    * @param signal Stops retrying.
    * @returns What `fn` returned.
    */
-  retryingForever<T>(fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
-    return retry(fn, {
+  retryingForever<T>(fn: (call: AttemptOptions) => Promise<T>, signal: AbortSignal): Promise<T> {
+    return retry((_attempt, call) => fn(call), {
       maxAttempts: Infinity,
       deadlineMs: Number.MAX_SAFE_INTEGER,
       initialDelayMs: 50,
@@ -123,7 +124,7 @@ export class CoordContext {
         // one caller's signal (each caller gives up on its own, below).
         const closed = this.#closed.signal;
         pending = this.retrying(
-          () => Session.open(this.transport, ttlMs, { logger: this.logger, signal: closed }),
+          ({ signal }) => Session.open(this.transport, ttlMs, { logger: this.logger, signal }),
           closed,
         );
         this.#sessions.set(ttlMs, pending);

@@ -63,12 +63,12 @@ class HeldLeadership implements Leadership {
       });
     if (!session.alive) throw lost();
     const result = await this.#context.retrying(
-      () =>
+      (call) =>
         this.#context.transport.txn({
           compare: [{ key: this.key, target: "create", result: "==", value: this.fencingToken }],
           success: [{ type: "put", key: this.key, value: text, lease: session.id }],
           failure: [],
-        }, options),
+        }, call),
       options.signal,
     );
     if (!result.succeeded) throw lost();
@@ -125,12 +125,12 @@ export function createElection(context: CoordContext, name: string): Election {
     async leader<T>(options: SignalOptions = {}): Promise<LeaderInfo<T> | undefined> {
       context.ensureOpen();
       const result = await context.retrying(
-        () =>
+        (call) =>
           context.transport.range({
             ...range,
             sort: { target: "create", order: "ascend" },
             limit: 1,
-          }, options),
+          }, call),
         options.signal,
       );
       return result.kvs.length === 0 ? undefined : toLeader<T>(result.kvs[0]);
@@ -161,7 +161,7 @@ export function createElection(context: CoordContext, name: string): Election {
         signal: options.signal,
         start: async (signal, enqueue) => {
           const { start, kvs } = await context.retryingForever(
-            () => readStart(context.transport, range, { signal }),
+            (call) => readStart(context.transport, range, call),
             signal,
           );
           for (const kv of kvs) candidates.set(kv.key, kv);

@@ -12,8 +12,8 @@
  * lease, create-only again, or moved over from this holder's own old lease while etcd still
  * keeps that one (then nobody else can hold the key). When another holder has the id, the
  * lease is over (`taken`). A new period starts on a later wall-clock millisecond than the
- * last one ended, so a Snowflake generator rebuilt on it cannot repeat a timestamp (and so
- * an id) of the one before.
+ * last one ended, so no Snowflake id of the new period (from the same generator, which
+ * follows the lease, or a new one) can repeat a timestamp of the one before.
  *
  * Internal: the public face is {@link InstanceIdLease} (`coord.leaseInstanceId`).
  *
@@ -21,13 +21,13 @@
  */
 
 import {
-  anySignal,
   backoffCap,
   closeOnce,
   configCheck,
   delay,
   encodeJson,
   InfraError,
+  scopedSignal,
 } from "../base/mod.ts";
 import { checkTtl } from "./config.ts";
 import type { CoordContext } from "./context.ts";
@@ -76,12 +76,12 @@ async function claimKey(
   const { transport } = context;
   for (;;) {
     const result = await context.retrying(
-      () =>
+      (call) =>
         transport.txn({
           compare: [{ key, target: "create", result: "==", value: 0 }],
           success: [{ type: "put", key, value, lease: session.id }],
           failure: [{ type: "range", request: { key, keysOnly: true } }],
-        }, { signal }),
+        }, call),
       signal,
     );
     if (result.succeeded) return { revision: result.revision, since: result.revision };
@@ -96,12 +96,12 @@ async function claimKey(
     }
     if (lease === "0" || !previous.has(lease)) return undefined;
     const moved = await context.retrying(
-      () =>
+      (call) =>
         transport.txn({
           compare: [{ key, target: "lease", result: "==", value: kv.lease }],
           success: [{ type: "put", key, value, lease: session.id }],
           failure: [],
-        }, { signal }),
+        }, call),
       signal,
     );
     if (moved.succeeded) return { revision: kv.createRevision, since: moved.revision };
@@ -204,7 +204,9 @@ class LeasedInstanceId implements InstanceIdLease {
     for (;;) {
       const period = this.#period;
       const ended = period.ownership.signal;
-      await whenAborted(anySignal(ended, this.#closing.signal));
+      // Scoped, not AbortSignal.any: the closing signal outlives any number of periods (and
+      // a scope lets go of its signals once it fires, which is when this wait ends).
+      await whenAborted(scopedSignal({ signals: [ended, this.#closing.signal] }).signal);
       if (this.#closing.signal.aborted || InfraError.is(ended.reason, "Closed")) return;
       logger.warn("instance id lost; no ids until it is re-claimed", {
         service: this.service,
@@ -335,7 +337,7 @@ export async function leaseInstanceId(
   const signal = options.signal;
 
   const session = await context.retrying(
-    () => Session.open(transport, ttlMs, { logger, signal }),
+    (call) => Session.open(transport, ttlMs, { logger, signal: call.signal }),
     signal,
   );
   const value = claimValue(holder, session);
@@ -343,7 +345,7 @@ export async function leaseInstanceId(
   try {
     for (let round = 0; round < ROUNDS && !claimed; round++) {
       const taken = await context.retrying(
-        () => transport.range({ key: prefix, prefix: true, keysOnly: true }, { signal }),
+        (call) => transport.range({ key: prefix, prefix: true, keysOnly: true }, call),
         signal,
       );
       const used = new Set(taken.kvs.map((kv) => Number(kv.key.slice(prefix.length))));

@@ -15,6 +15,7 @@
 import { anySignal, closeOnce, InfraError, retry } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
 import type { Session } from "./session.ts";
+import type { CallOptions } from "./transport.ts";
 import { runWatch } from "./watch.ts";
 import type { SignalOptions } from "./types.ts";
 
@@ -36,12 +37,12 @@ export async function removeFromQueue(
   key: string,
 ): Promise<void> {
   if (!session.alive) return;
-  const attempt = () =>
+  const attempt = (call: CallOptions) =>
     context.transport.txn({
       compare: [{ key, target: "lease", result: "==", value: session.id }],
       success: [{ type: "delete", key }],
       failure: [],
-    });
+    }, call);
   try {
     await context.retrying(attempt, session.signal);
   } catch (error) {
@@ -50,7 +51,7 @@ export async function removeFromQueue(
       key,
       error,
     });
-    void retry(attempt, {
+    void retry((_attempt, call) => attempt(call), {
       maxAttempts: Infinity,
       deadlineMs: Number.MAX_SAFE_INTEGER,
       initialDelayMs: 200,
@@ -171,7 +172,7 @@ export class Ownership {
   async isOwner(options: SignalOptions = {}): Promise<boolean> {
     if (this.#ended.signal.aborted) return false;
     const result = await this.#context.retrying(
-      () => this.#context.transport.range({ key: this.key, keysOnly: true }, options),
+      (call) => this.#context.transport.range({ key: this.key, keysOnly: true }, call),
       options.signal,
     );
     return result.kvs[0]?.createRevision === this.fencingToken;

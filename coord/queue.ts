@@ -11,7 +11,7 @@
  * @module
  */
 
-import { anySignal, backoffCap, delay, InfraError, isTransient } from "../base/mod.ts";
+import { backoffCap, delay, InfraError, isTransient, scopedSignal } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
 import type { Session } from "./session.ts";
 import type { KeyValue } from "./transport.ts";
@@ -71,14 +71,16 @@ export async function joinQueue(
       keysOnly: true,
     } as const,
   };
+  // Scoped, not AbortSignal.any: the shared session outlives any number of joins.
+  using scope = scopedSignal({ signals: [signal, session.signal], component: COMPONENT });
   const result = await context.retrying(
-    () =>
+    (call) =>
       context.transport.txn({
         compare: [{ key, target: "create", result: "==", value: 0 }],
         success: [{ type: "put", key, value, lease: session.id }, first],
         failure: [{ type: "range", request: { key } }, first],
-      }, { signal }),
-    anySignal(signal, session.signal),
+      }, call),
+    scope.signal,
   );
   let revision = result.revision;
   if (!result.succeeded) {
@@ -119,7 +121,11 @@ export async function waitForTurn(
   entry: QueueEntry,
   signal?: AbortSignal,
 ): Promise<void> {
-  const stop = anySignal(signal, session.signal, context.closed);
+  using scope = scopedSignal({
+    signals: [signal, session.signal, context.closed],
+    component: COMPONENT,
+  });
+  const stop = scope.signal;
   for (let attempt = 1;; attempt++) {
     if (session.signal.aborted) throw lost(entry.key, session);
     if (stop.aborted) throw abortReason(stop);

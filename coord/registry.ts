@@ -11,7 +11,6 @@
  */
 
 import {
-  anySignal,
   backoffCap,
   closeOnce,
   configCheck,
@@ -19,6 +18,7 @@ import {
   delay,
   encodeJson,
   InfraError,
+  scopedSignal,
 } from "../base/mod.ts";
 import { checkTtl } from "./config.ts";
 import { watchStream } from "./config_center.ts";
@@ -140,9 +140,12 @@ class ServiceRegistration implements Registration {
   /** Opens a session and puts the key under it. */
   async #establish(signal?: AbortSignal): Promise<void> {
     const { transport, logger } = this.#context;
-    const stop = anySignal(signal, this.#closing.signal);
+    // Scoped signals here and below, not AbortSignal.any: the caller's signal and the
+    // registration's closing signal outlive any number of periods.
+    using scope = scopedSignal({ signals: [signal, this.#closing.signal], component: COMPONENT });
+    const stop = scope.signal;
     const session = await this.#context.retrying(
-      () => Session.open(transport, this.#ttlMs, { logger, signal: stop }),
+      (call) => Session.open(transport, this.#ttlMs, { logger, signal: call.signal }),
       stop,
     );
     try {
@@ -155,15 +158,16 @@ class ServiceRegistration implements Registration {
     this.#state.set("registered");
   }
 
-  #put(session: Session, signal: AbortSignal): Promise<unknown> {
-    return this.#context.retrying(
-      () =>
+  async #put(session: Session, signal: AbortSignal): Promise<unknown> {
+    using scope = scopedSignal({ signals: [signal, session.signal], component: COMPONENT });
+    return await this.#context.retrying(
+      (call) =>
         this.#context.transport.txn({
           compare: [],
           success: [{ type: "put", key: this.#key, value: this.#value, lease: session.id }],
           failure: [],
-        }, { signal }),
-      anySignal(signal, session.signal),
+        }, call),
+      scope.signal,
     );
   }
 
@@ -171,13 +175,17 @@ class ServiceRegistration implements Registration {
   async #trouble(period: Period): Promise<"lost" | "deleted" | "closed"> {
     const { transport, logger } = this.#context;
     const stop = new AbortController();
-    const until = anySignal(stop.signal, period.session.signal, this.#closing.signal);
+    using scope = scopedSignal({
+      signals: [stop.signal, period.session.signal, this.#closing.signal],
+      component: COMPONENT,
+    });
+    const until = scope.signal;
     const ended = () => this.#closing.signal.aborted ? "closed" : "lost";
     try {
       let read: Awaited<ReturnType<typeof readStart>>;
       try {
         read = await this.#context.retryingForever(
-          () => readStart(transport, { key: this.#key }, { signal: until }),
+          (call) => readStart(transport, { key: this.#key }, call),
           until,
         );
       } catch {
@@ -346,7 +354,7 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       signal: options.signal,
       start: async (signal, enqueue) => {
         const { start, kvs } = await context.retryingForever(
-          () => readStart(context.transport, { key: prefix, prefix: true }, { signal }),
+          (call) => readStart(context.transport, { key: prefix, prefix: true }, call),
           signal,
         );
         for (const kv of kvs) {
@@ -382,7 +390,7 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       const prefix = servicePrefix(service);
       context.ensureOpen();
       const result = await context.retrying(
-        () => context.transport.range({ key: prefix, prefix: true }, options),
+        (call) => context.transport.range({ key: prefix, prefix: true }, call),
         options.signal,
       );
       return result.kvs.map(toInstance).filter((i): i is ServiceInstance => i !== undefined)
@@ -393,7 +401,10 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
 
     async picker(service: string, options: PickerOptions = {}) {
       const picker = new LivePicker(options.strategy);
-      const stream = watch(service, { signal: anySignal(options.signal, picker.stopSignal) });
+      // Lets go of the caller's signal once the picker stops (a scope lets go when it fires).
+      const stream = watch(service, {
+        signal: scopedSignal({ signals: [options.signal, picker.stopSignal] }).signal,
+      });
       await picker.start(stream, options.signal);
       const untrack = context.track(picker);
       picker.stopSignal.addEventListener("abort", untrack, { once: true });

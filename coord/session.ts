@@ -194,7 +194,7 @@ export class Session {
 
   async #revokeInBackground(): Promise<void> {
     try {
-      await retry(() => this.#transport.leaseRevoke(this.id), {
+      await retry((_attempt, call) => this.#transport.leaseRevoke(this.id, call), {
         maxAttempts: Infinity,
         deadlineMs: Math.max(2 * this.ttlMs, 10_000),
         initialDelayMs: 200,
@@ -219,7 +219,7 @@ export class Session {
       );
       this.#closing = (async () => {
         try {
-          await retry(() => this.#transport.leaseRevoke(this.id), {
+          await retry((_attempt, call) => this.#transport.leaseRevoke(this.id, call), {
             maxAttempts: 3,
             initialDelayMs: 50,
           });

@@ -20,7 +20,7 @@ import {
 } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
-import type { KeyValue } from "./transport.ts";
+import type { CallOptions, KeyValue } from "./transport.ts";
 import { readStart, runWatch, type WatchStart } from "./watch.ts";
 import type {
   BindOptions,
@@ -203,7 +203,7 @@ export async function openTypedConfig<T>(
     await putInForce(checked.value, kv.modRevision);
   };
 
-  const read = () => readStart(transport, { key }, { signal: stop.signal });
+  const read = (call: CallOptions) => readStart(transport, { key }, call);
   const load = async () => {
     const first = await context.retryingForever(read, stop.signal);
     await exclusive(() => apply(first.kvs[0], first.start.revision));

@@ -500,22 +500,18 @@ export type InstanceIdState = "held" | "lost" | "taken" | "closed";
  * Snowflake generator. Its `signal` fires as soon as the lease may be lost, before etcd
  * could give the id to anyone else. The lease then re-claims the same id when it is still
  * free, and only then (never while someone else may hold it): the state goes `lost` →
- * `held` and `signal` is a fresh signal for the new holding period. A generator built on
- * the old period stays stopped; build a new one on `held` (see the example).
+ * `held` and `signal` is a fresh signal for the new holding period. uid's generator reads
+ * `signal` and `state` as it goes, so one generator follows the lease across such a loss.
  *
- * @example Keep a Snowflake generator going across an etcd outage
+ * @example One Snowflake generator across an etcd outage
  * ```ts ignore
  * import * as coord from "@gochat/infra/coord";
  * import { snowflake } from "@gochat/infra/uid";
  *
  * await using client = await coord.connect(coord.defaultConfig("production"));
  * await using lease = await client.leaseInstanceId("im-logic");
- * let ids = snowflake({}, { lease });
- * lease.onStateChange((state) => {
- *   // Same id, new period: a new generator (uid stops one for good once its signal fired).
- *   if (state === "held") ids = snowflake({}, { lease });
- * });
- * ids.next(); // LockLost while the lease is lost or taken
+ * const ids = snowflake({}, { lease });
+ * ids.next(); // LockLost while the lease is lost (ids again once held), for good once taken
  * ```
  */
 export interface InstanceIdLease extends AsyncDisposable {

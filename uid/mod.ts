@@ -4,8 +4,9 @@
  *
  * Use Snowflake for primary keys and message ids where a compact, sortable integer matters;
  * its 10-bit instance id must be unique among running instances, so take it as a lease from
- * `coord`'s instance-id allocator (the generator stops with `LockLost` once the lease is lost)
- * or give it explicitly. Use UUID v7 where no coordination is wanted (request ids, public
+ * `coord`'s instance-id allocator or give it explicitly. On a lease, one generator follows it
+ * for its whole life: `LockLost` while the lease is lost, ids again (still increasing) once
+ * coord re-claims the id, and `LockLost` for good once the id is taken or the lease closed. Use UUID v7 where no coordination is wanted (request ids, public
  * resource ids).
  *
  * Snowflake `next()` never returns a duplicate: 4,096 ids in one millisecond make it wait
@@ -31,7 +32,7 @@
  *
  * await using client = await coord.connect(coord.defaultConfig("production"));
  * await using lease = await client.leaseInstanceId("im-logic");
- * const ids = snowflake({}, { lease });
+ * const ids = snowflake({}, { lease }); // one generator, across etcd outages too
  * ```
  *
  * @module

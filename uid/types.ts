@@ -17,15 +17,36 @@ export interface Clock {
 export const systemClock: Clock = { now: Date.now };
 
 /**
- * An instance id held under a lease, e.g. from `coord`'s instance-id allocator. `signal`
- * fires when the lease is lost; from then on another process may hold the same id, so a
- * generator using it must stop.
+ * Where an {@link InstanceIdLease} stands, as `coord`'s instance-id lease reports it:
+ * `held` (ids may be issued), `lost` (issue nothing until it is held again), `taken`
+ * (another holder has the id: over for good) or `closed` (released: over for good).
+ */
+export type InstanceIdLeaseState = "held" | "lost" | "taken" | "closed";
+
+/**
+ * An instance id held under a lease, e.g. from `coord`'s instance-id allocator (which fits
+ * this shape; uid does not depend on coord). `signal` fires when the lease is lost; from
+ * then on another process may hold the same id, so a generator using it must stop.
+ *
+ * A lease that recovers its id after a loss exposes `state` and gives a fresh `signal` for
+ * each period it holds the id: a generator reads both as it goes, so it stops while the
+ * lease is lost and carries on once it is held again.
  */
 export interface InstanceIdLease {
-  /** The leased instance id, 0..1023 for Snowflake. */
+  /** The leased instance id, 0..1023 for Snowflake; the same for the life of the lease. */
   readonly id: number;
-  /** Fires when the lease is lost. */
+  /**
+   * Fires when the lease is lost. Read again each millisecond of ids and once the signal
+   * read last has fired: a recovering lease hands out a fresh one for each period it holds
+   * the id.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Where the lease stands, for a lease that can recover its id. Left out, the signal alone
+   * says whether the id is held, and once it fired the lease is over. Read with `signal`,
+   * not for every id (coord's checks a deadline, which costs more than a signal's `aborted`).
+   */
+  readonly state?: InstanceIdLeaseState;
 }
 
 /** Config of a Snowflake generator (plain JSON; can live in the config center). */

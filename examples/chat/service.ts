@@ -9,7 +9,7 @@
  * 1. validate against the settings in force;
  * 2. (ratelimit: `allow(userId)` per user, 429 when denied);
  * 3. a Snowflake id from the leased instance id (503 `LockLost` while the lease is lost, until
- *    coord re-claims the id);
+ *    coord re-claims the id: one generator follows the lease throughout);
  * 4. claim the `clientMessageId` (`DuplicateGuard`; `once` later), 409 for a repeat;
  * 5. (db: insert into the message table of the room's shard);
  * 6. append to the room's recent window (`RecentMessages`);
@@ -120,7 +120,7 @@ class Chat implements ChatService {
   #deps: Required<Pick<ChatDependencies, "coord" | "cache" | "recent" | "duplicates">>;
   #logger: Logger;
   #lease: InstanceIdLease;
-  #ids: Snowflake;
+  readonly #ids: Snowflake;
   #typed: TypedConfig<ChatConfig> | undefined;
   #registration: Registration | undefined;
   /** Where `register` was asked to register this instance (again after a re-claim). */
@@ -137,6 +137,8 @@ class Chat implements ChatService {
     };
     this.#logger = deps.logger ?? getLogger("");
     this.#lease = lease;
+    // One generator for the life of the service: it issues nothing while the lease is lost
+    // and carries on, with larger ids, once coord re-claims the id.
     this.#ids = snowflake({}, { lease });
     this.configKey = configKey;
     this.handler = compose(
@@ -146,7 +148,7 @@ class Chat implements ChatService {
     lease.onStateChange((state) => this.#onLease(state));
   }
 
-  /** Follows the instance-id lease: no ids and no traffic unless it is held. */
+  /** Follows the instance-id lease: no traffic unless it is held (uid stops the ids itself). */
   #onLease(state: InstanceIdLease["state"]): void {
     if (this.#closing) return;
     const instanceId = this.#lease.id;
@@ -161,9 +163,6 @@ class Chat implements ChatService {
         instanceId,
       });
     } else if (state === "held") {
-      // uid stops a generator for good once its lease signal fired: a new one for the new
-      // period (coord starts it on a later millisecond, so no id can repeat).
-      this.#ids = snowflake({}, { lease: this.#lease });
       this.#logger.info("instance id re-claimed; taking messages again", { instanceId });
       const address = this.#address;
       if (address !== undefined) {

@@ -1,12 +1,13 @@
 /**
  * coord's instance-id lease drives uid's Snowflake generator: ids carry the leased id, the
- * generator stops with LockLost once the lease is lost, and one rebuilt after the lease
- * re-claimed its id carries on.
+ * generator stops with LockLost while the lease is lost, carries on by itself once the lease
+ * re-claimed its id, and stops for good once the id is taken or the lease closed.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
 import { decompose, snowflake } from "../../uid/mod.ts";
+import { type Outage, outage } from "../_support/coord_transport.ts";
 import { etcdEndpoints } from "../_support/env.ts";
 import { waitUntil } from "../_support/process.ts";
 import { aborted, type HarnessFactory, leaseOf, TTL, withHarness } from "./contract.ts";
@@ -34,26 +35,59 @@ for (const [name, factory] of drivers) {
       assert.throws(() => ids.nextString(), (error) => InfraError.is(error, "LockLost"));
     }));
 
-  test(`${name}: a Snowflake generator rebuilt when the lease re-claims its id issues larger ids with the same instance id`, () =>
+  test(`${name}: one Snowflake generator stops during an outage and carries on with larger ids once the lease re-claims its id`, () =>
+    withHarness(factory, async (h) => {
+      const links = { current: undefined as Outage | undefined };
+      const c = await h.client({
+        wrap: (transport) => (links.current = outage(transport)).transport,
+      });
+      const lease = await c.leaseInstanceId("im-chat", { ttlMs: TTL });
+      const ids = snowflake({}, { lease });
+      const before = Array.from({ length: 5_000 }, () => ids.next());
+      await links.current!.begin();
+      try {
+        await aborted(lease.signal);
+        assert.throws(() => ids.next(), (error) => InfraError.is(error, "LockLost"));
+      } finally {
+        links.current!.end();
+      }
+      await waitUntil(() => lease.state === "held", { timeoutMs: 15_000, what: "the re-claim" });
+      const after = Array.from({ length: 5_000 }, () => ids.next());
+      const all = [...before, ...after];
+      assert.ok(all.every((id, i) => i === 0 || id > all[i - 1]), "strictly increasing");
+      assert.equal(new Set(all).size, all.length);
+      assert.ok(all.every((id) => decompose(id).instanceId === lease.id));
+      assert.ok(
+        decompose(after[0]).timestampMs > decompose(before.at(-1)!).timestampMs,
+        "the new period starts on a later millisecond",
+      );
+    }));
+
+  test(`${name}: a Snowflake generator stops for good when another holder takes its id`, () =>
     withHarness(factory, async (h) => {
       const c = await h.client();
-      const lease = await c.leaseInstanceId("im-chat", { ttlMs: TTL });
-      let ids = snowflake({}, { lease });
-      lease.onStateChange((state) => {
-        if (state === "held") ids = snowflake({}, { lease });
+      const other = await h.client();
+      const lease = await c.leaseInstanceId("im-push", { ttlMs: TTL });
+      const ids = snowflake({}, { lease });
+      ids.next();
+      const theirs = await other.transport.leaseGrant(TTL / 1000);
+      await other.transport.txn({
+        compare: [],
+        success: [{
+          type: "put",
+          key: `/ids/im-push/${lease.id}`,
+          value: '{"holder":"other"}',
+          lease: theirs.id,
+        }],
+        failure: [],
       });
-      const before = ids;
-      const firstPeriod = lease.signal;
-      const last = before.next();
-      await c.transport.leaseRevoke(await leaseOf(c, `/ids/im-chat/${lease.id}`));
-      await aborted(firstPeriod);
-      await waitUntil(() => lease.state === "held", { what: "the re-claim" });
-      assert.throws(() => before.next(), (error) => InfraError.is(error, "LockLost"));
-      const next = ids.next();
-      assert.ok(next > last);
-      assert.equal(decompose(next).instanceId, lease.id);
+      await waitUntil(() => lease.state === "taken", { what: "the lease to give up" });
+      assert.throws(
+        () => ids.next(),
+        (error) => InfraError.is(error, "LockLost") && error.details.state === "taken",
+      );
       await lease.close();
-      assert.throws(() => ids.next(), (error) => InfraError.is(error, "LockLost"));
+      await other.transport.leaseRevoke(theirs.id);
     }));
 
   test(`${name}: a Snowflake generator stops when its lease is closed`, () =>

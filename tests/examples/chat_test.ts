@@ -342,7 +342,8 @@ test("chat: through an etcd outage it refuses posts and leaves the registry, the
   const link = outage(new MemoryTransport(store));
   return withChat(async ({ chat, coord }) => {
     await chat.register("http://10.0.0.5:8080");
-    assert.equal((await post(chat, "general", message("ada", "c-1"))).status, 201);
+    const first = await post(chat, "general", message("ada", "c-1"));
+    assert.equal(first.status, 201);
     await link.begin();
     try {
       await waitUntil(
@@ -370,6 +371,7 @@ test("chat: through an etcd outage it refuses posts and leaves the registry, the
     const accepted = await post(chat, "general", message("ada", "c-3"));
     assert.equal(accepted.status, 201);
     assert.equal(decompose(accepted.body.message.id).instanceId, chat.instanceId);
+    assert.ok(BigInt(accepted.body.message.id) > BigInt(first.body.message.id));
   }, { outage: link });
 });
 

@@ -1,7 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import { type Clock, decompose, defaultConfig, MAX_SEQUENCE, snowflake } from "../../uid/mod.ts";
+import {
+  type Clock,
+  decompose,
+  defaultConfig,
+  type InstanceIdLease,
+  type InstanceIdLeaseState,
+  MAX_SEQUENCE,
+  snowflake,
+} from "../../uid/mod.ts";
 
 const EPOCH = Date.UTC(2024, 0, 1);
 
@@ -265,6 +273,132 @@ test("an already lost lease issues no id at all", () => {
   assert.throws(() => ids.next(), (e) => InfraError.is(e, "LockLost"));
 });
 
+/**
+ * A lease shaped like coord's recovering one, driven by hand: a fresh signal for each period
+ * it holds the id, and a `state`; it counts how often either is read.
+ */
+interface HandLease extends InstanceIdLease {
+  readonly state: InstanceIdLeaseState;
+  reads: number;
+  /** Ends the period: the signal fires and the state becomes `to`. */
+  end(to: InstanceIdLeaseState, reason?: unknown): void;
+  /** Changes the state without firing the signal (a deadline passed, not noticed yet). */
+  mark(to: InstanceIdLeaseState): void;
+  /** A new period: a fresh signal and `held`. */
+  regain(): void;
+}
+function handLease(id: number): HandLease {
+  let period = new AbortController();
+  let state: InstanceIdLeaseState = "held";
+  const lease: HandLease = {
+    id,
+    reads: 0,
+    get signal() {
+      lease.reads++;
+      return period.signal;
+    },
+    get state() {
+      lease.reads++;
+      return state;
+    },
+    end(to, reason = new Error("lease expired")) {
+      state = to;
+      period.abort(reason);
+    },
+    mark(to) {
+      state = to;
+    },
+    regain() {
+      period = new AbortController();
+      state = "held";
+    },
+  };
+  return lease;
+}
+
+const lockLost = (state: string) => (e: unknown) =>
+  InfraError.is(e, "LockLost") && e.details.state === state;
+
+test("a generator issues no ids while its lease is lost and resumes once it holds the id again", () => {
+  const clock = manualClock(EPOCH + 130_000);
+  const lease = handLease(9);
+  const ids = snowflake({}, { lease, clock });
+  const before = ids.next();
+  lease.end("lost");
+  assert.throws(() => ids.next(), lockLost("lost"));
+  clock.time++;
+  assert.throws(() => ids.next(), lockLost("lost"));
+  lease.regain();
+  const after = ids.next();
+  assert.ok(after > before);
+  assert.equal(decompose(after).instanceId, 9);
+});
+
+test("ids after a re-claim in the same millisecond continue its sequence, never repeating one", () => {
+  const clock = manualClock(EPOCH + 140_000);
+  const lease = handLease(9);
+  const ids = snowflake({}, { lease, clock });
+  const before = [ids.next(), ids.next()];
+  lease.end("lost");
+  assert.throws(() => ids.next(), lockLost("lost"));
+  lease.regain();
+  const after = ids.next();
+  assert.equal(decompose(after).timestampMs, decompose(before[1]).timestampMs);
+  assert.equal(decompose(after).sequence, 2);
+});
+
+test("a lease whose state turns lost before its signal fires stops the generator at the next millisecond", () => {
+  const clock = manualClock(EPOCH + 150_000);
+  const lease = handLease(9);
+  const ids = snowflake({}, { lease, clock });
+  ids.next();
+  lease.mark("lost");
+  clock.time++;
+  assert.throws(() => ids.next(), lockLost("lost"));
+});
+
+test("a generator reads its lease's signal and state once per millisecond, not for every id", () => {
+  const clock = manualClock(EPOCH + 160_000);
+  const lease = handLease(9);
+  const ids = snowflake({}, { lease, clock });
+  const readsAtStart = lease.reads;
+  for (let i = 0; i <= MAX_SEQUENCE; i++) ids.next();
+  assert.equal(lease.reads - readsAtStart, 2);
+  clock.time++;
+  ids.next();
+  assert.equal(lease.reads - readsAtStart, 4);
+});
+
+test("a lease that is taken or closed stops the generator for good, even if it says held later", () => {
+  for (const final of ["taken", "closed"] as const) {
+    const clock = manualClock(EPOCH + 170_000);
+    const lease = handLease(9);
+    const ids = snowflake({}, { lease, clock });
+    ids.next();
+    lease.end(final);
+    assert.throws(() => ids.next(), lockLost(final), final);
+    lease.regain();
+    clock.time++;
+    assert.throws(() => ids.next(), lockLost(final), `${final}, then held`);
+  }
+});
+
+test("a lease without state stays stopped once its signal fired, even if it hands out a new one", () => {
+  let period = new AbortController();
+  const lease = {
+    id: 5,
+    get signal() {
+      return period.signal;
+    },
+  };
+  const ids = snowflake({}, { lease });
+  ids.next();
+  period.abort(new Error("lease expired"));
+  assert.throws(() => ids.next(), lockLost("lost"));
+  period = new AbortController();
+  assert.throws(() => ids.next(), lockLost("lost"));
+});
+
 test("bad instance ids and configs are InvalidArgument naming the field", () => {
   const cases: [() => unknown, string][] = [
     [() => snowflake({ instanceId: 1024 }), "instanceId"],
@@ -289,6 +423,13 @@ test("bad instance ids and configs are InvalidArgument naming the field", () => 
       "lease.signal",
     ],
     [() => snowflake({}, { lease: null as never }), "lease"],
+    [
+      () =>
+        snowflake({}, {
+          lease: { id: 2, signal: new AbortController().signal, state: "gone" } as never,
+        }),
+      "lease.state",
+    ],
     [() => snowflake({ instanceId: 1, epochMS: 0 } as never), "epochMS"],
   ];
   for (const [make, field] of cases) {
