@@ -131,7 +131,7 @@ start_etcd() {
   nohup etcd --name gochat --data-dir "$STATE/etcd" \
     --listen-client-urls "http://$h:$p" --advertise-client-urls "http://$h:$p" \
     --listen-peer-urls "http://$h:$peer" --initial-advertise-peer-urls "http://$h:$peer" \
-    --initial-cluster "gochat=http://$h:$peer" >"$STATE/etcd.log" 2>&1 </dev/null &
+    --initial-cluster "gochat=http://$h:$peer" >"$STATE/etcd.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/etcd.pid"
   wait_for etcd etcd_ready 30
 }
@@ -142,7 +142,7 @@ start_redis() {
   mkdir -p "$STATE/redis"
   redis-server --daemonize yes --bind "$(host "$REDIS")" --port "$(port "$REDIS")" \
     --save "" --appendonly no --dir "$STATE/redis" --logfile "$STATE/redis.log" \
-    --pidfile "$STATE/redis.pid" >/dev/null
+    --pidfile "$STATE/redis.pid" >/dev/null 9>&-
   wait_for redis redis_ready 15
 }
 
@@ -156,7 +156,7 @@ start_postgres() {
   fi
   local version
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start >"$STATE/postgres.log" 2>&1 || true
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start >"$STATE/postgres.log" 2>&1 9>&- || true
   wait_for postgres pg_ready 30
 }
 
@@ -215,7 +215,7 @@ start_kafka() {
   : >"$STATE/kafka.log"
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$ROOT/services/kafka/log4j.properties" \
-    -cp "$libs/*" kafka.Kafka "$data/server.properties" >"$STATE/kafka.log" 2>&1 </dev/null &
+    -cp "$libs/*" kafka.Kafka "$data/server.properties" >"$STATE/kafka.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/kafka.pid"
   wait_for kafka kafka_ready 90
 }
@@ -311,7 +311,8 @@ down() {
   stop_pid redis
 }
 
-# One `up` or `down` at a time: two at once would start two servers on one data folder.
+# One `up` or `down` at a time: two at once would start two servers on one data folder. The
+# servers it starts must not inherit the lock's descriptor (9), or they would hold it for good.
 if [ "${1:-up}" != status ] && command -v flock >/dev/null 2>&1; then
   exec 9>"$STATE/lock"
   flock 9
