@@ -21,7 +21,7 @@ import {
 import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
 import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
-import { safeString, Serializer } from "./serialize.ts";
+import { safeString, Serializer, textMessage } from "./serialize.ts";
 import { reportInternalError } from "./sink.ts";
 import {
   createSlot,
@@ -264,7 +264,7 @@ export class Core {
               : (tables.text ??= textPrefixes(tables.name, false));
             s.trailer = "";
             line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
-              s.truncate(msg) + source.chindingsText(color) +
+              textMessage(s.truncate(msg)) + source.chindingsText(color) +
               (context === undefined ? "" : this.#contextText(context, color)) +
               (fields === undefined ? "" : s.textFields(fields, color)) +
               (ids === undefined ? "" : ids.text) + "\n" + s.trailer;

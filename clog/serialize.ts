@@ -17,6 +17,16 @@ const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 /** A text value that can be written without quotes. */
 // deno-lint-ignore no-control-regex -- control characters must be quoted
 const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f]+$/;
+/**
+ * C0 and C1 control characters and DEL: in a text line they would start a new (forged)
+ * line or drive the terminal (ANSI escapes, including the 8-bit CSI U+009B).
+ */
+// deno-lint-ignore no-control-regex -- control characters are exactly what is looked for
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// deno-lint-ignore no-control-regex -- control characters are exactly what is looked for
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
+/** What `JSON.stringify` leaves raw but a terminal still obeys. */
+const DEL_AND_C1 = /[\u007f-\u009f]/g;
 const MAX_DEPTH = 8;
 const MAX_ITEMS = 1000;
 const MAX_CAUSES = 8;
@@ -38,6 +48,39 @@ export function safeString(value: unknown): string {
   } catch {
     return "[unprintable]";
   }
+}
+
+function escapeControl(c: string): string {
+  return "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0");
+}
+
+/** `s` as a JSON string literal in which no control character is left raw. */
+function quoteText(s: string): string {
+  const quoted = JSON.stringify(s);
+  return CONTROL.test(quoted) ? quoted.replace(DEL_AND_C1, escapeControl) : quoted;
+}
+
+/**
+ * A key, value or namespace for a text line: bare when it is one plain word, otherwise
+ * quoted and escaped like a JSON string, so it can neither end the line nor pass for
+ * another `key=value`.
+ *
+ * @param s The token.
+ * @returns `s` or its quoted form.
+ */
+export function textToken(s: string): string {
+  return BARE_TEXT.test(s) ? s : quoteText(s);
+}
+
+/**
+ * A message for a text line: as it is when it holds no control character (spaces are
+ * fine, it is the rest of the line), otherwise quoted and escaped, so one call is one line.
+ *
+ * @param s The (truncated) message.
+ * @returns `s` or its quoted form.
+ */
+export function textMessage(s: string): string {
+  return CONTROL.test(s) ? quoteText(s) : s;
 }
 
 function redactedEntry(key: string): string {
@@ -269,8 +312,8 @@ export class Serializer {
   }
 
   /**
-   * The members of `fields` as ` key=value` text. Strings without spaces or quotes are
-   * written bare; objects as JSON. Errors at the top level are written as
+   * The members of `fields` as ` key=value` text. Keys and strings that are one plain word
+   * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON. Errors at the top level are written as
    * `"Name: message"`, and their stacks (with causes) are left in {@link Serializer.trailer}
    * for the lines below. Never throws.
    *
@@ -289,7 +332,7 @@ export class Serializer {
           value = thrown(error);
         }
         if (value === undefined) continue;
-        const name = color ? `\x1b[2m${key}=\x1b[22m` : `${key}=`;
+        const name = color ? `\x1b[2m${textToken(key)}=\x1b[22m` : `${textToken(key)}=`;
         if (this.isRedacted(key)) {
           out += " " + name + REDACTED;
           continue;
@@ -305,27 +348,28 @@ export class Serializer {
   #textValue(value: unknown): string {
     switch (typeof value) {
       case "string": {
-        const s = this.truncate(value);
-        return BARE_TEXT.test(s) ? s : JSON.stringify(s);
+        return textToken(this.truncate(value));
       }
       case "number":
       case "boolean":
       case "bigint":
         return String(value);
-      default:
+      default: {
         try {
           if (value !== null && typeof value === "object" && isError(value)) {
             this.trailer += this.#stacks(value);
             const code = (value as { code?: unknown }).code;
             const head = `${safeString(value.name)}: ${safeString(value.message)}`;
-            return JSON.stringify(
+            return quoteText(
               this.truncate(code === undefined ? head : `${head} (code ${safeString(code)})`),
             );
           }
         } catch (error) {
-          return JSON.stringify(thrown(error));
+          return quoteText(thrown(error));
         }
-        return this.value(value) ?? "undefined";
+        const json = this.value(value) ?? "undefined";
+        return CONTROL.test(json) ? json.replace(DEL_AND_C1, escapeControl) : json;
+      }
     }
   }
 
@@ -347,7 +391,10 @@ export class Serializer {
         text = safeString(current);
         current = undefined;
       }
-      const lines = this.truncate(text).split("\n");
+      // Split first: the trailer keeps the stack's own lines, but no other control character.
+      const lines = this.truncate(text).split("\n").map((line) =>
+        CONTROL.test(line) ? line.replace(CONTROL_ALL, escapeControl) : line
+      );
       out += (i === 0 ? "    " : "    Caused by: ") + lines[0] + "\n";
       for (let j = 1; j < lines.length; j++) out += "    " + lines[j] + "\n";
     }
