@@ -26,7 +26,12 @@ export interface RotationConfig {
 /**
  * Buffering of a sink: a log call only appends to memory; the lines are written in one
  * write when `bufferSize` lines are waiting, after `flushIntervalMs`, on `fatal`, on
- * `flush()`, on `close()` and when the process exits.
+ * `flush()`, on `close()`, and when the process ends naturally, through `process.exit()`
+ * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime.
+ * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
+ * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
+ * console are written synchronously at that moment; a stream sink hands the lines to its
+ * stream, which must still write them before the process is gone.
  */
 export interface BufferConfig {
   /** Lines held before a write. Default 256. */
@@ -115,6 +120,19 @@ export interface ClogConfig {
   redactKeys?: string[];
   /** Strings longer than this (message, values, stacks) are cut, saying how much was cut. */
   maxValueLength?: number;
+  /**
+   * Write out buffered lines on SIGTERM, SIGINT and SIGHUP too (container stop, Ctrl-C,
+   * closed terminal). clog then listens for these signals and, when nothing else in the
+   * process listens for the one received (through `process.on`), raises it again after the
+   * flush, so the process still ends by that signal. When the application handles the
+   * signal itself, the application decides when to end. On Deno, a handler added with
+   * `Deno.addSignalListener` is invisible to clog and would be called a second time: such
+   * applications leave this off and call `flush()` or `close()` in their handler.
+   * Default false: clog leaves signals alone, so one the application does not handle ends
+   * the process at once and the buffered lines are lost (a handler that calls
+   * `process.exit()`, `flush()` or `close()` writes them).
+   */
+  flushOnSignals?: boolean;
 }
 
 /** Keys redacted when `redactKeys` is not set. */
@@ -163,6 +181,7 @@ export function defaultConfig(env: "development" | "production"): ClogConfig {
     sinks: [{ type: "console" }],
     redactKeys: [...DEFAULT_REDACT_KEYS],
     maxValueLength: DEFAULT_MAX_VALUE_LENGTH,
+    flushOnSignals: false,
   };
 }
 
@@ -177,6 +196,7 @@ const TOP_KEYS = [
   "sinks",
   "redactKeys",
   "maxValueLength",
+  "flushOnSignals",
 ] as const;
 const FORMATS: readonly LogFormat[] = ["json", "text"];
 const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
@@ -288,5 +308,6 @@ export function validateConfig(config: unknown): ClogConfig {
   if (c.maxValueLength !== undefined) {
     check.integer(c.maxValueLength, "maxValueLength", { min: 16 });
   }
+  if (c.flushOnSignals !== undefined) check.boolean(c.flushOnSignals, "flushOnSignals");
   return c as ClogConfig;
 }

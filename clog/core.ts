@@ -10,7 +10,6 @@
  * @module
  */
 
-import process from "node:process";
 import {
   type ClogConfig,
   DEFAULT_MAX_VALUE_LENGTH,
@@ -18,6 +17,7 @@ import {
   type SinkConfig,
   validateConfig,
 } from "./config.ts";
+import { flushAtExit } from "./exit.ts";
 import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
 import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
@@ -88,10 +88,6 @@ function normalizeFields(fields: unknown): object | undefined {
   if (fields instanceof Error) return { err: fields };
   return fields;
 }
-
-/** Cores with buffered sinks, flushed by one `exit` listener. */
-const flushedAtExit = new Set<Core>();
-let exitHookInstalled = false;
 
 /** One configuration of sinks, levels and formats, and the loggers' emit path. */
 export class Core {
@@ -206,20 +202,13 @@ export class Core {
     return Promise.all([...reusable.values()].map((slot) => slot.sink?.close())).then(() => {});
   }
 
-  /** Buffered lines must not be lost when the process exits. */
+  /** Buffered lines must not be lost when the process ends. */
   #syncExitHook(): void {
-    if (this.#slots.some((slot) => slot.buffered)) flushedAtExit.add(this);
-    else flushedAtExit.delete(this);
-    if (flushedAtExit.size > 0 && !exitHookInstalled) {
-      try {
-        process.on("exit", () => {
-          for (const core of flushedAtExit) core.flush();
-        });
-        exitHookInstalled = true;
-      } catch (error) {
-        reportInternalError("exit hook", error);
-      }
-    }
+    flushAtExit(
+      this,
+      this.#slots.some((slot) => slot.buffered),
+      this.config?.flushOnSignals === true,
+    );
   }
 
   /**

@@ -81,6 +81,7 @@ test("an invalid config names the bad field", () => {
   );
   assert.throws(() => validateConfig({ redactKeys: ["ok", ""] }), invalid("redactKeys[1]"));
   assert.throws(() => validateConfig({ maxValueLength: 2 }), invalid("maxValueLength"));
+  assert.throws(() => validateConfig({ flushOnSignals: "yes" }), invalid("flushOnSignals"));
 });
 
 test("a sink that names a missing dependency is rejected", () => {
