@@ -156,18 +156,24 @@ export class Core {
     const targets = dependencyTargets(sinks, deps);
     // Kept files must be up to date before anything reopens their path.
     this.flush();
-    const reusable = new Map(this.#slots.map((slot) => [slot.id, slot]));
+    // A config may list the same sink twice: each old slot is reused at most once.
+    const reusable = new Map<string, Slot[]>();
+    for (const slot of this.#slots) {
+      const same = reusable.get(slot.id);
+      if (same === undefined) reusable.set(slot.id, [slot]);
+      else same.push(slot);
+    }
     const created: Slot[] = [];
     const next: Slot[] = [];
     try {
       sinks.forEach((sink, i) => {
         const id = slotId(sink);
-        const old = reusable.get(id);
-        if (old !== undefined && old.target === targets[i]) {
-          reusable.delete(id);
-          next.push(old);
+        const same = reusable.get(id);
+        const at = same?.findIndex((slot) => slot.target === targets[i]) ?? -1;
+        if (at >= 0) {
+          next.push(same!.splice(at, 1)[0]);
         } else {
-          const slot = createSlot(sink, id, targets[i], () => this.now());
+          const slot = createSlot(sink, `sinks[${i}]`, id, targets[i], () => this.now());
           created.push(slot);
           next.push(slot);
         }
@@ -199,7 +205,8 @@ export class Core {
     this.#syncExitHook();
     this.#tables.clear();
     this.gen++;
-    return Promise.all([...reusable.values()].map((slot) => slot.sink?.close())).then(() => {});
+    const removed = [...reusable.values()].flat();
+    return Promise.all(removed.map((slot) => slot.sink?.close())).then(() => {});
   }
 
   /** Buffered lines must not be lost when the process ends. */

@@ -110,10 +110,17 @@ export function slotId(sink: SinkConfig): string {
 /**
  * Builds the sink of a config (opening its file, if any).
  *
- * @throws {InfraError} `PermissionDenied`/`Unavailable` when a log file cannot be opened.
+ * @param sink The sink's config.
+ * @param field Where it is in the config (`sinks[2]`), for errors.
+ * @param id Its {@link slotId}.
+ * @param target Its stream or function from the dependencies.
+ * @param now The clock.
+ * @throws {InfraError} `PermissionDenied`/`Unavailable` when a log file cannot be opened;
+ *   `InvalidArgument` when a web stream is locked by a writer outside clog.
  */
 export function createSlot(
   sink: SinkConfig,
+  field: string,
   id: string,
   target: unknown,
   now: () => number,
@@ -133,7 +140,14 @@ export function createSlot(
       });
       break;
     case "stream":
-      line = new StreamSink(sink.name, target as LineWriter);
+      try {
+        line = new StreamSink(sink.name, target as LineWriter);
+      } catch {
+        throw check.fail(
+          `${field}.name`,
+          `names a web stream that a writer outside clog has locked (stream: ${sink.name})`,
+        );
+      }
       break;
     case "custom":
       return {
