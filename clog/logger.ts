@@ -9,6 +9,7 @@
 
 import type { Core, EmitSource, NameTables } from "./core.ts";
 import { LEVEL_VALUES } from "./levels.ts";
+import { copyFields } from "./serialize.ts";
 import type { Fields, LazyFields, Logger, LogLevel } from "./types.ts";
 
 /** A logger bound to a {@link Core}, a namespace and fields. */
@@ -136,7 +137,7 @@ export class CoreLogger implements Logger, EmitSource {
 
   with(fields: Fields): Logger {
     if (fields === null || typeof fields !== "object") return this;
-    return new CoreLogger(this.core, this, this.path, { ...fields });
+    return new CoreLogger(this.core, this, this.path, copyFields(fields));
   }
 
   namespace(name: string): Logger {

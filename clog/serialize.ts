@@ -97,6 +97,43 @@ function thrown(error: unknown): string {
   return `[Thrown: ${message}]`;
 }
 
+/** `object[key]`, or `"[Thrown: …]"` when reading it throws (a getter, a proxy trap). */
+function member(object: object, key: string): unknown {
+  try {
+    return (object as Record<string, unknown>)[key];
+  } catch (error) {
+    return thrown(error);
+  }
+}
+
+/** Why an object's members are missing: enumerating them threw. */
+function unreadable(error: unknown): string {
+  return `fields could not be read: ${thrown(error)}`;
+}
+
+/**
+ * A plain copy of the own enumerable members of `fields`, read as the serializer reads
+ * them: a member whose getter throws becomes `"[Thrown: …]"`, and an object that cannot
+ * be enumerated at all (a proxy) becomes `{ clog_error }`. For fields kept for later
+ * lines (bound fields, context fields), which the caller may change afterwards. Never
+ * throws.
+ *
+ * @param fields What was passed as fields.
+ * @returns The copy; `{}` for anything that is not an object.
+ */
+export function copyFields(fields: unknown): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  if (fields === null || typeof fields !== "object") return copy;
+  try {
+    for (const key in fields) {
+      if (hasOwn.call(fields, key)) copy[key] = member(fields, key);
+    }
+  } catch (error) {
+    copy.clog_error = unreadable(error);
+  }
+  return copy;
+}
+
 /**
  * Serializes values with one configuration (redacted keys, value length limit). Create a
  * new one when the configuration changes; its key cache belongs to that configuration.
@@ -155,12 +192,7 @@ export class Serializer {
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key)) continue;
-        let value: unknown;
-        try {
-          value = (fields as Record<string, unknown>)[key];
-        } catch (error) {
-          value = thrown(error);
-        }
+        const value = member(fields, key);
         if (value === undefined) continue;
         const prefix = this.#prefix(key);
         if (prefix === null) out += redactedEntry(key);
@@ -168,7 +200,7 @@ export class Serializer {
         else out += prefix + this.value(value, 0, undefined);
       }
     } catch (error) {
-      out += ',"clog_error":' + this.string(`fields could not be read: ${thrown(error)}`);
+      out += ',"clog_error":' + this.string(unreadable(error));
     }
     return out;
   }
@@ -253,12 +285,7 @@ export class Serializer {
     let out = "";
     for (const key in value) {
       if (!hasOwn.call(value, key)) continue;
-      let item: unknown;
-      try {
-        item = (value as Record<string, unknown>)[key];
-      } catch (error) {
-        item = thrown(error);
-      }
+      const item = member(value, key);
       out += this.#entry(key, item, depth + 1, seen);
     }
     return out === "" ? "{}" : "{" + out.slice(1) + "}";
@@ -291,12 +318,7 @@ export class Serializer {
         key === "name" || key === "message" || key === "stack" || key === "cause" ||
         !hasOwn.call(error, key)
       ) continue;
-      let item: unknown;
-      try {
-        item = (error as unknown as Record<string, unknown>)[key];
-      } catch (e) {
-        item = thrown(e);
-      }
+      const item = member(error, key);
       out += this.#entry(key, item, depth + 1, seen);
     }
     const stack = error.stack;
@@ -325,12 +347,7 @@ export class Serializer {
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key)) continue;
-        let value: unknown;
-        try {
-          value = (fields as Record<string, unknown>)[key];
-        } catch (error) {
-          value = thrown(error);
-        }
+        const value = member(fields, key);
         if (value === undefined) continue;
         const name = color ? `\x1b[2m${textToken(key)}=\x1b[22m` : `${textToken(key)}=`;
         if (this.isRedacted(key)) {
@@ -340,7 +357,7 @@ export class Serializer {
         out += " " + name + this.#textValue(value);
       }
     } catch (error) {
-      out += " clog_error=" + this.string(`fields could not be read: ${thrown(error)}`);
+      out += " clog_error=" + this.string(unreadable(error));
     }
     return out;
   }

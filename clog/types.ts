@@ -32,7 +32,7 @@ export interface Logger {
   error(message: string, fields?: LazyFields): void;
   /** Logs at fatal level and flushes buffered sinks. It does not exit the process. */
   fatal(message: string, fields?: LazyFields): void;
-  /** A child logger with `fields` bound to every record. */
+  /** A child logger with `fields` (copied now) bound to every record. Never throws. */
   with(fields: Fields): Logger;
   /** A child logger named `<this name>.<name>`, keeping the bound fields. */
   namespace(name: string): Logger;

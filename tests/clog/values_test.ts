@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
+import { withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 test("an error is serialized with name, message, stack and its own properties", () => {
@@ -250,6 +251,36 @@ test("a log call never throws, whatever it is given", () => {
   assert.equal(first.ok, 1);
   assert.equal(JSON.parse(lines[4]).value, "[Thrown: toJSON exploded]");
   assert.match(JSON.parse(lines[12]).clog_error, /lazy exploded/);
+});
+
+test("with() and withContext() never throw, whatever fields they are given", () => {
+  const { root, json } = capture();
+  const throwingGetter = {
+    get boom(): never {
+      throw new Error("getter exploded");
+    },
+    ok: 1,
+  };
+  const hostileProxy = new Proxy({}, {
+    ownKeys() {
+      throw new Error("ownKeys exploded");
+    },
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf exploded");
+    },
+  });
+  for (const fields of [throwingGetter, hostileProxy, null, 7]) {
+    assert.doesNotThrow(() => root.with(fields as Record<string, unknown>).info("bound"));
+    assert.doesNotThrow(() =>
+      withContext(fields as Record<string, unknown>, () => root.info("scoped"))
+    );
+  }
+  const [bound, scoped, boundProxy, scopedProxy] = json();
+  assert.deepEqual([bound.boom, bound.ok], ["[Thrown: getter exploded]", 1]);
+  assert.deepEqual([scoped.boom, scoped.ok], ["[Thrown: getter exploded]", 1]);
+  assert.match(boundProxy.clog_error as string, /fields could not be read/);
+  assert.match(scopedProxy.clog_error as string, /fields could not be read/);
+  assert.equal(json().length, 8);
 });
 
 test("a sink that throws does not stop the others or the caller", async () => {
