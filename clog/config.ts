@@ -118,7 +118,12 @@ export interface ClogConfig {
   sinks?: SinkConfig[];
   /** Field names whose values are replaced by `[REDACTED]` at any depth (case-insensitive). */
   redactKeys?: string[];
-  /** Strings longer than this (message, values, stacks) are cut, saying how much was cut. */
+  /**
+   * Strings longer than this (message, values, keys, stacks) are cut, saying how much was
+   * cut. Each group of a line's fields (bound, context, the call's) also stops at 64 times
+   * this many characters (1 MiB by default), ending with a `"…"` member that says so.
+   * Objects keep their first 1,000 members. Default 16,384.
+   */
   maxValueLength?: number;
   /**
    * Write out buffered lines on SIGTERM, SIGINT and SIGHUP too (container stop, Ctrl-C,

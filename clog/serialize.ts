@@ -29,12 +29,20 @@ const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
 const DEL_AND_C1 = /[\u007f-\u009f]/g;
 const MAX_DEPTH = 8;
 const MAX_ITEMS = 1000;
+/** The fields of one line are cut beyond this many times `maxLength` characters. */
+const LINE_LENGTH_FACTOR = 64;
+/** Where the fields of a line were cut because the line grew too long. */
+const LINE_FULL = "[truncated: line size limit]";
 const MAX_CAUSES = 8;
 /** Field names cached; beyond this (dynamic keys) prefixes are rebuilt per use. */
 const KEY_CACHE_LIMIT = 4096;
+/** Longer field names are not cached: a few huge dynamic keys must not pin megabytes. */
+const CACHED_KEY_LENGTH = 256;
 const REDACTED = "[REDACTED]";
 
 const hasOwn = Object.prototype.hasOwnProperty;
+/** Members of an error written in their own place, not among its other properties. */
+const ERROR_KEYS: ReadonlySet<string> = new Set(["name", "message", "stack", "cause"]);
 const objectToString = Object.prototype.toString;
 
 function isError(value: object): value is Error {
@@ -134,13 +142,30 @@ export function copyFields(fields: unknown): Record<string, unknown> {
   return copy;
 }
 
+/** The first items of `set`, one more than are written (so the writer knows there are more). */
+function firstItems(set: Set<unknown>): unknown[] {
+  const items: unknown[] = [];
+  for (const item of set) {
+    if (items.length > MAX_ITEMS) break;
+    items.push(item);
+  }
+  return items;
+}
+
 /**
  * Serializes values with one configuration (redacted keys, value length limit). Create a
  * new one when the configuration changes; its key cache belongs to that configuration.
+ *
+ * Sizes are bounded as they are written, not measured first: strings and keys are cut
+ * at `maxLength`, objects, maps and arrays at 1,000 members, nesting at 8 levels, and each
+ * group of fields (bound, context, call) at 64 × `maxLength` characters, so an object
+ * whose parts are shared many times over cannot expand into a huge line.
  */
 export class Serializer {
-  /** Strings longer than this are cut. */
+  /** Strings and keys longer than this are cut. */
   readonly maxLength: number;
+  /** A group of fields stops taking members beyond this length. */
+  readonly maxFieldsLength: number;
   /** Stacks collected by the last {@link Serializer.textFields} call, for the text format. */
   trailer = "";
   readonly #redact: Set<string>;
@@ -154,6 +179,7 @@ export class Serializer {
   constructor(redactKeys: readonly string[], maxLength: number) {
     this.#redact = new Set(redactKeys.map((key) => key.toLowerCase()));
     this.maxLength = maxLength;
+    this.maxFieldsLength = LINE_LENGTH_FACTOR * maxLength;
   }
 
   /** `s`, cut to the length limit when longer. */
@@ -172,8 +198,12 @@ export class Serializer {
   #prefix(key: string): string | null {
     let prefix = this.#keys.get(key);
     if (prefix === undefined) {
-      prefix = this.#redact.has(key.toLowerCase()) ? null : "," + JSON.stringify(key) + ":";
-      if (this.#keys.size < KEY_CACHE_LIMIT) this.#keys.set(key, prefix);
+      prefix = this.#redact.has(key.toLowerCase())
+        ? null
+        : "," + JSON.stringify(this.truncate(key)) + ":";
+      if (this.#keys.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
+        this.#keys.set(key, prefix);
+      }
     }
     return prefix;
   }
@@ -188,28 +218,56 @@ export class Serializer {
    * (`,"a":1,"b":"x"`), or `""` when there are none. Never throws.
    */
   fields(fields: object): string {
-    let out = "";
     try {
-      for (const key in fields) {
-        if (!hasOwn.call(fields, key)) continue;
-        const value = member(fields, key);
-        if (value === undefined) continue;
-        const prefix = this.#prefix(key);
-        if (prefix === null) out += redactedEntry(key);
-        else if (typeof value === "string") out += prefix + this.string(value);
-        else out += prefix + this.value(value, 0, undefined);
-      }
+      return this.#members(fields, 0, undefined, this.maxFieldsLength, undefined);
     } catch (error) {
-      out += ',"clog_error":' + this.string(unreadable(error));
+      return ',"clog_error":' + this.string(unreadable(error));
+    }
+  }
+
+  /**
+   * `,"key":<value>` for each own member of `object` but those in `skip`, until the item
+   * limit or `room` characters are reached (which a last `"…"` member then says).
+   */
+  #members(
+    object: object,
+    depth: number,
+    seen: object[] | undefined,
+    room: number,
+    skip: ReadonlySet<string> | undefined,
+  ): string {
+    let out = "";
+    let count = 0;
+    for (const key in object) {
+      if (!hasOwn.call(object, key) || skip?.has(key)) continue;
+      if (count === MAX_ITEMS || out.length >= room) {
+        out += ',"…":' + this.string(
+          count === MAX_ITEMS ? `${Object.keys(object).length - count} more keys` : LINE_FULL,
+        );
+        break;
+      }
+      count++;
+      const value = member(object, key);
+      if (value === undefined) continue;
+      const prefix = this.#prefix(key);
+      if (prefix === null) out += redactedEntry(key);
+      else if (typeof value === "string") out += prefix + this.string(value);
+      else out += prefix + this.value(value, depth, seen, room - out.length);
     }
     return out;
   }
 
   /** `,"key":<value>`, redacted when the key says so, `""` for undefined. */
-  #entry(key: string, value: unknown, depth: number, seen: object[] | undefined): string {
+  #entry(
+    key: string,
+    value: unknown,
+    depth: number,
+    seen: object[] | undefined,
+    room: number,
+  ): string {
     if (value === undefined) return "";
     const prefix = this.#prefix(key);
-    return prefix === null ? redactedEntry(key) : prefix + this.value(value, depth, seen);
+    return prefix === null ? redactedEntry(key) : prefix + this.value(value, depth, seen, room);
   }
 
   /**
@@ -218,8 +276,14 @@ export class Serializer {
    * @param value The value.
    * @param depth Nesting depth of `value`.
    * @param seen Objects enclosing `value` (for cycles).
+   * @param room Characters left for the group of fields `value` is part of.
    */
-  value(value: unknown, depth = 0, seen?: object[]): string | undefined {
+  value(
+    value: unknown,
+    depth = 0,
+    seen?: object[],
+    room: number = this.maxFieldsLength,
+  ): string | undefined {
     switch (typeof value) {
       case "string":
         return this.string(value);
@@ -237,17 +301,17 @@ export class Serializer {
         return this.string(`[Function ${safeString(value.name) || "anonymous"}]`);
       default:
         if (value === null) return "null";
-        return this.#object(value as object, depth, seen);
+        return this.#object(value as object, depth, seen, room);
     }
   }
 
-  #object(value: object, depth: number, seen: object[] | undefined): string {
+  #object(value: object, depth: number, seen: object[] | undefined, room: number): string {
     if (seen === undefined) seen = [];
     else if (seen.includes(value)) return '"[Circular]"';
     if (depth >= MAX_DEPTH) return Array.isArray(value) ? '"[Array]"' : '"[Object]"';
     seen.push(value);
     try {
-      return this.#objectBody(value, depth, seen);
+      return this.#objectBody(value, depth, seen, room);
     } catch (error) {
       return this.string(thrown(error));
     } finally {
@@ -255,9 +319,9 @@ export class Serializer {
     }
   }
 
-  #objectBody(value: object, depth: number, seen: object[]): string {
-    if (Array.isArray(value)) return this.#array(value, depth, seen);
-    if (isError(value)) return this.#error(value, depth, seen);
+  #objectBody(value: object, depth: number, seen: object[], room: number): string {
+    if (Array.isArray(value)) return this.#array(value, value.length, depth, seen, room);
+    if (isError(value)) return this.#error(value, depth, seen, room);
     if (value instanceof Date) {
       return Number.isNaN(value.getTime()) ? '"Invalid Date"' : '"' + value.toISOString() + '"';
     }
@@ -269,66 +333,63 @@ export class Serializer {
       let out = "";
       let count = 0;
       for (const [key, item] of value) {
-        if (count++ === MAX_ITEMS) {
-          out += ',"…":' + this.string(`${value.size - MAX_ITEMS} more entries`);
+        if (count === MAX_ITEMS || out.length >= room) {
+          out += ',"…":' + this.string(
+            count === MAX_ITEMS ? `${value.size - MAX_ITEMS} more entries` : LINE_FULL,
+          );
           break;
         }
-        out += this.#entry(typeof key === "string" ? key : safeString(key), item, depth + 1, seen);
+        count++;
+        const name = typeof key === "string" ? key : safeString(key);
+        out += this.#entry(name, item, depth + 1, seen, room - out.length);
       }
       return out === "" ? "{}" : "{" + out.slice(1) + "}";
     }
-    if (value instanceof Set) return this.#array([...value], depth, seen);
+    if (value instanceof Set) {
+      return this.#array(firstItems(value), value.size, depth, seen, room);
+    }
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function") {
-      return this.value(toJSON.call(value), depth + 1, seen) ?? "null";
+      return this.value(toJSON.call(value), depth + 1, seen, room) ?? "null";
     }
-    let out = "";
-    for (const key in value) {
-      if (!hasOwn.call(value, key)) continue;
-      const item = member(value, key);
-      out += this.#entry(key, item, depth + 1, seen);
-    }
+    const out = this.#members(value, depth + 1, seen, room, undefined);
     return out === "" ? "{}" : "{" + out.slice(1) + "}";
   }
 
-  #array(value: unknown[], depth: number, seen: object[]): string {
+  /** `value` (of `total` items, for a set only the first ones) as a JSON array. */
+  #array(value: unknown[], total: number, depth: number, seen: object[], room: number): string {
     const length = Math.min(value.length, MAX_ITEMS);
     let out = "[";
     for (let i = 0; i < length; i++) {
       if (i > 0) out += ",";
+      if (out.length >= room) return out + this.string(LINE_FULL) + "]";
       let item: unknown;
       try {
         item = value[i];
       } catch (error) {
         item = thrown(error);
       }
-      out += this.value(item, depth + 1, seen) ?? "null";
+      out += this.value(item, depth + 1, seen, room - out.length) ?? "null";
     }
-    if (value.length > MAX_ITEMS) {
-      out += "," + this.string(`… ${value.length - MAX_ITEMS} more items`);
+    if (total > MAX_ITEMS) {
+      out += "," + this.string(`… ${total - MAX_ITEMS} more items`);
     }
     return out + "]";
   }
 
-  #error(error: Error, depth: number, seen: object[]): string {
+  #error(error: Error, depth: number, seen: object[], room: number): string {
     let out = ',"name":' + this.string(safeString(error.name)) +
       ',"message":' + this.string(safeString(error.message));
-    for (const key in error) {
-      if (
-        key === "name" || key === "message" || key === "stack" || key === "cause" ||
-        !hasOwn.call(error, key)
-      ) continue;
-      const item = member(error, key);
-      out += this.#entry(key, item, depth + 1, seen);
-    }
+    out += this.#members(error, depth + 1, seen, room - out.length, ERROR_KEYS);
     const stack = error.stack;
     if (typeof stack === "string") out += ',"stack":' + this.string(stack);
     if (error instanceof AggregateError && Array.isArray(error.errors)) {
-      out += ',"errors":' + this.#array(error.errors, depth, seen);
+      const errors = error.errors;
+      out += ',"errors":' + this.#array(errors, errors.length, depth, seen, room - out.length);
     }
     const cause = error.cause;
     if (cause !== undefined) {
-      out += ',"cause":' + (this.value(cause, depth + 1, seen) ?? "null");
+      out += ',"cause":' + (this.value(cause, depth + 1, seen, room - out.length) ?? "null");
     }
     return "{" + out.slice(1) + "}";
   }
@@ -344,12 +405,21 @@ export class Serializer {
    */
   textFields(fields: object, color: boolean): string {
     let out = "";
+    let count = 0;
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key)) continue;
+        if (count === MAX_ITEMS || out.length >= this.maxFieldsLength) {
+          out += " …=" + quoteText(
+            count === MAX_ITEMS ? `${Object.keys(fields).length - count} more keys` : LINE_FULL,
+          );
+          break;
+        }
+        count++;
         const value = member(fields, key);
         if (value === undefined) continue;
-        const name = color ? `\x1b[2m${textToken(key)}=\x1b[22m` : `${textToken(key)}=`;
+        const token = textToken(this.truncate(key));
+        const name = color ? `\x1b[2m${token}=\x1b[22m` : `${token}=`;
         if (this.isRedacted(key)) {
           out += " " + name + REDACTED;
           continue;

@@ -182,6 +182,49 @@ test("very deep and very wide values are bounded", () => {
   assert.equal(line.wide[1000], "… 4000 more items");
 });
 
+test("an object with more than 1,000 keys is cut, saying how many were left", () => {
+  const { root, json } = capture();
+  const wide = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`k${i}`, i]));
+  root.info("wide", { nested: wide });
+  root.info("wide at the top", wide);
+  const [nested, top] = json() as Record<string, any>[];
+  assert.equal(Object.keys(nested.nested).length, 1001);
+  assert.equal(nested.nested["…"], "199000 more keys");
+  assert.equal(top.k999, 999);
+  assert.equal(top["…"], "199000 more keys");
+  assert.equal(top.k1000, undefined);
+});
+
+test("a huge key is cut like a value", () => {
+  const { root, lines } = capture({
+    maxValueLength: 100,
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  root.info("x", { ["K".repeat(1_000_000)]: 1 });
+  const key = "K".repeat(100) + "…[truncated 999900 chars]";
+  assert.equal(JSON.parse(lines[0])[key], 1);
+  assert.ok(lines[1].endsWith(` ${JSON.stringify(key)}=1\n`));
+});
+
+test("fields are cut at 64 times maxValueLength, however often their parts are shared", () => {
+  const { root, lines } = capture({
+    maxValueLength: 1_000,
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  let shared: unknown = { v: 1 };
+  for (let i = 0; i < 4; i++) shared = Array(30).fill(shared);
+  root.info("shared", { shared });
+  root.info("long strings", { items: Array.from({ length: 1_000 }, () => "x".repeat(1_000)) });
+  const [sharedJson, sharedText, longJson, longText] = lines;
+  for (const line of lines) assert.ok(line.length < 64_000 + 2 * 1_100, `${line.length}`);
+  assert.match(sharedJson, /"\[truncated: line size limit\]"\]+\}\n$/);
+  assert.match(sharedText, /"\[truncated: line size limit\]"\]+\n$/);
+  const items = JSON.parse(longJson).items;
+  assert.equal(items.at(-1), "[truncated: line size limit]");
+  assert.ok(items.length > 60 && items.length < 70);
+  assert.match(longText, /"\[truncated: line size limit\]"\]\n$/);
+});
+
 test("a log call never throws, whatever it is given", () => {
   const { root, lines } = capture({
     sinks: [
