@@ -6,6 +6,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { configCheck } from "../base/mod.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
@@ -298,14 +299,20 @@ export function validateConfig(config: unknown): ClogConfig {
   if (c.service !== undefined) check.string(c.service, "service", { allowEmpty: true });
   if (c.sinks !== undefined) {
     if (!Array.isArray(c.sinks)) throw check.fail("sinks", "must be an array of sinks");
-    const paths = new Set<string>();
+    // Two sinks on one file would rename and prune each other's files, however spelled.
+    const files = new Map<string, number>();
     c.sinks.forEach((sink, i) => {
       checkSink(sink, `sinks[${i}]`);
       if (sink.type === "file") {
-        if (paths.has(sink.path)) {
-          throw check.fail(`sinks[${i}].path`, `is used by two file sinks: ${sink.path}`);
+        const file = resolve(sink.path);
+        const other = files.get(file);
+        if (other !== undefined) {
+          throw check.fail(
+            `sinks[${i}].path`,
+            `is used by two file sinks: ${sink.path} is the file of sinks[${other}] (${file})`,
+          );
         }
-        paths.add(sink.path);
+        files.set(file, i);
       }
     });
   }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { configCheck } from "../base/mod.ts";
 import { BufferedSink } from "./buffered_sink.ts";
 import type { ClogConfig, SinkConfig } from "./config.ts";
@@ -95,7 +96,7 @@ export function slotId(sink: SinkConfig): string {
       const r = sink.rotation ?? {};
       return JSON.stringify([
         "file",
-        sink.path,
+        resolve(sink.path),
         [r.maxSizeBytes ?? null, r.daily ?? false, r.maxBackups ?? MAX_BACKUPS],
         buffered,
       ]);
@@ -132,7 +133,8 @@ export function createSlot(
       break;
     case "file":
       line = new FileSink({
-        path: sink.path,
+        // Resolved once: a later chdir must not move the file or its rotations.
+        path: resolve(sink.path),
         maxSizeBytes: sink.rotation?.maxSizeBytes,
         daily: sink.rotation?.daily ?? false,
         maxBackups: sink.rotation?.maxBackups ?? MAX_BACKUPS,

@@ -79,6 +79,13 @@ test("an invalid config names the bad field", () => {
       validateConfig({ sinks: [{ type: "file", path: "a.log" }, { type: "file", path: "a.log" }] }),
     invalid("sinks[1].path", /two file sinks/),
   );
+  assert.throws(
+    () =>
+      validateConfig({
+        sinks: [{ type: "file", path: "logs/a.log" }, { type: "file", path: "./logs/x/../a.log" }],
+      }),
+    invalid("sinks[1].path", /two file sinks: \.\/logs\/x\/\.\.\/a\.log is the file of sinks\[0\]/),
+  );
   assert.throws(() => validateConfig({ redactKeys: ["ok", ""] }), invalid("redactKeys[1]"));
   assert.throws(() => validateConfig({ maxValueLength: 2 }), invalid("maxValueLength"));
   assert.throws(() => validateConfig({ flushOnSignals: "yes" }), invalid("flushOnSignals"));
