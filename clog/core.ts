@@ -85,7 +85,11 @@ function normalizeFields(fields: unknown): object | undefined {
   }
   if (fields === undefined || fields === null) return undefined;
   if (typeof fields !== "object") return { fields };
-  if (fields instanceof Error) return { err: fields };
+  try {
+    if (fields instanceof Error) return { err: fields };
+  } catch {
+    // A proxy whose prototype cannot be read: the serializer reports what it can.
+  }
   return fields;
 }
 
@@ -225,11 +229,11 @@ export class Core {
   emit(source: EmitSource, level: number, message: unknown, rawFields: unknown): void {
     const slots = this.#slots;
     let i = 0;
-    let msg = "";
+    // First: whatever fails later, the fallback line still has the message.
+    const msg = typeof message === "string" ? message : safeString(message);
     try {
       const s = this.serializer;
       const fields = rawFields === undefined ? undefined : normalizeFields(rawFields);
-      msg = typeof message === "string" ? message : safeString(message);
       const time = this.now();
       const context = activeContext();
       const ids = activeSpanIds();
@@ -312,7 +316,10 @@ export class Core {
     context.textColor = undefined;
   }
 
-  /** Formatting failed (a bug): still write what is known, and say so. */
+  /**
+   * Formatting failed (a bug, or a clock that threw): still give every remaining sink
+   * what is known, as a JSON line or a record, and say so.
+   */
   #fallback(
     slots: Slot[],
     from: number,
@@ -322,15 +329,26 @@ export class Core {
     error: unknown,
   ): void {
     try {
+      const time = Date.now();
+      const name = LEVELS[level / 10 - 1];
+      const namespace = source.tables.name;
+      const message = this.serializer.truncate(msg);
+      const clog_error = `formatting failed: ${safeString((error as Error)?.message ?? error)}`;
       const line = JSON.stringify({
-        time: new Date().toISOString(),
-        level: LEVELS[level / 10 - 1],
-        namespace: source.tables.name,
-        msg: this.serializer.truncate(msg),
-        clog_error: `formatting failed: ${safeString((error as Error)?.message ?? error)}`,
+        time: new Date(time).toISOString(),
+        level: name,
+        namespace: namespace === "" ? undefined : namespace,
+        msg: message,
+        clog_error,
       }) + "\n";
       for (let i = from; i < slots.length; i++) {
-        if (level >= slots[i].min) slots[i].sink?.write(line);
+        const slot = slots[i];
+        if (level < slot.min) continue;
+        if (slot.record === undefined) slot.sink?.write(line);
+        else {
+          const record = { time, level: name, namespace, message, fields: { clog_error } };
+          callRecordSink(slot.record, record, slot.label);
+        }
       }
     } catch (again) {
       reportInternalError("formatting", again);

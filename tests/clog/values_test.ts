@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import { withContext } from "../../clog/mod.ts";
+import { create, type LogRecord, withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 test("an error is serialized with name, message, stack and its own properties", () => {
@@ -324,6 +324,51 @@ test("with() and withContext() never throw, whatever fields they are given", () 
   assert.match(boundProxy.clog_error as string, /fields could not be read/);
   assert.match(scopedProxy.clog_error as string, /fields could not be read/);
   assert.equal(json().length, 8);
+});
+
+test("fields whose prototype cannot be read still leave the message and the rest of the line", () => {
+  const { root, json } = capture();
+  const proxy = new Proxy({ a: 1 }, {
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf exploded");
+    },
+  });
+  root.with({ bound: true }).info("kept", proxy);
+  const line = json()[0];
+  assert.deepEqual([line.msg, line.bound], ["kept", true]);
+  assert.match(line.clog_error as string, /getPrototypeOf exploded/);
+});
+
+test("when formatting fails, every kind of sink still gets the message and the failure", () => {
+  const lines: string[] = [];
+  const records: LogRecord[] = [];
+  const root = create({
+    sinks: [
+      { type: "stream", name: "lines" },
+      { type: "stream", name: "lines", format: "text" },
+      { type: "custom", name: "records" },
+    ],
+  }, {
+    streams: { lines: { write: (text: string) => void lines.push(text) } },
+    sinks: { records: (record) => void records.push(record) },
+    now: () => {
+      throw new Error("clock broke");
+    },
+  });
+  root.warn("the message");
+  assert.equal(lines.length, 2);
+  for (const line of lines.map((text) => JSON.parse(text))) {
+    assert.deepEqual(Object.keys(line), ["time", "level", "msg", "clog_error"]);
+    assert.deepEqual([line.level, line.msg], ["warn", "the message"]);
+    assert.match(line.clog_error, /clock broke/);
+  }
+  assert.equal(records.length, 1);
+  assert.deepEqual([records[0].level, records[0].namespace, records[0].message], [
+    "warn",
+    "",
+    "the message",
+  ]);
+  assert.match(records[0].fields.clog_error as string, /clock broke/);
 });
 
 test("a sink that throws does not stop the others or the caller", async () => {
