@@ -242,7 +242,7 @@ export class Core {
       let text: string | undefined;
       let textColor: string | undefined;
       let fieldsJson: string | undefined;
-      let record: LogRecord | undefined;
+      let recordFields: string | undefined;
       for (; i < slots.length; i++) {
         const slot = slots[i];
         if (level < slot.min) continue;
@@ -273,21 +273,23 @@ export class Core {
           }
           slot.sink!.write(line);
         } else {
-          if (record === undefined) {
+          if (recordFields === undefined) {
             fieldsJson ??= fields === undefined ? "" : s.fields(fields);
             const body = source.chindingsJson() +
               (context === undefined ? "" : this.#contextJson(context)) + fieldsJson;
-            record = {
-              time,
-              level: LEVELS[index],
-              namespace: source.tables.name,
-              message: s.truncate(msg),
-              fields: body === "" ? {} : JSON.parse("{" + body.slice(1) + "}"),
-            };
-            if (ids !== undefined) {
-              record.traceId = ids.traceId;
-              record.spanId = ids.spanId;
-            }
+            recordFields = "{" + body.slice(1) + "}";
+          }
+          // Each custom sink gets its own record: what one changes, the next never sees.
+          const record: LogRecord = {
+            time,
+            level: LEVELS[index],
+            namespace: source.tables.name,
+            message: s.truncate(msg),
+            fields: recordFields === "{}" ? {} : JSON.parse(recordFields),
+          };
+          if (ids !== undefined) {
+            record.traceId = ids.traceId;
+            record.spanId = ids.spanId;
           }
           callRecordSink(slot.record!, record, slot.label);
         }

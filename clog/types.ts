@@ -63,8 +63,9 @@ export interface LogRecord {
 }
 
 /**
- * A custom sink: a function called with each record it accepts. It may return a promise;
- * a rejection (or a throw) is reported on stderr and never reaches the code that logged.
+ * A custom sink: a function called with each record it accepts. Each sink gets its own
+ * copy of the record, which it may change or keep. It may return a promise; a rejection
+ * (or a throw) is reported on stderr and never reaches the code that logged.
  */
 export type RecordSink = (record: LogRecord) => void | Promise<void>;
 

@@ -204,6 +204,25 @@ test("a custom sink receives JSON-safe records", () => {
   assert.equal(record.fields.token, "[REDACTED]");
 });
 
+test("each custom sink gets its own record, so one that changes it cannot affect another", () => {
+  const seen: LogRecord[] = [];
+  const root = create({
+    sinks: [{ type: "custom", name: "meddler" }, { type: "custom", name: "reader" }],
+  }, {
+    sinks: {
+      meddler: (record) => {
+        record.message = "changed";
+        record.fields.password = "leaked";
+        (record.fields.nested as { n: number }).n = 2;
+      },
+      reader: (record) => void seen.push(record),
+    },
+  });
+  root.info("original", { password: "p", nested: { n: 1 } });
+  assert.equal(seen[0].message, "original");
+  assert.deepEqual(seen[0].fields, { password: "[REDACTED]", nested: { n: 1 } });
+});
+
 test("a Node stream that emits an error does not crash the process", async () => {
   const { PassThrough } = await import("node:stream");
   const stream = new PassThrough();
