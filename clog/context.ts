@@ -9,7 +9,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { isSpanContextValid, type SpanContext, trace } from "@opentelemetry/api";
-import { copyFields } from "./serialize.ts";
+import { copyFields, type TextFields } from "./serialize.ts";
 import type { Fields } from "./types.ts";
 
 /** The fields of one `withContext` scope (merged with the enclosing ones). */
@@ -21,9 +21,9 @@ export class LogContext {
   /** JSON fragment of {@link LogContext.fields} for `cacheOwner`. */
   json = "";
   /** Text fragment without colour for `cacheOwner`. */
-  text: string | undefined = undefined;
+  text: TextFields | undefined = undefined;
   /** Text fragment with colour for `cacheOwner`. */
-  textColor: string | undefined = undefined;
+  textColor: TextFields | undefined = undefined;
 
   /** @param fields The merged fields. */
   constructor(fields: Fields) {

@@ -21,7 +21,13 @@ import { flushAtExit } from "./exit.ts";
 import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
 import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
-import { safeString, Serializer, textMessage } from "./serialize.ts";
+import {
+  NO_TEXT_FIELDS,
+  safeString,
+  Serializer,
+  type TextFields,
+  textMessage,
+} from "./serialize.ts";
 import { reportInternalError } from "./sink.ts";
 import {
   createSlot,
@@ -67,8 +73,8 @@ export interface EmitSource {
   readonly tables: NameTables;
   /** Bound fields as a JSON fragment. */
   chindingsJson(): string;
-  /** Bound fields as text. */
-  chindingsText(color: boolean): string;
+  /** Bound fields as text, with the stacks of bound errors. */
+  chindingsText(color: boolean): TextFields;
 }
 
 const FATAL = LEVEL_VALUES.fatal;
@@ -262,12 +268,15 @@ export class Core {
             const prefixes = color
               ? (tables.textColor ??= textPrefixes(tables.name, true))
               : (tables.text ??= textPrefixes(tables.name, false));
-            s.trailer = "";
+            const bound = source.chindingsText(color);
+            const scoped = context === undefined
+              ? NO_TEXT_FIELDS
+              : this.#contextText(context, color);
+            const own = fields === undefined ? NO_TEXT_FIELDS : s.textFields(fields, color);
             line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
-              textMessage(s.truncate(msg)) + source.chindingsText(color) +
-              (context === undefined ? "" : this.#contextText(context, color)) +
-              (fields === undefined ? "" : s.textFields(fields, color)) +
-              (ids === undefined ? "" : ids.text) + "\n" + s.trailer;
+              textMessage(s.truncate(msg)) + bound.fields + scoped.fields + own.fields +
+              (ids === undefined ? "" : ids.text) + "\n" + bound.stacks + scoped.stacks +
+              own.stacks;
             if (color) textColor = line;
             else text = line;
           }
@@ -305,7 +314,7 @@ export class Core {
     return context.json;
   }
 
-  #contextText(context: LogContext, color: boolean): string {
+  #contextText(context: LogContext, color: boolean): TextFields {
     if (context.cacheOwner !== this.serializer) this.#resetContext(context);
     if (color) return context.textColor ??= this.serializer.textFields(context.fields, true);
     return context.text ??= this.serializer.textFields(context.fields, false);

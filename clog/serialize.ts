@@ -142,6 +142,30 @@ export function copyFields(fields: unknown): Record<string, unknown> {
   return copy;
 }
 
+/** A group of fields in the text format: what goes on the line, and what goes below it. */
+export interface TextFields {
+  /** ` key=value` pairs. */
+  readonly fields: string;
+  /** Indented stacks of the errors among the fields, each line ending with a newline. */
+  readonly stacks: string;
+}
+
+/** No fields. */
+export const NO_TEXT_FIELDS: TextFields = { fields: "", stacks: "" };
+
+/**
+ * Two groups of fields in the text format, `a`'s first.
+ *
+ * @param a The first group.
+ * @param b The second group.
+ * @returns Both.
+ */
+export function joinTextFields(a: TextFields, b: TextFields): TextFields {
+  if (b === NO_TEXT_FIELDS) return a;
+  if (a === NO_TEXT_FIELDS) return b;
+  return { fields: a.fields + b.fields, stacks: a.stacks + b.stacks };
+}
+
 /** The first items of `set`, one more than are written (so the writer knows there are more). */
 function firstItems(set: Set<unknown>): unknown[] {
   const items: unknown[] = [];
@@ -166,8 +190,6 @@ export class Serializer {
   readonly maxLength: number;
   /** A group of fields stops taking members beyond this length. */
   readonly maxFieldsLength: number;
-  /** Stacks collected by the last {@link Serializer.textFields} call, for the text format. */
-  trailer = "";
   readonly #redact: Set<string>;
   /** field name → its `,"name":` prefix, or null when the field is redacted */
   readonly #keys = new Map<string, string | null>();
@@ -396,16 +418,17 @@ export class Serializer {
 
   /**
    * The members of `fields` as ` key=value` text. Keys and strings that are one plain word
-   * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON. Errors at the top level are written as
-   * `"Name: message"`, and their stacks (with causes) are left in {@link Serializer.trailer}
-   * for the lines below. Never throws.
+   * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON.
+   * Errors at the top level are written as `"Name: message"`, and their stacks (with
+   * causes) go to {@link TextFields.stacks}, for the lines below. Never throws.
    *
    * @param fields The fields.
    * @param color Whether keys are dimmed with ANSI codes.
    */
-  textFields(fields: object, color: boolean): string {
+  textFields(fields: object, color: boolean): TextFields {
     let out = "";
     let count = 0;
+    const stacks: string[] = [];
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key)) continue;
@@ -424,15 +447,15 @@ export class Serializer {
           out += " " + name + REDACTED;
           continue;
         }
-        out += " " + name + this.#textValue(value);
+        out += " " + name + this.#textValue(value, stacks);
       }
     } catch (error) {
       out += " clog_error=" + this.string(unreadable(error));
     }
-    return out;
+    return { fields: out, stacks: stacks.join("") };
   }
 
-  #textValue(value: unknown): string {
+  #textValue(value: unknown, stacks: string[]): string {
     switch (typeof value) {
       case "string": {
         return textToken(this.truncate(value));
@@ -444,7 +467,7 @@ export class Serializer {
       default: {
         try {
           if (value !== null && typeof value === "object" && isError(value)) {
-            this.trailer += this.#stacks(value);
+            stacks.push(this.#stacks(value));
             const code = (value as { code?: unknown }).code;
             const head = `${safeString(value.name)}: ${safeString(value.message)}`;
             return quoteText(
@@ -478,7 +501,7 @@ export class Serializer {
         text = safeString(current);
         current = undefined;
       }
-      // Split first: the trailer keeps the stack's own lines, but no other control character.
+      // Split first: the stack keeps its own lines, but no other control character.
       const lines = this.truncate(text).split("\n").map((line) =>
         CONTROL.test(line) ? line.replace(CONTROL_ALL, escapeControl) : line
       );

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 const NOW = Date.UTC(2025, 10, 23, 20, 48, 0, 123);
@@ -61,6 +62,23 @@ test("a text line puts error stacks and causes below it", () => {
   assert.match(rest[0], /^ {4}Error: query failed$/);
   assert.ok(rest.some((line) => /^ {4}Caused by: Error: connection refused$/.test(line)));
   assert.ok(rest.some((line) => /^ {8}at /.test(line)));
+});
+
+test("bound and context errors put their stacks below every text line, not just the first", async () => {
+  const { root, lines } = capture({ format: "text" });
+  const child = root.with({ err: new Error("bound") });
+  child.error("first");
+  child.error("second");
+  await withContext({ cause: new Error("scoped") }, async () => {
+    await Promise.resolve();
+    child.error("third");
+  });
+  const stacks = lines.map((line) => line.split("\n").filter((l) => /^ {4}Error: /.test(l)));
+  assert.deepEqual(stacks, [
+    ["    Error: bound"],
+    ["    Error: bound"],
+    ["    Error: bound", "    Error: scoped"],
+  ]);
 });
 
 test("each sink may choose its own format", () => {
