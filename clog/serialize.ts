@@ -399,17 +399,18 @@ export class Serializer {
     return out + "]";
   }
 
+  /** Each part is read on its own: a getter that throws costs that part, not the error. */
   #error(error: Error, depth: number, seen: object[], room: number): string {
-    let out = ',"name":' + this.string(safeString(error.name)) +
-      ',"message":' + this.string(safeString(error.message));
+    let out = ',"name":' + this.string(safeString(member(error, "name"))) +
+      ',"message":' + this.string(safeString(member(error, "message")));
     out += this.#members(error, depth + 1, seen, room - out.length, ERROR_KEYS);
-    const stack = error.stack;
+    const stack = member(error, "stack");
     if (typeof stack === "string") out += ',"stack":' + this.string(stack);
-    if (error instanceof AggregateError && Array.isArray(error.errors)) {
-      const errors = error.errors;
+    const errors = error instanceof AggregateError ? member(error, "errors") : undefined;
+    if (Array.isArray(errors)) {
       out += ',"errors":' + this.#array(errors, errors.length, depth, seen, room - out.length);
     }
-    const cause = error.cause;
+    const cause = member(error, "cause");
     if (cause !== undefined) {
       out += ',"cause":' + (this.value(cause, depth + 1, seen, room - out.length) ?? "null");
     }
@@ -468,8 +469,10 @@ export class Serializer {
         try {
           if (value !== null && typeof value === "object" && isError(value)) {
             stacks.push(this.#stacks(value));
-            const code = (value as { code?: unknown }).code;
-            const head = `${safeString(value.name)}: ${safeString(value.message)}`;
+            const code = member(value, "code");
+            const head = `${safeString(member(value, "name"))}: ${
+              safeString(member(value, "message"))
+            }`;
             return quoteText(
               this.truncate(code === undefined ? head : `${head} (code ${safeString(code)})`),
             );
@@ -492,11 +495,11 @@ export class Serializer {
       seen.push(current);
       let text: string;
       if (typeof current === "object") {
-        const e = current as Error;
-        text = typeof e.stack === "string"
-          ? e.stack
-          : `${safeString(e.name)}: ${safeString(e.message)}`;
-        current = e.cause;
+        const stack = member(current, "stack");
+        text = typeof stack === "string"
+          ? stack
+          : `${safeString(member(current, "name"))}: ${safeString(member(current, "message"))}`;
+        current = member(current, "cause");
       } else {
         text = safeString(current);
         current = undefined;

@@ -45,6 +45,28 @@ test("a cause that is not an error, and a cyclic cause chain, are written safely
   assert.deepEqual(line.other.cause, { code: 7 });
 });
 
+test("an error whose stack, cause or errors cannot be read keeps its name and message", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  const error = new AggregateError([], "real message");
+  for (const part of ["stack", "cause", "errors"]) {
+    Object.defineProperty(error, part, {
+      get() {
+        throw new Error(`${part} exploded`);
+      },
+    });
+  }
+  root.error("x", { err: error });
+  assert.deepEqual(JSON.parse(lines[0]).err, {
+    name: "AggregateError",
+    message: "real message",
+    stack: "[Thrown: stack exploded]",
+    cause: "[Thrown: cause exploded]",
+  });
+  assert.match(lines[1], /err="AggregateError: real message"\n {4}\[Thrown: stack exploded\]\n/);
+});
+
 test("an AggregateError lists its errors", () => {
   const { root, json } = capture();
   root.error("many", { err: new AggregateError([new Error("one"), new Error("two")], "both") });
