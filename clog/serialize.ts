@@ -204,10 +204,13 @@ export class Serializer {
     this.maxFieldsLength = LINE_LENGTH_FACTOR * maxLength;
   }
 
-  /** `s`, cut to the length limit when longer. */
+  /** `s`, cut to the length limit when longer, never inside a surrogate pair. */
   truncate(s: string): string {
     if (s.length <= this.maxLength) return s;
-    return `${s.slice(0, this.maxLength)}…[truncated ${s.length - this.maxLength} chars]`;
+    let end = this.maxLength;
+    const last = s.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end--;
+    return `${s.slice(0, end)}…[truncated ${s.length - end} chars]`;
   }
 
   /** The JSON string literal of `s`, truncated. */

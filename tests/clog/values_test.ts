@@ -126,6 +126,12 @@ test("strings longer than maxValueLength are cut, saying how much", () => {
   assert.equal(line.nested.long, "y".repeat(100) + "…[truncated 1 chars]");
 });
 
+test("a string is never cut inside a surrogate pair", () => {
+  const { root, json } = capture({ maxValueLength: 16 });
+  root.info("x", { v: "a".repeat(15) + "😀" + "bbbb" });
+  assert.equal(json()[0].v, "a".repeat(15) + "…[truncated 6 chars]");
+});
+
 test("a huge string does not make a huge line", () => {
   const { root, lines } = capture();
   root.info("big", { blob: "z".repeat(20_000_000) });
