@@ -7,7 +7,7 @@
  */
 
 import { resolve } from "node:path";
-import { configCheck } from "../base/mod.ts";
+import { configCheck, InfraError } from "../base/mod.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
 
@@ -168,6 +168,7 @@ export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
  *
  * @param env The environment.
  * @returns A complete config, safe to modify.
+ * @throws {InfraError} `InvalidArgument` for any other `env`.
  *
  * @example
  * ```ts
@@ -177,6 +178,15 @@ export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
  * ```
  */
 export function defaultConfig(env: "development" | "production"): ClogConfig {
+  if (env !== "development" && env !== "production") {
+    throw new InfraError(
+      "InvalidArgument",
+      `defaultConfig: env must be "development" or "production", got ${
+        typeof env === "string" ? JSON.stringify(env) : String(env)
+      }`,
+      { component: "clog", details: { argument: "env" } },
+    );
+  }
   const development = env === "development";
   return {
     level: development ? "debug" : "info",

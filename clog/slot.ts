@@ -67,6 +67,13 @@ export function dependencyTargets(sinks: SinkConfig[], deps: ClogDependencies): 
           `names no stream in the dependencies (streams: ${known})`,
         );
       }
+      const writable = stream as Partial<{ write: unknown; getWriter: unknown }>;
+      if (typeof writable.write !== "function" && typeof writable.getWriter !== "function") {
+        throw check.fail(
+          `sinks[${i}].name`,
+          `names a stream with neither write() nor getWriter() (stream: ${sink.name})`,
+        );
+      }
       return stream;
     }
     if (sink.type === "custom") {
@@ -139,6 +146,7 @@ export function createSlot(
         daily: sink.rotation?.daily ?? false,
         maxBackups: sink.rotation?.maxBackups ?? MAX_BACKUPS,
         now,
+        field: `${field}.path`,
       });
       break;
     case "stream":

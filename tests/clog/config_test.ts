@@ -41,7 +41,7 @@ test("defaultConfig returns a fresh object each time", () => {
 });
 
 test("an invalid config names the bad field", () => {
-  assert.throws(() => validateConfig(null), invalid("", /must be an object/));
+  assert.throws(() => validateConfig(null), invalid("", /^clog: config must be an object/));
   assert.throws(() => validateConfig({ level: "verbose" }), invalid("level", /one of "trace"/));
   assert.throws(() => validateConfig({ levle: "info" }), invalid("levle", /not a known setting/));
   assert.throws(() => validateConfig({ format: "xml" }), invalid("format"));
@@ -91,6 +91,14 @@ test("an invalid config names the bad field", () => {
   assert.throws(() => validateConfig({ flushOnSignals: "yes" }), invalid("flushOnSignals"));
 });
 
+test("defaultConfig rejects an environment it does not know", () => {
+  assert.throws(
+    () => defaultConfig("staging" as "production"),
+    (error: unknown) =>
+      InfraError.is(error, "InvalidArgument") && /got "staging"/.test(error.message),
+  );
+});
+
 test("a sink that names a missing dependency is rejected", () => {
   assert.throws(
     () =>
@@ -102,6 +110,13 @@ test("a sink that names a missing dependency is rejected", () => {
   assert.throws(
     () => create({ sinks: [{ type: "console" }, { type: "custom", name: "sentry" }] }),
     invalid("sinks[1].name", /sinks: none/),
+  );
+  assert.throws(
+    () =>
+      create({ sinks: [{ type: "stream", name: "s" }] }, {
+        streams: { s: {} as { write(text: string): void } },
+      }),
+    invalid("sinks[0].name", /neither write\(\) nor getWriter\(\)/),
   );
 });
 
