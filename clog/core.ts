@@ -153,8 +153,8 @@ export class Core {
 
   /**
    * Applies a configuration. Sinks whose settings did not change are kept with their
-   * state (buffers, open files); removed ones are flushed and closed. On error nothing
-   * changes.
+   * state (buffered lines, open files); removed ones are flushed and closed. On error the
+   * configuration in force stays.
    *
    * @returns A promise settled when the removed sinks are closed.
    * @throws {InfraError} `InvalidArgument` for a bad config or a missing dependency;
@@ -164,8 +164,6 @@ export class Core {
     validateConfig(config);
     const sinks: SinkConfig[] = config.sinks ?? [{ type: "console" }];
     const targets = dependencyTargets(sinks, deps);
-    // Kept files must be up to date before anything reopens their path.
-    this.flush();
     // A config may list the same sink twice: each old slot is reused at most once.
     const reusable = new Map<string, Slot[]>();
     for (const slot of this.#slots) {
@@ -173,20 +171,26 @@ export class Core {
       if (same === undefined) reusable.set(slot.id, [slot]);
       else same.push(slot);
     }
+    const ids = sinks.map(slotId);
+    const kept = sinks.map((_, i) => {
+      const same = reusable.get(ids[i]);
+      const at = same?.findIndex((slot) => slot.target === targets[i]) ?? -1;
+      return at >= 0 ? same!.splice(at, 1)[0] : undefined;
+    });
+    const removed = [...reusable.values()].flat();
+    // A removed sink's lines go out before a new sink may reopen its file; kept sinks
+    // go on buffering.
+    flushSlots(removed);
     const created: Slot[] = [];
     const next: Slot[] = [];
     try {
       sinks.forEach((sink, i) => {
-        const id = slotId(sink);
-        const same = reusable.get(id);
-        const at = same?.findIndex((slot) => slot.target === targets[i]) ?? -1;
-        if (at >= 0) {
-          next.push(same!.splice(at, 1)[0]);
-        } else {
-          const slot = createSlot(sink, `sinks[${i}]`, id, targets[i], () => this.now());
+        let slot = kept[i];
+        if (slot === undefined) {
+          slot = createSlot(sink, `sinks[${i}]`, ids[i], targets[i], () => this.now());
           created.push(slot);
-          next.push(slot);
         }
+        next.push(slot);
       });
     } catch (error) {
       for (const slot of created) void slot.sink?.close();
@@ -215,7 +219,6 @@ export class Core {
     this.#syncExitHook();
     this.#tables.clear();
     this.gen++;
-    const removed = [...reusable.values()].flat();
     return Promise.all(removed.map((slot) => slot.sink?.close())).then(() => {});
   }
 
@@ -368,13 +371,7 @@ export class Core {
 
   /** Writes out every buffered line, synchronously where the destination allows. */
   flush(): void {
-    for (const slot of this.#slots) {
-      try {
-        slot.sink?.flush();
-      } catch (error) {
-        reportInternalError("flush", error);
-      }
-    }
+    flushSlots(this.#slots);
   }
 
   /** Flushes and closes every sink; the core is silent afterwards. */
@@ -387,6 +384,16 @@ export class Core {
     this.#tables.clear();
     this.gen++;
     await Promise.all(slots.map((slot) => slot.sink?.close()));
+  }
+}
+
+function flushSlots(slots: readonly Slot[]): void {
+  for (const slot of slots) {
+    try {
+      slot.sink?.flush();
+    } catch (error) {
+      reportInternalError("flush", error);
+    }
   }
 }
 
