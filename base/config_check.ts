@@ -66,11 +66,13 @@ function describe(value: unknown): string {
  * ```
  */
 export function configCheck(component: string): ConfigCheck {
-  const fail = (field: string, message: string) =>
-    new InfraError("InvalidArgument", `config.${field} ${message}`, {
+  const fail = (field: string, message: string) => {
+    const name = field === "" ? "config" : `config.${field}`;
+    return new InfraError("InvalidArgument", `${name} ${message}`, {
       component,
       details: { field },
     });
+  };
   const bounded = (value: number, field: string, kind: string, bounds: NumberBounds) => {
     const { min, max } = bounds;
     if ((min !== undefined && value < min) || (max !== undefined && value > max)) {

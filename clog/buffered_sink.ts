@@ -1,8 +1,8 @@
 /**
  * The non-blocking buffered sink: a log call appends its line to memory and returns; the
  * lines reach the destination in one write when the buffer is full, after a short
- * interval, on `fatal`, on `flush()`/`close()` and at process exit. No worker thread: the
- * same code on Deno, Node and Bun.
+ * interval, on `fatal`, on `flush()`/`close()` and when the process ends (which endings:
+ * see `exit.ts`). No worker thread: the same code on Deno, Node and Bun.
  *
  * @module
  */
@@ -34,7 +34,7 @@ export class BufferedSink implements LineSink {
     if (this.#lines.length >= this.#bufferSize) {
       this.flush();
     } else if (this.#timer === undefined) {
-      // The timer does not keep the process alive; the exit hook flushes what is left.
+      // The timer does not keep the process alive; the exit hooks flush what is left.
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.flush();

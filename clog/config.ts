@@ -6,7 +6,8 @@
  * @module
  */
 
-import { configCheck } from "../base/mod.ts";
+import { resolve } from "node:path";
+import { configCheck, InfraError } from "../base/mod.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
 
@@ -26,7 +27,12 @@ export interface RotationConfig {
 /**
  * Buffering of a sink: a log call only appends to memory; the lines are written in one
  * write when `bufferSize` lines are waiting, after `flushIntervalMs`, on `fatal`, on
- * `flush()`, on `close()` and when the process exits.
+ * `flush()`, on `close()`, and when the process ends naturally, through `process.exit()`
+ * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime.
+ * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
+ * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
+ * console are written synchronously at that moment; a stream sink hands the lines to its
+ * stream, which must still write them before the process is gone.
  */
 export interface BufferConfig {
   /** Lines held before a write. Default 256. */
@@ -113,8 +119,26 @@ export interface ClogConfig {
   sinks?: SinkConfig[];
   /** Field names whose values are replaced by `[REDACTED]` at any depth (case-insensitive). */
   redactKeys?: string[];
-  /** Strings longer than this (message, values, stacks) are cut, saying how much was cut. */
+  /**
+   * Strings longer than this (message, values, keys, stacks) are cut, saying how much was
+   * cut. Each group of a line's fields (bound, context, the call's) also stops at 64 times
+   * this many characters (1 MiB by default), ending with a `"…"` member that says so.
+   * Objects keep their first 1,000 members. Default 16,384.
+   */
   maxValueLength?: number;
+  /**
+   * Write out buffered lines on SIGTERM, SIGINT and SIGHUP too (container stop, Ctrl-C,
+   * closed terminal). clog then listens for these signals and, when nothing else in the
+   * process listens for the one received (through `process.on`), raises it again after the
+   * flush, so the process still ends by that signal. When the application handles the
+   * signal itself, the application decides when to end. On Deno, a handler added with
+   * `Deno.addSignalListener` is invisible to clog and would be called a second time: such
+   * applications leave this off and call `flush()` or `close()` in their handler.
+   * Default false: clog leaves signals alone, so one the application does not handle ends
+   * the process at once and the buffered lines are lost (a handler that calls
+   * `process.exit()`, `flush()` or `close()` writes them).
+   */
+  flushOnSignals?: boolean;
 }
 
 /** Keys redacted when `redactKeys` is not set. */
@@ -144,6 +168,7 @@ export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
  *
  * @param env The environment.
  * @returns A complete config, safe to modify.
+ * @throws {InfraError} `InvalidArgument` for any other `env`.
  *
  * @example
  * ```ts
@@ -153,6 +178,15 @@ export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
  * ```
  */
 export function defaultConfig(env: "development" | "production"): ClogConfig {
+  if (env !== "development" && env !== "production") {
+    throw new InfraError(
+      "InvalidArgument",
+      `defaultConfig: env must be "development" or "production", got ${
+        typeof env === "string" ? JSON.stringify(env) : String(env)
+      }`,
+      { component: "clog", details: { argument: "env" } },
+    );
+  }
   const development = env === "development";
   return {
     level: development ? "debug" : "info",
@@ -163,6 +197,7 @@ export function defaultConfig(env: "development" | "production"): ClogConfig {
     sinks: [{ type: "console" }],
     redactKeys: [...DEFAULT_REDACT_KEYS],
     maxValueLength: DEFAULT_MAX_VALUE_LENGTH,
+    flushOnSignals: false,
   };
 }
 
@@ -177,6 +212,7 @@ const TOP_KEYS = [
   "sinks",
   "redactKeys",
   "maxValueLength",
+  "flushOnSignals",
 ] as const;
 const FORMATS: readonly LogFormat[] = ["json", "text"];
 const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
@@ -273,14 +309,20 @@ export function validateConfig(config: unknown): ClogConfig {
   if (c.service !== undefined) check.string(c.service, "service", { allowEmpty: true });
   if (c.sinks !== undefined) {
     if (!Array.isArray(c.sinks)) throw check.fail("sinks", "must be an array of sinks");
-    const paths = new Set<string>();
+    // Two sinks on one file would rename and prune each other's files, however spelled.
+    const files = new Map<string, number>();
     c.sinks.forEach((sink, i) => {
       checkSink(sink, `sinks[${i}]`);
       if (sink.type === "file") {
-        if (paths.has(sink.path)) {
-          throw check.fail(`sinks[${i}].path`, `is used by two file sinks: ${sink.path}`);
+        const file = resolve(sink.path);
+        const other = files.get(file);
+        if (other !== undefined) {
+          throw check.fail(
+            `sinks[${i}].path`,
+            `is used by two file sinks: ${sink.path} is the file of sinks[${other}] (${file})`,
+          );
         }
-        paths.add(sink.path);
+        files.set(file, i);
       }
     });
   }
@@ -288,5 +330,6 @@ export function validateConfig(config: unknown): ClogConfig {
   if (c.maxValueLength !== undefined) {
     check.integer(c.maxValueLength, "maxValueLength", { min: 16 });
   }
+  if (c.flushOnSignals !== undefined) check.boolean(c.flushOnSignals, "flushOnSignals");
   return c as ClogConfig;
 }

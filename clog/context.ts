@@ -9,6 +9,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import { isSpanContextValid, type SpanContext, trace } from "@opentelemetry/api";
+import { copyFields, type TextFields } from "./serialize.ts";
 import type { Fields } from "./types.ts";
 
 /** The fields of one `withContext` scope (merged with the enclosing ones). */
@@ -20,9 +21,9 @@ export class LogContext {
   /** JSON fragment of {@link LogContext.fields} for `cacheOwner`. */
   json = "";
   /** Text fragment without colour for `cacheOwner`. */
-  text: string | undefined = undefined;
+  text: TextFields | undefined = undefined;
   /** Text fragment with colour for `cacheOwner`. */
-  textColor: string | undefined = undefined;
+  textColor: TextFields | undefined = undefined;
 
   /** @param fields The merged fields. */
   constructor(fields: Fields) {
@@ -38,7 +39,7 @@ let storage: AsyncLocalStorage<LogContext> | undefined;
  * Runs `fn` with `fields` added to every line logged inside it, by any logger, across
  * awaits, timers and callbacks started inside it; concurrent calls never see each other's
  * fields. Nested calls add to (and may override) the enclosing fields. The fields are
- * copied when the scope starts.
+ * copied when the scope starts; like a log call, this never throws because of them.
  *
  * This is the supported way in: `AsyncLocalStorage.enterWith` is not, because the
  * context it sets leaks into code that runs later in the same async resource.
@@ -61,7 +62,8 @@ let storage: AsyncLocalStorage<LogContext> | undefined;
 export function withContext<T>(fields: Fields, fn: () => T): T {
   storage ??= new AsyncLocalStorage<LogContext>();
   const parent = storage.getStore();
-  const merged = parent === undefined ? { ...fields } : { ...parent.fields, ...fields };
+  const own = copyFields(fields);
+  const merged = parent === undefined ? own : { ...parent.fields, ...own };
   return storage.run(new LogContext(merged), fn);
 }
 

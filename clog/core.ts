@@ -10,7 +10,6 @@
  * @module
  */
 
-import process from "node:process";
 import {
   type ClogConfig,
   DEFAULT_MAX_VALUE_LENGTH,
@@ -18,10 +17,17 @@ import {
   type SinkConfig,
   validateConfig,
 } from "./config.ts";
+import { flushAtExit } from "./exit.ts";
 import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
 import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
-import { safeString, Serializer } from "./serialize.ts";
+import {
+  NO_TEXT_FIELDS,
+  safeString,
+  Serializer,
+  type TextFields,
+  textMessage,
+} from "./serialize.ts";
 import { reportInternalError } from "./sink.ts";
 import {
   createSlot,
@@ -67,8 +73,8 @@ export interface EmitSource {
   readonly tables: NameTables;
   /** Bound fields as a JSON fragment. */
   chindingsJson(): string;
-  /** Bound fields as text. */
-  chindingsText(color: boolean): string;
+  /** Bound fields as text, with the stacks of bound errors. */
+  chindingsText(color: boolean): TextFields;
 }
 
 const FATAL = LEVEL_VALUES.fatal;
@@ -85,13 +91,13 @@ function normalizeFields(fields: unknown): object | undefined {
   }
   if (fields === undefined || fields === null) return undefined;
   if (typeof fields !== "object") return { fields };
-  if (fields instanceof Error) return { err: fields };
+  try {
+    if (fields instanceof Error) return { err: fields };
+  } catch {
+    // A proxy whose prototype cannot be read: the serializer reports what it can.
+  }
   return fields;
 }
-
-/** Cores with buffered sinks, flushed by one `exit` listener. */
-const flushedAtExit = new Set<Core>();
-let exitHookInstalled = false;
 
 /** One configuration of sinks, levels and formats, and the loggers' emit path. */
 export class Core {
@@ -147,8 +153,8 @@ export class Core {
 
   /**
    * Applies a configuration. Sinks whose settings did not change are kept with their
-   * state (buffers, open files); removed ones are flushed and closed. On error nothing
-   * changes.
+   * state (buffered lines, open files); removed ones are flushed and closed. On error the
+   * configuration in force stays.
    *
    * @returns A promise settled when the removed sinks are closed.
    * @throws {InfraError} `InvalidArgument` for a bad config or a missing dependency;
@@ -158,23 +164,33 @@ export class Core {
     validateConfig(config);
     const sinks: SinkConfig[] = config.sinks ?? [{ type: "console" }];
     const targets = dependencyTargets(sinks, deps);
-    // Kept files must be up to date before anything reopens their path.
-    this.flush();
-    const reusable = new Map(this.#slots.map((slot) => [slot.id, slot]));
+    // A config may list the same sink twice: each old slot is reused at most once.
+    const reusable = new Map<string, Slot[]>();
+    for (const slot of this.#slots) {
+      const same = reusable.get(slot.id);
+      if (same === undefined) reusable.set(slot.id, [slot]);
+      else same.push(slot);
+    }
+    const ids = sinks.map(slotId);
+    const kept = sinks.map((_, i) => {
+      const same = reusable.get(ids[i]);
+      const at = same?.findIndex((slot) => slot.target === targets[i]) ?? -1;
+      return at >= 0 ? same!.splice(at, 1)[0] : undefined;
+    });
+    const removed = [...reusable.values()].flat();
+    // A removed sink's lines go out before a new sink may reopen its file; kept sinks
+    // go on buffering.
+    flushSlots(removed);
     const created: Slot[] = [];
     const next: Slot[] = [];
     try {
       sinks.forEach((sink, i) => {
-        const id = slotId(sink);
-        const old = reusable.get(id);
-        if (old !== undefined && old.target === targets[i]) {
-          reusable.delete(id);
-          next.push(old);
-        } else {
-          const slot = createSlot(sink, id, targets[i], () => this.now());
+        let slot = kept[i];
+        if (slot === undefined) {
+          slot = createSlot(sink, `sinks[${i}]`, ids[i], targets[i], () => this.now());
           created.push(slot);
-          next.push(slot);
         }
+        next.push(slot);
       });
     } catch (error) {
       for (const slot of created) void slot.sink?.close();
@@ -203,23 +219,16 @@ export class Core {
     this.#syncExitHook();
     this.#tables.clear();
     this.gen++;
-    return Promise.all([...reusable.values()].map((slot) => slot.sink?.close())).then(() => {});
+    return Promise.all(removed.map((slot) => slot.sink?.close())).then(() => {});
   }
 
-  /** Buffered lines must not be lost when the process exits. */
+  /** Buffered lines must not be lost when the process ends. */
   #syncExitHook(): void {
-    if (this.#slots.some((slot) => slot.buffered)) flushedAtExit.add(this);
-    else flushedAtExit.delete(this);
-    if (flushedAtExit.size > 0 && !exitHookInstalled) {
-      try {
-        process.on("exit", () => {
-          for (const core of flushedAtExit) core.flush();
-        });
-        exitHookInstalled = true;
-      } catch (error) {
-        reportInternalError("exit hook", error);
-      }
-    }
+    flushAtExit(
+      this,
+      this.#slots.some((slot) => slot.buffered),
+      this.config?.flushOnSignals === true,
+    );
   }
 
   /**
@@ -229,11 +238,11 @@ export class Core {
   emit(source: EmitSource, level: number, message: unknown, rawFields: unknown): void {
     const slots = this.#slots;
     let i = 0;
-    let msg = "";
+    // First: whatever fails later, the fallback line still has the message.
+    const msg = typeof message === "string" ? message : safeString(message);
     try {
       const s = this.serializer;
       const fields = rawFields === undefined ? undefined : normalizeFields(rawFields);
-      msg = typeof message === "string" ? message : safeString(message);
       const time = this.now();
       const context = activeContext();
       const ids = activeSpanIds();
@@ -242,7 +251,7 @@ export class Core {
       let text: string | undefined;
       let textColor: string | undefined;
       let fieldsJson: string | undefined;
-      let record: LogRecord | undefined;
+      let recordFields: string | undefined;
       for (; i < slots.length; i++) {
         const slot = slots[i];
         if (level < slot.min) continue;
@@ -262,32 +271,37 @@ export class Core {
             const prefixes = color
               ? (tables.textColor ??= textPrefixes(tables.name, true))
               : (tables.text ??= textPrefixes(tables.name, false));
-            s.trailer = "";
+            const bound = source.chindingsText(color);
+            const scoped = context === undefined
+              ? NO_TEXT_FIELDS
+              : this.#contextText(context, color);
+            const own = fields === undefined ? NO_TEXT_FIELDS : s.textFields(fields, color);
             line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
-              s.truncate(msg) + source.chindingsText(color) +
-              (context === undefined ? "" : this.#contextText(context, color)) +
-              (fields === undefined ? "" : s.textFields(fields, color)) +
-              (ids === undefined ? "" : ids.text) + "\n" + s.trailer;
+              textMessage(s.truncate(msg)) + bound.fields + scoped.fields + own.fields +
+              (ids === undefined ? "" : ids.text) + "\n" + bound.stacks + scoped.stacks +
+              own.stacks;
             if (color) textColor = line;
             else text = line;
           }
           slot.sink!.write(line);
         } else {
-          if (record === undefined) {
+          if (recordFields === undefined) {
             fieldsJson ??= fields === undefined ? "" : s.fields(fields);
             const body = source.chindingsJson() +
               (context === undefined ? "" : this.#contextJson(context)) + fieldsJson;
-            record = {
-              time,
-              level: LEVELS[index],
-              namespace: source.tables.name,
-              message: s.truncate(msg),
-              fields: body === "" ? {} : JSON.parse("{" + body.slice(1) + "}"),
-            };
-            if (ids !== undefined) {
-              record.traceId = ids.traceId;
-              record.spanId = ids.spanId;
-            }
+            recordFields = "{" + body.slice(1) + "}";
+          }
+          // Each custom sink gets its own record: what one changes, the next never sees.
+          const record: LogRecord = {
+            time,
+            level: LEVELS[index],
+            namespace: source.tables.name,
+            message: s.truncate(msg),
+            fields: recordFields === "{}" ? {} : JSON.parse(recordFields),
+          };
+          if (ids !== undefined) {
+            record.traceId = ids.traceId;
+            record.spanId = ids.spanId;
           }
           callRecordSink(slot.record!, record, slot.label);
         }
@@ -303,7 +317,7 @@ export class Core {
     return context.json;
   }
 
-  #contextText(context: LogContext, color: boolean): string {
+  #contextText(context: LogContext, color: boolean): TextFields {
     if (context.cacheOwner !== this.serializer) this.#resetContext(context);
     if (color) return context.textColor ??= this.serializer.textFields(context.fields, true);
     return context.text ??= this.serializer.textFields(context.fields, false);
@@ -316,7 +330,10 @@ export class Core {
     context.textColor = undefined;
   }
 
-  /** Formatting failed (a bug): still write what is known, and say so. */
+  /**
+   * Formatting failed (a bug, or a clock that threw): still give every remaining sink
+   * what is known, as a JSON line or a record, and say so.
+   */
   #fallback(
     slots: Slot[],
     from: number,
@@ -326,15 +343,26 @@ export class Core {
     error: unknown,
   ): void {
     try {
+      const time = Date.now();
+      const name = LEVELS[level / 10 - 1];
+      const namespace = source.tables.name;
+      const message = this.serializer.truncate(msg);
+      const clog_error = `formatting failed: ${safeString((error as Error)?.message ?? error)}`;
       const line = JSON.stringify({
-        time: new Date().toISOString(),
-        level: LEVELS[level / 10 - 1],
-        namespace: source.tables.name,
-        msg: this.serializer.truncate(msg),
-        clog_error: `formatting failed: ${safeString((error as Error)?.message ?? error)}`,
+        time: new Date(time).toISOString(),
+        level: name,
+        namespace: namespace === "" ? undefined : namespace,
+        msg: message,
+        clog_error,
       }) + "\n";
       for (let i = from; i < slots.length; i++) {
-        if (level >= slots[i].min) slots[i].sink?.write(line);
+        const slot = slots[i];
+        if (level < slot.min) continue;
+        if (slot.record === undefined) slot.sink?.write(line);
+        else {
+          const record = { time, level: name, namespace, message, fields: { clog_error } };
+          callRecordSink(slot.record, record, slot.label);
+        }
       }
     } catch (again) {
       reportInternalError("formatting", again);
@@ -343,13 +371,7 @@ export class Core {
 
   /** Writes out every buffered line, synchronously where the destination allows. */
   flush(): void {
-    for (const slot of this.#slots) {
-      try {
-        slot.sink?.flush();
-      } catch (error) {
-        reportInternalError("flush", error);
-      }
-    }
+    flushSlots(this.#slots);
   }
 
   /** Flushes and closes every sink; the core is silent afterwards. */
@@ -362,6 +384,16 @@ export class Core {
     this.#tables.clear();
     this.gen++;
     await Promise.all(slots.map((slot) => slot.sink?.close()));
+  }
+}
+
+function flushSlots(slots: readonly Slot[]): void {
+  for (const slot of slots) {
+    try {
+      slot.sink?.flush();
+    } catch (error) {
+      reportInternalError("flush", error);
+    }
   }
 }
 

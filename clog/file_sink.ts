@@ -44,6 +44,8 @@ export interface FileSinkOptions {
   maxBackups: number;
   /** The clock (milliseconds since the epoch). */
   now: () => number;
+  /** Where the path is in the config (`sinks[1].path`), named by an error to open it. */
+  field: string;
 }
 
 function dayOf(ms: number): number {
@@ -72,7 +74,8 @@ export class FileSink implements LineSink {
    * Opens (creating folders and the file as needed) `options.path` for appending.
    *
    * @param options Path, rotation and clock.
-   * @throws {InfraError} `PermissionDenied` or `Unavailable` when the file cannot be opened.
+   * @throws {InfraError} `PermissionDenied` or `Unavailable` when the file cannot be opened,
+   *   with `details.field` naming the path in the config.
    */
   constructor(options: FileSinkOptions) {
     this.#options = options;
@@ -87,8 +90,10 @@ export class FileSink implements LineSink {
       const code = (error as { code?: string }).code;
       throw new InfraError(
         code === "EACCES" || code === "EPERM" ? "PermissionDenied" : "Unavailable",
-        `cannot open log file ${options.path}: ${(error as Error).message}`,
-        { component: "clog", cause: error },
+        `cannot open log file ${options.path} (config.${options.field}): ${
+          (error as Error).message
+        }`,
+        { component: "clog", cause: error, details: { field: options.field } },
       );
     }
   }

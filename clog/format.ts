@@ -9,6 +9,7 @@
  */
 
 import { LEVELS } from "./levels.ts";
+import { textToken } from "./serialize.ts";
 
 let lastMs = Number.NaN;
 let lastIso = "";
@@ -48,6 +49,7 @@ export function jsonPrefixes(namespace: string): string[] {
 
 /** The part of a text line between the time and the message, per level. */
 export function textPrefixes(namespace: string, color: boolean): string[] {
+  if (namespace !== "") namespace = textToken(namespace);
   return LABELS.map((label, i) => {
     if (!color) return ` ${label} ${namespace === "" ? "" : namespace + " "}`;
     const ns = namespace === "" ? "" : `${ANSI.namespace}${namespace}${ANSI.reset} `;

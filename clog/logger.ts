@@ -9,6 +9,7 @@
 
 import type { Core, EmitSource, NameTables } from "./core.ts";
 import { LEVEL_VALUES } from "./levels.ts";
+import { copyFields, joinTextFields, NO_TEXT_FIELDS, type TextFields } from "./serialize.ts";
 import type { Fields, LazyFields, Logger, LogLevel } from "./types.ts";
 
 /** A logger bound to a {@link Core}, a namespace and fields. */
@@ -24,8 +25,8 @@ export class CoreLogger implements Logger, EmitSource {
   #gen = 0;
   #min = 0;
   #chJson: string | undefined;
-  #chText: string | undefined;
-  #chTextColor: string | undefined;
+  #chText: TextFields | undefined;
+  #chTextColor: TextFields | undefined;
 
   /**
    * @param core The engine.
@@ -88,16 +89,18 @@ export class CoreLogger implements Logger, EmitSource {
     return this.#chJson;
   }
 
-  chindingsText(color: boolean): string {
+  chindingsText(color: boolean): TextFields {
     let text = color ? this.#chTextColor : this.#chText;
     if (text === undefined) {
       const parent = this.#parent;
-      text = "";
+      text = NO_TEXT_FIELDS;
       if (parent !== undefined) {
         parent.#sync();
         text = parent.chindingsText(color);
       }
-      if (this.#own !== undefined) text += this.core.serializer.textFields(this.#own, color);
+      if (this.#own !== undefined) {
+        text = joinTextFields(text, this.core.serializer.textFields(this.#own, color));
+      }
       if (color) this.#chTextColor = text;
       else this.#chText = text;
     }
@@ -136,7 +139,7 @@ export class CoreLogger implements Logger, EmitSource {
 
   with(fields: Fields): Logger {
     if (fields === null || typeof fields !== "object") return this;
-    return new CoreLogger(this.core, this, this.path, { ...fields });
+    return new CoreLogger(this.core, this, this.path, copyFields(fields));
   }
 
   namespace(name: string): Logger {

@@ -17,7 +17,9 @@
  *   (development): time, level, namespace, message, fields, trace ids.
  * - **Sinks.** Console, any stream, files with rotation by size and by day, a
  *   non-blocking buffered mode for any of them, and custom functions; each with its own
- *   minimum level and format.
+ *   minimum level and format. Buffered lines are written out however the process ends
+ *   (naturally, `process.exit()`, `Deno.exit()`, an uncaught exception or rejection), and
+ *   on SIGTERM, SIGINT and SIGHUP when the config sets `flushOnSignals`; SIGKILL loses them.
  * - **Safe values.** Errors with name, message, code, stack and cause chain; redaction of
  *   secret keys at any depth; long strings truncated; a log call never throws (circular
  *   objects, BigInt, symbols, throwing getters included).

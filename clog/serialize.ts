@@ -17,14 +17,32 @@ const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 /** A text value that can be written without quotes. */
 // deno-lint-ignore no-control-regex -- control characters must be quoted
 const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f]+$/;
+/**
+ * C0 and C1 control characters and DEL: in a text line they would start a new (forged)
+ * line or drive the terminal (ANSI escapes, including the 8-bit CSI U+009B).
+ */
+// deno-lint-ignore no-control-regex -- control characters are exactly what is looked for
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// deno-lint-ignore no-control-regex -- control characters are exactly what is looked for
+const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
+/** What `JSON.stringify` leaves raw but a terminal still obeys. */
+const DEL_AND_C1 = /[\u007f-\u009f]/g;
 const MAX_DEPTH = 8;
 const MAX_ITEMS = 1000;
+/** The fields of one line are cut beyond this many times `maxLength` characters. */
+const LINE_LENGTH_FACTOR = 64;
+/** Where the fields of a line were cut because the line grew too long. */
+const LINE_FULL = "[truncated: line size limit]";
 const MAX_CAUSES = 8;
 /** Field names cached; beyond this (dynamic keys) prefixes are rebuilt per use. */
 const KEY_CACHE_LIMIT = 4096;
+/** Longer field names are not cached: a few huge dynamic keys must not pin megabytes. */
+const CACHED_KEY_LENGTH = 256;
 const REDACTED = "[REDACTED]";
 
 const hasOwn = Object.prototype.hasOwnProperty;
+/** Members of an error written in their own place, not among its other properties. */
+const ERROR_KEYS: ReadonlySet<string> = new Set(["name", "message", "stack", "cause"]);
 const objectToString = Object.prototype.toString;
 
 function isError(value: object): value is Error {
@@ -38,6 +56,39 @@ export function safeString(value: unknown): string {
   } catch {
     return "[unprintable]";
   }
+}
+
+function escapeControl(c: string): string {
+  return "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0");
+}
+
+/** `s` as a JSON string literal in which no control character is left raw. */
+function quoteText(s: string): string {
+  const quoted = JSON.stringify(s);
+  return CONTROL.test(quoted) ? quoted.replace(DEL_AND_C1, escapeControl) : quoted;
+}
+
+/**
+ * A key, value or namespace for a text line: bare when it is one plain word, otherwise
+ * quoted and escaped like a JSON string, so it can neither end the line nor pass for
+ * another `key=value`.
+ *
+ * @param s The token.
+ * @returns `s` or its quoted form.
+ */
+export function textToken(s: string): string {
+  return BARE_TEXT.test(s) ? s : quoteText(s);
+}
+
+/**
+ * A message for a text line: as it is when it holds no control character (spaces are
+ * fine, it is the rest of the line), otherwise quoted and escaped, so one call is one line.
+ *
+ * @param s The (truncated) message.
+ * @returns `s` or its quoted form.
+ */
+export function textMessage(s: string): string {
+  return CONTROL.test(s) ? quoteText(s) : s;
 }
 
 function redactedEntry(key: string): string {
@@ -54,15 +105,91 @@ function thrown(error: unknown): string {
   return `[Thrown: ${message}]`;
 }
 
+/** `object[key]`, or `"[Thrown: …]"` when reading it throws (a getter, a proxy trap). */
+function member(object: object, key: string): unknown {
+  try {
+    return (object as Record<string, unknown>)[key];
+  } catch (error) {
+    return thrown(error);
+  }
+}
+
+/** Why an object's members are missing: enumerating them threw. */
+function unreadable(error: unknown): string {
+  return `fields could not be read: ${thrown(error)}`;
+}
+
+/**
+ * A plain copy of the own enumerable members of `fields`, read as the serializer reads
+ * them: a member whose getter throws becomes `"[Thrown: …]"`, and an object that cannot
+ * be enumerated at all (a proxy) becomes `{ clog_error }`. For fields kept for later
+ * lines (bound fields, context fields), which the caller may change afterwards. Never
+ * throws.
+ *
+ * @param fields What was passed as fields.
+ * @returns The copy; `{}` for anything that is not an object.
+ */
+export function copyFields(fields: unknown): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  if (fields === null || typeof fields !== "object") return copy;
+  try {
+    for (const key in fields) {
+      if (hasOwn.call(fields, key)) copy[key] = member(fields, key);
+    }
+  } catch (error) {
+    copy.clog_error = unreadable(error);
+  }
+  return copy;
+}
+
+/** A group of fields in the text format: what goes on the line, and what goes below it. */
+export interface TextFields {
+  /** ` key=value` pairs. */
+  readonly fields: string;
+  /** Indented stacks of the errors among the fields, each line ending with a newline. */
+  readonly stacks: string;
+}
+
+/** No fields. */
+export const NO_TEXT_FIELDS: TextFields = { fields: "", stacks: "" };
+
+/**
+ * Two groups of fields in the text format, `a`'s first.
+ *
+ * @param a The first group.
+ * @param b The second group.
+ * @returns Both.
+ */
+export function joinTextFields(a: TextFields, b: TextFields): TextFields {
+  if (b === NO_TEXT_FIELDS) return a;
+  if (a === NO_TEXT_FIELDS) return b;
+  return { fields: a.fields + b.fields, stacks: a.stacks + b.stacks };
+}
+
+/** The first items of `set`, one more than are written (so the writer knows there are more). */
+function firstItems(set: Set<unknown>): unknown[] {
+  const items: unknown[] = [];
+  for (const item of set) {
+    if (items.length > MAX_ITEMS) break;
+    items.push(item);
+  }
+  return items;
+}
+
 /**
  * Serializes values with one configuration (redacted keys, value length limit). Create a
  * new one when the configuration changes; its key cache belongs to that configuration.
+ *
+ * Sizes are bounded as they are written, not measured first: strings and keys are cut
+ * at `maxLength`, objects, maps and arrays at 1,000 members, nesting at 8 levels, and each
+ * group of fields (bound, context, call) at 64 × `maxLength` characters, so an object
+ * whose parts are shared many times over cannot expand into a huge line.
  */
 export class Serializer {
-  /** Strings longer than this are cut. */
+  /** Strings and keys longer than this are cut. */
   readonly maxLength: number;
-  /** Stacks collected by the last {@link Serializer.textFields} call, for the text format. */
-  trailer = "";
+  /** A group of fields stops taking members beyond this length. */
+  readonly maxFieldsLength: number;
   readonly #redact: Set<string>;
   /** field name → its `,"name":` prefix, or null when the field is redacted */
   readonly #keys = new Map<string, string | null>();
@@ -74,12 +201,16 @@ export class Serializer {
   constructor(redactKeys: readonly string[], maxLength: number) {
     this.#redact = new Set(redactKeys.map((key) => key.toLowerCase()));
     this.maxLength = maxLength;
+    this.maxFieldsLength = LINE_LENGTH_FACTOR * maxLength;
   }
 
-  /** `s`, cut to the length limit when longer. */
+  /** `s`, cut to the length limit when longer, never inside a surrogate pair. */
   truncate(s: string): string {
     if (s.length <= this.maxLength) return s;
-    return `${s.slice(0, this.maxLength)}…[truncated ${s.length - this.maxLength} chars]`;
+    let end = this.maxLength;
+    const last = s.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end--;
+    return `${s.slice(0, end)}…[truncated ${s.length - end} chars]`;
   }
 
   /** The JSON string literal of `s`, truncated. */
@@ -92,8 +223,12 @@ export class Serializer {
   #prefix(key: string): string | null {
     let prefix = this.#keys.get(key);
     if (prefix === undefined) {
-      prefix = this.#redact.has(key.toLowerCase()) ? null : "," + JSON.stringify(key) + ":";
-      if (this.#keys.size < KEY_CACHE_LIMIT) this.#keys.set(key, prefix);
+      prefix = this.#redact.has(key.toLowerCase())
+        ? null
+        : "," + JSON.stringify(this.truncate(key)) + ":";
+      if (this.#keys.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
+        this.#keys.set(key, prefix);
+      }
     }
     return prefix;
   }
@@ -105,13 +240,37 @@ export class Serializer {
 
   /**
    * The members of `fields` as a JSON fragment, each preceded by a comma
-   * (`,"a":1,"b":"x"`), or `""` when there are none. Never throws.
+   * (`,"a":1,"b":"x"`), or `""` when there are none: at most 1,000 of them, and none
+   * after `room` characters, a last `"…"` member saying what was left out. Never throws
+   * at the top level: fields that cannot be enumerated give a `clog_error` member.
+   *
+   * @param fields The object whose own members are written.
+   * @param depth Nesting depth of the members' values.
+   * @param seen Objects enclosing `fields` (for cycles); undefined at the top level.
+   * @param room Characters the fragment may take before it stops taking members.
+   * @param skip Members written elsewhere (an error's name, message, stack, cause).
    */
-  fields(fields: object): string {
+  fields(
+    fields: object,
+    depth = 0,
+    seen?: object[],
+    room: number = this.maxFieldsLength,
+    skip?: ReadonlySet<string>,
+  ): string {
+    // One loop for top-level fields and nested objects alike; it is the hot path of
+    // every log call, so the reads stay inline.
     let out = "";
+    let count = 0;
     try {
       for (const key in fields) {
-        if (!hasOwn.call(fields, key)) continue;
+        if (!hasOwn.call(fields, key) || skip?.has(key)) continue;
+        if (count === MAX_ITEMS || out.length >= room) {
+          out += ',"…":' + this.string(
+            count === MAX_ITEMS ? `${Object.keys(fields).length - count} more keys` : LINE_FULL,
+          );
+          break;
+        }
+        count++;
         let value: unknown;
         try {
           value = (fields as Record<string, unknown>)[key];
@@ -122,19 +281,27 @@ export class Serializer {
         const prefix = this.#prefix(key);
         if (prefix === null) out += redactedEntry(key);
         else if (typeof value === "string") out += prefix + this.string(value);
-        else out += prefix + this.value(value, 0, undefined);
+        else out += prefix + this.value(value, depth, seen, room - out.length);
       }
     } catch (error) {
-      out += ',"clog_error":' + this.string(`fields could not be read: ${thrown(error)}`);
+      // A nested object that cannot be enumerated is written as "[Thrown: …]" as a whole.
+      if (seen !== undefined) throw error;
+      out += ',"clog_error":' + this.string(unreadable(error));
     }
     return out;
   }
 
   /** `,"key":<value>`, redacted when the key says so, `""` for undefined. */
-  #entry(key: string, value: unknown, depth: number, seen: object[] | undefined): string {
+  #entry(
+    key: string,
+    value: unknown,
+    depth: number,
+    seen: object[] | undefined,
+    room: number,
+  ): string {
     if (value === undefined) return "";
     const prefix = this.#prefix(key);
-    return prefix === null ? redactedEntry(key) : prefix + this.value(value, depth, seen);
+    return prefix === null ? redactedEntry(key) : prefix + this.value(value, depth, seen, room);
   }
 
   /**
@@ -143,8 +310,14 @@ export class Serializer {
    * @param value The value.
    * @param depth Nesting depth of `value`.
    * @param seen Objects enclosing `value` (for cycles).
+   * @param room Characters left for the group of fields `value` is part of.
    */
-  value(value: unknown, depth = 0, seen?: object[]): string | undefined {
+  value(
+    value: unknown,
+    depth = 0,
+    seen?: object[],
+    room: number = this.maxFieldsLength,
+  ): string | undefined {
     switch (typeof value) {
       case "string":
         return this.string(value);
@@ -162,17 +335,17 @@ export class Serializer {
         return this.string(`[Function ${safeString(value.name) || "anonymous"}]`);
       default:
         if (value === null) return "null";
-        return this.#object(value as object, depth, seen);
+        return this.#object(value as object, depth, seen, room);
     }
   }
 
-  #object(value: object, depth: number, seen: object[] | undefined): string {
+  #object(value: object, depth: number, seen: object[] | undefined, room: number): string {
     if (seen === undefined) seen = [];
     else if (seen.includes(value)) return '"[Circular]"';
     if (depth >= MAX_DEPTH) return Array.isArray(value) ? '"[Array]"' : '"[Object]"';
     seen.push(value);
     try {
-      return this.#objectBody(value, depth, seen);
+      return this.#objectBody(value, depth, seen, room);
     } catch (error) {
       return this.string(thrown(error));
     } finally {
@@ -180,9 +353,9 @@ export class Serializer {
     }
   }
 
-  #objectBody(value: object, depth: number, seen: object[]): string {
-    if (Array.isArray(value)) return this.#array(value, depth, seen);
-    if (isError(value)) return this.#error(value, depth, seen);
+  #objectBody(value: object, depth: number, seen: object[], room: number): string {
+    if (Array.isArray(value)) return this.#array(value, value.length, depth, seen, room);
+    if (isError(value)) return this.#error(value, depth, seen, room);
     if (value instanceof Date) {
       return Number.isNaN(value.getTime()) ? '"Invalid Date"' : '"' + value.toISOString() + '"';
     }
@@ -194,138 +367,134 @@ export class Serializer {
       let out = "";
       let count = 0;
       for (const [key, item] of value) {
-        if (count++ === MAX_ITEMS) {
-          out += ',"…":' + this.string(`${value.size - MAX_ITEMS} more entries`);
+        if (count === MAX_ITEMS || out.length >= room) {
+          out += ',"…":' + this.string(
+            count === MAX_ITEMS ? `${value.size - MAX_ITEMS} more entries` : LINE_FULL,
+          );
           break;
         }
-        out += this.#entry(typeof key === "string" ? key : safeString(key), item, depth + 1, seen);
+        count++;
+        const name = typeof key === "string" ? key : safeString(key);
+        out += this.#entry(name, item, depth + 1, seen, room - out.length);
       }
       return out === "" ? "{}" : "{" + out.slice(1) + "}";
     }
-    if (value instanceof Set) return this.#array([...value], depth, seen);
+    if (value instanceof Set) {
+      return this.#array(firstItems(value), value.size, depth, seen, room);
+    }
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function") {
-      return this.value(toJSON.call(value), depth + 1, seen) ?? "null";
+      return this.value(toJSON.call(value), depth + 1, seen, room) ?? "null";
     }
-    let out = "";
-    for (const key in value) {
-      if (!hasOwn.call(value, key)) continue;
-      let item: unknown;
-      try {
-        item = (value as Record<string, unknown>)[key];
-      } catch (error) {
-        item = thrown(error);
-      }
-      out += this.#entry(key, item, depth + 1, seen);
-    }
+    const out = this.fields(value, depth + 1, seen, room);
     return out === "" ? "{}" : "{" + out.slice(1) + "}";
   }
 
-  #array(value: unknown[], depth: number, seen: object[]): string {
+  /** `value` (of `total` items, for a set only the first ones) as a JSON array. */
+  #array(value: unknown[], total: number, depth: number, seen: object[], room: number): string {
     const length = Math.min(value.length, MAX_ITEMS);
     let out = "[";
     for (let i = 0; i < length; i++) {
       if (i > 0) out += ",";
+      if (out.length >= room) return out + this.string(LINE_FULL) + "]";
       let item: unknown;
       try {
         item = value[i];
       } catch (error) {
         item = thrown(error);
       }
-      out += this.value(item, depth + 1, seen) ?? "null";
+      out += this.value(item, depth + 1, seen, room - out.length) ?? "null";
     }
-    if (value.length > MAX_ITEMS) {
-      out += "," + this.string(`… ${value.length - MAX_ITEMS} more items`);
+    if (total > MAX_ITEMS) {
+      out += "," + this.string(`… ${total - MAX_ITEMS} more items`);
     }
     return out + "]";
   }
 
-  #error(error: Error, depth: number, seen: object[]): string {
-    let out = ',"name":' + this.string(safeString(error.name)) +
-      ',"message":' + this.string(safeString(error.message));
-    for (const key in error) {
-      if (
-        key === "name" || key === "message" || key === "stack" || key === "cause" ||
-        !hasOwn.call(error, key)
-      ) continue;
-      let item: unknown;
-      try {
-        item = (error as unknown as Record<string, unknown>)[key];
-      } catch (e) {
-        item = thrown(e);
-      }
-      out += this.#entry(key, item, depth + 1, seen);
-    }
-    const stack = error.stack;
+  /** Each part is read on its own: a getter that throws costs that part, not the error. */
+  #error(error: Error, depth: number, seen: object[], room: number): string {
+    let out = ',"name":' + this.string(safeString(member(error, "name"))) +
+      ',"message":' + this.string(safeString(member(error, "message")));
+    out += this.fields(error, depth + 1, seen, room - out.length, ERROR_KEYS);
+    const stack = member(error, "stack");
     if (typeof stack === "string") out += ',"stack":' + this.string(stack);
-    if (error instanceof AggregateError && Array.isArray(error.errors)) {
-      out += ',"errors":' + this.#array(error.errors, depth, seen);
+    const errors = error instanceof AggregateError ? member(error, "errors") : undefined;
+    if (Array.isArray(errors)) {
+      out += ',"errors":' + this.#array(errors, errors.length, depth, seen, room - out.length);
     }
-    const cause = error.cause;
+    const cause = member(error, "cause");
     if (cause !== undefined) {
-      out += ',"cause":' + (this.value(cause, depth + 1, seen) ?? "null");
+      out += ',"cause":' + (this.value(cause, depth + 1, seen, room - out.length) ?? "null");
     }
     return "{" + out.slice(1) + "}";
   }
 
   /**
-   * The members of `fields` as ` key=value` text. Strings without spaces or quotes are
-   * written bare; objects as JSON. Errors at the top level are written as
-   * `"Name: message"`, and their stacks (with causes) are left in {@link Serializer.trailer}
-   * for the lines below. Never throws.
+   * The members of `fields` as ` key=value` text. Keys and strings that are one plain word
+   * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON.
+   * Errors at the top level are written as `"Name: message"`, and their stacks (with
+   * causes) go to {@link TextFields.stacks}, for the lines below. Never throws.
    *
    * @param fields The fields.
    * @param color Whether keys are dimmed with ANSI codes.
    */
-  textFields(fields: object, color: boolean): string {
+  textFields(fields: object, color: boolean): TextFields {
     let out = "";
+    let count = 0;
+    const stacks: string[] = [];
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key)) continue;
-        let value: unknown;
-        try {
-          value = (fields as Record<string, unknown>)[key];
-        } catch (error) {
-          value = thrown(error);
+        if (count === MAX_ITEMS || out.length >= this.maxFieldsLength) {
+          out += " …=" + quoteText(
+            count === MAX_ITEMS ? `${Object.keys(fields).length - count} more keys` : LINE_FULL,
+          );
+          break;
         }
+        count++;
+        const value = member(fields, key);
         if (value === undefined) continue;
-        const name = color ? `\x1b[2m${key}=\x1b[22m` : `${key}=`;
+        const token = textToken(this.truncate(key));
+        const name = color ? `\x1b[2m${token}=\x1b[22m` : `${token}=`;
         if (this.isRedacted(key)) {
           out += " " + name + REDACTED;
           continue;
         }
-        out += " " + name + this.#textValue(value);
+        out += " " + name + this.#textValue(value, stacks);
       }
     } catch (error) {
-      out += " clog_error=" + this.string(`fields could not be read: ${thrown(error)}`);
+      out += " clog_error=" + this.string(unreadable(error));
     }
-    return out;
+    return { fields: out, stacks: stacks.join("") };
   }
 
-  #textValue(value: unknown): string {
+  #textValue(value: unknown, stacks: string[]): string {
     switch (typeof value) {
       case "string": {
-        const s = this.truncate(value);
-        return BARE_TEXT.test(s) ? s : JSON.stringify(s);
+        return textToken(this.truncate(value));
       }
       case "number":
       case "boolean":
       case "bigint":
         return String(value);
-      default:
+      default: {
         try {
           if (value !== null && typeof value === "object" && isError(value)) {
-            this.trailer += this.#stacks(value);
-            const code = (value as { code?: unknown }).code;
-            const head = `${safeString(value.name)}: ${safeString(value.message)}`;
-            return JSON.stringify(
+            stacks.push(this.#stacks(value));
+            const code = member(value, "code");
+            const head = `${safeString(member(value, "name"))}: ${
+              safeString(member(value, "message"))
+            }`;
+            return quoteText(
               this.truncate(code === undefined ? head : `${head} (code ${safeString(code)})`),
             );
           }
         } catch (error) {
-          return JSON.stringify(thrown(error));
+          return quoteText(thrown(error));
         }
-        return this.value(value) ?? "undefined";
+        const json = this.value(value) ?? "undefined";
+        return CONTROL.test(json) ? json.replace(DEL_AND_C1, escapeControl) : json;
+      }
     }
   }
 
@@ -338,16 +507,19 @@ export class Serializer {
       seen.push(current);
       let text: string;
       if (typeof current === "object") {
-        const e = current as Error;
-        text = typeof e.stack === "string"
-          ? e.stack
-          : `${safeString(e.name)}: ${safeString(e.message)}`;
-        current = e.cause;
+        const stack = member(current, "stack");
+        text = typeof stack === "string"
+          ? stack
+          : `${safeString(member(current, "name"))}: ${safeString(member(current, "message"))}`;
+        current = member(current, "cause");
       } else {
         text = safeString(current);
         current = undefined;
       }
-      const lines = this.truncate(text).split("\n");
+      // Split first: the stack keeps its own lines, but no other control character.
+      const lines = this.truncate(text).split("\n").map((line) =>
+        CONTROL.test(line) ? line.replace(CONTROL_ALL, escapeControl) : line
+      );
       out += (i === 0 ? "    " : "    Caused by: ") + lines[0] + "\n";
       for (let j = 1; j < lines.length; j++) out += "    " + lines[j] + "\n";
     }

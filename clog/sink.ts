@@ -92,26 +92,47 @@ export function consoleWantsColor(target: "stdout" | "stderr"): boolean {
   }
 }
 
+/** The one writer of a web stream, shared by every sink on it (a writer locks its stream). */
+interface SharedWriter {
+  readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** Open sinks writing through it; the lock is released when the last one closes. */
+  users: number;
+  /** The last write, settled once every earlier write is. */
+  pending: Promise<void>;
+}
+
+const webWriters = new WeakMap<WritableStream<Uint8Array>, SharedWriter>();
+const encoder = new TextEncoder();
+
 /**
  * Writes to a stream the application passed in: a Node-style writable (any object with
  * `write(text)`) or a web `WritableStream<Uint8Array>`. The stream is not closed by clog.
+ * Any number of sinks, in any number of configurations, may write to the same stream.
  */
 export class StreamSink implements LineSink {
   readonly #name: string;
   readonly #node: { write(text: string): unknown } | undefined;
-  readonly #web: WritableStreamDefaultWriter<Uint8Array> | undefined;
-  #pending: Promise<void> = Promise.resolve();
-  #encoder: TextEncoder | undefined;
+  readonly #stream: WritableStream<Uint8Array> | undefined;
+  readonly #web: SharedWriter | undefined;
+  #closed = false;
 
   /**
    * @param name The dependency name, for error reports.
    * @param writer The stream.
+   * @throws {TypeError} When `writer` is a web stream locked by a writer outside clog.
    */
   constructor(name: string, writer: LineWriter) {
     this.#name = name;
     if (typeof (writer as WritableStream<Uint8Array>).getWriter === "function") {
-      this.#web = (writer as WritableStream<Uint8Array>).getWriter();
-      this.#encoder = new TextEncoder();
+      const stream = writer as WritableStream<Uint8Array>;
+      let shared = webWriters.get(stream);
+      if (shared === undefined) {
+        shared = { writer: stream.getWriter(), users: 0, pending: Promise.resolve() };
+        webWriters.set(stream, shared);
+      }
+      shared.users++;
+      this.#stream = stream;
+      this.#web = shared;
     } else {
       this.#node = writer as { write(text: string): unknown };
       // An 'error' event nobody listens to would crash the process; a logger must not.
@@ -129,7 +150,8 @@ export class StreamSink implements LineSink {
         this.#node.write(line);
         return;
       }
-      this.#pending = this.#web!.write(this.#encoder!.encode(line)).catch((error) =>
+      const shared = this.#web!;
+      shared.pending = shared.writer.write(encoder.encode(line)).catch((error) =>
         reportInternalError(`stream sink "${this.#name}"`, error)
       );
     } catch (error) {
@@ -144,13 +166,20 @@ export class StreamSink implements LineSink {
   flush(): void {}
 
   async close(): Promise<void> {
-    if (this.#web === undefined) {
+    if (this.#closed) return;
+    this.#closed = true;
+    const shared = this.#web;
+    if (shared === undefined) {
       (this.#node as Partial<EventSource>).off?.("error", this.#onError);
       return;
     }
-    await this.#pending;
+    shared.users--;
+    await shared.pending;
+    // A sink opened on the stream meanwhile (a reload) keeps the writer.
+    if (shared.users > 0 || webWriters.get(this.#stream!) !== shared) return;
+    webWriters.delete(this.#stream!);
     try {
-      this.#web.releaseLock();
+      shared.writer.releaseLock();
     } catch (error) {
       reportInternalError(`stream sink "${this.#name}"`, error);
     }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { configCheck } from "../base/mod.ts";
 import { BufferedSink } from "./buffered_sink.ts";
 import type { ClogConfig, SinkConfig } from "./config.ts";
@@ -66,6 +67,13 @@ export function dependencyTargets(sinks: SinkConfig[], deps: ClogDependencies): 
           `names no stream in the dependencies (streams: ${known})`,
         );
       }
+      const writable = stream as Partial<{ write: unknown; getWriter: unknown }>;
+      if (typeof writable.write !== "function" && typeof writable.getWriter !== "function") {
+        throw check.fail(
+          `sinks[${i}].name`,
+          `names a stream with neither write() nor getWriter() (stream: ${sink.name})`,
+        );
+      }
       return stream;
     }
     if (sink.type === "custom") {
@@ -95,7 +103,7 @@ export function slotId(sink: SinkConfig): string {
       const r = sink.rotation ?? {};
       return JSON.stringify([
         "file",
-        sink.path,
+        resolve(sink.path),
         [r.maxSizeBytes ?? null, r.daily ?? false, r.maxBackups ?? MAX_BACKUPS],
         buffered,
       ]);
@@ -110,10 +118,17 @@ export function slotId(sink: SinkConfig): string {
 /**
  * Builds the sink of a config (opening its file, if any).
  *
- * @throws {InfraError} `PermissionDenied`/`Unavailable` when a log file cannot be opened.
+ * @param sink The sink's config.
+ * @param field Where it is in the config (`sinks[2]`), for errors.
+ * @param id Its {@link slotId}.
+ * @param target Its stream or function from the dependencies.
+ * @param now The clock.
+ * @throws {InfraError} `PermissionDenied`/`Unavailable` when a log file cannot be opened;
+ *   `InvalidArgument` when a web stream is locked by a writer outside clog.
  */
 export function createSlot(
   sink: SinkConfig,
+  field: string,
   id: string,
   target: unknown,
   now: () => number,
@@ -125,15 +140,24 @@ export function createSlot(
       break;
     case "file":
       line = new FileSink({
-        path: sink.path,
+        // Resolved once: a later chdir must not move the file or its rotations.
+        path: resolve(sink.path),
         maxSizeBytes: sink.rotation?.maxSizeBytes,
         daily: sink.rotation?.daily ?? false,
         maxBackups: sink.rotation?.maxBackups ?? MAX_BACKUPS,
         now,
+        field: `${field}.path`,
       });
       break;
     case "stream":
-      line = new StreamSink(sink.name, target as LineWriter);
+      try {
+        line = new StreamSink(sink.name, target as LineWriter);
+      } catch {
+        throw check.fail(
+          `${field}.name`,
+          `names a web stream that a writer outside clog has locked (stream: ${sink.name})`,
+        );
+      }
       break;
     case "custom":
       return {

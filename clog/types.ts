@@ -32,7 +32,7 @@ export interface Logger {
   error(message: string, fields?: LazyFields): void;
   /** Logs at fatal level and flushes buffered sinks. It does not exit the process. */
   fatal(message: string, fields?: LazyFields): void;
-  /** A child logger with `fields` bound to every record. */
+  /** A child logger with `fields` (copied now) bound to every record. Never throws. */
   with(fields: Fields): Logger;
   /** A child logger named `<this name>.<name>`, keeping the bound fields. */
   namespace(name: string): Logger;
@@ -63,8 +63,9 @@ export interface LogRecord {
 }
 
 /**
- * A custom sink: a function called with each record it accepts. It may return a promise;
- * a rejection (or a throw) is reported on stderr and never reaches the code that logged.
+ * A custom sink: a function called with each record it accepts. Each sink gets its own
+ * copy of the record, which it may change or keep. It may return a promise; a rejection
+ * (or a throw) is reported on stderr and never reaches the code that logged.
  */
 export type RecordSink = (record: LogRecord) => void | Promise<void>;
 

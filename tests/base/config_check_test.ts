@@ -50,6 +50,10 @@ test("strings and object checks name the offending element", () => {
   rejects(() => check.object([], "tls"), "tls", /got an array/);
 });
 
+test("the config as a whole is named config", () => {
+  rejects(() => check.object(null, ""), "", /^demo: config must be an object, got null$/);
+});
+
 test("knownKeys catches a misspelled setting", () => {
   check.knownKeys({ ttlMs: 1 }, "", ["ttlMs"]);
   rejects(() => check.knownKeys({ ttlMS: 1 }, "", ["ttlMs"]), "ttlMS", /not a known setting/);

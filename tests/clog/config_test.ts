@@ -41,7 +41,7 @@ test("defaultConfig returns a fresh object each time", () => {
 });
 
 test("an invalid config names the bad field", () => {
-  assert.throws(() => validateConfig(null), invalid("", /must be an object/));
+  assert.throws(() => validateConfig(null), invalid("", /^clog: config must be an object/));
   assert.throws(() => validateConfig({ level: "verbose" }), invalid("level", /one of "trace"/));
   assert.throws(() => validateConfig({ levle: "info" }), invalid("levle", /not a known setting/));
   assert.throws(() => validateConfig({ format: "xml" }), invalid("format"));
@@ -79,8 +79,24 @@ test("an invalid config names the bad field", () => {
       validateConfig({ sinks: [{ type: "file", path: "a.log" }, { type: "file", path: "a.log" }] }),
     invalid("sinks[1].path", /two file sinks/),
   );
+  assert.throws(
+    () =>
+      validateConfig({
+        sinks: [{ type: "file", path: "logs/a.log" }, { type: "file", path: "./logs/x/../a.log" }],
+      }),
+    invalid("sinks[1].path", /two file sinks: \.\/logs\/x\/\.\.\/a\.log is the file of sinks\[0\]/),
+  );
   assert.throws(() => validateConfig({ redactKeys: ["ok", ""] }), invalid("redactKeys[1]"));
   assert.throws(() => validateConfig({ maxValueLength: 2 }), invalid("maxValueLength"));
+  assert.throws(() => validateConfig({ flushOnSignals: "yes" }), invalid("flushOnSignals"));
+});
+
+test("defaultConfig rejects an environment it does not know", () => {
+  assert.throws(
+    () => defaultConfig("staging" as "production"),
+    (error: unknown) =>
+      InfraError.is(error, "InvalidArgument") && /got "staging"/.test(error.message),
+  );
 });
 
 test("a sink that names a missing dependency is rejected", () => {
@@ -94,6 +110,13 @@ test("a sink that names a missing dependency is rejected", () => {
   assert.throws(
     () => create({ sinks: [{ type: "console" }, { type: "custom", name: "sentry" }] }),
     invalid("sinks[1].name", /sinks: none/),
+  );
+  assert.throws(
+    () =>
+      create({ sinks: [{ type: "stream", name: "s" }] }, {
+        streams: { s: {} as { write(text: string): void } },
+      }),
+    invalid("sinks[0].name", /neither write\(\) nor getWriter\(\)/),
   );
 });
 

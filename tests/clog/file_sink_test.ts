@@ -244,17 +244,21 @@ test("an existing file counts toward the size limit and its backups toward the n
   }
 });
 
-test("a log file that cannot be opened fails init with a clear error", () => {
+test("a log file that cannot be opened fails init with a clear error naming the sink", () => {
   const dir = tempDir();
   try {
     const blocker = join(dir, "not-a-dir");
     writeFileSync(blocker, "");
     assert.throws(
-      () => create({ sinks: [{ type: "file", path: join(blocker, "app.log") }] }),
+      () =>
+        create({
+          sinks: [{ type: "console" }, { type: "file", path: join(blocker, "app.log") }],
+        }),
       (error: unknown) => {
-        const e = error as { code: string; message: string };
+        const e = error as { code: string; message: string; details: { field?: string } };
         assert.equal(e.code, "Unavailable");
-        assert.match(e.message, /cannot open log file/);
+        assert.match(e.message, /cannot open log file .*\(config\.sinks\[1\]\.path\)/);
+        assert.equal(e.details.field, "sinks[1].path");
         return true;
       },
     );

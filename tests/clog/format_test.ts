@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 const NOW = Date.UTC(2025, 10, 23, 20, 48, 0, 123);
@@ -63,6 +64,23 @@ test("a text line puts error stacks and causes below it", () => {
   assert.ok(rest.some((line) => /^ {8}at /.test(line)));
 });
 
+test("bound and context errors put their stacks below every text line, not just the first", async () => {
+  const { root, lines } = capture({ format: "text" });
+  const child = root.with({ err: new Error("bound") });
+  child.error("first");
+  child.error("second");
+  await withContext({ cause: new Error("scoped") }, async () => {
+    await Promise.resolve();
+    child.error("third");
+  });
+  const stacks = lines.map((line) => line.split("\n").filter((l) => /^ {4}Error: /.test(l)));
+  assert.deepEqual(stacks, [
+    ["    Error: bound"],
+    ["    Error: bound"],
+    ["    Error: bound", "    Error: scoped"],
+  ]);
+});
+
 test("each sink may choose its own format", () => {
   const { root, lines } = capture({
     format: "json",
@@ -79,5 +97,34 @@ test("every line ends with exactly one newline", () => {
   });
   root.info("multi\nline message", { note: "a\nb" });
   assert.equal(lines[0].split("\n").length, 2);
+  assert.equal(lines[1].split("\n").length, 2);
   assert.ok(lines[1].endsWith("\n"));
+});
+
+test("a text message with control characters is quoted, so it cannot forge a line", () => {
+  const { root, lines } = capture({ format: "text" }, () => NOW);
+  root.info("hi\n2025-01-01T00:00:00.000Z ERROR admin password reset \x1b[2J\u009b2J");
+  assert.equal(
+    lines[0],
+    `${ISO} INFO  "hi\\n2025-01-01T00:00:00.000Z ERROR admin password reset ` +
+      `\\u001b[2J\\u009b2J"\n`,
+  );
+});
+
+test("text keys, values and namespaces that are not plain words are quoted and escaped", () => {
+  const { root, lines } = capture({ format: "text" }, () => NOW);
+  root.namespace("x\ny").info("m", { "a b\nc=d": 1, v: "\u009b2J", o: { k: "\x7f" } });
+  assert.equal(
+    lines[0],
+    `${ISO} INFO  "x\\ny" m "a b\\nc=d"=1 v="\\u009b2J" o={"k":"\\u007f"}\n`,
+  );
+});
+
+test("the stack lines below a text line carry no terminal escapes", () => {
+  const { root, lines } = capture({ format: "text" });
+  root.error("failed", { err: new Error("evil\x1b[2J\rmessage") });
+  const [first, ...rest] = lines[0].trimEnd().split("\n");
+  assert.match(first, /err="Error: evil\\u001b\[2J\\rmessage"$/);
+  assert.equal(rest[0], "    Error: evil\\u001b[2J\\u000dmessage");
+  assert.ok(!lines[0].includes("\x1b") && !lines[0].includes("\r"));
 });

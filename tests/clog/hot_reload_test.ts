@@ -81,6 +81,7 @@ test("a sink kept across a reload keeps its buffered lines, a removed one is flu
     sinks: [{ type: "stream", name: "kept", buffered, level: "debug" }],
   });
   assert.equal(removed.join("").trimEnd().split("\n").length, 1);
+  assert.equal(kept.length, 0);
   root.debug("two");
   await root.close();
   const lines = kept.join("").trimEnd().split("\n").map((l) => JSON.parse(l).msg);

@@ -51,10 +51,18 @@ test("init again replaces the process-wide configuration", async () => {
   assert.deepEqual([first.length, second.length], [1, 1]);
 });
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+const isDeno = "Deno" in globalThis;
+
+function run(args: string[]): Promise<Ended> {
   const script = fileURLToPath(new URL("./_fixtures/console_app.ts", import.meta.url));
   const root = fileURLToPath(new URL("../../", import.meta.url));
-  const isDeno = "Deno" in globalThis;
   const isBun = process.versions.bun !== undefined;
   const argv = isDeno
     ? ["run", "-A", script, ...args]
@@ -68,9 +76,16 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.stdout.on("data", (chunk) => (stdout += chunk));
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/** The messages of the JSON lines the fixture wrote on stdout. */
+function written(ended: Ended): string[] {
+  return ended.stdout.trimEnd().split("\n").filter(Boolean).map((line) => JSON.parse(line).msg);
+}
+
+const BOTH = ["buffered until exit", "second"];
 
 for (const how of ["naturally", "through process.exit"]) {
   test(`the console sink writes, and buffered lines are written when the process ends ${how}`, async () => {
@@ -85,3 +100,37 @@ for (const how of ["naturally", "through process.exit"]) {
     assert.doesNotMatch(stdout + stderr, /silent/);
   });
 }
+
+test("buffered lines are written when the process ends through Deno.exit", {
+  skip: !isDeno && "Deno only",
+}, async () => {
+  const ended = await run(["deno-exit"]);
+  assert.equal(ended.code, 3, ended.stderr);
+  assert.deepEqual(written(ended), BOTH);
+});
+
+test("buffered lines are written when an uncaught exception ends the process", async () => {
+  const ended = await run(["throw"]);
+  assert.match(ended.stderr, /uncaught/);
+  assert.notEqual(ended.code, 0);
+  assert.deepEqual(written(ended), BOTH);
+});
+
+test("buffered lines are written when an unhandled rejection ends the process", async () => {
+  const ended = await run(["reject"]);
+  assert.match(ended.stderr, /unhandled/);
+  assert.notEqual(ended.code, 0);
+  assert.deepEqual(written(ended), BOTH);
+});
+
+test("with flushOnSignals, SIGTERM writes buffered lines and still ends the process", async () => {
+  const ended = await run(["sigterm"]);
+  assert.equal(ended.signal, "SIGTERM", ended.stderr);
+  assert.deepEqual(written(ended), BOTH);
+});
+
+test("with flushOnSignals, an application that handles SIGTERM decides when to end", async () => {
+  const ended = await run(["sigterm-handled"]);
+  assert.deepEqual([ended.code, ended.signal], [4, null], ended.stderr);
+  assert.deepEqual(written(ended), [...BOTH, "shutting down"]);
+});

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { InfraError } from "../../base/mod.ts";
 import { create, type LogRecord } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
@@ -54,6 +55,70 @@ test("a web WritableStream receives the lines as UTF-8 bytes", async () => {
   assert.deepEqual(text.trimEnd().split("\n").map((l) => JSON.parse(l).msg), ["héllo", "second"]);
   const writer = stream.getWriter(); // clog released the stream, it did not close it
   await writer.close();
+});
+
+/** A web stream that keeps what it receives, as text. */
+function webStream(): { stream: WritableStream<Uint8Array>; text: () => string } {
+  const chunks: Uint8Array[] = [];
+  const stream = new WritableStream<Uint8Array>({ write: (chunk) => void chunks.push(chunk) });
+  const decoder = new TextDecoder();
+  return { stream, text: () => chunks.map((chunk) => decoder.decode(chunk)).join("") };
+}
+
+test("several sinks and several roots may write to one web stream, which is released after", async () => {
+  const { stream, text } = webStream();
+  const both = create({
+    sinks: [{ type: "stream", name: "web" }, { type: "stream", name: "web", format: "text" }],
+  }, { streams: { web: stream } });
+  const other = create({ sinks: [{ type: "stream", name: "web" }] }, { streams: { web: stream } });
+  both.info("from both");
+  other.info("from other");
+  await both.close();
+  other.info("other goes on");
+  await other.close();
+  const lines = text().trimEnd().split("\n");
+  assert.equal(lines.length, 4);
+  assert.deepEqual(
+    [JSON.parse(lines[0]).msg, JSON.parse(lines[2]).msg, JSON.parse(lines[3]).msg],
+    ["from both", "from other", "other goes on"],
+  );
+  assert.match(lines[1], /INFO {2}from both$/);
+  await stream.getWriter().close();
+});
+
+test("a reload that buffers a web-stream sink keeps writing to the stream", async () => {
+  const { stream, text } = webStream();
+  const root = create({ sinks: [{ type: "stream", name: "web" }] }, { streams: { web: stream } });
+  root.info("before");
+  await root.hotReload({ sinks: [{ type: "stream", name: "web", buffered: { bufferSize: 10 } }] });
+  root.info("after");
+  await root.close();
+  assert.deepEqual(text().trimEnd().split("\n").map((l) => JSON.parse(l).msg), [
+    "before",
+    "after",
+  ]);
+  await stream.getWriter().close();
+});
+
+test("the same web-stream sink listed twice is released when the reload removes both", async () => {
+  const { stream } = webStream();
+  const twice = { sinks: [{ type: "stream" as const, name: "web" }] };
+  twice.sinks.push(twice.sinks[0]);
+  const root = create(twice, { streams: { web: stream } });
+  await root.hotReload({ sinks: [] });
+  await stream.getWriter().close();
+  await root.close();
+});
+
+test("a web stream locked outside clog is rejected, naming the sink", () => {
+  const { stream } = webStream();
+  stream.getWriter();
+  assert.throws(
+    () => create({ sinks: [{ type: "stream", name: "web" }] }, { streams: { web: stream } }),
+    (error: unknown) =>
+      InfraError.is(error, "InvalidArgument") && error.details.field === "sinks[0].name" &&
+      /locked/.test(error.message),
+  );
 });
 
 test("a buffered sink writes nothing until its buffer fills, then one batch", () => {
@@ -137,6 +202,25 @@ test("a custom sink receives JSON-safe records", () => {
   assert.equal((record.fields.err as { message: string }).message, "boom");
   assert.equal(record.fields.n, "10");
   assert.equal(record.fields.token, "[REDACTED]");
+});
+
+test("each custom sink gets its own record, so one that changes it cannot affect another", () => {
+  const seen: LogRecord[] = [];
+  const root = create({
+    sinks: [{ type: "custom", name: "meddler" }, { type: "custom", name: "reader" }],
+  }, {
+    sinks: {
+      meddler: (record) => {
+        record.message = "changed";
+        record.fields.password = "leaked";
+        (record.fields.nested as { n: number }).n = 2;
+      },
+      reader: (record) => void seen.push(record),
+    },
+  });
+  root.info("original", { password: "p", nested: { n: 1 } });
+  assert.equal(seen[0].message, "original");
+  assert.deepEqual(seen[0].fields, { password: "[REDACTED]", nested: { n: 1 } });
 });
 
 test("a Node stream that emits an error does not crash the process", async () => {

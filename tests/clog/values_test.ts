@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
+import { create, type LogRecord, withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 test("an error is serialized with name, message, stack and its own properties", () => {
@@ -42,6 +43,28 @@ test("a cause that is not an error, and a cyclic cause chain, are written safely
   assert.equal(line.err.cause.message, "b");
   assert.equal(line.err.cause.cause, "[Circular]");
   assert.deepEqual(line.other.cause, { code: 7 });
+});
+
+test("an error whose stack, cause or errors cannot be read keeps its name and message", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  const error = new AggregateError([], "real message");
+  for (const part of ["stack", "cause", "errors"]) {
+    Object.defineProperty(error, part, {
+      get() {
+        throw new Error(`${part} exploded`);
+      },
+    });
+  }
+  root.error("x", { err: error });
+  assert.deepEqual(JSON.parse(lines[0]).err, {
+    name: "AggregateError",
+    message: "real message",
+    stack: "[Thrown: stack exploded]",
+    cause: "[Thrown: cause exploded]",
+  });
+  assert.match(lines[1], /err="AggregateError: real message"\n {4}\[Thrown: stack exploded\]\n/);
 });
 
 test("an AggregateError lists its errors", () => {
@@ -101,6 +124,12 @@ test("strings longer than maxValueLength are cut, saying how much", () => {
   assert.equal(line.msg, "m".repeat(100) + "…[truncated 50 chars]");
   assert.equal(line.long, "x".repeat(100) + "…[truncated 900 chars]");
   assert.equal(line.nested.long, "y".repeat(100) + "…[truncated 1 chars]");
+});
+
+test("a string is never cut inside a surrogate pair", () => {
+  const { root, json } = capture({ maxValueLength: 16 });
+  root.info("x", { v: "a".repeat(15) + "😀" + "bbbb" });
+  assert.equal(json()[0].v, "a".repeat(15) + "…[truncated 6 chars]");
 });
 
 test("a huge string does not make a huge line", () => {
@@ -181,6 +210,49 @@ test("very deep and very wide values are bounded", () => {
   assert.equal(line.wide[1000], "… 4000 more items");
 });
 
+test("an object with more than 1,000 keys is cut, saying how many were left", () => {
+  const { root, json } = capture();
+  const wide = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`k${i}`, i]));
+  root.info("wide", { nested: wide });
+  root.info("wide at the top", wide);
+  const [nested, top] = json() as Record<string, any>[];
+  assert.equal(Object.keys(nested.nested).length, 1001);
+  assert.equal(nested.nested["…"], "199000 more keys");
+  assert.equal(top.k999, 999);
+  assert.equal(top["…"], "199000 more keys");
+  assert.equal(top.k1000, undefined);
+});
+
+test("a huge key is cut like a value", () => {
+  const { root, lines } = capture({
+    maxValueLength: 100,
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  root.info("x", { ["K".repeat(1_000_000)]: 1 });
+  const key = "K".repeat(100) + "…[truncated 999900 chars]";
+  assert.equal(JSON.parse(lines[0])[key], 1);
+  assert.ok(lines[1].endsWith(` ${JSON.stringify(key)}=1\n`));
+});
+
+test("fields are cut at 64 times maxValueLength, however often their parts are shared", () => {
+  const { root, lines } = capture({
+    maxValueLength: 1_000,
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  let shared: unknown = { v: 1 };
+  for (let i = 0; i < 4; i++) shared = Array(30).fill(shared);
+  root.info("shared", { shared });
+  root.info("long strings", { items: Array.from({ length: 1_000 }, () => "x".repeat(1_000)) });
+  const [sharedJson, sharedText, longJson, longText] = lines;
+  for (const line of lines) assert.ok(line.length < 64_000 + 2 * 1_100, `${line.length}`);
+  assert.match(sharedJson, /"\[truncated: line size limit\]"\]+\}\n$/);
+  assert.match(sharedText, /"\[truncated: line size limit\]"\]+\n$/);
+  const items = JSON.parse(longJson).items;
+  assert.equal(items.at(-1), "[truncated: line size limit]");
+  assert.ok(items.length > 60 && items.length < 70);
+  assert.match(longText, /"\[truncated: line size limit\]"\]\n$/);
+});
+
 test("a log call never throws, whatever it is given", () => {
   const { root, lines } = capture({
     sinks: [
@@ -250,6 +322,81 @@ test("a log call never throws, whatever it is given", () => {
   assert.equal(first.ok, 1);
   assert.equal(JSON.parse(lines[4]).value, "[Thrown: toJSON exploded]");
   assert.match(JSON.parse(lines[12]).clog_error, /lazy exploded/);
+});
+
+test("with() and withContext() never throw, whatever fields they are given", () => {
+  const { root, json } = capture();
+  const throwingGetter = {
+    get boom(): never {
+      throw new Error("getter exploded");
+    },
+    ok: 1,
+  };
+  const hostileProxy = new Proxy({}, {
+    ownKeys() {
+      throw new Error("ownKeys exploded");
+    },
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf exploded");
+    },
+  });
+  for (const fields of [throwingGetter, hostileProxy, null, 7]) {
+    assert.doesNotThrow(() => root.with(fields as Record<string, unknown>).info("bound"));
+    assert.doesNotThrow(() =>
+      withContext(fields as Record<string, unknown>, () => root.info("scoped"))
+    );
+  }
+  const [bound, scoped, boundProxy, scopedProxy] = json();
+  assert.deepEqual([bound.boom, bound.ok], ["[Thrown: getter exploded]", 1]);
+  assert.deepEqual([scoped.boom, scoped.ok], ["[Thrown: getter exploded]", 1]);
+  assert.match(boundProxy.clog_error as string, /fields could not be read/);
+  assert.match(scopedProxy.clog_error as string, /fields could not be read/);
+  assert.equal(json().length, 8);
+});
+
+test("fields whose prototype cannot be read still leave the message and the rest of the line", () => {
+  const { root, json } = capture();
+  const proxy = new Proxy({ a: 1 }, {
+    getPrototypeOf() {
+      throw new Error("getPrototypeOf exploded");
+    },
+  });
+  root.with({ bound: true }).info("kept", proxy);
+  const line = json()[0];
+  assert.deepEqual([line.msg, line.bound], ["kept", true]);
+  assert.match(line.clog_error as string, /getPrototypeOf exploded/);
+});
+
+test("when formatting fails, every kind of sink still gets the message and the failure", () => {
+  const lines: string[] = [];
+  const records: LogRecord[] = [];
+  const root = create({
+    sinks: [
+      { type: "stream", name: "lines" },
+      { type: "stream", name: "lines", format: "text" },
+      { type: "custom", name: "records" },
+    ],
+  }, {
+    streams: { lines: { write: (text: string) => void lines.push(text) } },
+    sinks: { records: (record) => void records.push(record) },
+    now: () => {
+      throw new Error("clock broke");
+    },
+  });
+  root.warn("the message");
+  assert.equal(lines.length, 2);
+  for (const line of lines.map((text) => JSON.parse(text))) {
+    assert.deepEqual(Object.keys(line), ["time", "level", "msg", "clog_error"]);
+    assert.deepEqual([line.level, line.msg], ["warn", "the message"]);
+    assert.match(line.clog_error, /clock broke/);
+  }
+  assert.equal(records.length, 1);
+  assert.deepEqual([records[0].level, records[0].namespace, records[0].message], [
+    "warn",
+    "",
+    "the message",
+  ]);
+  assert.match(records[0].fields.clog_error as string, /clock broke/);
 });
 
 test("a sink that throws does not stop the others or the caller", async () => {
