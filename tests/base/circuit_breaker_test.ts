@@ -1,6 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type CircuitStateChange, createCircuitBreaker, InfraError } from "../../base/mod.ts";
+import {
+  type CircuitBreakerOptions,
+  type CircuitStateChange,
+  createCircuitBreaker,
+  InfraError,
+} from "../../base/mod.ts";
 
 const fail = () => Promise.reject(new Error("down"));
 const ok = () => Promise.resolve("ok");
@@ -8,6 +13,15 @@ const ok = () => Promise.resolve("ok");
 function clock() {
   let now = 1_000;
   return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+/** A breaker that opens on its first failure, on a clock the test moves. */
+function onTestClock(options: CircuitBreakerOptions) {
+  const time = clock();
+  return {
+    time,
+    breaker: createCircuitBreaker({ failureThreshold: 1, now: time.now, ...options }),
+  };
 }
 
 test("the circuit opens after the failure threshold and rejects without calling", async () => {
@@ -34,13 +48,7 @@ test("a success in the closed state resets the consecutive failure count", async
 });
 
 test("after the open timeout the circuit is half-open and closes after enough successes", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({
-    failureThreshold: 1,
-    successThreshold: 2,
-    openTimeoutMs: 500,
-    now: time.now,
-  });
+  const { time, breaker } = onTestClock({ successThreshold: 2, openTimeoutMs: 500 });
   await assert.rejects(breaker.execute(fail));
   time.advance(499);
   assert.equal(breaker.state, "open");
@@ -53,8 +61,7 @@ test("after the open timeout the circuit is half-open and closes after enough su
 });
 
 test("a failed probe in the half-open state opens the circuit again", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({ failureThreshold: 1, openTimeoutMs: 100, now: time.now });
+  const { time, breaker } = onTestClock({ openTimeoutMs: 100 });
   await assert.rejects(breaker.execute(fail));
   time.advance(100);
   await assert.rejects(breaker.execute(fail), /down/);
@@ -64,8 +71,7 @@ test("a failed probe in the half-open state opens the circuit again", async () =
 });
 
 test("half-open admits only halfOpenMaxCalls probes at once", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({ failureThreshold: 1, openTimeoutMs: 10, now: time.now });
+  const { time, breaker } = onTestClock({ openTimeoutMs: 10 });
   await assert.rejects(breaker.execute(fail));
   time.advance(10);
   let release!: () => void;
@@ -90,13 +96,10 @@ test("errors the predicate does not count leave the circuit closed", async () =>
 });
 
 test("state changes are reported to listeners in order, and unsubscribing stops them", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({
+  const { time, breaker } = onTestClock({
     name: "profile",
-    failureThreshold: 1,
     successThreshold: 1,
     openTimeoutMs: 10,
-    now: time.now,
   });
   const changes: CircuitStateChange[] = [];
   const unsubscribe = breaker.onStateChange((change) => changes.push(change));
@@ -143,12 +146,9 @@ test("bad breaker options are InvalidArgument", () => {
 });
 
 test("a throwing isFailure counts the call as failed and frees the probe's slot", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({
-    failureThreshold: 1,
+  const { time, breaker } = onTestClock({
     successThreshold: 1,
     openTimeoutMs: 10,
-    now: time.now,
     isFailure: (error) => {
       if ((error as Error).message === "odd") throw new TypeError("predicate bug");
       return true;
@@ -165,13 +165,7 @@ test("a throwing isFailure counts the call as failed and frees the probe's slot"
 });
 
 test("a probe still running after the open timeout opens the circuit again", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({
-    failureThreshold: 1,
-    successThreshold: 1,
-    openTimeoutMs: 100,
-    now: time.now,
-  });
+  const { time, breaker } = onTestClock({ successThreshold: 1, openTimeoutMs: 100 });
   const changes: string[] = [];
   breaker.onStateChange(({ to }) => changes.push(to));
   await assert.rejects(breaker.execute(fail));
@@ -192,13 +186,10 @@ test("a probe still running after the open timeout opens the circuit again", asy
 });
 
 test("halfOpenMaxCalls admits that many probes at once", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({
-    failureThreshold: 1,
+  const { time, breaker } = onTestClock({
     successThreshold: 2,
     halfOpenMaxCalls: 2,
     openTimeoutMs: 10,
-    now: time.now,
   });
   await assert.rejects(breaker.execute(fail));
   time.advance(10);
@@ -212,12 +203,9 @@ test("halfOpenMaxCalls admits that many probes at once", async () => {
 });
 
 test("an error the predicate does not count is a successful probe", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({
-    failureThreshold: 1,
+  const { time, breaker } = onTestClock({
     successThreshold: 1,
     openTimeoutMs: 10,
-    now: time.now,
     isFailure: (error) => !InfraError.is(error, "NotFound"),
   });
   await assert.rejects(breaker.execute(fail));
@@ -230,13 +218,7 @@ test("an error the predicate does not count is a successful probe", async () => 
 });
 
 test("a call started before a state change does not count after it", async () => {
-  const time = clock();
-  const breaker = createCircuitBreaker({
-    failureThreshold: 1,
-    successThreshold: 1,
-    openTimeoutMs: 10,
-    now: time.now,
-  });
+  const { time, breaker } = onTestClock({ successThreshold: 1, openTimeoutMs: 10 });
   let failSlow!: () => void;
   const slow = breaker.execute(
     () => new Promise<never>((_, reject) => (failSlow = () => reject(new Error("slow")))),
