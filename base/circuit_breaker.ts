@@ -194,6 +194,7 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
       const current = currentState();
       if (current === "open" || (current === "half-open" && probes.size >= halfOpenMaxCalls)) {
         throw new InfraError("CircuitOpen", `circuit "${name}" is open`, {
+          component: COMPONENT,
           details: { name, state: current },
         });
       }

@@ -11,11 +11,16 @@ const COMPONENT = "base";
 
 /** How {@link retry} spaces and bounds its attempts. */
 export interface RetryOptions {
-  /** Attempts in total, the first included. Default 3; `Infinity` with a `deadlineMs`. */
+  /**
+   * Attempts in total, the first included: a whole number ≥ 1, or `Infinity` together with
+   * a `deadlineMs`. Default 3, or unbounded (`Infinity`) when a `deadlineMs` is given, so
+   * that the deadline alone bounds the retrying.
+   */
   maxAttempts?: number;
   /**
-   * Total time budget in ms from the first attempt: no wait or attempt starts after it, and
-   * an attempt still running when it passes is abandoned (its signal fires) with `Timeout`.
+   * Total time budget in ms from the first attempt (finite, ≥ 0): no wait or attempt starts
+   * after it, and an attempt still running when it passes is abandoned (its signal fires)
+   * with `Timeout`.
    */
   deadlineMs?: number;
   /** Upper bound of the first backoff, in ms. Default 100. */
@@ -90,21 +95,29 @@ export function backoffCap(
   return Math.min(max, initial * Math.pow(multiplier, Math.max(0, attempt - 1)));
 }
 
+// A deadline alone bounds the retrying; without one, three attempts.
+function defaultAttempts(options: RetryOptions): number {
+  return options.maxAttempts ?? (options.deadlineMs === undefined ? 3 : Infinity);
+}
+
 function checkOptions(options: RetryOptions): void {
   const bad = (field: string, message: string) =>
     new InfraError("InvalidArgument", `retry: ${field} ${message}`, {
       component: COMPONENT,
       details: { field },
     });
-  const { maxAttempts = 3, deadlineMs, initialDelayMs = 100, maxDelayMs = 10_000 } = options;
-  if (!(maxAttempts >= 1)) throw bad("maxAttempts", `must be ≥ 1, got ${maxAttempts}`);
+  const { deadlineMs, initialDelayMs = 100, maxDelayMs = 10_000 } = options;
+  const maxAttempts = defaultAttempts(options);
+  if (!(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) {
+    throw bad("maxAttempts", `must be a whole number ≥ 1 or Infinity, got ${maxAttempts}`);
+  }
   if (maxAttempts === Infinity && deadlineMs === undefined) {
     throw bad("maxAttempts", "may be Infinity only together with deadlineMs");
   }
-  if (deadlineMs !== undefined && !(deadlineMs >= 0)) {
-    throw bad("deadlineMs", `must be ≥ 0, got ${deadlineMs}`);
-  }
   const finite = (value: number) => Number.isFinite(value) && value >= 0;
+  if (deadlineMs !== undefined && !finite(deadlineMs)) {
+    throw bad("deadlineMs", `must be a finite number ≥ 0, got ${deadlineMs}`);
+  }
   if (!finite(initialDelayMs)) {
     throw bad("initialDelayMs", `must be a finite number ≥ 0, got ${initialDelayMs}`);
   }
@@ -176,7 +189,7 @@ export async function retry<T>(
 ): Promise<T> {
   checkOptions(options);
   const { signal, deadlineMs } = options;
-  const maxAttempts = options.maxAttempts ?? 3;
+  const maxAttempts = defaultAttempts(options);
   const retryable = options.retryable ?? isTransient;
   const random = options.random ?? Math.random;
   const started = Date.now();

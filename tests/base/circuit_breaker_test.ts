@@ -34,7 +34,7 @@ test("the circuit opens after the failure threshold and rejects without calling"
       called = true;
       return ok();
     }),
-    (e) => InfraError.is(e, "CircuitOpen"),
+    (e) => InfraError.is(e, "CircuitOpen") && e.component === "base",
   );
   assert.equal(called, false);
 });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { backoffCap, delay, InfraError, retry } from "../../base/mod.ts";
+import { within } from "../_support/process.ts";
 
 const unavailable = () => new InfraError("Unavailable", "down");
 
@@ -131,7 +132,23 @@ test("an abort during the wait rejects with Aborted and keeps the last error as 
     signal: controller.signal,
   });
   setTimeout(() => controller.abort(), 20);
-  await assert.rejects(running, (e) => InfraError.is(e, "Aborted") && e.cause === last);
+  // Within far less than the 10 s wait: the abort must cut the wait short.
+  await assert.rejects(
+    within(running, 2_000, "retry after its signal fired during a wait"),
+    (e) => InfraError.is(e, "Aborted") && e.cause === last,
+  );
+});
+
+test("a deadline alone bounds the attempts: more than the default three", async () => {
+  let calls = 0;
+  await assert.rejects(
+    retry(() => {
+      calls++;
+      return Promise.reject(unavailable());
+    }, { deadlineMs: 150, initialDelayMs: 5, maxDelayMs: 5, jitter: "none" }),
+    (e) => InfraError.is(e, "Unavailable"),
+  );
+  assert.ok(calls > 3, `calls ${calls}`);
 });
 
 test("an already aborted signal prevents the first attempt", async () => {
@@ -151,6 +168,8 @@ test("bad retry options are InvalidArgument naming the field", async () => {
     [{ maxAttempts: 0 }, "maxAttempts"],
     [{ maxAttempts: Infinity }, "maxAttempts"],
     [{ deadlineMs: -1 }, "deadlineMs"],
+    [{ deadlineMs: Infinity }, "deadlineMs"],
+    [{ maxAttempts: 2.5 }, "maxAttempts"],
     [{ initialDelayMs: -5 }, "initialDelayMs"],
     [{ multiplier: 0.5 }, "multiplier"],
   ];
