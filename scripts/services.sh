@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# deno task services [up|down|status]
+# deno task services [up|down|status|tools]
 #
 # Brings up etcd, Apache Kafka (KRaft), Redis and PostgreSQL on loopback for the tests, the
 # benchmarks and the demo. Where a Docker engine answers it uses compose.yaml; otherwise it
 # runs the servers natively, installing what is missing (apt-get for etcd, Redis, Postgres
-# and Java; Maven for the Kafka broker jars, cached for the next run).
+# and Java; Maven for the Kafka broker jars, cached for the next run). `tools` makes sure the
+# etcd and Redis binaries that the fault tests run are installed.
 #
 # Endpoints come from the same environment variables the tests read:
 #   GOCHAT_ETCD_ENDPOINTS  default http://127.0.0.1:2379
@@ -20,19 +21,35 @@ STATE=${GOCHAT_SERVICES_DIR:-$HOME/.cache/gochat-infra}
 KAFKA_VERSION=3.9.1
 mkdir -p "$STATE"
 
-# host:port of the first entry of a list or URL, without scheme, credentials or path.
-endpoint() {
+# host:port of the first entry of a list or URL, without scheme, credentials, path or query;
+# the service's standard port where the entry names none. An IPv6 host keeps its brackets.
+endpoint() { # value default-port
   local value=${1%%,*}
   value=${value#*://}
   value=${value##*@}
-  echo "${value%%/*}"
+  value=${value%%/*}
+  value=${value%%\?*}
+  case $value in
+    \[*\]:*) ;;
+    \[*\]) value="$value:$2" ;;
+    *:*:*) value="[$value]:$2" ;;
+    *:*) ;;
+    *) value="$value:$2" ;;
+  esac
+  echo "$value"
 }
-ETCD=$(endpoint "${GOCHAT_ETCD_ENDPOINTS:-http://127.0.0.1:2379}")
-REDIS=$(endpoint "${GOCHAT_REDIS_URL:-redis://127.0.0.1:6379}")
-KAFKA=$(endpoint "${GOCHAT_KAFKA_BROKERS:-127.0.0.1:9092}")
-PG=$(endpoint "${GOCHAT_PG_URL:-postgres://postgres@127.0.0.1:5432/test}")
-host() { echo "${1%:*}"; }
+ETCD=$(endpoint "${GOCHAT_ETCD_ENDPOINTS:-http://127.0.0.1:2379}" 2379)
+REDIS=$(endpoint "${GOCHAT_REDIS_URL:-redis://127.0.0.1:6379}" 6379)
+KAFKA=$(endpoint "${GOCHAT_KAFKA_BROKERS:-127.0.0.1:9092}" 9092)
+PG=$(endpoint "${GOCHAT_PG_URL:-postgres://postgres@127.0.0.1:5432/test}" 5432)
+# host (brackets removed) and port of a host:port; url_host puts an IPv6 host back in brackets.
+host() {
+  local h=${1%:*}
+  h=${h#[}
+  echo "${h%]}"
+}
 port() { echo "${1##*:}"; }
+url_host() { case $1 in *:*) echo "[$1]" ;; *) echo "$1" ;; esac; }
 # compose.yaml publishes the same ports.
 export GOCHAT_ETCD_PORT GOCHAT_KAFKA_PORT GOCHAT_REDIS_PORT GOCHAT_PG_PORT
 GOCHAT_ETCD_PORT=$(port "$ETCD")
@@ -87,19 +104,18 @@ wait_for() { # name check seconds
   die "$name did not become ready within ${seconds}s (log: $STATE/$name.log)"
 }
 
+can_root() { [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
+# Says what it needs before it runs anything, so the message reaches the terminal even when the
+# caller sends the command's own output to a log.
 as_root() {
-  if [ "$(id -u)" = 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo "$@"
-  else
-    die "needs root to run: $* (run it yourself, or start the service and set its GOCHAT_* variable)"
-  fi
+  can_root || die "needs root (or passwordless sudo) to run: $* (run it yourself, or start the service and set its GOCHAT_* variable)"
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
 APT_UPDATED=""
 apt_install() {
   command -v apt-get >/dev/null 2>&1 || die "cannot install $* here: no apt-get. Install it yourself, or use Docker (compose.yaml)."
+  can_root || die "$* must be installed, which needs root (or passwordless sudo): run 'apt-get install $*' as root yourself"
   say "services: installing $* with apt-get (log: $STATE/apt.log)"
   if [ -z "$APT_UPDATED" ]; then
     as_root apt-get update >>"$STATE/apt.log" 2>&1 ||
@@ -124,7 +140,7 @@ start_etcd() {
   ensure_etcd_binaries
   stop_pid etcd
   local h p peer
-  h=$(host "$ETCD")
+  h=$(url_host "$(host "$ETCD")")
   p=$(port "$ETCD")
   peer=$((p + 1))
   mkdir -p "$STATE/etcd"
@@ -154,20 +170,35 @@ start_postgres() {
     hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n 1)
     as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
   fi
-  local version
+  local version cluster_port
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  cluster_port=$(sed -nE 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' \
+    "/etc/postgresql/$version/main/postgresql.conf" | tail -n 1)
+  [ "${cluster_port:-5432}" = "$(port "$PG")" ] ||
+    die "native PostgreSQL is Debian's cluster $version/main on port ${cluster_port:-5432}, but GOCHAT_PG_URL asks for port $(port "$PG"): start a server there yourself, or use port ${cluster_port:-5432}"
+  can_root || die "needs root (or passwordless sudo) to start PostgreSQL $version/main: start it yourself"
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start >"$STATE/postgres.log" 2>&1 9>&- || true
   wait_for postgres pg_ready 30
 }
 
-# The database the URL names (default "test") exists, whoever started the server.
+# The database the URL names exists, whoever started the server. Like libpq and postgres.js,
+# a URL without a database means the user's own; the URL's password is passed on.
 ensure_pg_database() {
-  local url=${GOCHAT_PG_URL:-postgres://postgres@127.0.0.1:5432/test} db user=postgres
-  db=${url##*/}
-  db=${db%%\?*}
-  case ${url#*://} in *@*) user=${url#*://} && user=${user%%@*} && user=${user%%:*} ;; esac
-  [ -n "$db" ] && command -v psql >/dev/null 2>&1 || return 0
-  local psql=(psql -h "$(host "$PG")" -p "$(port "$PG")" -U "$user" -v ON_ERROR_STOP=1 -qtA postgres)
+  local url=${GOCHAT_PG_URL:-postgres://postgres@127.0.0.1:5432/test} rest db user=postgres password=""
+  rest=${url#*://}
+  rest=${rest%%\?*}
+  case $rest in *@*)
+    local credentials=${rest%@*}
+    user=${credentials%%:*}
+    case $credentials in *:*) password=${credentials#*:} ;; esac
+    rest=${rest##*@}
+    ;;
+  esac
+  case $rest in */*) db=${rest#*/} ;; *) db="" ;; esac
+  [ -n "$db" ] || db=$user
+  command -v psql >/dev/null 2>&1 || return 0
+  local psql=(env PGPASSWORD="$password" psql -h "$(host "$PG")" -p "$(port "$PG")" -U "$user"
+    -v ON_ERROR_STOP=1 -qtA postgres)
   "${psql[@]}" -c "select 1 from pg_database where datname = '$db'" 2>/dev/null | grep -q 1 && return 0
   say "services: creating database $db"
   "${psql[@]}" -c "create database \"$db\"" >/dev/null 2>&1 ||
@@ -198,7 +229,7 @@ start_kafka() {
   stop_pid kafka
   fetch_kafka_jars
   local libs=$KAFKA_LIBS h p controller data
-  h=$(host "$KAFKA")
+  h=$(url_host "$(host "$KAFKA")")
   p=$(port "$KAFKA")
   controller=$((p + 1))
   data="$STATE/kafka"
@@ -245,8 +276,6 @@ status() {
   return $ok
 }
 
-# The fault tests start private etcd and Redis servers (and a Redis Cluster), so their
-# binaries must be here even when the shared services run elsewhere (Docker, a system service).
 ensure_etcd_binaries() {
   command -v "${GOCHAT_ETCD_BINARY:-etcd}" >/dev/null 2>&1 && command -v etcdctl >/dev/null 2>&1 ||
     apt_install etcd-server etcd-client
@@ -257,8 +286,6 @@ ensure_redis_binaries() {
 }
 
 up() {
-  ensure_etcd_binaries
-  ensure_redis_binaries
   local missing=()
   etcd_ready || missing+=(etcd)
   kafka_ready || missing+=(kafka)
@@ -320,10 +347,16 @@ fi
 
 case "${1:-up}" in
   up) up ;;
+  # The fault tests start private etcd and Redis servers (and a Redis Cluster), so their
+  # binaries must be here even when the shared services run elsewhere (Docker, a system service).
+  tools)
+    ensure_etcd_binaries
+    ensure_redis_binaries
+    ;;
   down) down ;;
   status) status ;;
   *)
-    say "usage: deno task services [up|down|status]"
+    say "usage: deno task services [up|down|status|tools]"
     exit 2
     ;;
 esac
