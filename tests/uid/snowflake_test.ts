@@ -513,3 +513,14 @@ test("ids from the default config decode to the current time", () => {
   assert.ok(timestampMs >= before && timestampMs <= Date.now());
   assert.equal(defaultConfig("development").epochMs, EPOCH);
 });
+
+test("defaultConfig rejects an environment it does not know, naming the argument", () => {
+  for (const env of ["staging", undefined, "Production"]) {
+    assert.throws(() => defaultConfig(env as "production"), (e) => {
+      assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+      assert.equal(e.component, "uid");
+      assert.deepEqual(e.details, { argument: "env" });
+      return true;
+    }, String(env));
+  }
+});
