@@ -63,6 +63,7 @@ export function withContext<T>(fields: Fields, fn: () => T): T {
   storage ??= new AsyncLocalStorage<LogContext>();
   const parent = storage.getStore();
   const own = copyFields(fields);
+  // Spread defines members (a `__proto__` one too), where assignment would set a prototype.
   const merged = parent === undefined ? own : { ...parent.fields, ...own };
   return storage.run(new LogContext(merged), fn);
 }

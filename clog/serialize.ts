@@ -120,10 +120,11 @@ function unreadable(error: unknown): string {
 }
 
 /**
- * A plain copy of the own enumerable members of `fields`, read as the serializer reads
- * them: a member whose getter throws becomes `"[Thrown: …]"`, and an object that cannot
- * be enumerated at all (a proxy) becomes `{ clog_error }`. For fields kept for later
- * lines (bound fields, context fields), which the caller may change afterwards. Never
+ * A copy of the own enumerable members of `fields`, read as the serializer reads them: a
+ * member whose getter throws becomes `"[Thrown: …]"`, and an object that cannot be
+ * enumerated at all (a proxy) becomes `{ clog_error }`. For fields kept for later lines
+ * (bound fields, context fields), which the caller may change afterwards. A member named
+ * `__proto__` is copied as a member (assigning it would set the copy's prototype). Never
  * throws.
  *
  * @param fields What was passed as fields.
@@ -134,7 +135,17 @@ export function copyFields(fields: unknown): Record<string, unknown> {
   if (fields === null || typeof fields !== "object") return copy;
   try {
     for (const key in fields) {
-      if (hasOwn.call(fields, key)) copy[key] = member(fields, key);
+      if (!hasOwn.call(fields, key)) continue;
+      const value = member(fields, key);
+      // Not Object.create(null): V8 keeps objects without a prototype in its slow mode.
+      if (key === "__proto__") {
+        Object.defineProperty(copy, key, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else copy[key] = value;
     }
   } catch (error) {
     copy.clog_error = unreadable(error);

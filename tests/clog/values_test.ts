@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import { create, type LogRecord, withContext } from "../../clog/mod.ts";
+import { contextFields, create, type LogRecord, withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 test("an error is serialized with name, message, stack and its own properties", () => {
@@ -428,6 +428,25 @@ test("a sink that throws does not stop the others or the caller", async () => {
   assert.doesNotThrow(() => root.info("still logged"));
   assert.equal(lines.length, 1);
   await new Promise((resolve) => setTimeout(resolve, 5));
+});
+
+test("a field named __proto__ is written like any other, bound, in context or in the call", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  const fields = JSON.parse('{"__proto__":{"x":1},"a":2}');
+  root.info("call", fields);
+  root.with(fields).info("bound");
+  withContext(fields, () => {
+    root.info("context");
+    withContext({ b: 3 }, () => root.info("nested"));
+    assert.equal(Object.keys(contextFields()).join(), "__proto__,a");
+  });
+  for (const [i, msg] of [[0, "call"], [2, "bound"], [4, "context"]] as const) {
+    assert.match(lines[i], new RegExp(`"msg":"${msg}","__proto__":\\{"x":1\\},"a":2\\}\n$`));
+    assert.match(lines[i + 1], new RegExp(` ${msg} __proto__=\\{"x":1\\} a=2\n$`));
+  }
+  assert.match(lines[6], /"msg":"nested","__proto__":\{"x":1\},"a":2,"b":3\}\n$/);
 });
 
 test("only own properties of the fields are written, as JSON would", () => {
