@@ -111,6 +111,21 @@ test("configured redact keys replace the defaults, in bound fields and text too"
   assert.doesNotMatch(lines[1], /123|456/);
 });
 
+test("keys of a Map and objects inside a Map or a Set are redacted too", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  root.info("x", {
+    headers: new Map<unknown, unknown>([["Cookie", "sid=1"], ["accept", "json"]]),
+    sessions: new Set([{ user: "ada", refresh_token: "r-1" }]),
+    nested: new Map([["a", new Set([new Map([["apiKey", "k-1"]])])]]),
+  });
+  assert.deepEqual(JSON.parse(lines[0]).headers, { Cookie: "[REDACTED]", accept: "json" });
+  assert.deepEqual(JSON.parse(lines[0]).sessions, [{ user: "ada", refresh_token: "[REDACTED]" }]);
+  assert.deepEqual(JSON.parse(lines[0]).nested, { a: [{ apiKey: "[REDACTED]" }] });
+  for (const line of lines) assert.doesNotMatch(line, /sid=1|r-1|k-1/);
+});
+
 test("errors' own properties are redacted too", () => {
   const { root, lines } = capture();
   root.error("x", { err: Object.assign(new Error("e"), { token: "secret-token" }) });
