@@ -22,6 +22,7 @@ import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
 import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
 import {
+  escapeJson,
   NO_TEXT_FIELDS,
   safeString,
   Serializer,
@@ -348,13 +349,13 @@ export class Core {
       const namespace = source.tables.name;
       const message = this.serializer.truncate(msg);
       const clog_error = `formatting failed: ${safeString((error as Error)?.message ?? error)}`;
-      const line = JSON.stringify({
+      const line = escapeJson(JSON.stringify({
         time: new Date(time).toISOString(),
         level: name,
         namespace: namespace === "" ? undefined : namespace,
         msg: message,
         clog_error,
-      }) + "\n";
+      })) + "\n";
       for (let i = from; i < slots.length; i++) {
         const slot = slots[i];
         if (level < slot.min) continue;

@@ -9,7 +9,7 @@
  */
 
 import { LEVELS } from "./levels.ts";
-import { textToken } from "./serialize.ts";
+import { jsonString, textToken } from "./serialize.ts";
 
 let lastMs = Number.NaN;
 let lastIso = "";
@@ -43,7 +43,7 @@ const LABELS = ["TRACE", "DEBUG", "INFO ", "WARN ", "ERROR", "FATAL"];
  * `","level":"info","namespace":"a.b","msg":`.
  */
 export function jsonPrefixes(namespace: string): string[] {
-  const ns = namespace === "" ? "" : `,"namespace":${JSON.stringify(namespace)}`;
+  const ns = namespace === "" ? "" : `,"namespace":${jsonString(namespace)}`;
   return LEVELS.map((level) => `","level":"${level}"${ns},"msg":`);
 }
 

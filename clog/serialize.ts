@@ -12,8 +12,16 @@
  * @module
  */
 
-// deno-lint-ignore no-control-regex -- control characters are exactly what JSON must escape
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+/**
+ * What a JSON string literal may not hold raw (C0 controls, `"`, `\`; surrogates, escaped
+ * by `JSON.stringify` when lone), and what it may hold but is escaped all the same: DEL and
+ * the C1 controls, which a terminal obeys (U+009B starts an ANSI sequence), and U+2028 and
+ * U+2029, line breaks to JavaScript and to some log viewers.
+ */
+// deno-lint-ignore no-control-regex -- control characters are exactly what is escaped
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\u009f\u2028\u2029\ud800-\udfff]/;
+/** Of those, what `JSON.stringify` leaves raw. */
+const RAW_AFTER_STRINGIFY = /[\u007f-\u009f\u2028\u2029]/g;
 /** A text value that can be written without quotes. */
 // deno-lint-ignore no-control-regex -- control characters must be quoted
 const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f]+$/;
@@ -25,8 +33,6 @@ const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f]+$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // deno-lint-ignore no-control-regex -- control characters are exactly what is looked for
 const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
-/** What `JSON.stringify` leaves raw but a terminal still obeys. */
-const DEL_AND_C1 = /[\u007f-\u009f]/g;
 const MAX_DEPTH = 8;
 const MAX_ITEMS = 1000;
 /** The fields of one line are cut beyond this many times `maxLength` characters. */
@@ -62,10 +68,26 @@ function escapeControl(c: string): string {
   return "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0");
 }
 
-/** `s` as a JSON string literal in which no control character is left raw. */
-function quoteText(s: string): string {
-  const quoted = JSON.stringify(s);
-  return CONTROL.test(quoted) ? quoted.replace(DEL_AND_C1, escapeControl) : quoted;
+/**
+ * JSON text from `JSON.stringify` with DEL, the C1 controls, U+2028 and U+2029 escaped as
+ * well: the same JSON value, with no control or line-separator character left raw.
+ *
+ * @param json JSON text.
+ * @returns The same value, escaped.
+ */
+export function escapeJson(json: string): string {
+  return json.replace(RAW_AFTER_STRINGIFY, escapeControl);
+}
+
+/**
+ * `s` as a JSON string literal in which no control or line-separator character is left
+ * raw (see {@link escapeJson}); plain strings take no detour through `JSON.stringify`.
+ *
+ * @param s The string.
+ * @returns Its literal, quotes included.
+ */
+export function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? escapeJson(JSON.stringify(s)) : '"' + s + '"';
 }
 
 /**
@@ -77,7 +99,7 @@ function quoteText(s: string): string {
  * @returns `s` or its quoted form.
  */
 export function textToken(s: string): string {
-  return BARE_TEXT.test(s) ? s : quoteText(s);
+  return BARE_TEXT.test(s) ? s : jsonString(s);
 }
 
 /**
@@ -88,11 +110,11 @@ export function textToken(s: string): string {
  * @returns `s` or its quoted form.
  */
 export function textMessage(s: string): string {
-  return CONTROL.test(s) ? quoteText(s) : s;
+  return CONTROL.test(s) ? jsonString(s) : s;
 }
 
 function redactedEntry(key: string): string {
-  return "," + JSON.stringify(key) + ':"' + REDACTED + '"';
+  return "," + jsonString(key) + ':"' + REDACTED + '"';
 }
 
 function thrown(error: unknown): string {
@@ -227,7 +249,7 @@ export class Serializer {
   /** The JSON string literal of `s`, truncated. */
   string(s: string): string {
     if (s.length > this.maxLength) s = this.truncate(s);
-    return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+    return jsonString(s);
   }
 
   /** `,"key":`, or null when a field named `key` is redacted. */
@@ -236,7 +258,7 @@ export class Serializer {
     if (prefix === undefined) {
       prefix = this.#redact.has(key.toLowerCase())
         ? null
-        : "," + JSON.stringify(this.truncate(key)) + ":";
+        : "," + jsonString(this.truncate(key)) + ":";
       if (this.#keys.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
         this.#keys.set(key, prefix);
       }
@@ -457,7 +479,7 @@ export class Serializer {
       for (const key in fields) {
         if (!hasOwn.call(fields, key)) continue;
         if (count === MAX_ITEMS || out.length >= this.maxFieldsLength) {
-          out += " …=" + quoteText(
+          out += " …=" + jsonString(
             count === MAX_ITEMS ? `${Object.keys(fields).length - count} more keys` : LINE_FULL,
           );
           break;
@@ -496,15 +518,14 @@ export class Serializer {
             const head = `${safeString(member(value, "name"))}: ${
               safeString(member(value, "message"))
             }`;
-            return quoteText(
+            return jsonString(
               this.truncate(code === undefined ? head : `${head} (code ${safeString(code)})`),
             );
           }
         } catch (error) {
-          return quoteText(thrown(error));
+          return jsonString(thrown(error));
         }
-        const json = this.value(value) ?? "undefined";
-        return CONTROL.test(json) ? json.replace(DEL_AND_C1, escapeControl) : json;
+        return this.value(value) ?? "undefined";
       }
     }
   }

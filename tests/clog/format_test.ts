@@ -25,6 +25,25 @@ test("JSON strings are escaped, whatever they contain", () => {
   assert.equal(line[nasty], nasty);
 });
 
+test("JSON lines leave no DEL, C1 control or line separator raw, and still round-trip", () => {
+  const odd = "del \u007f nel \u0085 csi \u009b[31m ls \u2028 ps \u2029 end";
+  const raw = /[\u007f-\u009f\u2028\u2029]/;
+  const { root, lines, json } = capture();
+  root.namespace(odd).with({ [odd]: odd }).info(odd, { nested: { [odd]: [odd] } });
+  assert.doesNotMatch(lines[0], raw);
+  assert.match(lines[0], /del \\u007f nel \\u0085 csi \\u009b\[31m ls \\u2028 ps \\u2029 end/);
+  const line = json()[0] as Record<string, Record<string, string[]>>;
+  assert.deepEqual([line.namespace, line.msg, line[odd], line.nested[odd]], [odd, odd, odd, [odd]]);
+  // The line written when formatting fails (here: the clock throws).
+  const failing = capture({}, () => {
+    throw new Error(odd);
+  });
+  failing.root.info(odd);
+  assert.doesNotMatch(failing.lines[0], raw);
+  assert.deepEqual(failing.json()[0].msg, odd);
+  assert.deepEqual(failing.json()[0].clog_error, `formatting failed: ${odd}`);
+});
+
 test("a text line reads time, level, namespace, message, then key=value fields", () => {
   const { root, lines } = capture({ format: "text", service: "im-logic" }, () => NOW);
   root.namespace("get_user").with({ region: "eu" }).warn("user slow", {
