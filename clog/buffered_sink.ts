@@ -16,6 +16,7 @@ export class BufferedSink implements LineSink {
   readonly #bufferSize: number;
   readonly #flushIntervalMs: number;
   #lines: string[] = [];
+  #times: number[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -29,8 +30,9 @@ export class BufferedSink implements LineSink {
     this.#flushIntervalMs = flushIntervalMs;
   }
 
-  write(line: string): void {
+  write(line: string, time: number): void {
     this.#lines.push(line);
+    this.#times.push(time);
     if (this.#lines.length >= this.#bufferSize) {
       this.flush();
     } else if (this.#timer === undefined) {
@@ -43,8 +45,8 @@ export class BufferedSink implements LineSink {
     }
   }
 
-  writeBatch(lines: string[]): void {
-    for (const line of lines) this.write(line);
+  writeBatch(lines: string[], times: number[]): void {
+    for (let i = 0; i < lines.length; i++) this.write(lines[i], times[i]);
   }
 
   flush(): void {
@@ -54,8 +56,10 @@ export class BufferedSink implements LineSink {
     }
     if (this.#lines.length === 0) return;
     const lines = this.#lines;
+    const times = this.#times;
     this.#lines = [];
-    this.#inner.writeBatch(lines);
+    this.#times = [];
+    this.#inner.writeBatch(lines, times);
   }
 
   close(): Promise<void> {

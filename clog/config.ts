@@ -18,7 +18,10 @@ export type LogFormat = "json" | "text";
 export interface RotationConfig {
   /** Rotate before a write would make the file larger than this; unset = no size limit. */
   maxSizeBytes?: number;
-  /** Rotate when the (UTC) day changes. Default false. */
+  /**
+   * One file per UTC day: the file is rotated before the first line logged on a new day (by
+   * the line's own time, also when it waited in a buffer past midnight). Default false.
+   */
   daily?: boolean;
   /** How many rotated files to keep; older ones are deleted (0 keeps none). Default 10. */
   maxBackups?: number;
@@ -63,7 +66,7 @@ export interface ConsoleSinkConfig extends LineSinkConfig {
 
 /**
  * Appends to a file (its folder is created), with optional rotation. Rotated files are
- * named `<path>.<YYYY-MM-DD>.<n>`: the UTC day their lines were written and a counter.
+ * named `<path>.<YYYY-MM-DD>.<n>`: the UTC day their first line was logged and a counter.
  */
 export interface FileSinkConfig extends LineSinkConfig {
   /** Sink type. */

@@ -188,7 +188,7 @@ export class Core {
       sinks.forEach((sink, i) => {
         let slot = kept[i];
         if (slot === undefined) {
-          slot = createSlot(sink, `sinks[${i}]`, ids[i], targets[i], () => this.now());
+          slot = createSlot(sink, `sinks[${i}]`, ids[i], targets[i]);
           created.push(slot);
         }
         next.push(slot);
@@ -263,7 +263,7 @@ export class Core {
               source.chindingsJson() + (context === undefined ? "" : this.#contextJson(context)) +
               fieldsJson + (ids === undefined ? "" : ids.json) + "}\n";
           }
-          slot.sink!.write(json);
+          slot.sink!.write(json, time);
         } else if (slot.kind === TEXT_LINES) {
           const color = slot.color;
           let line = color ? textColor : text;
@@ -284,7 +284,7 @@ export class Core {
             if (color) textColor = line;
             else text = line;
           }
-          slot.sink!.write(line);
+          slot.sink!.write(line, time);
         } else {
           if (recordFields === undefined) {
             fieldsJson ??= fields === undefined ? "" : s.fields(fields);
@@ -359,7 +359,7 @@ export class Core {
       for (let i = from; i < slots.length; i++) {
         const slot = slots[i];
         if (level < slot.min) continue;
-        if (slot.record === undefined) slot.sink?.write(line);
+        if (slot.record === undefined) slot.sink?.write(line, time);
         else {
           const record = { time, level: name, namespace, message, fields: { clog_error } };
           callRecordSink(slot.record, record, slot.label);

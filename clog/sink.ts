@@ -9,12 +9,16 @@
 import process from "node:process";
 import type { LineWriter } from "./types.ts";
 
-/** A destination of formatted lines. Every method swallows its own failures. */
+/**
+ * A destination of formatted lines. Every method swallows its own failures. Each line
+ * comes with its record's time (what a daily-rotated file goes by, however long the line
+ * waited in a buffer).
+ */
 export interface LineSink {
-  /** Writes one line (with its newline). */
-  write(line: string): void;
-  /** Writes several lines at once. */
-  writeBatch(lines: string[]): void;
+  /** Writes one line (with its newline), logged at `time` (ms since the epoch). */
+  write(line: string, time: number): void;
+  /** Writes several lines at once; `times[i]` is the time of `lines[i]`. */
+  writeBatch(lines: string[], times: number[]): void;
   /** Writes out anything held in memory, synchronously where the destination allows. */
   flush(): void;
   /** Flushes and releases the destination (files are closed; user streams are not). */

@@ -122,7 +122,6 @@ export function slotId(sink: SinkConfig): string {
  * @param field Where it is in the config (`sinks[2]`), for errors.
  * @param id Its {@link slotId}.
  * @param target Its stream or function from the dependencies.
- * @param now The clock.
  * @throws {InfraError} `PermissionDenied`/`Unavailable` when a log file cannot be opened;
  *   `InvalidArgument` when a web stream is locked by a writer outside clog.
  */
@@ -131,7 +130,6 @@ export function createSlot(
   field: string,
   id: string,
   target: unknown,
-  now: () => number,
 ): Slot {
   let line: LineSink;
   switch (sink.type) {
@@ -145,7 +143,6 @@ export function createSlot(
         maxSizeBytes: sink.rotation?.maxSizeBytes,
         daily: sink.rotation?.daily ?? false,
         maxBackups: sink.rotation?.maxBackups ?? MAX_BACKUPS,
-        now,
         field: `${field}.path`,
       });
       break;
