@@ -72,10 +72,14 @@ export interface NameTables {
 export interface EmitSource {
   /** Tables of the current generation. */
   readonly tables: NameTables;
-  /** Bound fields as a JSON fragment. */
+  /** Bound fields as a JSON fragment, each once. */
   chindingsJson(): string;
   /** Bound fields as text, with the stacks of bound errors. */
   chindingsText(color: boolean): TextFields;
+  /** The names of the bound fields. */
+  boundKeys(): readonly string[];
+  /** The bound fields in one object (for a line whose other fields override some). */
+  boundFields(): object;
 }
 
 const FATAL = LEVEL_VALUES.fatal;
@@ -248,6 +252,10 @@ export class Core {
       const context = activeContext();
       const ids = activeSpanIds();
       const index = level / 10 - 1;
+      // Each field once: the call's override the context's, which override the bound ones.
+      const bound = source.boundKeys();
+      const boundSkip = bound.length === 0 ? undefined : overridden(bound, context?.fields, fields);
+      const contextSkip = context === undefined ? undefined : overridden(context.keys, fields);
       let json: string | undefined;
       let text: string | undefined;
       let textColor: string | undefined;
@@ -258,9 +266,8 @@ export class Core {
         if (level < slot.min) continue;
         if (slot.kind === JSON_LINES) {
           if (json === undefined) {
-            fieldsJson ??= fields === undefined ? "" : s.fields(fields);
+            fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
             json = '{"time":"' + isoTime(time) + source.tables.json[index] + s.string(msg) +
-              source.chindingsJson() + (context === undefined ? "" : this.#contextJson(context)) +
               fieldsJson + (ids === undefined ? "" : ids.json) + "}\n";
           }
           slot.sink!.write(json, time);
@@ -272,10 +279,12 @@ export class Core {
             const prefixes = color
               ? (tables.textColor ??= textPrefixes(tables.name, true))
               : (tables.text ??= textPrefixes(tables.name, false));
-            const bound = source.chindingsText(color);
+            const bound = boundSkip === undefined
+              ? source.chindingsText(color)
+              : s.textFields(source.boundFields(), color, boundSkip);
             const scoped = context === undefined
               ? NO_TEXT_FIELDS
-              : this.#contextText(context, color);
+              : this.#contextText(context, color, contextSkip);
             const own = fields === undefined ? NO_TEXT_FIELDS : s.textFields(fields, color);
             line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
               textMessage(s.truncate(msg)) + bound.fields + scoped.fields + own.fields +
@@ -287,10 +296,8 @@ export class Core {
           slot.sink!.write(line, time);
         } else {
           if (recordFields === undefined) {
-            fieldsJson ??= fields === undefined ? "" : s.fields(fields);
-            const body = source.chindingsJson() +
-              (context === undefined ? "" : this.#contextJson(context)) + fieldsJson;
-            recordFields = "{" + body.slice(1) + "}";
+            fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
+            recordFields = "{" + fieldsJson.slice(1) + "}";
           }
           // Each custom sink gets its own record: what one changes, the next never sees.
           const record: LogRecord = {
@@ -313,12 +320,32 @@ export class Core {
     if (level >= FATAL) this.flush();
   }
 
-  #contextJson(context: LogContext): string {
+  /** Every field of a line as one JSON fragment: bound, context, call, each name once. */
+  #fieldsJson(
+    source: EmitSource,
+    boundSkip: Set<string> | undefined,
+    context: LogContext | undefined,
+    contextSkip: Set<string> | undefined,
+    fields: object | undefined,
+  ): string {
+    const s = this.serializer;
+    return (boundSkip === undefined
+      ? source.chindingsJson()
+      : s.fields(source.boundFields(), 0, undefined, undefined, boundSkip)) +
+      (context === undefined ? "" : this.#contextJson(context, contextSkip)) +
+      (fields === undefined ? "" : s.fields(fields));
+  }
+
+  #contextJson(context: LogContext, skip: Set<string> | undefined): string {
+    if (skip !== undefined) {
+      return this.serializer.fields(context.fields, 0, undefined, undefined, skip);
+    }
     if (context.cacheOwner !== this.serializer) this.#resetContext(context);
     return context.json;
   }
 
-  #contextText(context: LogContext, color: boolean): TextFields {
+  #contextText(context: LogContext, color: boolean, skip: Set<string> | undefined): TextFields {
+    if (skip !== undefined) return this.serializer.textFields(context.fields, color, skip);
     if (context.cacheOwner !== this.serializer) this.#resetContext(context);
     if (color) return context.textColor ??= this.serializer.textFields(context.fields, true);
     return context.text ??= this.serializer.textFields(context.fields, false);
@@ -386,6 +413,37 @@ export class Core {
     this.gen++;
     await Promise.all(slots.map((slot) => slot.sink?.close()));
   }
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+const isEnumerable = Object.prototype.propertyIsEnumerable;
+
+/**
+ * The names among `keys` (a group of fields) that a later group, `a` or `b`, has too: only
+ * the later group writes them. Undefined when there are none, the common case.
+ */
+function overridden(
+  keys: readonly string[],
+  a: object | undefined,
+  b?: object,
+): Set<string> | undefined {
+  if (a === undefined && b === undefined) return undefined;
+  let found: Set<string> | undefined;
+  try {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      // hasOwnProperty first, far cheaper than propertyIsEnumerable: a miss is the rule.
+      if (
+        (a !== undefined && hasOwn.call(a, key) && isEnumerable.call(a, key)) ||
+        (b !== undefined && hasOwn.call(b, key) && isEnumerable.call(b, key))
+      ) {
+        (found ??= new Set()).add(key);
+      }
+    }
+  } catch {
+    // Fields that cannot be inspected (a proxy that throws): the serializer reports them.
+  }
+  return found;
 }
 
 function flushSlots(slots: readonly Slot[]): void {

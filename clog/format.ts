@@ -5,6 +5,9 @@
  * JSON line: `{"time":"<ISO>","level":"info","namespace":"a.b","msg":"…",<fields>,"trace_id":…,"span_id":…}`
  * Text line: `<ISO> INFO  a.b message key=value … trace_id=… span_id=…`
  *
+ * `<fields>` are the bound, context and call fields, each name once, a field named like
+ * one of the members around it written as `fields.<name>` (see `lineKey` in serialize.ts).
+ *
  * @module
  */
 

@@ -45,6 +45,16 @@ const KEY_CACHE_LIMIT = 4096;
 /** Longer field names are not cached: a few huge dynamic keys must not pin megabytes. */
 const CACHED_KEY_LENGTH = 256;
 const REDACTED = "[REDACTED]";
+/** The line's own members (see `format.ts`), which no field may pass for. */
+const LINE_KEYS: ReadonlySet<string> = new Set([
+  "time",
+  "level",
+  "namespace",
+  "msg",
+  "trace_id",
+  "span_id",
+]);
+const RENAMED = "fields.";
 
 const hasOwn = Object.prototype.hasOwnProperty;
 /** Members of an error written in their own place, not among its other properties. */
@@ -111,6 +121,21 @@ export function textToken(s: string): string {
  */
 export function textMessage(s: string): string {
   return CONTROL.test(s) ? jsonString(s) : s;
+}
+
+/**
+ * The name a field of the line is written under: its own, or `fields.<name>` when it is
+ * the name of one of the line's own members (`time`, `level`, `namespace`, `msg`,
+ * `trace_id`, `span_id`), as logrus does. A name that already reads `fields.<that name>`
+ * gets one more `fields.` too, so two fields never end up with the same name.
+ *
+ * @param key The field's name.
+ * @returns The name it is written under.
+ */
+export function lineKey(key: string): string {
+  let bare = key;
+  while (bare.startsWith(RENAMED)) bare = bare.slice(RENAMED.length);
+  return LINE_KEYS.has(bare) ? RENAMED + key : key;
 }
 
 function redactedEntry(key: string): string {
@@ -224,8 +249,10 @@ export class Serializer {
   /** A group of fields stops taking members beyond this length. */
   readonly maxFieldsLength: number;
   readonly #redact: Set<string>;
-  /** field name → its `,"name":` prefix, or null when the field is redacted */
+  /** member name → its `,"name":` prefix, or null when the member is redacted */
   readonly #keys = new Map<string, string | null>();
+  /** The same for the line's fields, whose names go through {@link lineKey}. */
+  readonly #lineKeys = new Map<string, string | null>();
 
   /**
    * @param redactKeys Field names to redact, matched case-insensitively.
@@ -252,15 +279,19 @@ export class Serializer {
     return jsonString(s);
   }
 
-  /** `,"key":`, or null when a field named `key` is redacted. */
-  #prefix(key: string): string | null {
-    let prefix = this.#keys.get(key);
+  /**
+   * `,"key":` (`,"fields.key":` for a field of the line named like one of its own members),
+   * or null when a member named `key` is redacted.
+   */
+  #prefix(key: string, line: boolean): string | null {
+    const cache = line ? this.#lineKeys : this.#keys;
+    let prefix = cache.get(key);
     if (prefix === undefined) {
       prefix = this.#redact.has(key.toLowerCase())
         ? null
-        : "," + jsonString(this.truncate(key)) + ":";
-      if (this.#keys.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
-        this.#keys.set(key, prefix);
+        : "," + jsonString(this.truncate(line ? lineKey(key) : key)) + ":";
+      if (cache.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
+        cache.set(key, prefix);
       }
     }
     return prefix;
@@ -268,20 +299,22 @@ export class Serializer {
 
   /** Whether a field named `key` is redacted. */
   isRedacted(key: string): boolean {
-    return this.#prefix(key) === null;
+    return this.#prefix(key, true) === null;
   }
 
   /**
    * The members of `fields` as a JSON fragment, each preceded by a comma
    * (`,"a":1,"b":"x"`), or `""` when there are none: at most 1,000 of them, and none
-   * after `room` characters, a last `"…"` member saying what was left out. Never throws
-   * at the top level: fields that cannot be enumerated give a `clog_error` member.
+   * after `room` characters, a last `"…"` member saying what was left out. At the top level
+   * (fields of the line), names go through {@link lineKey}, and it never throws: fields
+   * that cannot be enumerated give a `clog_error` member.
    *
    * @param fields The object whose own members are written.
    * @param depth Nesting depth of the members' values.
    * @param seen Objects enclosing `fields` (for cycles); undefined at the top level.
    * @param room Characters the fragment may take before it stops taking members.
-   * @param skip Members written elsewhere (an error's name, message, stack, cause).
+   * @param skip Members written elsewhere (an error's name, message, stack, cause; fields
+   *   of the line that a later group of fields overrides).
    */
   fields(
     fields: object,
@@ -294,6 +327,7 @@ export class Serializer {
     // every log call, so the reads stay inline.
     let out = "";
     let count = 0;
+    const line = seen === undefined;
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key) || skip?.has(key)) continue;
@@ -311,8 +345,8 @@ export class Serializer {
           value = thrown(error);
         }
         if (value === undefined) continue;
-        const prefix = this.#prefix(key);
-        if (prefix === null) out += redactedEntry(key);
+        const prefix = this.#prefix(key, line);
+        if (prefix === null) out += redactedEntry(line ? lineKey(key) : key);
         else if (typeof value === "string") out += prefix + this.string(value);
         else out += prefix + this.value(value, depth, seen, room - out.length);
       }
@@ -333,7 +367,7 @@ export class Serializer {
     room: number,
   ): string {
     if (value === undefined) return "";
-    const prefix = this.#prefix(key);
+    const prefix = this.#prefix(key, false);
     return prefix === null ? redactedEntry(key) : prefix + this.value(value, depth, seen, room);
   }
 
@@ -466,18 +500,20 @@ export class Serializer {
    * The members of `fields` as ` key=value` text. Keys and strings that are one plain word
    * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON.
    * Errors at the top level are written as `"Name: message"`, and their stacks (with
-   * causes) go to {@link TextFields.stacks}, for the lines below. Never throws.
+   * causes) go to {@link TextFields.stacks}, for the lines below. Names go through
+   * {@link lineKey}, as in JSON lines. Never throws.
    *
    * @param fields The fields.
    * @param color Whether keys are dimmed with ANSI codes.
+   * @param skip Fields that a later group of fields overrides.
    */
-  textFields(fields: object, color: boolean): TextFields {
+  textFields(fields: object, color: boolean, skip?: ReadonlySet<string>): TextFields {
     let out = "";
     let count = 0;
     const stacks: string[] = [];
     try {
       for (const key in fields) {
-        if (!hasOwn.call(fields, key)) continue;
+        if (!hasOwn.call(fields, key) || skip?.has(key)) continue;
         if (count === MAX_ITEMS || out.length >= this.maxFieldsLength) {
           out += " …=" + jsonString(
             count === MAX_ITEMS ? `${Object.keys(fields).length - count} more keys` : LINE_FULL,
@@ -487,7 +523,7 @@ export class Serializer {
         count++;
         const value = member(fields, key);
         if (value === undefined) continue;
-        const token = textToken(this.truncate(key));
+        const token = textToken(this.truncate(lineKey(key)));
         const name = color ? `\x1b[2m${token}=\x1b[22m` : `${token}=`;
         if (this.isRedacted(key)) {
           out += " " + name + REDACTED;

@@ -295,6 +295,11 @@ test("a log call never throws, whatever it is given", () => {
       throw new Error("get exploded");
     },
   });
+  const hostileDescriptors = new Proxy({ boom: 1 }, {
+    getOwnPropertyDescriptor() {
+      throw new Error("getOwnPropertyDescriptor exploded");
+    },
+  });
   const errorWithThrowingName = new Error("x");
   Object.defineProperty(errorWithThrowingName, "name", {
     get() {
@@ -317,10 +322,15 @@ test("a log call never throws, whatever it is given", () => {
     null,
     Symbol("fields"),
     { [Symbol("k")]: 1, s: Symbol("v") },
+    hostileDescriptors,
   ];
-  for (const fields of cases) {
-    assert.doesNotThrow(() => root.info("case", fields as Record<string, unknown>));
-  }
+  // Bound and context fields that the call's may override: those are looked up in them.
+  const logger = root.with({ boom: "bound" });
+  withContext({ ok: "context" }, () => {
+    for (const fields of cases) {
+      assert.doesNotThrow(() => logger.info("case", fields as Record<string, unknown>));
+    }
+  });
   const messages: unknown[] = [undefined, null, 12, { a: 1 }, Symbol("m"), 5n, {
     toString(): never {
       throw new Error("toString exploded");
