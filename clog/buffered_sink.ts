@@ -34,12 +34,12 @@ export class BufferedSink implements LineSink {
     this.#lines.push(line);
     this.#times.push(time);
     if (this.#lines.length >= this.#bufferSize) {
-      this.flush();
+      this.#writeOut();
     } else if (this.#timer === undefined) {
       // The timer does not keep the process alive; the exit hooks flush what is left.
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        this.flush();
+        this.#writeOut();
       }, this.#flushIntervalMs);
       unrefTimer(this.#timer);
     }
@@ -49,7 +49,14 @@ export class BufferedSink implements LineSink {
     for (let i = 0; i < lines.length; i++) this.write(lines[i], times[i]);
   }
 
+  /** Writes out the held lines and whatever the destination still holds, synchronously. */
   flush(): void {
+    this.#writeOut();
+    this.#inner.flush();
+  }
+
+  /** Hands the held lines to the destination as one batch (a full buffer, the interval). */
+  #writeOut(): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -63,7 +70,7 @@ export class BufferedSink implements LineSink {
   }
 
   close(): Promise<void> {
-    this.flush();
+    this.#writeOut();
     return this.#inner.close();
   }
 }

@@ -34,8 +34,9 @@ export interface RotationConfig {
  * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime.
  * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
  * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
- * console are written synchronously at that moment; a stream sink hands the lines to its
- * stream, which must still write them before the process is gone.
+ * console are written synchronously at that moment (the console waits for a slow pipe
+ * reader to take everything); a stream sink hands the lines to its stream, which must
+ * still write them before the process is gone.
  */
 export interface BufferConfig {
   /** Lines held before a write. Default 256. */
@@ -56,7 +57,12 @@ export interface LineSinkConfig {
   buffered?: BufferConfig;
 }
 
-/** Writes to the process's stdout or stderr. */
+/**
+ * Writes to the process's stdout or stderr: file descriptor 1 or 2, with synchronous
+ * writes on every runtime. Lines a full pipe cannot take yet (a slow reader) wait in
+ * memory, in order, without blocking the log call, until the pipe takes them, a `flush()`,
+ * `fatal`, `close()` or the end of the process, which write them out waiting for the reader.
+ */
 export interface ConsoleSinkConfig extends LineSinkConfig {
   /** Sink type. */
   type: "console";

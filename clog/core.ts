@@ -231,7 +231,7 @@ export class Core {
   #syncExitHook(): void {
     flushAtExit(
       this,
-      this.#slots.some((slot) => slot.buffered),
+      this.#slots.some((slot) => slot.holdsLines),
       this.config?.flushOnSignals === true,
     );
   }

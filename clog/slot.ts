@@ -39,8 +39,11 @@ export interface Slot {
   readonly sink: LineSink | undefined;
   /** Where records go (custom sinks). */
   readonly record: RecordSink | undefined;
-  /** Whether lines are held in memory (and must be flushed at exit). */
-  readonly buffered: boolean;
+  /**
+   * Whether lines may wait in memory and must be written out when the process ends: in a
+   * buffer, or for a console whose pipe is full.
+   */
+  readonly holdsLines: boolean;
   /** Minimum level value. */
   min: number;
   /** {@link JSON_LINES}, {@link TEXT_LINES} or {@link RECORDS}. */
@@ -163,7 +166,7 @@ export function createSlot(
         label: `custom sink "${sink.name}"`,
         sink: undefined,
         record: target as RecordSink,
-        buffered: false,
+        holdsLines: false,
         min: 0,
         kind: RECORDS,
         color: false,
@@ -183,7 +186,7 @@ export function createSlot(
     label: `${sink.type} sink`,
     sink: line,
     record: undefined,
-    buffered,
+    holdsLines: buffered || sink.type === "console",
     min: 0,
     kind: JSON_LINES,
     color: false,
