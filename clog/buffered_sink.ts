@@ -16,6 +16,7 @@ export class BufferedSink implements LineSink {
   readonly #bufferSize: number;
   readonly #flushIntervalMs: number;
   #lines: string[] = [];
+  #times: number[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -29,37 +30,47 @@ export class BufferedSink implements LineSink {
     this.#flushIntervalMs = flushIntervalMs;
   }
 
-  write(line: string): void {
+  write(line: string, time: number): void {
     this.#lines.push(line);
+    this.#times.push(time);
     if (this.#lines.length >= this.#bufferSize) {
-      this.flush();
+      this.#writeOut();
     } else if (this.#timer === undefined) {
       // The timer does not keep the process alive; the exit hooks flush what is left.
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        this.flush();
+        this.#writeOut();
       }, this.#flushIntervalMs);
       unrefTimer(this.#timer);
     }
   }
 
-  writeBatch(lines: string[]): void {
-    for (const line of lines) this.write(line);
+  writeBatch(lines: string[], times: number[]): void {
+    for (let i = 0; i < lines.length; i++) this.write(lines[i], times[i]);
   }
 
+  /** Writes out the held lines and whatever the destination still holds, synchronously. */
   flush(): void {
+    this.#writeOut();
+    this.#inner.flush();
+  }
+
+  /** Hands the held lines to the destination as one batch (a full buffer, the interval). */
+  #writeOut(): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     if (this.#lines.length === 0) return;
     const lines = this.#lines;
+    const times = this.#times;
     this.#lines = [];
-    this.#inner.writeBatch(lines);
+    this.#times = [];
+    this.#inner.writeBatch(lines, times);
   }
 
   close(): Promise<void> {
-    this.flush();
+    this.#writeOut();
     return this.#inner.close();
   }
 }

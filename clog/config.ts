@@ -18,7 +18,10 @@ export type LogFormat = "json" | "text";
 export interface RotationConfig {
   /** Rotate before a write would make the file larger than this; unset = no size limit. */
   maxSizeBytes?: number;
-  /** Rotate when the (UTC) day changes. Default false. */
+  /**
+   * One file per UTC day: the file is rotated before the first line logged on a new day (by
+   * the line's own time, also when it waited in a buffer past midnight). Default false.
+   */
   daily?: boolean;
   /** How many rotated files to keep; older ones are deleted (0 keeps none). Default 10. */
   maxBackups?: number;
@@ -31,8 +34,9 @@ export interface RotationConfig {
  * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime.
  * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
  * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
- * console are written synchronously at that moment; a stream sink hands the lines to its
- * stream, which must still write them before the process is gone.
+ * console are written synchronously at that moment (the console waits for a slow pipe
+ * reader to take everything); a stream sink hands the lines to its stream, which must
+ * still write them before the process is gone.
  */
 export interface BufferConfig {
   /** Lines held before a write. Default 256. */
@@ -53,7 +57,12 @@ export interface LineSinkConfig {
   buffered?: BufferConfig;
 }
 
-/** Writes to the process's stdout or stderr. */
+/**
+ * Writes to the process's stdout or stderr: file descriptor 1 or 2, with synchronous
+ * writes on every runtime. Lines a full pipe cannot take yet (a slow reader) wait in
+ * memory, in order, without blocking the log call, until the pipe takes them, a `flush()`,
+ * `fatal`, `close()` or the end of the process, which write them out waiting for the reader.
+ */
 export interface ConsoleSinkConfig extends LineSinkConfig {
   /** Sink type. */
   type: "console";
@@ -63,7 +72,7 @@ export interface ConsoleSinkConfig extends LineSinkConfig {
 
 /**
  * Appends to a file (its folder is created), with optional rotation. Rotated files are
- * named `<path>.<YYYY-MM-DD>.<n>`: the UTC day their lines were written and a counter.
+ * named `<path>.<YYYY-MM-DD>.<n>`: the UTC day their first line was logged and a counter.
  */
 export interface FileSinkConfig extends LineSinkConfig {
   /** Sink type. */

@@ -24,10 +24,16 @@ export class LogContext {
   text: TextFields | undefined = undefined;
   /** Text fragment with colour for `cacheOwner`. */
   textColor: TextFields | undefined = undefined;
+  #keys: readonly string[] | undefined;
 
   /** @param fields The merged fields. */
   constructor(fields: Fields) {
     this.fields = fields;
+  }
+
+  /** The names of the fields (read when a line has bound or call fields too). */
+  get keys(): readonly string[] {
+    return this.#keys ??= Object.keys(this.fields);
   }
 }
 
@@ -38,7 +44,8 @@ let storage: AsyncLocalStorage<LogContext> | undefined;
 /**
  * Runs `fn` with `fields` added to every line logged inside it, by any logger, across
  * awaits, timers and callbacks started inside it; concurrent calls never see each other's
- * fields. Nested calls add to (and may override) the enclosing fields. The fields are
+ * fields. Nested calls add to (and may override) the enclosing fields; they override a
+ * logger's bound fields, and a call's fields override them in turn. The fields are
  * copied when the scope starts; like a log call, this never throws because of them.
  *
  * This is the supported way in: `AsyncLocalStorage.enterWith` is not, because the
@@ -63,6 +70,7 @@ export function withContext<T>(fields: Fields, fn: () => T): T {
   storage ??= new AsyncLocalStorage<LogContext>();
   const parent = storage.getStore();
   const own = copyFields(fields);
+  // Spread defines members (a `__proto__` one too), where assignment would set a prototype.
   const merged = parent === undefined ? own : { ...parent.fields, ...own };
   return storage.run(new LogContext(merged), fn);
 }

@@ -22,6 +22,7 @@ import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
 import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
 import {
+  escapeJson,
   NO_TEXT_FIELDS,
   safeString,
   Serializer,
@@ -71,10 +72,14 @@ export interface NameTables {
 export interface EmitSource {
   /** Tables of the current generation. */
   readonly tables: NameTables;
-  /** Bound fields as a JSON fragment. */
+  /** Bound fields as a JSON fragment, each once. */
   chindingsJson(): string;
   /** Bound fields as text, with the stacks of bound errors. */
   chindingsText(color: boolean): TextFields;
+  /** The names of the bound fields. */
+  boundKeys(): readonly string[];
+  /** The bound fields in one object (for a line whose other fields override some). */
+  boundFields(): object;
 }
 
 const FATAL = LEVEL_VALUES.fatal;
@@ -187,7 +192,7 @@ export class Core {
       sinks.forEach((sink, i) => {
         let slot = kept[i];
         if (slot === undefined) {
-          slot = createSlot(sink, `sinks[${i}]`, ids[i], targets[i], () => this.now());
+          slot = createSlot(sink, `sinks[${i}]`, ids[i], targets[i]);
           created.push(slot);
         }
         next.push(slot);
@@ -226,7 +231,7 @@ export class Core {
   #syncExitHook(): void {
     flushAtExit(
       this,
-      this.#slots.some((slot) => slot.buffered),
+      this.#slots.some((slot) => slot.holdsLines),
       this.config?.flushOnSignals === true,
     );
   }
@@ -247,6 +252,10 @@ export class Core {
       const context = activeContext();
       const ids = activeSpanIds();
       const index = level / 10 - 1;
+      // Each field once: the call's override the context's, which override the bound ones.
+      const bound = source.boundKeys();
+      const boundSkip = bound.length === 0 ? undefined : overridden(bound, context?.fields, fields);
+      const contextSkip = context === undefined ? undefined : overridden(context.keys, fields);
       let json: string | undefined;
       let text: string | undefined;
       let textColor: string | undefined;
@@ -257,12 +266,11 @@ export class Core {
         if (level < slot.min) continue;
         if (slot.kind === JSON_LINES) {
           if (json === undefined) {
-            fieldsJson ??= fields === undefined ? "" : s.fields(fields);
+            fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
             json = '{"time":"' + isoTime(time) + source.tables.json[index] + s.string(msg) +
-              source.chindingsJson() + (context === undefined ? "" : this.#contextJson(context)) +
               fieldsJson + (ids === undefined ? "" : ids.json) + "}\n";
           }
-          slot.sink!.write(json);
+          slot.sink!.write(json, time);
         } else if (slot.kind === TEXT_LINES) {
           const color = slot.color;
           let line = color ? textColor : text;
@@ -271,10 +279,12 @@ export class Core {
             const prefixes = color
               ? (tables.textColor ??= textPrefixes(tables.name, true))
               : (tables.text ??= textPrefixes(tables.name, false));
-            const bound = source.chindingsText(color);
+            const bound = boundSkip === undefined
+              ? source.chindingsText(color)
+              : s.textFields(source.boundFields(), color, boundSkip);
             const scoped = context === undefined
               ? NO_TEXT_FIELDS
-              : this.#contextText(context, color);
+              : this.#contextText(context, color, contextSkip);
             const own = fields === undefined ? NO_TEXT_FIELDS : s.textFields(fields, color);
             line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
               textMessage(s.truncate(msg)) + bound.fields + scoped.fields + own.fields +
@@ -283,13 +293,11 @@ export class Core {
             if (color) textColor = line;
             else text = line;
           }
-          slot.sink!.write(line);
+          slot.sink!.write(line, time);
         } else {
           if (recordFields === undefined) {
-            fieldsJson ??= fields === undefined ? "" : s.fields(fields);
-            const body = source.chindingsJson() +
-              (context === undefined ? "" : this.#contextJson(context)) + fieldsJson;
-            recordFields = "{" + body.slice(1) + "}";
+            fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
+            recordFields = "{" + fieldsJson.slice(1) + "}";
           }
           // Each custom sink gets its own record: what one changes, the next never sees.
           const record: LogRecord = {
@@ -312,12 +320,32 @@ export class Core {
     if (level >= FATAL) this.flush();
   }
 
-  #contextJson(context: LogContext): string {
+  /** Every field of a line as one JSON fragment: bound, context, call, each name once. */
+  #fieldsJson(
+    source: EmitSource,
+    boundSkip: Set<string> | undefined,
+    context: LogContext | undefined,
+    contextSkip: Set<string> | undefined,
+    fields: object | undefined,
+  ): string {
+    const s = this.serializer;
+    return (boundSkip === undefined
+      ? source.chindingsJson()
+      : s.fields(source.boundFields(), 0, undefined, undefined, boundSkip)) +
+      (context === undefined ? "" : this.#contextJson(context, contextSkip)) +
+      (fields === undefined ? "" : s.fields(fields));
+  }
+
+  #contextJson(context: LogContext, skip: Set<string> | undefined): string {
+    if (skip !== undefined) {
+      return this.serializer.fields(context.fields, 0, undefined, undefined, skip);
+    }
     if (context.cacheOwner !== this.serializer) this.#resetContext(context);
     return context.json;
   }
 
-  #contextText(context: LogContext, color: boolean): TextFields {
+  #contextText(context: LogContext, color: boolean, skip: Set<string> | undefined): TextFields {
+    if (skip !== undefined) return this.serializer.textFields(context.fields, color, skip);
     if (context.cacheOwner !== this.serializer) this.#resetContext(context);
     if (color) return context.textColor ??= this.serializer.textFields(context.fields, true);
     return context.text ??= this.serializer.textFields(context.fields, false);
@@ -348,17 +376,17 @@ export class Core {
       const namespace = source.tables.name;
       const message = this.serializer.truncate(msg);
       const clog_error = `formatting failed: ${safeString((error as Error)?.message ?? error)}`;
-      const line = JSON.stringify({
+      const line = escapeJson(JSON.stringify({
         time: new Date(time).toISOString(),
         level: name,
         namespace: namespace === "" ? undefined : namespace,
         msg: message,
         clog_error,
-      }) + "\n";
+      })) + "\n";
       for (let i = from; i < slots.length; i++) {
         const slot = slots[i];
         if (level < slot.min) continue;
-        if (slot.record === undefined) slot.sink?.write(line);
+        if (slot.record === undefined) slot.sink?.write(line, time);
         else {
           const record = { time, level: name, namespace, message, fields: { clog_error } };
           callRecordSink(slot.record, record, slot.label);
@@ -385,6 +413,37 @@ export class Core {
     this.gen++;
     await Promise.all(slots.map((slot) => slot.sink?.close()));
   }
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+const isEnumerable = Object.prototype.propertyIsEnumerable;
+
+/**
+ * The names among `keys` (a group of fields) that a later group, `a` or `b`, has too: only
+ * the later group writes them. Undefined when there are none, the common case.
+ */
+function overridden(
+  keys: readonly string[],
+  a: object | undefined,
+  b?: object,
+): Set<string> | undefined {
+  if (a === undefined && b === undefined) return undefined;
+  let found: Set<string> | undefined;
+  try {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      // hasOwnProperty first, far cheaper than propertyIsEnumerable: a miss is the rule.
+      if (
+        (a !== undefined && hasOwn.call(a, key) && isEnumerable.call(a, key)) ||
+        (b !== undefined && hasOwn.call(b, key) && isEnumerable.call(b, key))
+      ) {
+        (found ??= new Set()).add(key);
+      }
+    }
+  } catch {
+    // Fields that cannot be inspected (a proxy that throws): the serializer reports them.
+  }
+  return found;
 }
 
 function flushSlots(slots: readonly Slot[]): void {

@@ -6,8 +6,10 @@
  * `writeSync`, and rotation happens between two writes, so no line is torn, lost or split
  * across files however many tasks log at once. A line that alone is larger than
  * `maxSizeBytes` gets a file of its own. Rotated files are named
- * `<path>.<YYYY-MM-DD>.<n>`: the UTC day their lines were written and a counter that
- * grows within the day; beyond `maxBackups`, the oldest are deleted.
+ * `<path>.<YYYY-MM-DD>.<n>`: the UTC day of their first line and a counter that grows
+ * within the day; beyond `maxBackups`, the oldest are deleted. A line's day is the time it
+ * was logged, not when it was written: a buffered line of 23:59:59 goes to that day's
+ * file even when the buffer is written after midnight.
  *
  * One process per file: two processes appending to and rotating the same file would
  * rename it under each other (give each instance its own path).
@@ -42,8 +44,6 @@ export interface FileSinkOptions {
   daily: boolean;
   /** Rotated files kept. */
   maxBackups: number;
-  /** The clock (milliseconds since the epoch). */
-  now: () => number;
   /** Where the path is in the config (`sinks[1].path`), named by an error to open it. */
   field: string;
 }
@@ -67,13 +67,13 @@ export class FileSink implements LineSink {
   readonly #backupPattern: RegExp;
   #fd = -1;
   #size = 0;
-  /** UTC day of the first line in the current file. */
+  /** UTC day of the first line in the current file (by its record's time). */
   #day = 0;
 
   /**
    * Opens (creating folders and the file as needed) `options.path` for appending.
    *
-   * @param options Path, rotation and clock.
+   * @param options Path and rotation.
    * @throws {InfraError} `PermissionDenied` or `Unavailable` when the file cannot be opened,
    *   with `details.field` naming the path in the config.
    */
@@ -102,45 +102,45 @@ export class FileSink implements LineSink {
     this.#fd = openSync(this.#options.path, "a");
     const stat = fstatSync(this.#fd);
     this.#size = stat.size;
-    this.#day = dayOf(stat.size > 0 ? stat.mtimeMs : this.#options.now());
+    // An empty file takes the day of its first line.
+    this.#day = dayOf(stat.mtimeMs);
   }
 
-  write(line: string): void {
-    this.writeBatch([line]);
+  write(line: string, time: number): void {
+    this.writeBatch([line], [time]);
   }
 
-  writeBatch(lines: string[]): void {
+  writeBatch(lines: string[], times: number[]): void {
     try {
       // A failed reopen (after a rotation) is retried on the next write.
       if (this.#fd < 0) {
         mkdirSync(this.#dir, { recursive: true });
         this.#open();
       }
-      const { maxSizeBytes, daily } = this.#options;
-      if (daily) {
-        const today = dayOf(this.#options.now());
-        if (today !== this.#day) {
-          if (this.#size > 0) this.#rotate();
-          this.#day = today;
-        }
-      }
-      if (maxSizeBytes === undefined) {
+      const { maxSizeBytes = Infinity, daily } = this.#options;
+      if (maxSizeBytes === Infinity && !daily) {
         this.#append(Buffer.from(lines.join("")));
         return;
       }
-      // Group lines into writes that fit; rotate between writes, never inside a line.
+      // Group lines into writes; rotate between writes, never inside a line: before a line
+      // that would make the file too large, and (daily) before a line of another UTC day
+      // than the file's first one. A line's day is its record's: a line buffered before
+      // midnight goes to that day's file, however late the buffer is written.
       let chunk: Buffer[] = [];
       let chunkBytes = 0;
-      for (const line of lines) {
-        const bytes = Buffer.from(line);
-        if (this.#size + chunkBytes + bytes.length > maxSizeBytes) {
+      for (let i = 0; i < lines.length; i++) {
+        const bytes = Buffer.from(lines[i]);
+        const day = dayOf(times[i]);
+        const size = this.#size + chunkBytes;
+        if (size > 0 && (size + bytes.length > maxSizeBytes || (daily && day !== this.#day))) {
           if (chunkBytes > 0) {
             this.#append(Buffer.concat(chunk, chunkBytes));
             chunk = [];
             chunkBytes = 0;
           }
-          if (this.#size > 0) this.#rotate();
+          this.#rotate();
         }
+        if (this.#size + chunkBytes === 0) this.#day = day;
         chunk.push(bytes);
         chunkBytes += bytes.length;
       }

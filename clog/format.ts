@@ -5,11 +5,14 @@
  * JSON line: `{"time":"<ISO>","level":"info","namespace":"a.b","msg":"…",<fields>,"trace_id":…,"span_id":…}`
  * Text line: `<ISO> INFO  a.b message key=value … trace_id=… span_id=…`
  *
+ * `<fields>` are the bound, context and call fields, each name once, a field named like
+ * one of the members around it written as `fields.<name>` (see `lineKey` in serialize.ts).
+ *
  * @module
  */
 
 import { LEVELS } from "./levels.ts";
-import { textToken } from "./serialize.ts";
+import { jsonString, textToken } from "./serialize.ts";
 
 let lastMs = Number.NaN;
 let lastIso = "";
@@ -43,7 +46,7 @@ const LABELS = ["TRACE", "DEBUG", "INFO ", "WARN ", "ERROR", "FATAL"];
  * `","level":"info","namespace":"a.b","msg":`.
  */
 export function jsonPrefixes(namespace: string): string[] {
-  const ns = namespace === "" ? "" : `,"namespace":${JSON.stringify(namespace)}`;
+  const ns = namespace === "" ? "" : `,"namespace":${jsonString(namespace)}`;
   return LEVELS.map((level) => `","level":"${level}"${ns},"msg":`);
 }
 

@@ -2,7 +2,8 @@
  * The {@link Logger} implementation. A call first compares two numbers (the configuration
  * generation and the level), so a disabled level costs a few nanoseconds and lazy fields
  * are never computed. Bound fields are serialized once per configuration ("chindings",
- * as pino calls them) and a child reuses its parent's serialized fields.
+ * as pino calls them) and a child reuses its parent's serialized fields, unless it binds a
+ * field its parent has: each bound field is written once, with the child's value.
  *
  * @module
  */
@@ -11,6 +12,9 @@ import type { Core, EmitSource, NameTables } from "./core.ts";
 import { LEVEL_VALUES } from "./levels.ts";
 import { copyFields, joinTextFields, NO_TEXT_FIELDS, type TextFields } from "./serialize.ts";
 import type { Fields, LazyFields, Logger, LogLevel } from "./types.ts";
+
+const NO_KEYS: readonly string[] = [];
+const NO_FIELDS: Fields = Object.freeze({});
 
 /** A logger bound to a {@link Core}, a namespace and fields. */
 export class CoreLogger implements Logger, EmitSource {
@@ -22,6 +26,12 @@ export class CoreLogger implements Logger, EmitSource {
   tables: NameTables;
   readonly #parent: CoreLogger | undefined;
   readonly #own: Fields | undefined;
+  /** Names of the bound fields (the ancestors' and the own ones, each once). */
+  #keys: readonly string[] | undefined;
+  /** Whether some own field overrides an ancestor's. */
+  #overrides = false;
+  /** The bound fields in one object, built when a line needs them so. */
+  #bound: Fields | undefined;
   #gen = 0;
   #min = 0;
   #chJson: string | undefined;
@@ -75,15 +85,51 @@ export class CoreLogger implements Logger, EmitSource {
     return this.tables.name;
   }
 
+  boundKeys(): readonly string[] {
+    if (this.#keys === undefined) {
+      const inherited = this.#parent?.boundKeys() ?? NO_KEYS;
+      const own = this.#own === undefined ? NO_KEYS : Object.keys(this.#own);
+      const added = own.filter((key) => !inherited.includes(key));
+      this.#overrides = added.length < own.length;
+      this.#keys = added.length === 0 ? inherited : [...inherited, ...added];
+    }
+    return this.#keys;
+  }
+
+  boundFields(): Fields {
+    let bound = this.#bound;
+    if (bound === undefined) {
+      const inherited = this.#parent?.boundFields() ?? NO_FIELDS;
+      const own = this.#own;
+      bound = own === undefined
+        ? inherited
+        : inherited === NO_FIELDS
+        ? own
+        : { ...inherited, ...own }; // spread keeps a `__proto__` field as a field
+      this.#bound = bound;
+    }
+    return bound;
+  }
+
+  /** The parent's bound fields serialized can be reused: no own field overrides one of them. */
+  #extendsParent(): boolean {
+    this.boundKeys();
+    return !this.#overrides;
+  }
+
   chindingsJson(): string {
     if (this.#chJson === undefined) {
       const parent = this.#parent;
+      const s = this.core.serializer;
       let json = "";
-      if (parent !== undefined) {
-        parent.#sync();
-        json = parent.chindingsJson();
+      if (!this.#extendsParent()) json = s.fields(this.boundFields());
+      else {
+        if (parent !== undefined) {
+          parent.#sync();
+          json = parent.chindingsJson();
+        }
+        if (this.#own !== undefined) json += s.fields(this.#own);
       }
-      if (this.#own !== undefined) json += this.core.serializer.fields(this.#own);
       this.#chJson = json;
     }
     return this.#chJson;
@@ -93,13 +139,15 @@ export class CoreLogger implements Logger, EmitSource {
     let text = color ? this.#chTextColor : this.#chText;
     if (text === undefined) {
       const parent = this.#parent;
+      const s = this.core.serializer;
       text = NO_TEXT_FIELDS;
-      if (parent !== undefined) {
-        parent.#sync();
-        text = parent.chindingsText(color);
-      }
-      if (this.#own !== undefined) {
-        text = joinTextFields(text, this.core.serializer.textFields(this.#own, color));
+      if (!this.#extendsParent()) text = s.textFields(this.boundFields(), color);
+      else {
+        if (parent !== undefined) {
+          parent.#sync();
+          text = parent.chindingsText(color);
+        }
+        if (this.#own !== undefined) text = joinTextFields(text, s.textFields(this.#own, color));
       }
       if (color) this.#chTextColor = text;
       else this.#chText = text;

@@ -9,7 +9,9 @@
  *   function and they are computed only when the line is written.
  * - **Namespaces and bound fields.** `logger.namespace("get_user")` under the service
  *   `im-logic` logs as `im-logic.get_user` and keeps the parent's fields;
- *   `logger.with({ userId })` binds fields to every line.
+ *   `logger.with({ userId })` binds fields to every line. Each field is written once per
+ *   line (call fields over context fields over bound ones), and one named like a member of
+ *   the line itself (`level`, `msg`, `time`…) as `fields.<name>`.
  * - **Context.** {@link withContext} scopes fields (request id, user id) to everything
  *   logged inside a function, across awaits, with no bleed between concurrent requests.
  *   The trace and span ids of the active OpenTelemetry span are added to every line.

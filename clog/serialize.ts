@@ -12,8 +12,16 @@
  * @module
  */
 
-// deno-lint-ignore no-control-regex -- control characters are exactly what JSON must escape
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+/**
+ * What a JSON string literal may not hold raw (C0 controls, `"`, `\`; surrogates, escaped
+ * by `JSON.stringify` when lone), and what it may hold but is escaped all the same: DEL and
+ * the C1 controls, which a terminal obeys (U+009B starts an ANSI sequence), and U+2028 and
+ * U+2029, line breaks to JavaScript and to some log viewers.
+ */
+// deno-lint-ignore no-control-regex -- control characters are exactly what is escaped
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\u009f\u2028\u2029\ud800-\udfff]/;
+/** Of those, what `JSON.stringify` leaves raw. */
+const RAW_AFTER_STRINGIFY = /[\u007f-\u009f\u2028\u2029]/g;
 /** A text value that can be written without quotes. */
 // deno-lint-ignore no-control-regex -- control characters must be quoted
 const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f]+$/;
@@ -25,8 +33,6 @@ const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f]+$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // deno-lint-ignore no-control-regex -- control characters are exactly what is looked for
 const CONTROL_ALL = /[\u0000-\u001f\u007f-\u009f]/g;
-/** What `JSON.stringify` leaves raw but a terminal still obeys. */
-const DEL_AND_C1 = /[\u007f-\u009f]/g;
 const MAX_DEPTH = 8;
 const MAX_ITEMS = 1000;
 /** The fields of one line are cut beyond this many times `maxLength` characters. */
@@ -39,6 +45,16 @@ const KEY_CACHE_LIMIT = 4096;
 /** Longer field names are not cached: a few huge dynamic keys must not pin megabytes. */
 const CACHED_KEY_LENGTH = 256;
 const REDACTED = "[REDACTED]";
+/** The line's own members (see `format.ts`), which no field may pass for. */
+const LINE_KEYS: ReadonlySet<string> = new Set([
+  "time",
+  "level",
+  "namespace",
+  "msg",
+  "trace_id",
+  "span_id",
+]);
+const RENAMED = "fields.";
 
 const hasOwn = Object.prototype.hasOwnProperty;
 /** Members of an error written in their own place, not among its other properties. */
@@ -62,10 +78,26 @@ function escapeControl(c: string): string {
   return "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0");
 }
 
-/** `s` as a JSON string literal in which no control character is left raw. */
-function quoteText(s: string): string {
-  const quoted = JSON.stringify(s);
-  return CONTROL.test(quoted) ? quoted.replace(DEL_AND_C1, escapeControl) : quoted;
+/**
+ * JSON text from `JSON.stringify` with DEL, the C1 controls, U+2028 and U+2029 escaped as
+ * well: the same JSON value, with no control or line-separator character left raw.
+ *
+ * @param json JSON text.
+ * @returns The same value, escaped.
+ */
+export function escapeJson(json: string): string {
+  return json.replace(RAW_AFTER_STRINGIFY, escapeControl);
+}
+
+/**
+ * `s` as a JSON string literal in which no control or line-separator character is left
+ * raw (see {@link escapeJson}); plain strings take no detour through `JSON.stringify`.
+ *
+ * @param s The string.
+ * @returns Its literal, quotes included.
+ */
+export function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? escapeJson(JSON.stringify(s)) : '"' + s + '"';
 }
 
 /**
@@ -77,7 +109,7 @@ function quoteText(s: string): string {
  * @returns `s` or its quoted form.
  */
 export function textToken(s: string): string {
-  return BARE_TEXT.test(s) ? s : quoteText(s);
+  return BARE_TEXT.test(s) ? s : jsonString(s);
 }
 
 /**
@@ -88,11 +120,26 @@ export function textToken(s: string): string {
  * @returns `s` or its quoted form.
  */
 export function textMessage(s: string): string {
-  return CONTROL.test(s) ? quoteText(s) : s;
+  return CONTROL.test(s) ? jsonString(s) : s;
+}
+
+/**
+ * The name a field of the line is written under: its own, or `fields.<name>` when it is
+ * the name of one of the line's own members (`time`, `level`, `namespace`, `msg`,
+ * `trace_id`, `span_id`), as logrus does. A name that already reads `fields.<that name>`
+ * gets one more `fields.` too, so two fields never end up with the same name.
+ *
+ * @param key The field's name.
+ * @returns The name it is written under.
+ */
+export function lineKey(key: string): string {
+  let bare = key;
+  while (bare.startsWith(RENAMED)) bare = bare.slice(RENAMED.length);
+  return LINE_KEYS.has(bare) ? RENAMED + key : key;
 }
 
 function redactedEntry(key: string): string {
-  return "," + JSON.stringify(key) + ':"' + REDACTED + '"';
+  return "," + jsonString(key) + ':"' + REDACTED + '"';
 }
 
 function thrown(error: unknown): string {
@@ -120,10 +167,11 @@ function unreadable(error: unknown): string {
 }
 
 /**
- * A plain copy of the own enumerable members of `fields`, read as the serializer reads
- * them: a member whose getter throws becomes `"[Thrown: …]"`, and an object that cannot
- * be enumerated at all (a proxy) becomes `{ clog_error }`. For fields kept for later
- * lines (bound fields, context fields), which the caller may change afterwards. Never
+ * A copy of the own enumerable members of `fields`, read as the serializer reads them: a
+ * member whose getter throws becomes `"[Thrown: …]"`, and an object that cannot be
+ * enumerated at all (a proxy) becomes `{ clog_error }`. For fields kept for later lines
+ * (bound fields, context fields), which the caller may change afterwards. A member named
+ * `__proto__` is copied as a member (assigning it would set the copy's prototype). Never
  * throws.
  *
  * @param fields What was passed as fields.
@@ -134,7 +182,17 @@ export function copyFields(fields: unknown): Record<string, unknown> {
   if (fields === null || typeof fields !== "object") return copy;
   try {
     for (const key in fields) {
-      if (hasOwn.call(fields, key)) copy[key] = member(fields, key);
+      if (!hasOwn.call(fields, key)) continue;
+      const value = member(fields, key);
+      // Not Object.create(null): V8 keeps objects without a prototype in its slow mode.
+      if (key === "__proto__") {
+        Object.defineProperty(copy, key, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else copy[key] = value;
     }
   } catch (error) {
     copy.clog_error = unreadable(error);
@@ -191,8 +249,10 @@ export class Serializer {
   /** A group of fields stops taking members beyond this length. */
   readonly maxFieldsLength: number;
   readonly #redact: Set<string>;
-  /** field name → its `,"name":` prefix, or null when the field is redacted */
+  /** member name → its `,"name":` prefix, or null when the member is redacted */
   readonly #keys = new Map<string, string | null>();
+  /** The same for the line's fields, whose names go through {@link lineKey}. */
+  readonly #lineKeys = new Map<string, string | null>();
 
   /**
    * @param redactKeys Field names to redact, matched case-insensitively.
@@ -216,18 +276,22 @@ export class Serializer {
   /** The JSON string literal of `s`, truncated. */
   string(s: string): string {
     if (s.length > this.maxLength) s = this.truncate(s);
-    return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+    return jsonString(s);
   }
 
-  /** `,"key":`, or null when a field named `key` is redacted. */
-  #prefix(key: string): string | null {
-    let prefix = this.#keys.get(key);
+  /**
+   * `,"key":` (`,"fields.key":` for a field of the line named like one of its own members),
+   * or null when a member named `key` is redacted.
+   */
+  #prefix(key: string, line: boolean): string | null {
+    const cache = line ? this.#lineKeys : this.#keys;
+    let prefix = cache.get(key);
     if (prefix === undefined) {
       prefix = this.#redact.has(key.toLowerCase())
         ? null
-        : "," + JSON.stringify(this.truncate(key)) + ":";
-      if (this.#keys.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
-        this.#keys.set(key, prefix);
+        : "," + jsonString(this.truncate(line ? lineKey(key) : key)) + ":";
+      if (cache.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
+        cache.set(key, prefix);
       }
     }
     return prefix;
@@ -235,20 +299,22 @@ export class Serializer {
 
   /** Whether a field named `key` is redacted. */
   isRedacted(key: string): boolean {
-    return this.#prefix(key) === null;
+    return this.#prefix(key, true) === null;
   }
 
   /**
    * The members of `fields` as a JSON fragment, each preceded by a comma
    * (`,"a":1,"b":"x"`), or `""` when there are none: at most 1,000 of them, and none
-   * after `room` characters, a last `"…"` member saying what was left out. Never throws
-   * at the top level: fields that cannot be enumerated give a `clog_error` member.
+   * after `room` characters, a last `"…"` member saying what was left out. At the top level
+   * (fields of the line), names go through {@link lineKey}, and it never throws: fields
+   * that cannot be enumerated give a `clog_error` member.
    *
    * @param fields The object whose own members are written.
    * @param depth Nesting depth of the members' values.
    * @param seen Objects enclosing `fields` (for cycles); undefined at the top level.
    * @param room Characters the fragment may take before it stops taking members.
-   * @param skip Members written elsewhere (an error's name, message, stack, cause).
+   * @param skip Members written elsewhere (an error's name, message, stack, cause; fields
+   *   of the line that a later group of fields overrides).
    */
   fields(
     fields: object,
@@ -261,6 +327,7 @@ export class Serializer {
     // every log call, so the reads stay inline.
     let out = "";
     let count = 0;
+    const line = seen === undefined;
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key) || skip?.has(key)) continue;
@@ -278,8 +345,8 @@ export class Serializer {
           value = thrown(error);
         }
         if (value === undefined) continue;
-        const prefix = this.#prefix(key);
-        if (prefix === null) out += redactedEntry(key);
+        const prefix = this.#prefix(key, line);
+        if (prefix === null) out += redactedEntry(line ? lineKey(key) : key);
         else if (typeof value === "string") out += prefix + this.string(value);
         else out += prefix + this.value(value, depth, seen, room - out.length);
       }
@@ -300,7 +367,7 @@ export class Serializer {
     room: number,
   ): string {
     if (value === undefined) return "";
-    const prefix = this.#prefix(key);
+    const prefix = this.#prefix(key, false);
     return prefix === null ? redactedEntry(key) : prefix + this.value(value, depth, seen, room);
   }
 
@@ -433,20 +500,22 @@ export class Serializer {
    * The members of `fields` as ` key=value` text. Keys and strings that are one plain word
    * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON.
    * Errors at the top level are written as `"Name: message"`, and their stacks (with
-   * causes) go to {@link TextFields.stacks}, for the lines below. Never throws.
+   * causes) go to {@link TextFields.stacks}, for the lines below. Names go through
+   * {@link lineKey}, as in JSON lines. Never throws.
    *
    * @param fields The fields.
    * @param color Whether keys are dimmed with ANSI codes.
+   * @param skip Fields that a later group of fields overrides.
    */
-  textFields(fields: object, color: boolean): TextFields {
+  textFields(fields: object, color: boolean, skip?: ReadonlySet<string>): TextFields {
     let out = "";
     let count = 0;
     const stacks: string[] = [];
     try {
       for (const key in fields) {
-        if (!hasOwn.call(fields, key)) continue;
+        if (!hasOwn.call(fields, key) || skip?.has(key)) continue;
         if (count === MAX_ITEMS || out.length >= this.maxFieldsLength) {
-          out += " …=" + quoteText(
+          out += " …=" + jsonString(
             count === MAX_ITEMS ? `${Object.keys(fields).length - count} more keys` : LINE_FULL,
           );
           break;
@@ -454,7 +523,7 @@ export class Serializer {
         count++;
         const value = member(fields, key);
         if (value === undefined) continue;
-        const token = textToken(this.truncate(key));
+        const token = textToken(this.truncate(lineKey(key)));
         const name = color ? `\x1b[2m${token}=\x1b[22m` : `${token}=`;
         if (this.isRedacted(key)) {
           out += " " + name + REDACTED;
@@ -485,15 +554,14 @@ export class Serializer {
             const head = `${safeString(member(value, "name"))}: ${
               safeString(member(value, "message"))
             }`;
-            return quoteText(
+            return jsonString(
               this.truncate(code === undefined ? head : `${head} (code ${safeString(code)})`),
             );
           }
         } catch (error) {
-          return quoteText(thrown(error));
+          return jsonString(thrown(error));
         }
-        const json = this.value(value) ?? "undefined";
-        return CONTROL.test(json) ? json.replace(DEL_AND_C1, escapeControl) : json;
+        return this.value(value) ?? "undefined";
       }
     }
   }

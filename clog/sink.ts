@@ -6,15 +6,22 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
+import { writeSync } from "node:fs";
 import process from "node:process";
+import { unrefTimer } from "../base/mod.ts";
 import type { LineWriter } from "./types.ts";
 
-/** A destination of formatted lines. Every method swallows its own failures. */
+/**
+ * A destination of formatted lines. Every method swallows its own failures. Each line
+ * comes with its record's time (what a daily-rotated file goes by, however long the line
+ * waited in a buffer).
+ */
 export interface LineSink {
-  /** Writes one line (with its newline). */
-  write(line: string): void;
-  /** Writes several lines at once. */
-  writeBatch(lines: string[]): void;
+  /** Writes one line (with its newline), logged at `time` (ms since the epoch). */
+  write(line: string, time: number): void;
+  /** Writes several lines at once; `times[i]` is the time of `lines[i]`. */
+  writeBatch(lines: string[], times: number[]): void;
   /** Writes out anything held in memory, synchronously where the destination allows. */
   flush(): void;
   /** Flushes and releases the destination (files are closed; user streams are not). */
@@ -50,30 +57,176 @@ interface EventSource {
   off(event: "error", listener: (error: unknown) => void): unknown;
 }
 
-/** Writes to the process's stdout or stderr. */
-export class ConsoleSink implements LineSink {
-  readonly #target: "stdout" | "stderr";
+/** First and longest wait before a timer writes again to a full pipe, in ms. */
+const RETRY_MS = { min: 1, max: 50 };
 
-  /** @param target Which stream. */
-  constructor(target: "stdout" | "stderr") {
-    this.#target = target;
+/** A write to a full non-blocking pipe fails so: not an error, the reader is behind. */
+function isFull(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "EAGAIN" || code === "EWOULDBLOCK";
+}
+
+/** Blocks the thread for about `ms`: the wait for a full pipe on the synchronous paths. */
+function sleep(ms: number): void {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  } catch {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // This thread may not wait (or shared memory is off): spin instead.
+    }
+  }
+}
+
+/**
+ * The lines for file descriptor 1 or 2, written with `fs.writeSync` (the same on Deno,
+ * Node and Bun) rather than through `process.stdout`: Node and Bun write a pipe
+ * asynchronously, and what the pipe had not taken when the process ended was lost. One per
+ * descriptor, shared by every console sink on it, so lines keep their order.
+ *
+ * Node and Bun make a pipe non-blocking, so a write to a pipe whose reader is slow may take
+ * part of the lines or none. The line being written is then finished at once (no other
+ * writer of the descriptor can tear it), and the rest waits here, in order and ahead of
+ * later lines, for a timer to try again. {@link ConsoleWriter.flush} writes everything now,
+ * waiting for the reader as long as it takes: fatal, `flush()`, `close()` and the exit
+ * hooks use it.
+ */
+class ConsoleWriter {
+  readonly #fd: number;
+  readonly #label: string;
+  /** Bytes the descriptor has not taken yet, in order. */
+  #pending: Buffer[] = [];
+  #written = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #retryMs = RETRY_MS.min;
+
+  constructor(fd: number, label: string) {
+    this.#fd = fd;
+    this.#label = label;
   }
 
-  write(line: string): void {
+  write(text: string): void {
+    const bytes = Buffer.from(text);
+    if (this.#pending.length > 0) {
+      this.#pending.push(bytes);
+      return;
+    }
+    this.#writeSome(bytes);
+    this.#schedule();
+  }
+
+  /** Writes every held byte now, synchronously. */
+  flush(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const held = this.#pending;
+    this.#pending = [];
     try {
-      process[this.#target].write(line);
+      for (const bytes of held) this.#writeAll(bytes, 0);
     } catch (error) {
-      reportInternalError(`console sink (${this.#target})`, error);
+      this.#fail(error);
     }
   }
 
-  writeBatch(lines: string[]): void {
-    this.write(lines.join(""));
+  /** Writes what the descriptor takes now, finishing a line it cut, and holds the rest. */
+  #writeSome(bytes: Buffer): void {
+    try {
+      let offset = this.#attempt(bytes, 0);
+      if (offset > 0 && offset < bytes.length && bytes[offset - 1] !== 0x0a) {
+        const newline = bytes.indexOf(0x0a, offset);
+        const end = newline < 0 ? bytes.length : newline + 1;
+        this.#writeAll(bytes.subarray(0, end), offset);
+        offset = end;
+      }
+      if (offset < bytes.length) this.#pending.push(bytes.subarray(offset));
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
-  flush(): void {}
+  /** One `writeSync` from `offset`: how far it got (`offset` itself when the pipe is full). */
+  #attempt(bytes: Buffer, offset: number): number {
+    let written = 0;
+    try {
+      written = writeSync(this.#fd, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      if (!isFull(error)) throw error;
+    }
+    this.#written += written;
+    return offset + written;
+  }
+
+  /** Writes `bytes` from `offset` to the end, waiting while the pipe is full. */
+  #writeAll(bytes: Buffer, offset: number): void {
+    while (offset < bytes.length) {
+      const next = this.#attempt(bytes, offset);
+      if (next === offset) sleep(1);
+      offset = next;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#pending.length === 0 || this.#timer !== undefined) return;
+    // The timer does not keep the process alive: the exit hooks flush what is left.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#retry();
+    }, this.#retryMs);
+    unrefTimer(this.#timer);
+  }
+
+  /** Writes the held bytes the pipe takes now; waits longer each time it took none. */
+  #retry(): void {
+    const before = this.#written;
+    const held = this.#pending;
+    this.#pending = [];
+    for (const bytes of held) {
+      if (this.#pending.length > 0) this.#pending.push(bytes);
+      else this.#writeSome(bytes);
+    }
+    this.#retryMs = this.#written > before
+      ? RETRY_MS.min
+      : Math.min(2 * this.#retryMs, RETRY_MS.max);
+    this.#schedule();
+  }
+
+  /** The descriptor is gone (EPIPE, EBADF): what it did not take is dropped. */
+  #fail(error: unknown): void {
+    this.#pending = [];
+    reportInternalError(`console sink (${this.#label})`, error);
+  }
+}
+
+const consoleWriters = {
+  stdout: new ConsoleWriter(1, "stdout"),
+  stderr: new ConsoleWriter(2, "stderr"),
+};
+
+/** Writes to the process's stdout or stderr (file descriptors 1 and 2). */
+export class ConsoleSink implements LineSink {
+  readonly #writer: ConsoleWriter;
+
+  /** @param target Which stream. */
+  constructor(target: "stdout" | "stderr") {
+    this.#writer = consoleWriters[target];
+  }
+
+  write(line: string): void {
+    this.#writer.write(line);
+  }
+
+  writeBatch(lines: string[]): void {
+    this.#writer.write(lines.join(""));
+  }
+
+  flush(): void {
+    this.#writer.flush();
+  }
 
   close(): Promise<void> {
+    this.flush();
     return Promise.resolve();
   }
 }

@@ -39,8 +39,11 @@ export interface Slot {
   readonly sink: LineSink | undefined;
   /** Where records go (custom sinks). */
   readonly record: RecordSink | undefined;
-  /** Whether lines are held in memory (and must be flushed at exit). */
-  readonly buffered: boolean;
+  /**
+   * Whether lines may wait in memory and must be written out when the process ends: in a
+   * buffer, or for a console whose pipe is full.
+   */
+  readonly holdsLines: boolean;
   /** Minimum level value. */
   min: number;
   /** {@link JSON_LINES}, {@link TEXT_LINES} or {@link RECORDS}. */
@@ -122,7 +125,6 @@ export function slotId(sink: SinkConfig): string {
  * @param field Where it is in the config (`sinks[2]`), for errors.
  * @param id Its {@link slotId}.
  * @param target Its stream or function from the dependencies.
- * @param now The clock.
  * @throws {InfraError} `PermissionDenied`/`Unavailable` when a log file cannot be opened;
  *   `InvalidArgument` when a web stream is locked by a writer outside clog.
  */
@@ -131,7 +133,6 @@ export function createSlot(
   field: string,
   id: string,
   target: unknown,
-  now: () => number,
 ): Slot {
   let line: LineSink;
   switch (sink.type) {
@@ -145,7 +146,6 @@ export function createSlot(
         maxSizeBytes: sink.rotation?.maxSizeBytes,
         daily: sink.rotation?.daily ?? false,
         maxBackups: sink.rotation?.maxBackups ?? MAX_BACKUPS,
-        now,
         field: `${field}.path`,
       });
       break;
@@ -166,7 +166,7 @@ export function createSlot(
         label: `custom sink "${sink.name}"`,
         sink: undefined,
         record: target as RecordSink,
-        buffered: false,
+        holdsLines: false,
         min: 0,
         kind: RECORDS,
         color: false,
@@ -186,7 +186,7 @@ export function createSlot(
     label: `${sink.type} sink`,
     sink: line,
     record: undefined,
-    buffered,
+    holdsLines: buffered || sink.type === "console",
     min: 0,
     kind: JSON_LINES,
     color: false,

@@ -10,7 +10,16 @@
 /** Severity, lowest first. */
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 
-/** Structured fields of a record. Errors are serialized with name, message, stack, cause and code. */
+/**
+ * Structured fields of a record. Errors are serialized with name, message, stack, cause and
+ * code.
+ *
+ * A line writes each field once: the call's fields override the `withContext` fields,
+ * which override the bound ones ({@link Logger.with}), as `{ ...bound, ...context, ...call }`
+ * would. A field named like one of the line's own members (`time`, `level`, `namespace`,
+ * `msg`, `trace_id`, `span_id`) is written as `fields.<name>`, as logrus does, so it can
+ * never pass for them (and one already named `fields.<that name>` gets one more `fields.`).
+ */
 export type Fields = Record<string, unknown>;
 
 /** Fields, or a function computing them, called only when the level is enabled. */
@@ -32,7 +41,10 @@ export interface Logger {
   error(message: string, fields?: LazyFields): void;
   /** Logs at fatal level and flushes buffered sinks. It does not exit the process. */
   fatal(message: string, fields?: LazyFields): void;
-  /** A child logger with `fields` (copied now) bound to every record. Never throws. */
+  /**
+   * A child logger with `fields` (copied now) bound to every record, on top of this
+   * logger's; a field bound again is written once, with the child's value. Never throws.
+   */
   with(fields: Fields): Logger;
   /** A child logger named `<this name>.<name>`, keeping the bound fields. */
   namespace(name: string): Logger;
@@ -42,8 +54,9 @@ export interface Logger {
 
 /**
  * One record as a custom sink receives it. `fields` holds the bound fields, the
- * `withContext` fields and the call's fields merged (later ones win), already made JSON-safe:
- * secrets redacted, long strings truncated, errors turned into plain objects.
+ * `withContext` fields and the call's fields merged (later ones win), named and made
+ * JSON-safe as in a JSON line ({@link Fields}): secrets redacted, long strings truncated,
+ * errors turned into plain objects, a field named `level` under `fields.level`.
  */
 export interface LogRecord {
   /** Milliseconds since the epoch. */

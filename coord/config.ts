@@ -4,7 +4,7 @@
  * @module
  */
 
-import { configCheck } from "../base/mod.ts";
+import { configCheck, InfraError } from "../base/mod.ts";
 
 /** Client TLS for etcd: PEM text inline or read from files (inline wins). */
 export interface CoordTlsConfig {
@@ -69,8 +69,9 @@ export type CoordEnvironment = "development" | "production";
  * Tuned defaults: development talks to a local etcd, production to a three-member cluster
  * (override `endpoints` and credentials).
  *
- * @param environment `"development"` or `"production"`.
+ * @param environment `"development"` (default) or `"production"`.
  * @returns A fresh config object.
+ * @throws {InfraError} `InvalidArgument` for any other `environment`.
  *
  * @example
  * ```ts
@@ -80,6 +81,14 @@ export type CoordEnvironment = "development" | "production";
  * ```
  */
 export function defaultConfig(environment: CoordEnvironment = "development"): CoordConfig {
+  if (environment !== "development" && environment !== "production") {
+    const got = typeof environment === "string" ? JSON.stringify(environment) : String(environment);
+    throw new InfraError(
+      "InvalidArgument",
+      `defaultConfig: environment must be "development" or "production", got ${got}`,
+      { component: "coord", details: { argument: "environment" } },
+    );
+  }
   if (environment === "production") {
     return {
       endpoints: ["http://etcd1:2379", "http://etcd2:2379", "http://etcd3:2379"],

@@ -197,7 +197,9 @@ class SnowflakeGenerator implements Snowflake {
   #signal: AbortSignal | undefined;
   // instanceId and sequence combined, as bigints, so next() does one BigInt addition.
   readonly #low: bigint[];
-  #lastMs = -1;
+  // NaN until the first id: equal to no reading and below none, so whatever the clock
+  // returns first (-1 included) starts a millisecond, where it is checked.
+  #lastMs = Number.NaN;
   #sequence = 0;
   #base = 0n;
 
@@ -250,12 +252,11 @@ class SnowflakeGenerator implements Snowflake {
     if (this.#lease !== undefined) this.#followLease(this.#lease);
     if (!Number.isSafeInteger(now)) throw badClockReading(now);
     const elapsed = now - this.epochMs;
-    if (elapsed < 0 || elapsed > MAX_TIMESTAMP) {
+    if (elapsed < 0) this.#beforeEpoch(now);
+    if (elapsed > MAX_TIMESTAMP) {
       throw new InfraError(
-        elapsed < 0 ? "ClockBackwards" : "ResourceExhausted",
-        elapsed < 0
-          ? `the clock (${now}) is before the epoch (${this.epochMs})`
-          : "the 41-bit timestamp is exhausted: choose a later epoch",
+        "ResourceExhausted",
+        "the 41-bit timestamp is exhausted: choose a later epoch",
         { component: "uid", details: { now, epochMs: this.epochMs } },
       );
     }
@@ -269,7 +270,7 @@ class SnowflakeGenerator implements Snowflake {
   #waitPast(ms: number): number {
     let now = this.#clock.now();
     while (now <= ms) {
-      if (ms - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
+      this.#checkBehind(now);
       now = this.#clock.now();
     }
     this.#checkLease();
@@ -278,13 +279,21 @@ class SnowflakeGenerator implements Snowflake {
 
   // The clock is behind the last issued millisecond: wait it out if the step is small.
   #waitBackwards(now: number): number {
-    if (this.#lastMs - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
+    this.#checkBehind(now);
     while (now < this.#lastMs) {
       now = this.#clock.now();
-      if (this.#lastMs - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
+      this.#checkBehind(now);
     }
     this.#checkLease();
     return now;
+  }
+
+  // A reading behind the last issued millisecond is waited out only when it is close; one
+  // before the epoch fails as it would at the start of a millisecond, rather than be waited
+  // for (a clock stuck there would hold the call forever).
+  #checkBehind(now: number): void {
+    if (this.#lastMs - now > this.#maxBackwardsMs) this.#backwardsTooFar(now);
+    if (now < this.epochMs) this.#beforeEpoch(now);
   }
 
   // Before each id, and again after a wait: code that ran during the wait (the clock) may
@@ -302,6 +311,14 @@ class SnowflakeGenerator implements Snowflake {
     const state = lease.state;
     if (signal.aborted || (state !== undefined && state !== "held")) this.#notHeld(signal, state);
     this.#signal = signal;
+  }
+
+  #beforeEpoch(now: number): never {
+    throw new InfraError(
+      "ClockBackwards",
+      `the clock (${now}) is before the epoch (${this.epochMs})`,
+      { component: "uid", details: { now, epochMs: this.epochMs } },
+    );
   }
 
   #backwardsTooFar(now: number): never {

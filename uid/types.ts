@@ -4,6 +4,8 @@
  * @module
  */
 
+import { InfraError } from "../base/mod.ts";
+
 /** The default Snowflake epoch, 2024-01-01T00:00:00Z, in Unix ms. */
 export const DEFAULT_EPOCH_MS: number = Date.UTC(2024, 0, 1);
 
@@ -70,6 +72,7 @@ export interface SnowflakeConfig {
  *
  * @param env `"development"` or `"production"`.
  * @returns A complete config; add `instanceId` or pass a lease.
+ * @throws {InfraError} `InvalidArgument` for any other `env`.
  *
  * @example
  * ```ts
@@ -80,5 +83,13 @@ export interface SnowflakeConfig {
  * ```
  */
 export function defaultConfig(env: "development" | "production"): SnowflakeConfig {
+  if (env !== "development" && env !== "production") {
+    const got = typeof env === "string" ? JSON.stringify(env) : String(env);
+    throw new InfraError(
+      "InvalidArgument",
+      `defaultConfig: env must be "development" or "production", got ${got}`,
+      { component: "uid", details: { argument: "env" } },
+    );
+  }
   return { epochMs: DEFAULT_EPOCH_MS, maxClockBackwardsMs: env === "production" ? 10 : 50 };
 }

@@ -129,10 +129,11 @@ class MonotonicUuidv7 implements Uuidv7Generator {
   // Moves to the next (timestamp, counter) pair: a fresh random counter in a new
   // millisecond; otherwise counter + 1, and when the counter overflows, the next millisecond
   // ahead of the clock (which also covers a clock that moved back: we never go back).
-  // A reading that is neither above nor at-or-below the current millisecond is NaN.
+  // A reading that is neither above nor at-or-below the current millisecond is NaN. Before
+  // the first one, `#prefix` is empty: a first reading of -Infinity is checked too.
   #advance(): void {
     const now = this.#clock.now();
-    if (now > this.#ms) {
+    if (now > this.#ms || this.#prefix === "") {
       this.#startMillisecond(now);
     } else if (!(now <= this.#ms)) {
       throw badClockReading(now);

@@ -28,6 +28,16 @@ test("config: the defaults differ per environment and are valid JSON data", () =
   assert.deepEqual(defaultConfig(), development);
 });
 
+test("config: defaultConfig rejects an environment it does not know, naming the argument", () => {
+  assert.throws(() => defaultConfig("staging" as "production"), (error: unknown) => {
+    assert.ok(InfraError.is(error, "InvalidArgument"), String(error));
+    assert.equal(error.component, "cache");
+    assert.deepEqual(error.details, { argument: "env" });
+    assert.match(error.message, /got "staging"/);
+    return true;
+  });
+});
+
 test("config: a partial config is filled in from the development defaults, deeply", () => {
   const config = resolveConfig({ keyPrefix: "im:", l1: { enabled: true } });
   assert.equal(config.keyPrefix, "im:");

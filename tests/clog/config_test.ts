@@ -95,7 +95,8 @@ test("defaultConfig rejects an environment it does not know", () => {
   assert.throws(
     () => defaultConfig("staging" as "production"),
     (error: unknown) =>
-      InfraError.is(error, "InvalidArgument") && /got "staging"/.test(error.message),
+      InfraError.is(error, "InvalidArgument") && /got "staging"/.test(error.message) &&
+      error.details.argument === "env",
   );
 });
 

@@ -34,6 +34,13 @@ function readAll(dir: string): { file: string; line: Record<string, unknown> }[]
   return out;
 }
 
+/** The messages in each file of `dir`. */
+function messagesByFile(dir: string): Record<string, unknown[]> {
+  const byFile: Record<string, unknown[]> = {};
+  for (const { file, line } of readAll(dir)) (byFile[file] ??= []).push(line.msg);
+  return byFile;
+}
+
 test("a file sink appends lines, creating its folder", async () => {
   const dir = tempDir();
   try {
@@ -204,17 +211,56 @@ test("daily rotation moves the previous day's lines to a file named after that d
     now += DAY;
     root.info("the 25th");
     await root.close();
-    const byFile = new Map<string, unknown[]>();
-    for (const { file, line } of readAll(dir)) {
-      byFile.set(file, [...(byFile.get(file) ?? []), line.msg]);
-    }
-    assert.deepEqual(Object.fromEntries(byFile), {
+    assert.deepEqual(messagesByFile(dir), {
       "app.log": ["the 25th"],
       "app.log.2025-11-23.1": ["late on the 23rd", "still the 23rd"],
       "app.log.2025-11-24.1": ["early on the 24th"],
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a buffered line goes to the file of the day it was logged, however late it is written", async () => {
+  for (const maxSizeBytes of [undefined, 150]) { // 150: two of these 62-byte lines a file
+    const dir = tempDir();
+    try {
+      const path = join(dir, "app.log");
+      let now = Date.UTC(2025, 10, 23, 23, 59, 59, 900);
+      const root = create({
+        sinks: [{
+          type: "file",
+          path,
+          rotation: { daily: true, maxSizeBytes },
+          buffered: { bufferSize: 100, flushIntervalMs: 60_000 },
+        }],
+      }, { now: () => now });
+      for (const msg of ["a1", "a2", "a3"]) root.info(msg);
+      now += 200; // 00:00:00.100 on the 24th
+      root.info("b1");
+      root.flush();
+      now += DAY;
+      root.info("c1");
+      await root.close();
+      assert.deepEqual(
+        messagesByFile(dir),
+        maxSizeBytes === undefined
+          ? {
+            "app.log": ["c1"],
+            "app.log.2025-11-23.1": ["a1", "a2", "a3"],
+            "app.log.2025-11-24.1": ["b1"],
+          }
+          : {
+            "app.log": ["c1"],
+            "app.log.2025-11-23.1": ["a1", "a2"],
+            "app.log.2025-11-23.2": ["a3"],
+            "app.log.2025-11-24.1": ["b1"],
+          },
+        `maxSizeBytes ${maxSizeBytes}`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 });
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { withContext } from "../../clog/mod.ts";
+import { type ClogConfig, withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 const NOW = Date.UTC(2025, 10, 23, 20, 48, 0, 123);
@@ -23,6 +23,91 @@ test("JSON strings are escaped, whatever they contain", () => {
   const line = json()[0];
   assert.equal(line.msg, nasty);
   assert.equal(line[nasty], nasty);
+});
+
+test("JSON lines leave no DEL, C1 control or line separator raw, and still round-trip", () => {
+  const odd = "del \u007f nel \u0085 csi \u009b[31m ls \u2028 ps \u2029 end";
+  const raw = /[\u007f-\u009f\u2028\u2029]/;
+  const { root, lines, json } = capture();
+  root.namespace(odd).with({ [odd]: odd }).info(odd, { nested: { [odd]: [odd] } });
+  assert.doesNotMatch(lines[0], raw);
+  assert.match(lines[0], /del \\u007f nel \\u0085 csi \\u009b\[31m ls \\u2028 ps \\u2029 end/);
+  const line = json()[0] as Record<string, Record<string, string[]>>;
+  assert.deepEqual([line.namespace, line.msg, line[odd], line.nested[odd]], [odd, odd, odd, [odd]]);
+  // The line written when formatting fails (here: the clock throws).
+  const failing = capture({}, () => {
+    throw new Error(odd);
+  });
+  failing.root.info(odd);
+  assert.doesNotMatch(failing.lines[0], raw);
+  assert.deepEqual(failing.json()[0].msg, odd);
+  assert.deepEqual(failing.json()[0].clog_error, `formatting failed: ${odd}`);
+});
+
+/** JSON lines, text lines and records, in that order. */
+const EVERY_FORMAT: ClogConfig = {
+  sinks: [
+    { type: "stream", name: "lines" },
+    { type: "stream", name: "lines", format: "text" },
+    { type: "custom", name: "records" },
+  ],
+};
+
+test("each field is written once: the call's over the context's over the bound ones", () => {
+  const { root, lines, records } = capture(EVERY_FORMAT, () => NOW);
+  const child = root.with({ a: "bound", b: "bound", c: "bound" });
+  withContext({ b: "context", c: "context", d: "context" }, () => {
+    child.info("x", { c: "call", e: "call" });
+  });
+  assert.deepEqual(lines, [
+    `{"time":"${ISO}","level":"info","msg":"x",` +
+    `"a":"bound","b":"context","d":"context","c":"call","e":"call"}\n`,
+    `${ISO} INFO  x a=bound b=context d=context c=call e=call\n`,
+  ]);
+  assert.deepEqual(records[0].fields, {
+    a: "bound",
+    b: "context",
+    d: "context",
+    c: "call",
+    e: "call",
+  });
+});
+
+test("a field bound again by a child is written once, with the child's value", () => {
+  const { root, lines } = capture(EVERY_FORMAT, () => NOW);
+  const parent = root.with({ a: 1, b: 1 });
+  const child = parent.with({ a: 2 }).namespace("n").with({ c: 3 });
+  child.info("child");
+  parent.info("parent");
+  assert.deepEqual(lines, [
+    `{"time":"${ISO}","level":"info","namespace":"n","msg":"child","a":2,"b":1,"c":3}\n`,
+    `${ISO} INFO  n child a=2 b=1 c=3\n`,
+    `{"time":"${ISO}","level":"info","msg":"parent","a":1,"b":1}\n`,
+    `${ISO} INFO  parent a=1 b=1\n`,
+  ]);
+});
+
+test("a field named like one of the line's own members is written as fields.<name>", () => {
+  const { root, lines, records } = capture({ ...EVERY_FORMAT, service: "svc" }, () => NOW);
+  root.with({ level: "bound" }).info("real", {
+    time: 1,
+    level: "call", // overrides the bound one
+    namespace: "n",
+    msg: "m",
+    trace_id: "t",
+    span_id: "s",
+    "fields.msg": "taken", // moves aside too, so that no two fields share a name
+    nested: { level: "kept" }, // inside a value, no name can collide
+  });
+  const renamed = '"fields.time":1,"fields.level":"call","fields.namespace":"n","fields.msg":"m",' +
+    '"fields.trace_id":"t","fields.span_id":"s","fields.fields.msg":"taken"';
+  assert.deepEqual(lines, [
+    `{"time":"${ISO}","level":"info","namespace":"svc","msg":"real",${renamed},` +
+    `"nested":{"level":"kept"}}\n`,
+    `${ISO} INFO  svc real fields.time=1 fields.level=call fields.namespace=n fields.msg=m ` +
+    `fields.trace_id=t fields.span_id=s fields.fields.msg=taken nested={"level":"kept"}\n`,
+  ]);
+  assert.deepEqual(records[0].fields, JSON.parse(`{${renamed},"nested":{"level":"kept"}}`));
 });
 
 test("a text line reads time, level, namespace, message, then key=value fields", () => {

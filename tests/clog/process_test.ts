@@ -60,8 +60,16 @@ interface Ended {
 
 const isDeno = "Deno" in globalThis;
 
-function run(args: string[]): Promise<Ended> {
-  const script = fileURLToPath(new URL("./_fixtures/console_app.ts", import.meta.url));
+/**
+ * Runs a fixture on the runtime under test and collects what it wrote. A slow reader stops
+ * reading stdout for a while at first and after each chunk, so the pipe fills up and the
+ * fixture's writes meet a full pipe.
+ */
+function run(
+  args: string[],
+  { fixture = "console_app.ts", slowReader = false } = {},
+): Promise<Ended> {
+  const script = fileURLToPath(new URL(`./_fixtures/${fixture}`, import.meta.url));
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const isBun = process.versions.bun !== undefined;
   const argv = isDeno
@@ -73,7 +81,16 @@ function run(args: string[]): Promise<Ended> {
     const child = spawn(process.execPath, argv, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
+    const pause = (ms: number) => {
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), ms);
+    };
+    if (slowReader) pause(200);
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+      if (slowReader) pause(2);
+    });
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.on("error", reject);
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
@@ -134,3 +151,27 @@ test("with flushOnSignals, an application that handles SIGTERM decides when to e
   assert.deepEqual([ended.code, ended.signal], [4, null], ended.stderr);
   assert.deepEqual(written(ended), [...BOTH, "shutting down"]);
 });
+
+const FLOOD = 20_000;
+
+for (
+  const [sink, mode] of [
+    ["buffered", "natural"],
+    ["buffered", "exit"],
+    ["buffered", "fatal"],
+    ["unbuffered", "exit"],
+  ]
+) {
+  test(`every line of a console sink (${sink}) reaches a slow pipe when the process ends (${mode})`, async () => {
+    const ended = await run([mode, String(FLOOD), sink], {
+      fixture: "flood_app.ts",
+      slowReader: true,
+    });
+    assert.equal(ended.code, { natural: 0, exit: 3, fatal: 1 }[mode], ended.stderr);
+    const numbers = ended.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line).i);
+    const expected = Array.from({ length: mode === "fatal" ? FLOOD + 1 : FLOOD }, (_, i) => i);
+    const first = expected.findIndex((i) => numbers[i] !== i);
+    assert.equal(numbers.length, expected.length, `lines received (first missing: ${first})`);
+    assert.equal(first, -1, "lines in order");
+  });
+}

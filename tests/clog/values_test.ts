@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import { create, type LogRecord, withContext } from "../../clog/mod.ts";
+import { contextFields, create, type LogRecord, withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 test("an error is serialized with name, message, stack and its own properties", () => {
@@ -109,6 +109,21 @@ test("configured redact keys replace the defaults, in bound fields and text too"
   assert.equal(line.password, "visible");
   assert.match(lines[1], /ssn=\[REDACTED\]/);
   assert.doesNotMatch(lines[1], /123|456/);
+});
+
+test("keys of a Map and objects inside a Map or a Set are redacted too", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  root.info("x", {
+    headers: new Map<unknown, unknown>([["Cookie", "sid=1"], ["accept", "json"]]),
+    sessions: new Set([{ user: "ada", refresh_token: "r-1" }]),
+    nested: new Map([["a", new Set([new Map([["apiKey", "k-1"]])])]]),
+  });
+  assert.deepEqual(JSON.parse(lines[0]).headers, { Cookie: "[REDACTED]", accept: "json" });
+  assert.deepEqual(JSON.parse(lines[0]).sessions, [{ user: "ada", refresh_token: "[REDACTED]" }]);
+  assert.deepEqual(JSON.parse(lines[0]).nested, { a: [{ apiKey: "[REDACTED]" }] });
+  for (const line of lines) assert.doesNotMatch(line, /sid=1|r-1|k-1/);
 });
 
 test("errors' own properties are redacted too", () => {
@@ -280,6 +295,11 @@ test("a log call never throws, whatever it is given", () => {
       throw new Error("get exploded");
     },
   });
+  const hostileDescriptors = new Proxy({ boom: 1 }, {
+    getOwnPropertyDescriptor() {
+      throw new Error("getOwnPropertyDescriptor exploded");
+    },
+  });
   const errorWithThrowingName = new Error("x");
   Object.defineProperty(errorWithThrowingName, "name", {
     get() {
@@ -302,10 +322,15 @@ test("a log call never throws, whatever it is given", () => {
     null,
     Symbol("fields"),
     { [Symbol("k")]: 1, s: Symbol("v") },
+    hostileDescriptors,
   ];
-  for (const fields of cases) {
-    assert.doesNotThrow(() => root.info("case", fields as Record<string, unknown>));
-  }
+  // Bound and context fields that the call's may override: those are looked up in them.
+  const logger = root.with({ boom: "bound" });
+  withContext({ ok: "context" }, () => {
+    for (const fields of cases) {
+      assert.doesNotThrow(() => logger.info("case", fields as Record<string, unknown>));
+    }
+  });
   const messages: unknown[] = [undefined, null, 12, { a: 1 }, Symbol("m"), 5n, {
     toString(): never {
       throw new Error("toString exploded");
@@ -428,6 +453,25 @@ test("a sink that throws does not stop the others or the caller", async () => {
   assert.doesNotThrow(() => root.info("still logged"));
   assert.equal(lines.length, 1);
   await new Promise((resolve) => setTimeout(resolve, 5));
+});
+
+test("a field named __proto__ is written like any other, bound, in context or in the call", () => {
+  const { root, lines } = capture({
+    sinks: [{ type: "stream", name: "lines" }, { type: "stream", name: "lines", format: "text" }],
+  });
+  const fields = JSON.parse('{"__proto__":{"x":1},"a":2}');
+  root.info("call", fields);
+  root.with(fields).info("bound");
+  withContext(fields, () => {
+    root.info("context");
+    withContext({ b: 3 }, () => root.info("nested"));
+    assert.equal(Object.keys(contextFields()).join(), "__proto__,a");
+  });
+  for (const [i, msg] of [[0, "call"], [2, "bound"], [4, "context"]] as const) {
+    assert.match(lines[i], new RegExp(`"msg":"${msg}","__proto__":\\{"x":1\\},"a":2\\}\n$`));
+    assert.match(lines[i + 1], new RegExp(` ${msg} __proto__=\\{"x":1\\} a=2\n$`));
+  }
+  assert.match(lines[6], /"msg":"nested","__proto__":\{"x":1\},"a":2,"b":3\}\n$/);
 });
 
 test("only own properties of the fields are written, as JSON would", () => {

@@ -223,6 +223,52 @@ test("a clock before the epoch is ClockBackwards", () => {
   assert.throws(() => ids.next(), (e) => InfraError.is(e, "ClockBackwards"));
 });
 
+/** A clock stuck at `time` that throws after `reads` readings, so a spin fails the test. */
+function stuckClock(time: number, reads = 10_000): Clock {
+  let left = reads;
+  return {
+    now() {
+      if (--left < 0) throw new Error(`the generator is still reading the clock at ${time}`);
+      return time;
+    },
+  };
+}
+
+for (const reading of [-1, -5]) {
+  test(`a clock at ${reading} is ClockBackwards on every call, never an id or a spin`, () => {
+    for (const epochMs of [EPOCH, 0]) {
+      const ids = snowflake({ instanceId: 1, epochMs }, { clock: stuckClock(reading) });
+      for (let i = 0; i < MAX_SEQUENCE + 2; i++) {
+        assert.throws(() => ids.next(), (e) => {
+          assert.ok(InfraError.is(e, "ClockBackwards"), String(e));
+          assert.deepEqual(e.details, { now: reading, epochMs });
+          return true;
+        });
+      }
+    }
+  });
+}
+
+test("a clock that steps back to before the epoch fails instead of being waited for", () => {
+  // Back from the epoch's own millisecond by less than the tolerance: at the start of a
+  // call (after one id), and during the wait for the next millisecond (after 4,096).
+  for (const [issued, readsBeforeStep] of [[1, 0], [MAX_SEQUENCE + 1, 1]]) {
+    const clock = manualClock(EPOCH);
+    const ids = snowflake({ instanceId: 1, maxClockBackwardsMs: 10 }, { clock });
+    for (let i = 0; i < issued; i++) ids.next();
+    const from = clock.reads + readsBeforeStep;
+    clock.onRead = (reads) => {
+      if (reads > from) clock.time = EPOCH - 1;
+      if (reads > from + 100) throw new Error("the generator is waiting for the clock");
+    };
+    assert.throws(() => ids.next(), (e) => {
+      assert.ok(InfraError.is(e, "ClockBackwards"), String(e));
+      assert.equal(e.details.now, EPOCH - 1);
+      return true;
+    }, `after ${issued} ids`);
+  }
+});
+
 test("a lease lost while waiting out an overflow issues no id", () => {
   const start = EPOCH + 110_000;
   const clock = manualClock(start);
@@ -466,4 +512,15 @@ test("ids from the default config decode to the current time", () => {
   assert.equal(instanceId, 12);
   assert.ok(timestampMs >= before && timestampMs <= Date.now());
   assert.equal(defaultConfig("development").epochMs, EPOCH);
+});
+
+test("defaultConfig rejects an environment it does not know, naming the argument", () => {
+  for (const env of ["staging", undefined, "Production"]) {
+    assert.throws(() => defaultConfig(env as "production"), (e) => {
+      assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+      assert.equal(e.component, "uid");
+      assert.deepEqual(e.details, { argument: "env" });
+      return true;
+    }, String(env));
+  }
 });

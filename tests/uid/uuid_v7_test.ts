@@ -83,7 +83,7 @@ test("the 42-bit counter carries from its low 30 bits into rand_a", () => {
 });
 
 test("a clock reading that is not a non-negative integer is InvalidArgument, never a malformed id", () => {
-  for (const reading of [1_700_000_000_000.5, NaN, -5, Infinity]) {
+  for (const reading of [1_700_000_000_000.5, NaN, -5, Infinity, -Infinity]) {
     const ids = uuidv7Generator({ clock: { now: () => reading } });
     assert.throws(() => ids.next(), (e) => {
       assert.ok(InfraError.is(e, "InvalidArgument"), String(e));

@@ -1,0 +1,23 @@
+/**
+ * For the process tests: `<count>` long JSON lines (about 700 bytes, numbered by `i`)
+ * through a console sink on stdout, buffered or not (`<sink>`), then the end `<mode>` says:
+ *
+ * - `natural`: the process ends by itself;
+ * - `exit`: `process.exit(3)`;
+ * - `fatal`: one fatal line (numbered `<count>`), then `process.exit(1)`.
+ *
+ * Usage: `flood_app.ts <mode> <count> <buffered|unbuffered>`.
+ */
+import process from "node:process";
+import { init } from "../../../clog/mod.ts";
+
+const [mode, count, sink] = process.argv.slice(-3);
+const buffered = sink === "buffered" ? { buffered: {} } : {};
+const root = init({ sinks: [{ type: "console", ...buffered }] });
+const pad = "p".repeat(650);
+for (let i = 0; i < Number(count); i++) root.info("line", { i, pad });
+if (mode === "fatal") {
+  root.fatal("fatal", { i: Number(count) });
+  process.exit(1);
+}
+if (mode === "exit") process.exit(3);
