@@ -34,6 +34,10 @@ export class CoordContext {
   readonly #closed = new AbortController();
   readonly #sessions = new Map<number, Promise<Session>>();
   readonly #resources = new Set<Tracked>();
+  /** Openings under way (see {@link opening}); each settles, never rejects. */
+  readonly #openings = new Set<Promise<void>>();
+  /** Set once `close()` has taken the list of tracked resources to close. */
+  #resourcesClosed = false;
 
   /**
    * Creates the context.
@@ -108,6 +112,35 @@ export class CoordContext {
   }
 
   /**
+   * Opens a session (retried like {@link retrying}). An attempt given up meanwhile (the
+   * signal fired, the deadline passed) may still get its lease from etcd, even just after
+   * its grant came back: such a session is closed again (its lease revoked). When the client
+   * is closing this waits for those revokes, so that none runs after the transport has
+   * closed and leaves a lease behind to expire on its own.
+   *
+   * @param ttlMs The lease TTL.
+   * @param signal Gives up opening.
+   * @returns A live session.
+   */
+  async openSession(ttlMs: number, signal?: AbortSignal): Promise<Session> {
+    const attempts: Promise<Session>[] = [];
+    try {
+      return await this.retrying((call) => {
+        const attempt = Session.open(this.transport, ttlMs, {
+          logger: this.logger,
+          signal: call.signal,
+        });
+        attempts.push(attempt);
+        return attempt;
+      }, signal);
+    } catch (error) {
+      const revoked = Promise.allSettled(attempts.map(async (attempt) => (await attempt).close()));
+      if (this.#closed.signal.aborted) await revoked;
+      throw error;
+    }
+  }
+
+  /**
    * The shared session of this TTL (locks and elections), opened on first use and replaced
    * once lost.
    *
@@ -122,11 +155,7 @@ export class CoordContext {
       if (!pending) {
         // Shared by every caller of this TTL: only the client's closing may stop it, never
         // one caller's signal (each caller gives up on its own, below).
-        const closed = this.#closed.signal;
-        pending = this.retrying(
-          ({ signal }) => Session.open(this.transport, ttlMs, { logger: this.logger, signal }),
-          closed,
-        );
+        pending = this.openSession(ttlMs, this.#closed.signal);
         this.#sessions.set(ttlMs, pending);
         pending.catch(() => {
           if (this.#sessions.get(ttlMs) === pending) this.#sessions.delete(ttlMs);
@@ -166,21 +195,87 @@ export class CoordContext {
   }
 
   /**
-   * Adds a resource to close with the client.
+   * Runs the opening of something the client closes with it (a registration, a lock or a
+   * leadership, an instance id, a typed config, a picker). `open` gets the client's closing
+   * signal, to pass on to its I/O; `close()` waits until the opening has settled. When the
+   * client's close began before the opening finished, what it opened is undone at once
+   * (`undo`: a lease revoked, a key deleted) and the call rejects with `Closed`, so nothing
+   * opened outlives the client.
+   *
+   * @param what What is opened, for the error, e.g. `registration of im-logic/1`.
+   * @param open Opens it (and tracks what it opened, see {@link track}).
+   * @param undo Closes what `open` returned.
+   * @returns What `open` returned.
+   * @throws {InfraError} `Closed` when the client closes meanwhile (or is closed already);
+   * otherwise what `open` threw.
+   */
+  async opening<T>(
+    what: string,
+    open: (closing: AbortSignal) => Promise<T>,
+    undo: (opened: T) => Promise<void>,
+  ): Promise<T> {
+    this.ensureOpen();
+    const closing = this.#closed.signal;
+    const closedMeanwhile = (cause?: unknown) =>
+      new InfraError("Closed", `the coord client closed while ${what} was being opened`, {
+        component: "coord",
+        cause,
+      });
+    const run = (async () => {
+      let opened: T;
+      try {
+        opened = await open(closing);
+      } catch (error) {
+        throw closing.aborted ? closedMeanwhile(error) : error;
+      }
+      if (closing.aborted) {
+        try {
+          await undo(opened);
+        } catch (error) {
+          this.logger.warn("could not undo what was opened while the client closed", {
+            what,
+            error,
+          });
+        }
+        throw closedMeanwhile();
+      }
+      return opened;
+    })();
+    const settled = run.then(() => {}, () => {});
+    this.#openings.add(settled);
+    void settled.then(() => this.#openings.delete(settled));
+    return await run;
+  }
+
+  /**
+   * Adds a resource to close with the client. Call it from inside {@link opening}: an
+   * opening that finishes after the client's close began closes its resource itself.
    *
    * @param resource The resource.
    * @returns A function that removes it (call it when the resource closes by itself).
    */
   track(resource: Tracked): () => void {
+    if (this.#resourcesClosed) {
+      // Too late for close() to see it: nothing opened may outlive the client.
+      void resource.close().catch(() => {});
+      return () => {};
+    }
     this.#resources.add(resource);
     return () => this.#resources.delete(resource);
   }
 
-  /** Closes every tracked resource, then the shared sessions. */
+  /**
+   * Closes the client's resources: waits for the openings under way (each undoes what it
+   * opened once it sees the close), then closes every tracked resource, then the shared
+   * sessions.
+   */
   async close(): Promise<void> {
     this.#closed.abort(
       new InfraError("Closed", "the coord client is closed", { component: "coord" }),
     );
+    // No opening can start any more (ensureOpen); wait for those under way.
+    await Promise.allSettled([...this.#openings]);
+    this.#resourcesClosed = true;
     const resources = [...this.#resources];
     this.#resources.clear();
     await Promise.allSettled(resources.map((resource) => resource.close()));
@@ -194,6 +289,7 @@ export class CoordContext {
     this.#closed.abort(
       new InfraError("Closed", "the coord client is closed", { component: "coord" }),
     );
+    this.#resourcesClosed = true;
     for (const resource of this.#resources) resource.abandon?.();
     this.#resources.clear();
     const sessions = [...this.#sessions.values()];

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { decodeJson, encodeJson, InfraError } from "../base/mod.ts";
+import { decodeJson, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
 import { checkTtl } from "./config.ts";
 import { watchStream } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
@@ -101,25 +101,28 @@ export function createElection(context: CoordContext, name: string): Election {
     async campaign(value: unknown, options: LockOptions = {}): Promise<Leadership> {
       const text = encodeJson(value, COMPONENT);
       const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
-      context.ensureOpen();
-      return await context.withSession(ttlMs, options.signal, async (session) => {
-        const key = queueKey(prefix, session);
-        try {
-          const entry = await joinQueue(context, session, prefix, key, text, options.signal);
-          if (!entry.owner) await waitForTurn(context, session, prefix, entry, options.signal);
-          const ownership = new Ownership(
-            context,
-            session,
-            key,
-            entry.revision,
-            `leadership of ${name}`,
-          );
-          return new HeldLeadership(context, name, ownership);
-        } catch (error) {
-          await removeFromQueue(context, session, key);
-          throw error;
-        }
-      });
+      return await context.opening(`a campaign in ${name}`, async (closing) => {
+        using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
+        const signal = scope.signal;
+        return await context.withSession(ttlMs, signal, async (session) => {
+          const key = queueKey(prefix, session);
+          try {
+            const entry = await joinQueue(context, session, prefix, key, text, signal);
+            if (!entry.owner) await waitForTurn(context, session, prefix, entry, signal);
+            const ownership = new Ownership(
+              context,
+              session,
+              key,
+              entry.revision,
+              `leadership of ${name}`,
+            );
+            return new HeldLeadership(context, name, ownership);
+          } catch (error) {
+            await removeFromQueue(context, session, key);
+            throw error;
+          }
+        });
+      }, (leadership) => leadership.resign());
     },
 
     async leader<T>(options: SignalOptions = {}): Promise<LeaderInfo<T> | undefined> {

@@ -331,15 +331,33 @@ export async function leaseInstanceId(
     ? randomHolder()
     : check.string(options.holder, "holder");
   const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
-  context.ensureOpen();
+  return await context.opening(`an instance id of ${service}`, async (closing) => {
+    using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
+    const request = { service, maxId, holder, ttlMs, preferId: options.preferId };
+    return await claimInstanceId(context, request, scope.signal);
+  }, (lease) => lease.close());
+}
+
+/** What {@link claimInstanceId} claims: the checked options of {@link leaseInstanceId}. */
+interface IdRequest {
+  service: string;
+  maxId: number;
+  holder: string;
+  ttlMs: number;
+  preferId: number | undefined;
+}
+
+/** Claims a free id under a new session (the work of {@link leaseInstanceId}). */
+async function claimInstanceId(
+  context: CoordContext,
+  request: IdRequest,
+  signal: AbortSignal,
+): Promise<InstanceIdLease> {
+  const { service, maxId, holder, ttlMs, preferId } = request;
   const { transport, logger } = context;
   const prefix = `${IDS_ROOT}/${service}/`;
-  const signal = options.signal;
 
-  const session = await context.retrying(
-    (call) => Session.open(transport, ttlMs, { logger, signal: call.signal }),
-    signal,
-  );
+  const session = await context.openSession(ttlMs, signal);
   const value = claimValue(holder, session);
   let claimed: { id: number; claim: Claim } | undefined;
   try {
@@ -350,11 +368,9 @@ export async function leaseInstanceId(
       );
       const used = new Set(taken.kvs.map((kv) => Number(kv.key.slice(prefix.length))));
       const free: number[] = [];
-      if (options.preferId !== undefined && !used.has(options.preferId)) {
-        free.push(options.preferId);
-      }
+      if (preferId !== undefined && !used.has(preferId)) free.push(preferId);
       for (let id = 0; id <= maxId; id++) {
-        if (!used.has(id) && id !== options.preferId) free.push(id);
+        if (!used.has(id) && id !== preferId) free.push(id);
       }
       if (free.length === 0) {
         throw new InfraError("ResourceExhausted", `every instance id of ${service} is taken`, {

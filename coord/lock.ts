@@ -8,7 +8,7 @@
  * @module
  */
 
-import { InfraError } from "../base/mod.ts";
+import { InfraError, scopedSignal } from "../base/mod.ts";
 import { checkTtl } from "./config.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, LOCKS_ROOT } from "./keys.ts";
@@ -68,27 +68,30 @@ export async function acquireLock(
 ): Promise<Lock | undefined> {
   checkSegment(name, "name");
   const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
-  context.ensureOpen();
   const prefix = `${LOCKS_ROOT}/${name}/`;
-  return await context.withSession(ttlMs, options.signal, async (session) => {
-    const key = queueKey(prefix, session);
-    try {
-      const entry = await joinQueue(context, session, prefix, key, "", options.signal);
-      if (!entry.owner) {
-        if (!wait) {
-          await removeFromQueue(context, session, key);
-          return undefined;
+  return await context.opening(`lock ${name}`, async (closing) => {
+    using scope = scopedSignal({ signals: [options.signal, closing], component: "coord" });
+    const signal = scope.signal;
+    return await context.withSession(ttlMs, signal, async (session) => {
+      const key = queueKey(prefix, session);
+      try {
+        const entry = await joinQueue(context, session, prefix, key, "", signal);
+        if (!entry.owner) {
+          if (!wait) {
+            await removeFromQueue(context, session, key);
+            return undefined;
+          }
+          await waitForTurn(context, session, prefix, entry, signal);
         }
-        await waitForTurn(context, session, prefix, entry, options.signal);
+        const ownership = new Ownership(context, session, key, entry.revision, `lock ${name}`);
+        return new HeldLock(name, ownership);
+      } catch (error) {
+        // Never leave a key behind: it would block the queue while the shared session lives.
+        await removeFromQueue(context, session, key);
+        throw error;
       }
-      const ownership = new Ownership(context, session, key, entry.revision, `lock ${name}`);
-      return new HeldLock(name, ownership);
-    } catch (error) {
-      // Never leave a key behind: it would block the queue while the shared session lives.
-      await removeFromQueue(context, session, key);
-      throw error;
-    }
-  });
+    });
+  }, async (lock) => await lock?.release());
 }
 
 /**

@@ -26,7 +26,7 @@ import type { CoordContext } from "./context.ts";
 import { checkSegment, SERVICES_ROOT } from "./keys.ts";
 import { ObservedState } from "./observed_state.ts";
 import { createPicker } from "./picker.ts";
-import { Session } from "./session.ts";
+import type { Session } from "./session.ts";
 import type { KeyValue } from "./transport.ts";
 import type {
   PickerOptions,
@@ -139,15 +139,11 @@ class ServiceRegistration implements Registration {
 
   /** Opens a session and puts the key under it. */
   async #establish(signal?: AbortSignal): Promise<void> {
-    const { transport, logger } = this.#context;
     // Scoped signals here and below, not AbortSignal.any: the caller's signal and the
     // registration's closing signal outlive any number of periods.
     using scope = scopedSignal({ signals: [signal, this.#closing.signal], component: COMPONENT });
     const stop = scope.signal;
-    const session = await this.#context.retrying(
-      (call) => Session.open(transport, this.#ttlMs, { logger, signal: call.signal }),
-      stop,
-    );
+    const session = await this.#context.openSession(this.#ttlMs, stop);
     try {
       await this.#put(session, stop);
     } catch (error) {
@@ -380,10 +376,16 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
     async register(instance: ServiceInstance, options: RegisterOptions = {}) {
       const checked = checkInstance(instance);
       const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
-      context.ensureOpen();
-      const registration = new ServiceRegistration(context, checked, ttlMs);
-      await registration.start(options.signal);
-      return registration;
+      return await context.opening(
+        `the registration of ${checked.service}/${checked.id}`,
+        async (closing) => {
+          using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
+          const registration = new ServiceRegistration(context, checked, ttlMs);
+          await registration.start(scope.signal);
+          return registration;
+        },
+        (registration) => registration.close(),
+      );
     },
 
     async discover(service: string, options: SignalOptions = {}) {
@@ -405,10 +407,12 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       const stream = watch(service, {
         signal: scopedSignal({ signals: [options.signal, picker.stopSignal] }).signal,
       });
-      await picker.start(stream, options.signal);
-      const untrack = context.track(picker);
-      picker.stopSignal.addEventListener("abort", untrack, { once: true });
-      return picker;
+      return await context.opening(`a picker of ${service}`, async () => {
+        await picker.start(stream, options.signal);
+        const untrack = context.track(picker);
+        picker.stopSignal.addEventListener("abort", untrack, { once: true });
+        return picker;
+      }, () => picker.close());
     },
   };
 }

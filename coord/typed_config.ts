@@ -16,6 +16,7 @@ import {
   InfraError,
   isTransient,
   retry,
+  scopedSignal,
   timeoutSignal,
 } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
@@ -122,11 +123,32 @@ export async function openTypedConfig<T>(
   if ("issues" in checkedDefaults) {
     throw fail("defaults", `defaults of ${key} fail the schema: ${checkedDefaults.issues}`);
   }
-  context.ensureOpen();
+  const settings = { key, schema, defaults: checkedDefaults.value, onDelete };
+  return await context.opening(`the typed config of ${key}`, async (closing) => {
+    using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
+    return await startTypedConfig(context, settings, scope.signal);
+  }, (config) => config.close());
+}
 
+/** The checked options of a typed config. */
+interface TypedConfigSettings<T> {
+  key: string;
+  schema: ConfigSchema<T> | undefined;
+  defaults: T;
+  onDelete: "keep" | "defaults";
+}
+
+/** Loads the key and starts the watch (the work of {@link openTypedConfig}). */
+async function startTypedConfig<T>(
+  context: CoordContext,
+  settings: TypedConfigSettings<T>,
+  signal: AbortSignal,
+): Promise<TypedConfig<T>> {
+  const { key, schema, defaults, onDelete } = settings;
+  const fail = (field: string, message: string) =>
+    new InfraError("InvalidArgument", message, { component: COMPONENT, details: { field } });
   const { logger, transport } = context;
   const counter = rejectedCounter();
-  const defaults = checkedDefaults.value;
   const listeners = new Set<(value: T, previous: T) => void>();
   const bindings = new Set<Binding<T>>();
   const stop = new AbortController();
@@ -250,7 +272,7 @@ export async function openTypedConfig<T>(
 
   let running: Promise<unknown>;
   try {
-    const first = await context.retrying(read, options.signal);
+    const first = await context.retrying(read, signal);
     await exclusive(() => apply(first.kvs[0], first.start.revision));
     running = follow(first.start);
   } catch (error) {

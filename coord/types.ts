@@ -608,7 +608,10 @@ export interface Coord extends AsyncDisposable {
   leaseInstanceId(service: string, options?: InstanceIdOptions): Promise<InstanceIdLease>;
   /**
    * Closes everything this client handed out (deregisters, releases locks, ids and
-   * leadership, stops watches), then the connection. Idempotent.
+   * leadership, stops watches), then the connection. Idempotent. A call still opening
+   * something (a registration, a lock or a campaign, an instance id, a typed config, a
+   * picker) is waited for: what it opened is undone (lease revoked, key deleted) and it
+   * rejects with `Closed`, so nothing outlives the client.
    */
   close(): Promise<void>;
 }

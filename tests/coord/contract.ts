@@ -1306,6 +1306,58 @@ export function coordContract(name: string, factory: HarnessFactory): void {
 
   // --- the client ---------------------------------------------------------------------------
 
+  it("what is still being opened when the client closes is undone: it rejects with Closed (or comes back closed), leaves no key and no lease, and close waits for it", async (h) => {
+    const observer = await h.client();
+    // From "in the same tick" to "long done": every phase of the openings meets the close.
+    for (const waitMs of [-1, 0, 1, 2, 5, 10, 20, 50]) {
+      const granted: string[] = [];
+      const c = await h.client({
+        wrap: (transport) =>
+          intercept(transport, {
+            async leaseGrant(ttl, options) {
+              const grant = await transport.leaseGrant(ttl, options);
+              granted.push(grant.id);
+              return grant;
+            },
+          }),
+      });
+      let settled = 0;
+      const outcome = <T>(opening: Promise<T>) =>
+        opening.then((value) => ({ value }), (error) => ({ error })).finally(() => settled++);
+      const openings = [
+        outcome(c.registry.register(instance("opening"), { ttlMs: TTL })),
+        outcome(c.leaseInstanceId("opening", { ttlMs: TTL })),
+        outcome(c.lock("opening", { ttlMs: TTL })),
+        outcome(c.election("opening").campaign("c", { ttlMs: TTL })),
+        outcome(c.config("/config/t/opening", { defaults: { n: 0 } })),
+        outcome(c.registry.picker("im-logic")),
+      ];
+      if (waitMs >= 0) await sleep(waitMs);
+      await c.close();
+      assert.equal(settled, openings.length, `settled when close resolved (wait ${waitMs} ms)`);
+      for (const result of await Promise.all(openings)) {
+        if ("error" in result) {
+          assert.ok(InfraError.is(result.error, "Closed"), `${result.error} (wait ${waitMs} ms)`);
+          continue;
+        }
+        const value = result.value as unknown as Record<string, unknown>;
+        if ("state" in value) assert.equal(value.state, "closed", `wait ${waitMs} ms`);
+        if ("signal" in value) assert.ok((value.signal as AbortSignal).aborted);
+      }
+      for (const prefix of ["/services/", "/ids/opening/", "/locks/opening/", "/elections/"]) {
+        const kvs = (await observer.transport.range({ key: prefix, prefix: true })).kvs;
+        assert.deepEqual(kvs.map((kv) => kv.key), [], `${prefix} (wait ${waitMs} ms)`);
+      }
+      for (const lease of granted) {
+        assert.equal(
+          await observer.transport.leaseKeepAlive(lease),
+          0,
+          `lease (wait ${waitMs} ms)`,
+        );
+      }
+    }
+  });
+
   it("closing the client deregisters, releases and stops everything, then refuses calls", async (h) => {
     const c = await h.client();
     const observer = await h.client();
