@@ -8,7 +8,15 @@
  * @module
  */
 
-import { abortable, type AttemptOptions, InfraError, retry } from "../base/mod.ts";
+import {
+  abortable,
+  type AttemptOptions,
+  backoffCap,
+  delay,
+  InfraError,
+  retry,
+  type RetryOptions,
+} from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
@@ -192,6 +200,23 @@ export class CoordContext {
         session.invalidate("etcd no longer knows the lease");
       }
     }
+  }
+
+  /**
+   * Waits before the next attempt of a background loop (re-registering, re-claiming): full
+   * jitter below the capped exponential backoff of attempt `attempt`. Always waits a
+   * macrotask at least, so that no failing loop can starve the event loop.
+   *
+   * @param attempt The attempt that just failed, from 1.
+   * @param signal Stops the wait (it then rejects with the signal's error).
+   * @param options Initial and maximum cap, in ms.
+   */
+  backoff(
+    attempt: number,
+    signal: AbortSignal,
+    options: Pick<RetryOptions, "initialDelayMs" | "maxDelayMs">,
+  ): Promise<void> {
+    return delay(Math.floor(Math.random() * backoffCap(attempt, options)), { signal });
   }
 
   /**

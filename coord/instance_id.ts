@@ -21,7 +21,6 @@
  */
 
 import {
-  backoffCap,
   closeOnce,
   configCheck,
   delay,
@@ -277,11 +276,8 @@ class LeasedInstanceId implements InstanceIdLease {
         const fields = { service: this.service, id: this.id, error };
         if (attempt === 1) logger.warn("instance id re-claim failed; retrying", fields);
         else logger.debug("instance id re-claim failed; retrying", fields);
-        const pause = Math.floor(
-          Math.random() * backoffCap(attempt, { initialDelayMs: 200, maxDelayMs: 2_000 }),
-        );
         try {
-          await delay(pause, { signal: stop });
+          await this.#context.backoff(attempt, stop, { initialDelayMs: 200, maxDelayMs: 2_000 });
         } catch {
           return undefined;
         }

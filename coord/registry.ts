@@ -11,11 +11,9 @@
  */
 
 import {
-  backoffCap,
   closeOnce,
   configCheck,
   decodeJson,
-  delay,
   encodeJson,
   InfraError,
   scopedSignal,
@@ -87,6 +85,12 @@ interface Period {
   ended: AbortController;
 }
 
+/** Why watching the registration's own key ended (a failure throws instead). */
+type PeriodEnd = "deleted" | "lost" | "closed";
+
+/** Backoff between failed rounds of the supervisor (any step: lease, put, read, watch). */
+const ROUND_BACKOFF = { initialDelayMs: 200, maxDelayMs: 5_000 };
+
 class ServiceRegistration implements Registration {
   readonly instance: ServiceInstance;
   readonly #context: CoordContext;
@@ -95,6 +99,9 @@ class ServiceRegistration implements Registration {
   readonly #ttlMs: number;
   readonly #closing = new AbortController();
   readonly #state: ObservedState<RegistrationState>;
+  /** The live or last session; a deleted key is put back under it while it lives. */
+  #session: Session | undefined;
+  /** The current period, or the last one (ended) while the registration is lost. */
   #period: Period | undefined;
   #supervisor: Promise<void> = Promise.resolve();
   #untrack: () => void = () => {};
@@ -125,33 +132,51 @@ class ServiceRegistration implements Registration {
   }
 
   /** First registration: failures go to the caller. */
-  async start(signal?: AbortSignal): Promise<void> {
-    await this.#establish(signal);
+  async start(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#register(signal);
+    } catch (error) {
+      await this.#session?.close();
+      throw error;
+    }
     this.#untrack = this.#context.track({
       close: () => this.close(),
       abandon: () => {
         this.#closing.abort();
-        this.#period?.session.abandon();
+        this.#session?.abandon();
       },
     });
     this.#supervisor = this.#supervise();
   }
 
-  /** Opens a session and puts the key under it. */
-  async #establish(signal?: AbortSignal): Promise<void> {
+  /**
+   * Puts the key under the live session (after a deletion), or under a new lease when there
+   * is none, and starts a period.
+   */
+  async #register(signal: AbortSignal): Promise<void> {
     // Scoped signals here and below, not AbortSignal.any: the caller's signal and the
     // registration's closing signal outlive any number of periods.
     using scope = scopedSignal({ signals: [signal, this.#closing.signal], component: COMPONENT });
     const stop = scope.signal;
-    const session = await this.#context.openSession(this.#ttlMs, stop);
-    try {
-      await this.#put(session, stop);
-    } catch (error) {
-      await session.close();
-      throw error;
+    for (let attempt = 1;; attempt++) {
+      let session = this.#session;
+      if (!session?.alive) {
+        session = await this.#context.openSession(this.#ttlMs, stop);
+        this.#session = session;
+      }
+      try {
+        await this.#put(session, stop);
+      } catch (error) {
+        const gone = InfraError.is(error, "NotFound") && error.details.leaseNotFound === true;
+        if (!gone || attempt >= 2) throw error;
+        // Revoked behind the session's back: a new lease at once.
+        session.invalidate("etcd no longer knows the lease");
+        continue;
+      }
+      this.#period = { session, ended: new AbortController() };
+      this.#state.set("registered");
+      return;
     }
-    this.#period = { session, ended: new AbortController() };
-    this.#state.set("registered");
   }
 
   async #put(session: Session, signal: AbortSignal): Promise<unknown> {
@@ -167,8 +192,14 @@ class ServiceRegistration implements Registration {
     );
   }
 
-  /** Resolves with why the current period ended. */
-  async #trouble(period: Period): Promise<"lost" | "deleted" | "closed"> {
+  /**
+   * Watches the registration's own key until the period ends: the key was deleted, the
+   * lease was lost, or the registration closes.
+   *
+   * @throws what the read or the watch failed with for good (e.g. `PermissionDenied`): the
+   * period goes on, the supervisor watches again after a backoff.
+   */
+  async #watch(period: Period): Promise<PeriodEnd> {
     const { transport, logger } = this.#context;
     const stop = new AbortController();
     using scope = scopedSignal({
@@ -176,83 +207,91 @@ class ServiceRegistration implements Registration {
       component: COMPONENT,
     });
     const until = scope.signal;
-    const ended = () => this.#closing.signal.aborted ? "closed" : "lost";
+    const ended = (): PeriodEnd | undefined =>
+      this.#closing.signal.aborted ? "closed" : period.session.signal.aborted ? "lost" : undefined;
+    let deleted = false;
     try {
-      let read: Awaited<ReturnType<typeof readStart>>;
-      try {
-        read = await this.#context.retryingForever(
-          (call) => readStart(transport, { key: this.#key }, call),
-          until,
-        );
-      } catch {
-        return ended();
-      }
+      const read = await this.#context.retryingForever(
+        (call) => readStart(transport, { key: this.#key }, call),
+        until,
+      );
       if (read.kvs.length === 0) return "deleted";
-      return await new Promise((resolve) => {
-        runWatch({
-          transport,
-          range: { key: this.#key },
-          start: read.start,
-          signal: until,
-          logger,
-          what: `registration ${this.#key}`,
-          onChanges: (changes) => {
-            for (const change of changes) {
-              if (change.type === "delete") resolve("deleted");
-              else if (change.type === "put" && change.kv.lease !== period.session.id) {
-                logger.warn("another registration wrote this instance's key", { key: this.#key });
-              }
+      await runWatch({
+        transport,
+        range: { key: this.#key },
+        start: read.start,
+        signal: until,
+        logger,
+        what: `registration ${this.#key}`,
+        onChanges: (changes) => {
+          for (const change of changes) {
+            if (change.type === "delete") {
+              deleted = true;
+              stop.abort();
+              return;
             }
-          },
-        }).then(() => resolve(ended()), () => resolve(ended()));
+            if (change.type === "put" && change.kv.lease !== period.session.id) {
+              logger.warn("another registration wrote this instance's key", { key: this.#key });
+            }
+          }
+        },
       });
+    } catch (error) {
+      if (deleted) return "deleted";
+      const why = ended();
+      if (why) return why;
+      throw error;
     } finally {
       stop.abort();
     }
+    if (deleted) return "deleted";
+    // The watch returns by itself only when the transport closed under it.
+    return ended() ?? "closed";
   }
 
+  /**
+   * Keeps the registration up, round after round: (re-)register when the period ended, then
+   * watch the key until it ends again. Every failed round, whatever step failed, waits a
+   * jittered, capped exponential backoff before the next one (a registration whose reads
+   * are refused keeps its lease and retries its watch, it does not re-register in a loop);
+   * a failure is logged as a warning when a run of failures begins, then at debug level.
+   */
   async #supervise(): Promise<void> {
     const { logger } = this.#context;
-    while (!this.#closing.signal.aborted) {
-      const period = this.#period!;
-      const why = await this.#trouble(period);
-      if (why === "closed" || this.#closing.signal.aborted) return;
-      logger.warn("registration lost; restoring it", { key: this.#key, reason: why });
-      period.ended.abort(
-        new InfraError("LockLost", `registration ${this.#key} lost (${why})`, {
-          component: COMPONENT,
-        }),
-      );
-      this.#state.set("lost");
-      if (why === "deleted" && period.session.alive) {
-        try {
-          await this.#put(period.session, this.#closing.signal);
-          this.#period = { session: period.session, ended: new AbortController() };
-          this.#state.set("registered");
-          logger.info("registration restored", { key: this.#key });
-          continue;
-        } catch {
-          // fall through to a new lease
-        }
-      }
-      void period.session.close();
-      for (let attempt = 1; !this.#closing.signal.aborted; attempt++) {
-        try {
-          await this.#establish();
-          logger.info("registration restored under a new lease", { key: this.#key });
-          break;
-        } catch (error) {
-          if (this.#closing.signal.aborted) return;
-          logger.debug("registration attempt failed", { key: this.#key, error });
-          const wait = Math.floor(
-            Math.random() * backoffCap(attempt, { initialDelayMs: 200, maxDelayMs: 2_000 }),
+    const closing = this.#closing.signal;
+    let failures = 0;
+    while (!closing.aborted) {
+      try {
+        if (failures > 0) await this.#context.backoff(failures, closing, ROUND_BACKOFF);
+        let period = this.#period!;
+        if (period.ended.signal.aborted) {
+          const previous = period.session;
+          await this.#register(closing);
+          period = this.#period!;
+          logger.info(
+            period.session === previous
+              ? "registration restored"
+              : "registration restored under a new lease",
+            { key: this.#key, lease: period.session.hex },
           );
-          try {
-            await delay(wait, { signal: this.#closing.signal });
-          } catch {
-            return;
-          }
         }
+        const why = await this.#watch(period);
+        if (why === "closed") return;
+        // The watch did its job: whatever failed before is over.
+        failures = 0;
+        logger.warn("registration lost; restoring it", { key: this.#key, reason: why });
+        period.ended.abort(
+          new InfraError("LockLost", `registration ${this.#key} lost (${why})`, {
+            component: COMPONENT,
+          }),
+        );
+        this.#state.set("lost");
+      } catch (error) {
+        if (closing.aborted) return;
+        failures++;
+        const fields = { key: this.#key, state: this.state, attempt: failures, error };
+        if (failures === 1) logger.warn("registration trouble; retrying with backoff", fields);
+        else logger.debug("registration trouble persists; retrying", fields);
       }
     }
   }
@@ -261,13 +300,12 @@ class ServiceRegistration implements Registration {
     this.#untrack();
     this.#closing.abort();
     await this.#supervisor;
-    const period = this.#period;
     this.#state.set("closed");
-    period?.ended.abort(
+    this.#period?.ended.abort(
       new InfraError("Closed", `registration ${this.#key} closed`, { component: COMPONENT }),
     );
     // Revoking the lease deletes the key.
-    await period?.session.close();
+    await this.#session?.close();
   });
 
   [Symbol.asyncDispose](): Promise<void> {

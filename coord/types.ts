@@ -298,7 +298,11 @@ export interface RegisterOptions extends SignalOptions {
   ttlMs?: number;
 }
 
-/** `registered`: the entry is in etcd. `lost`: it is being restored. `closed`: deregistered. */
+/**
+ * `registered`: the entry is in etcd (also while the registration cannot watch its own key,
+ * e.g. without read permission: it keeps its lease and retries the watch with backoff).
+ * `lost`: it is being restored. `closed`: deregistered.
+ */
 export type RegistrationState = "registered" | "lost" | "closed";
 
 /** A live registration; see {@link ServiceRegistry.register}. */
@@ -348,7 +352,9 @@ export interface ServiceRegistry {
   /**
    * Registers an instance under a lease kept alive in the background. The registration
    * restores itself after lease loss (etcd unreachable longer than the TTL) or deletion of
-   * its key, with jittered backoff, and reports both through `signal`/`onStateChange`.
+   * its key, and reports both through `signal`/`onStateChange`; whatever step fails (lease,
+   * write, reading or watching its key), the next attempt waits a jittered backoff that
+   * doubles up to 5 s, and the trouble is logged once per run of failures.
    *
    * @param instance The instance.
    * @param options TTL and a signal for the first registration.

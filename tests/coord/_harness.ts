@@ -8,31 +8,17 @@ import { CoordClient } from "../../coord/client.ts";
 import { EtcdTransport } from "../../coord/etcd.ts";
 import { MemoryStore, MemoryTransport } from "../../coord/memory_store.ts";
 import * as coord from "../../coord/mod.ts";
+import type { Transport } from "../../coord/transport.ts";
 import { uniqueName } from "../_support/env.ts";
-import { type ClientOptions, type CoordHarness, TTL } from "./contract.ts";
+import { type ClientOptions, type CoordHarness, lineLogger, TTL } from "./contract.ts";
 
 /** Logs to the console when COORD_TEST_LOG=1, silent otherwise. */
 export function testLogger(name = "coord"): Logger {
   if (process.env.COORD_TEST_LOG !== "1") return getLogger(name);
-  const make = (prefix: string): Logger => {
-    const log = (level: string) => (message: string, fields?: unknown) => {
-      const data = typeof fields === "function" ? fields() : fields;
-      console.log(`${new Date().toISOString()} ${level} ${prefix}: ${message}`, data ?? "");
-    };
-    return {
-      name: prefix,
-      trace: () => {},
-      debug: log("debug"),
-      info: log("info"),
-      warn: log("warn"),
-      error: log("error"),
-      fatal: log("fatal"),
-      with: () => make(prefix),
-      namespace: (child) => make(`${prefix}.${child}`),
-      isEnabled: () => true,
-    };
-  };
-  return make(name);
+  return lineLogger(({ logger, level, message, fields }) => {
+    if (level === "trace") return;
+    console.log(`${new Date().toISOString()} ${level} ${logger}: ${message}`, fields ?? "");
+  }, name);
 }
 
 /** A harness on a fresh embedded store. */
@@ -42,12 +28,13 @@ export function memoryHarness(): Promise<CoordHarness> {
   const namespace = "/contract";
   return Promise.resolve({
     client(options: ClientOptions = {}) {
-      const client = options.wrap
-        ? new CoordClient(options.wrap(new MemoryTransport(store)), {
+      const custom = options.wrap || options.requestTimeoutMs || options.logger;
+      const client = custom
+        ? new CoordClient((options.wrap ?? ((t) => t))(new MemoryTransport(store)), {
           namespace,
-          requestTimeoutMs: 3_000,
+          requestTimeoutMs: options.requestTimeoutMs ?? 3_000,
           sessionTtlMs: TTL,
-        }, testLogger())
+        }, options.logger ?? testLogger())
         : coord.memory({ namespace, sessionTtlMs: TTL }, {
           store,
           logger: testLogger(),
@@ -85,9 +72,14 @@ export function etcdHarness(
   const harness: CoordHarness = {
     async client(clientOptions: ClientOptions = {}) {
       let client: CoordClient;
-      if (clientOptions.wrap) {
-        const transport = await EtcdTransport.create(config);
-        client = new CoordClient(clientOptions.wrap(transport), config, testLogger());
+      if (clientOptions.wrap || clientOptions.requestTimeoutMs || clientOptions.logger) {
+        const settings = {
+          ...config,
+          requestTimeoutMs: clientOptions.requestTimeoutMs ?? config.requestTimeoutMs,
+        };
+        const transport = await EtcdTransport.create(settings);
+        const wrap = clientOptions.wrap ?? ((t: Transport) => t);
+        client = new CoordClient(wrap(transport), settings, clientOptions.logger ?? testLogger());
       } else {
         client = await coord.connect(config, { logger: testLogger() }) as CoordClient;
       }

@@ -14,7 +14,7 @@ import type { Transport } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { runWatch } from "../../coord/watch.ts";
-import { getLogger } from "../../clog/mod.ts";
+import { getLogger, type Logger } from "../../clog/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "../_support/meter.ts";
 import {
@@ -42,6 +42,10 @@ export interface CoordHarness {
 export interface ClientOptions {
   /** Wraps the raw transport. */
   wrap?: (transport: Transport) => Transport;
+  /** The client's request timeout (default 3 s). */
+  requestTimeoutMs?: number;
+  /** The client's logger (default the test logger). */
+  logger?: Logger;
 }
 
 /** Makes a fresh harness for one test. */
@@ -130,6 +134,39 @@ export function aborted(signal: AbortSignal, ms = 15_000): Promise<unknown> {
       resolve(signal.reason);
     }, { once: true });
   });
+}
+
+/** One line given to a {@link lineLogger}. */
+export interface LogLine {
+  /** The name of the logger (or child logger) it went to. */
+  logger: string;
+  level: string;
+  message: string;
+  fields: unknown;
+}
+
+/** A logger (children included) that hands every line to `write`. */
+export function lineLogger(write: (line: LogLine) => void, name = "coord"): Logger {
+  const log = (logger: string, level: string) => (message: string, fields?: unknown) =>
+    write({ logger, level, message, fields: typeof fields === "function" ? fields() : fields });
+  return {
+    name,
+    trace: log(name, "trace"),
+    debug: log(name, "debug"),
+    info: log(name, "info"),
+    warn: log(name, "warn"),
+    error: log(name, "error"),
+    fatal: log(name, "fatal"),
+    with: () => lineLogger(write, name),
+    namespace: (child) => lineLogger(write, `${name}.${child}`),
+    isEnabled: () => true,
+  };
+}
+
+/** A logger that keeps every line in `lines`. */
+export function recordingLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { logger: lineLogger((line) => void lines.push(line)), lines };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -791,6 +828,60 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     }, { what: "re-registration under a new lease" });
     await waitUntil(() => registration.state === "registered", { what: "registered state" });
   });
+
+  for (const step of ["read", "watch"] as const) {
+    it(`a registration whose ${step} of its own key is refused for good keeps its lease and retries with backoff, logging once`, async (h) => {
+      let grants = 0;
+      let refused = 0;
+      const denied = () => new InfraError("PermissionDenied", "etcd: permission denied");
+      const log = recordingLogger();
+      const c = await h.client({
+        logger: log.logger,
+        wrap: (transport) =>
+          intercept(transport, {
+            leaseGrant(ttl, options) {
+              // A loop that re-registered without waiting would never yield to the timers
+              // on the memory driver: failing it here makes it back off, so the count shows.
+              if (++grants > 5) return Promise.reject(new InfraError("Unavailable", "enough"));
+              return transport.leaseGrant(ttl, options);
+            },
+            range(request, options) {
+              if (step === "read" && request.key.includes("/services/im-logic/")) {
+                refused++;
+                return Promise.reject(denied());
+              }
+              return transport.range(request, options);
+            },
+            watch(range, start, sink) {
+              if (step === "watch" && range.key.includes("/services/im-logic/")) {
+                refused++;
+                setTimeout(() => sink.onEnd({ reason: "error", error: denied() }), 0);
+                return { cancel: () => Promise.resolve() };
+              }
+              return transport.watch(range, start, sink);
+            },
+          }),
+      });
+      const observer = await h.client();
+      const registration = await c.registry.register(instance("denied"), { ttlMs: TTL });
+      const signal = registration.signal;
+      await sleep(1_500);
+      assert.equal(grants, 1, "lease grants");
+      // Backoff from 200 ms, doubling: a handful of tries in 1.5 s, not thousands.
+      assert.ok(refused >= 2 && refused <= 15, `${refused} refused ${step}s in 1.5 s`);
+      assert.equal(registration.state, "registered");
+      assert.equal(signal.aborted, false);
+      const warnings = log.lines.filter((line) =>
+        line.level === "warn" && line.message.startsWith("registration")
+      );
+      assert.equal(warnings.length, 1, JSON.stringify(warnings.map((line) => line.message)));
+      assert.deepEqual((await observer.registry.discover("im-logic")).map((i) => i.id), [
+        "denied",
+      ]);
+      await registration.close();
+      assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    });
+  }
 
   it("the entry of a crashed instance disappears when its lease expires", async (h) => {
     const crashed = await h.client();

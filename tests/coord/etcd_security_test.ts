@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import * as coord from "../../coord/mod.ts";
-import { startEtcd } from "../_support/etcd_server.ts";
+import { type EtcdServer, startEtcd } from "../_support/etcd_server.ts";
 import { nextChunk, rejectsWith, TTL } from "./contract.ts";
 
 function sleep(ms: number): Promise<void> {
@@ -133,13 +133,13 @@ test("coord talks to etcd over TLS with a client certificate, from files or inli
   }
 });
 
-/** A permission of a role: `read` or `readwrite` on one key, or on every key under a prefix. */
-type Grant = { permission: "read" | "readwrite"; key: string; prefix?: boolean };
+/** A permission of a role on one key, or on every key under a prefix. */
+type Grant = { permission: "read" | "write" | "readwrite"; key: string; prefix?: boolean };
 
 /** A private etcd with auth on: `root`, and `user` limited to its grants. */
 async function withLimitedUser(
   user: { name: string; password: string; grants: Grant[] },
-  fn: (base: coord.CoordConfig) => Promise<void>,
+  fn: (base: coord.CoordConfig, server: EtcdServer) => Promise<void>,
 ): Promise<void> {
   const server = await startEtcd();
   const endpoint = server.endpoints[0];
@@ -158,7 +158,10 @@ async function withLimitedUser(
     etcdctl("user", "add", `${user.name}:${user.password}`);
     etcdctl("user", "grant-role", user.name, user.name);
     etcdctl("auth", "enable");
-    await fn({ ...coord.defaultConfig(), endpoints: server.endpoints, dialTimeoutMs: 3_000 });
+    await fn(
+      { ...coord.defaultConfig(), endpoints: server.endpoints, dialTimeoutMs: 3_000 },
+      server,
+    );
   } finally {
     await server.close();
   }
@@ -250,6 +253,52 @@ test("a watch that etcd refuses for lack of permission fails with PermissionDeni
         }
       } finally {
         await narrow.close();
+      }
+    },
+  ));
+
+test("a registration whose user may write its entry but not read it stays registered under one lease, retrying its watch with backoff", () =>
+  withLimitedUser(
+    {
+      name: "writer",
+      password: "writer-secret",
+      // Its namespace root (connect reads it) and write-only access to the registry.
+      grants: [
+        { permission: "read", key: "/wo/" },
+        { permission: "write", key: "/wo/services/", prefix: true },
+      ],
+    },
+    async (base, server) => {
+      const granted = () => server.members[0].metric("etcd_debugging_lease_granted_total");
+      const root = await coord.connect({
+        ...base,
+        namespace: "/wo",
+        username: "root",
+        password: "root-secret",
+      });
+      const writer = await coord.connect({
+        ...base,
+        namespace: "/wo",
+        username: "writer",
+        password: "writer-secret",
+      });
+      try {
+        const before = await granted();
+        const registration = await writer.registry.register(
+          { service: "svc", id: "w", address: "a:1" },
+          { ttlMs: TTL },
+        );
+        // Its own reads and watches are refused: it keeps its lease and retries, with backoff.
+        await rejectsWith(writer.registry.discover("svc"), "PermissionDenied");
+        await sleep(2_000);
+        assert.equal(registration.state, "registered");
+        assert.equal((await granted()) - before, 1, "lease grants");
+        assert.deepEqual((await root.registry.discover("svc")).map((i) => i.id), ["w"]);
+        await registration.close();
+        assert.deepEqual(await root.registry.discover("svc"), []);
+      } finally {
+        await writer.close();
+        await root.close();
       }
     },
   ));
