@@ -10,6 +10,7 @@
 
 import { type Counter, metrics } from "@opentelemetry/api";
 import {
+  abortable,
   closeOnce,
   decodeJson,
   type HotReloadable,
@@ -17,7 +18,6 @@ import {
   isTransient,
   retry,
   scopedSignal,
-  timeoutSignal,
 } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
@@ -138,6 +138,31 @@ interface TypedConfigSettings<T> {
   onDelete: "keep" | "defaults";
 }
 
+/**
+ * Calls `component.hotReload`, giving up after the request timeout: a component that never
+ * settles must not hold up the configs behind it (the signal asks it to stop; a component
+ * that ignores it is no longer waited for).
+ *
+ * @throws {InfraError} `Timeout` when it did not settle in time; otherwise what it threw.
+ */
+async function reloadWithin<C>(
+  component: HotReloadable<C>,
+  config: C,
+  timeoutMs: number,
+): Promise<void> {
+  using scope = scopedSignal({ timeoutMs, component: COMPONENT });
+  const reload = (async () => await component.hotReload(config, { signal: scope.signal }))();
+  try {
+    await abortable(reload, scope.signal, COMPONENT);
+  } catch (error) {
+    if (!scope.signal.aborted) throw error;
+    throw new InfraError("Timeout", `hotReload did not settle within ${timeoutMs} ms`, {
+      component: COMPONENT,
+      cause: error,
+    });
+  }
+}
+
 /** Loads the key and starts the watch (the work of {@link openTypedConfig}). */
 async function startTypedConfig<T>(
   context: CoordContext,
@@ -174,9 +199,7 @@ async function startTypedConfig<T>(
   const reloadComponents = async (value: T) => {
     await Promise.all([...bindings].map(async (binding) => {
       try {
-        await binding.component.hotReload(binding.select(value), {
-          signal: timeoutSignal(context.requestTimeoutMs, COMPONENT),
-        });
+        await reloadWithin(binding.component, binding.select(value), context.requestTimeoutMs);
       } catch (error) {
         reject("hot_reload", revision, { error });
       }
@@ -309,9 +332,7 @@ async function startTypedConfig<T>(
       const select = bindOptions.select ?? ((value: T) => value as unknown as C);
       const binding: Binding<T> = { component: component as HotReloadable<unknown>, select };
       return exclusive(async () => {
-        await component.hotReload(select(current), {
-          signal: timeoutSignal(context.requestTimeoutMs, COMPONENT),
-        });
+        await reloadWithin(component, select(current), context.requestTimeoutMs);
         bindings.add(binding);
       }).then(() => () => void bindings.delete(binding));
     },

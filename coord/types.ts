@@ -266,14 +266,17 @@ export interface TypedConfig<T> extends AsyncDisposable {
   /**
    * Keeps a component's config in step: calls `component.hotReload` now with the value in
    * force and after every accepted change. A reload the component rejects is logged and
-   * counted; the component keeps its own previous config (the HotReloadable contract).
+   * counted; the component keeps its own previous config (the HotReloadable contract). A
+   * reload has the client's request timeout to settle (its `signal` fires then): one that
+   * has not is a failed reload like a rejected one, and the config goes on without it (the
+   * other components and later changes do not wait for it).
    *
    * @param component The component.
    * @param options How to pick its config out of the value.
    * @returns A function that unbinds.
    * @throws {InfraError} `InvalidArgument` when `component` has no `hotReload` function or
-   * `select` is not a function; what the first `hotReload` threw (the component is then not
-   * bound).
+   * `select` is not a function; what the first `hotReload` threw, or `Timeout` when it did
+   * not settle in time (the component is then not bound).
    */
   bind<C = T>(component: HotReloadable<C>, options?: BindOptions<T, C>): Promise<() => void>;
   /** Stops watching; idempotent. */

@@ -731,6 +731,36 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     );
   });
 
+  it("a component whose hot reload never settles fails after the request timeout, counted like a rejection, and the config moves on for everyone", async (h) => {
+    const c = await h.client({ requestTimeoutMs: 200 });
+    const key = "/config/t/stuck";
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    let calls = 0;
+    await cfg.bind({
+      hotReload: (value: { n: number }) => {
+        calls++;
+        return value.n === 1 ? new Promise<void>(() => {}) : Promise.resolve();
+      },
+    });
+    const other: number[] = [];
+    await cfg.bind({
+      hotReload: (value: { n: number }) => Promise.resolve(void other.push(value.n)),
+    });
+    const failed = () =>
+      rejections(key).filter((r) => r.attributes["coord.config.reason"] === "hot_reload").length;
+    const before = failed();
+    await c.kv.set(key, { n: 1 });
+    await waitUntil(() => other.includes(1), { what: "the first change" });
+    await c.kv.set(key, { n: 2 });
+    await waitUntil(() => other.includes(2), { what: "the change after the stuck reload" });
+    assert.deepEqual(other, [0, 1, 2]);
+    assert.equal(cfg.current().n, 2);
+    assert.equal(calls, 3);
+    assert.equal(failed(), before + 1);
+    // A component whose first reload never settles is not bound.
+    await rejectsWith(cfg.bind({ hotReload: () => new Promise<void>(() => {}) }), "Timeout");
+  });
+
   it("config keys follow /config/{env}/{service}/{component} and are stored without a doubled prefix", async (h) => {
     const c = await h.client();
     const key = coord.configKey({ env: "dev", component: "clog" });
