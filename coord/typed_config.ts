@@ -22,7 +22,7 @@ import {
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
 import type { CallOptions, KeyValue } from "./transport.ts";
-import { readStart, runWatch, type WatchStart } from "./watch.ts";
+import { readStart, runWatch, type WatchChange, type WatchStart } from "./watch.ts";
 import type {
   BindOptions,
   ConfigSchema,
@@ -220,38 +220,72 @@ async function startTypedConfig<T>(
     await reloadComponents(value);
   };
 
-  const apply = async (kv: KeyValue | undefined, at: number) => {
-    if (kv === undefined) {
-      if (revision === 0) return;
-      if (onDelete === "defaults") {
-        logger.info("config key deleted; defaults in force", { key, revision: at });
-        await putInForce(defaults, 0);
-      } else {
-        logger.info("config key deleted; keeping the last value", { key, revision: at });
-      }
-      return;
-    }
-    if (kv.modRevision === revision) return;
+  /** Decodes and validates a stored value; a rejection is logged and counted. */
+  const check = async (kv: KeyValue): Promise<{ value: T } | undefined> => {
     let parsed: unknown;
     try {
       parsed = decodeJson(kv.value, COMPONENT, `the value of ${key}`);
     } catch (error) {
       reject("invalid_json", kv.modRevision, { error });
-      return;
+      return undefined;
     }
     const checked = await validate(schema, mergeDefaults(defaults, parsed));
     if ("issues" in checked) {
       reject("schema", kv.modRevision, { issues: checked.issues });
-      return;
+      return undefined;
     }
-    logger.info("config value in force", { key, revision: kv.modRevision });
-    await putInForce(checked.value, kv.modRevision);
+    return checked;
+  };
+
+  const applyDeletion = async (at: number) => {
+    if (revision === 0) return;
+    if (onDelete === "defaults") {
+      logger.info("config key deleted; defaults in force", { key, revision: at });
+      await putInForce(defaults, 0);
+    } else {
+      logger.info("config key deleted; keeping the last value", { key, revision: at });
+    }
+  };
+
+  const applyValue = async (value: T, at: number) => {
+    logger.info("config value in force", { key, revision: at });
+    await putInForce(value, at);
+  };
+
+  /** Applies the key's state as read: its value, or its absence. */
+  const applyRead = async (kv: KeyValue | undefined, at: number) => {
+    if (kv === undefined) return await applyDeletion(at);
+    if (kv.modRevision === revision) return;
+    const checked = await check(kv);
+    if (checked) await applyValue(checked.value, kv.modRevision);
+  };
+
+  /**
+   * Applies one watch batch. Every value in it is checked, in order, so each rejected one is
+   * logged and counted; of the rest only the batch's final state goes in force, once: the
+   * last valid value, or a deletion that came after it. (Writes that arrive together are
+   * coalesced: listeners and components see where the batch ends, not each step.)
+   */
+  const applyBatch = async (changes: WatchChange[]) => {
+    let last: { value: T; at: number } | { deletedAt: number } | undefined;
+    for (const change of changes) {
+      if (change.type === "put") {
+        const checked = await check(change.kv);
+        if (checked) last = { value: checked.value, at: change.kv.modRevision };
+      } else {
+        // A delete, or a reset (the key's state re-read): absent unless a put follows.
+        last = { deletedAt: change.kv.modRevision };
+      }
+    }
+    if (last === undefined) return;
+    if ("deletedAt" in last) await applyDeletion(last.deletedAt);
+    else if (last.at !== revision) await applyValue(last.value, last.at);
   };
 
   const read = (call: CallOptions) => readStart(transport, { key }, call);
   const load = async () => {
     const first = await context.retryingForever(read, stop.signal);
-    await exclusive(() => apply(first.kvs[0], first.start.revision));
+    await exclusive(() => applyRead(first.kvs[0], first.start.revision));
     return first.start;
   };
 
@@ -272,12 +306,7 @@ async function startTypedConfig<T>(
         signal: stop.signal,
         logger,
         what: `config ${key}`,
-        onChanges: (changes) =>
-          exclusive(async () => {
-            // Only the latest state of the key matters.
-            const last = changes[changes.length - 1];
-            await apply(last.type === "put" ? last.kv : undefined, last.kv.modRevision);
-          }),
+        onChanges: (changes) => exclusive(() => applyBatch(changes)),
       });
     }, {
       maxAttempts: Infinity,
@@ -296,7 +325,7 @@ async function startTypedConfig<T>(
   let running: Promise<unknown>;
   try {
     const first = await context.retrying(read, signal);
-    await exclusive(() => apply(first.kvs[0], first.start.revision));
+    await exclusive(() => applyRead(first.kvs[0], first.start.revision));
     running = follow(first.start);
   } catch (error) {
     if (!isTransient(error)) throw error;

@@ -229,6 +229,9 @@ export interface TypedConfigOptions<T> extends SignalOptions {
   /**
    * Any Standard Schema validator (zod, valibot, arktype, ...). A stored value that fails it
    * is rejected: logged, counted (`coord.config.rejected`), and the last good value stays.
+   * Values that arrive together (in one watch batch) are each checked, in order, so every
+   * rejected one is logged and counted; of the valid ones only the last goes in force
+   * (listeners and components see where the batch ends, once).
    */
   schema?: ConfigSchema<T>;
   /**

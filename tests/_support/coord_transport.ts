@@ -1,9 +1,15 @@
 /**
  * Transports with test hooks around coord's transport seam: override some calls, end live
- * watches as a lost connection would, or take the whole transport down for a while.
+ * watches as a lost connection would, take the whole transport down for a while, or hold
+ * watch events back.
  */
 import { InfraError } from "../../base/mod.ts";
-import type { Transport, WatchSink, WatchSubscription } from "../../coord/transport.ts";
+import type {
+  Transport,
+  TransportEvent,
+  WatchSink,
+  WatchSubscription,
+} from "../../coord/transport.ts";
 
 /** A transport that runs `overrides` instead of some of `transport`'s methods. */
 export function intercept(transport: Transport, overrides: Partial<Transport>): Transport {
@@ -101,6 +107,58 @@ export function outage(transport: Transport): Outage {
     },
     end() {
       down = false;
+    },
+  };
+}
+
+/** A transport whose watch events a test can hold back and then deliver as one batch. */
+export interface Holding {
+  /** The transport to give the client. */
+  transport: Transport;
+  /** From now on, events are kept instead of delivered. */
+  hold(): void;
+  /** How many events are kept. */
+  readonly held: number;
+  /** Delivers the kept events, per subscription in one batch, and stops holding. */
+  release(): void;
+}
+
+/** Wraps `transport` so that watch events can be held and delivered together. */
+export function holding(transport: Transport): Holding {
+  let holding = false;
+  const waiting = new Map<WatchSink, TransportEvent[]>();
+  return {
+    transport: intercept(transport, {
+      watch(range, start, sink) {
+        const subscription = transport.watch(range, start, {
+          onCreated: () => sink.onCreated?.(),
+          onEvents(events) {
+            if (!holding) return sink.onEvents(events);
+            waiting.set(sink, [...(waiting.get(sink) ?? []), ...events]);
+          },
+          onEnd: (end) => sink.onEnd(end),
+        });
+        return {
+          cancel() {
+            waiting.delete(sink);
+            return subscription.cancel();
+          },
+        };
+      },
+    }),
+    hold() {
+      holding = true;
+    },
+    get held() {
+      let count = 0;
+      for (const events of waiting.values()) count += events.length;
+      return count;
+    },
+    release() {
+      holding = false;
+      const batches = [...waiting];
+      waiting.clear();
+      for (const [sink, events] of batches) sink.onEvents(events);
     },
   };
 }

@@ -18,6 +18,8 @@ import { getLogger, type Logger } from "../../clog/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "../_support/meter.ts";
 import {
+  type Holding,
+  holding,
   intercept,
   type Interruptible,
   interruptible,
@@ -759,6 +761,44 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.equal(failed(), before + 1);
     // A component whose first reload never settles is not bound.
     await rejectsWith(cfg.bind({ hotReload: () => new Promise<void>(() => {}) }), "Timeout");
+  });
+
+  it("typed config checks every value of a watch batch in order: each invalid one is counted, the last valid one goes in force", async (h) => {
+    const links = { current: undefined as Holding | undefined };
+    const c = await h.client({ wrap: (t) => (links.current = holding(t)).transport });
+    const writer = await h.client();
+    const key = "/config/t/batch";
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    const changes: number[] = [];
+    cfg.onChange((value) => changes.push(value.n));
+    const link = links.current!;
+    const raw = (value: string) =>
+      writer.transport.txn({ compare: [], success: [{ type: "put", key, value }], failure: [] });
+    const batch = async (...writes: (() => Promise<unknown>)[]) => {
+      link.hold();
+      for (const write of writes) await write();
+      await waitUntil(() => link.held === writes.length, { what: "the writes to be held" });
+      link.release();
+    };
+    const before = rejections(key).length;
+
+    await batch(() => writer.kv.set(key, { n: 1 }), () => raw("{bad"));
+    await waitUntil(() => rejections(key).length === before + 1, { what: "the rejection" });
+    await waitUntil(() => cfg.current().n === 1, { what: "the valid value before it" });
+
+    await batch(() => raw("{worse"), () => writer.kv.set(key, { n: 2 }));
+    await waitUntil(() => cfg.current().n === 2, { what: "the valid value after it" });
+    assert.equal(rejections(key).length, before + 2);
+    assert.deepEqual(
+      rejections(key).slice(before).map((r) => r.attributes["coord.config.reason"]),
+      ["invalid_json", "invalid_json"],
+    );
+
+    // Valid values that arrive together are coalesced: the last one goes in force, once.
+    await batch(() => writer.kv.set(key, { n: 3 }), () => writer.kv.set(key, { n: 4 }));
+    await waitUntil(() => cfg.current().n === 4, { what: "the last of two valid values" });
+    assert.deepEqual(changes, [1, 2, 4]);
+    assert.equal(cfg.revision, (await writer.kv.get(key))?.revision);
   });
 
   it("config keys follow /config/{env}/{service}/{component} and are stored without a doubled prefix", async (h) => {
