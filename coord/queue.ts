@@ -11,17 +11,27 @@
  * @module
  */
 
-import { backoffCap, delay, InfraError, isTransient, scopedSignal } from "../base/mod.ts";
+import {
+  abortable,
+  backoffCap,
+  delay,
+  InfraError,
+  isTransient,
+  scopedSignal,
+} from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
+import { removeFromQueue } from "./ownership.ts";
 import type { Session } from "./session.ts";
-import type { KeyValue } from "./transport.ts";
+import type { KeyValue, TxnResult } from "./transport.ts";
 
 const COMPONENT = "coord";
 let sequence = 0;
 
 /**
- * A fresh contender key in a queue: `{prefix}{leaseHex}_{n}` (unique per call, so one
- * session can wait for the same lock from several places at once).
+ * A fresh contender key in a queue: `{prefix}{leaseHex}_{n}`, unique per call (per attempt
+ * to join): one session can wait for the same lock from several places at once, and the
+ * late clean-up of an abandoned join (see {@link joinQueue}) can only ever delete the key of
+ * that join, never one of a later attempt.
  *
  * @param prefix The queue prefix, ending with `/`.
  * @param session The session whose lease will hold it.
@@ -44,6 +54,14 @@ export interface QueueEntry {
 /**
  * Joins a queue: `If(CreateRevision(myKey) == 0) Then(Put(myKey), Get(first)) Else(Get(myKey),
  * Get(first))`. Safe to retry (a retry finds the key it already put).
+ *
+ * A join given up in flight (its signal fired, its deadline passed) may still land: the
+ * transport stops waiting but cannot take back a request already on its way (etcd3 cannot
+ * cancel a unary call, and one cancelled on the wire may still be applied). Its key would
+ * then sit in the queue under the shared session, blocking the lock for every process while
+ * the session lives. So each put is sent without the attempt's signal and its real outcome
+ * is kept: when the join fails, the key is deleted once every put sent has settled (as
+ * well as by the caller at once).
  *
  * @param context The client context.
  * @param session The session whose lease holds the key.
@@ -73,15 +91,24 @@ export async function joinQueue(
   };
   // Scoped, not AbortSignal.any: the shared session outlives any number of joins.
   using scope = scopedSignal({ signals: [signal, session.signal], component: COMPONENT });
-  const result = await context.retrying(
-    (call) =>
-      context.transport.txn({
+  const sent: Promise<unknown>[] = [];
+  let result: TxnResult;
+  try {
+    result = await context.retrying((call) => {
+      const put = context.transport.txn({
         compare: [{ key, target: "create", result: "==", value: 0 }],
         success: [{ type: "put", key, value, lease: session.id }, first],
         failure: [{ type: "range", request: { key } }, first],
-      }, call),
-    scope.signal,
-  );
+      });
+      sent.push(put);
+      return abortable(put, call.signal, COMPONENT);
+    }, scope.signal);
+  } catch (error) {
+    // Idempotent (only a key still under this session's lease goes), and the key is this
+    // join's own: a late put that lands after the caller's clean-up goes again here.
+    void Promise.allSettled(sent).then(() => removeFromQueue(context, session, key));
+    throw error;
+  }
   let revision = result.revision;
   if (!result.succeeded) {
     const mine = result.results[0];

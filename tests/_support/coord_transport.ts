@@ -1,12 +1,14 @@
 /**
  * Transports with test hooks around coord's transport seam: override some calls, end live
- * watches as a lost connection would, take the whole transport down for a while, or hold
- * watch events back.
+ * watches as a lost connection would, take the whole transport down for a while, deliver
+ * requests late or hold watch events back.
  */
-import { InfraError } from "../../base/mod.ts";
+import { abortable, InfraError } from "../../base/mod.ts";
 import type {
   Transport,
   TransportEvent,
+  TxnRequest,
+  TxnResult,
   WatchSink,
   WatchSubscription,
 } from "../../coord/transport.ts";
@@ -107,6 +109,36 @@ export function outage(transport: Transport): Outage {
     },
     end() {
       down = false;
+    },
+  };
+}
+
+/**
+ * A transport whose matching transactions reach the store only after `ms`, as on a slow
+ * link: the caller's signal stops the caller's wait at once but, as with etcd3 over gRPC,
+ * not the request, which still lands (or fails) later. `settled` resolves once every
+ * delayed request has been applied.
+ */
+export function delayed(
+  transport: Transport,
+  options: { matches(request: TxnRequest): boolean; ms: number },
+): { transport: Transport; settled(): Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>();
+  return {
+    transport: intercept(transport, {
+      txn(request, callOptions) {
+        if (!options.matches(request)) return transport.txn(request, callOptions);
+        const sent = new Promise<TxnResult>((resolve, reject) =>
+          setTimeout(() => transport.txn(request).then(resolve, reject), options.ms)
+        );
+        const tracked = sent.catch(() => {});
+        inFlight.add(tracked);
+        void tracked.then(() => inFlight.delete(tracked));
+        return abortable(sent, callOptions?.signal);
+      },
+    }),
+    async settled() {
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
     },
   };
 }

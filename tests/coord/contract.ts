@@ -10,7 +10,7 @@ import * as v from "valibot";
 import { type } from "arktype";
 import { type HotReloadable, InfraError } from "../../base/mod.ts";
 import type { CoordClient } from "../../coord/client.ts";
-import type { Transport } from "../../coord/transport.ts";
+import type { Transport, TxnRequest } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { runWatch } from "../../coord/watch.ts";
@@ -18,6 +18,7 @@ import { getLogger, type Logger } from "../../clog/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "../_support/meter.ts";
 import {
+  delayed,
   type Holding,
   holding,
   intercept,
@@ -1172,6 +1173,41 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     const next = await b.tryLock("abort", { ttlMs: TTL });
     assert.ok(next);
     await next.release();
+  });
+
+  it("a lock or a campaign given up while its queue join is still on the wire leaves no key once the join lands", async (h) => {
+    const links = { current: undefined as ReturnType<typeof delayed> | undefined };
+    const late = (request: TxnRequest) =>
+      request.success.some((op) => op.type === "put" && /\/(locks|elections)\/late\//.test(op.key));
+    const slow = await h.client({
+      wrap: (transport) =>
+        (links.current = delayed(transport, { matches: late, ms: 300 })).transport,
+    });
+    const other = await h.client();
+    await rejectsWith(
+      slow.lock("late", { ttlMs: TTL, signal: AbortSignal.timeout(100) }),
+      "Timeout",
+    );
+    await rejectsWith(
+      slow.election("late").campaign("x", { ttlMs: TTL, signal: AbortSignal.timeout(100) }),
+      "Timeout",
+    );
+    // The joins land now, on the slow client's shared session (which stays alive).
+    await links.current!.settled();
+    for (const prefix of ["/locks/late/", "/elections/late/"]) {
+      await waitUntil(
+        async () => (await other.transport.range({ key: prefix, prefix: true })).kvs.length === 0,
+        { timeoutMs: 5_000, what: `the late key under ${prefix} to be removed` },
+      );
+    }
+    const lock = await other.tryLock("late", { ttlMs: TTL });
+    assert.ok(lock, "the lock is free for others");
+    await lock.release();
+    assert.equal(await other.election("late").leader(), undefined);
+    // The slow client itself still locks (its own later joins are not removed).
+    const own = await slow.lock("late", { ttlMs: TTL });
+    assert.equal(await own.isOwner(), true);
+    await own.release();
   });
 
   it("one caller's aborted signal does not fail a concurrent lock call that shares its session", async (h) => {
