@@ -252,6 +252,42 @@ function hostPolicy(): Policy {
   return { execute: (fn) => breaker.execute(async () => await fn({ signal: NEVER })) };
 }
 
+/** grpc-js's per-call options and client interceptors, as etcd3's stream calls take them. */
+type StreamCallOptions = NonNullable<Parameters<Etcd3["watchClient"]["watch"]>[0]>;
+type Interceptor = NonNullable<StreamCallOptions["interceptors"]>[number];
+
+/**
+ * Opens watch streams with etcd's `hasleader: true` metadata, as Go's
+ * `clientv3.WithRequireLeader` does (and go-zero's discov with it). A member cut off from
+ * its cluster keeps an ordinary watch stream open and silent for as long as the partition
+ * lasts; one carrying this header it cancels ("etcdserver: no leader", after about three
+ * election timeouts without a leader), so the resilient watch above resubscribes from its
+ * last revision, to another member when there is one. etcd3 takes no metadata of its own
+ * for a stream, but passes grpc-js call options on: this interceptor (grpc-js's public
+ * per-call hook) forwards every operation of the next call and adds the header when the
+ * call starts, on a copy (the auth token's metadata is shared by every call). grpc-js types
+ * an interceptor's result as its `InterceptingCall` class, which would mean a direct
+ * dependency on grpc-js; what it uses of the result is the call interface, which the
+ * forwarding proxy is.
+ */
+const requireLeader: Interceptor = (options, nextCall) => {
+  const call = nextCall(options);
+  const forwarding = new Proxy(call, {
+    get(target, property) {
+      if (property === "start") {
+        return (...[metadata, listener]: Parameters<typeof target.start>) => {
+          const withLeader = metadata.clone();
+          withLeader.set("hasleader", "true");
+          target.start(withLeader, listener);
+        };
+      }
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return forwarding as ReturnType<Interceptor>;
+};
+
 interface KeepAliveChannel {
   stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
   waiters: Map<string, { resolve(ttl: number): void; reject(error: unknown): void }[]>;
@@ -507,7 +543,7 @@ export class EtcdTransport implements Transport {
       );
       return { cancel: () => Promise.resolve() };
     }
-    this.#client.watchClient.watch().then((opened) => {
+    this.#client.watchClient.watch({ interceptors: [requireLeader] }).then((opened) => {
       stream = opened;
       if (done) {
         teardown();

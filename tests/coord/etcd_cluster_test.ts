@@ -1,13 +1,17 @@
 /**
- * A private three-member etcd cluster whose leader is SIGKILLed mid-run: config, registry
- * and locks keep working on the two members left.
+ * Private three-member etcd clusters: one whose leader is SIGKILLed mid-run (config, registry
+ * and locks keep working on the two members left), one whose member under a watch loses its
+ * leader (the watch is cancelled, not left silent).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { InfraError } from "../../base/mod.ts";
 import * as coord from "../../coord/mod.ts";
+import type { WatchEnd } from "../../coord/transport.ts";
+import { intercept } from "../_support/coord_transport.ts";
 import { leaderOf, startEtcd } from "../_support/etcd_server.ts";
 import { waitUntil } from "../_support/process.ts";
-import { nextChunk } from "./contract.ts";
+import { chunkWhere, nextChunk } from "./contract.ts";
 import { etcdHarness } from "./_harness.ts";
 
 test("killing the leader of a three-member cluster leaves config, registry and locks working", async () => {
@@ -63,6 +67,70 @@ test("killing the leader of a three-member cluster leaves config, registry and l
     await services.cancel();
     await second.close();
     await registration.close();
+  } finally {
+    await h.close().catch(() => {});
+    await server.close();
+  }
+});
+
+test("a watch on a member that has lost its leader is cancelled instead of staying silent, and resumes without a gap once there is a leader again", async () => {
+  const server = await startEtcd({ size: 3 });
+  const [member, ...others] = server.members;
+  // Every client talks to this one member only.
+  const h = await etcdHarness([member.endpoint], { config: { sessionTtlMs: 5_000 } });
+  try {
+    const ends: WatchEnd[] = [];
+    const watcher = await h.client({
+      wrap: (transport) =>
+        intercept(transport, {
+          watch: (range, start, sink) =>
+            transport.watch(range, start, {
+              onCreated: () => sink.onCreated?.(),
+              onEvents: (events) => sink.onEvents(events),
+              onEnd(end) {
+                ends.push(end);
+                sink.onEnd(end);
+              },
+            }),
+        }),
+    });
+    const writer = await h.client();
+    const reader = watcher.kv.watch<number>("/isolated/", { prefix: true }).getReader();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await writer.kv.set("/isolated/n", 1);
+      const first = await nextChunk(reader);
+      assert.equal(first.type === "put" && first.value, 1);
+
+      await Promise.all(others.map((other) => other.process.kill()));
+      // etcd cancels streams that require a leader after about three election timeouts
+      // (500 ms here) without one; an ordinary watch would stay open and hear nothing.
+      await waitUntil(() => ends.length > 0, {
+        timeoutMs: 15_000,
+        what: "the watch on the leaderless member to be cancelled",
+      });
+      const end = ends[0];
+      assert.equal(end.reason, "error");
+      assert.ok(
+        end.reason === "error" && InfraError.is(end.error, "Unavailable"),
+        JSON.stringify(end),
+      );
+      assert.match(end.reason === "error" ? String(end.error) : "", /no leader/);
+
+      await Promise.all(others.map((other) => other.process.start()));
+      await waitUntil(async () => {
+        await writer.kv.set("/isolated/n", 2);
+        return true;
+      }, { timeoutMs: 30_000, what: "a write once the cluster has a leader again" });
+      const next = await chunkWhere(
+        reader,
+        (event) => event.type === "put" && event.value === 2,
+        30_000,
+      );
+      assert.equal(next.key, "/isolated/n");
+    } finally {
+      await reader.cancel();
+    }
   } finally {
     await h.close().catch(() => {});
     await server.close();
