@@ -22,11 +22,15 @@ export interface CoordTlsConfig {
   keyFile?: string;
 }
 
-/** Settings of {@link connect}. Durations are milliseconds. */
+/**
+ * Settings of {@link connect}. Durations are milliseconds; a timeout may not exceed
+ * 2^31 − 1 (about 24.8 days, setTimeout's limit).
+ */
 export interface CoordConfig {
   /**
-   * etcd client URLs (`http://host:2379`, or `https://` for TLS; all the same scheme). A bare
-   * `host:port` means `http://host:port`.
+   * etcd client URLs (`http://host:2379`, or `https://` for TLS; all the same scheme), host
+   * and port only: no path, query or credentials. A bare `host:port` means
+   * `http://host:port`.
    */
   endpoints: string[];
   /**
@@ -113,6 +117,12 @@ export function defaultConfig(environment: CoordEnvironment = "development"): Co
 
 const check = configCheck("coord");
 
+/**
+ * The longest duration coord accepts for a timeout, in ms: 2^31 − 1, setTimeout's limit (a
+ * longer delay fires at once on Node and Bun), about 24.8 days.
+ */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** Smallest and largest lease TTL coord accepts, in ms. */
 export const TTL_BOUNDS: { min: number; max: number } = { min: 1_000, max: 86_400_000 };
 
@@ -145,6 +155,18 @@ export function checkTtl(value: unknown, field = "ttlMs"): number {
   return check.integer(value, field, TTL_BOUNDS);
 }
 
+/**
+ * Checks a timeout in ms: an integer from `min` (default 1) to 2^31 − 1.
+ *
+ * @param value The timeout.
+ * @param field Named in the error.
+ * @param min The smallest value accepted.
+ * @returns The timeout.
+ */
+export function checkTimeout(value: unknown, field: string, min = 1): number {
+  return check.integer(value, field, { min, max: MAX_TIMEOUT_MS });
+}
+
 function checkEndpoint(value: string, field: string): string {
   const url = /^[a-z]+:\/\//i.test(value) ? value : `http://${value}`;
   let parsed: URL;
@@ -158,6 +180,17 @@ function checkEndpoint(value: string, field: string): string {
   }
   if (!parsed.hostname || !parsed.port) {
     throw check.fail(field, `must name a host and a port, got "${value}"`);
+  }
+  // etcd's gRPC endpoint is the host and port alone: a path, query or fragment would be
+  // dropped without a word, and credentials belong in `username`/`password`.
+  if (
+    (parsed.pathname !== "/" && parsed.pathname !== "") || parsed.search || parsed.hash ||
+    value.includes("?") || value.includes("#")
+  ) {
+    throw check.fail(field, `must be scheme://host:port only (no path or query), got "${value}"`);
+  }
+  if (parsed.username || parsed.password) {
+    throw check.fail(field, `must not carry credentials (use username/password), got "${value}"`);
   }
   return `${parsed.protocol}//${parsed.host}`;
 }
@@ -191,10 +224,10 @@ export function checkConfig(config: CoordConfig): CoordConfig {
   const result: CoordConfig = {
     endpoints,
     namespace: checkNamespace(raw.namespace),
-    dialTimeoutMs: check.integer(raw.dialTimeoutMs, "dialTimeoutMs", { min: 1 }),
-    requestTimeoutMs: check.integer(raw.requestTimeoutMs, "requestTimeoutMs", { min: 1 }),
-    keepAliveTimeMs: check.integer(raw.keepAliveTimeMs, "keepAliveTimeMs", { min: 1_000 }),
-    keepAliveTimeoutMs: check.integer(raw.keepAliveTimeoutMs, "keepAliveTimeoutMs", { min: 1 }),
+    dialTimeoutMs: checkTimeout(raw.dialTimeoutMs, "dialTimeoutMs"),
+    requestTimeoutMs: checkTimeout(raw.requestTimeoutMs, "requestTimeoutMs"),
+    keepAliveTimeMs: checkTimeout(raw.keepAliveTimeMs, "keepAliveTimeMs", 1_000),
+    keepAliveTimeoutMs: checkTimeout(raw.keepAliveTimeoutMs, "keepAliveTimeoutMs"),
     sessionTtlMs: checkTtl(raw.sessionTtlMs, "sessionTtlMs"),
   };
   if (raw.username !== undefined || raw.password !== undefined) {

@@ -9,7 +9,7 @@
 
 import { getLogger, type Logger } from "../clog/mod.ts";
 import { CoordClient } from "./client.ts";
-import { checkNamespace, checkTtl } from "./config.ts";
+import { checkNamespace, checkTimeout, checkTtl } from "./config.ts";
 import { configCheck } from "../base/mod.ts";
 import { MemoryStore, MemoryTransport } from "./memory_store.ts";
 import type { Coord } from "./types.ts";
@@ -75,9 +75,7 @@ export function memory(config: MemoryConfig = {}, dependencies: MemoryDependenci
   const settings = {
     namespace: checkNamespace(config.namespace ?? ""),
     sessionTtlMs: checkTtl(config.sessionTtlMs ?? 10_000, "sessionTtlMs"),
-    requestTimeoutMs: check.integer(config.requestTimeoutMs ?? 3_000, "requestTimeoutMs", {
-      min: 1,
-    }),
+    requestTimeoutMs: checkTimeout(config.requestTimeoutMs ?? 3_000, "requestTimeoutMs"),
   };
   const store = dependencies.store ?? new MemoryStore();
   if (!(store instanceof MemoryStore)) {
