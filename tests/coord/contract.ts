@@ -802,6 +802,30 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.equal(cfg.revision, (await writer.kv.get(key))?.revision);
   });
 
+  it("typed config started while etcd is unreachable serves the defaults, then the stored value once etcd answers", async (h) => {
+    const links = { current: undefined as Outage | undefined };
+    const c = await h.client({
+      requestTimeoutMs: 200,
+      wrap: (transport) => (links.current = outage(transport)).transport,
+    });
+    const writer = await h.client();
+    const key = "/config/t/offline";
+    await writer.kv.set(key, { n: 5 });
+    await links.current!.begin();
+    let cfg: coord.TypedConfig<{ n: number }>;
+    try {
+      cfg = await c.config(key, { defaults: { n: 0 } });
+      assert.deepEqual(cfg.current(), { n: 0 });
+      assert.equal(cfg.revision, 0);
+    } finally {
+      links.current!.end();
+    }
+    await using _cfg = cfg;
+    await waitUntil(() => cfg.current().n === 5, { what: "the stored value" });
+    await writer.kv.set(key, { n: 6 });
+    await waitUntil(() => cfg.current().n === 6, { what: "a later write" });
+  });
+
   it("config keys follow /config/{env}/{service}/{component} and are stored without a doubled prefix", async (h) => {
     const c = await h.client();
     const key = coord.configKey({ env: "dev", component: "clog" });
@@ -1210,6 +1234,62 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await own.release();
   });
 
+  it("a release wakes only the next waiter: each waiter watches the key just before its own", async (h) => {
+    const live = new Set<{ key: string }>();
+    let wakeups = 0;
+    const counted = (transport: Transport) =>
+      intercept(transport, {
+        watch(range, start, sink) {
+          if (!range.key.includes("/locks/herd/")) return transport.watch(range, start, sink);
+          const entry = { key: range.key };
+          live.add(entry);
+          const subscription = transport.watch(range, start, {
+            onCreated: () => sink.onCreated?.(),
+            onEvents(events) {
+              if (events.some((event) => event.type === "delete")) wakeups++;
+              sink.onEvents(events);
+            },
+            onEnd: (end) => sink.onEnd(end),
+          });
+          return {
+            cancel() {
+              live.delete(entry);
+              return subscription.cancel();
+            },
+          };
+        },
+      });
+    const holder = await h.client();
+    const waiters = await Promise.all([1, 2, 3, 4].map(() => h.client({ wrap: counted })));
+    const queue = async () =>
+      (await holder.transport.range({
+        key: "/locks/herd/",
+        prefix: true,
+        sort: { target: "create", order: "ascend" },
+      })).kvs.map((kv) => kv.key);
+    let held = await holder.lock("herd", { ttlMs: TTL });
+    const waiting: Promise<coord.Lock>[] = [];
+    for (const [i, waiter] of waiters.entries()) {
+      waiting.push(waiter.lock("herd", { ttlMs: TTL }));
+      await waitUntil(async () => (await queue()).length === i + 2, { what: `waiter ${i + 1}` });
+    }
+    await waitUntil(() => live.size === 4, { what: "a watch per waiter" });
+    // Waiter n watches the key of waiter n - 1: four different keys, the whole queue but
+    // its tail (the raw watch keys carry the namespace in front).
+    const watched = [...live].map((entry) => entry.key).sort();
+    const expected = (await queue()).slice(0, 4);
+    assert.equal(new Set(watched).size, 4, JSON.stringify(watched));
+    for (const key of expected) assert.ok(watched.some((raw) => raw.endsWith(key)), key);
+    for (let i = 0; i < waiting.length; i++) {
+      const before = wakeups;
+      await held.release();
+      held = await waiting[i];
+      await sleep(100);
+      assert.equal(wakeups - before, 1, `release ${i + 1} woke one waiter`);
+    }
+    await held.release();
+  });
+
   it("one caller's aborted signal does not fail a concurrent lock call that shares its session", async (h) => {
     const c = await h.client();
     const stop = new AbortController();
@@ -1263,30 +1343,47 @@ export function coordContract(name: string, factory: HarnessFactory): void {
 
   // --- elections ---------------------------------------------------------------------------
 
-  it("candidates lead in turn, and observers see each leader", async (h) => {
-    const a = await h.client();
-    const b = await h.client();
-    const observer = await h.client();
-    const reader = observer.election("primary").observe<string>().getReader();
-    try {
-      assert.equal(await nextChunk(reader), undefined);
-      const leaderA = await a.election("primary").campaign("a", { ttlMs: TTL });
-      assert.equal((await nextChunk(reader))?.value, "a");
-      assert.deepEqual((await b.election("primary").leader())?.value, "a");
-      const campaignB = b.election("primary").campaign("b", { ttlMs: TTL });
-      await sleep(200);
-      await leaderA.resign();
-      const leaderB = await campaignB;
-      const seen = await chunkWhere(reader, (info) => info?.value === "b");
-      assert.ok(seen!.revision > leaderA.fencingToken);
-      assert.equal(leaderB.fencingToken, seen!.revision);
-      await leaderB.resign();
-      assert.equal(await chunkWhere(reader, (info) => info === undefined), undefined);
-      assert.equal(await observer.election("primary").leader(), undefined);
-    } finally {
-      await reader.cancel();
-    }
-  });
+  for (const ending of ["resign", "lease"] as const) {
+    const title = ending === "resign"
+      ? "candidates lead in turn, and observers see each leader"
+      : "observers see the next leader once the leader's lease is lost";
+    it(title, async (h) => {
+      const a = await h.client();
+      const b = await h.client();
+      const observer = await h.client();
+      const name = `primary-${ending}`;
+      const reader = observer.election(name).observe<string>().getReader();
+      try {
+        assert.equal(await nextChunk(reader), undefined);
+        const leaderA = await a.election(name).campaign("a", { ttlMs: TTL });
+        assert.equal((await nextChunk(reader))?.value, "a");
+        assert.deepEqual((await b.election(name).leader())?.value, "a");
+        const campaignB = b.election(name).campaign("b", { ttlMs: TTL });
+        await waitUntil(
+          async () =>
+            (await a.transport.range({ key: `/elections/${name}/`, prefix: true })).kvs.length ===
+              2,
+          { what: "b to queue" },
+        );
+        if (ending === "resign") {
+          await leaderA.resign();
+        } else {
+          await a.transport.leaseRevoke(await leaseOf(a, leaderA.key));
+          assert.ok(InfraError.is(await aborted(leaderA.signal), "LockLost"));
+        }
+        const leaderB = await campaignB;
+        const seen = await chunkWhere(reader, (info) => info?.value === "b");
+        assert.ok(seen!.revision > leaderA.fencingToken);
+        assert.equal(leaderB.fencingToken, seen!.revision);
+        assert.equal((await observer.election(name).leader())?.value, "b");
+        await leaderB.resign();
+        assert.equal(await chunkWhere(reader, (info) => info === undefined), undefined);
+        assert.equal(await observer.election(name).leader(), undefined);
+      } finally {
+        await reader.cancel();
+      }
+    });
+  }
 
   it("a leader can proclaim a new value until it resigns", async (h) => {
     const c = await h.client();
