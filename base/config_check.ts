@@ -147,3 +147,33 @@ export function configCheck(component: string): ConfigCheck {
     },
   };
 }
+
+/** The environments whose defaults every component's `defaultConfig` knows. */
+export type Environment = "development" | "production";
+
+/**
+ * Checks the argument of a component's `defaultConfig(env)`: an unknown environment is an
+ * `InvalidArgument` (naming the argument in `details.argument`) rather than a quiet fallback
+ * to the development defaults.
+ *
+ * @param value What the caller passed.
+ * @param component The component named in the error.
+ * @param argument The parameter's name, for the message.
+ * @returns The environment.
+ * @throws {InfraError} `InvalidArgument` for anything but "development" or "production".
+ *
+ * @example
+ * ```ts
+ * import { checkEnvironment } from "@gochat/infra/base";
+ *
+ * console.assert(checkEnvironment("production", "cache") === "production");
+ * ```
+ */
+export function checkEnvironment(value: unknown, component: string, argument = "env"): Environment {
+  if (value === "development" || value === "production") return value;
+  throw new InfraError(
+    "InvalidArgument",
+    `defaultConfig: ${argument} must be "development" or "production", got ${describe(value)}`,
+    { component, details: { argument } },
+  );
+}

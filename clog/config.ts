@@ -7,7 +7,7 @@
  */
 
 import { resolve } from "node:path";
-import { configCheck, InfraError } from "../base/mod.ts";
+import { checkEnvironment, configCheck } from "../base/mod.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
 
@@ -187,15 +187,7 @@ export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
  * ```
  */
 export function defaultConfig(env: "development" | "production"): ClogConfig {
-  if (env !== "development" && env !== "production") {
-    throw new InfraError(
-      "InvalidArgument",
-      `defaultConfig: env must be "development" or "production", got ${
-        typeof env === "string" ? JSON.stringify(env) : String(env)
-      }`,
-      { component: "clog", details: { argument: "env" } },
-    );
-  }
+  checkEnvironment(env, "clog");
   const development = env === "development";
   return {
     level: development ? "debug" : "info",

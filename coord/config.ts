@@ -4,7 +4,7 @@
  * @module
  */
 
-import { configCheck, InfraError } from "../base/mod.ts";
+import { checkEnvironment, configCheck } from "../base/mod.ts";
 
 /** Client TLS for etcd: PEM text inline or read from files (inline wins). */
 export interface CoordTlsConfig {
@@ -85,14 +85,7 @@ export type CoordEnvironment = "development" | "production";
  * ```
  */
 export function defaultConfig(environment: CoordEnvironment = "development"): CoordConfig {
-  if (environment !== "development" && environment !== "production") {
-    const got = typeof environment === "string" ? JSON.stringify(environment) : String(environment);
-    throw new InfraError(
-      "InvalidArgument",
-      `defaultConfig: environment must be "development" or "production", got ${got}`,
-      { component: "coord", details: { argument: "environment" } },
-    );
-  }
+  checkEnvironment(environment, "coord", "environment");
   if (environment === "production") {
     return {
       endpoints: ["http://etcd1:2379", "http://etcd2:2379", "http://etcd3:2379"],

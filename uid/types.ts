@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InfraError } from "../base/mod.ts";
+import { checkEnvironment } from "../base/mod.ts";
 
 /** The default Snowflake epoch, 2024-01-01T00:00:00Z, in Unix ms. */
 export const DEFAULT_EPOCH_MS: number = Date.UTC(2024, 0, 1);
@@ -83,13 +83,6 @@ export interface SnowflakeConfig {
  * ```
  */
 export function defaultConfig(env: "development" | "production"): SnowflakeConfig {
-  if (env !== "development" && env !== "production") {
-    const got = typeof env === "string" ? JSON.stringify(env) : String(env);
-    throw new InfraError(
-      "InvalidArgument",
-      `defaultConfig: env must be "development" or "production", got ${got}`,
-      { component: "uid", details: { argument: "env" } },
-    );
-  }
+  checkEnvironment(env, "uid");
   return { epochMs: DEFAULT_EPOCH_MS, maxClockBackwardsMs: env === "production" ? 10 : 50 };
 }
