@@ -11,7 +11,7 @@ import { createBloom } from "./bloom.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import { createHashes, createSets, createSortedSets } from "./collections.ts";
 import { type Command, command, type Connection } from "./connection.ts";
-import { CacheCore, type CacheSettings } from "./core.ts";
+import { CacheCore, type CacheSettings, repliesOf } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { companionsOf, GetOrSet } from "./get_or_set.ts";
 import { lock, tryLock } from "./lock.ts";
@@ -111,9 +111,8 @@ class CacheClient implements Cache {
     const core = this.#core;
     const codec = checkCodec(options.codec, core.settings.codec);
     const cmd = setCommand(core, key, value, options, codec);
-    core.detachFlights([core.keys.full(key)]);
-    if (core.l1 === undefined) return (await core.send(cmd, options.signal)) !== null;
-    return (await this.#write(cmd, [core.keys.full(key)], options.signal)) !== null;
+    const full = [core.keys.full(key)];
+    return (await core.write(full, () => core.connection.call(cmd), options.signal)) !== null;
   }
 
   async getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]> {
@@ -183,15 +182,14 @@ class CacheClient implements Cache {
         binary: false,
       };
     });
-    core.l1?.invalidate(full);
-    core.detachFlights(full);
-    try {
-      await (commands.length === 1
-        ? core.send(commands[0], options.signal)
-        : core.sendAll(commands, options.signal));
-    } finally {
-      await core.invalidate(full);
-    }
+    await core.write(
+      full,
+      () =>
+        commands.length === 1
+          ? core.connection.call(commands[0])
+          : core.connection.batch(commands).then(repliesOf),
+      options.signal,
+    );
   }
 
   async delete(keys: string | string[], options?: CallOptions): Promise<number> {
@@ -207,17 +205,15 @@ class CacheClient implements Cache {
       const groupKeys = group.map((i) => companions[i]);
       return command("DEL", groupKeys, groupKeys[0]);
     });
-    core.detachFlights(full);
-    core.l1?.invalidate(full);
-    try {
-      const replies = await core.sendAll([...userCommands, ...companionCommands], options?.signal);
-      return replies.slice(0, userCommands.length).reduce<number>(
-        (sum, r) => sum + parseInteger(r),
-        0,
-      );
-    } finally {
-      await core.invalidate(full);
-    }
+    const replies = await core.write(
+      full,
+      () => core.connection.batch([...userCommands, ...companionCommands]).then(repliesOf),
+      options?.signal,
+    );
+    return replies.slice(0, userCommands.length).reduce<number>(
+      (sum, r) => sum + parseInteger(r),
+      0,
+    );
   }
 
   async exists(keys: string | string[], options?: CallOptions): Promise<number> {
@@ -235,14 +231,10 @@ class CacheClient implements Cache {
     const core = this.#core;
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
-    if (ttl > 0) {
-      return parseInteger(
-        await this.#write(command("PEXPIRE", [full, ttl], full), [full], options?.signal),
-      ) === 1;
-    }
-    const persisted = parseInteger(
-      await this.#write(command("PERSIST", [full], full), [full], options?.signal),
-    );
+    const write = (cmd: Command) =>
+      core.write([full], () => core.connection.call(cmd), options?.signal);
+    if (ttl > 0) return parseInteger(await write(command("PEXPIRE", [full, ttl], full))) === 1;
+    const persisted = parseInteger(await write(command("PERSIST", [full], full)));
     if (persisted === 1) return true;
     return parseInteger(await core.send(command("EXISTS", [full], full), options?.signal)) === 1;
   }
@@ -267,10 +259,7 @@ class CacheClient implements Cache {
         binary: false,
       }
       : command(integer ? "INCRBY" : "INCRBYFLOAT", [full, by], full);
-    const reply = core.l1 === undefined
-      ? await core.send(cmd, options.signal)
-      : await this.#write(cmd, [full], options.signal);
-    return parseScore(reply);
+    return parseScore(await core.write([full], () => core.connection.call(cmd), options.signal));
   }
 
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined> {
@@ -315,17 +304,6 @@ class CacheClient implements Cache {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  /** A write to keys cached in L1: drop them here first, broadcast after. */
-  async #write(cmd: Command, fullKeys: string[], signal?: AbortSignal) {
-    const core = this.#core;
-    core.l1?.invalidate(fullKeys);
-    try {
-      return await core.send(cmd, signal);
-    } finally {
-      await core.invalidate(fullKeys);
-    }
   }
 }
 

@@ -36,6 +36,14 @@ export interface CacheSettings {
   l1: L1Config;
 }
 
+/** The replies of a batch; throws the first failure. */
+export function repliesOf(outcomes: readonly BatchOutcome[]): Reply[] {
+  return outcomes.map((outcome) => {
+    if (!outcome.ok) throw outcome.error;
+    return outcome.reply;
+  });
+}
+
 /** A random hex token (lock owners, instance ids). */
 export function randomToken(bytes = 16): string {
   const buffer = new Uint8Array(bytes);
@@ -130,15 +138,30 @@ export class CacheCore {
   }
 
   /** Sends a batch; throws the first failure (callers that want every outcome use the connection). */
-  async sendAll(commands: readonly Command[], signal?: AbortSignal): Promise<Reply[]> {
+  sendAll(commands: readonly Command[], signal?: AbortSignal): Promise<Reply[]> {
     this.checkOpen();
     throwIfAborted(signal, "cache");
-    const batch = this.connection.batch(commands);
-    const outcomes: BatchOutcome[] = signal ? await abortable(batch, signal, "cache") : await batch;
-    return outcomes.map((outcome) => {
-      if (!outcome.ok) throw outcome.error;
-      return outcome.reply;
-    });
+    const replies = this.connection.batch(commands).then(repliesOf);
+    return signal ? abortable(replies, signal, "cache") : replies;
+  }
+
+  /**
+   * Sends a write of `fullKeys` (`send` puts it on the wire) and keeps the other tiers in
+   * step with it, the same way for every write (set, setMany, delete, expire, increment,
+   * pipelines, scripts): in-process getOrSet flights of the keys are detached and their L1
+   * entries dropped before it is sent; once Redis answered (or failed: it may have applied
+   * it) L1 drops them again, so that a read racing the write cannot keep the old value,
+   * and the other instances are told. A caller's signal stops its wait, never that.
+   */
+  write<T>(fullKeys: readonly string[], send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.checkOpen();
+    throwIfAborted(signal, "cache");
+    if (fullKeys.length === 0) return abortable(send(), signal, "cache");
+    this.detachFlights(fullKeys);
+    this.l1?.invalidate(fullKeys);
+    const reply = send();
+    const settled = this.broadcasts ? reply.finally(() => this.invalidate(fullKeys)) : reply;
+    return signal ? abortable(settled, signal, "cache") : settled;
   }
 
   /** Groups indexes of `fullKeys` by cluster slot (one group outside a cluster). */

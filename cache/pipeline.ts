@@ -6,7 +6,7 @@
  * @module
  */
 
-import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
+import { InfraError, throwIfAborted } from "../base/mod.ts";
 import { isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
@@ -138,11 +138,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     run(script: Script, keys: string[], args: (string | number)[] = []) {
       const cmd = scriptCommand(core, script, keys, args, false);
-      return push({
-        command: cmd,
-        decode: identity,
-        writes: cmd.kind === "script" ? [...cmd.keys] : [],
-      });
+      return push({ command: cmd, decode: identity, writes: [...cmd.keys] });
     },
     get length() {
       return queue.length;
@@ -153,21 +149,21 @@ export function createPipeline(core: CacheCore): Pipeline {
       const items = queue.splice(0, queue.length);
       if (items.length === 0) return [];
       const writes = items.flatMap((item) => item.writes);
-      core.l1?.invalidate(writes);
-      core.detachFlights(writes);
       const commands = items.flatMap((item) => [item.command, ...(item.extra ?? [])]);
-      const batch = core.connection.batch(commands).then((outcomes) => {
-        // Only each item's own command reports; its extras are best effort.
-        let next = 0;
-        return items.map((item) => {
-          const outcome = outcomes[next];
-          next += 1 + (item.extra?.length ?? 0);
-          return outcome;
-        });
-      });
-      // Invalidate even when the caller stops waiting: the commands run regardless.
-      const settled = writes.length > 0 ? batch.finally(() => core.invalidate(writes)) : batch;
-      const outcomes = await abortable(settled, options?.signal, "cache");
+      const outcomes = await core.write(
+        writes,
+        () =>
+          core.connection.batch(commands).then((outcomes) => {
+            // Only each item's own command reports; its extras are best effort.
+            let next = 0;
+            return items.map((item) => {
+              const outcome = outcomes[next];
+              next += 1 + (item.extra?.length ?? 0);
+              return outcome;
+            });
+          }),
+        options?.signal,
+      );
       const results = outcomes.map((outcome, i) => {
         if (!outcome.ok) return { ok: false as const, error: outcome.error };
         try {

@@ -1030,6 +1030,25 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.get("news"), "explicit");
   });
 
+  it("getOrSet: a script writing the key during a load is a write: later callers do not join the load", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", {
+      keys: 1,
+      memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
+    });
+    const slow = gate();
+    const loading = cache.getOrSet("scripted", async () => {
+      await slow.opened;
+      return "loaded";
+    });
+    await whileLoading(cache, "scripted");
+    await script.run(["scripted"], ['"explicit"']);
+    const later = cache.getOrSet("scripted", () => "never");
+    slow.open();
+    assert.equal(await loading, "loaded");
+    assert.equal(await later, "explicit");
+    assert.equal(await cache.get("scripted"), "explicit");
+  });
+
   it("getOrSet with an aborted signal rejects that caller only", async (cache) => {
     const controller = new AbortController();
     const slow = async () => {

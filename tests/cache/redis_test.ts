@@ -5,7 +5,8 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { connect } from "../../cache/mod.ts";
+import { isDeepStrictEqual } from "node:util";
+import { type Cache, connect } from "../../cache/mod.ts";
 import { redisUrl, uniqueName } from "../_support/env.ts";
 import { deleteKeysWithPrefix } from "../_support/redis_server.ts";
 import { cacheContract } from "./contract.ts";
@@ -62,6 +63,65 @@ test("redis: a write on one instance evicts the other instances' L1", async () =
   assert.equal(await b.getOrSet("g", () => "never"), "v1");
   await a.set("g", "v2");
   await waitFor(async () => (await b.getOrSet("g", () => "never")) === "v2");
+});
+
+/**
+ * Two instances with L1 both hold `key` (`before`); after `write` on the first, the writer
+ * serves the new value at once and the other once the invalidation arrived.
+ */
+async function evictsBothL1(
+  key: string,
+  before: unknown,
+  write: (cache: Cache) => Promise<unknown>,
+  after: unknown,
+  behind: unknown = "behind",
+): Promise<void> {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await a.set(key, before, { ttlMs: 0 });
+  assert.deepEqual(await a.get(key), before);
+  assert.deepEqual(await b.get(key), before);
+  // Both L1s hold it now: a change behind their backs goes unseen.
+  await a.raw().call("SET", a.key(key), JSON.stringify(behind));
+  assert.deepEqual(await a.get(key), before);
+  assert.deepEqual(await b.get(key), before);
+  await write(a);
+  assert.deepEqual(await a.get(key), after, "the writer's own L1");
+  await waitFor(async () => isDeepStrictEqual(await b.get(key), after));
+}
+
+test("redis: a script's writes evict its keys from every L1", async () => {
+  await evictsBothL1("k", "old", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", { keys: 1 });
+    await script.run(["k"], ['"new"']);
+  }, "new");
+});
+
+test("redis: a pipeline script's writes evict its keys from every L1", async () => {
+  await evictsBothL1("k", "old", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", { keys: 1 });
+    await cache.pipeline().run(script, ["k"], ['"new"']).exec();
+  }, "new");
+});
+
+test("redis: increment evicts the counter from every L1", async () => {
+  await evictsBothL1("n", 1, (cache) => cache.increment("n", 2), 102, 100);
+});
+
+test("redis: expire evicts the key from every L1", async () => {
+  await evictsBothL1("k", "old", async (cache) => {
+    await cache.expire("k", 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }, undefined);
+});
+
+test("redis: setMany evicts its keys from every L1", async () => {
+  await evictsBothL1("k", "old", (cache) => cache.setMany({ k: "new", other: 1 }), "new");
+});
+
+test("redis: a pipeline's writes evict their keys from every L1", async () => {
+  await evictsBothL1("k", "old", (cache) => cache.pipeline().set("k", "new").exec(), "new");
 });
 
 test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
