@@ -56,7 +56,13 @@ export function defaultConfig(env: "development" | "production" = "development")
     reconnectMaxDelayMs: production ? 2_000 : 1_000,
     autoPipelining: true,
     connectionName: "",
-    l1: { enabled: false, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000 },
+    l1: {
+      enabled: false,
+      maxEntries: 10_000,
+      maxBytes: 64 * 1024 * 1024,
+      ttlMs: 60_000,
+      publishInvalidations: false,
+    },
     getOrSet: defaultGetOrSet(),
   };
 }
@@ -152,6 +158,7 @@ function validateL1(l1: L1Config): void {
   check.integer(l1.maxEntries, "l1.maxEntries", { min: 1 });
   check.integer(l1.maxBytes, "l1.maxBytes", { min: 1 });
   duration(l1.ttlMs, "l1.ttlMs", 1);
+  check.boolean(l1.publishInvalidations, "l1.publishInvalidations");
 }
 
 /**

@@ -16,6 +16,8 @@ import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
 const CODEC_NAMES: readonly Codec[] = ["json", "string", "bytes"];
+/** Most keys in one invalidation message. */
+const INVALIDATION_BATCH = 1_000;
 
 /** The key of an in-process getOrSet flight: one per codec and full key. */
 export function flightKeyOf(codec: Codec, fullKey: string): string {
@@ -74,6 +76,8 @@ export class CacheCore {
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #stoppers = new Set<() => void>();
   #l1Subscription: Subscription | undefined;
+  /** The invalidations of the current burst of writes, published together. */
+  #burst: { keys: Set<string>; published: Promise<void> } | undefined;
   #closed = false;
 
   constructor(connection: Connection, settings: CacheSettings, logger: Logger) {
@@ -114,9 +118,12 @@ export class CacheCore {
     });
   }
 
-  /** Whether L1 invalidations are broadcast on writes. */
+  /**
+   * Whether writes publish L1 invalidations: always with an L1 of its own, and without one
+   * when `l1.publishInvalidations` says so (a writer whose keys other instances hold in L1).
+   */
   get broadcasts(): boolean {
-    return this.l1 !== undefined;
+    return this.l1 !== undefined || this.settings.l1.publishInvalidations;
   }
 
   /** Throws `Closed` after close. */
@@ -194,15 +201,37 @@ export class CacheCore {
   }
 
   /**
-   * After a write: drops the keys from this L1 and tells the other instances. A failed
-   * broadcast is logged, not thrown (the write itself succeeded).
+   * After a write: drops the keys from this L1 and tells the other instances. The keys of
+   * every write answered in one burst of microtasks go in one message (a busy writer
+   * publishes once per burst, not once per write); the promise settles once it was
+   * published. A failed broadcast is logged, not thrown (the write itself succeeded).
    */
-  async invalidate(fullKeys: readonly string[]): Promise<void> {
-    const l1 = this.l1;
-    if (!l1) return;
-    l1.invalidate(fullKeys);
+  invalidate(fullKeys: readonly string[]): Promise<void> {
+    this.l1?.invalidate(fullKeys);
+    if (!this.broadcasts) return Promise.resolve();
+    let burst = this.#burst;
+    if (!burst) {
+      const keys = new Set<string>();
+      const published = new Promise<void>((resolve) =>
+        queueMicrotask(() => {
+          this.#burst = undefined;
+          resolve(this.#publish([...keys]));
+        })
+      );
+      burst = this.#burst = { keys, published };
+    }
+    for (const key of fullKeys) burst.keys.add(key);
+    return burst.published;
+  }
+
+  async #publish(fullKeys: string[]): Promise<void> {
+    const messages: Promise<void>[] = [];
+    for (let i = 0; i < fullKeys.length; i += INVALIDATION_BATCH) {
+      const keys = fullKeys.slice(i, i + INVALIDATION_BATCH);
+      messages.push(this.connection.publish(this.l1Channel, this.invalidationMessage(keys)));
+    }
     try {
-      await this.connection.publish(this.l1Channel, this.invalidationMessage(fullKeys));
+      await Promise.all(messages);
     } catch (error) {
       this.logger.warn("L1 invalidation broadcast failed", { keys: fullKeys.length, error });
     }

@@ -179,6 +179,6 @@ export function memory(
   const logger = deps.logger ?? getLogger("cache");
   return createCacheNow(new MemoryConnection(store), {
     ...resolved,
-    l1: { enabled: false, maxEntries: 1, maxBytes: 1, ttlMs: 1 },
+    l1: { enabled: false, maxEntries: 1, maxBytes: 1, ttlMs: 1, publishInvalidations: false },
   }, logger);
 }

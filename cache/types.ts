@@ -58,6 +58,13 @@ export interface L1Config {
   maxBytes: number;
   /** Longest time an entry stays in L1; never longer than its TTL in Redis. */
   ttlMs: number;
+  /**
+   * Publish an invalidation for every write even though this instance keeps no L1. An
+   * instance with L1 always publishes; an instance without one (a worker, a job) must turn
+   * this on when other instances hold the keys it writes in their L1, or their L1 keeps
+   * serving the old values for up to their `ttlMs`.
+   */
+  publishInvalidations: boolean;
 }
 
 /** Defaults of {@link Cache.getOrSet} (each one can be overridden per call). */

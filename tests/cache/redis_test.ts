@@ -124,6 +124,26 @@ test("redis: a pipeline's writes evict their keys from every L1", async () => {
   await evictsBothL1("k", "old", (cache) => cache.pipeline().set("k", "new").exec(), "new");
 });
 
+test("redis: a writer without L1 that publishes invalidations evicts the readers' L1", async () => {
+  const keyPrefix = freshPrefix();
+  await using reader = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using worker = await connect({
+    nodes: [sharedRedisNode],
+    keyPrefix,
+    l1: { publishInvalidations: true },
+  });
+  await worker.set("k", "v1");
+  assert.equal(await reader.get("k"), "v1");
+  await worker.set("k", "v2");
+  await waitFor(async () => (await reader.get("k")) === "v2");
+  await worker.increment("n");
+  assert.equal(await reader.get("n"), 1);
+  await worker.increment("n");
+  await waitFor(async () => (await reader.get("n")) === 2);
+  await worker.delete("k");
+  await waitFor(async () => (await reader.get("k")) === undefined);
+});
+
 test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
   const keyPrefix = freshPrefix();
   await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
