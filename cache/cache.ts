@@ -168,7 +168,7 @@ class CacheClient implements Cache {
         throw invalidArgument(`entries[${i}] must be a [key, value] pair`, `entries[${i}]`);
       }
       full.push(core.keys.full(pair[0], `entries[${i}] key`));
-      data.push(encodeValue(pair[1], codec));
+      data.push(encodeValue(pair[1], codec, `entries[${i}][1]`));
     });
     const commands: Command[] = core.groupBySlot(full).map((group) => {
       const keys = group.map((i) => full[i]);

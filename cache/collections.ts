@@ -50,7 +50,7 @@ export const hashCommands = {
     }
     const args: Arg[] = [full];
     for (const [field, value] of Object.entries(fields)) {
-      args.push(field, encodeValue(value, codec));
+      args.push(field, encodeValue(value, codec, `fields[${JSON.stringify(field)}]`));
     }
     if (args.length === 1) throw invalidArgument("fields must not be empty", "fields");
     return command("HSET", args, full);
@@ -125,7 +125,9 @@ export function createHashes(core: CacheCore): Hashes {
 }
 
 function encodeMembers(members: unknown[], codec: Codec, field = "members"): Arg[] {
-  return checkNonEmpty(members, field).map((member) => encodeValue(member, codec));
+  return checkNonEmpty(members, field).map((member, i) =>
+    encodeValue(member, codec, `${field}[${i}]`)
+  );
 }
 
 /** Commands of set operations (shared with pipelines). */
@@ -160,7 +162,7 @@ export function createSets(core: CacheCore): Sets {
     },
     async has(key, member, options) {
       const full = core.keys.full(key);
-      const encoded = encodeValue(member, codecOf(options));
+      const encoded = encodeValue(member, codecOf(options), "member");
       return parseInteger(
         await core.send(command("SISMEMBER", [full, encoded], full), options?.signal),
       ) === 1;
@@ -202,7 +204,7 @@ export const sortedSetCommands = {
       }
       args.push(
         scoreArg(checkScore(entry.score, `members[${i}].score`)),
-        encodeValue(entry.member, codec),
+        encodeValue(entry.member, codec, `members[${i}].member`),
       );
     });
     return command("ZADD", args, full);
@@ -269,7 +271,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
     async score(key, member, options) {
       const full = core.keys.full(key);
       const reply = await core.send(
-        command("ZSCORE", [full, encodeValue(member, codecOf(options))], full),
+        command("ZSCORE", [full, encodeValue(member, codecOf(options), "member")], full),
         options?.signal,
       );
       return reply === null ? undefined : parseScore(reply);
@@ -278,7 +280,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       const full = core.keys.full(key);
       const name = options?.reverse ? "ZREVRANK" : "ZRANK";
       const reply = await core.send(
-        command(name, [full, encodeValue(member, codecOf(options))], full),
+        command(name, [full, encodeValue(member, codecOf(options), "member")], full),
         options?.signal,
       );
       return reply === null ? undefined : parseInteger(reply);
@@ -304,7 +306,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
     },
     async increment(key, member, by, options) {
       const full = core.keys.full(key);
-      const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options))];
+      const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options), "member")];
       return parseScore(
         await core.send(command(incrementCommand("ZINCRBY", by), args, full), options?.signal),
       );

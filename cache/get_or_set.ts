@@ -229,7 +229,7 @@ export class GetOrSet {
     let data: Encoded | undefined;
     try {
       value = await flight.loader({ key: flight.key, signal: core.lifetime.signal });
-      if (value !== undefined) data = encodeValue(value, settings.codec);
+      if (value !== undefined) data = encodeValue(value, settings.codec, "loaded value");
     } catch (error) {
       core.metrics.loads.add(1, OUTCOME.error);
       stopExtending();

@@ -5,7 +5,10 @@
  * - Strings, counters, hashes, sets and sorted sets (ranges by rank or score return the
  *   scores in the same round trip), expiry and TTLs, pipelines.
  * - Values are JSON by default (`codec: "string"` or `"bytes"` per cache or per call);
- *   a value with no form in the codec is `InvalidArgument` and nothing is written.
+ *   a value with no form in the codec is `InvalidArgument` and nothing is written. The JSON
+ *   codec also refuses what JSON would silently change (a `Map`, a `Uint8Array`, `NaN`, a
+ *   class instance), naming the path (`value.items[3]: a Map ...`); a `Date` is stored as
+ *   its ISO string and `undefined` properties are dropped, as in JSON.
  * - One key prefix for every key, also the keys passed to scripts. A script must touch
  *   only the keys passed in KEYS; in a cluster, keys of one call must share a hash tag
  *   (`{room:1}:members`, `{room:1}:messages`). The prefix may not contain braces, so the

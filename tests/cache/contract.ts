@@ -254,6 +254,68 @@ export function cacheContract(
     assert.equal(await cache.exists(["k", "a", "b"]), 0);
   });
 
+  it("the JSON codec refuses values it cannot bring back, names the path, and writes nothing", async (cache) => {
+    class Point {
+      x = 1;
+    }
+    const lossy: [unknown, RegExp][] = [
+      [new Uint8Array([1, 2]), /^cache: value: a Uint8Array .*codec "bytes"/],
+      [new Int16Array(2), /^cache: value: an Int16Array/],
+      [new ArrayBuffer(2), /^cache: value: an ArrayBuffer/],
+      [new DataView(new ArrayBuffer(2)), /^cache: value: a DataView/],
+      [new Map([["a", 1]]), /^cache: value: a Map/],
+      [new Set([1]), /^cache: value: a Set/],
+      [NaN, /^cache: value: NaN is not a JSON number/],
+      [Infinity, /^cache: value: Infinity/],
+      [-Infinity, /^cache: value: -Infinity/],
+      [10n, /^cache: value: a bigint/],
+      [new Point(), /^cache: value: an instance of Point/],
+      [new Error("boom"), /^cache: value: an instance of Error/],
+      [new Date(NaN), /^cache: value: an invalid Date/],
+      [
+        { items: [1, 2, 3, new Map()] },
+        /^cache: value\.items\[3\]: a Map cannot be stored as JSON/,
+      ],
+      [{ "a key": { n: [NaN] } }, /^cache: value\["a key"\]\.n\[0\]: NaN/],
+      [[1, undefined], /^cache: value\[1\]: undefined in an array/],
+      [{ run: () => 1 }, /^cache: value\.run: a function/],
+      [{ id: Symbol("s") }, /^cache: value\.id: a symbol/],
+      [{ at: { toJSON: () => new Set() } }, /^cache: value\.at: a Set/],
+    ];
+    for (const [value, message] of lossy) {
+      const error = await rejectsWith(cache.set("k", value), "InvalidArgument");
+      assert.match(error.message, message);
+    }
+    assert.equal(await cache.exists("k"), 0);
+    assert.match(
+      (await rejectsWith(cache.hashes.set("h", { ok: 1, bad: new Map() }), "InvalidArgument"))
+        .message,
+      /fields\["bad"\]: a Map/,
+    );
+    assert.match(
+      (await rejectsWith(cache.sets.add("s", ["fine", new Set()]), "InvalidArgument")).message,
+      /members\[1\]: a Set/,
+    );
+    assert.match(
+      (await rejectsWith(cache.setMany([["a", 1], ["b", { v: NaN }]]), "InvalidArgument")).message,
+      /entries\[1\]\[1\]\.v: NaN/,
+    );
+    assert.equal(await cache.exists(["h", "s", "a", "b"]), 0);
+  });
+
+  it("the JSON codec stores a Date as its ISO string and drops undefined properties, as JSON does", async (cache) => {
+    await cache.set("k", { at: new Date(0), gone: undefined, kept: null, nested: [{ x: 1 }] });
+    assert.deepEqual(await cache.get("k"), {
+      at: "1970-01-01T00:00:00.000Z",
+      kept: null,
+      nested: [{ x: 1 }],
+    });
+    const bare = Object.create(null);
+    bare.a = 1;
+    await cache.set("bare", bare);
+    assert.deepEqual(await cache.get("bare"), { a: 1 });
+  });
+
   it("an aborted signal rejects the call with Aborted", async (cache) => {
     const controller = new AbortController();
     controller.abort();
@@ -903,6 +965,15 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   it("getOrSet: a value the codec cannot store is InvalidArgument and the key stays loadable", async (cache) => {
     await rejectsWith(cache.getOrSet("bad", () => 10n as unknown), "InvalidArgument");
     assert.equal(await cache.getOrSet("bad", () => "good"), "good");
+    const error = await rejectsWith(
+      cache.getOrSet("map", () => ({ byId: new Map([[1, "a"]]) })),
+      "InvalidArgument",
+    );
+    assert.match(error.message, /^cache: loaded value\.byId: a Map/);
+    assert.equal(await cache.exists("map"), 0);
+    assert.deepEqual(await cache.getOrSet("map", () => ({ byId: { 1: "a" } })), {
+      byId: { 1: "a" },
+    });
     await rejectsWith(cache.getOrSet("", () => 1), "InvalidArgument");
     await rejectsWith(cache.getOrSet("k", () => 1, { ttlMs: -1 }), "InvalidArgument");
     await rejectsWith(cache.getOrSet("k", () => 1, { jitter: 2 }), "InvalidArgument");
