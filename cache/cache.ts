@@ -13,7 +13,8 @@ import { createHashes, createSets, createSortedSets } from "./collections.ts";
 import { type Command, command, type Connection } from "./connection.ts";
 import { CacheCore, type CacheSettings, repliesOf } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
-import { companionsOf, GetOrSet } from "./get_or_set.ts";
+import { GetOrSet } from "./get_or_set.ts";
+import { companionsOf } from "./keys.ts";
 import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
@@ -209,6 +210,7 @@ class CacheClient implements Cache {
       full,
       () => core.connection.batch([...userCommands, ...companionCommands]).then(repliesOf),
       options?.signal,
+      [], // the companions go in the same batch
     );
     return replies.slice(0, userCommands.length).reduce<number>(
       (sum, r) => sum + parseInteger(r),
@@ -231,8 +233,9 @@ class CacheClient implements Cache {
     const core = this.#core;
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
+    // An expiry gives no value: a cached "not found" stays.
     const write = (cmd: Command) =>
-      core.write([full], () => core.connection.call(cmd), options?.signal);
+      core.write([full], () => core.connection.call(cmd), options?.signal, []);
     if (ttl > 0) return parseInteger(await write(command("PEXPIRE", [full, ttl], full))) === 1;
     const persisted = parseInteger(await write(command("PERSIST", [full], full)));
     if (persisted === 1) return true;

@@ -8,15 +8,22 @@
 
 import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
-import type { BatchOutcome, Command, Connection, Reply, Subscription } from "./connection.ts";
+import {
+  type BatchOutcome,
+  type Command,
+  command,
+  type Connection,
+  type Reply,
+  type Subscription,
+} from "./connection.ts";
 import { KeyEvents } from "./events.ts";
-import { KeySpace } from "./keys.ts";
+import { absentKeyOf, KeySpace } from "./keys.ts";
 import { L1Cache } from "./l1.ts";
 import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
 const CODEC_NAMES: readonly Codec[] = ["json", "string", "bytes"];
-/** Most keys in one invalidation message. */
+/** Most keys in one invalidation message or one DEL of cached not-founds. */
 const INVALIDATION_BATCH = 1_000;
 
 /** The key of an in-process getOrSet flight: one per codec and full key. */
@@ -76,6 +83,8 @@ export class CacheCore {
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #stoppers = new Set<() => void>();
   #l1Subscription: Subscription | undefined;
+  /** Cached "not found" markers of the current burst of writes, deleted together. */
+  #notFound: Set<string> | undefined;
   /** The invalidations of the current burst of writes, published together. */
   #burst: { keys: Set<string>; published: Promise<void> } | undefined;
   #closed = false;
@@ -159,14 +168,23 @@ export class CacheCore {
    * entries dropped before it is sent; once Redis answered (or failed: it may have applied
    * it) L1 drops them again, so that a read racing the write cannot keep the old value,
    * and the other instances are told. A caller's signal stops its wait, never that.
+   *
+   * `valueKeys` (default: all of them) are the keys the write may give a value (set,
+   * setMany, increment, scripts; not expire): a cached "not found" of theirs ends with it.
    */
-  write<T>(fullKeys: readonly string[], send: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  write<T>(
+    fullKeys: readonly string[],
+    send: () => Promise<T>,
+    signal?: AbortSignal,
+    valueKeys: readonly string[] = fullKeys,
+  ): Promise<T> {
     this.checkOpen();
     throwIfAborted(signal, "cache");
     if (fullKeys.length === 0) return abortable(send(), signal, "cache");
     this.detachFlights(fullKeys);
     this.l1?.invalidate(fullKeys);
     const reply = send();
+    if (valueKeys.length > 0) this.#endNotFound(valueKeys);
     const settled = this.broadcasts ? reply.finally(() => this.invalidate(fullKeys)) : reply;
     return signal ? abortable(settled, signal, "cache") : settled;
   }
@@ -222,6 +240,43 @@ export class CacheCore {
     }
     for (const key of fullKeys) burst.keys.add(key);
     return burst.published;
+  }
+
+  /**
+   * Deletes getOrSet's cached "not found" of keys just written, right behind the write on
+   * the same connection (so in its slot, after it): without this, a "not found" cached
+   * before a `set` would come back once the value expired or was removed by someone else.
+   * The markers of every write issued in one burst go in one DEL per slot, and nobody waits
+   * for it: a plain write costs one more command per burst, not per call, and no round trip.
+   */
+  #endNotFound(fullKeys: readonly string[]): void {
+    let markers = this.#notFound;
+    if (!markers) {
+      const pending = markers = this.#notFound = new Set();
+      queueMicrotask(() => {
+        this.#notFound = undefined;
+        this.track(this.#deleteMarkers([...pending]));
+      });
+    }
+    for (const key of fullKeys) markers.add(absentKeyOf(this.keys, key));
+  }
+
+  async #deleteMarkers(markers: string[]): Promise<void> {
+    const deletes: Promise<Reply>[] = [];
+    for (const group of this.groupBySlot(markers)) {
+      for (let i = 0; i < group.length; i += INVALIDATION_BATCH) {
+        const keys = group.slice(i, i + INVALIDATION_BATCH).map((j) => markers[j]);
+        deletes.push(this.connection.call(command("DEL", keys, keys[0])));
+      }
+    }
+    try {
+      await Promise.all(deletes);
+    } catch (error) {
+      this.logger.warn("could not drop the cached not-found of written keys", {
+        keys: markers.length,
+        error,
+      });
+    }
   }
 
   async #publish(fullKeys: string[]): Promise<void> {

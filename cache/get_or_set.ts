@@ -15,7 +15,11 @@
  *   lock) and only if the value did not change meanwhile (a `set` during the load wins).
  *   So a slow loader never overwrites a newer value with an older one.
  * - "Not found" (the loader returned `undefined`) is cached under a companion key for
- *   `negativeTtlMs`, so plain `get`/`set` of the key are unaffected and `delete` clears it.
+ *   `negativeTtlMs`, so plain reads of the key are unaffected. It ends with any write that
+ *   may give the key a value (`set`, `setMany`, `increment`, a script, their pipeline
+ *   forms: the write deletes the companion right behind itself) and with `delete`; so it
+ *   never outlives a value written after it (one that expired, or that another client
+ *   removed).
  * - TTLs are jittered down by up to `jitter`·TTL, so keys filled together expire apart.
  * - With `staleWhileRevalidateMs`, values live that much longer than their TTL; in that
  *   window they are served at once while the caller that wins the lock refreshes them.
@@ -31,30 +35,12 @@ import { flightKeyOf, randomToken } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { KeyWaiter } from "./events.ts";
 import { OUTCOME, RESULT } from "./metrics.ts";
-import type { KeySpace } from "./keys.ts";
+import { companionsOf } from "./keys.ts";
 import { FILL, GET_OR_LOCK, LOCK_EXTEND } from "./scripts.ts";
 import type { Codec, GetOrSetOptions, Loader } from "./types.ts";
 import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
 
 const COMPONENT = "cache";
-
-/** The companion key holding a cached "not found" for `fullKey`. */
-export function absentKeyOf(keys: KeySpace, fullKey: string): string {
-  return keys.companion(fullKey, ":absent");
-}
-
-/** The companion key of getOrSet's fill lock for `fullKey`. */
-export function fillKeyOf(keys: KeySpace, fullKey: string): string {
-  return keys.companion(fullKey, ":fill");
-}
-
-/**
- * The companion keys a delete of `fullKey` removes too: the cached "not found", and the
- * fill lock, so that a load in flight cannot store what it read before the delete.
- */
-export function companionsOf(keys: KeySpace, fullKey: string): [string, string] {
-  return [absentKeyOf(keys, fullKey), fillKeyOf(keys, fullKey)];
-}
 
 interface Settings {
   ttlMs: number;

@@ -12,7 +12,7 @@ import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
 import { setCommand, ttlFromReply } from "./strings.ts";
-import { companionsOf } from "./get_or_set.ts";
+import { companionsOf } from "./keys.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
   checkCodec,
@@ -31,6 +31,8 @@ interface Queued {
   decode: (reply: Reply) => unknown;
   /** Full keys this command writes (for L1 invalidation). */
   writes: string[];
+  /** Whether it may give its keys a string value (which ends a cached "not found"). */
+  givesValue?: boolean;
   /** Commands sent with it whose outcome is not reported (a delete's companions). */
   extra?: Command[];
 }
@@ -45,9 +47,13 @@ export function createPipeline(core: CacheCore): Pipeline {
     queue.push(queued);
     return pipeline;
   };
-  const write = (cmd: Command, decode: (reply: Reply) => unknown = identity) => {
+  const write = (
+    cmd: Command,
+    decode: (reply: Reply) => unknown = identity,
+    givesValue = false,
+  ) => {
     const full = cmd.kind === "command" ? cmd.key! : cmd.keys[0];
-    return push({ command: cmd, decode, writes: [full] });
+    return push({ command: cmd, decode, writes: [full], givesValue });
   };
 
   const pipeline: Pipeline = {
@@ -64,6 +70,7 @@ export function createPipeline(core: CacheCore): Pipeline {
       return write(
         setCommand(core, key, value, options, codecOf(options)),
         (reply) => reply !== null,
+        true,
       );
     },
     delete(key) {
@@ -101,7 +108,7 @@ export function createPipeline(core: CacheCore): Pipeline {
       const full = core.keys.full(key);
       checkFinite(by, "by");
       const name = Number.isSafeInteger(by) ? "INCRBY" : "INCRBYFLOAT";
-      return write(command(name, [full, by], full), parseScore);
+      return write(command(name, [full, by], full), parseScore, true);
     },
     hashSet(key, fields, options) {
       return write(hashCommands.set(core, key, fields, codecOf(options)), parseInteger);
@@ -138,7 +145,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     run(script: Script, keys: string[], args: (string | number)[] = []) {
       const cmd = scriptCommand(core, script, keys, args, false);
-      return push({ command: cmd, decode: identity, writes: [...cmd.keys] });
+      return push({ command: cmd, decode: identity, writes: [...cmd.keys], givesValue: true });
     },
     get length() {
       return queue.length;
@@ -163,6 +170,7 @@ export function createPipeline(core: CacheCore): Pipeline {
             });
           }),
         options?.signal,
+        items.flatMap((item) => item.givesValue ? item.writes : []),
       );
       const results = outcomes.map((outcome, i) => {
         if (!outcome.ok) return { ok: false as const, error: outcome.error };

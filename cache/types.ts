@@ -647,7 +647,7 @@ export interface Cache extends AsyncDisposable {
    * Cache-aside with stampede protection: returns the cached value, or calls `loader` once
    * for all concurrent callers of all processes (a per-key lock in Redis; the others wait
    * for its value), caches the result with a jittered TTL, caches "not found" for
-   * `negativeTtlMs`, and with `staleWhileRevalidateMs` serves the stale value while one
+   * `negativeTtlMs` (until then, or until a write gives the key a value), and with `staleWhileRevalidateMs` serves the stale value while one
    * caller refreshes it in the background. The fill is fenced: a loader stores only while it
    * still holds the per-key lock and the key did not change meanwhile, so a slow loader never
    * overwrites a newer value, a `set` during a load wins, and a `delete` during a load keeps

@@ -923,6 +923,44 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 1);
   });
 
+  it("a cached not-found ends with any write that gives the key a value, even once that value is gone", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", {
+      keys: 1,
+      memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
+    });
+    const writes: [string, (key: string) => Promise<unknown>][] = [
+      ["set", (key) => cache.set(key, "x", { ttlMs: 100 })],
+      ["setMany", (key) => cache.setMany({ [key]: "x" })],
+      ["increment", (key) => cache.increment(key, 1, { ttlMs: 100 })],
+      ["a script", (key) => script.run([key], ['"x"'])],
+      ["pipeline set", (key) => cache.pipeline().set(key, "x").exec()],
+      ["pipeline increment", (key) => cache.pipeline().increment(key).exec()],
+      ["pipeline script", (key) => cache.pipeline().run(script, [key], ['"x"']).exec()],
+    ];
+    for (const [what, write] of writes) {
+      const key = `ghost-${what}`;
+      let loads = 0;
+      const loader = () => ++loads === 1 ? undefined : "loaded";
+      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), undefined);
+      await write(key);
+      // The value goes away without the cache's delete: expiry, eviction, another client.
+      await cache.raw().call("DEL", cache.key(key));
+      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), "loaded", what);
+      assert.equal(loads, 2, what);
+    }
+    // And once a value set after it expired.
+    assert.equal(
+      await cache.getOrSet("gone", () => undefined, { negativeTtlMs: 60_000 }),
+      undefined,
+    );
+    await cache.set("gone", "exists now", { ttlMs: 100 });
+    await waitUntil(async () => (await cache.get("gone")) === undefined, {
+      timeoutMs: 3_000,
+      what: "expiry",
+    });
+    assert.equal(await cache.getOrSet("gone", () => "loaded"), "loaded");
+  });
+
   it("a pipeline delete clears a cached not-found too, as delete does", async (cache) => {
     assert.equal(
       await cache.getOrSet("ghost", () => undefined, { negativeTtlMs: 60_000 }),
