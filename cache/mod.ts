@@ -16,7 +16,8 @@
  *   split across slots by themselves.
  * - Lua scripts defined once (`cache.script`) run by EVALSHA and recover from NOSCRIPT
  *   with EVAL on the node that answered (after a restart, SCRIPT FLUSH, or on a cluster
- *   node that has not seen the script).
+ *   node that has not seen the script); in pipelines they go as EVAL, so a pipeline keeps
+ *   its order even right after a flush.
  * - A lock with an owner token: extend and release act only for the owner (atomically)
  *   and say so; blocking acquire with a signal; optional auto-extension.
  * - A Bloom filter on a plain bitmap, sized from expected items and false-positive rate.

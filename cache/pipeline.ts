@@ -1,7 +1,7 @@
 /**
  * Pipelines: queued commands sent in one round trip through the connection's batch (one
- * pipeline per slot in a cluster). Scripts inside go as EVALSHA where the node is known to
- * have them and EVAL otherwise, so a pipeline never fails on NOSCRIPT.
+ * pipeline per slot in a cluster). Scripts inside go as EVAL, so a pipeline never meets
+ * NOSCRIPT and its commands run in the order they were queued.
  *
  * @module
  */

@@ -3,7 +3,8 @@
  * {@link Connection}. It maps every failure to an `InfraError`, fails fast while Redis is
  * down (bounded offline queue, per-command timeout), reconnects by itself, runs scripts
  * with EVALSHA and recovers from NOSCRIPT with EVAL on the node that answered (so it never
- * relies on SCRIPT LOAD reaching every cluster node), and splits batches by slot.
+ * relies on SCRIPT LOAD reaching every cluster node), sends the scripts of batches as EVAL
+ * (so NOSCRIPT never reorders a batch), and splits batches by slot.
  *
  * @module
  */
@@ -197,8 +198,6 @@ class RedisConnection implements Connection {
   readonly #cluster: boolean;
   readonly #logger: Logger;
   readonly #timeoutMs: number;
-  /** Scripts known to be cached, per node (for EVALSHA inside pipelines). */
-  readonly #loaded = new Map<string, Set<string>>();
   readonly #channels = new Map<string, Set<SubscriptionHandlers>>();
   readonly #deadlines: CommandDeadlines | undefined;
   /** Commands go as {@link CacheCommand}s swept for deadlines (else ioredis's `call`). */
@@ -315,7 +314,7 @@ class RedisConnection implements Connection {
   }
 
   async batch(commands: readonly Command[]): Promise<BatchOutcome[]> {
-    if (!this.#cluster) return await this.#pipeline(commands, "node");
+    if (!this.#cluster) return await this.#pipeline(commands);
     // One pipeline per slot (ioredis sends a pipeline to one node), in parallel.
     const outcomes: BatchOutcome[] = new Array(commands.length);
     const groups = new Map<number, number[]>();
@@ -329,9 +328,8 @@ class RedisConnection implements Connection {
       else groups.set(slot, [i]);
     });
     await Promise.all([
-      ...[...groups].map(async ([slot, indexes]) => {
-        const node = (this.#client as Cluster).slots[slot]?.[0] ?? `slot:${slot}`;
-        const results = await this.#pipeline(indexes.map((i) => commands[i]), node);
+      ...[...groups].map(async ([, indexes]) => {
+        const results = await this.#pipeline(indexes.map((i) => commands[i]));
         indexes.forEach((index, j) => (outcomes[index] = results[j]));
       }),
       ...lone.map(async (i) => {
@@ -432,30 +430,20 @@ class RedisConnection implements Connection {
     }
   }
 
-  async #pipeline(commands: readonly Command[], node: string): Promise<BatchOutcome[]> {
-    const loaded = this.#loaded.get(node) ?? this.#loaded.set(node, new Set()).get(node)!;
+  /**
+   * One ioredis pipeline. Scripts in it go as EVAL, never EVALSHA: an EVALSHA that met
+   * NOSCRIPT (after a restart or SCRIPT FLUSH) would have to run again after the commands
+   * behind it, out of order. EVAL also caches the script on that node for later EVALSHAs.
+   */
+  async #pipeline(commands: readonly Command[]): Promise<BatchOutcome[]> {
     const pipeline = this.#client.pipeline();
-    const sentSha: boolean[] = [];
     for (const command of commands) {
-      if (command.kind === "command") {
-        const args = toArgs(command.args);
-        if (command.binary) pipeline.callBuffer(command.name, args);
-        else pipeline.call(command.name, args);
-        sentSha.push(false);
-        continue;
-      }
-      const { script, keys, binary } = command;
-      const useSha = loaded.has(script.sha);
-      const args = [
-        useSha ? script.sha : script.lua,
-        keys.length,
-        ...keys,
-        ...toArgs(command.args),
+      const [name, args] = command.kind === "command" ? [command.name, toArgs(command.args)] : [
+        "EVAL",
+        [command.script.lua, command.keys.length, ...command.keys, ...toArgs(command.args)],
       ];
-      const name = useSha ? "EVALSHA" : "EVAL";
-      if (binary) pipeline.callBuffer(name, args);
+      if (command.binary) pipeline.callBuffer(name, args);
       else pipeline.call(name, args);
-      sentSha.push(useSha);
     }
     let results: [Error | null, unknown][];
     try {
@@ -464,24 +452,12 @@ class RedisConnection implements Connection {
       const mapped = toCacheError(error);
       return commands.map(() => ({ ok: false, error: mapped }));
     }
-    return await Promise.all(commands.map(async (command, i): Promise<BatchOutcome> => {
+    return commands.map((_, i): BatchOutcome => {
       const [error, reply] = results[i] ?? [new Error("no reply"), null];
-      if (command.kind === "script") {
-        if (!error) {
-          loaded.add(command.script.sha);
-        } else if (sentSha[i] && isNoScript(error)) {
-          // Flushed since: that script did not run; run it again alone (EVALSHA, then EVAL).
-          loaded.delete(command.script.sha);
-          return await this.call(command).then(
-            (reply) => ({ ok: true as const, reply }),
-            (error) => ({ ok: false as const, error: toCacheError(error) }),
-          );
-        }
-      }
       return error
         ? { ok: false, error: toCacheError(error) }
         : { ok: true, reply: reply as Reply };
-    }));
+    });
   }
 
   #openSubscriber(): Promise<Client> {

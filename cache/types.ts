@@ -454,7 +454,10 @@ export interface Pipeline {
   ): Pipeline;
   /** Queues {@link SortedSets.trim}. */
   sortedSetTrim(key: string, keep: number, options?: { lowest?: boolean }): Pipeline;
-  /** Queues a script run (EVALSHA when the node is known to have it, EVAL otherwise). */
+  /**
+   * Queues a script run. It goes as EVAL (the source, not the SHA): a pipeline never meets
+   * NOSCRIPT, so its commands always run in the order they were queued.
+   */
   run(script: Script, keys: string[], args?: (string | number)[]): Pipeline;
   /** How many commands are queued. */
   readonly length: number;

@@ -117,6 +117,29 @@ test("fault: after SCRIPT FLUSH, scripts recover from NOSCRIPT alone and in pipe
   }
 });
 
+test("fault: after SCRIPT FLUSH a pipeline's commands still run in the order they were queued", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "order:" });
+    const script = cache.script("return redis.call('INCRBY', KEYS[1], ARGV[1])", { keys: 1 });
+    const pipeline = () =>
+      cache!.pipeline().run(script, ["n"], [10]).get("n").increment("n").get("n");
+    assert.deepEqual(await pipeline().exec(), [10, 10, 11, 11]);
+    assert.deepEqual(await pipeline().exec(), [21, 21, 22, 22]);
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    assert.deepEqual(await pipeline().exec(), [32, 32, 33, 33]);
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    // The script alone recovers too (EVALSHA, then EVAL), and pipelines keep their order.
+    assert.equal(await script.run(["n"], [1]), 34);
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    assert.deepEqual(await pipeline().exec(), [44, 44, 45, 45]);
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
 test("fault: getOrSet takes over when the process holding the fill lock died", async () => {
   const server = await startRedis();
   let cache: Cache | undefined;
