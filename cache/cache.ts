@@ -18,8 +18,8 @@ import { companionsOf } from "./keys.ts";
 import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
-import { INCREMENT_WITH_TTL, SET_MANY_WITH_TTL } from "./scripts.ts";
-import { setCommand, ttlFromReply } from "./strings.ts";
+import { SET_MANY_WITH_TTL } from "./scripts.ts";
+import { counterStep, sendStep, setCommand, ttlFromReply } from "./strings.ts";
 import type {
   BloomFilter,
   BloomOptions,
@@ -252,17 +252,9 @@ class CacheClient implements Cache {
     const full = core.keys.full(key);
     checkFinite(by, "by");
     const ttl = checkTtl(options.ttlMs ?? 0);
-    const integer = Number.isSafeInteger(by);
-    const cmd: Command = ttl > 0
-      ? {
-        kind: "script",
-        script: INCREMENT_WITH_TTL,
-        keys: [full],
-        args: [by, ttl, integer ? "i" : "f"],
-        binary: false,
-      }
-      : command(integer ? "INCRBY" : "INCRBYFLOAT", [full, by], full);
-    return parseScore(await core.write([full], () => core.connection.call(cmd), options.signal));
+    const step = counterStep(full, by, ttl);
+    const send = (cmd: Command) => core.connection.call(cmd);
+    return parseScore(await core.write([full], () => sendStep(send, step), options.signal));
   }
 
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined> {

@@ -9,6 +9,7 @@ import { encodeValue, isBinary } from "./codec.ts";
 import { type Arg, type Command, command } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
+import { type CounterStep, sendStep } from "./strings.ts";
 import type {
   CallOptions,
   Codec,
@@ -35,11 +36,6 @@ import {
   parseScored,
   scoreArg,
 } from "./validate.ts";
-
-function incrementCommand(name: "HINCRBY" | "ZINCRBY", by: number): string {
-  if (name === "ZINCRBY") return name;
-  return Number.isSafeInteger(by) ? "HINCRBY" : "HINCRBYFLOAT";
-}
 
 /** Commands of hash operations (shared by {@link Hashes} and pipelines). */
 export const hashCommands = {
@@ -114,12 +110,13 @@ export function createHashes(core: CacheCore): Hashes {
     async increment(key, field, by = 1, options) {
       const full = core.keys.full(key);
       checkFinite(by, "by");
-      const name = incrementCommand("HINCRBY", by);
-      const reply = await core.send(
-        command(name, [full, checkField(field), by], full),
-        options?.signal,
-      );
-      return parseScore(reply);
+      const args = [full, checkField(field), by];
+      const float = command("HINCRBYFLOAT", args, full);
+      // The same rule as Cache.increment: a float field takes an integer step as a float.
+      const step: CounterStep = Number.isSafeInteger(by)
+        ? { command: command("HINCRBY", args, full), fallback: float }
+        : { command: float };
+      return parseScore(await sendStep((cmd) => core.send(cmd, options?.signal), step));
     },
   };
 }
@@ -308,7 +305,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       const full = core.keys.full(key);
       const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options), "member")];
       return parseScore(
-        await core.send(command(incrementCommand("ZINCRBY", by), args, full), options?.signal),
+        await core.send(command("ZINCRBY", args, full), options?.signal),
       );
     },
     async removeByRank(key, start, stop, options) {

@@ -11,7 +11,7 @@ import { isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
-import { setCommand, ttlFromReply } from "./strings.ts";
+import { counterStep, setCommand, ttlFromReply } from "./strings.ts";
 import { companionsOf } from "./keys.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
@@ -107,8 +107,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     increment(key, by = 1) {
       const full = core.keys.full(key);
       checkFinite(by, "by");
-      const name = Number.isSafeInteger(by) ? "INCRBY" : "INCRBYFLOAT";
-      return write(command(name, [full, by], full), parseScore, true);
+      return write(counterStep(full, by, 0, true).command, parseScore, true);
     },
     hashSet(key, fields, options) {
       return write(hashCommands.set(core, key, fields, codecOf(options)), parseInteger);

@@ -292,7 +292,10 @@ export interface Hashes {
   has(key: string, field: string, options?: CallOptions): Promise<boolean>;
   /** The number of fields (0 when the key is missing). */
   size(key: string, options?: CallOptions): Promise<number>;
-  /** Adds `by` (default 1) to an integer (or, with a fraction, float) field; returns the new value. */
+  /**
+   * Adds `by` (default 1) to an integer (or, with a fraction, float) field; returns the new
+   * value. A field that holds a float takes integer steps as floats, as counters do.
+   */
   increment(key: string, field: string, by?: number, options?: CallOptions): Promise<number>;
 }
 
@@ -643,7 +646,11 @@ export interface Cache extends AsyncDisposable {
   expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean>;
   /** The remaining TTL in ms, `Infinity` when the key has none, `undefined` when it is missing. */
   ttl(key: string, options?: CallOptions): Promise<number | undefined>;
-  /** Adds `by` (default 1; may be negative or fractional) to a counter; returns the new value. */
+  /**
+   * Adds `by` (default 1; may be negative or fractional) to a counter; returns the new value.
+   * Integer steps keep an integer counter an integer; once a counter took a fractional step
+   * it holds a float, and integer steps are then added as floats (in pipelines too).
+   */
   increment(key: string, by?: number, options?: IncrementOptions): Promise<number>;
 
   /**

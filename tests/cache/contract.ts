@@ -215,6 +215,32 @@ export function cacheContract(
     assert.equal(await cache.increment("f", 1.25), 2.75);
   });
 
+  it("a counter that took a fractional step still takes integer steps, direct, with a TTL, in hashes and in pipelines", async (cache) => {
+    assert.equal(await cache.increment("f", 1.5), 1.5);
+    assert.equal(await cache.increment("f", 1), 2.5);
+    assert.equal(await cache.increment("f"), 3.5);
+    assert.equal(await cache.get("f"), 3.5);
+    assert.equal(await cache.increment("w", 0.5, { ttlMs: 60_000 }), 0.5);
+    assert.equal(await cache.increment("w", 1, { ttlMs: 60_000 }), 1.5);
+    assert.equal(await cache.hashes.increment("h", "x", 0.5), 0.5);
+    assert.equal(await cache.hashes.increment("h", "x", 1), 1.5);
+    assert.equal(await cache.hashes.increment("h", "x"), 2.5);
+    assert.deepEqual(
+      await cache.pipeline().increment("p", 1.5).increment("p", 1).get("p").increment("p").exec(),
+      [1.5, 2.5, 2.5, 3.5],
+    );
+    // Integer counters stay integers.
+    assert.deepEqual(await cache.pipeline().increment("i", 2).increment("i").exec(), [2, 3]);
+    assert.equal(await cache.raw().call("GET", cache.key("i")), "3");
+    // Still a Conflict for what is no number at all.
+    await cache.set("word", "abc");
+    await rejectsWith(cache.increment("word", 1), "Conflict");
+    await rejectsWith(cache.increment("word", 1, { ttlMs: 1_000 }), "Conflict");
+    await rejectsWith(cache.pipeline().increment("word").exec(), "Conflict");
+    await cache.hashes.set("hw", { x: "abc" }, { codec: "string" });
+    await rejectsWith(cache.hashes.increment("hw", "x"), "Conflict");
+  });
+
   it("increment with ttlMs sets the TTL only when it creates the counter", async (cache) => {
     assert.equal(await cache.increment("window", 1, { ttlMs: 60_000 }), 1);
     await cache.expire("window", 120_000);
