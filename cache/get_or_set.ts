@@ -98,7 +98,7 @@ export class GetOrSet {
     if (typeof loader !== "function") throw invalidArgument("loader must be a function", "loader");
     const settings = this.#settings(options);
     const { codec } = settings;
-    const l1 = core.l1?.get(full);
+    const l1 = core.l1?.getFresh(full, settings.staleMs);
     if (l1 && l1.binary === isBinary(codec)) {
       core.metrics.getOrSet.add(1, RESULT.l1_hit);
       return l1.data === undefined ? undefined : decodeValue(l1.data, codec) as T;
@@ -173,7 +173,7 @@ export class GetOrSet {
               flight.full,
               data,
               binary,
-              pttl < 0 ? Infinity : pttl - settings.staleMs,
+              pttl < 0 ? Infinity : pttl,
               epoch,
             );
           }
@@ -240,7 +240,9 @@ export class GetOrSet {
     }
     const ttl = jitteredTtl(settings.ttlMs, settings.jitter);
     const stored = await this.#fill(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
-    if (stored) core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : ttl, epoch);
+    if (stored) {
+      core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : ttl + settings.staleMs, epoch);
+    }
     return { found: true, data, result: "loaded" };
   }
 

@@ -19,6 +19,12 @@ export interface L1Entry {
   readonly binary: boolean;
   /** Local expiry, ms since the epoch. */
   readonly expiresAt: number;
+  /**
+   * When the value expires in Redis (ms since the epoch; Infinity without TTL): a getOrSet
+   * serving values `staleWhileRevalidateMs` before that as stale must not take the entry
+   * as fresh after `storedUntil - staleWhileRevalidateMs`.
+   */
+  readonly storedUntil: number;
   /** Estimated size in bytes. */
   readonly size: number;
 }
@@ -66,8 +72,21 @@ export class L1Cache {
   }
 
   /**
-   * Stores an entry for at most `ttlMs` (bounded by the L1 TTL; ≤ 0 or below 1 ms stores
-   * nothing), unless an invalidation happened since `epoch` was read.
+   * The entry of `key` as {@link L1Cache.get} gives it, but only while it is fresh for a
+   * reader that serves values as stale for `staleMs` before they expire in Redis (getOrSet
+   * with `staleWhileRevalidateMs`): past that the reader must ask Redis, which has it
+   * refreshed. The entry stays for plain reads (Redis serves the value until it expires).
+   */
+  getFresh(key: string, staleMs: number): L1Entry | undefined {
+    const entry = this.get(key);
+    if (entry === undefined || entry.data === undefined || staleMs === 0) return entry;
+    return entry.storedUntil - staleMs > this.#now() ? entry : undefined;
+  }
+
+  /**
+   * Stores an entry whose value lives `ttlMs` more in Redis (Infinity: no TTL), for at most
+   * that long and the L1 TTL (≤ 0 or below 1 ms stores nothing), unless an invalidation
+   * happened since `epoch` was read.
    */
   set(key: string, data: Encoded | undefined, binary: boolean, ttlMs: number, epoch: number): void {
     if (epoch !== this.#epoch || this.#suspended) return;
@@ -77,7 +96,8 @@ export class L1Cache {
     if (size > this.#maxBytes) return;
     const old = this.#entries.get(key);
     if (old) this.#remove(key, old);
-    this.#entries.set(key, { data, binary, expiresAt: this.#now() + ttl, size });
+    const now = this.#now();
+    this.#entries.set(key, { data, binary, expiresAt: now + ttl, storedUntil: now + ttlMs, size });
     this.#bytes += size;
     while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
       const [oldestKey, oldest] = this.#entries.entries().next().value!;

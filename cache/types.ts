@@ -65,7 +65,11 @@ export interface L1Config {
   maxEntries: number;
   /** Most bytes of encoded values kept (estimated; UTF-16 for text). */
   maxBytes: number;
-  /** Longest time an entry stays in L1; never longer than its TTL in Redis. */
+  /**
+   * Longest time an entry stays in L1; never longer than its TTL in Redis. getOrSet takes
+   * an L1 entry only while it is fresh (before its `staleWhileRevalidateMs` window): a stale
+   * one is read from Redis, which serves it and has it refreshed.
+   */
   ttlMs: number;
   /**
    * Publish an invalidation for every write even though this instance keeps no L1. An

@@ -144,6 +144,24 @@ test("redis: a writer without L1 that publishes invalidations evicts the readers
   await waitFor(async () => (await reader.get("k")) === undefined);
 });
 
+test("redis: a value a plain get put in L1 is not fresh for getOrSet past its TTL: it is refreshed", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  let loads = 0;
+  const loader = () => ++loads;
+  const options = { ttlMs: 200, staleWhileRevalidateMs: 60_000, jitter: 0 };
+  assert.equal(await a.getOrSet("news", loader, options), 1);
+  // A plain get keeps it in b's L1 for as long as Redis keeps it (the stale window too).
+  assert.equal(await b.get("news"), 1);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(await b.get("news"), 1, "plain reads are served the value Redis still has");
+  // Stale now: getOrSet serves it once and has it refreshed.
+  assert.equal(await b.getOrSet("news", loader, options), 1);
+  await waitFor(async () => (await b.getOrSet("news", loader, options)) === 2);
+  assert.equal(loads, 2);
+});
+
 test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
   const keyPrefix = freshPrefix();
   await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
