@@ -19,7 +19,7 @@ import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
 import { SET_MANY_WITH_TTL } from "./scripts.ts";
-import { counterStep, sendStep, setCommand, ttlFromReply } from "./strings.ts";
+import { counterStep, expireCommands, sendStep, setCommand, ttlFromReply } from "./strings.ts";
 import type {
   BloomFilter,
   BloomOptions,
@@ -233,13 +233,17 @@ class CacheClient implements Cache {
     const core = this.#core;
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
-    // An expiry gives no value: a cached "not found" stays.
-    const write = (cmd: Command) =>
-      core.write([full], () => core.connection.call(cmd), options?.signal, []);
-    if (ttl > 0) return parseInteger(await write(command("PEXPIRE", [full, ttl], full))) === 1;
-    const persisted = parseInteger(await write(command("PERSIST", [full], full)));
-    if (persisted === 1) return true;
-    return parseInteger(await core.send(command("EXISTS", [full], full), options?.signal)) === 1;
+    const commands = expireCommands(full, ttl);
+    const replies = await core.write(
+      [full],
+      () =>
+        commands.length === 1
+          ? core.connection.call(commands[0]).then((reply) => [reply])
+          : core.connection.batch(commands).then(repliesOf),
+      options?.signal,
+      [], // an expiry gives no value: a cached "not found" stays
+    );
+    return parseInteger(replies[replies.length - 1]) === 1;
   }
 
   async ttl(key: string, options?: CallOptions): Promise<number | undefined> {

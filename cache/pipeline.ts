@@ -11,7 +11,7 @@ import { isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
-import { counterStep, setCommand, ttlFromReply } from "./strings.ts";
+import { counterStep, expireCommands, setCommand, ttlFromReply } from "./strings.ts";
 import { companionsOf } from "./keys.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
@@ -33,7 +33,9 @@ interface Queued {
   writes: string[];
   /** Whether it may give its keys a string value (which ends a cached "not found"). */
   givesValue?: boolean;
-  /** Commands sent with it whose outcome is not reported (a delete's companions). */
+  /** Commands sent right before it whose outcome is not reported (expire 0's PERSIST). */
+  before?: Command[];
+  /** Commands sent right after it whose outcome is not reported (a delete's companions). */
   extra?: Command[];
 }
 
@@ -94,11 +96,13 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     expire(key, ttlMs) {
       const full = core.keys.full(key);
-      const ttl = checkTtl(ttlMs);
-      const cmd = ttl === 0
-        ? command("PERSIST", [full], full)
-        : command("PEXPIRE", [full, ttl], full);
-      return write(cmd, (reply) => parseInteger(reply) === 1);
+      const commands = expireCommands(full, checkTtl(ttlMs));
+      return push({
+        before: commands.slice(0, -1),
+        command: commands[commands.length - 1],
+        decode: (reply) => parseInteger(reply) === 1,
+        writes: [full],
+      });
     },
     ttl(key) {
       const full = core.keys.full(key);
@@ -155,14 +159,19 @@ export function createPipeline(core: CacheCore): Pipeline {
       const items = queue.splice(0, queue.length);
       if (items.length === 0) return [];
       const writes = items.flatMap((item) => item.writes);
-      const commands = items.flatMap((item) => [item.command, ...(item.extra ?? [])]);
+      const commands = items.flatMap((item) => [
+        ...(item.before ?? []),
+        item.command,
+        ...(item.extra ?? []),
+      ]);
       const outcomes = await core.write(
         writes,
         () =>
           core.connection.batch(commands).then((outcomes) => {
-            // Only each item's own command reports; its extras are best effort.
+            // Only each item's own command reports; the others around it are best effort.
             let next = 0;
             return items.map((item) => {
+              next += item.before?.length ?? 0;
               const outcome = outcomes[next];
               next += 1 + (item.extra?.length ?? 0);
               return outcome;

@@ -38,6 +38,16 @@ export function setCommand(
   return command("SET", args, full);
 }
 
+/**
+ * The commands of {@link Cache.expire} (and its pipeline form), sent together; the last
+ * one's reply is 1 when the key exists (and now has the TTL, or none for 0). A key without
+ * TTL that is given none (0) exists all the same: PERSIST alone would say 0 for it.
+ */
+export function expireCommands(full: string, ttlMs: number): Command[] {
+  if (ttlMs > 0) return [command("PEXPIRE", [full, ttlMs], full)];
+  return [command("PERSIST", [full], full), command("EXISTS", [full], full)];
+}
+
 /** A PTTL reply as the API returns it: ms, `Infinity` for no TTL, `undefined` for a missing key. */
 export function ttlFromReply(reply: Reply): number | undefined {
   const ms = Number(reply);

@@ -206,6 +206,30 @@ export function cacheContract(
     assert.equal(await cache.expire("missing", 0), false);
   });
 
+  it("a pipeline expire agrees with expire: 0 on a key without TTL is true, a missing key false", async (cache) => {
+    await cache.set("k", 1, { ttlMs: 0 });
+    await cache.set("t", 1, { ttlMs: 60_000 });
+    const direct = [
+      await cache.expire("k", 0),
+      await cache.expire("t", 0),
+      await cache.expire("missing", 0),
+      await cache.expire("k", 60_000),
+      await cache.expire("missing", 60_000),
+    ];
+    assert.deepEqual(direct, [true, true, false, true, false]);
+    await cache.set("k", 1, { ttlMs: 0 });
+    await cache.set("t", 1, { ttlMs: 60_000 });
+    const piped = await cache.pipeline()
+      .expire("k", 0)
+      .expire("t", 0)
+      .expire("missing", 0)
+      .expire("k", 60_000)
+      .expire("missing", 60_000)
+      .ttl("t")
+      .exec();
+    assert.deepEqual(piped, [...direct, Infinity]);
+  });
+
   it("increment counts by integers and fractions, and get reads the counter", async (cache) => {
     assert.equal(await cache.increment("n"), 1);
     assert.equal(await cache.increment("n", 10), 11);
