@@ -232,18 +232,37 @@ export class GetOrSet {
     const binary = isBinary(settings.codec);
     core.metrics.loads.add(1, data === undefined ? OUTCOME.not_found : OUTCOME.value);
     if (data === undefined) {
-      const stored = await this.#fill(flight, "a", "", settings.negativeTtlMs);
+      const stored = await this.#store(flight, "a", "", settings.negativeTtlMs);
       if (stored && settings.negativeTtlMs > 0) {
         core.l1?.set(flight.full, undefined, binary, settings.negativeTtlMs, epoch);
       }
       return { found: false, result: "loaded" };
     }
     const ttl = jitteredTtl(settings.ttlMs, settings.jitter);
-    const stored = await this.#fill(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
+    const stored = await this.#store(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
     if (stored) {
       core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : ttl + settings.staleMs, epoch);
     }
     return { found: true, data, result: "loaded" };
+  }
+
+  /**
+   * {@link GetOrSet.#fill} after a successful load: a fill that fails (Redis went away
+   * while the loader ran) is logged and counted, not thrown; the callers still get what the
+   * loader returned, which is the truth they asked for. Nothing is cached then, and the
+   * fill lock expires by its TTL.
+   */
+  async #store(flight: Flight, mode: "v" | "a", data: Encoded, ttlMs: number): Promise<boolean> {
+    try {
+      return await this.#fill(flight, mode, data, ttlMs);
+    } catch (error) {
+      this.#core.metrics.fillFailures.add(1);
+      this.#core.logger.warn(
+        "getOrSet could not store a loaded value; the callers get it uncached",
+        { key: flight.key, error },
+      );
+      return false;
+    }
   }
 
   /** Refreshes a stale value in the background (this caller holds the lock). */

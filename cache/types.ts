@@ -665,7 +665,9 @@ export interface Cache extends AsyncDisposable {
    * caller refreshes it in the background. The fill is fenced: a loader stores only while it
    * still holds the per-key lock and the key did not change meanwhile, so a slow loader never
    * overwrites a newer value, a `set` during a load wins, and a `delete` during a load keeps
-   * the older read out (the callers of that load still get what it returned).
+   * the older read out (the callers of that load still get what it returned). When Redis
+   * fails after the loader ran, the callers get the loaded value all the same (uncached;
+   * logged and counted as `cache.get_or_set.fill_failures`).
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
 

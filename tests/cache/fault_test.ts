@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
 import { type Cache, connect } from "../../cache/mod.ts";
+import { recordMetrics, totals } from "../_support/meter.ts";
 import { waitUntil } from "../_support/process.ts";
 import { redisCli, startRedis } from "../_support/redis_server.ts";
 
@@ -57,6 +58,37 @@ test("fault: a killed Redis gives Unavailable, then the cache recovers by itself
     await sleep(50);
     await holder.release();
     await (await waiting).release();
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: when Redis dies while a getOrSet loader runs, the callers still get the loaded value", async () => {
+  const since = recordMetrics().length;
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "midload:",
+      commandTimeoutMs: 2_000,
+      reconnectMaxDelayMs: 200,
+    });
+    let loads = 0;
+    const loading = Promise.all(
+      Array.from({ length: 5 }, () =>
+        cache!.getOrSet("user:1", async () => {
+          loads++;
+          await sleep(300);
+          return { id: 1 };
+        })),
+    );
+    await sleep(100);
+    await server.process.kill();
+    assert.deepEqual(await loading, Array(5).fill({ id: 1 }));
+    assert.equal(loads, 1);
+    assert.equal(totals(since).get("cache.get_or_set.fill_failures {}"), 1);
   } finally {
     await cache?.close();
     await server.stop();
