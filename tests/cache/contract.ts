@@ -957,6 +957,49 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     }
   });
 
+  it("getOrSet: 1,000 callers over four instances on a cold key call the loader once", async (cache) => {
+    const others = await Promise.all([1, 2, 3].map(() => open({ keyPrefix: cache.keyPrefix })));
+    try {
+      const instances = [cache, ...others];
+      let loads = 0;
+      const loader = async () => {
+        loads++;
+        await sleep(50);
+        return { hot: true };
+      };
+      const results = await Promise.all(
+        Array.from(
+          { length: 1_000 },
+          (_, i) => instances[i % 4].getOrSet("hot", loader, { ttlMs: 60_000 }),
+        ),
+      );
+      assert.equal(loads, 1);
+      assert.ok(results.every((r) => (r as { hot: boolean }).hot === true));
+    } finally {
+      for (const other of others) await other.close();
+    }
+  });
+
+  it("getOrSet: a loader slower than lockTtlMs keeps its fill lock: another instance waits, no second load", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      let loads = 0;
+      const loader = async () => {
+        loads++;
+        await sleep(600);
+        return "slow";
+      };
+      const options = { lockTtlMs: 150, ttlMs: 60_000 };
+      const first = cache.getOrSet("slow", loader, options);
+      await sleep(20);
+      const results = await Promise.all([first, other.getOrSet("slow", loader, options)]);
+      assert.deepEqual(results, ["slow", "slow"]);
+      assert.equal(loads, 1);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("getOrSet caches not-found for negativeTtlMs and delete clears it", async (cache) => {
     let loads = 0;
     const loader = () => {
@@ -1206,6 +1249,21 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await loading, "loaded");
     assert.equal(await later, "explicit");
     assert.equal(await cache.get("scripted"), "explicit");
+  });
+
+  it("getOrSet: waiting longer than waitTimeoutMs for another process's load is a Timeout", async (cache) => {
+    // Another process holds the fill lock (and died, or is slow): it lives 3 s.
+    await cache.raw().call("SET", fillKey(cache, "held"), "someone-else", "PX", 3_000);
+    let loads = 0;
+    const started = Date.now();
+    const error = await rejectsWith(
+      cache.getOrSet("held", () => ++loads, { waitTimeoutMs: 300 }),
+      "Timeout",
+    );
+    const waited = Date.now() - started;
+    assert.ok(waited >= 300 && waited < 2_000, `waited ${waited} ms`);
+    assert.match(error.message, /300 ms/);
+    assert.equal(loads, 0);
   });
 
   it("getOrSet with an aborted signal rejects that caller only", async (cache) => {
