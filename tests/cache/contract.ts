@@ -918,17 +918,25 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 1);
   });
 
-  it("getOrSet: 1,000 concurrent callers on a cold key call the loader once", async (cache) => {
-    let loads = 0;
-    const loader = async () => {
-      loads++;
-      await sleep(50);
-      return { hot: true };
+  /** A loader that counts its calls and returns `value` after `ms`. */
+  const slowLoader = <T>(ms: number, value: T) => {
+    const counted = {
+      loads: 0,
+      loader: async () => {
+        counted.loads++;
+        await sleep(ms);
+        return value;
+      },
     };
+    return counted;
+  };
+
+  it("getOrSet: 1,000 concurrent callers on a cold key call the loader once", async (cache) => {
+    const slow = slowLoader(50, { hot: true });
     const results = await Promise.all(
-      Array.from({ length: 1_000 }, () => cache.getOrSet("hot", loader, { ttlMs: 60_000 })),
+      Array.from({ length: 1_000 }, () => cache.getOrSet("hot", slow.loader, { ttlMs: 60_000 })),
     );
-    assert.equal(loads, 1);
+    assert.equal(slow.loads, 1);
     assert.equal(results.length, 1_000);
     assert.ok(results.every((r) => (r as { hot: boolean }).hot === true));
     // Every caller gets its own copy.
@@ -938,19 +946,14 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   it("getOrSet: two instances racing on one key call the loader once", async (cache) => {
     const other = await open({ keyPrefix: cache.keyPrefix });
     try {
-      let loads = 0;
-      const loader = async () => {
-        loads++;
-        await sleep(100);
-        return "value";
-      };
+      const slow = slowLoader(100, "value");
       const calls = [];
       for (let i = 0; i < 50; i++) {
-        calls.push(cache.getOrSet("shared", loader, { ttlMs: 60_000 }));
-        calls.push(other.getOrSet("shared", loader, { ttlMs: 60_000 }));
+        calls.push(cache.getOrSet("shared", slow.loader, { ttlMs: 60_000 }));
+        calls.push(other.getOrSet("shared", slow.loader, { ttlMs: 60_000 }));
       }
       const results = await Promise.all(calls);
-      assert.equal(loads, 1);
+      assert.equal(slow.loads, 1);
       assert.ok(results.every((r) => r === "value"));
     } finally {
       await other.close();
@@ -961,19 +964,14 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     const others = await Promise.all([1, 2, 3].map(() => open({ keyPrefix: cache.keyPrefix })));
     try {
       const instances = [cache, ...others];
-      let loads = 0;
-      const loader = async () => {
-        loads++;
-        await sleep(50);
-        return { hot: true };
-      };
+      const slow = slowLoader(50, { hot: true });
       const results = await Promise.all(
         Array.from(
           { length: 1_000 },
-          (_, i) => instances[i % 4].getOrSet("hot", loader, { ttlMs: 60_000 }),
+          (_, i) => instances[i % 4].getOrSet("hot", slow.loader, { ttlMs: 60_000 }),
         ),
       );
-      assert.equal(loads, 1);
+      assert.equal(slow.loads, 1);
       assert.ok(results.every((r) => (r as { hot: boolean }).hot === true));
     } finally {
       for (const other of others) await other.close();
@@ -983,18 +981,13 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   it("getOrSet: a loader slower than lockTtlMs keeps its fill lock: another instance waits, no second load", async (cache) => {
     const other = await open({ keyPrefix: cache.keyPrefix });
     try {
-      let loads = 0;
-      const loader = async () => {
-        loads++;
-        await sleep(600);
-        return "slow";
-      };
+      const slow = slowLoader(600, "slow");
       const options = { lockTtlMs: 150, ttlMs: 60_000 };
-      const first = cache.getOrSet("slow", loader, options);
+      const first = cache.getOrSet("slow", slow.loader, options);
       await sleep(20);
-      const results = await Promise.all([first, other.getOrSet("slow", loader, options)]);
+      const results = await Promise.all([first, other.getOrSet("slow", slow.loader, options)]);
       assert.deepEqual(results, ["slow", "slow"]);
-      assert.equal(loads, 1);
+      assert.equal(slow.loads, 1);
     } finally {
       await other.close();
     }
