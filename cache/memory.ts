@@ -151,6 +151,11 @@ class MemoryConnection implements Connection {
  * A cache in process memory with the semantics of the Redis driver (TTLs, data types,
  * the lock, the Bloom filter, getOrSet and its stampede protection, pipelines). Scripts
  * need a JavaScript twin (`cache.script(lua, { keys, memory })`); L1 does not apply.
+ * Numbers read and come back as from Redis 7 on x86-64: integers by Redis's rules (`"007"`
+ * is none), `INCRBYFLOAT` in 80-bit long double with Redis's digits
+ * (`1000.19999999999999996`, `1000000000000000000000`), hexadecimal floats, scores as
+ * `%.17g`. Not reproduced: subnormal long doubles (below about 3.4e-4932, refused) and the
+ * 5,120-character limit of a formatted long double.
  *
  * @param config Prefix, codec, default TTL and getOrSet defaults (all optional).
  * @param deps The logger, and a {@link MemoryStore} to share between caches.

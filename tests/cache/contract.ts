@@ -265,6 +265,82 @@ export function cacheContract(
     await rejectsWith(cache.hashes.increment("hw", "x"), "Conflict");
   });
 
+  it("numbers are read and written as Redis does: integers, long-double floats, scores", async (cache) => {
+    const raw = cache.raw();
+    const key = cache.key("n");
+    const reply = async (...command: (string | number)[]) => {
+      try {
+        return String(await raw.call(...(command as [string, ...(string | number)[]])));
+      } catch (error) {
+        assert.ok(InfraError.is(error), String(error));
+        return `${error.code}: ${error.message.replace(/^cache: /, "")}`;
+      }
+    };
+    const notInteger = "Conflict: ERR value is not an integer or out of range";
+    for (const text of ["007", "-0", "+5", " 5", "5 ", "1e3", "0x10", "", "9223372036854775808"]) {
+      await raw.call("SET", key, text);
+      assert.equal(await reply("INCR", key), notInteger, JSON.stringify(text));
+    }
+    await raw.call("SET", key, "9223372036854775807");
+    assert.match(await reply("INCR", key), /^Conflict: ERR increment or decrement would overflow/);
+    await raw.call("SET", key, "-9223372036854775807");
+    assert.equal(await reply("INCR", key), String(-9223372036854775806));
+    const floats: [string, string, string][] = [
+      ["1000.1", "0.1", "1000.19999999999999996"],
+      ["1e3", "0.1", "1000.09999999999999998"],
+      ["0.1", "0.2", "0.3"],
+      ["0", "1e21", "1000000000000000000000"],
+      ["0x10", "0.5", "16.5"],
+      ["0x1p-3", "1", "1.125"],
+      ["007", "0.1", "7.1"],
+      ["5.", ".5", "5.5"],
+      ["-0", "0", "0"],
+      ["1", "1e-20", "1"],
+      ["99999999999999999999", "0.1", "100000000000000000000"],
+    ];
+    for (const [stored, by, expected] of floats) {
+      await raw.call("SET", key, stored);
+      assert.equal(await reply("INCRBYFLOAT", key, by), expected, `${stored} + ${by}`);
+      assert.equal(await reply("GET", key), expected);
+    }
+    const notFloat = "Conflict: ERR value is not a valid float";
+    for (const stored of [" 5", "nan", "1e5000", "0x", "1e", "abc"]) {
+      await raw.call("SET", key, stored);
+      assert.equal(await reply("INCRBYFLOAT", key, "1"), notFloat, JSON.stringify(stored));
+    }
+    await raw.call("SET", key, "inf");
+    assert.match(await reply("INCRBYFLOAT", key, "1"), /would produce NaN or Infinity/);
+    const hash = cache.key("h");
+    assert.equal(await reply("HINCRBYFLOAT", hash, "f", "0.1"), "0.1");
+    assert.equal(await reply("HINCRBYFLOAT", hash, "f", "0.2"), "0.3");
+    assert.match(await reply("HINCRBYFLOAT", hash, "f", "inf"), /NaN or Infinity/);
+    await raw.call("HSET", hash, "g", "007");
+    assert.equal(
+      await reply("HINCRBY", hash, "g", 1),
+      "Conflict: ERR hash value is not an integer",
+    );
+    const zset = cache.key("z");
+    for (
+      const [score, expected] of [
+        ["0.1", "0.10000000000000001"],
+        ["1e20", "1e+20"],
+        ["1e-5", "1.0000000000000001e-05"],
+        ["123456789.123", "123456789.123"],
+        ["0x10", "16"],
+        ["-0", "0"],
+        ["+inf", "inf"],
+      ]
+    ) {
+      await raw.call("ZADD", zset, score, "m");
+      assert.equal(await reply("ZSCORE", zset, "m"), expected, score);
+    }
+    assert.match(await reply("ZADD", zset, "1e400", "m"), /not a valid float/);
+    assert.match(await reply("ZADD", zset, "nan", "m"), /not a valid float/);
+    await raw.call("ZADD", zset, "1", "m");
+    assert.equal(await reply("ZRANGE", zset, "( 0", "+inf", "BYSCORE"), "m");
+    assert.equal(await reply("ZRANGE", zset, "(1e400", "+inf", "BYSCORE"), "");
+  });
+
   it("increment with ttlMs sets the TTL only when it creates the counter", async (cache) => {
     assert.equal(await cache.increment("window", 1, { ttlMs: 60_000 }), 1);
     await cache.expire("window", 120_000);
