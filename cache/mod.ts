@@ -25,7 +25,8 @@
  *   TTL jitter and stale-while-revalidate; fills are fenced (a loader stores only while it
  *   holds the per-key lock and the key did not change meanwhile). An optional in-process
  *   L1 with invalidation of the other instances' L1 over pub/sub, bypassed while this
- *   instance cannot hear the invalidations.
+ *   instance cannot hear the invalidations; another instance's L1 may serve the old value
+ *   for the few milliseconds an invalidation takes (see `L1Config.enabled`).
  *
  * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
  *   (`autoPipelining`, on by default; each command still settles alone), every command has

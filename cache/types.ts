@@ -59,6 +59,14 @@ export interface L1Config {
    * it starts empty once resubscribed. Limit: in a cluster, ioredis moves a lost
    * subscription to another node without telling; invalidations sent during that switch
    * are lost, and the entries they concerned live at most `ttlMs`.
+   *
+   * Consistency across instances is eventual, with a short window: the writing instance
+   * drops its own entry before the write is sent (it reads its writes), but another
+   * instance hears of the write by pub/sub once Redis answered it, so its reads in the
+   * first milliseconds after the write may still get the old value from its L1 (on
+   * loopback, 1 of 50 reads issued right after another instance's `set` resolved). Keys
+   * that must be read fresh the moment another instance wrote them belong in a cache
+   * without L1.
    */
   enabled: boolean;
   /** Most entries kept (least recently used evicted first). */
