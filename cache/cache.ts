@@ -5,7 +5,7 @@
  * @module
  */
 
-import { abortable } from "../base/mod.ts";
+import { abortable, type HotReloadOptions, throwIfAborted } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { createBloom } from "./bloom.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
@@ -24,8 +24,10 @@ import type {
   BloomFilter,
   BloomOptions,
   Cache,
+  CacheConfig,
   CacheMode,
   CallOptions,
+  ConfigInput,
   GetOrSetOptions,
   Hashes,
   IncrementOptions,
@@ -62,10 +64,12 @@ class CacheClient implements Cache {
   readonly sortedSets: SortedSets;
   readonly #core: CacheCore;
   readonly #getOrSet: GetOrSet;
+  readonly #reload: Reload;
   #closing: Promise<void> | undefined;
 
-  constructor(core: CacheCore) {
+  constructor(core: CacheCore, reload: Reload) {
     this.#core = core;
+    this.#reload = reload;
     this.driver = core.connection.driver;
     this.mode = core.connection.mode;
     this.keyPrefix = core.settings.keyPrefix;
@@ -297,6 +301,24 @@ class CacheClient implements Cache {
     return this.#core.connection.raw();
   }
 
+  hotReload(config: ConfigInput<CacheConfig>, options: HotReloadOptions = {}): Promise<void> {
+    try {
+      const core = this.#core;
+      core.checkOpen();
+      throwIfAborted(options.signal, "cache");
+      // Everything is checked before anything changes: a refused config changes nothing.
+      const plan = this.#reload(config);
+      plan.apply();
+      core.reconfigure(plan.settings);
+      if (plan.changed.length > 0) {
+        core.logger.info("config reloaded", { changed: plan.changed.join(", ") });
+      }
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   close(): Promise<void> {
     return (this.#closing ??= this.#core.close(this.#core.settings.getOrSet.lockTtlMs));
   }
@@ -314,6 +336,7 @@ export async function createCache(
   connection: Connection,
   settings: CacheSettings,
   logger: Logger,
+  reload: Reload,
 ): Promise<Cache> {
   const core = new CacheCore(connection, settings, logger);
   try {
@@ -322,7 +345,7 @@ export async function createCache(
     await connection.close().catch(() => {});
     throw error;
   }
-  return new CacheClient(core);
+  return new CacheClient(core, reload);
 }
 
 /** Builds a cache that needs no start (no L1): the memory driver. */
@@ -330,7 +353,17 @@ export function createCacheNow(
   connection: Connection,
   settings: CacheSettings,
   logger: Logger,
+  reload: Reload,
 ): Cache {
   if (settings.l1.enabled) throw new Error("createCacheNow cannot start an L1");
-  return new CacheClient(new CacheCore(connection, settings, logger));
+  return new CacheClient(new CacheCore(connection, settings, logger), reload);
 }
+
+/**
+ * The driver's part of a hot reload: resolves `input` over the current config, validates
+ * it and refuses a change of a fixed field (throwing, with nothing changed), and returns
+ * the new settings with `apply`, which puts the driver's own fields in force.
+ */
+export type Reload = (
+  input: ConfigInput<CacheConfig>,
+) => { settings: CacheSettings; changed: string[]; apply(): void };

@@ -135,6 +135,20 @@ export class CacheCore {
     return this.l1 !== undefined || this.settings.l1.publishInvalidations;
   }
 
+  /**
+   * Puts hot-reloaded settings in force without dropping state: later calls read the new
+   * TTLs and getOrSet defaults, L1 takes its new bounds (evicting the least recently used
+   * entries beyond them, shortening entries beyond a shorter TTL), publishing follows
+   * `l1.publishInvalidations`. The prefix, the codec and `l1.enabled` never change here.
+   */
+  reconfigure(next: CacheSettings): void {
+    const settings = this.settings;
+    settings.defaultTtlMs = next.defaultTtlMs;
+    settings.getOrSet = { ...next.getOrSet };
+    settings.l1 = { ...next.l1, enabled: settings.l1.enabled };
+    this.l1?.configure(settings.l1);
+  }
+
   /** Throws `Closed` after close. */
   checkOpen(): void {
     if (this.#closed) {

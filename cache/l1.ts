@@ -32,9 +32,9 @@ export interface L1Entry {
 /** The LRU. */
 export class L1Cache {
   readonly #entries = new Map<string, L1Entry>();
-  readonly #maxEntries: number;
-  readonly #maxBytes: number;
-  readonly #ttlMs: number;
+  #maxEntries: number;
+  #maxBytes: number;
+  #ttlMs: number;
   readonly #now: () => number;
   #bytes = 0;
   #epoch = 0;
@@ -45,6 +45,23 @@ export class L1Cache {
     this.#maxBytes = config.maxBytes;
     this.#ttlMs = config.ttlMs;
     this.#now = now;
+  }
+
+  /**
+   * New bounds, keeping the entries within them: the least recently used go first when
+   * there are too many, and none lives past the new TTL from now.
+   */
+  configure(config: L1Config): void {
+    this.#maxEntries = config.maxEntries;
+    this.#maxBytes = config.maxBytes;
+    if (config.ttlMs < this.#ttlMs) {
+      const latest = this.#now() + config.ttlMs;
+      for (const [key, entry] of this.#entries) {
+        if (entry.expiresAt > latest) this.#entries.set(key, { ...entry, expiresAt: latest });
+      }
+    }
+    this.#ttlMs = config.ttlMs;
+    this.#evict();
   }
 
   /** Bumped by every invalidation; a read fills L1 only if it did not change meanwhile. */
@@ -99,6 +116,11 @@ export class L1Cache {
     const now = this.#now();
     this.#entries.set(key, { data, binary, expiresAt: now + ttl, storedUntil: now + ttlMs, size });
     this.#bytes += size;
+    this.#evict();
+  }
+
+  /** Drops the least recently used entries until within the bounds. */
+  #evict(): void {
     while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
       const [oldestKey, oldest] = this.#entries.entries().next().value!;
       this.#remove(oldestKey, oldest);

@@ -7,7 +7,8 @@
 
 import { getLogger } from "../clog/mod.ts";
 import { createCacheNow } from "./cache.ts";
-import { resolveMemoryConfig } from "./config.ts";
+import { checkReload, resolveMemoryConfig } from "./config.ts";
+import type { CacheSettings } from "./core.ts";
 import type {
   BatchOutcome,
   Command,
@@ -182,8 +183,22 @@ export function memory(
     throw invalidArgument("deps.store must come from memoryStore()", "store");
   }
   const logger = deps.logger ?? getLogger("cache");
-  return createCacheNow(new MemoryConnection(store), {
-    ...resolved,
+  let current = resolved;
+  return createCacheNow(new MemoryConnection(store), settingsOf(resolved), logger, (input) => {
+    // Fields of the Redis driver only are unknown here (InvalidArgument naming them).
+    const next = resolveMemoryConfig(input as ConfigInput<MemoryCacheConfig>, current);
+    return {
+      changed: checkReload(current, next),
+      settings: settingsOf(next),
+      apply: () => (current = next),
+    };
+  });
+}
+
+function settingsOf(config: MemoryCacheConfig): CacheSettings {
+  return {
+    ...config,
+    getOrSet: { ...config.getOrSet },
     l1: { enabled: false, maxEntries: 1, maxBytes: 1, ttlMs: 1, publishInvalidations: false },
-  }, logger);
+  };
 }

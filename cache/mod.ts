@@ -33,6 +33,11 @@
  *   a deadline (`commandTimeoutMs`) without a timer per command, and calls fail
  *   `Unavailable` quickly while Redis is down, then work again once it is back.
  *
+ * **Hot reload**: `cache.hotReload(config)` ({@link HotReloadable}; bind it to a coord
+ * config) applies TTLs, getOrSet defaults, L1 bounds, publishing, timeouts, reconnection
+ * delays and auto-pipelining without dropping state, and refuses a new prefix, codec,
+ * `l1.enabled` or connection field with `InvalidArgument` naming it.
+ *
  * **The miss rule**: a read of one value resolves to `undefined` on a miss (`get`,
  * `hashes.get`, `sortedSets.score`, `sortedSets.rank`, `ttl`, `getOrSet` of a cached
  * "not found"); reads of collections resolve to an empty collection. Reads never throw
@@ -134,6 +139,9 @@ export type {
   TryLockOptions,
   ValueOptions,
 } from "./types.ts";
+// Named in the cache's signatures; re-exported so that this entry point documents alone.
+export type { HotReloadable, HotReloadOptions } from "../base/mod.ts";
+export type { Fields, LazyFields, Logger, LogLevel } from "../clog/mod.ts";
 export {
   defaultConfig,
   defaultMemoryConfig,

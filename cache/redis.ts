@@ -15,7 +15,8 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import { InfraError, unrefTimer } from "../base/mod.ts";
 import { getLogger, type Logger } from "../clog/mod.ts";
 import { createCache } from "./cache.ts";
-import { parseNode, resolveConfig } from "./config.ts";
+import type { CacheSettings } from "./core.ts";
+import { checkReload, parseNode, resolveConfig } from "./config.ts";
 import type {
   Arg,
   BatchOutcome,
@@ -197,17 +198,22 @@ class RedisConnection implements Connection {
   readonly #client: Client;
   readonly #cluster: boolean;
   readonly #logger: Logger;
-  readonly #timeoutMs: number;
+  /** The config the client was built with: its retry strategies read the delays from it. */
+  readonly #config: CacheConfig;
+  #timeoutMs: number;
   readonly #channels = new Map<string, Set<SubscriptionHandlers>>();
   readonly #deadlines: CommandDeadlines | undefined;
   /** Commands go as {@link CacheCommand}s swept for deadlines (else ioredis's `call`). */
   #sweeping: boolean;
   #autoPipelining: boolean;
+  /** Whether the sockets can be corked (the internals allow it). */
+  #corkable: boolean;
   #corked = false;
   #subscriber: Promise<Client> | undefined;
 
   constructor(client: Client, config: CacheConfig, logger: Logger, internals: Internals) {
     this.#client = client;
+    this.#config = config;
     this.mode = config.mode;
     this.#cluster = config.mode === "cluster";
     this.#logger = logger;
@@ -220,7 +226,8 @@ class RedisConnection implements Connection {
         (reason) => this.#stopSweeping(reason),
       )
       : undefined;
-    this.#autoPipelining = config.autoPipelining && internals.corking === undefined;
+    this.#corkable = internals.corking === undefined;
+    this.#autoPipelining = config.autoPipelining && this.#corkable;
     const fallbacks = [
       internals.deadlines && `deadlines by ioredis's commandTimeout (${internals.deadlines})`,
       config.autoPipelining && internals.corking &&
@@ -247,7 +254,8 @@ class RedisConnection implements Connection {
       }
       await reply;
     }
-    if (this.#autoPipelining && !streamsOf(this.#client).some(corkable)) {
+    if (this.#corkable && !streamsOf(this.#client).some(corkable)) {
+      this.#corkable = false;
       this.#autoPipelining = false;
       this.#logger.warn("ioredis internals are not as expected; falling back", {
         fallbacks: "no auto-pipelining (the connection has no corkable stream)",
@@ -260,6 +268,14 @@ class RedisConnection implements Connection {
     if (!this.#sweeping) return;
     this.#sweeping = false;
     this.#deadlines?.stop();
+    this.#applyCommandTimeout();
+    this.#logger.warn("ioredis internals are not as expected; falling back", {
+      fallbacks: `deadlines by ioredis's commandTimeout (${reason})`,
+    });
+  }
+
+  /** ioredis's own per-command timer (the fallback) takes the current timeout. */
+  #applyCommandTimeout(): void {
     const timeout = this.#timeoutMs;
     const apply = (options: unknown) => {
       if (typeof options === "object" && options !== null) {
@@ -273,9 +289,22 @@ class RedisConnection implements Connection {
     } else {
       apply(client.options);
     }
-    this.#logger.warn("ioredis internals are not as expected; falling back", {
-      fallbacks: `deadlines by ioredis's commandTimeout (${reason})`,
-    });
+  }
+
+  /**
+   * Applies the fields of a hot reload that the open connection can take: the command
+   * timeout, the reconnection delays (read by the retry strategies on every attempt) and
+   * auto-pipelining. The others were refused before (`checkReload`).
+   */
+  reconfigure(config: CacheConfig): void {
+    this.#config.reconnectMinDelayMs = config.reconnectMinDelayMs;
+    this.#config.reconnectMaxDelayMs = config.reconnectMaxDelayMs;
+    this.#autoPipelining = config.autoPipelining && this.#corkable;
+    if (config.commandTimeoutMs !== this.#timeoutMs) {
+      this.#timeoutMs = config.commandTimeoutMs;
+      if (this.#deadlines) this.#deadlines.timeoutMs = config.commandTimeoutMs;
+      if (!this.#sweeping) this.#applyCommandTimeout();
+    }
   }
 
   call(command: Command): Promise<Reply> {
@@ -615,12 +644,28 @@ export async function connectWith(
 ): Promise<Cache> {
   const resolved = resolveConfig(config);
   const logger = deps.logger ?? getLogger("cache");
-  const connection = await open(resolved, logger, internals);
-  return await createCache(connection, {
-    keyPrefix: resolved.keyPrefix,
-    codec: resolved.codec,
-    defaultTtlMs: resolved.defaultTtlMs,
-    getOrSet: resolved.getOrSet,
-    l1: resolved.l1,
-  }, logger);
+  // The client's retry strategies read their delays from this object: it stays the client's.
+  const connection = await open(structuredClone(resolved), logger, internals);
+  let current = resolved;
+  return await createCache(connection, settingsOf(resolved), logger, (input) => {
+    const next = resolveConfig(input, current);
+    return {
+      changed: checkReload(current, next),
+      settings: settingsOf(next),
+      apply: () => {
+        connection.reconfigure(next);
+        current = next;
+      },
+    };
+  });
+}
+
+function settingsOf(config: CacheConfig): CacheSettings {
+  return {
+    keyPrefix: config.keyPrefix,
+    codec: config.codec,
+    defaultTtlMs: config.defaultTtlMs,
+    getOrSet: { ...config.getOrSet },
+    l1: { ...config.l1 },
+  };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { HotReloadable, HotReloadOptions } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 
 /**
@@ -617,7 +618,7 @@ export interface RawClient {
  * `Unavailable` when Redis cannot be reached, `Timeout` for a late reply, `Conflict` when
  * the key holds another type, `Aborted` when the signal fires, `Closed` after `close()`.
  */
-export interface Cache extends AsyncDisposable {
+export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheConfig>> {
   /** The driver: `"redis"` or `"memory"`. */
   readonly driver: "redis" | "memory";
   /** The topology. */
@@ -694,6 +695,33 @@ export interface Cache extends AsyncDisposable {
   ping(options?: CallOptions): Promise<void>;
   /** The raw client (keys not prefixed). */
   raw(): RawClient;
+  /**
+   * Applies a new config while the cache runs, without dropping anything (data, L1
+   * entries, connections, locks, loads in flight). `config` is resolved over the current
+   * config (fields left out keep their values) and validated; these apply at once:
+   * `defaultTtlMs`, every `getOrSet` default, `l1.maxEntries`, `l1.maxBytes`, `l1.ttlMs`
+   * (entries beyond the new bounds go, least recently used first), `l1.publishInvalidations`,
+   * `commandTimeoutMs`, `reconnectMinDelayMs`, `reconnectMaxDelayMs` and `autoPipelining`.
+   * A change of a field that decides which data the cache addresses or needs new connections
+   * (`keyPrefix`, `codec`, `mode`, `nodes`, `username`, `password`, `db`, `tls`, `sentinel`,
+   * `connectTimeoutMs`, `offlineQueue`, `maxRetriesPerRequest`, `connectionName`,
+   * `l1.enabled`) is refused: connect a new cache for it.
+   *
+   * @param config A partial or complete config of this cache's driver.
+   * @param options A signal (an aborted one changes nothing).
+   * @throws {InfraError} `InvalidArgument` naming the field for an invalid value or a field
+   *   that cannot change (nothing changes then, the current config stays in force);
+   *   `Closed` after close.
+   *
+   * @example
+   * ```ts
+   * import { memory } from "@gochat/infra/cache";
+   *
+   * await using cache = memory({ defaultTtlMs: 60_000 });
+   * await cache.hotReload({ defaultTtlMs: 5_000, getOrSet: { jitter: 0.1 } });
+   * ```
+   */
+  hotReload(config: ConfigInput<CacheConfig>, options?: HotReloadOptions): Promise<void>;
   /** Closes the connections after in-flight calls; idempotent. Later calls fail `Closed`. */
   close(): Promise<void>;
 }

@@ -1348,6 +1348,75 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await other, "v");
   });
 
+  // --- hot reload ------------------------------------------------------------------------
+
+  it(
+    "hotReload applies new TTLs and getOrSet defaults at once and keeps the data",
+    async (cache) => {
+      await cache.set("before", "kept");
+      const lock = await cache.tryLock("res", { ttlMs: 60_000 });
+      assert.ok(lock);
+      await cache.hotReload({ defaultTtlMs: 5_000, getOrSet: { negativeTtlMs: 0, jitter: 0 } });
+      await cache.set("after", 1);
+      const left = await cache.ttl("after");
+      assert.ok(left !== undefined && left > 4_000 && left <= 5_000, `ttl ${left}`);
+      assert.equal(await cache.get("before"), "kept");
+      assert.equal(
+        await cache.tryLock("res", { ttlMs: 1_000 }),
+        undefined,
+        "the lock is still held",
+      );
+      let loads = 0;
+      await cache.getOrSet("ghost", () => void loads++);
+      await cache.getOrSet("ghost", () => void loads++);
+      assert.equal(loads, 2, "negativeTtlMs 0 now: not-found is not cached");
+      for (let i = 0; i < 5; i++) {
+        await cache.getOrSet(`loaded${i}`, () => i, { ttlMs: 1_000_000 });
+        const ttl = (await cache.ttl(`loaded${i}`))!;
+        assert.ok(ttl > 999_000, `jitter 0 now: ${ttl} is the full TTL (it was up to 5 % less)`);
+      }
+      // Fields left out keep their values.
+      await cache.hotReload({ getOrSet: { jitter: 0.5 } });
+      await cache.set("later", 1);
+      assert.ok((await cache.ttl("later"))! <= 5_000);
+      assert.equal(await lock.release(), true);
+    },
+    { defaultTtlMs: 60_000 },
+  );
+
+  it(
+    "hotReload refuses a new prefix, codec or bad value with InvalidArgument naming it, and changes nothing",
+    async (cache) => {
+      const refused: [Record<string, unknown>, string][] = [
+        [{ keyPrefix: "elsewhere:", defaultTtlMs: 5_000 }, "keyPrefix"],
+        [{ codec: "string", defaultTtlMs: 5_000 }, "codec"],
+        [{ defaultTtlMs: -1 }, "defaultTtlMs"],
+        [{ defaultTtlMs: 5_000, getOrSet: { jitter: 2 } }, "getOrSet.jitter"],
+        [{ defaultTtlMs: 5_000, ttl: 5 }, "ttl"],
+      ];
+      for (const [config, field] of refused) {
+        const error = await rejectsWith(cache.hotReload(config), "InvalidArgument");
+        assert.equal(error.details.field, field, error.message);
+      }
+      // The old config is in force.
+      await cache.set("k", 1);
+      const left = await cache.ttl("k");
+      assert.ok(left !== undefined && left > 50_000, `ttl ${left}`);
+      assert.equal(cache.key("k"), `${cache.keyPrefix}k`);
+      const controller = new AbortController();
+      controller.abort();
+      await rejectsWith(
+        cache.hotReload({ defaultTtlMs: 5_000 }, { signal: controller.signal }),
+        "Aborted",
+      );
+      await cache.set("k", 1);
+      assert.ok((await cache.ttl("k"))! > 50_000);
+      await cache.close();
+      await rejectsWith(cache.hotReload({ defaultTtlMs: 5_000 }), "Closed");
+    },
+    { defaultTtlMs: 60_000 },
+  );
+
   // --- lifecycle -------------------------------------------------------------------------
 
   it("ping answers, and after close every call is Closed and close is idempotent", async (cache) => {

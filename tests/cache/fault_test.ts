@@ -219,6 +219,26 @@ test("fault: a command with no reply within commandTimeoutMs is a Timeout, and t
   }
 });
 
+test("fault: a commandTimeoutMs shortened by hotReload applies to the next commands", async () => {
+  const server = await startRedis({ args: ["--enable-debug-command", "yes"] });
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "reload:", commandTimeoutMs: 10_000 });
+    await cache.set("k", "v");
+    await cache.hotReload({ commandTimeoutMs: 300 });
+    const blocking = redisCli(["-p", String(server.port), "DEBUG", "SLEEP", "1.5"]);
+    await sleep(100);
+    const started = Date.now();
+    assert.equal(await codeOf(cache.get("k")), "Timeout");
+    assert.ok(Date.now() - started < 1_000, `failed after ${Date.now() - started} ms`);
+    await blocking;
+    assert.equal(await cache.get("k"), "v");
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
 test("fault: while its invalidation channel is down, an instance's L1 serves nothing, then works again", async () => {
   const server = await startRedis();
   const caches: Cache[] = [];

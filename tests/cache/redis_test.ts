@@ -6,6 +6,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { isDeepStrictEqual } from "node:util";
+import { InfraError } from "../../base/mod.ts";
 import { type Cache, connect } from "../../cache/mod.ts";
 import { redisUrl, uniqueName } from "../_support/env.ts";
 import { deleteKeysWithPrefix } from "../_support/redis_server.ts";
@@ -168,6 +169,72 @@ test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => 
   await cache.set("short", 1, { ttlMs: 100 });
   assert.equal(await cache.get("short"), 1);
   await waitFor(async () => (await cache.get("short")) === undefined);
+});
+
+test("redis: hotReload refuses connection fields with InvalidArgument naming them, and the cache goes on", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  const refused: [Record<string, unknown>, string][] = [
+    [{ nodes: ["127.0.0.1:6380"] }, "nodes"],
+    [{ mode: "cluster" }, "mode"],
+    [{ password: "secret" }, "password"],
+    [{ db: 1 }, "db"],
+    [{ tls: { enabled: true } }, "tls.enabled"],
+    [{ sentinel: { masterName: "other" } }, "sentinel.masterName"],
+    [{ connectTimeoutMs: 1_000 }, "connectTimeoutMs"],
+    [{ offlineQueue: false }, "offlineQueue"],
+    [{ connectionName: "renamed" }, "connectionName"],
+    [{ l1: { enabled: false } }, "l1.enabled"],
+  ];
+  for (const [config, field] of refused) {
+    await assert.rejects(cache.hotReload({ defaultTtlMs: 5_000, ...config }), (error: unknown) => {
+      assert.ok(InfraError.is(error, "InvalidArgument"), String(error));
+      assert.equal(error.details.field, field);
+      return true;
+    });
+  }
+  await cache.set("k", "v");
+  assert.ok((await cache.ttl("k"))! > 5_000, "the old defaultTtlMs stays");
+  assert.equal(await cache.get("k"), "v");
+});
+
+test("redis: hotReload applies timeouts, reconnection delays, auto-pipelining and L1 bounds, keeping L1 entries", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  const keys = Array.from({ length: 10 }, (_, i) => `k${i}`);
+  for (const key of keys) {
+    await cache.set(key, "cached");
+    assert.equal(await cache.get(key), "cached");
+    await cache.raw().call("SET", cache.key(key), '"behind"');
+  }
+  await cache.hotReload({
+    commandTimeoutMs: 1_000,
+    reconnectMinDelayMs: 20,
+    reconnectMaxDelayMs: 300,
+    autoPipelining: false,
+    l1: { maxEntries: 3, ttlMs: 30_000 },
+  });
+  // The three most recently used entries stay in L1; the others are read again.
+  const served = await cache.getMany(keys);
+  assert.deepEqual(served, [...Array(7).fill("behind"), ...Array(3).fill("cached")]);
+  const results = await Promise.all(Array.from({ length: 100 }, () => cache.increment("n")));
+  assert.deepEqual(results, Array.from({ length: 100 }, (_, i) => i + 1));
+  await cache.hotReload({ autoPipelining: true });
+  assert.equal(await cache.increment("n"), 101);
+});
+
+test("redis: hotReload turns invalidation publishing on for a writer without L1", async () => {
+  const keyPrefix = freshPrefix();
+  await using reader = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using worker = await connect({ nodes: [sharedRedisNode], keyPrefix });
+  await worker.set("k", "v1");
+  assert.equal(await reader.get("k"), "v1");
+  await worker.set("k", "v2");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(await reader.get("k"), "v1", "nothing published yet");
+  await worker.hotReload({ l1: { publishInvalidations: true } });
+  await worker.set("k", "v3");
+  await waitFor(async () => (await reader.get("k")) === "v3");
 });
 
 test("redis: connecting to a port with no server is Unavailable", async () => {
