@@ -81,6 +81,8 @@ async function evictsBothL1(
   await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
   await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
   await a.set(key, before, { ttlMs: 0 });
+  // That set's own invalidation must reach b before b caches the value.
+  await new Promise((resolve) => setTimeout(resolve, 50));
   assert.deepEqual(await a.get(key), before);
   assert.deepEqual(await b.get(key), before);
   // Both L1s hold it now: a change behind their backs goes unseen.
