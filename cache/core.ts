@@ -84,7 +84,7 @@ export class CacheCore {
   readonly #stoppers = new Set<() => void>();
   #l1Subscription: Subscription | undefined;
   /** Cached "not found" markers of the current burst of writes, deleted together. */
-  #notFound: Set<string> | undefined;
+  #notFound: string[] | undefined;
   /** The invalidations of the current burst of writes, published together. */
   #burst: { keys: Set<string>; published: Promise<void> } | undefined;
   #closed = false;
@@ -265,33 +265,33 @@ export class CacheCore {
    */
   #endNotFound(fullKeys: readonly string[]): void {
     let markers = this.#notFound;
-    if (!markers) {
-      const pending = markers = this.#notFound = new Set();
-      queueMicrotask(() => {
-        this.#notFound = undefined;
-        this.track(this.#deleteMarkers([...pending]));
-      });
+    if (markers === undefined) {
+      markers = this.#notFound = [];
+      queueMicrotask(this.#deleteMarkers);
     }
-    for (const key of fullKeys) markers.add(absentKeyOf(this.keys, key));
+    for (let i = 0; i < fullKeys.length; i++) markers.push(absentKeyOf(this.keys, fullKeys[i]));
   }
 
-  async #deleteMarkers(markers: string[]): Promise<void> {
-    const deletes: Promise<Reply>[] = [];
-    for (const group of this.groupBySlot(markers)) {
+  /** Sends the DELs of the burst's markers (no one waits: QUIT on close lets them finish). */
+  readonly #deleteMarkers = (): void => {
+    const markers = this.#notFound!;
+    this.#notFound = undefined;
+    const groups = this.connection.mode === "cluster"
+      ? this.groupBySlot(markers).map((group) => group.map((i) => markers[i]))
+      : [markers];
+    for (const group of groups) {
       for (let i = 0; i < group.length; i += INVALIDATION_BATCH) {
-        const keys = group.slice(i, i + INVALIDATION_BATCH).map((j) => markers[j]);
-        deletes.push(this.connection.call(command("DEL", keys, keys[0])));
+        const keys = group.length <= INVALIDATION_BATCH
+          ? group
+          : group.slice(i, i + INVALIDATION_BATCH);
+        this.connection.call(command("DEL", keys, keys[0])).catch(this.#markersNotDeleted);
       }
     }
-    try {
-      await Promise.all(deletes);
-    } catch (error) {
-      this.logger.warn("could not drop the cached not-found of written keys", {
-        keys: markers.length,
-        error,
-      });
-    }
-  }
+  };
+
+  readonly #markersNotDeleted = (error: unknown): void => {
+    this.logger.warn("could not drop the cached not-found of written keys", { error });
+  };
 
   async #publish(fullKeys: string[]): Promise<void> {
     const messages: Promise<void>[] = [];
