@@ -5,26 +5,29 @@
  * @module
  */
 
-import { abortable } from "../base/mod.ts";
+import { abortable, type HotReloadOptions, throwIfAborted } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { createBloom } from "./bloom.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import { createHashes, createSets, createSortedSets } from "./collections.ts";
 import { type Command, command, type Connection } from "./connection.ts";
-import { CacheCore, type CacheSettings } from "./core.ts";
+import { CacheCore, type CacheSettings, repliesOf } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
-import { companionsOf, GetOrSet } from "./get_or_set.ts";
+import { GetOrSet } from "./get_or_set.ts";
+import { companionsOf } from "./keys.ts";
 import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
-import { INCREMENT_WITH_TTL, SET_MANY_WITH_TTL } from "./scripts.ts";
-import { setCommand, ttlFromReply } from "./strings.ts";
+import { SET_MANY_WITH_TTL } from "./scripts.ts";
+import { counterStep, expireCommands, sendStep, setCommand, ttlFromReply } from "./strings.ts";
 import type {
   BloomFilter,
   BloomOptions,
   Cache,
+  CacheConfig,
   CacheMode,
   CallOptions,
+  ConfigInput,
   GetOrSetOptions,
   Hashes,
   IncrementOptions,
@@ -61,10 +64,12 @@ class CacheClient implements Cache {
   readonly sortedSets: SortedSets;
   readonly #core: CacheCore;
   readonly #getOrSet: GetOrSet;
+  readonly #reload: Reload;
   #closing: Promise<void> | undefined;
 
-  constructor(core: CacheCore) {
+  constructor(core: CacheCore, reload: Reload) {
     this.#core = core;
+    this.#reload = reload;
     this.driver = core.connection.driver;
     this.mode = core.connection.mode;
     this.keyPrefix = core.settings.keyPrefix;
@@ -111,9 +116,8 @@ class CacheClient implements Cache {
     const core = this.#core;
     const codec = checkCodec(options.codec, core.settings.codec);
     const cmd = setCommand(core, key, value, options, codec);
-    core.detachFlights([core.keys.full(key)]);
-    if (core.l1 === undefined) return (await core.send(cmd, options.signal)) !== null;
-    return (await this.#write(cmd, [core.keys.full(key)], options.signal)) !== null;
+    const full = [core.keys.full(key)];
+    return (await core.write(full, () => core.connection.call(cmd), options.signal)) !== null;
   }
 
   async getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]> {
@@ -169,7 +173,7 @@ class CacheClient implements Cache {
         throw invalidArgument(`entries[${i}] must be a [key, value] pair`, `entries[${i}]`);
       }
       full.push(core.keys.full(pair[0], `entries[${i}] key`));
-      data.push(encodeValue(pair[1], codec));
+      data.push(encodeValue(pair[1], codec, `entries[${i}][1]`));
     });
     const commands: Command[] = core.groupBySlot(full).map((group) => {
       const keys = group.map((i) => full[i]);
@@ -183,15 +187,14 @@ class CacheClient implements Cache {
         binary: false,
       };
     });
-    core.l1?.invalidate(full);
-    core.detachFlights(full);
-    try {
-      await (commands.length === 1
-        ? core.send(commands[0], options.signal)
-        : core.sendAll(commands, options.signal));
-    } finally {
-      await core.invalidate(full);
-    }
+    await core.write(
+      full,
+      () =>
+        commands.length === 1
+          ? core.connection.call(commands[0])
+          : core.connection.batch(commands).then(repliesOf),
+      options.signal,
+    );
   }
 
   async delete(keys: string | string[], options?: CallOptions): Promise<number> {
@@ -207,17 +210,16 @@ class CacheClient implements Cache {
       const groupKeys = group.map((i) => companions[i]);
       return command("DEL", groupKeys, groupKeys[0]);
     });
-    core.detachFlights(full);
-    core.l1?.invalidate(full);
-    try {
-      const replies = await core.sendAll([...userCommands, ...companionCommands], options?.signal);
-      return replies.slice(0, userCommands.length).reduce<number>(
-        (sum, r) => sum + parseInteger(r),
-        0,
-      );
-    } finally {
-      await core.invalidate(full);
-    }
+    const replies = await core.write(
+      full,
+      () => core.connection.batch([...userCommands, ...companionCommands]).then(repliesOf),
+      options?.signal,
+      [], // the companions go in the same batch
+    );
+    return replies.slice(0, userCommands.length).reduce<number>(
+      (sum, r) => sum + parseInteger(r),
+      0,
+    );
   }
 
   async exists(keys: string | string[], options?: CallOptions): Promise<number> {
@@ -235,16 +237,17 @@ class CacheClient implements Cache {
     const core = this.#core;
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
-    if (ttl > 0) {
-      return parseInteger(
-        await this.#write(command("PEXPIRE", [full, ttl], full), [full], options?.signal),
-      ) === 1;
-    }
-    const persisted = parseInteger(
-      await this.#write(command("PERSIST", [full], full), [full], options?.signal),
+    const commands = expireCommands(full, ttl);
+    const replies = await core.write(
+      [full],
+      () =>
+        commands.length === 1
+          ? core.connection.call(commands[0]).then((reply) => [reply])
+          : core.connection.batch(commands).then(repliesOf),
+      options?.signal,
+      [], // an expiry gives no value: a cached "not found" stays
     );
-    if (persisted === 1) return true;
-    return parseInteger(await core.send(command("EXISTS", [full], full), options?.signal)) === 1;
+    return parseInteger(replies[replies.length - 1]) === 1;
   }
 
   async ttl(key: string, options?: CallOptions): Promise<number | undefined> {
@@ -257,20 +260,9 @@ class CacheClient implements Cache {
     const full = core.keys.full(key);
     checkFinite(by, "by");
     const ttl = checkTtl(options.ttlMs ?? 0);
-    const integer = Number.isSafeInteger(by);
-    const cmd: Command = ttl > 0
-      ? {
-        kind: "script",
-        script: INCREMENT_WITH_TTL,
-        keys: [full],
-        args: [by, ttl, integer ? "i" : "f"],
-        binary: false,
-      }
-      : command(integer ? "INCRBY" : "INCRBYFLOAT", [full, by], full);
-    const reply = core.l1 === undefined
-      ? await core.send(cmd, options.signal)
-      : await this.#write(cmd, [full], options.signal);
-    return parseScore(reply);
+    const step = counterStep(full, by, ttl);
+    const send = (cmd: Command) => core.connection.call(cmd);
+    return parseScore(await core.write([full], () => sendStep(send, step), options.signal));
   }
 
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined> {
@@ -309,23 +301,30 @@ class CacheClient implements Cache {
     return this.#core.connection.raw();
   }
 
+  hotReload(config: ConfigInput<CacheConfig>, options: HotReloadOptions = {}): Promise<void> {
+    try {
+      const core = this.#core;
+      core.checkOpen();
+      throwIfAborted(options.signal, "cache");
+      // Everything is checked before anything changes: a refused config changes nothing.
+      const plan = this.#reload(config);
+      plan.apply();
+      core.reconfigure(plan.settings);
+      if (plan.changed.length > 0) {
+        core.logger.info("config reloaded", { changed: plan.changed.join(", ") });
+      }
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   close(): Promise<void> {
     return (this.#closing ??= this.#core.close(this.#core.settings.getOrSet.lockTtlMs));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-
-  /** A write to keys cached in L1: drop them here first, broadcast after. */
-  async #write(cmd: Command, fullKeys: string[], signal?: AbortSignal) {
-    const core = this.#core;
-    core.l1?.invalidate(fullKeys);
-    try {
-      return await core.send(cmd, signal);
-    } finally {
-      await core.invalidate(fullKeys);
-    }
   }
 }
 
@@ -337,6 +336,7 @@ export async function createCache(
   connection: Connection,
   settings: CacheSettings,
   logger: Logger,
+  reload: Reload,
 ): Promise<Cache> {
   const core = new CacheCore(connection, settings, logger);
   try {
@@ -345,7 +345,7 @@ export async function createCache(
     await connection.close().catch(() => {});
     throw error;
   }
-  return new CacheClient(core);
+  return new CacheClient(core, reload);
 }
 
 /** Builds a cache that needs no start (no L1): the memory driver. */
@@ -353,7 +353,17 @@ export function createCacheNow(
   connection: Connection,
   settings: CacheSettings,
   logger: Logger,
+  reload: Reload,
 ): Cache {
   if (settings.l1.enabled) throw new Error("createCacheNow cannot start an L1");
-  return new CacheClient(new CacheCore(connection, settings, logger));
+  return new CacheClient(new CacheCore(connection, settings, logger), reload);
 }
+
+/**
+ * The driver's part of a hot reload: resolves `input` over the current config, validates
+ * it and refuses a change of a fixed field (throwing, with nothing changed), and returns
+ * the new settings with `apply`, which puts the driver's own fields in force.
+ */
+export type Reload = (
+  input: ConfigInput<CacheConfig>,
+) => { settings: CacheSettings; changed: string[]; apply(): void };

@@ -7,6 +7,7 @@
  */
 
 import { decodeJson, encodeJson, InfraError } from "../base/mod.ts";
+import { jsonProblem } from "./json_values.ts";
 import type { Codec } from "./types.ts";
 
 const COMPONENT = "cache";
@@ -18,9 +19,22 @@ export const CODECS: readonly Codec[] = ["json", "string", "bytes"];
 /** What Redis stores for a value: text, or bytes for the `bytes` codec. */
 export type Encoded = string | Uint8Array;
 
-/** Encodes `value` with `codec`; `InvalidArgument` when it has no form in that codec. */
-export function encodeValue(value: unknown, codec: Codec): Encoded {
-  if (codec === "json") return encodeJson(value, COMPONENT);
+/**
+ * Encodes `value` with `codec`; `InvalidArgument` when it has no form in that codec. The
+ * JSON codec refuses what JSON would not bring back as it was (see `json_values.ts`),
+ * naming the offending part's path from `root`.
+ */
+export function encodeValue(value: unknown, codec: Codec, root = "value"): Encoded {
+  if (codec === "json") {
+    const problem = jsonProblem(value, root);
+    if (problem !== undefined) {
+      throw new InfraError("InvalidArgument", problem, {
+        component: COMPONENT,
+        details: { field: root },
+      });
+    }
+    return encodeJson(value, COMPONENT);
+  }
   if (codec === "string") {
     if (typeof value !== "string") {
       throw new InfraError(

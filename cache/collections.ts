@@ -9,6 +9,7 @@ import { encodeValue, isBinary } from "./codec.ts";
 import { type Arg, type Command, command } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
+import { type CounterStep, sendStep } from "./strings.ts";
 import type {
   CallOptions,
   Codec,
@@ -36,11 +37,6 @@ import {
   scoreArg,
 } from "./validate.ts";
 
-function incrementCommand(name: "HINCRBY" | "ZINCRBY", by: number): string {
-  if (name === "ZINCRBY") return name;
-  return Number.isSafeInteger(by) ? "HINCRBY" : "HINCRBYFLOAT";
-}
-
 /** Commands of hash operations (shared by {@link Hashes} and pipelines). */
 export const hashCommands = {
   set(core: CacheCore, key: string, fields: Record<string, unknown>, codec: Codec): Command {
@@ -50,7 +46,7 @@ export const hashCommands = {
     }
     const args: Arg[] = [full];
     for (const [field, value] of Object.entries(fields)) {
-      args.push(field, encodeValue(value, codec));
+      args.push(field, encodeValue(value, codec, `fields[${JSON.stringify(field)}]`));
     }
     if (args.length === 1) throw invalidArgument("fields must not be empty", "fields");
     return command("HSET", args, full);
@@ -114,18 +110,21 @@ export function createHashes(core: CacheCore): Hashes {
     async increment(key, field, by = 1, options) {
       const full = core.keys.full(key);
       checkFinite(by, "by");
-      const name = incrementCommand("HINCRBY", by);
-      const reply = await core.send(
-        command(name, [full, checkField(field), by], full),
-        options?.signal,
-      );
-      return parseScore(reply);
+      const args = [full, checkField(field), by];
+      const float = command("HINCRBYFLOAT", args, full);
+      // The same rule as Cache.increment: a float field takes an integer step as a float.
+      const step: CounterStep = Number.isSafeInteger(by)
+        ? { command: command("HINCRBY", args, full), fallback: float }
+        : { command: float };
+      return parseScore(await sendStep((cmd) => core.send(cmd, options?.signal), step));
     },
   };
 }
 
 function encodeMembers(members: unknown[], codec: Codec, field = "members"): Arg[] {
-  return checkNonEmpty(members, field).map((member) => encodeValue(member, codec));
+  return checkNonEmpty(members, field).map((member, i) =>
+    encodeValue(member, codec, `${field}[${i}]`)
+  );
 }
 
 /** Commands of set operations (shared with pipelines). */
@@ -160,7 +159,7 @@ export function createSets(core: CacheCore): Sets {
     },
     async has(key, member, options) {
       const full = core.keys.full(key);
-      const encoded = encodeValue(member, codecOf(options));
+      const encoded = encodeValue(member, codecOf(options), "member");
       return parseInteger(
         await core.send(command("SISMEMBER", [full, encoded], full), options?.signal),
       ) === 1;
@@ -202,7 +201,7 @@ export const sortedSetCommands = {
       }
       args.push(
         scoreArg(checkScore(entry.score, `members[${i}].score`)),
-        encodeValue(entry.member, codec),
+        encodeValue(entry.member, codec, `members[${i}].member`),
       );
     });
     return command("ZADD", args, full);
@@ -269,7 +268,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
     async score(key, member, options) {
       const full = core.keys.full(key);
       const reply = await core.send(
-        command("ZSCORE", [full, encodeValue(member, codecOf(options))], full),
+        command("ZSCORE", [full, encodeValue(member, codecOf(options), "member")], full),
         options?.signal,
       );
       return reply === null ? undefined : parseScore(reply);
@@ -278,7 +277,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       const full = core.keys.full(key);
       const name = options?.reverse ? "ZREVRANK" : "ZRANK";
       const reply = await core.send(
-        command(name, [full, encodeValue(member, codecOf(options))], full),
+        command(name, [full, encodeValue(member, codecOf(options), "member")], full),
         options?.signal,
       );
       return reply === null ? undefined : parseInteger(reply);
@@ -304,9 +303,9 @@ export function createSortedSets(core: CacheCore): SortedSets {
     },
     async increment(key, member, by, options) {
       const full = core.keys.full(key);
-      const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options))];
+      const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options), "member")];
       return parseScore(
-        await core.send(command(incrementCommand("ZINCRBY", by), args, full), options?.signal),
+        await core.send(command("ZINCRBY", args, full), options?.signal),
       );
     },
     async removeByRank(key, start, stop, options) {

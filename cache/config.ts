@@ -65,7 +65,13 @@ export function defaultConfig(env: "development" | "production" = "development")
     reconnectMaxDelayMs: production ? 2_000 : 1_000,
     autoPipelining: true,
     connectionName: "",
-    l1: { enabled: false, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, ttlMs: 60_000 },
+    l1: {
+      enabled: false,
+      maxEntries: 10_000,
+      maxBytes: 64 * 1024 * 1024,
+      ttlMs: 60_000,
+      publishInvalidations: false,
+    },
     getOrSet: defaultGetOrSet(),
   };
 }
@@ -161,17 +167,22 @@ function validateL1(l1: L1Config): void {
   check.integer(l1.maxEntries, "l1.maxEntries", { min: 1 });
   check.integer(l1.maxBytes, "l1.maxBytes", { min: 1 });
   duration(l1.ttlMs, "l1.ttlMs", 1);
+  check.boolean(l1.publishInvalidations, "l1.publishInvalidations");
 }
 
 /**
  * Fills `input` in over {@link defaultConfig} (`"development"`) and validates the result.
  *
  * @param input A partial or complete config.
+ * @param base What the missing fields come from (default: the development defaults).
  * @returns The complete config.
  * @throws {InfraError} `InvalidArgument` naming the first bad field.
  */
-export function resolveConfig(input: ConfigInput<CacheConfig> = {}): CacheConfig {
-  const config = merge(defaultConfig("development"), input, "");
+export function resolveConfig(
+  input: ConfigInput<CacheConfig> = {},
+  base: CacheConfig = defaultConfig("development"),
+): CacheConfig {
+  const config = merge(base, input, "");
   check.oneOf(config.mode, "mode", ["single", "sentinel", "cluster"] as const);
   check.strings(config.nodes, "nodes");
   config.nodes.forEach((node, i) => parseNode(node, `nodes[${i}]`));
@@ -206,13 +217,73 @@ export function resolveConfig(input: ConfigInput<CacheConfig> = {}): CacheConfig
  * Fills `input` in over {@link defaultMemoryConfig} and validates the result.
  *
  * @param input A partial or complete memory config.
+ * @param base What the missing fields come from (default: the memory defaults).
  * @returns The complete config.
  * @throws {InfraError} `InvalidArgument` naming the first bad field.
  */
 export function resolveMemoryConfig(
   input: ConfigInput<MemoryCacheConfig> = {},
+  base: MemoryCacheConfig = defaultMemoryConfig(),
 ): MemoryCacheConfig {
-  const config = merge(defaultMemoryConfig(), input, "");
+  const config = merge(base, input, "");
   validateShared(config);
   return config;
+}
+
+/**
+ * The fields a running cache cannot take a new value of: they decide which data it
+ * addresses and how it reads it (the prefix, the codec), or they need new connections.
+ * Everything else applies at once on hot reload (TTLs, getOrSet defaults, L1 bounds,
+ * publishing, command timeouts, reconnection delays, auto-pipelining).
+ */
+export const FIXED_FIELDS: readonly string[] = [
+  "keyPrefix",
+  "codec",
+  "mode",
+  "nodes",
+  "username",
+  "password",
+  "db",
+  "tls",
+  "sentinel",
+  "connectTimeoutMs",
+  "offlineQueue",
+  "maxRetriesPerRequest",
+  "connectionName",
+  "l1.enabled",
+];
+
+/** The paths of the leaf fields that differ between two configs (arrays count as leaves). */
+function differences(a: unknown, b: unknown, path = "", out: string[] = []): string[] {
+  const isGroup = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (isGroup(a) && isGroup(b)) {
+    const groups = [a as Record<string, unknown>, b as Record<string, unknown>];
+    for (const key of new Set([...Object.keys(groups[0]), ...Object.keys(groups[1])])) {
+      differences(groups[0][key], groups[1][key], path ? `${path}.${key}` : key, out);
+    }
+  } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+    out.push(path);
+  }
+  return out;
+}
+
+/**
+ * Checks a hot reload from `current` to `next` (both complete and valid): `InvalidArgument`
+ * naming the first changed field among {@link FIXED_FIELDS} (e.g. `nodes`, `tls.caPem`).
+ *
+ * @returns The fields that change (for the log).
+ */
+export function checkReload(current: object, next: object): string[] {
+  const changed = differences(current, next);
+  const fixed = changed.find((field) =>
+    FIXED_FIELDS.some((name) => field === name || field.startsWith(`${name}.`))
+  );
+  if (fixed !== undefined) {
+    throw check.fail(
+      fixed,
+      "cannot change while the cache runs (it decides which data the cache addresses, or " +
+        "needs new connections): connect a new cache for it; the current config stays in force",
+    );
+  }
+  return changed;
 }

@@ -8,14 +8,23 @@
 
 import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
-import type { BatchOutcome, Command, Connection, Reply, Subscription } from "./connection.ts";
+import {
+  type BatchOutcome,
+  type Command,
+  command,
+  type Connection,
+  type Reply,
+  type Subscription,
+} from "./connection.ts";
 import { KeyEvents } from "./events.ts";
-import { KeySpace } from "./keys.ts";
+import { absentKeyOf, KeySpace } from "./keys.ts";
 import { L1Cache } from "./l1.ts";
 import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
 const CODEC_NAMES: readonly Codec[] = ["json", "string", "bytes"];
+/** Most keys in one invalidation message or one DEL of cached not-founds. */
+const INVALIDATION_BATCH = 1_000;
 
 /** The key of an in-process getOrSet flight: one per codec and full key. */
 export function flightKeyOf(codec: Codec, fullKey: string): string {
@@ -34,6 +43,14 @@ export interface CacheSettings {
   getOrSet: GetOrSetConfig;
   /** The L1 tier. */
   l1: L1Config;
+}
+
+/** The replies of a batch; throws the first failure. */
+export function repliesOf(outcomes: readonly BatchOutcome[]): Reply[] {
+  return outcomes.map((outcome) => {
+    if (!outcome.ok) throw outcome.error;
+    return outcome.reply;
+  });
 }
 
 /** A random hex token (lock owners, instance ids). */
@@ -66,6 +83,10 @@ export class CacheCore {
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #stoppers = new Set<() => void>();
   #l1Subscription: Subscription | undefined;
+  /** Cached "not found" markers of the current burst of writes, deleted together. */
+  #notFound: string[] | undefined;
+  /** The invalidations of the current burst of writes, published together. */
+  #burst: { keys: Set<string>; published: Promise<void> } | undefined;
   #closed = false;
 
   constructor(connection: Connection, settings: CacheSettings, logger: Logger) {
@@ -106,9 +127,26 @@ export class CacheCore {
     });
   }
 
-  /** Whether L1 invalidations are broadcast on writes. */
+  /**
+   * Whether writes publish L1 invalidations: always with an L1 of its own, and without one
+   * when `l1.publishInvalidations` says so (a writer whose keys other instances hold in L1).
+   */
   get broadcasts(): boolean {
-    return this.l1 !== undefined;
+    return this.l1 !== undefined || this.settings.l1.publishInvalidations;
+  }
+
+  /**
+   * Puts hot-reloaded settings in force without dropping state: later calls read the new
+   * TTLs and getOrSet defaults, L1 takes its new bounds (evicting the least recently used
+   * entries beyond them, shortening entries beyond a shorter TTL), publishing follows
+   * `l1.publishInvalidations`. The prefix, the codec and `l1.enabled` never change here.
+   */
+  reconfigure(next: CacheSettings): void {
+    const settings = this.settings;
+    settings.defaultTtlMs = next.defaultTtlMs;
+    settings.getOrSet = { ...next.getOrSet };
+    settings.l1 = { ...next.l1, enabled: settings.l1.enabled };
+    this.l1?.configure(settings.l1);
   }
 
   /** Throws `Closed` after close. */
@@ -130,15 +168,39 @@ export class CacheCore {
   }
 
   /** Sends a batch; throws the first failure (callers that want every outcome use the connection). */
-  async sendAll(commands: readonly Command[], signal?: AbortSignal): Promise<Reply[]> {
+  sendAll(commands: readonly Command[], signal?: AbortSignal): Promise<Reply[]> {
     this.checkOpen();
     throwIfAborted(signal, "cache");
-    const batch = this.connection.batch(commands);
-    const outcomes: BatchOutcome[] = signal ? await abortable(batch, signal, "cache") : await batch;
-    return outcomes.map((outcome) => {
-      if (!outcome.ok) throw outcome.error;
-      return outcome.reply;
-    });
+    const replies = this.connection.batch(commands).then(repliesOf);
+    return signal ? abortable(replies, signal, "cache") : replies;
+  }
+
+  /**
+   * Sends a write of `fullKeys` (`send` puts it on the wire) and keeps the other tiers in
+   * step with it, the same way for every write (set, setMany, delete, expire, increment,
+   * pipelines, scripts): in-process getOrSet flights of the keys are detached and their L1
+   * entries dropped before it is sent; once Redis answered (or failed: it may have applied
+   * it) L1 drops them again, so that a read racing the write cannot keep the old value,
+   * and the other instances are told. A caller's signal stops its wait, never that.
+   *
+   * `valueKeys` (default: all of them) are the keys the write may give a value (set,
+   * setMany, increment, scripts; not expire): a cached "not found" of theirs ends with it.
+   */
+  write<T>(
+    fullKeys: readonly string[],
+    send: () => Promise<T>,
+    signal?: AbortSignal,
+    valueKeys: readonly string[] = fullKeys,
+  ): Promise<T> {
+    this.checkOpen();
+    throwIfAborted(signal, "cache");
+    if (fullKeys.length === 0) return abortable(send(), signal, "cache");
+    this.detachFlights(fullKeys);
+    this.l1?.invalidate(fullKeys);
+    const reply = send();
+    if (valueKeys.length > 0) this.#endNotFound(valueKeys);
+    const settled = this.broadcasts ? reply.finally(() => this.invalidate(fullKeys)) : reply;
+    return signal ? abortable(settled, signal, "cache") : settled;
   }
 
   /** Groups indexes of `fullKeys` by cluster slot (one group outside a cluster). */
@@ -171,15 +233,74 @@ export class CacheCore {
   }
 
   /**
-   * After a write: drops the keys from this L1 and tells the other instances. A failed
-   * broadcast is logged, not thrown (the write itself succeeded).
+   * After a write: drops the keys from this L1 and tells the other instances. The keys of
+   * every write answered in one burst of microtasks go in one message (a busy writer
+   * publishes once per burst, not once per write); the promise settles once it was
+   * published. A failed broadcast is logged, not thrown (the write itself succeeded).
    */
-  async invalidate(fullKeys: readonly string[]): Promise<void> {
-    const l1 = this.l1;
-    if (!l1) return;
-    l1.invalidate(fullKeys);
+  invalidate(fullKeys: readonly string[]): Promise<void> {
+    this.l1?.invalidate(fullKeys);
+    if (!this.broadcasts) return Promise.resolve();
+    let burst = this.#burst;
+    if (!burst) {
+      const keys = new Set<string>();
+      const published = new Promise<void>((resolve) =>
+        queueMicrotask(() => {
+          this.#burst = undefined;
+          resolve(this.#publish([...keys]));
+        })
+      );
+      burst = this.#burst = { keys, published };
+    }
+    for (const key of fullKeys) burst.keys.add(key);
+    return burst.published;
+  }
+
+  /**
+   * Deletes getOrSet's cached "not found" of keys just written, right behind the write on
+   * the same connection (so in its slot, after it): without this, a "not found" cached
+   * before a `set` would come back once the value expired or was removed by someone else.
+   * The markers of every write issued in one burst go in one DEL per slot, and nobody waits
+   * for it: a plain write costs one more command per burst, not per call, and no round trip.
+   */
+  #endNotFound(fullKeys: readonly string[]): void {
+    let markers = this.#notFound;
+    if (markers === undefined) {
+      markers = this.#notFound = [];
+      queueMicrotask(this.#deleteMarkers);
+    }
+    for (let i = 0; i < fullKeys.length; i++) markers.push(absentKeyOf(this.keys, fullKeys[i]));
+  }
+
+  /** Sends the DELs of the burst's markers (no one waits: QUIT on close lets them finish). */
+  readonly #deleteMarkers = (): void => {
+    const markers = this.#notFound!;
+    this.#notFound = undefined;
+    const groups = this.connection.mode === "cluster"
+      ? this.groupBySlot(markers).map((group) => group.map((i) => markers[i]))
+      : [markers];
+    for (const group of groups) {
+      for (let i = 0; i < group.length; i += INVALIDATION_BATCH) {
+        const keys = group.length <= INVALIDATION_BATCH
+          ? group
+          : group.slice(i, i + INVALIDATION_BATCH);
+        this.connection.call(command("DEL", keys, keys[0])).catch(this.#markersNotDeleted);
+      }
+    }
+  };
+
+  readonly #markersNotDeleted = (error: unknown): void => {
+    this.logger.warn("could not drop the cached not-found of written keys", { error });
+  };
+
+  async #publish(fullKeys: string[]): Promise<void> {
+    const messages: Promise<void>[] = [];
+    for (let i = 0; i < fullKeys.length; i += INVALIDATION_BATCH) {
+      const keys = fullKeys.slice(i, i + INVALIDATION_BATCH);
+      messages.push(this.connection.publish(this.l1Channel, this.invalidationMessage(keys)));
+    }
     try {
-      await this.connection.publish(this.l1Channel, this.invalidationMessage(fullKeys));
+      await Promise.all(messages);
     } catch (error) {
       this.logger.warn("L1 invalidation broadcast failed", { keys: fullKeys.length, error });
     }

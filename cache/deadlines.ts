@@ -129,10 +129,10 @@ export function withDeadline<T>(reply: Promise<T>, timeoutMs: number): Promise<T
 
 /** The sweeper of one connection's queues. */
 export class CommandDeadlines {
-  readonly #timeoutMs: number;
+  #timeoutMs: number;
   readonly #clients: () => unknown[];
   readonly #onBroken: (reason: string) => void;
-  readonly #timer: ReturnType<typeof setInterval>;
+  #timer: ReturnType<typeof setInterval>;
   #broken = false;
 
   /**
@@ -151,11 +151,28 @@ export class CommandDeadlines {
       : "nodes" in client && typeof client.nodes === "function"
       ? () => (client as Cluster).nodes("all")
       : () => [client];
-    this.#timer = setInterval(
+    this.#timer = this.#arm();
+  }
+
+  #arm(): ReturnType<typeof setInterval> {
+    const timer = setInterval(
       () => this.sweep(),
-      Math.max(10, Math.min(250, Math.floor(timeoutMs / 10))),
+      Math.max(10, Math.min(250, Math.floor(this.#timeoutMs / 10))),
     );
-    unrefTimer(this.#timer);
+    unrefTimer(timer);
+    return timer;
+  }
+
+  /** The deadline; a new one applies to the commands in flight too (hot reload). */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
+  set timeoutMs(ms: number) {
+    this.#timeoutMs = ms;
+    if (this.#broken) return;
+    clearInterval(this.#timer);
+    this.#timer = this.#arm();
   }
 
   /** Stops the sweeper. */

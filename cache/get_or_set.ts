@@ -15,7 +15,11 @@
  *   lock) and only if the value did not change meanwhile (a `set` during the load wins).
  *   So a slow loader never overwrites a newer value with an older one.
  * - "Not found" (the loader returned `undefined`) is cached under a companion key for
- *   `negativeTtlMs`, so plain `get`/`set` of the key are unaffected and `delete` clears it.
+ *   `negativeTtlMs`, so plain reads of the key are unaffected. It ends with any write that
+ *   may give the key a value (`set`, `setMany`, `increment`, a script, their pipeline
+ *   forms: the write deletes the companion right behind itself) and with `delete`; so it
+ *   never outlives a value written after it (one that expired, or that another client
+ *   removed).
  * - TTLs are jittered down by up to `jitter`·TTL, so keys filled together expire apart.
  * - With `staleWhileRevalidateMs`, values live that much longer than their TTL; in that
  *   window they are served at once while the caller that wins the lock refreshes them.
@@ -31,30 +35,12 @@ import { flightKeyOf, randomToken } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { KeyWaiter } from "./events.ts";
 import { OUTCOME, RESULT } from "./metrics.ts";
-import type { KeySpace } from "./keys.ts";
+import { companionsOf } from "./keys.ts";
 import { FILL, GET_OR_LOCK, LOCK_EXTEND } from "./scripts.ts";
 import type { Codec, GetOrSetOptions, Loader } from "./types.ts";
 import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
 
 const COMPONENT = "cache";
-
-/** The companion key holding a cached "not found" for `fullKey`. */
-export function absentKeyOf(keys: KeySpace, fullKey: string): string {
-  return keys.companion(fullKey, ":absent");
-}
-
-/** The companion key of getOrSet's fill lock for `fullKey`. */
-export function fillKeyOf(keys: KeySpace, fullKey: string): string {
-  return keys.companion(fullKey, ":fill");
-}
-
-/**
- * The companion keys a delete of `fullKey` removes too: the cached "not found", and the
- * fill lock, so that a load in flight cannot store what it read before the delete.
- */
-export function companionsOf(keys: KeySpace, fullKey: string): [string, string] {
-  return [absentKeyOf(keys, fullKey), fillKeyOf(keys, fullKey)];
-}
 
 interface Settings {
   ttlMs: number;
@@ -112,7 +98,7 @@ export class GetOrSet {
     if (typeof loader !== "function") throw invalidArgument("loader must be a function", "loader");
     const settings = this.#settings(options);
     const { codec } = settings;
-    const l1 = core.l1?.get(full);
+    const l1 = core.l1?.getFresh(full, settings.staleMs);
     if (l1 && l1.binary === isBinary(codec)) {
       core.metrics.getOrSet.add(1, RESULT.l1_hit);
       return l1.data === undefined ? undefined : decodeValue(l1.data, codec) as T;
@@ -187,7 +173,7 @@ export class GetOrSet {
               flight.full,
               data,
               binary,
-              pttl < 0 ? Infinity : pttl - settings.staleMs,
+              pttl < 0 ? Infinity : pttl,
               epoch,
             );
           }
@@ -229,7 +215,7 @@ export class GetOrSet {
     let data: Encoded | undefined;
     try {
       value = await flight.loader({ key: flight.key, signal: core.lifetime.signal });
-      if (value !== undefined) data = encodeValue(value, settings.codec);
+      if (value !== undefined) data = encodeValue(value, settings.codec, "loaded value");
     } catch (error) {
       core.metrics.loads.add(1, OUTCOME.error);
       stopExtending();
@@ -246,16 +232,37 @@ export class GetOrSet {
     const binary = isBinary(settings.codec);
     core.metrics.loads.add(1, data === undefined ? OUTCOME.not_found : OUTCOME.value);
     if (data === undefined) {
-      const stored = await this.#fill(flight, "a", "", settings.negativeTtlMs);
+      const stored = await this.#store(flight, "a", "", settings.negativeTtlMs);
       if (stored && settings.negativeTtlMs > 0) {
         core.l1?.set(flight.full, undefined, binary, settings.negativeTtlMs, epoch);
       }
       return { found: false, result: "loaded" };
     }
     const ttl = jitteredTtl(settings.ttlMs, settings.jitter);
-    const stored = await this.#fill(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
-    if (stored) core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : ttl, epoch);
+    const stored = await this.#store(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
+    if (stored) {
+      core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : ttl + settings.staleMs, epoch);
+    }
     return { found: true, data, result: "loaded" };
+  }
+
+  /**
+   * {@link GetOrSet.#fill} after a successful load: a fill that fails (Redis went away
+   * while the loader ran) is logged and counted, not thrown; the callers still get what the
+   * loader returned, which is the truth they asked for. Nothing is cached then, and the
+   * fill lock expires by its TTL.
+   */
+  async #store(flight: Flight, mode: "v" | "a", data: Encoded, ttlMs: number): Promise<boolean> {
+    try {
+      return await this.#fill(flight, mode, data, ttlMs);
+    } catch (error) {
+      this.#core.metrics.fillFailures.add(1);
+      this.#core.logger.warn(
+        "getOrSet could not store a loaded value; the callers get it uncached",
+        { key: flight.key, error },
+      );
+      return false;
+    }
   }
 
   /** Refreshes a stale value in the background (this caller holds the lock). */

@@ -94,6 +94,24 @@ export class KeySpace {
   }
 }
 
+/** The companion key holding getOrSet's cached "not found" for `fullKey`. */
+export function absentKeyOf(keys: KeySpace, fullKey: string): string {
+  return keys.companion(fullKey, ":absent");
+}
+
+/** The companion key of getOrSet's fill lock for `fullKey`. */
+export function fillKeyOf(keys: KeySpace, fullKey: string): string {
+  return keys.companion(fullKey, ":fill");
+}
+
+/**
+ * The companion keys a delete of `fullKey` removes too: the cached "not found", and the
+ * fill lock, so that a load in flight cannot store what it read before the delete.
+ */
+export function companionsOf(keys: KeySpace, fullKey: string): [string, string] {
+  return [absentKeyOf(keys, fullKey), fillKeyOf(keys, fullKey)];
+}
+
 const CRC16_TABLE = (() => {
   const table = new Uint16Array(256);
   for (let i = 0; i < 256; i++) {

@@ -19,6 +19,12 @@ export interface L1Entry {
   readonly binary: boolean;
   /** Local expiry, ms since the epoch. */
   readonly expiresAt: number;
+  /**
+   * When the value expires in Redis (ms since the epoch; Infinity without TTL): a getOrSet
+   * serving values `staleWhileRevalidateMs` before that as stale must not take the entry
+   * as fresh after `storedUntil - staleWhileRevalidateMs`.
+   */
+  readonly storedUntil: number;
   /** Estimated size in bytes. */
   readonly size: number;
 }
@@ -26,9 +32,9 @@ export interface L1Entry {
 /** The LRU. */
 export class L1Cache {
   readonly #entries = new Map<string, L1Entry>();
-  readonly #maxEntries: number;
-  readonly #maxBytes: number;
-  readonly #ttlMs: number;
+  #maxEntries: number;
+  #maxBytes: number;
+  #ttlMs: number;
   readonly #now: () => number;
   #bytes = 0;
   #epoch = 0;
@@ -39,6 +45,23 @@ export class L1Cache {
     this.#maxBytes = config.maxBytes;
     this.#ttlMs = config.ttlMs;
     this.#now = now;
+  }
+
+  /**
+   * New bounds, keeping the entries within them: the least recently used go first when
+   * there are too many, and none lives past the new TTL from now.
+   */
+  configure(config: L1Config): void {
+    this.#maxEntries = config.maxEntries;
+    this.#maxBytes = config.maxBytes;
+    if (config.ttlMs < this.#ttlMs) {
+      const latest = this.#now() + config.ttlMs;
+      for (const [key, entry] of this.#entries) {
+        if (entry.expiresAt > latest) this.#entries.set(key, { ...entry, expiresAt: latest });
+      }
+    }
+    this.#ttlMs = config.ttlMs;
+    this.#evict();
   }
 
   /** Bumped by every invalidation; a read fills L1 only if it did not change meanwhile. */
@@ -66,8 +89,21 @@ export class L1Cache {
   }
 
   /**
-   * Stores an entry for at most `ttlMs` (bounded by the L1 TTL; ≤ 0 or below 1 ms stores
-   * nothing), unless an invalidation happened since `epoch` was read.
+   * The entry of `key` as {@link L1Cache.get} gives it, but only while it is fresh for a
+   * reader that serves values as stale for `staleMs` before they expire in Redis (getOrSet
+   * with `staleWhileRevalidateMs`): past that the reader must ask Redis, which has it
+   * refreshed. The entry stays for plain reads (Redis serves the value until it expires).
+   */
+  getFresh(key: string, staleMs: number): L1Entry | undefined {
+    const entry = this.get(key);
+    if (entry === undefined || entry.data === undefined || staleMs === 0) return entry;
+    return entry.storedUntil - staleMs > this.#now() ? entry : undefined;
+  }
+
+  /**
+   * Stores an entry whose value lives `ttlMs` more in Redis (Infinity: no TTL), for at most
+   * that long and the L1 TTL (≤ 0 or below 1 ms stores nothing), unless an invalidation
+   * happened since `epoch` was read.
    */
   set(key: string, data: Encoded | undefined, binary: boolean, ttlMs: number, epoch: number): void {
     if (epoch !== this.#epoch || this.#suspended) return;
@@ -77,8 +113,14 @@ export class L1Cache {
     if (size > this.#maxBytes) return;
     const old = this.#entries.get(key);
     if (old) this.#remove(key, old);
-    this.#entries.set(key, { data, binary, expiresAt: this.#now() + ttl, size });
+    const now = this.#now();
+    this.#entries.set(key, { data, binary, expiresAt: now + ttl, storedUntil: now + ttlMs, size });
     this.#bytes += size;
+    this.#evict();
+  }
+
+  /** Drops the least recently used entries until within the bounds. */
+  #evict(): void {
     while (this.#entries.size > this.#maxEntries || this.#bytes > this.#maxBytes) {
       const [oldestKey, oldest] = this.#entries.entries().next().value!;
       this.#remove(oldestKey, oldest);

@@ -7,7 +7,8 @@
 
 import { getLogger } from "../clog/mod.ts";
 import { createCacheNow } from "./cache.ts";
-import { resolveMemoryConfig } from "./config.ts";
+import { checkReload, resolveMemoryConfig } from "./config.ts";
+import type { CacheSettings } from "./core.ts";
 import type {
   BatchOutcome,
   Command,
@@ -151,6 +152,11 @@ class MemoryConnection implements Connection {
  * A cache in process memory with the semantics of the Redis driver (TTLs, data types,
  * the lock, the Bloom filter, getOrSet and its stampede protection, pipelines). Scripts
  * need a JavaScript twin (`cache.script(lua, { keys, memory })`); L1 does not apply.
+ * Numbers read and come back as from Redis 7 on x86-64: integers by Redis's rules (`"007"`
+ * is none), `INCRBYFLOAT` in 80-bit long double with Redis's digits
+ * (`1000.19999999999999996`, `1000000000000000000000`), hexadecimal floats, scores as
+ * `%.17g`. Not reproduced: subnormal long doubles (below about 3.4e-4932, refused) and the
+ * 5,120-character limit of a formatted long double.
  *
  * @param config Prefix, codec, default TTL and getOrSet defaults (all optional).
  * @param deps The logger, and a {@link MemoryStore} to share between caches.
@@ -177,8 +183,22 @@ export function memory(
     throw invalidArgument("deps.store must come from memoryStore()", "store");
   }
   const logger = deps.logger ?? getLogger("cache");
-  return createCacheNow(new MemoryConnection(store), {
-    ...resolved,
-    l1: { enabled: false, maxEntries: 1, maxBytes: 1, ttlMs: 1 },
-  }, logger);
+  let current = resolved;
+  return createCacheNow(new MemoryConnection(store), settingsOf(resolved), logger, (input) => {
+    // Fields of the Redis driver only are unknown here (InvalidArgument naming them).
+    const next = resolveMemoryConfig(input as ConfigInput<MemoryCacheConfig>, current);
+    return {
+      changed: checkReload(current, next),
+      settings: settingsOf(next),
+      apply: () => (current = next),
+    };
+  });
+}
+
+function settingsOf(config: MemoryCacheConfig): CacheSettings {
+  return {
+    ...config,
+    getOrSet: { ...config.getOrSet },
+    l1: { enabled: false, maxEntries: 1, maxBytes: 1, ttlMs: 1, publishInvalidations: false },
+  };
 }

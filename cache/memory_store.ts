@@ -12,6 +12,16 @@
 
 import type { Arg, Reply } from "./connection.ts";
 import { ReplyError } from "./errors.ts";
+import {
+  addLongDouble,
+  formatLongDouble,
+  formatRedisDouble,
+  integerReply,
+  parseLongDouble,
+  parseRedisBound,
+  parseRedisDouble,
+  parseRedisInteger,
+} from "./redis_numbers.ts";
 import type { MemoryStore, MemoryStoreOptions, ScriptReply } from "./types.ts";
 import type { MemoryScriptFunction } from "./types.ts";
 
@@ -84,38 +94,46 @@ function arity(name: string, args: string[], min: number, step = 0): void {
 }
 
 function parseInteger(text: string, message = NOT_INTEGER): bigint {
-  if (!/^-?\d{1,19}$/.test(text)) throw new ReplyError(message);
-  const value = BigInt(text);
-  if (value > 9223372036854775807n || value < -9223372036854775808n) {
-    throw new ReplyError(message);
-  }
+  const value = parseRedisInteger(text);
+  if (value === undefined) throw new ReplyError(message);
   return value;
 }
 
+/** A double argument (a score) as Redis reads it. */
 function parseFloatArg(text: string, message = NOT_FLOAT): number {
-  const lower = text.toLowerCase();
-  if (lower === "inf" || lower === "+inf" || lower === "infinity") return Infinity;
-  if (lower === "-inf" || lower === "-infinity") return -Infinity;
-  if (
-    text.trim() !== text || text === "" || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)
-  ) {
-    throw new ReplyError(message);
-  }
-  return Number(text);
+  const value = parseRedisDouble(text);
+  if (value === undefined) throw new ReplyError(message);
+  return value;
+}
+
+const ZERO = { negative: false, significand: 0n, exponent: 0 };
+
+/**
+ * `INCRBYFLOAT`/`HINCRBYFLOAT`: `current` (stored text, or none) plus `by`, as Redis writes
+ * it. `hash`: HINCRBYFLOAT's messages, and its refusal of an infinite step before adding.
+ */
+function addFloat(current: string | undefined, by: string, hash: boolean): string {
+  const base = current === undefined ? ZERO : parseLongDouble(current);
+  if (base === undefined) throw new ReplyError(hash ? "ERR hash value is not a float" : NOT_FLOAT);
+  const step = parseLongDouble(by);
+  if (step === undefined) throw new ReplyError(NOT_FLOAT);
+  if (hash && typeof step === "number") throw new ReplyError("ERR value is NaN or Infinity");
+  const sum = addLongDouble(base, step);
+  if (typeof sum === "number") throw new ReplyError("ERR increment would produce NaN or Infinity");
+  return formatLongDouble(sum);
 }
 
 /** A score bound: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`. */
 function parseBound(text: string): { value: number; exclusive: boolean } {
   const exclusive = text.startsWith("(");
-  const value = parseFloatArg(exclusive ? text.slice(1) : text, "ERR min or max is not a float");
+  const value = parseRedisBound(exclusive ? text.slice(1) : text);
+  if (value === undefined || Number.isNaN(value)) {
+    throw new ReplyError("ERR min or max is not a float");
+  }
   return { value, exclusive };
 }
 
-function formatScore(score: number): string {
-  if (score === Infinity) return "inf";
-  if (score === -Infinity) return "-inf";
-  return String(score);
-}
+const formatScore = formatRedisDouble;
 
 function above(score: number, bound: { value: number; exclusive: boolean }): boolean {
   return bound.exclusive ? score > bound.value : score >= bound.value;
@@ -278,15 +296,9 @@ const commands: Record<string, Handler> = {
   INCRBYFLOAT(store, args) {
     arity("INCRBYFLOAT", args, 2);
     const entry = store.read(args[0], "string");
-    const current = entry ? parseFloatArg(asByteString(entry.value)) : 0;
-    const next = current + parseFloatArg(args[1]);
-    if (!Number.isFinite(next)) throw new ReplyError("ERR increment would produce NaN or Infinity");
-    store.put(args[0], {
-      type: "string",
-      value: String(next),
-      expiresAt: entry?.expiresAt ?? Infinity,
-    });
-    return String(next);
+    const next = addFloat(entry && asByteString(entry.value), args[1], false);
+    store.put(args[0], { type: "string", value: next, expiresAt: entry?.expiresAt ?? Infinity });
+    return next;
   },
   HGET(store, args) {
     arity("HGET", args, 2);
@@ -342,17 +354,14 @@ const commands: Record<string, Handler> = {
       throw new ReplyError("ERR increment or decrement would overflow");
     }
     hash.set(args[1], String(next));
-    return Number(next);
+    return integerReply(next);
   },
   HINCRBYFLOAT(store, args) {
     arity("HINCRBYFLOAT", args, 3);
-    const by = parseFloatArg(args[2]);
-    const hash = store.write(args[0], "hash", () => new Map<string, string>());
-    const current = hash.get(args[1]);
-    const next =
-      (current === undefined ? 0 : parseFloatArg(current, "ERR hash value is not a float")) + by;
-    hash.set(args[1], String(next));
-    return String(next);
+    const hash = store.read(args[0], "hash")?.value;
+    const next = addFloat(hash?.get(args[1]), args[2], true);
+    store.write(args[0], "hash", () => new Map<string, string>()).set(args[1], next);
+    return next;
   },
   SADD(store, args) {
     if (args.length < 2) arity("SADD", args, 2);
@@ -431,6 +440,7 @@ const commands: Record<string, Handler> = {
       }
       if (nx) continue;
       if (incr) score = current + score;
+      if (Number.isNaN(score)) throw new ReplyError("ERR resulting score is not a number (NaN)");
       if ((gt && !(score > current)) || (lt && !(score < current))) {
         if (incr) result = null;
         continue;
@@ -450,6 +460,7 @@ const commands: Record<string, Handler> = {
     const by = parseFloatArg(args[1]);
     const zset = store.write(args[0], "zset", () => new Map<string, number>());
     const next = (zset.get(args[2]) ?? 0) + by;
+    if (Number.isNaN(next)) throw new ReplyError("ERR resulting score is not a number (NaN)");
     zset.set(args[2], next);
     return formatScore(next);
   },
@@ -764,7 +775,7 @@ export class MemoryKeyspace implements MemoryStore {
       throw new ReplyError("ERR increment or decrement would overflow");
     }
     this.put(key, { type: "string", value: String(next), expiresAt: entry?.expiresAt ?? Infinity });
-    return Number(next);
+    return integerReply(next);
   }
 
   /** Members of a sorted set, lowest score first (ties by member bytes). */

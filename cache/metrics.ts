@@ -1,7 +1,7 @@
 /**
  * The cache's metrics, through the OpenTelemetry API only (no-op until the application
- * installs an SDK). Counted off the plain get/set path: getOrSet results, loader calls and
- * L1 lookups.
+ * installs an SDK). Counted off the plain get/set path: getOrSet results, loader calls,
+ * fills that failed, and L1 lookups.
  *
  * @module
  */
@@ -16,6 +16,8 @@ export interface CacheMetrics {
   loads: Counter;
   /** L1 lookups by `result`: `hit`, `miss`. */
   l1: Counter;
+  /** Loaded values getOrSet could not store (Redis failed after the loader ran). */
+  fillFailures: Counter;
 }
 
 /**
@@ -30,6 +32,9 @@ export function cacheMetrics(): CacheMetrics {
     }),
     loads: meter.createCounter("cache.loader.calls", { description: "Loader calls by outcome" }),
     l1: meter.createCounter("cache.l1.lookups", { description: "L1 lookups by result" }),
+    fillFailures: meter.createCounter("cache.get_or_set.fill_failures", {
+      description: "Loaded values getOrSet could not store (returned uncached)",
+    }),
   };
 }
 

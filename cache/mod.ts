@@ -5,7 +5,10 @@
  * - Strings, counters, hashes, sets and sorted sets (ranges by rank or score return the
  *   scores in the same round trip), expiry and TTLs, pipelines.
  * - Values are JSON by default (`codec: "string"` or `"bytes"` per cache or per call);
- *   a value with no form in the codec is `InvalidArgument` and nothing is written.
+ *   a value with no form in the codec is `InvalidArgument` and nothing is written. The JSON
+ *   codec also refuses what JSON would silently change (a `Map`, a `Uint8Array`, `NaN`, a
+ *   class instance), naming the path (`value.items[3]: a Map ...`); a `Date` is stored as
+ *   its ISO string and `undefined` properties are dropped, as in JSON.
  * - One key prefix for every key, also the keys passed to scripts. A script must touch
  *   only the keys passed in KEYS; in a cluster, keys of one call must share a hash tag
  *   (`{room:1}:members`, `{room:1}:messages`). The prefix may not contain braces, so the
@@ -13,7 +16,8 @@
  *   split across slots by themselves.
  * - Lua scripts defined once (`cache.script`) run by EVALSHA and recover from NOSCRIPT
  *   with EVAL on the node that answered (after a restart, SCRIPT FLUSH, or on a cluster
- *   node that has not seen the script).
+ *   node that has not seen the script); in pipelines they go as EVAL, so a pipeline keeps
+ *   its order even right after a flush.
  * - A lock with an owner token: extend and release act only for the owner (atomically)
  *   and say so; blocking acquire with a signal; optional auto-extension.
  * - A Bloom filter on a plain bitmap, sized from expected items and false-positive rate.
@@ -21,12 +25,18 @@
  *   TTL jitter and stale-while-revalidate; fills are fenced (a loader stores only while it
  *   holds the per-key lock and the key did not change meanwhile). An optional in-process
  *   L1 with invalidation of the other instances' L1 over pub/sub, bypassed while this
- *   instance cannot hear the invalidations.
+ *   instance cannot hear the invalidations; another instance's L1 may serve the old value
+ *   for the few milliseconds an invalidation takes (see `L1Config.enabled`).
  *
  * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
  *   (`autoPipelining`, on by default; each command still settles alone), every command has
  *   a deadline (`commandTimeoutMs`) without a timer per command, and calls fail
  *   `Unavailable` quickly while Redis is down, then work again once it is back.
+ *
+ * **Hot reload**: `cache.hotReload(config)` ({@link HotReloadable}; bind it to a coord
+ * config) applies TTLs, getOrSet defaults, L1 bounds, publishing, timeouts, reconnection
+ * delays and auto-pipelining without dropping state, and refuses a new prefix, codec,
+ * `l1.enabled` or connection field with `InvalidArgument` naming it.
  *
  * **The miss rule**: a read of one value resolves to `undefined` on a miss (`get`,
  * `hashes.get`, `sortedSets.score`, `sortedSets.rank`, `ttl`, `getOrSet` of a cached
@@ -129,6 +139,9 @@ export type {
   TryLockOptions,
   ValueOptions,
 } from "./types.ts";
+// Named in the cache's signatures; re-exported so that this entry point documents alone.
+export type { HotReloadable, HotReloadOptions } from "../base/mod.ts";
+export type { Fields, LazyFields, Logger, LogLevel } from "../clog/mod.ts";
 export {
   defaultConfig,
   defaultMemoryConfig,

@@ -1,18 +1,18 @@
 /**
  * Pipelines: queued commands sent in one round trip through the connection's batch (one
- * pipeline per slot in a cluster). Scripts inside go as EVALSHA where the node is known to
- * have them and EVAL otherwise, so a pipeline never fails on NOSCRIPT.
+ * pipeline per slot in a cluster). Scripts inside go as EVAL, so a pipeline never meets
+ * NOSCRIPT and its commands run in the order they were queued.
  *
  * @module
  */
 
-import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
+import { InfraError, throwIfAborted } from "../base/mod.ts";
 import { isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
-import { setCommand, ttlFromReply } from "./strings.ts";
-import { companionsOf } from "./get_or_set.ts";
+import { counterStep, expireCommands, setCommand, ttlFromReply } from "./strings.ts";
+import { companionsOf } from "./keys.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
   checkCodec,
@@ -31,7 +31,11 @@ interface Queued {
   decode: (reply: Reply) => unknown;
   /** Full keys this command writes (for L1 invalidation). */
   writes: string[];
-  /** Commands sent with it whose outcome is not reported (a delete's companions). */
+  /** Whether it may give its keys a string value (which ends a cached "not found"). */
+  givesValue?: boolean;
+  /** Commands sent right before it whose outcome is not reported (expire 0's PERSIST). */
+  before?: Command[];
+  /** Commands sent right after it whose outcome is not reported (a delete's companions). */
   extra?: Command[];
 }
 
@@ -45,9 +49,13 @@ export function createPipeline(core: CacheCore): Pipeline {
     queue.push(queued);
     return pipeline;
   };
-  const write = (cmd: Command, decode: (reply: Reply) => unknown = identity) => {
+  const write = (
+    cmd: Command,
+    decode: (reply: Reply) => unknown = identity,
+    givesValue = false,
+  ) => {
     const full = cmd.kind === "command" ? cmd.key! : cmd.keys[0];
-    return push({ command: cmd, decode, writes: [full] });
+    return push({ command: cmd, decode, writes: [full], givesValue });
   };
 
   const pipeline: Pipeline = {
@@ -64,6 +72,7 @@ export function createPipeline(core: CacheCore): Pipeline {
       return write(
         setCommand(core, key, value, options, codecOf(options)),
         (reply) => reply !== null,
+        true,
       );
     },
     delete(key) {
@@ -87,11 +96,13 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     expire(key, ttlMs) {
       const full = core.keys.full(key);
-      const ttl = checkTtl(ttlMs);
-      const cmd = ttl === 0
-        ? command("PERSIST", [full], full)
-        : command("PEXPIRE", [full, ttl], full);
-      return write(cmd, (reply) => parseInteger(reply) === 1);
+      const commands = expireCommands(full, checkTtl(ttlMs));
+      return push({
+        before: commands.slice(0, -1),
+        command: commands[commands.length - 1],
+        decode: (reply) => parseInteger(reply) === 1,
+        writes: [full],
+      });
     },
     ttl(key) {
       const full = core.keys.full(key);
@@ -100,8 +111,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     increment(key, by = 1) {
       const full = core.keys.full(key);
       checkFinite(by, "by");
-      const name = Number.isSafeInteger(by) ? "INCRBY" : "INCRBYFLOAT";
-      return write(command(name, [full, by], full), parseScore);
+      return write(counterStep(full, by, 0, true).command, parseScore, true);
     },
     hashSet(key, fields, options) {
       return write(hashCommands.set(core, key, fields, codecOf(options)), parseInteger);
@@ -138,11 +148,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     run(script: Script, keys: string[], args: (string | number)[] = []) {
       const cmd = scriptCommand(core, script, keys, args, false);
-      return push({
-        command: cmd,
-        decode: identity,
-        writes: cmd.kind === "script" ? [...cmd.keys] : [],
-      });
+      return push({ command: cmd, decode: identity, writes: [...cmd.keys], givesValue: true });
     },
     get length() {
       return queue.length;
@@ -153,21 +159,27 @@ export function createPipeline(core: CacheCore): Pipeline {
       const items = queue.splice(0, queue.length);
       if (items.length === 0) return [];
       const writes = items.flatMap((item) => item.writes);
-      core.l1?.invalidate(writes);
-      core.detachFlights(writes);
-      const commands = items.flatMap((item) => [item.command, ...(item.extra ?? [])]);
-      const batch = core.connection.batch(commands).then((outcomes) => {
-        // Only each item's own command reports; its extras are best effort.
-        let next = 0;
-        return items.map((item) => {
-          const outcome = outcomes[next];
-          next += 1 + (item.extra?.length ?? 0);
-          return outcome;
-        });
-      });
-      // Invalidate even when the caller stops waiting: the commands run regardless.
-      const settled = writes.length > 0 ? batch.finally(() => core.invalidate(writes)) : batch;
-      const outcomes = await abortable(settled, options?.signal, "cache");
+      const commands = items.flatMap((item) => [
+        ...(item.before ?? []),
+        item.command,
+        ...(item.extra ?? []),
+      ]);
+      const outcomes = await core.write(
+        writes,
+        () =>
+          core.connection.batch(commands).then((outcomes) => {
+            // Only each item's own command reports; the others around it are best effort.
+            let next = 0;
+            return items.map((item) => {
+              next += item.before?.length ?? 0;
+              const outcome = outcomes[next];
+              next += 1 + (item.extra?.length ?? 0);
+              return outcome;
+            });
+          }),
+        options?.signal,
+        items.flatMap((item) => item.givesValue ? item.writes : []),
+      );
       const results = outcomes.map((outcome, i) => {
         if (!outcome.ok) return { ok: false as const, error: outcome.error };
         try {

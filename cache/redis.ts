@@ -3,7 +3,8 @@
  * {@link Connection}. It maps every failure to an `InfraError`, fails fast while Redis is
  * down (bounded offline queue, per-command timeout), reconnects by itself, runs scripts
  * with EVALSHA and recovers from NOSCRIPT with EVAL on the node that answered (so it never
- * relies on SCRIPT LOAD reaching every cluster node), and splits batches by slot.
+ * relies on SCRIPT LOAD reaching every cluster node), sends the scripts of batches as EVAL
+ * (so NOSCRIPT never reorders a batch), and splits batches by slot.
  *
  * @module
  */
@@ -14,7 +15,8 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import { InfraError, unrefTimer } from "../base/mod.ts";
 import { getLogger, type Logger } from "../clog/mod.ts";
 import { createCache } from "./cache.ts";
-import { parseNode, resolveConfig } from "./config.ts";
+import type { CacheSettings } from "./core.ts";
+import { checkReload, parseNode, resolveConfig } from "./config.ts";
 import type {
   Arg,
   BatchOutcome,
@@ -196,19 +198,22 @@ class RedisConnection implements Connection {
   readonly #client: Client;
   readonly #cluster: boolean;
   readonly #logger: Logger;
-  readonly #timeoutMs: number;
-  /** Scripts known to be cached, per node (for EVALSHA inside pipelines). */
-  readonly #loaded = new Map<string, Set<string>>();
+  /** The config the client was built with: its retry strategies read the delays from it. */
+  readonly #config: CacheConfig;
+  #timeoutMs: number;
   readonly #channels = new Map<string, Set<SubscriptionHandlers>>();
   readonly #deadlines: CommandDeadlines | undefined;
   /** Commands go as {@link CacheCommand}s swept for deadlines (else ioredis's `call`). */
   #sweeping: boolean;
   #autoPipelining: boolean;
+  /** Whether the sockets can be corked (the internals allow it). */
+  #corkable: boolean;
   #corked = false;
   #subscriber: Promise<Client> | undefined;
 
   constructor(client: Client, config: CacheConfig, logger: Logger, internals: Internals) {
     this.#client = client;
+    this.#config = config;
     this.mode = config.mode;
     this.#cluster = config.mode === "cluster";
     this.#logger = logger;
@@ -221,7 +226,8 @@ class RedisConnection implements Connection {
         (reason) => this.#stopSweeping(reason),
       )
       : undefined;
-    this.#autoPipelining = config.autoPipelining && internals.corking === undefined;
+    this.#corkable = internals.corking === undefined;
+    this.#autoPipelining = config.autoPipelining && this.#corkable;
     const fallbacks = [
       internals.deadlines && `deadlines by ioredis's commandTimeout (${internals.deadlines})`,
       config.autoPipelining && internals.corking &&
@@ -248,7 +254,8 @@ class RedisConnection implements Connection {
       }
       await reply;
     }
-    if (this.#autoPipelining && !streamsOf(this.#client).some(corkable)) {
+    if (this.#corkable && !streamsOf(this.#client).some(corkable)) {
+      this.#corkable = false;
       this.#autoPipelining = false;
       this.#logger.warn("ioredis internals are not as expected; falling back", {
         fallbacks: "no auto-pipelining (the connection has no corkable stream)",
@@ -261,6 +268,14 @@ class RedisConnection implements Connection {
     if (!this.#sweeping) return;
     this.#sweeping = false;
     this.#deadlines?.stop();
+    this.#applyCommandTimeout();
+    this.#logger.warn("ioredis internals are not as expected; falling back", {
+      fallbacks: `deadlines by ioredis's commandTimeout (${reason})`,
+    });
+  }
+
+  /** ioredis's own per-command timer (the fallback) takes the current timeout. */
+  #applyCommandTimeout(): void {
     const timeout = this.#timeoutMs;
     const apply = (options: unknown) => {
       if (typeof options === "object" && options !== null) {
@@ -274,9 +289,22 @@ class RedisConnection implements Connection {
     } else {
       apply(client.options);
     }
-    this.#logger.warn("ioredis internals are not as expected; falling back", {
-      fallbacks: `deadlines by ioredis's commandTimeout (${reason})`,
-    });
+  }
+
+  /**
+   * Applies the fields of a hot reload that the open connection can take: the command
+   * timeout, the reconnection delays (read by the retry strategies on every attempt) and
+   * auto-pipelining. The others were refused before (`checkReload`).
+   */
+  reconfigure(config: CacheConfig): void {
+    this.#config.reconnectMinDelayMs = config.reconnectMinDelayMs;
+    this.#config.reconnectMaxDelayMs = config.reconnectMaxDelayMs;
+    this.#autoPipelining = config.autoPipelining && this.#corkable;
+    if (config.commandTimeoutMs !== this.#timeoutMs) {
+      this.#timeoutMs = config.commandTimeoutMs;
+      if (this.#deadlines) this.#deadlines.timeoutMs = config.commandTimeoutMs;
+      if (!this.#sweeping) this.#applyCommandTimeout();
+    }
   }
 
   call(command: Command): Promise<Reply> {
@@ -315,7 +343,7 @@ class RedisConnection implements Connection {
   }
 
   async batch(commands: readonly Command[]): Promise<BatchOutcome[]> {
-    if (!this.#cluster) return await this.#pipeline(commands, "node");
+    if (!this.#cluster) return await this.#pipeline(commands);
     // One pipeline per slot (ioredis sends a pipeline to one node), in parallel.
     const outcomes: BatchOutcome[] = new Array(commands.length);
     const groups = new Map<number, number[]>();
@@ -329,9 +357,8 @@ class RedisConnection implements Connection {
       else groups.set(slot, [i]);
     });
     await Promise.all([
-      ...[...groups].map(async ([slot, indexes]) => {
-        const node = (this.#client as Cluster).slots[slot]?.[0] ?? `slot:${slot}`;
-        const results = await this.#pipeline(indexes.map((i) => commands[i]), node);
+      ...[...groups].map(async ([, indexes]) => {
+        const results = await this.#pipeline(indexes.map((i) => commands[i]));
         indexes.forEach((index, j) => (outcomes[index] = results[j]));
       }),
       ...lone.map(async (i) => {
@@ -432,30 +459,20 @@ class RedisConnection implements Connection {
     }
   }
 
-  async #pipeline(commands: readonly Command[], node: string): Promise<BatchOutcome[]> {
-    const loaded = this.#loaded.get(node) ?? this.#loaded.set(node, new Set()).get(node)!;
+  /**
+   * One ioredis pipeline. Scripts in it go as EVAL, never EVALSHA: an EVALSHA that met
+   * NOSCRIPT (after a restart or SCRIPT FLUSH) would have to run again after the commands
+   * behind it, out of order. EVAL also caches the script on that node for later EVALSHAs.
+   */
+  async #pipeline(commands: readonly Command[]): Promise<BatchOutcome[]> {
     const pipeline = this.#client.pipeline();
-    const sentSha: boolean[] = [];
     for (const command of commands) {
-      if (command.kind === "command") {
-        const args = toArgs(command.args);
-        if (command.binary) pipeline.callBuffer(command.name, args);
-        else pipeline.call(command.name, args);
-        sentSha.push(false);
-        continue;
-      }
-      const { script, keys, binary } = command;
-      const useSha = loaded.has(script.sha);
-      const args = [
-        useSha ? script.sha : script.lua,
-        keys.length,
-        ...keys,
-        ...toArgs(command.args),
+      const [name, args] = command.kind === "command" ? [command.name, toArgs(command.args)] : [
+        "EVAL",
+        [command.script.lua, command.keys.length, ...command.keys, ...toArgs(command.args)],
       ];
-      const name = useSha ? "EVALSHA" : "EVAL";
-      if (binary) pipeline.callBuffer(name, args);
+      if (command.binary) pipeline.callBuffer(name, args);
       else pipeline.call(name, args);
-      sentSha.push(useSha);
     }
     let results: [Error | null, unknown][];
     try {
@@ -464,24 +481,12 @@ class RedisConnection implements Connection {
       const mapped = toCacheError(error);
       return commands.map(() => ({ ok: false, error: mapped }));
     }
-    return await Promise.all(commands.map(async (command, i): Promise<BatchOutcome> => {
+    return commands.map((_, i): BatchOutcome => {
       const [error, reply] = results[i] ?? [new Error("no reply"), null];
-      if (command.kind === "script") {
-        if (!error) {
-          loaded.add(command.script.sha);
-        } else if (sentSha[i] && isNoScript(error)) {
-          // Flushed since: that script did not run; run it again alone (EVALSHA, then EVAL).
-          loaded.delete(command.script.sha);
-          return await this.call(command).then(
-            (reply) => ({ ok: true as const, reply }),
-            (error) => ({ ok: false as const, error: toCacheError(error) }),
-          );
-        }
-      }
       return error
         ? { ok: false, error: toCacheError(error) }
         : { ok: true, reply: reply as Reply };
-    }));
+    });
   }
 
   #openSubscriber(): Promise<Client> {
@@ -639,12 +644,28 @@ export async function connectWith(
 ): Promise<Cache> {
   const resolved = resolveConfig(config);
   const logger = deps.logger ?? getLogger("cache");
-  const connection = await open(resolved, logger, internals);
-  return await createCache(connection, {
-    keyPrefix: resolved.keyPrefix,
-    codec: resolved.codec,
-    defaultTtlMs: resolved.defaultTtlMs,
-    getOrSet: resolved.getOrSet,
-    l1: resolved.l1,
-  }, logger);
+  // The client's retry strategies read their delays from this object: it stays the client's.
+  const connection = await open(structuredClone(resolved), logger, internals);
+  let current = resolved;
+  return await createCache(connection, settingsOf(resolved), logger, (input) => {
+    const next = resolveConfig(input, current);
+    return {
+      changed: checkReload(current, next),
+      settings: settingsOf(next),
+      apply: () => {
+        connection.reconfigure(next);
+        current = next;
+      },
+    };
+  });
+}
+
+function settingsOf(config: CacheConfig): CacheSettings {
+  return {
+    keyPrefix: config.keyPrefix,
+    codec: config.codec,
+    defaultTtlMs: config.defaultTtlMs,
+    getOrSet: { ...config.getOrSet },
+    l1: { ...config.l1 },
+  };
 }

@@ -64,18 +64,39 @@ return 0`,
 );
 
 /**
- * Counter with a window TTL. KEYS: counter. ARGV: by, ttlMs, "f" (float) or "i". The TTL is
- * set only when the counter has none (it was just created).
+ * A counter step. KEYS: counter. ARGV: by, ttlMs (0 = none), "f" (float step) or "i". An
+ * integer step on a counter that holds a float (it once took a fractional step) is taken
+ * with INCRBYFLOAT, as {@link Cache.increment} does outside scripts. A TTL is set only when
+ * the counter has none (it was just created): a window counter.
  */
-export const INCREMENT_WITH_TTL: ScriptSource = defineScript(
+export const INCREMENT: ScriptSource = defineScript(
   `local v
-if ARGV[3] == 'f' then v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1]) else v = redis.call('INCRBY', KEYS[1], ARGV[1]) end
-if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if ARGV[3] == 'f' then
+  v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+else
+  v = redis.pcall('INCRBY', KEYS[1], ARGV[1])
+  if type(v) == 'table' and v.err then
+    if not string.find(v.err, 'not an integer', 1, true) then return v end
+    v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+  end
+end
+if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v`,
   1,
   (redis, keys, args) => {
-    const value = redis.call(args[2] === "f" ? "INCRBYFLOAT" : "INCRBY", keys[0], args[0]);
-    if (redis.call("PTTL", keys[0]) === -1) redis.call("PEXPIRE", keys[0], args[1]);
+    let value;
+    if (args[2] === "f") value = redis.call("INCRBYFLOAT", keys[0], args[0]);
+    else {
+      try {
+        value = redis.call("INCRBY", keys[0], args[0]);
+      } catch (error) {
+        if (!String((error as Error).message).includes("not an integer")) throw error;
+        value = redis.call("INCRBYFLOAT", keys[0], args[0]);
+      }
+    }
+    if (Number(args[1]) > 0 && redis.call("PTTL", keys[0]) === -1) {
+      redis.call("PEXPIRE", keys[0], args[1]);
+    }
     return value;
   },
 );

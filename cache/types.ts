@@ -5,11 +5,21 @@
  * @module
  */
 
+import type { HotReloadable, HotReloadOptions } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 
 /**
- * How values are stored: `"json"` (the default; any JSON-serializable value), `"string"`
- * (strings as they are) or `"bytes"` (`Uint8Array`s as they are).
+ * How values are stored: `"json"` (the default), `"string"` (strings as they are) or
+ * `"bytes"` (`Uint8Array`s as they are).
+ *
+ * The JSON codec stores only what comes back as it went in: strings, finite numbers,
+ * booleans, `null`, and arrays and plain objects of them. Anything else is refused with
+ * `InvalidArgument` naming the path of the offending part (`value.items[3]: a Map cannot be
+ * stored as JSON ...`) and nothing is written: typed arrays and buffers (use `"bytes"`),
+ * `Map`, `Set`, `NaN`, `±Infinity`, bigints, functions, symbols, `undefined` in arrays,
+ * class instances and other objects with a prototype. A value with a `toJSON` method is
+ * stored as what that returns (a `Date` comes back as its ISO string). Properties whose
+ * value is `undefined` are dropped, as JSON drops them.
  */
 export type Codec = "json" | "string" | "bytes";
 
@@ -50,14 +60,33 @@ export interface L1Config {
    * it starts empty once resubscribed. Limit: in a cluster, ioredis moves a lost
    * subscription to another node without telling; invalidations sent during that switch
    * are lost, and the entries they concerned live at most `ttlMs`.
+   *
+   * Consistency across instances is eventual, with a short window: the writing instance
+   * drops its own entry before the write is sent (it reads its writes), but another
+   * instance hears of the write by pub/sub once Redis answered it, so its reads in the
+   * first milliseconds after the write may still get the old value from its L1 (on
+   * loopback, 1 of 50 reads issued right after another instance's `set` resolved). Keys
+   * that must be read fresh the moment another instance wrote them belong in a cache
+   * without L1.
    */
   enabled: boolean;
   /** Most entries kept (least recently used evicted first). */
   maxEntries: number;
   /** Most bytes of encoded values kept (estimated; UTF-16 for text). */
   maxBytes: number;
-  /** Longest time an entry stays in L1; never longer than its TTL in Redis. */
+  /**
+   * Longest time an entry stays in L1; never longer than its TTL in Redis. getOrSet takes
+   * an L1 entry only while it is fresh (before its `staleWhileRevalidateMs` window): a stale
+   * one is read from Redis, which serves it and has it refreshed.
+   */
   ttlMs: number;
+  /**
+   * Publish an invalidation for every write even though this instance keeps no L1. An
+   * instance with L1 always publishes; an instance without one (a worker, a job) must turn
+   * this on when other instances hold the keys it writes in their L1, or their L1 keeps
+   * serving the old values for up to their `ttlMs`.
+   */
+  publishInvalidations: boolean;
 }
 
 /** Defaults of {@link Cache.getOrSet} (each one can be overridden per call). */
@@ -276,7 +305,10 @@ export interface Hashes {
   has(key: string, field: string, options?: CallOptions): Promise<boolean>;
   /** The number of fields (0 when the key is missing). */
   size(key: string, options?: CallOptions): Promise<number>;
-  /** Adds `by` (default 1) to an integer (or, with a fraction, float) field; returns the new value. */
+  /**
+   * Adds `by` (default 1) to an integer (or, with a fraction, float) field; returns the new
+   * value. A field that holds a float takes integer steps as floats, as counters do.
+   */
   increment(key: string, field: string, by?: number, options?: CallOptions): Promise<number>;
 }
 
@@ -438,7 +470,10 @@ export interface Pipeline {
   ): Pipeline;
   /** Queues {@link SortedSets.trim}. */
   sortedSetTrim(key: string, keep: number, options?: { lowest?: boolean }): Pipeline;
-  /** Queues a script run (EVALSHA when the node is known to have it, EVAL otherwise). */
+  /**
+   * Queues a script run. It goes as EVAL (the source, not the SHA): a pipeline never meets
+   * NOSCRIPT, so its commands always run in the order they were queued.
+   */
   run(script: Script, keys: string[], args?: (string | number)[]): Pipeline;
   /** How many commands are queued. */
   readonly length: number;
@@ -583,7 +618,7 @@ export interface RawClient {
  * `Unavailable` when Redis cannot be reached, `Timeout` for a late reply, `Conflict` when
  * the key holds another type, `Aborted` when the signal fires, `Closed` after `close()`.
  */
-export interface Cache extends AsyncDisposable {
+export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheConfig>> {
   /** The driver: `"redis"` or `"memory"`. */
   readonly driver: "redis" | "memory";
   /** The topology. */
@@ -624,18 +659,24 @@ export interface Cache extends AsyncDisposable {
   expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean>;
   /** The remaining TTL in ms, `Infinity` when the key has none, `undefined` when it is missing. */
   ttl(key: string, options?: CallOptions): Promise<number | undefined>;
-  /** Adds `by` (default 1; may be negative or fractional) to a counter; returns the new value. */
+  /**
+   * Adds `by` (default 1; may be negative or fractional) to a counter; returns the new value.
+   * Integer steps keep an integer counter an integer; once a counter took a fractional step
+   * it holds a float, and integer steps are then added as floats (in pipelines too).
+   */
   increment(key: string, by?: number, options?: IncrementOptions): Promise<number>;
 
   /**
    * Cache-aside with stampede protection: returns the cached value, or calls `loader` once
    * for all concurrent callers of all processes (a per-key lock in Redis; the others wait
    * for its value), caches the result with a jittered TTL, caches "not found" for
-   * `negativeTtlMs`, and with `staleWhileRevalidateMs` serves the stale value while one
+   * `negativeTtlMs` (until then, or until a write gives the key a value), and with `staleWhileRevalidateMs` serves the stale value while one
    * caller refreshes it in the background. The fill is fenced: a loader stores only while it
    * still holds the per-key lock and the key did not change meanwhile, so a slow loader never
    * overwrites a newer value, a `set` during a load wins, and a `delete` during a load keeps
-   * the older read out (the callers of that load still get what it returned).
+   * the older read out (the callers of that load still get what it returned). When Redis
+   * fails after the loader ran, the callers get the loaded value all the same (uncached;
+   * logged and counted as `cache.get_or_set.fill_failures`).
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
 
@@ -654,6 +695,33 @@ export interface Cache extends AsyncDisposable {
   ping(options?: CallOptions): Promise<void>;
   /** The raw client (keys not prefixed). */
   raw(): RawClient;
+  /**
+   * Applies a new config while the cache runs, without dropping anything (data, L1
+   * entries, connections, locks, loads in flight). `config` is resolved over the current
+   * config (fields left out keep their values) and validated; these apply at once:
+   * `defaultTtlMs`, every `getOrSet` default, `l1.maxEntries`, `l1.maxBytes`, `l1.ttlMs`
+   * (entries beyond the new bounds go, least recently used first), `l1.publishInvalidations`,
+   * `commandTimeoutMs`, `reconnectMinDelayMs`, `reconnectMaxDelayMs` and `autoPipelining`.
+   * A change of a field that decides which data the cache addresses or needs new connections
+   * (`keyPrefix`, `codec`, `mode`, `nodes`, `username`, `password`, `db`, `tls`, `sentinel`,
+   * `connectTimeoutMs`, `offlineQueue`, `maxRetriesPerRequest`, `connectionName`,
+   * `l1.enabled`) is refused: connect a new cache for it.
+   *
+   * @param config A partial or complete config of this cache's driver.
+   * @param options A signal (an aborted one changes nothing).
+   * @throws {InfraError} `InvalidArgument` naming the field for an invalid value or a field
+   *   that cannot change (nothing changes then, the current config stays in force);
+   *   `Closed` after close.
+   *
+   * @example
+   * ```ts
+   * import { memory } from "@gochat/infra/cache";
+   *
+   * await using cache = memory({ defaultTtlMs: 60_000 });
+   * await cache.hotReload({ defaultTtlMs: 5_000, getOrSet: { jitter: 0.1 } });
+   * ```
+   */
+  hotReload(config: ConfigInput<CacheConfig>, options?: HotReloadOptions): Promise<void>;
   /** Closes the connections after in-flight calls; idempotent. Later calls fail `Closed`. */
   close(): Promise<void>;
 }

@@ -19,7 +19,7 @@ export function scriptCommand(
   keys: string[],
   args: (string | number)[],
   binary: boolean,
-): Command {
+): Extract<Command, { kind: "script" }> {
   const source = sources.get(script);
   if (!source) throw invalidArgument("not a script made by cache.script()", "script");
   if (!Array.isArray(keys) || keys.length !== source.keyCount) {
@@ -54,7 +54,12 @@ export function createScript(core: CacheCore, lua: string, options: ScriptOption
     keys: source.keyCount,
     async run(keys: string[], args: (string | number)[] = [], runOptions: ScriptRunOptions = {}) {
       const command = scriptCommand(core, script, keys, args, runOptions.binary ?? false);
-      return await core.send(command, runOptions.signal) as ScriptReply;
+      // A script may write any of its keys: it is a write of all of them.
+      return await core.write(
+        command.keys,
+        () => core.connection.call(command),
+        runOptions.signal,
+      ) as ScriptReply;
     },
   };
   sources.set(script, source);

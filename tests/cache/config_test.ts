@@ -63,6 +63,10 @@ test("config: each bad field is InvalidArgument naming it", () => {
   failsOn("sentinel.masterName", () => resolveConfig({ mode: "sentinel" }));
   failsOn("tls.certPem", () => resolveConfig({ tls: { enabled: true, certPem: "x" } }));
   failsOn("l1.maxEntries", () => resolveConfig({ l1: { maxEntries: 0 } }));
+  failsOn(
+    "l1.publishInvalidations",
+    () => resolveConfig({ l1: { publishInvalidations: "yes" as unknown as boolean } }),
+  );
   failsOn("getOrSet.jitter", () => resolveConfig({ getOrSet: { jitter: 1.5 } }));
   failsOn("getOrSet.lockTtlMs", () => resolveConfig({ getOrSet: { lockTtlMs: 0 } }));
   failsOn("ttlMs", () => resolveConfig({ ttlMs: 5 } as never));

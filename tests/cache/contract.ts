@@ -206,6 +206,30 @@ export function cacheContract(
     assert.equal(await cache.expire("missing", 0), false);
   });
 
+  it("a pipeline expire agrees with expire: 0 on a key without TTL is true, a missing key false", async (cache) => {
+    await cache.set("k", 1, { ttlMs: 0 });
+    await cache.set("t", 1, { ttlMs: 60_000 });
+    const direct = [
+      await cache.expire("k", 0),
+      await cache.expire("t", 0),
+      await cache.expire("missing", 0),
+      await cache.expire("k", 60_000),
+      await cache.expire("missing", 60_000),
+    ];
+    assert.deepEqual(direct, [true, true, false, true, false]);
+    await cache.set("k", 1, { ttlMs: 0 });
+    await cache.set("t", 1, { ttlMs: 60_000 });
+    const piped = await cache.pipeline()
+      .expire("k", 0)
+      .expire("t", 0)
+      .expire("missing", 0)
+      .expire("k", 60_000)
+      .expire("missing", 60_000)
+      .ttl("t")
+      .exec();
+    assert.deepEqual(piped, [...direct, Infinity]);
+  });
+
   it("increment counts by integers and fractions, and get reads the counter", async (cache) => {
     assert.equal(await cache.increment("n"), 1);
     assert.equal(await cache.increment("n", 10), 11);
@@ -213,6 +237,108 @@ export function cacheContract(
     assert.equal(await cache.get("n"), -9);
     assert.equal(await cache.increment("f", 1.5), 1.5);
     assert.equal(await cache.increment("f", 1.25), 2.75);
+  });
+
+  it("a counter that took a fractional step still takes integer steps, direct, with a TTL, in hashes and in pipelines", async (cache) => {
+    assert.equal(await cache.increment("f", 1.5), 1.5);
+    assert.equal(await cache.increment("f", 1), 2.5);
+    assert.equal(await cache.increment("f"), 3.5);
+    assert.equal(await cache.get("f"), 3.5);
+    assert.equal(await cache.increment("w", 0.5, { ttlMs: 60_000 }), 0.5);
+    assert.equal(await cache.increment("w", 1, { ttlMs: 60_000 }), 1.5);
+    assert.equal(await cache.hashes.increment("h", "x", 0.5), 0.5);
+    assert.equal(await cache.hashes.increment("h", "x", 1), 1.5);
+    assert.equal(await cache.hashes.increment("h", "x"), 2.5);
+    assert.deepEqual(
+      await cache.pipeline().increment("p", 1.5).increment("p", 1).get("p").increment("p").exec(),
+      [1.5, 2.5, 2.5, 3.5],
+    );
+    // Integer counters stay integers.
+    assert.deepEqual(await cache.pipeline().increment("i", 2).increment("i").exec(), [2, 3]);
+    assert.equal(await cache.raw().call("GET", cache.key("i")), "3");
+    // Still a Conflict for what is no number at all.
+    await cache.set("word", "abc");
+    await rejectsWith(cache.increment("word", 1), "Conflict");
+    await rejectsWith(cache.increment("word", 1, { ttlMs: 1_000 }), "Conflict");
+    await rejectsWith(cache.pipeline().increment("word").exec(), "Conflict");
+    await cache.hashes.set("hw", { x: "abc" }, { codec: "string" });
+    await rejectsWith(cache.hashes.increment("hw", "x"), "Conflict");
+  });
+
+  it("numbers are read and written as Redis does: integers, long-double floats, scores", async (cache) => {
+    const raw = cache.raw();
+    const key = cache.key("n");
+    const reply = async (...command: (string | number)[]) => {
+      try {
+        return String(await raw.call(...(command as [string, ...(string | number)[]])));
+      } catch (error) {
+        assert.ok(InfraError.is(error), String(error));
+        return `${error.code}: ${error.message.replace(/^cache: /, "")}`;
+      }
+    };
+    const notInteger = "Conflict: ERR value is not an integer or out of range";
+    for (const text of ["007", "-0", "+5", " 5", "5 ", "1e3", "0x10", "", "9223372036854775808"]) {
+      await raw.call("SET", key, text);
+      assert.equal(await reply("INCR", key), notInteger, JSON.stringify(text));
+    }
+    await raw.call("SET", key, "9223372036854775807");
+    assert.match(await reply("INCR", key), /^Conflict: ERR increment or decrement would overflow/);
+    await raw.call("SET", key, "-9223372036854775807");
+    assert.equal(await reply("INCR", key), String(-9223372036854775806));
+    const floats: [string, string, string][] = [
+      ["1000.1", "0.1", "1000.19999999999999996"],
+      ["1e3", "0.1", "1000.09999999999999998"],
+      ["0.1", "0.2", "0.3"],
+      ["0", "1e21", "1000000000000000000000"],
+      ["0x10", "0.5", "16.5"],
+      ["0x1p-3", "1", "1.125"],
+      ["007", "0.1", "7.1"],
+      ["5.", ".5", "5.5"],
+      ["-0", "0", "0"],
+      ["1", "1e-20", "1"],
+      ["99999999999999999999", "0.1", "100000000000000000000"],
+    ];
+    for (const [stored, by, expected] of floats) {
+      await raw.call("SET", key, stored);
+      assert.equal(await reply("INCRBYFLOAT", key, by), expected, `${stored} + ${by}`);
+      assert.equal(await reply("GET", key), expected);
+    }
+    const notFloat = "Conflict: ERR value is not a valid float";
+    for (const stored of [" 5", "nan", "1e5000", "0x", "1e", "abc"]) {
+      await raw.call("SET", key, stored);
+      assert.equal(await reply("INCRBYFLOAT", key, "1"), notFloat, JSON.stringify(stored));
+    }
+    await raw.call("SET", key, "inf");
+    assert.match(await reply("INCRBYFLOAT", key, "1"), /would produce NaN or Infinity/);
+    const hash = cache.key("h");
+    assert.equal(await reply("HINCRBYFLOAT", hash, "f", "0.1"), "0.1");
+    assert.equal(await reply("HINCRBYFLOAT", hash, "f", "0.2"), "0.3");
+    assert.match(await reply("HINCRBYFLOAT", hash, "f", "inf"), /NaN or Infinity/);
+    await raw.call("HSET", hash, "g", "007");
+    assert.equal(
+      await reply("HINCRBY", hash, "g", 1),
+      "Conflict: ERR hash value is not an integer",
+    );
+    const zset = cache.key("z");
+    for (
+      const [score, expected] of [
+        ["0.1", "0.10000000000000001"],
+        ["1e20", "1e+20"],
+        ["1e-5", "1.0000000000000001e-05"],
+        ["123456789.123", "123456789.123"],
+        ["0x10", "16"],
+        ["-0", "0"],
+        ["+inf", "inf"],
+      ]
+    ) {
+      await raw.call("ZADD", zset, score, "m");
+      assert.equal(await reply("ZSCORE", zset, "m"), expected, score);
+    }
+    assert.match(await reply("ZADD", zset, "1e400", "m"), /not a valid float/);
+    assert.match(await reply("ZADD", zset, "nan", "m"), /not a valid float/);
+    await raw.call("ZADD", zset, "1", "m");
+    assert.equal(await reply("ZRANGE", zset, "( 0", "+inf", "BYSCORE"), "m");
+    assert.equal(await reply("ZRANGE", zset, "(1e400", "+inf", "BYSCORE"), "");
   });
 
   it("increment with ttlMs sets the TTL only when it creates the counter", async (cache) => {
@@ -252,6 +378,68 @@ export function cacheContract(
     await rejectsWith(cache.setMany({}), "InvalidArgument");
     await rejectsWith(cache.delete([]), "InvalidArgument");
     assert.equal(await cache.exists(["k", "a", "b"]), 0);
+  });
+
+  it("the JSON codec refuses values it cannot bring back, names the path, and writes nothing", async (cache) => {
+    class Point {
+      x = 1;
+    }
+    const lossy: [unknown, RegExp][] = [
+      [new Uint8Array([1, 2]), /^cache: value: a Uint8Array .*codec "bytes"/],
+      [new Int16Array(2), /^cache: value: an Int16Array/],
+      [new ArrayBuffer(2), /^cache: value: an ArrayBuffer/],
+      [new DataView(new ArrayBuffer(2)), /^cache: value: a DataView/],
+      [new Map([["a", 1]]), /^cache: value: a Map/],
+      [new Set([1]), /^cache: value: a Set/],
+      [NaN, /^cache: value: NaN is not a JSON number/],
+      [Infinity, /^cache: value: Infinity/],
+      [-Infinity, /^cache: value: -Infinity/],
+      [10n, /^cache: value: a bigint/],
+      [new Point(), /^cache: value: an instance of Point/],
+      [new Error("boom"), /^cache: value: an instance of Error/],
+      [new Date(NaN), /^cache: value: an invalid Date/],
+      [
+        { items: [1, 2, 3, new Map()] },
+        /^cache: value\.items\[3\]: a Map cannot be stored as JSON/,
+      ],
+      [{ "a key": { n: [NaN] } }, /^cache: value\["a key"\]\.n\[0\]: NaN/],
+      [[1, undefined], /^cache: value\[1\]: undefined in an array/],
+      [{ run: () => 1 }, /^cache: value\.run: a function/],
+      [{ id: Symbol("s") }, /^cache: value\.id: a symbol/],
+      [{ at: { toJSON: () => new Set() } }, /^cache: value\.at: a Set/],
+    ];
+    for (const [value, message] of lossy) {
+      const error = await rejectsWith(cache.set("k", value), "InvalidArgument");
+      assert.match(error.message, message);
+    }
+    assert.equal(await cache.exists("k"), 0);
+    assert.match(
+      (await rejectsWith(cache.hashes.set("h", { ok: 1, bad: new Map() }), "InvalidArgument"))
+        .message,
+      /fields\["bad"\]: a Map/,
+    );
+    assert.match(
+      (await rejectsWith(cache.sets.add("s", ["fine", new Set()]), "InvalidArgument")).message,
+      /members\[1\]: a Set/,
+    );
+    assert.match(
+      (await rejectsWith(cache.setMany([["a", 1], ["b", { v: NaN }]]), "InvalidArgument")).message,
+      /entries\[1\]\[1\]\.v: NaN/,
+    );
+    assert.equal(await cache.exists(["h", "s", "a", "b"]), 0);
+  });
+
+  it("the JSON codec stores a Date as its ISO string and drops undefined properties, as JSON does", async (cache) => {
+    await cache.set("k", { at: new Date(0), gone: undefined, kept: null, nested: [{ x: 1 }] });
+    assert.deepEqual(await cache.get("k"), {
+      at: "1970-01-01T00:00:00.000Z",
+      kept: null,
+      nested: [{ x: 1 }],
+    });
+    const bare = Object.create(null);
+    bare.a = 1;
+    await cache.set("bare", bare);
+    assert.deepEqual(await cache.get("bare"), { a: 1 });
   });
 
   it("an aborted signal rejects the call with Aborted", async (cache) => {
@@ -806,17 +994,25 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 1);
   });
 
-  it("getOrSet: 1,000 concurrent callers on a cold key call the loader once", async (cache) => {
-    let loads = 0;
-    const loader = async () => {
-      loads++;
-      await sleep(50);
-      return { hot: true };
+  /** A loader that counts its calls and returns `value` after `ms`. */
+  const slowLoader = <T>(ms: number, value: T) => {
+    const counted = {
+      loads: 0,
+      loader: async () => {
+        counted.loads++;
+        await sleep(ms);
+        return value;
+      },
     };
+    return counted;
+  };
+
+  it("getOrSet: 1,000 concurrent callers on a cold key call the loader once", async (cache) => {
+    const slow = slowLoader(50, { hot: true });
     const results = await Promise.all(
-      Array.from({ length: 1_000 }, () => cache.getOrSet("hot", loader, { ttlMs: 60_000 })),
+      Array.from({ length: 1_000 }, () => cache.getOrSet("hot", slow.loader, { ttlMs: 60_000 })),
     );
-    assert.equal(loads, 1);
+    assert.equal(slow.loads, 1);
     assert.equal(results.length, 1_000);
     assert.ok(results.every((r) => (r as { hot: boolean }).hot === true));
     // Every caller gets its own copy.
@@ -826,20 +1022,48 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   it("getOrSet: two instances racing on one key call the loader once", async (cache) => {
     const other = await open({ keyPrefix: cache.keyPrefix });
     try {
-      let loads = 0;
-      const loader = async () => {
-        loads++;
-        await sleep(100);
-        return "value";
-      };
+      const slow = slowLoader(100, "value");
       const calls = [];
       for (let i = 0; i < 50; i++) {
-        calls.push(cache.getOrSet("shared", loader, { ttlMs: 60_000 }));
-        calls.push(other.getOrSet("shared", loader, { ttlMs: 60_000 }));
+        calls.push(cache.getOrSet("shared", slow.loader, { ttlMs: 60_000 }));
+        calls.push(other.getOrSet("shared", slow.loader, { ttlMs: 60_000 }));
       }
       const results = await Promise.all(calls);
-      assert.equal(loads, 1);
+      assert.equal(slow.loads, 1);
       assert.ok(results.every((r) => r === "value"));
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("getOrSet: 1,000 callers over four instances on a cold key call the loader once", async (cache) => {
+    const others = await Promise.all([1, 2, 3].map(() => open({ keyPrefix: cache.keyPrefix })));
+    try {
+      const instances = [cache, ...others];
+      const slow = slowLoader(50, { hot: true });
+      const results = await Promise.all(
+        Array.from(
+          { length: 1_000 },
+          (_, i) => instances[i % 4].getOrSet("hot", slow.loader, { ttlMs: 60_000 }),
+        ),
+      );
+      assert.equal(slow.loads, 1);
+      assert.ok(results.every((r) => (r as { hot: boolean }).hot === true));
+    } finally {
+      for (const other of others) await other.close();
+    }
+  });
+
+  it("getOrSet: a loader slower than lockTtlMs keeps its fill lock: another instance waits, no second load", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      const slow = slowLoader(600, "slow");
+      const options = { lockTtlMs: 150, ttlMs: 60_000 };
+      const first = cache.getOrSet("slow", slow.loader, options);
+      await sleep(20);
+      const results = await Promise.all([first, other.getOrSet("slow", slow.loader, options)]);
+      assert.deepEqual(results, ["slow", "slow"]);
+      assert.equal(slow.loads, 1);
     } finally {
       await other.close();
     }
@@ -859,6 +1083,44 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await cache.delete("ghost");
     assert.equal(await cache.getOrSet("ghost", () => "found now"), "found now");
     assert.equal(loads, 1);
+  });
+
+  it("a cached not-found ends with any write that gives the key a value, even once that value is gone", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", {
+      keys: 1,
+      memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
+    });
+    const writes: [string, (key: string) => Promise<unknown>][] = [
+      ["set", (key) => cache.set(key, "x", { ttlMs: 100 })],
+      ["setMany", (key) => cache.setMany({ [key]: "x" })],
+      ["increment", (key) => cache.increment(key, 1, { ttlMs: 100 })],
+      ["a script", (key) => script.run([key], ['"x"'])],
+      ["pipeline set", (key) => cache.pipeline().set(key, "x").exec()],
+      ["pipeline increment", (key) => cache.pipeline().increment(key).exec()],
+      ["pipeline script", (key) => cache.pipeline().run(script, [key], ['"x"']).exec()],
+    ];
+    for (const [what, write] of writes) {
+      const key = `ghost-${what}`;
+      let loads = 0;
+      const loader = () => ++loads === 1 ? undefined : "loaded";
+      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), undefined);
+      await write(key);
+      // The value goes away without the cache's delete: expiry, eviction, another client.
+      await cache.raw().call("DEL", cache.key(key));
+      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), "loaded", what);
+      assert.equal(loads, 2, what);
+    }
+    // And once a value set after it expired.
+    assert.equal(
+      await cache.getOrSet("gone", () => undefined, { negativeTtlMs: 60_000 }),
+      undefined,
+    );
+    await cache.set("gone", "exists now", { ttlMs: 100 });
+    await waitUntil(async () => (await cache.get("gone")) === undefined, {
+      timeoutMs: 3_000,
+      what: "expiry",
+    });
+    assert.equal(await cache.getOrSet("gone", () => "loaded"), "loaded");
   });
 
   it("a pipeline delete clears a cached not-found too, as delete does", async (cache) => {
@@ -903,6 +1165,15 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   it("getOrSet: a value the codec cannot store is InvalidArgument and the key stays loadable", async (cache) => {
     await rejectsWith(cache.getOrSet("bad", () => 10n as unknown), "InvalidArgument");
     assert.equal(await cache.getOrSet("bad", () => "good"), "good");
+    const error = await rejectsWith(
+      cache.getOrSet("map", () => ({ byId: new Map([[1, "a"]]) })),
+      "InvalidArgument",
+    );
+    assert.match(error.message, /^cache: loaded value\.byId: a Map/);
+    assert.equal(await cache.exists("map"), 0);
+    assert.deepEqual(await cache.getOrSet("map", () => ({ byId: { 1: "a" } })), {
+      byId: { 1: "a" },
+    });
     await rejectsWith(cache.getOrSet("", () => 1), "InvalidArgument");
     await rejectsWith(cache.getOrSet("k", () => 1, { ttlMs: -1 }), "InvalidArgument");
     await rejectsWith(cache.getOrSet("k", () => 1, { jitter: 2 }), "InvalidArgument");
@@ -1030,6 +1301,40 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.get("news"), "explicit");
   });
 
+  it("getOrSet: a script writing the key during a load is a write: later callers do not join the load", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", {
+      keys: 1,
+      memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
+    });
+    const slow = gate();
+    const loading = cache.getOrSet("scripted", async () => {
+      await slow.opened;
+      return "loaded";
+    });
+    await whileLoading(cache, "scripted");
+    await script.run(["scripted"], ['"explicit"']);
+    const later = cache.getOrSet("scripted", () => "never");
+    slow.open();
+    assert.equal(await loading, "loaded");
+    assert.equal(await later, "explicit");
+    assert.equal(await cache.get("scripted"), "explicit");
+  });
+
+  it("getOrSet: waiting longer than waitTimeoutMs for another process's load is a Timeout", async (cache) => {
+    // Another process holds the fill lock (and died, or is slow): it lives 3 s.
+    await cache.raw().call("SET", fillKey(cache, "held"), "someone-else", "PX", 3_000);
+    let loads = 0;
+    const started = Date.now();
+    const error = await rejectsWith(
+      cache.getOrSet("held", () => ++loads, { waitTimeoutMs: 300 }),
+      "Timeout",
+    );
+    const waited = Date.now() - started;
+    assert.ok(waited >= 300 && waited < 2_000, `waited ${waited} ms`);
+    assert.match(error.message, /300 ms/);
+    assert.equal(loads, 0);
+  });
+
   it("getOrSet with an aborted signal rejects that caller only", async (cache) => {
     const controller = new AbortController();
     const slow = async () => {
@@ -1042,6 +1347,75 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await rejectsWith(aborted, "Aborted");
     assert.equal(await other, "v");
   });
+
+  // --- hot reload ------------------------------------------------------------------------
+
+  it(
+    "hotReload applies new TTLs and getOrSet defaults at once and keeps the data",
+    async (cache) => {
+      await cache.set("before", "kept");
+      const lock = await cache.tryLock("res", { ttlMs: 60_000 });
+      assert.ok(lock);
+      await cache.hotReload({ defaultTtlMs: 5_000, getOrSet: { negativeTtlMs: 0, jitter: 0 } });
+      await cache.set("after", 1);
+      const left = await cache.ttl("after");
+      assert.ok(left !== undefined && left > 4_000 && left <= 5_000, `ttl ${left}`);
+      assert.equal(await cache.get("before"), "kept");
+      assert.equal(
+        await cache.tryLock("res", { ttlMs: 1_000 }),
+        undefined,
+        "the lock is still held",
+      );
+      let loads = 0;
+      await cache.getOrSet("ghost", () => void loads++);
+      await cache.getOrSet("ghost", () => void loads++);
+      assert.equal(loads, 2, "negativeTtlMs 0 now: not-found is not cached");
+      for (let i = 0; i < 5; i++) {
+        await cache.getOrSet(`loaded${i}`, () => i, { ttlMs: 1_000_000 });
+        const ttl = (await cache.ttl(`loaded${i}`))!;
+        assert.ok(ttl > 999_000, `jitter 0 now: ${ttl} is the full TTL (it was up to 5 % less)`);
+      }
+      // Fields left out keep their values.
+      await cache.hotReload({ getOrSet: { jitter: 0.5 } });
+      await cache.set("later", 1);
+      assert.ok((await cache.ttl("later"))! <= 5_000);
+      assert.equal(await lock.release(), true);
+    },
+    { defaultTtlMs: 60_000 },
+  );
+
+  it(
+    "hotReload refuses a new prefix, codec or bad value with InvalidArgument naming it, and changes nothing",
+    async (cache) => {
+      const refused: [Record<string, unknown>, string][] = [
+        [{ keyPrefix: "elsewhere:", defaultTtlMs: 5_000 }, "keyPrefix"],
+        [{ codec: "string", defaultTtlMs: 5_000 }, "codec"],
+        [{ defaultTtlMs: -1 }, "defaultTtlMs"],
+        [{ defaultTtlMs: 5_000, getOrSet: { jitter: 2 } }, "getOrSet.jitter"],
+        [{ defaultTtlMs: 5_000, ttl: 5 }, "ttl"],
+      ];
+      for (const [config, field] of refused) {
+        const error = await rejectsWith(cache.hotReload(config), "InvalidArgument");
+        assert.equal(error.details.field, field, error.message);
+      }
+      // The old config is in force.
+      await cache.set("k", 1);
+      const left = await cache.ttl("k");
+      assert.ok(left !== undefined && left > 50_000, `ttl ${left}`);
+      assert.equal(cache.key("k"), `${cache.keyPrefix}k`);
+      const controller = new AbortController();
+      controller.abort();
+      await rejectsWith(
+        cache.hotReload({ defaultTtlMs: 5_000 }, { signal: controller.signal }),
+        "Aborted",
+      );
+      await cache.set("k", 1);
+      assert.ok((await cache.ttl("k"))! > 50_000);
+      await cache.close();
+      await rejectsWith(cache.hotReload({ defaultTtlMs: 5_000 }), "Closed");
+    },
+    { defaultTtlMs: 60_000 },
+  );
 
   // --- lifecycle -------------------------------------------------------------------------
 

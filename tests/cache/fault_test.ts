@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
 import { type Cache, connect } from "../../cache/mod.ts";
+import { recordMetrics, totals } from "../_support/meter.ts";
 import { waitUntil } from "../_support/process.ts";
 import { redisCli, startRedis } from "../_support/redis_server.ts";
 
@@ -57,6 +58,37 @@ test("fault: a killed Redis gives Unavailable, then the cache recovers by itself
     await sleep(50);
     await holder.release();
     await (await waiting).release();
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: when Redis dies while a getOrSet loader runs, the callers still get the loaded value", async () => {
+  const since = recordMetrics().length;
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "midload:",
+      commandTimeoutMs: 2_000,
+      reconnectMaxDelayMs: 200,
+    });
+    let loads = 0;
+    const loading = Promise.all(
+      Array.from({ length: 5 }, () =>
+        cache!.getOrSet("user:1", async () => {
+          loads++;
+          await sleep(300);
+          return { id: 1 };
+        })),
+    );
+    await sleep(100);
+    await server.process.kill();
+    assert.deepEqual(await loading, Array(5).fill({ id: 1 }));
+    assert.equal(loads, 1);
+    assert.equal(totals(since).get("cache.get_or_set.fill_failures {}"), 1);
   } finally {
     await cache?.close();
     await server.stop();
@@ -117,6 +149,29 @@ test("fault: after SCRIPT FLUSH, scripts recover from NOSCRIPT alone and in pipe
   }
 });
 
+test("fault: after SCRIPT FLUSH a pipeline's commands still run in the order they were queued", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "order:" });
+    const script = cache.script("return redis.call('INCRBY', KEYS[1], ARGV[1])", { keys: 1 });
+    const pipeline = () =>
+      cache!.pipeline().run(script, ["n"], [10]).get("n").increment("n").get("n");
+    assert.deepEqual(await pipeline().exec(), [10, 10, 11, 11]);
+    assert.deepEqual(await pipeline().exec(), [21, 21, 22, 22]);
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    assert.deepEqual(await pipeline().exec(), [32, 32, 33, 33]);
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    // The script alone recovers too (EVALSHA, then EVAL), and pipelines keep their order.
+    assert.equal(await script.run(["n"], [1]), 34);
+    await redisCli(["-p", String(server.port), "SCRIPT", "FLUSH"]);
+    assert.deepEqual(await pipeline().exec(), [44, 44, 45, 45]);
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
 test("fault: getOrSet takes over when the process holding the fill lock died", async () => {
   const server = await startRedis();
   let cache: Cache | undefined;
@@ -156,6 +211,26 @@ test("fault: a command with no reply within commandTimeoutMs is a Timeout, and t
     await sleep(100);
     assert.equal(await codeOf(cache.get("k")), "Timeout");
     assert.equal(await codeOf(cache.pipeline().get("k").exec()), "Timeout");
+    await blocking;
+    assert.equal(await cache.get("k"), "v");
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: a commandTimeoutMs shortened by hotReload applies to the next commands", async () => {
+  const server = await startRedis({ args: ["--enable-debug-command", "yes"] });
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "reload:", commandTimeoutMs: 10_000 });
+    await cache.set("k", "v");
+    await cache.hotReload({ commandTimeoutMs: 300 });
+    const blocking = redisCli(["-p", String(server.port), "DEBUG", "SLEEP", "1.5"]);
+    await sleep(100);
+    const started = Date.now();
+    assert.equal(await codeOf(cache.get("k")), "Timeout");
+    assert.ok(Date.now() - started < 1_000, `failed after ${Date.now() - started} ms`);
     await blocking;
     assert.equal(await cache.get("k"), "v");
   } finally {

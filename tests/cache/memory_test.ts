@@ -59,3 +59,19 @@ test("memory: the config is validated", () => {
     (e: unknown) => InfraError.is(e, "InvalidArgument"),
   );
 });
+
+test("memory: hotReload refuses the Redis driver's fields as unknown, naming them", async () => {
+  await using cache = memory({ defaultTtlMs: 60_000 });
+  for (const field of ["nodes", "commandTimeoutMs", "l1"]) {
+    await assert.rejects(
+      cache.hotReload({ defaultTtlMs: 5_000, [field]: field === "l1" ? {} : 1 }),
+      (error: unknown) => {
+        assert.ok(InfraError.is(error, "InvalidArgument"), String(error));
+        assert.equal(error.details.field, field);
+        return true;
+      },
+    );
+  }
+  await cache.set("k", 1);
+  assert.ok((await cache.ttl("k"))! > 5_000);
+});

@@ -5,7 +5,9 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { connect } from "../../cache/mod.ts";
+import { isDeepStrictEqual } from "node:util";
+import { InfraError } from "../../base/mod.ts";
+import { type Cache, connect } from "../../cache/mod.ts";
 import { redisUrl, uniqueName } from "../_support/env.ts";
 import { deleteKeysWithPrefix } from "../_support/redis_server.ts";
 import { cacheContract } from "./contract.ts";
@@ -64,12 +66,177 @@ test("redis: a write on one instance evicts the other instances' L1", async () =
   await waitFor(async () => (await b.getOrSet("g", () => "never")) === "v2");
 });
 
+/**
+ * Two instances with L1 both hold `key` (`before`); after `write` on the first, the writer
+ * serves the new value at once and the other once the invalidation arrived.
+ */
+async function evictsBothL1(
+  key: string,
+  before: unknown,
+  write: (cache: Cache) => Promise<unknown>,
+  after: unknown,
+  behind: unknown = "behind",
+): Promise<void> {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await a.set(key, before, { ttlMs: 0 });
+  // That set's own invalidation must reach b before b caches the value.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(await a.get(key), before);
+  assert.deepEqual(await b.get(key), before);
+  // Both L1s hold it now: a change behind their backs goes unseen.
+  await a.raw().call("SET", a.key(key), JSON.stringify(behind));
+  assert.deepEqual(await a.get(key), before);
+  assert.deepEqual(await b.get(key), before);
+  await write(a);
+  assert.deepEqual(await a.get(key), after, "the writer's own L1");
+  await waitFor(async () => isDeepStrictEqual(await b.get(key), after));
+}
+
+test("redis: a script's writes evict its keys from every L1", async () => {
+  await evictsBothL1("k", "old", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", { keys: 1 });
+    await script.run(["k"], ['"new"']);
+  }, "new");
+});
+
+test("redis: a pipeline script's writes evict its keys from every L1", async () => {
+  await evictsBothL1("k", "old", async (cache) => {
+    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", { keys: 1 });
+    await cache.pipeline().run(script, ["k"], ['"new"']).exec();
+  }, "new");
+});
+
+test("redis: increment evicts the counter from every L1", async () => {
+  await evictsBothL1("n", 1, (cache) => cache.increment("n", 2), 102, 100);
+});
+
+test("redis: expire evicts the key from every L1", async () => {
+  await evictsBothL1("k", "old", async (cache) => {
+    await cache.expire("k", 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }, undefined);
+});
+
+test("redis: setMany evicts its keys from every L1", async () => {
+  await evictsBothL1("k", "old", (cache) => cache.setMany({ k: "new", other: 1 }), "new");
+});
+
+test("redis: a pipeline's writes evict their keys from every L1", async () => {
+  await evictsBothL1("k", "old", (cache) => cache.pipeline().set("k", "new").exec(), "new");
+});
+
+test("redis: a writer without L1 that publishes invalidations evicts the readers' L1", async () => {
+  const keyPrefix = freshPrefix();
+  await using reader = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using worker = await connect({
+    nodes: [sharedRedisNode],
+    keyPrefix,
+    l1: { publishInvalidations: true },
+  });
+  await worker.set("k", "v1");
+  assert.equal(await reader.get("k"), "v1");
+  await worker.set("k", "v2");
+  await waitFor(async () => (await reader.get("k")) === "v2");
+  await worker.increment("n");
+  assert.equal(await reader.get("n"), 1);
+  await worker.increment("n");
+  await waitFor(async () => (await reader.get("n")) === 2);
+  await worker.delete("k");
+  await waitFor(async () => (await reader.get("k")) === undefined);
+});
+
+test("redis: a value a plain get put in L1 is not fresh for getOrSet past its TTL: it is refreshed", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  let loads = 0;
+  const loader = () => ++loads;
+  const options = { ttlMs: 200, staleWhileRevalidateMs: 60_000, jitter: 0 };
+  assert.equal(await a.getOrSet("news", loader, options), 1);
+  // A plain get keeps it in b's L1 for as long as Redis keeps it (the stale window too).
+  assert.equal(await b.get("news"), 1);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(await b.get("news"), 1, "plain reads are served the value Redis still has");
+  // Stale now: getOrSet serves it once and has it refreshed.
+  assert.equal(await b.getOrSet("news", loader, options), 1);
+  await waitFor(async () => (await b.getOrSet("news", loader, options)) === 2);
+  assert.equal(loads, 2);
+});
+
 test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
   const keyPrefix = freshPrefix();
   await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
   await cache.set("short", 1, { ttlMs: 100 });
   assert.equal(await cache.get("short"), 1);
   await waitFor(async () => (await cache.get("short")) === undefined);
+});
+
+test("redis: hotReload refuses connection fields with InvalidArgument naming them, and the cache goes on", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  const refused: [Record<string, unknown>, string][] = [
+    [{ nodes: ["127.0.0.1:6380"] }, "nodes"],
+    [{ mode: "cluster" }, "mode"],
+    [{ password: "secret" }, "password"],
+    [{ db: 1 }, "db"],
+    [{ tls: { enabled: true } }, "tls.enabled"],
+    [{ sentinel: { masterName: "other" } }, "sentinel.masterName"],
+    [{ connectTimeoutMs: 1_000 }, "connectTimeoutMs"],
+    [{ offlineQueue: false }, "offlineQueue"],
+    [{ connectionName: "renamed" }, "connectionName"],
+    [{ l1: { enabled: false } }, "l1.enabled"],
+  ];
+  for (const [config, field] of refused) {
+    await assert.rejects(cache.hotReload({ defaultTtlMs: 5_000, ...config }), (error: unknown) => {
+      assert.ok(InfraError.is(error, "InvalidArgument"), String(error));
+      assert.equal(error.details.field, field);
+      return true;
+    });
+  }
+  await cache.set("k", "v");
+  assert.ok((await cache.ttl("k"))! > 5_000, "the old defaultTtlMs stays");
+  assert.equal(await cache.get("k"), "v");
+});
+
+test("redis: hotReload applies timeouts, reconnection delays, auto-pipelining and L1 bounds, keeping L1 entries", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  const keys = Array.from({ length: 10 }, (_, i) => `k${i}`);
+  for (const key of keys) {
+    await cache.set(key, "cached");
+    assert.equal(await cache.get(key), "cached");
+    await cache.raw().call("SET", cache.key(key), '"behind"');
+  }
+  await cache.hotReload({
+    commandTimeoutMs: 1_000,
+    reconnectMinDelayMs: 20,
+    reconnectMaxDelayMs: 300,
+    autoPipelining: false,
+    l1: { maxEntries: 3, ttlMs: 30_000 },
+  });
+  // The three most recently used entries stay in L1; the others are read again.
+  const served = await cache.getMany(keys);
+  assert.deepEqual(served, [...Array(7).fill("behind"), ...Array(3).fill("cached")]);
+  const results = await Promise.all(Array.from({ length: 100 }, () => cache.increment("n")));
+  assert.deepEqual(results, Array.from({ length: 100 }, (_, i) => i + 1));
+  await cache.hotReload({ autoPipelining: true });
+  assert.equal(await cache.increment("n"), 101);
+});
+
+test("redis: hotReload turns invalidation publishing on for a writer without L1", async () => {
+  const keyPrefix = freshPrefix();
+  await using reader = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using worker = await connect({ nodes: [sharedRedisNode], keyPrefix });
+  await worker.set("k", "v1");
+  assert.equal(await reader.get("k"), "v1");
+  await worker.set("k", "v2");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(await reader.get("k"), "v1", "nothing published yet");
+  await worker.hotReload({ l1: { publishInvalidations: true } });
+  await worker.set("k", "v3");
+  await waitFor(async () => (await reader.get("k")) === "v3");
 });
 
 test("redis: connecting to a port with no server is Unavailable", async () => {
