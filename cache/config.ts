@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type ConfigCheck, configCheck, InfraError } from "../base/mod.ts";
+import { checkEnvironment, type ConfigCheck, configCheck } from "../base/mod.ts";
 import { CODECS } from "./codec.ts";
 import { checkPrefix } from "./keys.ts";
 import type {
@@ -37,14 +37,7 @@ const check: ConfigCheck = configCheck("cache");
  * ```
  */
 export function defaultConfig(env: "development" | "production" = "development"): CacheConfig {
-  if (env !== "development" && env !== "production") {
-    const got = typeof env === "string" ? JSON.stringify(env) : String(env);
-    throw new InfraError(
-      "InvalidArgument",
-      `defaultConfig: env must be "development" or "production", got ${got}`,
-      { component: "cache", details: { argument: "env" } },
-    );
-  }
+  checkEnvironment(env, "cache");
   const production = env === "production";
   return {
     mode: "single",
