@@ -1,6 +1,6 @@
 /**
- * Which values the JSON codec stores: those that come back from `JSON.parse` as they went
- * into `JSON.stringify`. Plain `JSON.stringify` loses data without a word: a `Uint8Array`
+ * Which values have a faithful JSON form: those that come back from `JSON.parse` as they
+ * went into `JSON.stringify`. Plain `JSON.stringify` loses data without a word: a `Uint8Array`
  * becomes `{"0":1,...}`, a `Map` or a `Set` `{}`, `NaN` and `Infinity` `null`, a class
  * instance a plain object. Those are refused here, with the path of the offending part.
  *
@@ -133,8 +133,21 @@ function check(
 }
 
 /**
- * Why the JSON codec cannot store `value` (a message naming the path from `root`, e.g.
- * `value.items[3]: a Map cannot be stored as JSON ...`), or `undefined` when it can.
+ * Why JSON would not bring `value` back as it is: a message naming the path of the
+ * offending part from `root` (e.g. `value.items[3]: a Map cannot be stored as JSON ...`),
+ * or `undefined` when it would. {@link encodeJson} refuses exactly these values.
+ *
+ * @param value The value to check.
+ * @param root The name of the value in the message.
+ * @returns The problem, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { jsonProblem } from "@gochat/infra/base";
+ *
+ * console.assert(jsonProblem({ id: 1, tags: ["a"] }) === undefined);
+ * console.assert(jsonProblem({ limits: { rate: NaN } })!.startsWith("value.limits.rate: NaN"));
+ * ```
  */
 export function jsonProblem(value: unknown, root = "value"): string | undefined {
   if (value === undefined) return `${root}: undefined cannot be stored as JSON; use null`;
