@@ -6,7 +6,7 @@
  */
 
 import { InfraError } from "./errors.ts";
-import { jsonProblem } from "./json_values.ts";
+import { findJsonProblem } from "./json_values.ts";
 
 /**
  * `JSON.stringify` for values that must come back as they went in: a value JSON would
@@ -19,7 +19,8 @@ import { jsonProblem } from "./json_values.ts";
  *
  * @param value The value to encode.
  * @param component Named in the error.
- * @param root The name of the value in the error's message and `details.field`.
+ * @param root The name of the value in the error's message and `details.field`;
+ * `details.path` is the path of the offending part (e.g. `value.limits.rate`).
  * @returns The JSON text.
  * @throws {InfraError} `InvalidArgument`.
  *
@@ -37,9 +38,13 @@ import { jsonProblem } from "./json_values.ts";
  * ```
  */
 export function encodeJson(value: unknown, component = "", root = "value"): string {
-  const problem = jsonProblem(value, root);
+  const problem = findJsonProblem(value, root);
   if (problem !== undefined) {
-    throw new InfraError("InvalidArgument", problem, { component, details: { field: root } });
+    throw new InfraError("InvalidArgument", problem.message, {
+      component,
+      cause: problem.cause,
+      details: { field: root, path: problem.path },
+    });
   }
   let text: string | undefined;
   try {
