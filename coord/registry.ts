@@ -45,7 +45,11 @@ function servicePrefix(service: string): string {
   return `${SERVICES_ROOT}/${checkSegment(service, "service")}/`;
 }
 
-function checkInstance(instance: ServiceInstance): ServiceInstance {
+/**
+ * Checks an instance to register and encodes it: metadata that JSON would not bring back
+ * as it is (`instance.metadata.weight: NaN ...`) is `InvalidArgument`, before any lease.
+ */
+function checkInstance(instance: ServiceInstance): { instance: ServiceInstance; text: string } {
   const raw = check.object(instance, "instance");
   check.knownKeys(raw, "instance", ["service", "id", "address", "metadata"]);
   const copy: ServiceInstance = {
@@ -56,7 +60,7 @@ function checkInstance(instance: ServiceInstance): ServiceInstance {
   if (raw.metadata !== undefined) {
     copy.metadata = check.object(raw.metadata, "instance.metadata");
   }
-  return copy;
+  return { instance: copy, text: encodeJson(copy, COMPONENT, "instance") };
 }
 
 /** Decodes a registry entry; undefined for one that is not a valid instance. */
@@ -106,11 +110,11 @@ class ServiceRegistration implements Registration {
   #supervisor: Promise<void> = Promise.resolve();
   #untrack: () => void = () => {};
 
-  constructor(context: CoordContext, instance: ServiceInstance, ttlMs: number) {
+  constructor(context: CoordContext, instance: ServiceInstance, text: string, ttlMs: number) {
     this.#context = context;
     this.instance = instance;
     this.#key = `${servicePrefix(instance.service)}${instance.id}`;
-    this.#value = encodeJson(instance, COMPONENT);
+    this.#value = text;
     this.#ttlMs = ttlMs;
     this.#state = new ObservedState<RegistrationState>(
       "lost",
@@ -415,10 +419,15 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       const checked = checkInstance(instance);
       const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
       return await context.opening(
-        `the registration of ${checked.service}/${checked.id}`,
+        `the registration of ${checked.instance.service}/${checked.instance.id}`,
         async (closing) => {
           using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
-          const registration = new ServiceRegistration(context, checked, ttlMs);
+          const registration = new ServiceRegistration(
+            context,
+            checked.instance,
+            checked.text,
+            ttlMs,
+          );
           await registration.start(scope.signal);
           return registration;
         },
