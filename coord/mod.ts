@@ -10,7 +10,7 @@
  *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
  *   ...), there or as an election value, registry metadata or typed-config defaults, is
  *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
- *   written.
+ *   written; a stored text that is not JSON is `InvalidArgument` on `get`.
  * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
  *   Schema library, kept last-good, pushed to `HotReloadable` components.
  * - `client.registry`: register with lease keepalive and automatic re-registration;

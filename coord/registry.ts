@@ -18,6 +18,7 @@ import {
   InfraError,
   scopedSignal,
 } from "../base/mod.ts";
+import type { Logger } from "../clog/mod.ts";
 import { checkTtl } from "./config.ts";
 import { watchStream } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
@@ -63,19 +64,28 @@ function checkInstance(instance: ServiceInstance): { instance: ServiceInstance; 
   return { instance: copy, text: encodeJson(copy, COMPONENT, "instance") };
 }
 
-/** Decodes a registry entry; undefined for one that is not a valid instance. */
-function toInstance(kv: KeyValue): ServiceInstance | undefined {
+/**
+ * Decodes a registry entry; undefined for one that is not a valid instance (written by
+ * another tool, say), which is skipped with a warning rather than failing the discovery.
+ */
+function toInstance(kv: KeyValue, logger: Logger): ServiceInstance | undefined {
+  let error: unknown;
   try {
-    const value = decodeJson<ServiceInstance>(kv.value, COMPONENT);
+    const value = decodeJson<ServiceInstance>(kv.value, COMPONENT, `the value of ${kv.key}`);
     if (
       typeof value === "object" && value !== null && typeof value.service === "string" &&
       typeof value.id === "string" && typeof value.address === "string"
     ) {
       return value;
     }
-  } catch {
-    // skipped below
+  } catch (thrown) {
+    error = thrown;
   }
+  logger.warn("registry entry is not a service instance; skipped", {
+    key: kv.key,
+    revision: kv.modRevision,
+    error,
+  });
   return undefined;
 }
 
@@ -396,7 +406,7 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
           signal,
         );
         for (const kv of kvs) {
-          const instance = toInstance(kv);
+          const instance = toInstance(kv, context.logger);
           if (instance) instances.set(kv.key, instance);
         }
         enqueue(list());
@@ -405,7 +415,9 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       map: (changes) => {
         for (const change of changes) {
           if (change.type === "reset") instances.clear();
-          const instance = change.type === "put" ? toInstance(change.kv) : undefined;
+          const instance = change.type === "put"
+            ? toInstance(change.kv, context.logger)
+            : undefined;
           if (instance) instances.set(change.kv.key, instance);
           else instances.delete(change.kv.key);
         }
@@ -442,7 +454,8 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
         (call) => context.transport.range({ key: prefix, prefix: true }, call),
         options.signal,
       );
-      return result.kvs.map(toInstance).filter((i): i is ServiceInstance => i !== undefined)
+      return result.kvs.map((kv) => toInstance(kv, context.logger))
+        .filter((i): i is ServiceInstance => i !== undefined)
         .sort(byId);
     },
 

@@ -129,6 +129,10 @@ export type ConfigEvent<T = unknown> =
  * function, a symbol, `undefined` in an array or a hole of a sparse array, a cycle, nesting
  * deeper than 1,000 levels) is `InvalidArgument` naming the path of the offending part
  * (`value.limits.rate: NaN is not a JSON number ...`), and nothing is written.
+ *
+ * A key whose stored text is not JSON (put by another tool, e.g. `etcdctl put /k 'text'`)
+ * is `InvalidArgument` on `get` and `list`, naming the key, and an `invalid` event in a
+ * watch, which goes on.
  */
 export interface ConfigCenter {
   /**
@@ -138,7 +142,7 @@ export interface ConfigCenter {
    * @param options An optional signal.
    * @returns The entry, or undefined when the key does not exist.
    * @throws {InfraError} `InvalidArgument` for a key that is empty or lacks the leading `/`, or
-   * a stored value that is not JSON.
+   * a stored value that is not JSON (`the value of /k is not valid JSON: ...`).
    */
   get<T = unknown>(key: string, options?: SignalOptions): Promise<ConfigEntry<T> | undefined>;
   /**
@@ -187,7 +191,7 @@ export interface ConfigCenter {
    * @param prefix The prefix (`""` is not allowed).
    * @param options A limit and a signal.
    * @returns The entries and the revision of the read.
-   * @throws {InfraError} `InvalidArgument` when a value is not JSON.
+   * @throws {InfraError} `InvalidArgument` when a stored value is not JSON (naming its key).
    */
   list<T = unknown>(prefix: string, options?: ListOptions): Promise<ConfigList<T>>;
   /**
@@ -252,6 +256,7 @@ export interface TypedConfigOptions<T> extends SignalOptions {
    * stored config may name only what it changes. They stand for a stored value, so they
    * must be one the key could hold: defaults JSON would not bring back as they are (see
    * {@link ConfigCenter}) are `InvalidArgument` naming the path (`defaults.rate: NaN ...`).
+   * A stored value that is not JSON is rejected like one that fails the schema.
    */
   defaults: T;
   /** What a deleted key means: keep the last good value (default) or go back to defaults. */
@@ -388,7 +393,8 @@ export interface ServiceRegistry {
    */
   register(instance: ServiceInstance, options?: RegisterOptions): Promise<Registration>;
   /**
-   * Lists the live instances of a service (entries that are not valid JSON are skipped).
+   * Lists the live instances of a service. Entries that are not an instance in JSON (put
+   * by another tool) are skipped, with a warning in the log; so are they by `watch`.
    *
    * @param service The service name.
    * @param options An optional signal.
@@ -448,7 +454,11 @@ export interface Lock extends Fence, AsyncDisposable {
 export interface LeaderInfo<T = unknown> {
   /** The leader's queue key. */
   key: string;
-  /** What the leader proclaimed (JSON). */
+  /**
+   * What the leader proclaimed, decoded from JSON; a value that is not JSON (a candidate of
+   * another etcd client, such as Go's `concurrency.Election`, stores plain text) is given
+   * as its text.
+   */
   value: T;
   /** The create revision of its key: grows with every new leader (a term number). */
   revision: number;

@@ -193,6 +193,16 @@ export async function refusedAt(
   return caught;
 }
 
+/** Puts `text` as it is, the way another tool (`etcdctl put`) would. */
+async function putRaw(client: CoordClient, key: string, text: string): Promise<number> {
+  const result = await client.transport.txn({
+    compare: [],
+    success: [{ type: "put", key, value: text }],
+    failure: [],
+  });
+  return result.revision;
+}
+
 class Point {
   x = 1;
 }
@@ -653,6 +663,76 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     );
     assert.equal(error.details.field, "defaults");
     await refusedAt(c.config(key, { defaults: undefined }), "defaults");
+  });
+
+  it("a stored value that is not JSON, put by another tool, is InvalidArgument on get naming the key", async (h) => {
+    const c = await h.client();
+    const revision = await putRaw(c, "/raw/plain", "not json");
+    const error = await refusedAt(
+      c.kv.get("/raw/plain"),
+      "the value of /raw/plain is not valid JSON",
+    );
+    assert.ok(error.message.length > 0);
+    // Writing a good value over it works as usual.
+    assert.ok(await c.kv.compareAndSet("/raw/plain", { fixed: true }, revision) > revision);
+    assert.deepEqual((await c.kv.get("/raw/plain"))?.value, { fixed: true });
+  });
+
+  it("typed config logs a stored value that is not JSON and keeps the last good value", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({ logger: log.logger });
+    const key = coord.configKey({ env: "test", service: "raw", component: "limits" });
+    await c.kv.set(key, { n: 1 });
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    assert.deepEqual(cfg.current(), { n: 1 });
+    const revision = await putRaw(c, key, "level=debug");
+    await waitUntil(
+      () => log.lines.some((line) => line.message.startsWith("config value rejected")),
+      { what: "the rejection in the log" },
+    );
+    const line = log.lines.find((line) => line.message.startsWith("config value rejected"))!;
+    assert.equal(line.level, "warn");
+    assert.deepEqual(
+      [(line.fields as { key: string }).key, (line.fields as { revision: number }).revision],
+      [key, revision],
+    );
+    assert.deepEqual(cfg.current(), { n: 1 });
+    await c.kv.set(key, { n: 2 });
+    await waitUntil(() => cfg.current().n === 2, { what: "the next good value" });
+  });
+
+  it("the registry skips an entry that is not an instance, put by another tool, with a warning, in discover and watch", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({ logger: log.logger });
+    await using _registration = await c.registry.register(
+      { service: "raw", id: "good", address: "x:1" },
+      { ttlMs: TTL },
+    );
+    await putRaw(c, "/services/raw/bad", "10.0.0.9:9000");
+    const skipped = () =>
+      log.lines.filter((line) =>
+        line.level === "warn" &&
+        line.message.startsWith("registry entry is not a service instance") &&
+        (line.fields as { key: string }).key === "/services/raw/bad"
+      ).length;
+    assert.deepEqual((await c.registry.discover("raw")).map((i) => i.id), ["good"]);
+    assert.equal(skipped(), 1);
+    const reader = c.registry.watch("raw").getReader();
+    try {
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["good"]);
+      assert.equal(skipped(), 2);
+      await putRaw(c, "/services/raw/bad", "{still not an instance}");
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["good"]);
+      assert.equal(skipped(), 3);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("an election value that is not JSON, from another etcd client, is read as its text", async (h) => {
+    const c = await h.client();
+    await putRaw(c, "/elections/raw/694d7f3a", "10.0.0.9:9000");
+    assert.equal((await c.election("raw").leader())?.value, "10.0.0.9:9000");
   });
 
   it("watch reports a value that is not JSON as invalid and keeps going", async (h) => {
