@@ -13,8 +13,8 @@
  *   as its ISO string, as JSON always did (an invalid `Date`, which JSON writes as `null`,
  *   is refused);
  * - object properties whose value is `undefined` (or a `toJSON` that returns `undefined`):
- *   they are left out, as JSON leaves them out, which reads back the same (`value.x` is
- *   `undefined` either way). Non-enumerable properties are not data and are not looked at.
+ *   they are left out, as JSON leaves them out (`value.x` reads `undefined` either way,
+ *   though the key is gone). Non-enumerable properties are not data and are not looked at.
  *
  * Refused: `NaN`, `±Infinity`, bigints, functions, symbols (as values, and as keys of
  * enumerable properties), `undefined` at the top or in an array, holes of sparse arrays,

@@ -121,8 +121,10 @@ export async function openTypedConfig<T>(
     throw fail("onDelete", `onDelete must be "keep" or "defaults", got ${onDelete}`);
   }
   // The defaults stand for a stored value (merged under it, or in force without one): they
-  // must be something the key could hold.
-  const notJson = jsonProblem(options.defaults, "defaults");
+  // must be something the key could hold, or undefined for "nothing until one is stored".
+  const notJson = options.defaults === undefined
+    ? undefined
+    : jsonProblem(options.defaults, "defaults");
   if (notJson !== undefined) throw fail("defaults", notJson);
   const checkedDefaults = await validate(schema, options.defaults);
   if ("issues" in checkedDefaults) {

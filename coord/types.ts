@@ -254,8 +254,9 @@ export interface TypedConfigOptions<T> extends SignalOptions {
    * The value in force while the key is missing. When both are plain objects, a stored
    * value is merged over the defaults (deeply, objects only) before validation, so a
    * stored config may name only what it changes. They stand for a stored value, so they
-   * must be one the key could hold: defaults JSON would not bring back as they are (see
-   * {@link ConfigCenter}) are `InvalidArgument` naming the path (`defaults.rate: NaN ...`).
+   * must be one the key could hold (or `undefined`: nothing until a value is stored):
+   * defaults JSON would not bring back as they are (see {@link ConfigCenter}) are
+   * `InvalidArgument` naming the path (`defaults.rate: NaN ...`).
    * A stored value that is not JSON is rejected like one that fails the schema.
    */
   defaults: T;

@@ -662,7 +662,12 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       "defaults.window.ms",
     );
     assert.equal(error.details.field, "defaults");
-    await refusedAt(c.config(key, { defaults: undefined }), "defaults");
+    await refusedAt(c.config(key, { defaults: [1, undefined] }), "defaults[1]");
+    // undefined as a whole means "nothing until a value is stored".
+    await using absent = await c.config<{ rps: number } | undefined>(key, {
+      defaults: undefined,
+    });
+    assert.equal(absent.current(), undefined);
   });
 
   it("a stored value that is not JSON, put by another tool, is InvalidArgument on get naming the key", async (h) => {
