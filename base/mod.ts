@@ -8,7 +8,9 @@
  * - {@link retry} with exponential backoff and full jitter;
  * - {@link createCircuitBreaker}: closed, open and half-open, with state-change events;
  * - lifecycle helpers: {@link closeOnce} and {@link ResourceStack};
- * - {@link configCheck} (config validation naming the field) and {@link encodeJson}.
+ * - {@link configCheck} (config validation naming the field);
+ * - {@link encodeJson} and {@link decodeJson}: JSON that refuses what it would not bring
+ *   back as it went in ({@link jsonProblem} says why), and names what was not JSON.
  *
  * @example Retry behind a circuit breaker, within a deadline
  * ```ts
@@ -35,3 +37,4 @@ export * from "./circuit_breaker.ts";
 export * from "./lifecycle.ts";
 export * from "./config_check.ts";
 export * from "./json.ts";
+export { jsonProblem } from "./json_values.ts";

@@ -7,7 +7,6 @@
  */
 
 import { decodeJson, encodeJson, InfraError } from "../base/mod.ts";
-import { jsonProblem } from "./json_values.ts";
 import type { Codec } from "./types.ts";
 
 const COMPONENT = "cache";
@@ -21,20 +20,11 @@ export type Encoded = string | Uint8Array;
 
 /**
  * Encodes `value` with `codec`; `InvalidArgument` when it has no form in that codec. The
- * JSON codec refuses what JSON would not bring back as it was (see `json_values.ts`),
+ * JSON codec refuses what JSON would not bring back as it was (base's `encodeJson`),
  * naming the offending part's path from `root`.
  */
 export function encodeValue(value: unknown, codec: Codec, root = "value"): Encoded {
-  if (codec === "json") {
-    const problem = jsonProblem(value, root);
-    if (problem !== undefined) {
-      throw new InfraError("InvalidArgument", problem, {
-        component: COMPONENT,
-        details: { field: root },
-      });
-    }
-    return encodeJson(value, COMPONENT);
-  }
+  if (codec === "json") return encodeJson(value, COMPONENT, root);
   if (codec === "string") {
     if (typeof value !== "string") {
       throw new InfraError(

@@ -12,14 +12,16 @@ import type { Logger } from "../clog/mod.ts";
  * How values are stored: `"json"` (the default), `"string"` (strings as they are) or
  * `"bytes"` (`Uint8Array`s as they are).
  *
- * The JSON codec stores only what comes back as it went in: strings, finite numbers,
- * booleans, `null`, and arrays and plain objects of them. Anything else is refused with
- * `InvalidArgument` naming the path of the offending part (`value.items[3]: a Map cannot be
- * stored as JSON ...`) and nothing is written: typed arrays and buffers (use `"bytes"`),
- * `Map`, `Set`, `NaN`, `±Infinity`, bigints, functions, symbols, `undefined` in arrays,
- * class instances and other objects with a prototype. A value with a `toJSON` method is
+ * The JSON codec stores only what comes back as it went in (base's `jsonProblem` rule):
+ * strings, finite numbers, booleans, `null`, and arrays and plain objects of them.
+ * Anything else is refused with `InvalidArgument` naming the path of the offending part
+ * (`value.items[3]: a Map cannot be stored as JSON ...`) and nothing is written: typed
+ * arrays and buffers (use `"bytes"`), `Map`, `Set`, `NaN`, `±Infinity`, bigints,
+ * functions, symbols (also as property keys), `undefined` in arrays and holes of sparse
+ * arrays, boxed primitives, class instances and other objects with a prototype, circular
+ * references and nesting deeper than 1,000 levels. A value with a `toJSON` method is
  * stored as what that returns (a `Date` comes back as its ISO string). Properties whose
- * value is `undefined` are dropped, as JSON drops them.
+ * value is `undefined` are dropped, as JSON drops them; `-0` comes back as `0`.
  */
 export type Codec = "json" | "string" | "bytes";
 

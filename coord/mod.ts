@@ -7,6 +7,10 @@
  *   one on the embedded store. Both return a {@link Coord}.
  * - `client.kv`: JSON values with revisions, compare-and-set, and watches (ReadableStreams)
  *   that resume after etcd restarts without missing an update and recover from compaction.
+ *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
+ *   ...), there or as an election value, registry metadata or typed-config defaults, is
+ *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
+ *   written; a stored text that is not JSON is `InvalidArgument` on `get`.
  * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
  *   Schema library, kept last-good, pushed to `HotReloadable` components.
  * - `client.registry`: register with lease keepalive and automatic re-registration;

@@ -18,6 +18,7 @@ import {
   InfraError,
   scopedSignal,
 } from "../base/mod.ts";
+import type { Logger } from "../clog/mod.ts";
 import { checkTtl } from "./config.ts";
 import { watchStream } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
@@ -45,7 +46,11 @@ function servicePrefix(service: string): string {
   return `${SERVICES_ROOT}/${checkSegment(service, "service")}/`;
 }
 
-function checkInstance(instance: ServiceInstance): ServiceInstance {
+/**
+ * Checks an instance to register and encodes it: metadata that JSON would not bring back
+ * as it is (`instance.metadata.weight: NaN ...`) is `InvalidArgument`, before any lease.
+ */
+function checkInstance(instance: ServiceInstance): { instance: ServiceInstance; text: string } {
   const raw = check.object(instance, "instance");
   check.knownKeys(raw, "instance", ["service", "id", "address", "metadata"]);
   const copy: ServiceInstance = {
@@ -56,22 +61,31 @@ function checkInstance(instance: ServiceInstance): ServiceInstance {
   if (raw.metadata !== undefined) {
     copy.metadata = check.object(raw.metadata, "instance.metadata");
   }
-  return copy;
+  return { instance: copy, text: encodeJson(copy, COMPONENT, "instance") };
 }
 
-/** Decodes a registry entry; undefined for one that is not a valid instance. */
-function toInstance(kv: KeyValue): ServiceInstance | undefined {
+/**
+ * Decodes a registry entry; undefined for one that is not a valid instance (written by
+ * another tool, say), which is skipped with a warning rather than failing the discovery.
+ */
+function toInstance(kv: KeyValue, logger: Logger): ServiceInstance | undefined {
+  let error: unknown;
   try {
-    const value = decodeJson<ServiceInstance>(kv.value, COMPONENT);
+    const value = decodeJson<ServiceInstance>(kv.value, COMPONENT, `the value of ${kv.key}`);
     if (
       typeof value === "object" && value !== null && typeof value.service === "string" &&
       typeof value.id === "string" && typeof value.address === "string"
     ) {
       return value;
     }
-  } catch {
-    // skipped below
+  } catch (thrown) {
+    error = thrown;
   }
+  logger.warn("registry entry is not a service instance; skipped", {
+    key: kv.key,
+    revision: kv.modRevision,
+    error,
+  });
   return undefined;
 }
 
@@ -106,11 +120,11 @@ class ServiceRegistration implements Registration {
   #supervisor: Promise<void> = Promise.resolve();
   #untrack: () => void = () => {};
 
-  constructor(context: CoordContext, instance: ServiceInstance, ttlMs: number) {
+  constructor(context: CoordContext, instance: ServiceInstance, text: string, ttlMs: number) {
     this.#context = context;
     this.instance = instance;
     this.#key = `${servicePrefix(instance.service)}${instance.id}`;
-    this.#value = encodeJson(instance, COMPONENT);
+    this.#value = text;
     this.#ttlMs = ttlMs;
     this.#state = new ObservedState<RegistrationState>(
       "lost",
@@ -392,7 +406,7 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
           signal,
         );
         for (const kv of kvs) {
-          const instance = toInstance(kv);
+          const instance = toInstance(kv, context.logger);
           if (instance) instances.set(kv.key, instance);
         }
         enqueue(list());
@@ -401,7 +415,9 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       map: (changes) => {
         for (const change of changes) {
           if (change.type === "reset") instances.clear();
-          const instance = change.type === "put" ? toInstance(change.kv) : undefined;
+          const instance = change.type === "put"
+            ? toInstance(change.kv, context.logger)
+            : undefined;
           if (instance) instances.set(change.kv.key, instance);
           else instances.delete(change.kv.key);
         }
@@ -415,10 +431,15 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       const checked = checkInstance(instance);
       const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
       return await context.opening(
-        `the registration of ${checked.service}/${checked.id}`,
+        `the registration of ${checked.instance.service}/${checked.instance.id}`,
         async (closing) => {
           using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
-          const registration = new ServiceRegistration(context, checked, ttlMs);
+          const registration = new ServiceRegistration(
+            context,
+            checked.instance,
+            checked.text,
+            ttlMs,
+          );
           await registration.start(scope.signal);
           return registration;
         },
@@ -433,7 +454,8 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
         (call) => context.transport.range({ key: prefix, prefix: true }, call),
         options.signal,
       );
-      return result.kvs.map(toInstance).filter((i): i is ServiceInstance => i !== undefined)
+      return result.kvs.map((kv) => toInstance(kv, context.logger))
+        .filter((i): i is ServiceInstance => i !== undefined)
         .sort(byId);
     },
 

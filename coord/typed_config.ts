@@ -16,6 +16,7 @@ import {
   type HotReloadable,
   InfraError,
   isTransient,
+  jsonProblem,
   retry,
   scopedSignal,
 } from "../base/mod.ts";
@@ -97,8 +98,8 @@ interface Binding<T> {
  * @param key The key.
  * @param options Schema, defaults, delete policy and a signal.
  * @returns The typed config.
- * @throws {InfraError} `InvalidArgument` for an empty key, a missing schema function or
- * defaults that fail the schema.
+ * @throws {InfraError} `InvalidArgument` for an empty key, a missing schema function, or
+ * defaults that fail the schema or that JSON would not bring back as they are.
  */
 export async function openTypedConfig<T>(
   context: CoordContext,
@@ -119,6 +120,12 @@ export async function openTypedConfig<T>(
   if (onDelete !== "keep" && onDelete !== "defaults") {
     throw fail("onDelete", `onDelete must be "keep" or "defaults", got ${onDelete}`);
   }
+  // The defaults stand for a stored value (merged under it, or in force without one): they
+  // must be something the key could hold, or undefined for "nothing until one is stored".
+  const notJson = options.defaults === undefined
+    ? undefined
+    : jsonProblem(options.defaults, "defaults");
+  if (notJson !== undefined) throw fail("defaults", notJson);
   const checkedDefaults = await validate(schema, options.defaults);
   if ("issues" in checkedDefaults) {
     throw fail("defaults", `defaults of ${key} fail the schema: ${checkedDefaults.issues}`);

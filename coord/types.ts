@@ -120,6 +120,19 @@ export type ConfigEvent<T = unknown> =
  * as given (see {@link configKey} for the `/config/{env}/{service}/{component}` layout); a
  * key without the leading `/` is `InvalidArgument`, as it would escape the client's
  * namespace.
+ *
+ * Values are stored only when JSON brings them back as they are (base's `jsonProblem`
+ * rule): strings, finite numbers, booleans, `null`, and arrays and plain objects of them; a
+ * `toJSON` result stands for its object (a `Date` is stored as its ISO string), object
+ * properties that are `undefined` are left out, and `-0` comes back as `0`. Anything else
+ * (`NaN`, `±Infinity`, a `Map` or `Set`, a class instance, a typed array, a bigint, a
+ * function, a symbol, `undefined` in an array or a hole of a sparse array, a cycle, nesting
+ * deeper than 1,000 levels) is `InvalidArgument` naming the path of the offending part
+ * (`value.limits.rate: NaN is not a JSON number ...`), and nothing is written.
+ *
+ * A key whose stored text is not JSON (put by another tool, e.g. `etcdctl put /k 'text'`)
+ * is `InvalidArgument` on `get` and `list`, naming the key, and an `invalid` event in a
+ * watch, which goes on.
  */
 export interface ConfigCenter {
   /**
@@ -129,19 +142,19 @@ export interface ConfigCenter {
    * @param options An optional signal.
    * @returns The entry, or undefined when the key does not exist.
    * @throws {InfraError} `InvalidArgument` for a key that is empty or lacks the leading `/`, or
-   * a stored value that is not JSON.
+   * a stored value that is not JSON (`the value of /k is not valid JSON: ...`).
    */
   get<T = unknown>(key: string, options?: SignalOptions): Promise<ConfigEntry<T> | undefined>;
   /**
    * Writes a key.
    *
    * @param key The key.
-   * @param value Any JSON-serializable value.
+   * @param value A value JSON brings back as it is (see {@link ConfigCenter}).
    * @param options A guard and a signal.
    * @returns The revision of the write.
-   * @throws {InfraError} `InvalidArgument` for a bad key, a value without a JSON form or a
-   * guard that is not a lock or leadership (nothing is written); `LockLost` when the guard
-   * no longer holds.
+   * @throws {InfraError} `InvalidArgument` for a bad key, a value JSON would not bring back
+   * (the message names its path, e.g. `value.limits.rate`) or a guard that is not a lock or
+   * leadership (nothing is written); `LockLost` when the guard no longer holds.
    */
   set(key: string, value: unknown, options?: SetOptions): Promise<number>;
   /**
@@ -149,11 +162,14 @@ export interface ConfigCenter {
    * if the key does not exist" (create).
    *
    * @param key The key.
-   * @param value Any JSON-serializable value.
+   * @param value A value JSON brings back as it is (see {@link ConfigCenter}).
    * @param expectedRevision The revision from {@link ConfigCenter.get}, or 0.
    * @param options A guard and a signal.
    * @returns The revision of the write.
-   * @throws {InfraError} `Conflict` when the key changed (nothing is written).
+   * @throws {InfraError} `Conflict` when the key changed (nothing is written);
+   * `InvalidArgument` for a bad key or revision or a value JSON would not bring back (the
+   * message names its path): it is refused before anything is sent, so the key and its
+   * revision stay as they were and the same compare-and-set with a good value can follow.
    */
   compareAndSet(
     key: string,
@@ -175,7 +191,7 @@ export interface ConfigCenter {
    * @param prefix The prefix (`""` is not allowed).
    * @param options A limit and a signal.
    * @returns The entries and the revision of the read.
-   * @throws {InfraError} `InvalidArgument` when a value is not JSON.
+   * @throws {InfraError} `InvalidArgument` when a stored value is not JSON (naming its key).
    */
   list<T = unknown>(prefix: string, options?: ListOptions): Promise<ConfigList<T>>;
   /**
@@ -237,7 +253,11 @@ export interface TypedConfigOptions<T> extends SignalOptions {
   /**
    * The value in force while the key is missing. When both are plain objects, a stored
    * value is merged over the defaults (deeply, objects only) before validation, so a
-   * stored config may name only what it changes.
+   * stored config may name only what it changes. They stand for a stored value, so they
+   * must be one the key could hold (or `undefined`: nothing until a value is stored):
+   * defaults JSON would not bring back as they are (see {@link ConfigCenter}) are
+   * `InvalidArgument` naming the path (`defaults.rate: NaN ...`).
+   * A stored value that is not JSON is rejected like one that fails the schema.
    */
   defaults: T;
   /** What a deleted key means: keep the last good value (default) or go back to defaults. */
@@ -294,7 +314,11 @@ export interface ServiceInstance {
   id: string;
   /** Where to reach it, e.g. `"10.0.0.5:9000"` or `"http://10.0.0.5:8080"`. */
   address: string;
-  /** Free-form JSON data: version, zone, weight, ... */
+  /**
+   * Free-form data: version, zone, weight, ... It must be what JSON brings back as it is
+   * (see {@link ConfigCenter}); else `register` is `InvalidArgument` naming the path
+   * (`instance.metadata.weight: NaN ...`) and nothing is registered.
+   */
   metadata?: Record<string, unknown>;
 }
 
@@ -365,11 +389,13 @@ export interface ServiceRegistry {
    * @param instance The instance.
    * @param options TTL and a signal for the first registration.
    * @returns The registration; close it to deregister.
-   * @throws {InfraError} `InvalidArgument` for a bad instance or TTL.
+   * @throws {InfraError} `InvalidArgument` for a bad instance (metadata included) or TTL,
+   * before any lease is taken.
    */
   register(instance: ServiceInstance, options?: RegisterOptions): Promise<Registration>;
   /**
-   * Lists the live instances of a service (entries that are not valid JSON are skipped).
+   * Lists the live instances of a service. Entries that are not an instance in JSON (put
+   * by another tool) are skipped, with a warning in the log; so are they by `watch`.
    *
    * @param service The service name.
    * @param options An optional signal.
@@ -429,7 +455,11 @@ export interface Lock extends Fence, AsyncDisposable {
 export interface LeaderInfo<T = unknown> {
   /** The leader's queue key. */
   key: string;
-  /** What the leader proclaimed (JSON). */
+  /**
+   * What the leader proclaimed, decoded from JSON; a value that is not JSON (a candidate of
+   * another etcd client, such as Go's `concurrency.Election`, stores plain text) is given
+   * as its text.
+   */
   value: T;
   /** The create revision of its key: grows with every new leader (a term number). */
   revision: number;
@@ -444,9 +474,11 @@ export interface Leadership extends Fence, AsyncDisposable {
   /**
    * Changes the value the leader announces.
    *
-   * @param value Any JSON value.
+   * @param value A value JSON brings back as it is (see {@link ConfigCenter}).
    * @param options An optional signal.
-   * @throws {InfraError} `LockLost` when leadership was lost.
+   * @throws {InfraError} `InvalidArgument` for a value JSON would not bring back (the
+   * message names its path; the proclaimed value stays); `LockLost` when leadership was
+   * lost.
    */
   proclaim(value: unknown, options?: SignalOptions): Promise<void>;
   /** Gives leadership up (the next candidate takes over); idempotent. */
@@ -460,9 +492,12 @@ export interface Election {
   /**
    * Becomes a candidate and waits until elected (candidates are served in arrival order).
    *
-   * @param value What to announce as leader (JSON), e.g. the instance address.
+   * @param value What to announce as leader, e.g. the instance address: a value JSON
+   * brings back as it is (see {@link ConfigCenter}).
    * @param options TTL and a signal that withdraws the candidacy.
    * @returns The leadership.
+   * @throws {InfraError} `InvalidArgument` for a value JSON would not bring back (the
+   * message names its path), before the candidate joins the queue.
    */
   campaign(value: unknown, options?: LockOptions): Promise<Leadership>;
   /**

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { configCheck, decodeJson, encodeJson, InfraError } from "../../base/mod.ts";
+import { configCheck, InfraError } from "../../base/mod.ts";
 
 const check = configCheck("demo");
 
@@ -58,22 +58,4 @@ test("knownKeys catches a misspelled setting", () => {
   check.knownKeys({ ttlMs: 1 }, "", ["ttlMs"]);
   rejects(() => check.knownKeys({ ttlMS: 1 }, "", ["ttlMs"]), "ttlMS", /not a known setting/);
   rejects(() => check.knownKeys({ x: 1 }, "tls", ["ca"]), "tls.x", /not a known setting/);
-});
-
-test("encodeJson rejects what JSON cannot represent", () => {
-  assert.equal(encodeJson({ a: [1, "b", null] }), '{"a":[1,"b",null]}');
-  const circular: Record<string, unknown> = {};
-  circular.self = circular;
-  for (const bad of [undefined, () => 1, Symbol("s"), 10n, circular]) {
-    assert.throws(() => encodeJson(bad, "cache"), (e) => InfraError.is(e, "InvalidArgument"));
-  }
-});
-
-test("decodeJson names what was not valid JSON", () => {
-  assert.deepEqual(decodeJson('{"a":1}'), { a: 1 });
-  assert.throws(
-    () => decodeJson("{nope", "coord", "key /config/x"),
-    (e) =>
-      InfraError.is(e, "InvalidArgument") && /key \/config\/x is not valid JSON/.test(e.message),
-  );
 });

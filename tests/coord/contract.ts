@@ -176,6 +176,167 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Asserts that `work` is coord's `InvalidArgument` whose message starts with `path`. */
+export async function refusedAt(
+  work: Promise<unknown> | (() => unknown),
+  path: string,
+): Promise<InfraError> {
+  let caught: unknown;
+  try {
+    await (typeof work === "function" ? work() : work);
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(InfraError.is(caught, "InvalidArgument"), `expected InvalidArgument, got ${caught}`);
+  assert.equal(caught.component, "coord");
+  assert.ok(caught.message.startsWith(`coord: ${path}: `), caught.message);
+  return caught;
+}
+
+/** Puts `text` as it is, the way another tool (`etcdctl put`) would. */
+async function putRaw(client: CoordClient, key: string, text: string): Promise<number> {
+  const result = await client.transport.txn({
+    compare: [],
+    success: [{ type: "put", key, value: text }],
+    failure: [],
+  });
+  return result.revision;
+}
+
+class Point {
+  x = 1;
+}
+
+/** `{ a: { a: ... { a: {} } } }`, `levels` deep. */
+function nested(levels: number): unknown {
+  let value: unknown = {};
+  for (let i = 0; i < levels; i++) value = { a: value };
+  return value;
+}
+
+/** A parent whose child points back at it. */
+function family(): unknown {
+  const parent: Record<string, unknown> = { name: "parent" };
+  parent.child = { name: "child", parent };
+  return parent;
+}
+
+/**
+ * Every kind of value JSON would not bring back as it is: a title, the value, where the
+ * message must say the problem is, and what it must say.
+ */
+const REFUSED: { kind: string; value: () => unknown; path: string; what: RegExp }[] = [
+  {
+    kind: "NaN",
+    value: () => ({ limits: { rate: NaN } }),
+    path: "value.limits.rate",
+    what: /NaN is not a JSON number/,
+  },
+  {
+    kind: "an infinite number",
+    value: () => ({ limits: { burst: -Infinity } }),
+    path: "value.limits.burst",
+    what: /-Infinity is not a JSON number/,
+  },
+  { kind: "a bigint", value: () => ({ count: 10n }), path: "value.count", what: /a bigint/ },
+  {
+    kind: "undefined as the whole value",
+    value: () => undefined,
+    path: "value",
+    what: /undefined cannot be stored/,
+  },
+  {
+    kind: "undefined in an array",
+    value: () => ({ list: [1, undefined] }),
+    path: "value.list[1]",
+    what: /undefined in an array/,
+  },
+  // deno-lint-ignore no-sparse-arrays
+  {
+    kind: "a hole of a sparse array",
+    value: () => ({ list: [1, , 3] }),
+    path: "value.list[1]",
+    what: /a hole in a sparse array/,
+  },
+  {
+    kind: "a function",
+    value: () => ({ onChange: () => {} }),
+    path: "value.onChange",
+    what: /a function/,
+  },
+  {
+    kind: "a symbol",
+    value: () => ({ id: Symbol("id") }),
+    path: "value.id",
+    what: /a symbol cannot/,
+  },
+  {
+    kind: "a property keyed by a symbol",
+    value: () => ({ meta: { [Symbol("tag")]: 1 } }),
+    path: "value.meta[Symbol(tag)]",
+    what: /keyed by a symbol/,
+  },
+  {
+    kind: "a Map",
+    value: () => ({ byId: new Map([["a", 1]]) }),
+    path: "value.byId",
+    what: /a Map/,
+  },
+  { kind: "a Set", value: () => ({ tags: new Set(["a"]) }), path: "value.tags", what: /a Set/ },
+  {
+    kind: "a class instance",
+    value: () => ({ origin: new Point() }),
+    path: "value.origin",
+    what: /an instance of Point/,
+  },
+  {
+    kind: "a typed array",
+    value: () => ({ bytes: new Uint8Array([1]) }),
+    path: "value.bytes",
+    what: /a Uint8Array/,
+  },
+  {
+    kind: "a boxed primitive",
+    value: () => ({ name: new String("ada") }),
+    path: "value.name",
+    what: /a String object/,
+  },
+  {
+    kind: "an invalid Date",
+    value: () => ({ at: new Date(NaN) }),
+    path: "value.at",
+    what: /an invalid Date/,
+  },
+  {
+    kind: "a toJSON result JSON would not bring back",
+    value: () => ({ price: { toJSON: () => new Map() } }),
+    path: "value.price",
+    what: /a Map/,
+  },
+  {
+    kind: "a getter that throws",
+    value: () => ({
+      get secret(): string {
+        throw new Error("no access");
+      },
+    }),
+    path: "value.secret",
+    what: /reading it threw \(no access\)/,
+  },
+  {
+    kind: "a circular reference",
+    value: family,
+    path: "value.child.parent",
+    what: /a circular reference/,
+  },
+  {
+    kind: "nesting deeper than 1,000 levels",
+    value: () => nested(1_001),
+    path: `value${".a".repeat(8)}…(985 more)…${".a".repeat(8)}`,
+    what: /nesting deeper than 1000 levels/,
+  },
+];
+
 /** Registers the contract tests for one driver. */
 export function coordContract(name: string, factory: HarnessFactory): void {
   const it = (title: string, fn: (harness: CoordHarness) => Promise<void>) =>
@@ -401,6 +562,182 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     } finally {
       await reader.cancel();
     }
+  });
+
+  // --- values JSON would not bring back, and stored text that is not JSON ----------------
+
+  for (const { kind, value, path, what } of REFUSED) {
+    it(`set and compareAndSet refuse ${kind} with InvalidArgument naming ${path}, and the key keeps its value`, async (h) => {
+      const c = await h.client();
+      const revision = await c.kv.set("/refused/k", { good: true });
+      const error = await refusedAt(c.kv.set("/refused/k", value()), path);
+      assert.match(error.message, what);
+      assert.match(
+        (await refusedAt(c.kv.compareAndSet("/refused/k", value(), revision), path)).message,
+        what,
+      );
+      await refusedAt(c.kv.compareAndSet("/refused/new", value(), 0), path);
+      const entry = await c.kv.get("/refused/k");
+      assert.deepEqual(entry?.value, { good: true });
+      assert.equal(entry?.revision, revision);
+      assert.equal(entry?.version, 1);
+      assert.equal(await c.kv.get("/refused/new"), undefined);
+    });
+  }
+
+  it("a compareAndSet refused for its value consumes nothing: the same compareAndSet with a good value then succeeds", async (h) => {
+    const c = await h.client();
+    const created = await c.kv.compareAndSet("/refused/cas", { n: 1 }, 0);
+    await refusedAt(c.kv.compareAndSet("/refused/cas", { n: NaN }, created), "value.n");
+    assert.equal((await c.kv.list("/refused/")).revision, created, "no revision was used");
+    const updated = await c.kv.compareAndSet("/refused/cas", { n: 2 }, created);
+    assert.ok(updated > created);
+    assert.deepEqual((await c.kv.get("/refused/cas"))?.value, { n: 2 });
+    await refusedAt(c.kv.compareAndSet("/refused/made", [new Set()], 0), "value[0]");
+    await c.kv.compareAndSet("/refused/made", ["fine"], 0);
+    assert.deepEqual((await c.kv.get("/refused/made"))?.value, ["fine"]);
+  });
+
+  it("what JSON brings back is stored: a Date as its ISO string, undefined properties left out, -0 as 0", async (h) => {
+    const c = await h.client();
+    const bare = Object.create(null);
+    bare.x = 1;
+    await c.kv.set("/accepted/k", {
+      at: new Date(0),
+      gone: undefined,
+      zero: -0,
+      bare,
+      price: { toJSON: () => "12.50 EUR" },
+    });
+    assert.deepEqual((await c.kv.get("/accepted/k"))?.value, {
+      at: "1970-01-01T00:00:00.000Z",
+      zero: 0,
+      bare: { x: 1 },
+      price: "12.50 EUR",
+    });
+  });
+
+  it("a campaign with a value JSON would not bring back is refused before the candidate queues", async (h) => {
+    const c = await h.client();
+    const election = c.election("refused");
+    await refusedAt(election.campaign({ address: "a:1", weight: NaN }), "value.weight");
+    assert.deepEqual(
+      (await c.transport.range({ key: "/elections/refused/", prefix: true })).kvs,
+      [],
+    );
+    assert.equal(await election.leader(), undefined);
+  });
+
+  it("a proclaim with a value JSON would not bring back is refused, and the leader keeps its value and its leadership", async (h) => {
+    const c = await h.client();
+    await using leadership = await c.election("refused").campaign({ address: "a:1" }, {
+      ttlMs: TTL,
+    });
+    const before = (await c.transport.range({ key: leadership.key })).kvs[0];
+    await refusedAt(leadership.proclaim({ address: new Map() }), "value.address");
+    const after = (await c.transport.range({ key: leadership.key })).kvs[0];
+    assert.equal(after.modRevision, before.modRevision);
+    assert.deepEqual((await c.election("refused").leader())?.value, { address: "a:1" });
+    assert.equal(leadership.signal.aborted, false);
+    await leadership.proclaim({ address: "a:2" });
+    assert.deepEqual((await c.election("refused").leader())?.value, { address: "a:2" });
+  });
+
+  it("register refuses metadata JSON would not bring back, naming its path, and registers nothing", async (h) => {
+    const c = await h.client();
+    const metadata = { zone: "a", weight: Infinity, since: new Date(0) };
+    await refusedAt(
+      c.registry.register({ service: "refused", id: "i-1", address: "x:1", metadata }),
+      "instance.metadata.weight",
+    );
+    assert.deepEqual(await c.registry.discover("refused"), []);
+    assert.deepEqual((await c.transport.range({ key: "/services/", prefix: true })).kvs, []);
+  });
+
+  it("typed config refuses defaults JSON would not bring back, naming their path", async (h) => {
+    const c = await h.client();
+    const key = coord.configKey({ env: "test", service: "refused", component: "limits" });
+    const error = await refusedAt(
+      c.config(key, { defaults: { rps: 10, window: { ms: NaN } } }),
+      "defaults.window.ms",
+    );
+    assert.equal(error.details.field, "defaults");
+    await refusedAt(c.config(key, { defaults: [1, undefined] }), "defaults[1]");
+    // undefined as a whole means "nothing until a value is stored".
+    await using absent = await c.config<{ rps: number } | undefined>(key, {
+      defaults: undefined,
+    });
+    assert.equal(absent.current(), undefined);
+  });
+
+  it("a stored value that is not JSON, put by another tool, is InvalidArgument on get naming the key", async (h) => {
+    const c = await h.client();
+    const revision = await putRaw(c, "/raw/plain", "not json");
+    const error = await refusedAt(
+      c.kv.get("/raw/plain"),
+      "the value of /raw/plain is not valid JSON",
+    );
+    assert.ok(error.message.length > 0);
+    // Writing a good value over it works as usual.
+    assert.ok(await c.kv.compareAndSet("/raw/plain", { fixed: true }, revision) > revision);
+    assert.deepEqual((await c.kv.get("/raw/plain"))?.value, { fixed: true });
+  });
+
+  it("typed config logs a stored value that is not JSON and keeps the last good value", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({ logger: log.logger });
+    const key = coord.configKey({ env: "test", service: "raw", component: "limits" });
+    await c.kv.set(key, { n: 1 });
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    assert.deepEqual(cfg.current(), { n: 1 });
+    const revision = await putRaw(c, key, "level=debug");
+    await waitUntil(
+      () => log.lines.some((line) => line.message.startsWith("config value rejected")),
+      { what: "the rejection in the log" },
+    );
+    const line = log.lines.find((line) => line.message.startsWith("config value rejected"))!;
+    assert.equal(line.level, "warn");
+    assert.deepEqual(
+      [(line.fields as { key: string }).key, (line.fields as { revision: number }).revision],
+      [key, revision],
+    );
+    assert.deepEqual(cfg.current(), { n: 1 });
+    await c.kv.set(key, { n: 2 });
+    await waitUntil(() => cfg.current().n === 2, { what: "the next good value" });
+  });
+
+  it("the registry skips an entry that is not an instance, put by another tool, with a warning, in discover and watch", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({ logger: log.logger });
+    await using _registration = await c.registry.register(
+      { service: "raw", id: "good", address: "x:1" },
+      { ttlMs: TTL },
+    );
+    await putRaw(c, "/services/raw/bad", "10.0.0.9:9000");
+    const skipped = () =>
+      log.lines.filter((line) =>
+        line.level === "warn" &&
+        line.message.startsWith("registry entry is not a service instance") &&
+        (line.fields as { key: string }).key === "/services/raw/bad"
+      ).length;
+    assert.deepEqual((await c.registry.discover("raw")).map((i) => i.id), ["good"]);
+    assert.equal(skipped(), 1);
+    const reader = c.registry.watch("raw").getReader();
+    try {
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["good"]);
+      assert.equal(skipped(), 2);
+      await putRaw(c, "/services/raw/bad", "{still not an instance}");
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["good"]);
+      assert.equal(skipped(), 3);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("an election value that is not JSON, from another etcd client, is read as its text", async (h) => {
+    const c = await h.client();
+    await putRaw(c, "/elections/raw/694d7f3a", "10.0.0.9:9000");
+    assert.equal((await c.election("raw").leader())?.value, "10.0.0.9:9000");
   });
 
   it("watch reports a value that is not JSON as invalid and keeps going", async (h) => {
