@@ -101,6 +101,28 @@ export interface GetOrSetConfig {
   lockTtlMs: number;
   /** How long a caller waits for another process's loader before a `Timeout`. */
   waitTimeoutMs: number;
+  /**
+   * Fail-safe: how long after its TTL (and stale window) a value is kept as a fallback,
+   * served instead of an error when the loader fails or times out, or (with L1 on) while
+   * Redis cannot be reached; 0 = off. The value lives this much longer in Redis.
+   */
+  graceMs: number;
+  /**
+   * After a loader failure answered from grace, how long the loader of that key is not
+   * called again (every process serves the fallback meanwhile); 0 = retry on every call.
+   */
+  graceBackoffMs: number;
+  /**
+   * When a fallback (grace) value exists and the loader takes longer than this, the
+   * callers get the fallback now and the load finishes in the background; 0 = off.
+   */
+  softTimeoutMs: number;
+  /**
+   * A loader still running after this long is abandoned (its signal aborts, nothing is
+   * stored) and the callers get `Timeout` (or the fallback, within grace); 0 = off.
+   * Must be longer than `softTimeoutMs` when both are set.
+   */
+  hardTimeoutMs: number;
 }
 
 /** Configuration of {@link Cache} on Redis: plain JSON, validated by `connect`. */
@@ -563,7 +585,10 @@ export interface BloomFilter {
 export interface LoaderContext {
   /** The key being loaded (as the caller gave it). */
   key: string;
-  /** Aborts when the cache closes. A loader serves every waiting caller, not only one. */
+  /**
+   * Aborts when the cache closes or the load is abandoned after `hardTimeoutMs`; never
+   * for one caller's signal: a loader serves every waiting caller, not only one.
+   */
   signal: AbortSignal;
 }
 
@@ -587,6 +612,18 @@ export interface GetOrSetOptions extends ValueOptions {
   lockTtlMs?: number;
   /** How long to wait for another process's loader before a `Timeout`. */
   waitTimeoutMs?: number;
+  /**
+   * Fail-safe window (see {@link GetOrSetConfig.graceMs}): a value that expired no more
+   * than this long ago is served instead of an error when the loader fails, times out or
+   * Redis cannot be reached (the last needs L1); 0 = off.
+   */
+  graceMs?: number;
+  /** How long a failed loader is not retried while grace serves (see {@link GetOrSetConfig.graceBackoffMs}). */
+  graceBackoffMs?: number;
+  /** With a fallback at hand, how long to wait for the loader before serving the fallback. */
+  softTimeoutMs?: number;
+  /** How long the loader may run before it is abandoned with `Timeout`; 0 = no limit. */
+  hardTimeoutMs?: number;
 }
 
 /**
