@@ -206,9 +206,10 @@ export class GetOrSet {
             binary,
           }) as Reply[];
         } catch (error) {
-          const copy = unreachable(error) ? this.#fallbackCopy(flight) : undefined;
+          // The value in grace this flight already read, else this process's copy.
+          const copy = unreachable(error) ? fallback ?? this.#fallbackCopy(flight) : undefined;
           if (copy === undefined) throw error;
-          core.logger.debug("Redis unreachable: getOrSet serves this process's fallback copy", {
+          core.logger.debug("Redis unreachable: getOrSet serves a fallback", {
             key: flight.key,
             error,
           });
