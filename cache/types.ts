@@ -103,8 +103,33 @@ export interface GetOrSetConfig {
   waitTimeoutMs: number;
   /**
    * Fail-safe: how long after its TTL (and stale window) a value is kept as a fallback,
-   * served instead of an error when the loader fails or times out, or (with L1 on) while
-   * Redis cannot be reached; 0 = off. The value lives this much longer in Redis.
+   * served instead of an error when the loader fails or times out, or while Redis cannot
+   * be reached; 0 = off.
+   *
+   * The value lives this much longer in Redis, and a marker beside it records its grace
+   * period, so every reader agrees when it expired (a later `set`, `increment`, script or
+   * `delete` ends the marker with the value it replaces). An expired value is loaded again
+   * as on a miss, one loader across processes; the callers get the fallback only if the
+   * loader fails, hits `hardTimeoutMs` or takes longer than `softTimeoutMs`, and only if
+   * the value expired no more than their own `graceMs` ago. Plain `get` and `ttl` see the
+   * value for its whole life in Redis, grace included.
+   *
+   * While Redis cannot be reached, a caller that already read the value in grace gets it;
+   * other callers get this process's last copy only with L1 on: the copies are kept beside
+   * L1 (within its bounds, kept until their grace ends, and not dropped while L1 is
+   * suspended; writes in this process and invalidations heard drop them), so they may miss
+   * writes other instances made while this one could not hear of them. Without L1 the call
+   * fails `Unavailable` as without grace. The loader is not called then: what it returned
+   * could be neither stored nor shared.
+   *
+   * @example
+   * ```ts
+   * import { memory } from "@gochat/infra/cache";
+   *
+   * await using cache = memory({ getOrSet: { graceMs: 6 * 3_600_000, softTimeoutMs: 200 } });
+   * const user = await cache.getOrSet("user:1", () => ({ id: 1 }), { ttlMs: 600_000 });
+   * console.assert(user?.id === 1);
+   * ```
    */
   graceMs: number;
   /**
