@@ -38,7 +38,7 @@
  * @module
  */
 
-import { abortable, anySignal, InfraError, throwIfAborted, unrefTimer } from "../base/mod.ts";
+import { abortable, InfraError, scopedSignal, throwIfAborted, unrefTimer } from "../base/mod.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import type { Command, Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
@@ -395,27 +395,21 @@ export class GetOrSet {
     if (hardTimeoutMs === 0) {
       return await flight.loader({ key: flight.key, signal: core.lifetime.signal });
     }
-    const abandon = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = new InfraError(
-          "Timeout",
-          `the loader of ${flight.key} ran longer than hardTimeoutMs (${hardTimeoutMs} ms) and was abandoned`,
-          { component: COMPONENT },
-        );
-        abandon.abort(error);
-        reject(error);
-      }, hardTimeoutMs);
+    using scope = scopedSignal({
+      signals: [core.lifetime.signal],
+      timeoutMs: hardTimeoutMs,
+      component: COMPONENT,
     });
-    const signal = anySignal(core.lifetime.signal, abandon.signal);
+    const loading = (async () => await flight.loader({ key: flight.key, signal: scope.signal }))();
     try {
-      return await Promise.race([
-        (async () => await flight.loader({ key: flight.key, signal }))(),
-        timeout,
-      ]);
-    } finally {
-      clearTimeout(timer);
+      return await abortable(loading, scope.signal, COMPONENT);
+    } catch (error) {
+      if (!InfraError.is(error, "Timeout") || !scope.signal.aborted) throw error;
+      throw new InfraError(
+        "Timeout",
+        `the loader of ${flight.key} ran longer than hardTimeoutMs (${hardTimeoutMs} ms) and was abandoned`,
+        { component: COMPONENT, cause: error },
+      );
     }
   }
 
