@@ -108,7 +108,8 @@ class CacheClient implements Cache {
     );
     if (data === null) return undefined;
     const ttl = Number(pttl);
-    l1.set(full, data as Encoded, binary, ttl < 0 ? Infinity : ttl, epoch);
+    // Grace unknown here (the marker is not read): getOrSet will not take it as fresh.
+    l1.set(full, data as Encoded, binary, ttl < 0 ? Infinity : ttl, epoch, -1);
     return decodeValue(data as Encoded, codec) as T;
   }
 

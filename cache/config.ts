@@ -86,6 +86,10 @@ function defaultGetOrSet(): GetOrSetConfig {
     staleWhileRevalidateMs: 0,
     lockTtlMs: 10_000,
     waitTimeoutMs: 15_000,
+    graceMs: 0,
+    graceBackoffMs: 10_000,
+    softTimeoutMs: 0,
+    hardTimeoutMs: 0,
   };
 }
 
@@ -114,6 +118,13 @@ function validateGetOrSet(value: GetOrSetConfig, field: string): void {
   duration(value.staleWhileRevalidateMs, `${field}.staleWhileRevalidateMs`);
   duration(value.lockTtlMs, `${field}.lockTtlMs`, 1);
   duration(value.waitTimeoutMs, `${field}.waitTimeoutMs`, 1);
+  duration(value.graceMs, `${field}.graceMs`);
+  duration(value.graceBackoffMs, `${field}.graceBackoffMs`);
+  duration(value.softTimeoutMs, `${field}.softTimeoutMs`);
+  duration(value.hardTimeoutMs, `${field}.hardTimeoutMs`);
+  if (value.hardTimeoutMs > 0 && value.hardTimeoutMs <= value.softTimeoutMs) {
+    throw check.fail(`${field}.hardTimeoutMs`, "must be longer than softTimeoutMs");
+  }
 }
 
 function validateShared(config: MemoryCacheConfig): void {

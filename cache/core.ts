@@ -31,6 +31,11 @@ export function flightKeyOf(codec: Codec, fullKey: string): string {
   return `${codec}:${fullKey}`;
 }
 
+/** L1's bounds for the fallback copies; each lives until its grace ends, not `ttlMs`. */
+function fallbackBounds(l1: L1Config): L1Config {
+  return { ...l1, ttlMs: 2 ** 31 - 1 };
+}
+
 /** The settings the cache runs with (the driver-independent part of the config). */
 export interface CacheSettings {
   /** Prepended to every key and channel. */
@@ -69,6 +74,13 @@ export class CacheCore {
   readonly settings: CacheSettings;
   readonly logger: Logger;
   readonly l1: L1Cache | undefined;
+  /**
+   * With L1 on: the last copy of each value getOrSet read or stored with a grace period,
+   * kept until its grace ends, within L1's bounds, served only when Redis cannot be
+   * reached. Unlike L1 it survives the loss of the invalidation channel (a fallback is
+   * stale by definition); writes in this process and invalidations heard drop copies.
+   */
+  readonly fallbacks: L1Cache | undefined;
   readonly events: KeyEvents;
   /** This instance's id, to ignore its own invalidation messages. */
   readonly instanceId: string = randomToken(8);
@@ -95,6 +107,7 @@ export class CacheCore {
     this.logger = logger;
     this.keys = new KeySpace(settings.keyPrefix);
     this.l1 = settings.l1.enabled ? new L1Cache(settings.l1) : undefined;
+    this.fallbacks = settings.l1.enabled ? new L1Cache(fallbackBounds(settings.l1)) : undefined;
     this.events = new KeyEvents(connection, this.keys.channel("events"), logger);
     this.l1Channel = this.keys.channel("l1");
   }
@@ -112,7 +125,9 @@ export class CacheCore {
           return;
         }
         if (!Array.isArray(parsed) || parsed[0] === this.instanceId) return;
-        l1.invalidate(parsed.slice(1).filter((k): k is string => typeof k === "string"));
+        const keys = parsed.slice(1).filter((k): k is string => typeof k === "string");
+        l1.invalidate(keys);
+        this.fallbacks?.invalidate(keys);
       },
       onInterrupted: () => {
         // Other instances' invalidations cannot reach us now: serve nothing from L1.
@@ -147,6 +162,7 @@ export class CacheCore {
     settings.getOrSet = { ...next.getOrSet };
     settings.l1 = { ...next.l1, enabled: settings.l1.enabled };
     this.l1?.configure(settings.l1);
+    this.fallbacks?.configure(fallbackBounds(settings.l1));
   }
 
   /** Throws `Closed` after close. */
@@ -197,6 +213,7 @@ export class CacheCore {
     if (fullKeys.length === 0) return abortable(send(), signal, "cache");
     this.detachFlights(fullKeys);
     this.l1?.invalidate(fullKeys);
+    this.fallbacks?.invalidate(fullKeys);
     const reply = send();
     if (valueKeys.length > 0) this.#endNotFound(valueKeys);
     const settled = this.broadcasts ? reply.finally(() => this.invalidate(fullKeys)) : reply;
@@ -240,6 +257,7 @@ export class CacheCore {
    */
   invalidate(fullKeys: readonly string[]): Promise<void> {
     this.l1?.invalidate(fullKeys);
+    this.fallbacks?.invalidate(fullKeys);
     if (!this.broadcasts) return Promise.resolve();
     let burst = this.#burst;
     if (!burst) {

@@ -23,11 +23,22 @@
  * - TTLs are jittered down by up to `jitter`·TTL, so keys filled together expire apart.
  * - With `staleWhileRevalidateMs`, values live that much longer than their TTL; in that
  *   window they are served at once while the caller that wins the lock refreshes them.
+ * - Fail-safe: with `graceMs`, values live that much longer again, and a marker beside
+ *   the value (the companion that otherwise holds a cached "not found") says so, so every
+ *   reader agrees when the value expired. An expired value is loaded again as on a miss,
+ *   but kept as the fallback: the callers get it instead of the loader's error or
+ *   `Timeout`, and the fill lock turns into a back-off lock for `graceBackoffMs` during
+ *   which every process serves the fallback without calling the loader. With
+ *   `softTimeoutMs`, callers get the fallback once the loader took that long, and the load
+ *   lands in the background. With L1 on, the last copy of each such value is also kept in
+ *   process for when Redis cannot be reached (see `CacheCore.fallbacks`).
+ * - `hardTimeoutMs` abandons a loader: its signal aborts, nothing is stored, the lock is
+ *   released, and the callers get `Timeout` (or the fallback).
  *
  * @module
  */
 
-import { abortable, InfraError, throwIfAborted, unrefTimer } from "../base/mod.ts";
+import { abortable, InfraError, scopedSignal, throwIfAborted, unrefTimer } from "../base/mod.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import type { Command, Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
@@ -49,10 +60,14 @@ interface Settings {
   staleMs: number;
   lockTtlMs: number;
   waitTimeoutMs: number;
+  graceMs: number;
+  graceBackoffMs: number;
+  softTimeoutMs: number;
+  hardTimeoutMs: number;
   codec: Codec;
 }
 
-type Result = "hit" | "stale" | "negative" | "loaded" | "waited";
+type Result = "hit" | "stale" | "negative" | "loaded" | "waited" | "grace";
 type Outcome = { found: true; data: Encoded; result: Result } | { found: false; result: Result };
 
 interface Flight {
@@ -64,6 +79,13 @@ interface Flight {
   loader: Loader<unknown>;
   /** The stale value a refresh replaces (the fill stores only if it is still there). */
   expected?: Encoded;
+  /** A value in grace, served if the loader fails or is slow. */
+  fallback?: Encoded;
+}
+
+/** Errors that mean Redis could not answer (a fallback copy may serve then). */
+function unreachable(error: unknown): boolean {
+  return InfraError.is(error, "Unavailable") || InfraError.is(error, "Timeout");
 }
 
 /** A TTL drawn uniformly from [ttl·(1−jitter), ttl] (0 stays 0). */
@@ -127,6 +149,20 @@ export class GetOrSet {
     if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
       throw invalidArgument(`jitter must be a number in [0, 1], got ${jitter}`, "jitter");
     }
+    const softTimeoutMs = checkTtl(
+      options.softTimeoutMs ?? defaults.softTimeoutMs,
+      "softTimeoutMs",
+    );
+    const hardTimeoutMs = checkTtl(
+      options.hardTimeoutMs ?? defaults.hardTimeoutMs,
+      "hardTimeoutMs",
+    );
+    if (hardTimeoutMs > 0 && hardTimeoutMs <= softTimeoutMs) {
+      throw invalidArgument(
+        `hardTimeoutMs (${hardTimeoutMs}) must be longer than softTimeoutMs (${softTimeoutMs})`,
+        "hardTimeoutMs",
+      );
+    }
     return {
       ttlMs: checkTtl(options.ttlMs ?? this.#core.settings.defaultTtlMs, "ttlMs"),
       negativeTtlMs: checkTtl(options.negativeTtlMs ?? defaults.negativeTtlMs, "negativeTtlMs"),
@@ -140,6 +176,10 @@ export class GetOrSet {
         options.waitTimeoutMs ?? defaults.waitTimeoutMs,
         "waitTimeoutMs",
       ),
+      graceMs: checkTtl(options.graceMs ?? defaults.graceMs, "graceMs"),
+      graceBackoffMs: checkTtl(options.graceBackoffMs ?? defaults.graceBackoffMs, "graceBackoffMs"),
+      softTimeoutMs,
+      hardTimeoutMs,
       codec: checkCodec(options.codec, this.#core.settings.codec),
     };
   }
@@ -151,53 +191,76 @@ export class GetOrSet {
     const started = Date.now();
     let waiter: KeyWaiter | undefined;
     let backoffMs = 10;
+    let fallback: Encoded | undefined;
     try {
       for (;;) {
         const epoch = core.l1?.epoch ?? 0;
-        const reply = await core.send({
-          kind: "script",
-          script: GET_OR_LOCK,
-          keys: flight.keys,
-          args: [flight.token, settings.lockTtlMs, settings.staleMs],
-          binary,
-        }) as Reply[];
+        const copyEpoch = core.fallbacks?.epoch ?? 0;
+        let reply: Reply[];
+        try {
+          reply = await core.send({
+            kind: "script",
+            script: GET_OR_LOCK,
+            keys: flight.keys,
+            args: [flight.token, settings.lockTtlMs, settings.staleMs, settings.graceMs],
+            binary,
+          }) as Reply[];
+        } catch (error) {
+          // The value in grace this flight already read, else this process's copy.
+          const copy = unreachable(error) ? fallback ?? this.#fallbackCopy(flight) : undefined;
+          if (copy === undefined) throw error;
+          core.logger.debug("Redis unreachable: getOrSet serves a fallback", {
+            key: flight.key,
+            error,
+          });
+          return { found: true, data: copy, result: "grace" };
+        }
         const state = Number(reply[0]);
-        const pttl = Number(reply[2]);
-        const locked = Number(reply[3]) === 1;
+        const data = reply[1] as Encoded;
+        const ttl = Number(reply[2]);
+        const locked = Number(reply[3]);
+        const extra = Number(reply[4]);
         if (state === 1) {
-          const data = reply[1] as Encoded;
-          const stale = pttl >= 0 && pttl <= settings.staleMs;
-          if (locked) this.#refresh({ ...flight, expected: data });
-          if (!stale) {
-            core.l1?.set(
-              flight.full,
-              data,
-              binary,
-              pttl < 0 ? Infinity : pttl,
-              epoch,
-            );
-          }
+          const stale = ttl >= 0 && ttl <= settings.staleMs;
+          if (locked === 1) this.#refresh({ ...flight, expected: data });
+          if (!stale) core.l1?.set(flight.full, data, binary, ttl < 0 ? Infinity : ttl, epoch);
+          if (extra > 0 && ttl >= 0) this.#keepCopy(flight, data, ttl + extra, extra, copyEpoch);
           return { found: true, data, result: stale ? "stale" : waiter ? "waited" : "hit" };
         }
-        if (state === 2) {
-          core.l1?.set(flight.full, undefined, binary, pttl < 0 ? Infinity : pttl, epoch);
+        if (state === 3) {
+          fallback = data;
+          this.#keepCopy(flight, data, ttl, extra, copyEpoch);
+          if (locked === 2) return { found: true, data, result: "grace" };
+          if (locked === 1) return await this.#load({ ...flight, expected: data, fallback: data });
+        } else if (state === 2) {
+          core.l1?.set(flight.full, undefined, binary, ttl < 0 ? Infinity : ttl, epoch);
           return { found: false, result: waiter ? "waited" : "negative" };
+        } else {
+          fallback = undefined;
+          // extra = 1: a value past this caller's grace is still there; the fill replaces it.
+          if (locked === 1) {
+            return await this.#load({ ...flight, expected: extra === 1 ? data : undefined });
+          }
         }
-        if (locked) return await this.#load(flight);
         if (!waiter) {
           // Register for the fill event, then read again before waiting (no lost wake-up).
           waiter = await core.events.register(flight.full);
           continue;
         }
-        const remaining = settings.waitTimeoutMs - (Date.now() - started);
+        // With a fallback at hand, wait no longer than the soft timeout for the other loader.
+        const waitMs = fallback !== undefined && settings.softTimeoutMs > 0
+          ? Math.min(settings.softTimeoutMs, settings.waitTimeoutMs)
+          : settings.waitTimeoutMs;
+        const remaining = waitMs - (Date.now() - started);
         if (remaining <= 0) {
+          if (fallback !== undefined) return { found: true, data: fallback, result: "grace" };
           throw new InfraError(
             "Timeout",
             `waited ${settings.waitTimeoutMs} ms for another process to load ${flight.key}`,
             { component: COMPONENT },
           );
         }
-        const lockLeft = pttl > 0 ? pttl + 1 : backoffMs;
+        const lockLeft = state === 0 && ttl > 0 ? ttl + 1 : backoffMs;
         await waiter.wait(Math.min(backoffMs, lockLeft, remaining), core.lifetime.signal);
         backoffMs = Math.min(backoffMs * 2, 500);
       }
@@ -206,29 +269,101 @@ export class GetOrSet {
     }
   }
 
-  /** Runs the loader while holding the fill lock, stores the result, releases, wakes. */
-  async #load(flight: Flight): Promise<Outcome> {
+  /** Keeps this process's copy of a value stored with grace (only for callers using grace). */
+  #keepCopy(
+    flight: Flight,
+    data: Encoded,
+    storedMs: number,
+    graceMs: number,
+    epoch: number,
+  ): void {
+    if (flight.settings.graceMs === 0 || graceMs === 0) return;
+    this.#core.fallbacks?.set(
+      flight.full,
+      data,
+      isBinary(flight.settings.codec),
+      storedMs,
+      epoch,
+      graceMs,
+    );
+  }
+
+  /** This process's copy of the key, if it expired no more than the caller's grace ago. */
+  #fallbackCopy(flight: Flight): Encoded | undefined {
+    const { settings } = flight;
+    if (settings.graceMs === 0) return undefined;
+    const copy = this.#core.fallbacks?.get(flight.full);
+    if (copy === undefined || copy.data === undefined) return undefined;
+    if (copy.binary !== isBinary(settings.codec)) return undefined;
+    const expiredFor = Date.now() - (copy.storedUntil - copy.graceMs);
+    return expiredFor <= settings.graceMs ? copy.data : undefined;
+  }
+
+  /**
+   * Loads while holding the fill lock (see {@link GetOrSet.#complete}). With a fallback
+   * and `softTimeoutMs`, a load slower than that answers with the fallback and lands in the
+   * background.
+   */
+  #load(flight: Flight): Promise<Outcome> {
+    const completion = this.#complete(flight);
+    const { softTimeoutMs } = flight.settings;
+    const fallback = flight.fallback;
+    if (fallback === undefined || softTimeoutMs === 0) return completion;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const soft = new Promise<Outcome>((resolve) => {
+      timer = setTimeout(() => {
+        this.#core.track(completion.catch((error) => {
+          this.#core.logger.warn("a load past its soft timeout failed in the background", {
+            key: flight.key,
+            error,
+          });
+        }));
+        resolve({ found: true, data: fallback, result: "grace" });
+      }, softTimeoutMs);
+    });
+    return Promise.race([completion, soft]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Runs the loader while holding the fill lock, stores the result, releases, wakes. A
+   * failure (or the hard timeout) with a fallback at hand answers with the fallback and
+   * leaves a back-off lock for `graceBackoffMs`.
+   */
+  async #complete(flight: Flight): Promise<Outcome> {
     const core = this.#core;
     const { settings } = flight;
     const stopExtending = this.#keepLock(flight);
     let value: unknown;
     let data: Encoded | undefined;
     try {
-      value = await flight.loader({ key: flight.key, signal: core.lifetime.signal });
+      value = await this.#callLoader(flight);
       if (value !== undefined) data = encodeValue(value, settings.codec, "loaded value");
     } catch (error) {
       core.metrics.loads.add(1, OUTCOME.error);
       stopExtending();
-      await this.#fill(flight, "r").catch((releaseError) =>
+      const fallback = flight.fallback;
+      await this.#fill(
+        flight,
+        fallback === undefined ? "r" : "b",
+        "",
+        fallback === undefined ? 0 : settings.graceBackoffMs,
+      ).catch((releaseError) =>
         core.logger.warn("could not release the fill lock after a loader failure", {
           key: flight.key,
           error: releaseError,
         })
       );
-      throw error;
+      if (fallback === undefined) throw error;
+      core.logger.warn("getOrSet loader failed; serving the value in grace", {
+        key: flight.key,
+        error,
+        backoffMs: settings.graceBackoffMs,
+      });
+      return { found: true, data: fallback, result: "grace" };
     }
     stopExtending();
     const epoch = core.l1?.epoch ?? 0;
+    const copyEpoch = core.fallbacks?.epoch ?? 0;
     const binary = isBinary(settings.codec);
     core.metrics.loads.add(1, data === undefined ? OUTCOME.not_found : OUTCOME.value);
     if (data === undefined) {
@@ -239,11 +374,43 @@ export class GetOrSet {
       return { found: false, result: "loaded" };
     }
     const ttl = jitteredTtl(settings.ttlMs, settings.jitter);
-    const stored = await this.#store(flight, "v", data, ttl === 0 ? 0 : ttl + settings.staleMs);
+    const liveMs = ttl + settings.staleMs;
+    const stored = await this.#store(flight, "v", data, ttl === 0 ? 0 : liveMs + settings.graceMs);
     if (stored) {
-      core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : ttl + settings.staleMs, epoch);
+      core.l1?.set(flight.full, data, binary, ttl === 0 ? Infinity : liveMs, epoch);
+      if (ttl > 0) {
+        this.#keepCopy(flight, data, liveMs + settings.graceMs, settings.graceMs, copyEpoch);
+      }
     }
     return { found: true, data, result: "loaded" };
+  }
+
+  /**
+   * Calls the loader with a signal that aborts on close and, after `hardTimeoutMs`, when
+   * the load is abandoned with `Timeout` (a late result is then dropped).
+   */
+  async #callLoader(flight: Flight): Promise<unknown> {
+    const core = this.#core;
+    const { hardTimeoutMs } = flight.settings;
+    if (hardTimeoutMs === 0) {
+      return await flight.loader({ key: flight.key, signal: core.lifetime.signal });
+    }
+    using scope = scopedSignal({
+      signals: [core.lifetime.signal],
+      timeoutMs: hardTimeoutMs,
+      component: COMPONENT,
+    });
+    const loading = (async () => await flight.loader({ key: flight.key, signal: scope.signal }))();
+    try {
+      return await abortable(loading, scope.signal, COMPONENT);
+    } catch (error) {
+      if (!InfraError.is(error, "Timeout") || !scope.signal.aborted) throw error;
+      throw new InfraError(
+        "Timeout",
+        `the loader of ${flight.key} ran longer than hardTimeoutMs (${hardTimeoutMs} ms) and was abandoned`,
+        { component: COMPONENT, cause: error },
+      );
+    }
   }
 
   /**
@@ -282,7 +449,7 @@ export class GetOrSet {
    */
   async #fill(
     flight: Flight,
-    mode: "v" | "a" | "r",
+    mode: "v" | "a" | "b" | "r",
     data: Encoded = "",
     ttlMs = 0,
   ): Promise<boolean> {
@@ -303,11 +470,12 @@ export class GetOrSet {
         l1Channel ? core.invalidationMessage([flight.full]) : "",
         flight.expected === undefined ? "0" : "1",
         flight.expected ?? "",
+        flight.settings.graceMs,
       ],
       binary: false,
     };
     const stored = Number(await core.connection.call(command)) === 1;
-    if (!stored && mode !== "r") {
+    if (!stored && (mode === "v" || mode === "a")) {
       core.logger.debug(
         "getOrSet did not store a loaded value: its fill lock was lost or the key changed meanwhile",
         { key: flight.key },

@@ -94,7 +94,10 @@ export class KeySpace {
   }
 }
 
-/** The companion key holding getOrSet's cached "not found" for `fullKey`. */
+/**
+ * The companion key holding getOrSet's cached "not found" for `fullKey`, or beside a value
+ * stored with a grace period, that period (see `GET_OR_LOCK`).
+ */
 export function absentKeyOf(keys: KeySpace, fullKey: string): string {
   return keys.companion(fullKey, ":absent");
 }

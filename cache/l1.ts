@@ -25,6 +25,11 @@ export interface L1Entry {
    * as fresh after `storedUntil - staleWhileRevalidateMs`.
    */
   readonly storedUntil: number;
+  /**
+   * The grace period the value was stored with (it expired at `storedUntil - graceMs`);
+   * -1 when unknown: a plain read does not see getOrSet's grace marker.
+   */
+  readonly graceMs: number;
   /** Estimated size in bytes. */
   readonly size: number;
 }
@@ -93,19 +98,31 @@ export class L1Cache {
    * reader that serves values as stale for `staleMs` before they expire in Redis (getOrSet
    * with `staleWhileRevalidateMs`): past that the reader must ask Redis, which has it
    * refreshed. The entry stays for plain reads (Redis serves the value until it expires).
+   * An entry a plain read put there is never fresh here: its value may be in grace (only
+   * Redis knows), so getOrSet asks Redis once and keeps an entry of its own.
    */
   getFresh(key: string, staleMs: number): L1Entry | undefined {
     const entry = this.get(key);
-    if (entry === undefined || entry.data === undefined || staleMs === 0) return entry;
+    if (entry === undefined || entry.data === undefined) return entry;
+    if (entry.graceMs < 0) return undefined;
+    if (staleMs === 0) return entry;
     return entry.storedUntil - staleMs > this.#now() ? entry : undefined;
   }
 
   /**
    * Stores an entry whose value lives `ttlMs` more in Redis (Infinity: no TTL), for at most
    * that long and the L1 TTL (≤ 0 or below 1 ms stores nothing), unless an invalidation
-   * happened since `epoch` was read.
+   * happened since `epoch` was read. `graceMs`: the part of `ttlMs` that is grace (-1:
+   * unknown).
    */
-  set(key: string, data: Encoded | undefined, binary: boolean, ttlMs: number, epoch: number): void {
+  set(
+    key: string,
+    data: Encoded | undefined,
+    binary: boolean,
+    ttlMs: number,
+    epoch: number,
+    graceMs = 0,
+  ): void {
     if (epoch !== this.#epoch || this.#suspended) return;
     const ttl = Math.min(this.#ttlMs, ttlMs);
     if (!(ttl >= 1)) return;
@@ -114,7 +131,8 @@ export class L1Cache {
     const old = this.#entries.get(key);
     if (old) this.#remove(key, old);
     const now = this.#now();
-    this.#entries.set(key, { data, binary, expiresAt: now + ttl, storedUntil: now + ttlMs, size });
+    const storedUntil = now + ttlMs;
+    this.#entries.set(key, { data, binary, expiresAt: now + ttl, storedUntil, graceMs, size });
     this.#bytes += size;
     this.#evict();
   }

@@ -10,7 +10,10 @@ import { type Attributes, type Counter, metrics } from "@opentelemetry/api";
 
 /** Counters of one cache. */
 export interface CacheMetrics {
-  /** getOrSet calls by `result`: `l1_hit`, `hit`, `stale`, `negative`, `loaded`, `waited`. */
+  /**
+   * getOrSet calls by `result`: `l1_hit`, `hit`, `stale`, `negative`, `loaded`, `waited`,
+   * `grace` (a fallback served: the loader failed or timed out, or Redis was unreachable).
+   */
   getOrSet: Counter;
   /** Loader calls by `outcome`: `value`, `not_found`, `error`. */
   loads: Counter;
@@ -51,6 +54,7 @@ export const RESULT = attributes(
     "negative",
     "loaded",
     "waited",
+    "grace",
     "miss",
   ] as const,
 );

@@ -23,7 +23,14 @@
  * - A Bloom filter on a plain bitmap, sized from expected items and false-positive rate.
  * - `getOrSet`: cache-aside with stampede protection across processes, negative caching,
  *   TTL jitter and stale-while-revalidate; fills are fenced (a loader stores only while it
- *   holds the per-key lock and the key did not change meanwhile). An optional in-process
+ *   holds the per-key lock and the key did not change meanwhile). Fail-safe: with
+ *   `graceMs`, a value that expired no more than that long ago answers instead of the
+ *   loader's error or hard timeout, and the loader backs off for `graceBackoffMs` in every
+ *   process; `softTimeoutMs` answers a slow load with that value while the load lands in
+ *   the background; `hardTimeoutMs` abandons a loader (`Timeout`, its signal aborted,
+ *   nothing stored); a caller's `signal` ends only its own wait. While Redis cannot be
+ *   reached, values in grace are served from this process's copies only with L1 on (see
+ *   {@link GetOrSetConfig.graceMs}). An optional in-process
  *   L1 with invalidation of the other instances' L1 over pub/sub, bypassed while this
  *   instance cannot hear the invalidations; another instance's L1 may serve the old value
  *   for the few milliseconds an invalidation takes (see `L1Config.enabled`).

@@ -113,60 +113,124 @@ return #KEYS`,
 );
 
 /**
- * getOrSet's read. KEYS: value, absent marker, fill lock. ARGV: token, lockTtlMs, staleMs.
- * Returns `{state, value, pttl, locked}`: state 1 = value (pttl its TTL; `locked` = 1 when
- * it is stale and this caller took the refresh lock), 2 = cached "not found", 0 = miss
- * (`locked` = 1 when this caller took the fill lock, else pttl is the holder's lock TTL).
+ * getOrSet's read. KEYS: value, companion marker, fill lock. ARGV: token, lockTtlMs,
+ * staleMs, graceMs (the reader's).
+ *
+ * The marker holds "1" for a cached "not found", or `g<ms>` beside a value stored with a
+ * grace period of that length: such a value expired (logically) once its PTTL fell to
+ * the grace period, so readers agree on its freshness whatever their own options. Plain
+ * writes delete the marker right behind themselves, so a value written by `set` is never
+ * mistaken for one in grace.
+ *
+ * Returns `{state, value, ttl, locked, extra}`:
+ * - 1 = value (ttl: its logical TTL left, -1 for none; locked = 1 when it is stale and
+ *   this caller took the refresh lock; extra: the writer's grace period);
+ * - 3 = a value that expired no more than the reader's graceMs ago (ttl: its PTTL, extra:
+ *   the writer's grace period; locked = 1 when this caller took the fill lock, 2 when the
+ *   loader backs off after a failure, 0 when another caller loads);
+ * - 2 = cached "not found" (ttl: its PTTL);
+ * - 0 = miss (locked = 1 when this caller took the fill lock, else ttl is the holder's
+ *   lock PTTL; extra = 1 when an expired value is still there, which the fill replaces).
+ *
+ * A miss takes over a back-off lock: backing off only ever serves a fallback.
  */
 export const GET_OR_LOCK: ScriptSource = defineScript(
   `local v = redis.call('GET', KEYS[1])
+local m = redis.call('GET', KEYS[2])
+local expired = 0
 if v then
   local pttl = redis.call('PTTL', KEYS[1])
-  local locked = 0
-  if pttl >= 0 and pttl <= tonumber(ARGV[3]) and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then locked = 1 end
-  return {1, v, pttl, locked}
+  local grace = 0
+  if m and string.sub(m, 1, 1) == 'g' then grace = tonumber(string.sub(m, 2)) or 0 end
+  if pttl >= 0 and pttl <= grace then
+    if grace - pttl <= tonumber(ARGV[4]) then
+      local locked = 0
+      if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then locked = 1
+      elseif redis.call('GET', KEYS[3]) == 'backoff' then locked = 2 end
+      return {3, v, pttl, locked, grace}
+    end
+    expired = 1
+  else
+    local left = pttl
+    if pttl >= 0 then left = pttl - grace end
+    local locked = 0
+    if left >= 0 and left <= tonumber(ARGV[3]) and redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then locked = 1 end
+    return {1, v, left, locked, grace}
+  end
 end
-local apttl = redis.call('PTTL', KEYS[2])
-if apttl ~= -2 then return {2, '', apttl, 0} end
-if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, '', -2, 1} end
-return {0, '', redis.call('PTTL', KEYS[3]), 0}`,
+if expired == 0 and m == '1' then return {2, '', redis.call('PTTL', KEYS[2]), 0, 0} end
+local holder = redis.call('GET', KEYS[3])
+if not holder or holder == 'backoff' then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+  return {0, v or '', -2, 1, expired}
+end
+return {0, v or '', redis.call('PTTL', KEYS[3]), 0, expired}`,
   3,
   (redis, keys, args) => {
-    const value = redis.call("GET", keys[0]);
-    const lock = () => ok(redis.call("SET", keys[2], args[0], "NX", "PX", args[1])) ? 1 : 0;
+    const value = redis.call("GET", keys[0]) as string | null;
+    const marker = redis.call("GET", keys[1]) as string | null;
+    let expired = 0;
     if (value !== null) {
       const pttl = redis.call("PTTL", keys[0]) as number;
-      const stale = pttl >= 0 && pttl <= Number(args[2]);
-      return [1, value, pttl, stale ? lock() : 0];
+      const grace = marker?.startsWith("g") ? Number(marker.slice(1)) || 0 : 0;
+      if (pttl >= 0 && pttl <= grace) {
+        if (grace - pttl <= Number(args[3])) {
+          let locked = 0;
+          if (ok(redis.call("SET", keys[2], args[0], "NX", "PX", args[1]))) locked = 1;
+          else if (redis.call("GET", keys[2]) === "backoff") locked = 2;
+          return [3, value, pttl, locked, grace];
+        }
+        expired = 1;
+      } else {
+        const left = pttl >= 0 ? pttl - grace : pttl;
+        const stale = left >= 0 && left <= Number(args[2]);
+        const locked = stale && ok(redis.call("SET", keys[2], args[0], "NX", "PX", args[1]));
+        return [1, value, left, locked ? 1 : 0, grace];
+      }
     }
-    const absentTtl = redis.call("PTTL", keys[1]) as number;
-    if (absentTtl !== -2) return [2, "", absentTtl, 0];
-    if (lock()) return [0, "", -2, 1];
-    return [0, "", redis.call("PTTL", keys[2]), 0];
+    if (expired === 0 && marker === "1") return [2, "", redis.call("PTTL", keys[1]), 0, 0];
+    const holder = redis.call("GET", keys[2]);
+    if (holder === null || holder === "backoff") {
+      redis.call("SET", keys[2], args[0], "PX", args[1]);
+      return [0, value ?? "", -2, 1, expired];
+    }
+    return [0, value ?? "", redis.call("PTTL", keys[2]), 0, expired];
   },
 );
 
 /**
- * getOrSet's write, fenced. KEYS: value, absent marker, fill lock. ARGV: token, mode ("v"
- * store the value, "a" store "not found", "r" only release), data, ttlMs (0 = none), events
- * channel, events message, L1 channel ("" = none), L1 message, expect ("0": the value must
- * still be absent, "1": it must still equal ARGV[10]), the expected (stale) value.
+ * getOrSet's write, fenced. KEYS: value, companion marker, fill lock. ARGV: token, mode
+ * ("v" store the value, "a" store "not found", "b" back off, "r" only release), data,
+ * ttlMs (0 = none; for "b" the back-off), events channel, events message, L1 channel ("" =
+ * none), L1 message, expect ("0": the value must still be absent, "1": it must still equal
+ * ARGV[10]), the expected (stale) value, graceMs (of "v": the marker `g<ms>` goes beside
+ * the value, with its TTL).
  *
  * It stores only while `token` still holds the fill lock (a loader whose lock expired or
  * was taken over, or whose key was deleted meanwhile, holds an older truth) and only when
  * the value did not change since the loader started (a `set` in between wins). It always
- * releases its own lock and wakes the waiters. Returns 1 when it stored.
+ * releases its own lock ("b" turns it into a back-off lock instead: other callers serve
+ * their fallback until it expires) and wakes the waiters. Returns 1 when it stored.
  */
 export const FILL: ScriptSource = defineScript(
   `local stored = 0
 if redis.call('GET', KEYS[3]) == ARGV[1] then
-  redis.call('DEL', KEYS[3])
+  if ARGV[2] == 'b' and tonumber(ARGV[4]) > 0 then
+    redis.call('SET', KEYS[3], 'backoff', 'PX', ARGV[4])
+  else
+    redis.call('DEL', KEYS[3])
+  end
   local current = redis.call('GET', KEYS[1])
   local unchanged
   if ARGV[9] == '1' then unchanged = current == ARGV[10] else unchanged = not current end
   if unchanged and ARGV[2] == 'v' then
-    if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) else redis.call('SET', KEYS[1], ARGV[3]) end
-    redis.call('DEL', KEYS[2])
+    local ttl = tonumber(ARGV[4])
+    if ttl > 0 then redis.call('SET', KEYS[1], ARGV[3], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[3]) end
+    if ttl > 0 and tonumber(ARGV[11]) > 0 then
+      redis.call('SET', KEYS[2], 'g' .. ARGV[11], 'PX', ttl)
+    else
+      redis.call('DEL', KEYS[2])
+    end
     stored = 1
   elseif unchanged and ARGV[2] == 'a' then
     if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) else redis.call('DEL', KEYS[2]) end
@@ -181,14 +245,16 @@ return stored`,
   (redis, keys, args) => {
     let stored = 0;
     if (redis.call("GET", keys[2]) === args[0]) {
-      redis.call("DEL", keys[2]);
+      const ttl = Number(args[3]);
+      if (args[1] === "b" && ttl > 0) redis.call("SET", keys[2], "backoff", "PX", ttl);
+      else redis.call("DEL", keys[2]);
       const current = redis.call("GET", keys[0]);
       const unchanged = args[8] === "1" ? current === args[9] : current === null;
-      const ttl = Number(args[3]);
       if (unchanged && args[1] === "v") {
         if (ttl > 0) redis.call("SET", keys[0], args[2], "PX", ttl);
         else redis.call("SET", keys[0], args[2]);
-        redis.call("DEL", keys[1]);
+        if (ttl > 0 && Number(args[10]) > 0) redis.call("SET", keys[1], `g${args[10]}`, "PX", ttl);
+        else redis.call("DEL", keys[1]);
         stored = 1;
       } else if (unchanged && args[1] === "a") {
         if (ttl > 0) redis.call("SET", keys[1], "1", "PX", ttl);

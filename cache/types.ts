@@ -103,6 +103,53 @@ export interface GetOrSetConfig {
   lockTtlMs: number;
   /** How long a caller waits for another process's loader before a `Timeout`. */
   waitTimeoutMs: number;
+  /**
+   * Fail-safe: how long after its TTL (and stale window) a value is kept as a fallback,
+   * served instead of an error when the loader fails or times out, or while Redis cannot
+   * be reached; 0 = off.
+   *
+   * The value lives this much longer in Redis, and a marker beside it records its grace
+   * period, so every reader agrees when it expired (a later `set`, `increment`, script or
+   * `delete` ends the marker with the value it replaces). An expired value is loaded again
+   * as on a miss, one loader across processes; the callers get the fallback only if the
+   * loader fails, hits `hardTimeoutMs` or takes longer than `softTimeoutMs`, and only if
+   * the value expired no more than their own `graceMs` ago. Plain `get` and `ttl` see the
+   * value for its whole life in Redis, grace included.
+   *
+   * While Redis cannot be reached, a caller that already read the value in grace gets it;
+   * other callers get this process's last copy only with L1 on: the copies are kept beside
+   * L1 (within its bounds, kept until their grace ends, and not dropped while L1 is
+   * suspended; writes in this process and invalidations heard drop them), so they may miss
+   * writes other instances made while this one could not hear of them. Without L1 the call
+   * fails `Unavailable` as without grace. The loader is not called then: what it returned
+   * could be neither stored nor shared.
+   *
+   * @example
+   * ```ts
+   * import { memory } from "@gochat/infra/cache";
+   *
+   * await using cache = memory({ getOrSet: { graceMs: 6 * 3_600_000, softTimeoutMs: 200 } });
+   * const user = await cache.getOrSet("user:1", () => ({ id: 1 }), { ttlMs: 600_000 });
+   * console.assert(user?.id === 1);
+   * ```
+   */
+  graceMs: number;
+  /**
+   * After a loader failure answered from grace, how long the loader of that key is not
+   * called again (every process serves the fallback meanwhile); 0 = retry on every call.
+   */
+  graceBackoffMs: number;
+  /**
+   * When a fallback (grace) value exists and the loader takes longer than this, the
+   * callers get the fallback now and the load finishes in the background; 0 = off.
+   */
+  softTimeoutMs: number;
+  /**
+   * A loader still running after this long is abandoned (its signal aborts, nothing is
+   * stored) and the callers get `Timeout` (or the fallback, within grace); 0 = off.
+   * Must be longer than `softTimeoutMs` when both are set.
+   */
+  hardTimeoutMs: number;
 }
 
 /** Configuration of {@link Cache} on Redis: plain JSON, validated by `connect`. */
@@ -565,7 +612,10 @@ export interface BloomFilter {
 export interface LoaderContext {
   /** The key being loaded (as the caller gave it). */
   key: string;
-  /** Aborts when the cache closes. A loader serves every waiting caller, not only one. */
+  /**
+   * Aborts when the cache closes or the load is abandoned after `hardTimeoutMs`; never
+   * for one caller's signal: a loader serves every waiting caller, not only one.
+   */
   signal: AbortSignal;
 }
 
@@ -589,6 +639,18 @@ export interface GetOrSetOptions extends ValueOptions {
   lockTtlMs?: number;
   /** How long to wait for another process's loader before a `Timeout`. */
   waitTimeoutMs?: number;
+  /**
+   * Fail-safe window (see {@link GetOrSetConfig.graceMs}): a value that expired no more
+   * than this long ago is served instead of an error when the loader fails, times out or
+   * Redis cannot be reached (the last needs L1); 0 = off.
+   */
+  graceMs?: number;
+  /** How long a failed loader is not retried while grace serves (see {@link GetOrSetConfig.graceBackoffMs}). */
+  graceBackoffMs?: number;
+  /** With a fallback at hand, how long to wait for the loader before serving the fallback. */
+  softTimeoutMs?: number;
+  /** How long the loader may run before it is abandoned with `Timeout`; 0 = no limit. */
+  hardTimeoutMs?: number;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import type { Cache, CacheConfig, ConfigInput, Lock } from "../../cache/mod.ts";
+import type { Cache, CacheConfig, ConfigInput, GetOrSetOptions, Lock } from "../../cache/mod.ts";
 import { uniqueName } from "../_support/env.ts";
 import { waitUntil } from "../_support/process.ts";
 
@@ -1346,6 +1346,217 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     controller.abort();
     await rejectsWith(aborted, "Aborted");
     assert.equal(await other, "v");
+  });
+
+  // --- getOrSet fail-safe: grace, back-off, soft and hard timeouts, per-caller abort -----
+
+  /** Options under which "v1" is loaded and expires after 100 ms, then stays in grace. */
+  const graced = { ttlMs: 100, graceMs: 60_000, jitter: 0 };
+  const failing = (counter: { loads: number }) => () => {
+    counter.loads++;
+    return Promise.reject(new Error("database down"));
+  };
+  /** Loads "v1" under `options` and waits until it expired. */
+  const expiredInGrace = async (cache: Cache, key: string, options: GetOrSetOptions = graced) => {
+    assert.equal(await cache.getOrSet(key, () => "v1", options), "v1");
+    await sleep(150);
+  };
+
+  it("getOrSet with graceMs: a loader failing after expiry, within grace, gives the expired value", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    const counter = { loads: 0 };
+    assert.equal(await cache.getOrSet("user:1", failing(counter), graced), "v1");
+    assert.equal(counter.loads, 1, "the expired value was loaded again first");
+  });
+
+  it("getOrSet with graceMs: a loader failing once the grace period is over rejects with its error", async (cache) => {
+    const options = { ttlMs: 100, graceMs: 150, jitter: 0 };
+    await expiredInGrace(cache, "user:1", options);
+    await sleep(200); // 350 ms after the load: 100 ms of TTL and 150 of grace are over
+    await assert.rejects(
+      cache.getOrSet("user:1", failing({ loads: 0 }), options),
+      /database down/,
+    );
+  });
+
+  it("getOrSet: a caller's own graceMs bounds how long ago a fallback may have expired", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    await assert.rejects(
+      cache.getOrSet("user:1", failing({ loads: 0 }), { ...graced, graceMs: 20 }),
+      /database down/,
+    );
+    assert.equal(await cache.getOrSet("user:1", failing({ loads: 0 }), graced), "v1");
+  });
+
+  it("getOrSet without graceMs gets the loader's error even while a value is in another caller's grace", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    await assert.rejects(
+      cache.getOrSet("user:1", failing({ loads: 0 }), { ttlMs: 100, jitter: 0 }),
+      /database down/,
+    );
+  });
+
+  it("getOrSet: after a failure answered from grace, no process calls the loader for graceBackoffMs", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      const options = { ...graced, graceBackoffMs: 1_000 };
+      await expiredInGrace(cache, "user:1", options);
+      const counter = { loads: 0 };
+      assert.equal(await cache.getOrSet("user:1", failing(counter), options), "v1");
+      const backingOff = await Promise.all([
+        cache.getOrSet("user:1", failing(counter), options),
+        other.getOrSet("user:1", failing(counter), options),
+        other.getOrSet("user:1", () => "v2", options),
+      ]);
+      assert.deepEqual(backingOff, ["v1", "v1", "v1"]);
+      assert.equal(counter.loads, 1);
+      await waitUntil(async () => (await other.getOrSet("user:1", () => "v2", options)) === "v2", {
+        timeoutMs: 5_000,
+        what: "the back-off to end",
+      });
+      assert.equal(counter.loads, 1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("getOrSet: past softTimeoutMs the callers get the value in grace and the slow load lands in the background", async (cache) => {
+    const options = { ...graced, softTimeoutMs: 50 };
+    await expiredInGrace(cache, "news", options);
+    const slow = slowLoader(1_000, "v2");
+    const started = Date.now();
+    const results = await Promise.all([
+      cache.getOrSet("news", slow.loader, options),
+      cache.getOrSet("news", slow.loader, options),
+    ]);
+    const waited = Date.now() - started;
+    assert.deepEqual(results, ["v1", "v1"]);
+    assert.ok(waited < 800, `answered after ${waited} ms`);
+    await waitUntil(async () => (await cache.get("news")) === "v2", {
+      timeoutMs: 5_000,
+      what: "the background load to land",
+    });
+    assert.equal(slow.loads, 1);
+  });
+
+  it("getOrSet: softTimeoutMs does not apply without a value in grace: the callers wait for the load", async (cache) => {
+    const slow = slowLoader(200, "v1");
+    assert.equal(await cache.getOrSet("news", slow.loader, { ...graced, softTimeoutMs: 20 }), "v1");
+  });
+
+  it("getOrSet: a loader past hardTimeoutMs is abandoned: Timeout, its signal aborts, nothing is stored", async (cache) => {
+    let signal: AbortSignal | undefined;
+    let finished = false;
+    const loader = async (context: { signal: AbortSignal }) => {
+      signal = context.signal;
+      await sleep(400);
+      finished = true;
+      return "late";
+    };
+    const started = Date.now();
+    const error = await rejectsWith(
+      cache.getOrSet("slow", loader, { hardTimeoutMs: 100 }),
+      "Timeout",
+    );
+    assert.ok(Date.now() - started < 350, `failed after ${Date.now() - started} ms`);
+    assert.match(error.message, /hardTimeoutMs/);
+    assert.equal(signal?.aborted, true);
+    await waitUntil(() => finished, { timeoutMs: 5_000, what: "the abandoned loader to end" });
+    await sleep(20);
+    assert.equal(await cache.exists("slow"), 0);
+    assert.equal(await cache.getOrSet("slow", () => "next"), "next", "the lock was released");
+  });
+
+  it("getOrSet: a loader past hardTimeoutMs within grace gives the value in grace", async (cache) => {
+    const options = { ...graced, hardTimeoutMs: 100 };
+    await expiredInGrace(cache, "slow", options);
+    assert.equal(await cache.getOrSet("slow", slowLoader(1_000, "late").loader, options), "v1");
+  });
+
+  it("getOrSet: a caller's signal aborting mid-load stops only its wait; the shared load serves the others and is stored", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      const controller = new AbortController();
+      const slow = gate();
+      let loads = 0;
+      let loaderSignal: AbortSignal | undefined;
+      const loader = async (context: { signal: AbortSignal }) => {
+        loads++;
+        loaderSignal = context.signal;
+        await slow.opened;
+        return "shared";
+      };
+      const aborted = cache.getOrSet("k", loader, { signal: controller.signal });
+      await whileLoading(cache, "k");
+      const sameProcess = cache.getOrSet("k", loader);
+      const otherProcess = other.getOrSet("k", loader);
+      controller.abort();
+      await rejectsWith(aborted, "Aborted");
+      assert.equal(loaderSignal?.aborted, false);
+      slow.open();
+      assert.deepEqual(await Promise.all([sameProcess, otherProcess]), ["shared", "shared"]);
+      assert.equal(loads, 1);
+      assert.equal(await cache.get("k"), "shared");
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("getOrSet: a loader returning not-found during grace replaces the expired value with a cached not-found", async (cache) => {
+    const options = { ...graced, negativeTtlMs: 60_000 };
+    await expiredInGrace(cache, "ghost", options);
+    assert.equal(await cache.getOrSet("ghost", () => undefined, options), undefined);
+    assert.equal(await cache.get("ghost"), undefined);
+    assert.equal(await cache.getOrSet("ghost", () => "never", options), undefined);
+  });
+
+  it("a value written by set is fresh for its whole TTL to getOrSet with graceMs", async (cache) => {
+    const options = { ttlMs: 60_000, graceMs: 3_600_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("user:1", () => "loaded", options), "loaded");
+    await cache.set("user:1", "explicit", { ttlMs: 60_000 });
+    let loads = 0;
+    assert.equal(await cache.getOrSet("user:1", () => ++loads, options), "explicit");
+    assert.equal(loads, 0);
+  });
+
+  it("getOrSet with graceMs keeps the value in Redis for its TTL plus the grace period", async (cache) => {
+    await cache.getOrSet("user:1", () => "v1", { ttlMs: 10_000, graceMs: 50_000, jitter: 0 });
+    const left = (await cache.ttl("user:1"))!;
+    assert.ok(left > 59_000 && left <= 60_000, `ttl ${left}`);
+  });
+
+  it("getOrSet's fail-safe options are checked: InvalidArgument names the field", async (cache) => {
+    const refused: [GetOrSetOptions, string][] = [
+      [{ graceMs: -1 }, "graceMs"],
+      [{ graceBackoffMs: 1.5 }, "graceBackoffMs"],
+      [{ softTimeoutMs: -5 }, "softTimeoutMs"],
+      [{ hardTimeoutMs: Number.NaN }, "hardTimeoutMs"],
+      [{ softTimeoutMs: 200, hardTimeoutMs: 100 }, "hardTimeoutMs"],
+    ];
+    let loads = 0;
+    for (const [options, field] of refused) {
+      const error = await rejectsWith(
+        cache.getOrSet("k", () => ++loads, options),
+        "InvalidArgument",
+      );
+      assert.equal(error.details.field, field, error.message);
+    }
+    assert.equal(loads, 0);
+    for (
+      const [getOrSet, field] of [
+        [{ graceMs: -1 }, "getOrSet.graceMs"],
+        [{ softTimeoutMs: 200, hardTimeoutMs: 200 }, "getOrSet.hardTimeoutMs"],
+      ] as const
+    ) {
+      const error = await rejectsWith(cache.hotReload({ getOrSet }), "InvalidArgument");
+      assert.equal(error.details.field, field, error.message);
+    }
+  });
+
+  it("hotReload of the getOrSet fail-safe defaults applies to the next calls", async (cache) => {
+    await cache.hotReload({ getOrSet: { graceMs: 60_000, jitter: 0 } });
+    await expiredInGrace(cache, "user:1", { ttlMs: 100 });
+    assert.equal(await cache.getOrSet("user:1", failing({ loads: 0 }), { ttlMs: 100 }), "v1");
   });
 
   // --- hot reload ------------------------------------------------------------------------

@@ -95,6 +95,73 @@ test("fault: when Redis dies while a getOrSet loader runs, the callers still get
   }
 });
 
+test("fault: with graceMs and L1, getOrSet serves this process's last copy while Redis is down, without calling the loader", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "grace:",
+      commandTimeoutMs: 2_000,
+      reconnectMaxDelayMs: 200,
+      l1: { enabled: true, maxEntries: 100, maxBytes: 1_000_000, ttlMs: 60_000 },
+    });
+    const fresh = { ttlMs: 60_000, graceMs: 60_000 };
+    const expired = { ttlMs: 100, graceMs: 60_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("fresh", () => "f1", fresh), "f1");
+    assert.equal(await cache.getOrSet("expired", () => "e1", expired), "e1");
+    await sleep(150);
+
+    await server.process.kill();
+    let loads = 0;
+    const loader = () => `loaded ${++loads}`;
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await cache.getOrSet("fresh", loader, fresh), "f1");
+      assert.equal(await cache.getOrSet("expired", loader, expired), "e1");
+      await sleep(50);
+    }
+    assert.equal(loads, 0);
+    // Without grace the caller still learns that Redis is down.
+    assert.equal(await codeOf(cache.getOrSet("fresh", loader, { ttlMs: 60_000 })), "Unavailable");
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
+test("fault: a caller waiting within grace for another process's load gets the value in grace when Redis dies, without L1", async () => {
+  const server = await startRedis();
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({
+      nodes: [server.node],
+      keyPrefix: "gracewait:",
+      commandTimeoutMs: 2_000,
+      reconnectMaxDelayMs: 200,
+    });
+    const options = { ttlMs: 100, graceMs: 60_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("user:1", () => "v1", options), "v1");
+    await sleep(150);
+    // Another process loads it (and holds the fill lock) for a long while.
+    await cache.raw().call(
+      "SET",
+      "gracewait:{gracewait:user:1}:fill",
+      "someone-else",
+      "PX",
+      30_000,
+    );
+    let loads = 0;
+    const waiting = cache.getOrSet("user:1", () => `loaded ${++loads}`, options);
+    await sleep(100);
+    await server.process.kill();
+    assert.equal(await waiting, "v1");
+    assert.equal(loads, 0);
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
 test("fault: calls in flight when Redis dies fail Unavailable instead of hanging", async () => {
   const server = await startRedis();
   let cache: Cache | undefined;

@@ -165,6 +165,24 @@ test("redis: a value a plain get put in L1 is not fresh for getOrSet past its TT
   assert.equal(loads, 2);
 });
 
+test("redis: a value a plain get put in L1 during its grace is not fresh for getOrSet: the loader runs, and its failure gives the value", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  const options = { ttlMs: 100, graceMs: 60_000, jitter: 0 };
+  assert.equal(await a.getOrSet("news", () => "v1", options), "v1");
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  // Expired, in grace: Redis still has it, so a plain get keeps it in b's L1.
+  assert.equal(await b.get("news"), "v1");
+  let loads = 0;
+  const failing = () => {
+    loads++;
+    throw new Error("database down");
+  };
+  assert.equal(await b.getOrSet("news", failing, options), "v1");
+  assert.equal(loads, 1);
+});
+
 test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
   const keyPrefix = freshPrefix();
   await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
