@@ -38,7 +38,8 @@ export interface CoordConfig {
    * grpc-js, one HTTP/2 connection, every feature. `"gateway"`: etcd's JSON gateway
    * (`/v3/*`, etcd ≥ 3.4) over the web-standard `fetch`, for runtimes where grpc-js does
    * not run or is not wanted; the same semantics, one HTTP request per call and per watch.
-   * `keepAliveTimeMs`/`keepAliveTimeoutMs` apply to gRPC only. Over the gateway a custom CA
+   * Over the gateway `keepAliveTimeMs` is how long a silent watch waits before it is opened
+   * again (a dead connection is found that way), and `keepAliveTimeoutMs` is unused. A custom CA
    * or client certificate needs Deno or Bun (Node's `fetch` takes neither; use
    * `NODE_EXTRA_CA_CERTS` for a CA there).
    */

@@ -14,6 +14,11 @@
  * - password auth is a token from `/v3/auth/authenticate` in the `Authorization` header,
  *   fetched again once when etcd says it expired.
  *
+ * A watch that heard nothing for `keepAliveTimeMs` is opened again from where it stands (an
+ * HTTP/1.1 stream cannot be pinged as gRPC's HTTP/2 connection is, and one whose connection
+ * died without a word would stay silent forever): a dead connection costs at most that long,
+ * a live one a request per quiet interval.
+ *
  * Endpoints: calls go to one member; when it cannot be reached the next call goes to the
  * next one. The layer above retries what is safe to repeat, as it does over gRPC.
  *
@@ -28,7 +33,7 @@
  */
 
 import { readFile } from "node:fs/promises";
-import { abortError, InfraError, scopedSignal } from "../base/mod.ts";
+import { abortError, InfraError, scopedSignal, unrefTimer } from "../base/mod.ts";
 import type { CoordConfig } from "./config.ts";
 import {
   type CallOptions,
@@ -55,7 +60,7 @@ const COMPONENT = "coord";
 /** Everything the gateway transport needs from the coord config. */
 export type GatewayTransportOptions = Pick<
   CoordConfig,
-  "endpoints" | "username" | "password" | "tls" | "requestTimeoutMs"
+  "endpoints" | "username" | "password" | "tls" | "requestTimeoutMs" | "keepAliveTimeMs"
 >;
 
 // ---------------------------------------------------------------------------------------
@@ -392,6 +397,7 @@ async function* messages(
 export class GatewayTransport implements Transport {
   readonly #endpoints: string[];
   readonly #timeoutMs: number;
+  readonly #idleMs: number;
   readonly #credentials: { name: string; password: string } | undefined;
   readonly #fetch: Fetch;
   readonly #release: () => void;
@@ -405,6 +411,7 @@ export class GatewayTransport implements Transport {
   ) {
     this.#endpoints = options.endpoints;
     this.#timeoutMs = options.requestTimeoutMs;
+    this.#idleMs = options.keepAliveTimeMs;
     this.#credentials = options.username !== undefined
       ? { name: options.username, password: options.password ?? "" }
       : undefined;
@@ -583,14 +590,14 @@ export class GatewayTransport implements Transport {
   }
 
   watch(range: KeyRange, startRevision: number | undefined, sink: WatchSink): WatchSubscription {
-    const stop = new AbortController();
     let done = false;
+    let stream: AbortController | undefined;
     const release = () => this.#closed.signal.removeEventListener("abort", onClose);
     const end = (why: WatchEnd) => {
       if (done) return;
       done = true;
       release();
-      stop.abort();
+      stream?.abort();
       sink.onEnd(why);
     };
     const onClose = () => end({ reason: "error", error: closedError() });
@@ -599,53 +606,80 @@ export class GatewayTransport implements Transport {
       return { cancel: () => Promise.resolve() };
     }
     this.#closed.signal.addEventListener("abort", onClose, { once: true });
-    const request = {
-      create_request: {
-        ...keyRange(range),
-        ...(startRevision !== undefined ? { start_revision: String(startRevision) } : {}),
-      },
-    };
-    (async () => {
-      // Only the opening has a deadline; an open watch may stay quiet for as long as it likes.
-      const opening = setTimeout(() => stop.abort(), this.#timeoutMs);
-      let response: Response;
-      try {
-        response = await this.#authorized("/v3/watch", request, stop.signal, {
-          "grpc-metadata-hasleader": "true",
-        });
-      } finally {
-        clearTimeout(opening);
-      }
-      if (!response.ok || !response.body) {
-        const status = await response.json().catch(() => ({})) as GatewayStatus;
-        throw gatewayError(status, response.status);
-      }
-      for await (const message of messages(response.body)) {
-        if (done) return;
-        if (message.error) throw gatewayError(message.error as GatewayStatus);
-        const result = (message.result ?? {}) as GatewayWatchResponse;
-        if (result.canceled) {
-          const compactRevision = Number(result.compact_revision ?? 0);
-          end(
-            compactRevision > 0 ? { reason: "compacted", compactRevision } : {
-              reason: "error",
-              error: gatewayError({
-                message: `the watch was cancelled: ${result.cancel_reason || "no reason given"}`,
-              }),
-            },
-          );
-          return;
+    // Where the watch stands: a re-opened stream starts here, so it misses and repeats nothing.
+    let next = startRevision;
+    let created = false;
+    const run = async () => {
+      for (;;) {
+        const current = new AbortController();
+        stream = current;
+        let silent = false;
+        let idle: ReturnType<typeof setTimeout> | undefined;
+        // An HTTP/1.1 stream cannot be pinged, and one whose connection died without a word
+        // stays silent forever: one that heard nothing for `idleMs` is opened again.
+        const arm = () => {
+          clearTimeout(idle);
+          idle = setTimeout(() => {
+            silent = true;
+            current.abort();
+          }, this.#idleMs);
+          unrefTimer(idle);
+        };
+        try {
+          const response = await this.#openWatch(range, next, current);
+          if (!response.ok || !response.body) {
+            const status = await response.json().catch(() => ({})) as GatewayStatus;
+            throw gatewayError(status, response.status);
+          }
+          arm();
+          for await (const message of messages(response.body)) {
+            if (done) return;
+            arm();
+            if (message.error) throw gatewayError(message.error as GatewayStatus);
+            const result = (message.result ?? {}) as GatewayWatchResponse;
+            if (result.canceled) {
+              const compactRevision = Number(result.compact_revision ?? 0);
+              end(
+                compactRevision > 0 ? { reason: "compacted", compactRevision } : {
+                  reason: "error",
+                  error: gatewayError({
+                    message: `the watch was cancelled: ${
+                      result.cancel_reason || "no reason given"
+                    }`,
+                  }),
+                },
+              );
+              return;
+            }
+            if (result.created) {
+              // A watch from now covers what comes after the revision it was created at.
+              next ??= Number(result.header?.revision ?? 0) + 1;
+              if (!created) {
+                created = true;
+                sink.onCreated?.();
+              }
+            }
+            if (!result.events?.length) continue;
+            const events: TransportEvent[] = result.events.map((event) => ({
+              type: event.type === "DELETE" ? "delete" : "put",
+              kv: fromKeyValue(event.kv ?? {}),
+            }));
+            next = events[events.length - 1].kv.modRevision + 1;
+            sink.onEvents(events);
+          }
+          throw new InfraError("Unavailable", "etcd: the watch stream ended", {
+            component: COMPONENT,
+          });
+        } catch (error) {
+          if (done) return;
+          if (silent && next !== undefined) continue;
+          throw error;
+        } finally {
+          clearTimeout(idle);
         }
-        if (result.created) sink.onCreated?.();
-        if (!result.events?.length) continue;
-        const events: TransportEvent[] = result.events.map((event) => ({
-          type: event.type === "DELETE" ? "delete" : "put",
-          kv: fromKeyValue(event.kv ?? {}),
-        }));
-        sink.onEvents(events);
       }
-      throw new InfraError("Unavailable", "etcd: the watch stream ended", { component: COMPONENT });
-    })().catch((error) => {
+    };
+    run().catch((error) => {
       if (done) return;
       if (this.#closed.signal.aborted) return end({ reason: "error", error: closedError() });
       end({
@@ -664,11 +698,41 @@ export class GatewayTransport implements Transport {
           done = true;
           release();
           // Ending the HTTP request ends the watch on the server too.
-          stop.abort();
+          stream?.abort();
         }
         return Promise.resolve();
       },
     };
+  }
+
+  /** Sends a watch's create request; only the opening has a deadline. */
+  async #openWatch(
+    range: KeyRange,
+    startRevision: number | undefined,
+    stream: AbortController,
+  ): Promise<Response> {
+    const opening = setTimeout(() =>
+      stream.abort(
+        new InfraError("Timeout", `etcd did not open the watch within ${this.#timeoutMs} ms`, {
+          component: COMPONENT,
+        }),
+      ), this.#timeoutMs);
+    unrefTimer(opening);
+    try {
+      return await this.#authorized(
+        "/v3/watch",
+        {
+          create_request: {
+            ...keyRange(range),
+            ...(startRevision !== undefined ? { start_revision: String(startRevision) } : {}),
+          },
+        },
+        stream.signal,
+        { "grpc-metadata-hasleader": "true" },
+      );
+    } finally {
+      clearTimeout(opening);
+    }
   }
 
   async compact(revision: number, options?: CallOptions): Promise<void> {
