@@ -9,10 +9,11 @@
  *    (a try-lock: a lease per acquisition, create-if-absent, revoke to release). Uncontended,
  *    so both always succeed: one worker in sequence, then 8 workers on 8 lock names. Rounds
  *    alternate which side runs first. The ratio is ours ÷ etcd3 of the summed mean
- *    throughputs of both scenarios.
+ *    throughputs of both scenarios. Our lock over the JSON gateway transport (`fetch`, one
+ *    HTTP request per call) runs in the same rounds, for information (not in the ratio).
  * 2. Hot-reload latency: from starting an etcd put to `hotReload` being called on a component
- *    bound to a typed config (p50/p99), with etcd3's raw watch (put → `put` event) beside it
- *    as the floor.
+ *    bound to a typed config (p50/p99), over both transports, with etcd3's raw watch (put →
+ *    `put` event) beside it as the floor.
  *
  * Ends with `coord-lock-vs-etcd3: <ratio>`.
  */
@@ -33,6 +34,12 @@ const ours = await coord.connect({
   endpoints,
   namespace: prefix,
 });
+const gateway = await coord.connect({
+  ...coord.defaultConfig("development"),
+  transport: "gateway",
+  endpoints,
+  namespace: `${prefix}/gateway`,
+});
 const etcd3 = new Etcd3({ hosts: endpoints });
 const anchor = etcd3.namespace(`${prefix}/etcd3/`);
 
@@ -40,6 +47,11 @@ type Acquire = (name: string) => Promise<() => Promise<void>>;
 
 const acquireOurs: Acquire = async (name) => {
   const lock = await ours.lock(name);
+  return () => lock.release();
+};
+
+const acquireGateway: Acquire = async (name) => {
+  const lock = await gateway.lock(name);
   return () => lock.release();
 };
 
@@ -75,21 +87,49 @@ function fmt(n: number, digits = 0): string {
   });
 }
 
+/** Put → `hotReload` called, in ms, sorted: RELOADS samples after 10 warm-up ones. */
+async function hotReloadLatency(client: coord.Coord): Promise<number[]> {
+  const key = coord.configKey({ env: "bench", component: "reload" });
+  const config = await client.config(key, { defaults: { n: -1 } });
+  let waiting: ((n: number) => void) | undefined;
+  await config.bind({
+    hotReload(value: { n: number }) {
+      waiting?.(value.n);
+      return Promise.resolve();
+    },
+  });
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < RELOADS + 10; i++) {
+      const applied = new Promise<number>((resolve) => (waiting = resolve));
+      const started = performance.now();
+      await client.kv.set(key, { n: i });
+      await applied;
+      if (i >= 10) samples.push(performance.now() - started);
+    }
+  } finally {
+    await config.close();
+  }
+  return samples.sort((a, b) => a - b);
+}
+
 try {
   // Warm both up (connections, sessions).
   await throughput(acquireOurs, WORKERS, 300);
   await throughput(acquireEtcd3, WORKERS, 300);
+  await throughput(acquireGateway, WORKERS, 300);
 
   const scenarios = [
     { name: "1 worker", workers: 1 },
     { name: `${WORKERS} workers, ${WORKERS} names`, workers: WORKERS },
   ];
-  const rows: { scenario: string; ours: number; etcd3: number }[] = [];
+  const rows: { scenario: string; ours: number; etcd3: number; gateway: number }[] = [];
   let oursTotal = 0;
   let etcd3Total = 0;
   for (const scenario of scenarios) {
     const o: number[] = [];
     const e: number[] = [];
+    const g: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       if (round % 2 === 0) {
         o.push(await throughput(acquireOurs, scenario.workers, RUN_MS));
@@ -98,9 +138,10 @@ try {
         e.push(await throughput(acquireEtcd3, scenario.workers, RUN_MS));
         o.push(await throughput(acquireOurs, scenario.workers, RUN_MS));
       }
+      g.push(await throughput(acquireGateway, scenario.workers, RUN_MS));
     }
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    rows.push({ scenario: scenario.name, ours: mean(o), etcd3: mean(e) });
+    rows.push({ scenario: scenario.name, ours: mean(o), etcd3: mean(e), gateway: mean(g) });
     oursTotal += mean(o);
     etcd3Total += mean(e);
   }
@@ -116,24 +157,8 @@ try {
   );
 
   // Hot reload: put -> hotReload called.
-  const key = coord.configKey({ env: "bench", component: "reload" });
-  const config = await ours.config(key, { defaults: { n: -1 } });
-  let waiting: ((n: number) => void) | undefined;
-  await config.bind({
-    hotReload(value: { n: number }) {
-      waiting?.(value.n);
-      return Promise.resolve();
-    },
-  });
-  const reload: number[] = [];
-  for (let i = 0; i < RELOADS + 10; i++) {
-    const applied = new Promise<number>((resolve) => (waiting = resolve));
-    const started = performance.now();
-    await ours.kv.set(key, { n: i });
-    await applied;
-    if (i >= 10) reload.push(performance.now() - started);
-  }
-  await config.close();
+  const reload = await hotReloadLatency(ours);
+  const reloadGateway = await hotReloadLatency(gateway);
 
   // etcd3's raw watch: put -> "put" event.
   const watcher = await anchor.watch().key("raw").create();
@@ -149,7 +174,6 @@ try {
   }
   await watcher.cancel();
 
-  reload.sort((a, b) => a - b);
   raw.sort((a, b) => a - b);
   const ratio = oursTotal / etcd3Total;
 
@@ -158,18 +182,18 @@ try {
   );
   console.log("");
   console.log(
-    "| lock acquire+release, ops/s | coord (FIFO lock) | etcd3 lock() (try-lock) | ratio |",
+    "| lock acquire+release, ops/s | coord (FIFO lock) | etcd3 lock() (try-lock) | ratio | coord over the gateway (fetch) |",
   );
-  console.log("| --- | ---: | ---: | ---: |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
   for (const row of rows) {
     console.log(
       `| ${row.scenario} | ${fmt(row.ours)} | ${fmt(row.etcd3)} | ${
         fmt(row.ours / row.etcd3, 2)
-      } |`,
+      } | ${fmt(row.gateway)} |`,
     );
   }
   console.log(
-    `| ${WORKERS} workers, 1 name (contended, FIFO) | ${fmt(contended)} | n/a (fails) | |`,
+    `| ${WORKERS} workers, 1 name (contended, FIFO) | ${fmt(contended)} | n/a (fails) | | |`,
   );
   console.log("");
   console.log("| put → notification, ms | p50 | p99 |");
@@ -177,6 +201,11 @@ try {
   console.log(
     `| coord typed config → hotReload | ${fmt(percentile(reload, 50), 2)} | ${
       fmt(percentile(reload, 99), 2)
+    } |`,
+  );
+  console.log(
+    `| coord over the gateway → hotReload | ${fmt(percentile(reloadGateway, 50), 2)} | ${
+      fmt(percentile(reloadGateway, 99), 2)
     } |`,
   );
   console.log(
@@ -194,6 +223,7 @@ try {
 } finally {
   await ours.kv.delete("/", { prefix: true }).catch(() => {});
   await ours.close();
+  await gateway.close();
   await anchor.delete().all().catch(() => {});
   etcd3.close();
 }

@@ -34,6 +34,17 @@ export interface CoordConfig {
    */
   endpoints: string[];
   /**
+   * How the client talks to etcd. `"grpc"` (the default): the etcd3 npm client over
+   * grpc-js, one HTTP/2 connection, every feature. `"gateway"`: etcd's JSON gateway
+   * (`/v3/*`, etcd ≥ 3.4) over the web-standard `fetch`, for runtimes where grpc-js does
+   * not run or is not wanted; the same semantics, one HTTP request per call and per watch.
+   * Over the gateway `keepAliveTimeMs` is how long a silent watch waits before it is opened
+   * again (a dead connection is found that way), and `keepAliveTimeoutMs` is unused. A custom CA
+   * or client certificate needs Deno or Bun (Node's `fetch` takes neither; use
+   * `NODE_EXTRA_CA_CERTS` for a CA there).
+   */
+  transport?: CoordTransportKind;
+  /**
    * A root prefix for every key this client reads or writes, e.g. `/tenant-a` (or `""` for
    * none). Keys are written under it and reported without it, so two applications (or two
    * test runs) can share an etcd without seeing each other. Starts with `/`, does not end
@@ -65,6 +76,9 @@ export interface CoordConfig {
    */
   sessionTtlMs: number;
 }
+
+/** Which wire protocol a coord client speaks to etcd; see {@link CoordConfig.transport}. */
+export type CoordTransportKind = "grpc" | "gateway";
 
 /** Deployment profile of {@link defaultConfig}. */
 export type CoordEnvironment = "development" | "production";
@@ -199,6 +213,7 @@ export function checkConfig(config: CoordConfig): CoordConfig {
   const raw = check.object(config, "");
   check.knownKeys(raw, "", [
     "endpoints",
+    "transport",
     "namespace",
     "username",
     "password",
@@ -223,6 +238,9 @@ export function checkConfig(config: CoordConfig): CoordConfig {
     keepAliveTimeoutMs: checkTimeout(raw.keepAliveTimeoutMs, "keepAliveTimeoutMs"),
     sessionTtlMs: checkTtl(raw.sessionTtlMs, "sessionTtlMs"),
   };
+  if (raw.transport !== undefined) {
+    result.transport = check.oneOf(raw.transport, "transport", ["grpc", "gateway"] as const);
+  }
   if (raw.username !== undefined || raw.password !== undefined) {
     result.username = check.string(raw.username, "username");
     result.password = check.string(raw.password, "password", { allowEmpty: true });

@@ -9,12 +9,26 @@ import { getLogger, type Logger } from "../clog/mod.ts";
 import { CoordClient } from "./client.ts";
 import { checkConfig, type CoordConfig } from "./config.ts";
 import { EtcdTransport } from "./etcd.ts";
+import { GatewayTransport } from "./gateway.ts";
+import type { Transport } from "./transport.ts";
 import type { Coord } from "./types.ts";
 
 const COMPONENT = "coord";
 
 function isIpAddress(host: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith("[");
+}
+
+/**
+ * The transport a (checked) config asks for; no request is made yet.
+ *
+ * @param config A config that passed {@link checkConfig}.
+ * @returns The gRPC or the gateway transport.
+ */
+export function openTransport(config: CoordConfig): Promise<Transport> {
+  return config.transport === "gateway"
+    ? GatewayTransport.create(config)
+    : EtcdTransport.create(config);
 }
 
 /** Dependencies of {@link connect}. */
@@ -51,7 +65,8 @@ export async function connect(
   const checked = checkConfig(config);
   const logger = dependencies.logger ?? getLogger("coord");
   if (
-    checked.tls && checked.endpoints.some((endpoint) => isIpAddress(new URL(endpoint).hostname))
+    checked.transport !== "gateway" && checked.tls &&
+    checked.endpoints.some((endpoint) => isIpAddress(new URL(endpoint).hostname))
   ) {
     logger.warn(
       "TLS endpoints given as IP addresses fail on Deno and Bun (an IP is no TLS server name); " +
@@ -59,7 +74,7 @@ export async function connect(
       { endpoints: checked.endpoints },
     );
   }
-  const transport = await EtcdTransport.create(checked);
+  const transport = await openTransport(checked);
   const deadline = timeoutSignal(checked.dialTimeoutMs, COMPONENT);
   try {
     await retry(
@@ -82,6 +97,10 @@ export async function connect(
       { component: COMPONENT, cause: error },
     );
   }
-  logger.info("connected to etcd", { endpoints: checked.endpoints, namespace: checked.namespace });
+  logger.info("connected to etcd", {
+    endpoints: checked.endpoints,
+    namespace: checked.namespace,
+    transport: checked.transport ?? "grpc",
+  });
   return new CoordClient(transport, checked, logger);
 }

@@ -62,6 +62,7 @@ import type {
   WatchSink,
   WatchSubscription,
 } from "./transport.ts";
+import { prefixRangeEnd } from "./transport.ts";
 
 const COMPONENT = "coord";
 
@@ -126,23 +127,13 @@ function toBuffer(text: string): Buffer {
   return Buffer.from(text, "utf8");
 }
 
-/** The exclusive end of the range of keys starting with `prefix` (etcd's `GetPrefixRangeEnd`). */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  // Every byte is 0xff (or the prefix is empty): the range runs to the end of the keyspace.
-  return Buffer.from([0]);
-}
-
 function keyRange(range: KeyRange): { key: Buffer; range_end?: Buffer } {
   const key = toBuffer(range.key);
   if (!range.prefix) return { key };
-  return { key: range.key === "" ? Buffer.from([0]) : key, range_end: prefixEnd(key) };
+  return {
+    key: range.key === "" ? Buffer.from([0]) : key,
+    range_end: Buffer.from(prefixRangeEnd(key)),
+  };
 }
 
 function fromKeyValue(kv: IKeyValue): KeyValue {

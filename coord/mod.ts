@@ -3,8 +3,10 @@
  * FIFO distributed locks, leader election and leased instance ids, plus an embedded memory
  * driver with the same semantics.
  *
- * - {@link connect} opens a client on etcd (etcd3 npm client underneath); {@link memory}
- *   one on the embedded store. Both return a {@link Coord}.
+ * - {@link connect} opens a client on etcd: over gRPC with the etcd3 npm client (the default),
+ *   or over etcd's JSON gateway with plain `fetch` (`transport: "gateway"`, for runtimes where
+ *   grpc-js does not run); {@link memory} one on the embedded store. All return a
+ *   {@link Coord} with the same semantics.
  * - `client.kv`: JSON values with revisions, compare-and-set, and watches (ReadableStreams)
  *   that resume after etcd restarts without missing an update and recover from compaction.
  *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
@@ -99,6 +101,7 @@ export {
   type CoordConfig,
   type CoordEnvironment,
   type CoordTlsConfig,
+  type CoordTransportKind,
   defaultConfig,
 } from "./config.ts";
 export { configKey, type ConfigKeyParts, configPrefix, parseConfigKey } from "./keys.ts";

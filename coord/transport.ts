@@ -1,9 +1,9 @@
 /**
  * The seam between coord's primitives and a key-value store with etcd v3 semantics. The
  * config center, registry, locks, elections and the instance-id allocator are written once
- * against this interface; the etcd driver (`etcd.ts`, over the etcd3 npm client) and the
- * embedded memory driver (`memory.ts`) implement it. A second network transport (etcd's JSON
- * gateway over `fetch`) would implement it too.
+ * against this interface; the etcd drivers (`etcd.ts` over the etcd3 npm client's gRPC,
+ * `gateway.ts` over etcd's JSON gateway and `fetch`) and the embedded memory driver
+ * (`memory.ts`) implement it.
  *
  * Internal: not exported from `mod.ts`.
  *
@@ -194,4 +194,24 @@ export function isFutureRevision(error: unknown): boolean {
 /** The lease id of a key name: etcd's concurrency package writes it in lower-case hex. */
 export function leaseHex(id: string): string {
   return BigInt(id).toString(16);
+}
+
+/**
+ * The exclusive end of the range of keys starting with `prefix` (etcd's
+ * `GetPrefixRangeEnd`): the prefix with its last byte below 0xff incremented. An empty
+ * prefix, or one of 0xff bytes only, runs to the end of the keyspace (`[0]`).
+ *
+ * @param prefix The prefix as UTF-8 bytes.
+ * @returns The range end.
+ */
+export function prefixRangeEnd(prefix: Uint8Array): Uint8Array {
+  // A copy: `slice` of a Node Buffer is a view, and the increment must not touch the key.
+  const end = new Uint8Array(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return new Uint8Array([0]);
 }

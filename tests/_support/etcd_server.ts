@@ -57,10 +57,10 @@ async function healthy(url: string): Promise<boolean> {
 /**
  * Starts a private etcd: `size` members (1 or 3) with short heartbeats, in a temp dir.
  *
- * @param options Cluster size, TLS files, and whether the log goes to the temp dir.
+ * @param options Cluster size, TLS files, and more etcd flags (`args`, for every member).
  */
 export async function startEtcd(
-  options: { size?: number; tls?: EtcdTlsFiles } = {},
+  options: { size?: number; tls?: EtcdTlsFiles; args?: string[] } = {},
 ): Promise<EtcdServer> {
   const size = options.size ?? 1;
   const dir = mkdtempSync(join(tmpdir(), "coord-etcd-"));
@@ -114,6 +114,7 @@ export async function startEtcd(
         "--log-level",
         "warn",
       ];
+      args.push(...(options.args ?? []));
       if (options.tls) {
         args.push("--cert-file", options.tls.certFile, "--key-file", options.tls.keyFile);
         if (options.tls.clientCaFile) {

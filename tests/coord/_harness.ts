@@ -5,7 +5,7 @@
 import process from "node:process";
 import { getLogger, type Logger } from "../../clog/mod.ts";
 import { CoordClient } from "../../coord/client.ts";
-import { EtcdTransport } from "../../coord/etcd.ts";
+import { openTransport } from "../../coord/connect.ts";
 import { MemoryStore, MemoryTransport } from "../../coord/memory_store.ts";
 import * as coord from "../../coord/mod.ts";
 import type { Transport } from "../../coord/transport.ts";
@@ -77,7 +77,7 @@ export function etcdHarness(
           ...config,
           requestTimeoutMs: clientOptions.requestTimeoutMs ?? config.requestTimeoutMs,
         };
-        const transport = await EtcdTransport.create(settings);
+        const transport = await openTransport(settings);
         const wrap = clientOptions.wrap ?? ((t: Transport) => t);
         client = new CoordClient(wrap(transport), settings, clientOptions.logger ?? testLogger());
       } else {
@@ -98,7 +98,7 @@ export function etcdHarness(
   };
   if (options.compactable) {
     harness.compact = async (revision: number) => {
-      const transport = await EtcdTransport.create(config);
+      const transport = await openTransport(config);
       try {
         await transport.compact(revision);
       } finally {

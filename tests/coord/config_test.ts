@@ -88,3 +88,11 @@ test("the rest of the config is checked too: namespace, lease TTL, credentials, 
   refuses(() => coord.memory({ x: 1 } as never), "x");
   assert.deepEqual(coord.checkConfig({ ...base, username: "u", password: "" }).password, "");
 });
+
+test("the transport is grpc (the default) or gateway; anything else is InvalidArgument", () => {
+  assert.equal(coord.checkConfig(base).transport, undefined);
+  assert.equal(coord.checkConfig({ ...base, transport: "gateway" }).transport, "gateway");
+  assert.equal(coord.checkConfig({ ...base, transport: "grpc" }).transport, "grpc");
+  refuses(() => coord.checkConfig({ ...base, transport: "http" as never }), "transport");
+  refuses(() => coord.checkConfig({ ...base, transport: "" as never }), "transport");
+});

@@ -21,10 +21,11 @@ import { etcdHarness } from "./_harness.ts";
 
 /** Runs `fn` with a private single-member etcd and a harness on it. */
 async function withPrivateEtcd(
+  transport: coord.CoordTransportKind,
   fn: (server: EtcdServer, harness: CoordHarness) => Promise<void>,
 ): Promise<void> {
   const server = await startEtcd();
-  const harness = await etcdHarness(server.endpoints, { compactable: true });
+  const harness = await etcdHarness(server.endpoints, { compactable: true, config: { transport } });
   try {
     await fn(server, harness);
   } finally {
@@ -40,208 +41,254 @@ async function restart(server: EtcdServer, downMs: number): Promise<void> {
   await server.members[0].process.start();
 }
 
-compactionContract("etcd (private)", async () => {
-  const server = await startEtcd();
-  const harness = await etcdHarness(server.endpoints, { compactable: true });
-  return {
-    ...harness,
-    async close() {
-      await harness.close().catch(() => {});
+// Every fault, over each transport: gRPC (etcd3) and the JSON gateway (fetch).
+for (const transport of ["grpc", "gateway"] as const) {
+  const label = transport === "grpc" ? "" : "gateway: ";
+
+  compactionContract(`etcd (private${transport === "grpc" ? "" : ", gateway"})`, async () => {
+    const server = await startEtcd();
+    const harness = await etcdHarness(server.endpoints, {
+      compactable: true,
+      config: { transport },
+    });
+    return {
+      ...harness,
+      async close() {
+        await harness.close().catch(() => {});
+        await server.close();
+      },
+    };
+  });
+
+  test(
+    label +
+      "a watch survives an etcd SIGKILL and restart and sees every later update once, in order",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const watcher = await h.client();
+        const writer = await h.client();
+        const reader = watcher.kv.watch<number>("/fault/", { prefix: true }).getReader();
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await writer.kv.set("/fault/n", 0);
+          const first = await nextChunk(reader);
+          assert.equal(first.type === "put" && first.value, 0);
+          await restart(server, 500);
+          // Written as soon as etcd is back, possibly before the watch has resubscribed.
+          for (let i = 1; i <= 5; i++) await writer.kv.set("/fault/n", i);
+          await writer.kv.set("/fault/other", "x");
+          const seen: number[] = [];
+          for (let i = 0; i < 5; i++) {
+            const event = await nextChunk(reader, 20_000);
+            assert.equal(event.type, "put");
+            if (event.type === "put") seen.push(event.value);
+          }
+          assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+          assert.equal((await nextChunk(reader)).key, "/fault/other");
+        } finally {
+          await reader.cancel();
+        }
+      }),
+  );
+
+  test(
+    label + "typed config keeps hot-reloading after an etcd restart",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const c = await h.client();
+        const key = coord.configKey({ env: "test", component: "fault" });
+        await using cfg = await c.config(key, { defaults: { level: "info" } });
+        const applied: string[] = [];
+        await cfg.bind({
+          hotReload: (value: { level: string }) => Promise.resolve(void applied.push(value.level)),
+        });
+        await restart(server, 300);
+        await c.kv.set(key, { level: "debug" });
+        await waitUntil(() => cfg.current().level === "debug", {
+          timeoutMs: 20_000,
+          what: "reload",
+        });
+        assert.deepEqual(applied, ["info", "debug"]);
+      }),
+  );
+
+  test(
+    label + "a registration survives a short etcd restart without being lost",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const c = await h.client();
+        await using registration = await c.registry.register(
+          { service: "svc", id: "short", address: "a:1" },
+          { ttlMs: 4_000 },
+        );
+        const states: string[] = [];
+        registration.onStateChange((state) => states.push(state));
+        await restart(server, 300);
+        // Several keepalive rounds after the restart.
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        assert.deepEqual(states, []);
+        assert.deepEqual((await c.registry.discover("svc")).map((i) => i.id), ["short"]);
+      }),
+  );
+
+  test(
+    label + "a registration lost during a long etcd outage comes back after the restart",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const c = await h.client();
+        const observer = await h.client();
+        await using registration = await c.registry.register(
+          { service: "svc", id: "long", address: "a:1" },
+          { ttlMs: TTL },
+        );
+        const firstPeriod = registration.signal;
+        await server.members[0].process.kill();
+        try {
+          // Lost locally before etcd could expire it (it is down: it cannot expire anything).
+          const reason = await aborted(firstPeriod, 10_000);
+          assert.ok(InfraError.is(reason, "LockLost"));
+          assert.equal(registration.state, "lost");
+        } finally {
+          await server.members[0].process.start();
+        }
+        await waitUntil(() => registration.state === "registered", {
+          timeoutMs: 20_000,
+          what: "re-registration",
+        });
+        assert.deepEqual((await observer.registry.discover("svc")).map((i) => i.id), ["long"]);
+        assert.equal(registration.signal.aborted, false);
+      }),
+  );
+
+  test(
+    label +
+      "a lock whose lease expires during an outage fires its signal, and the next waiter gets it",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const holder = await h.client();
+        const waiter = await h.client();
+        const held = await holder.lock("fault", { ttlMs: TTL });
+        const signal = held.signal;
+        const waiting = waiter.lock("fault", { ttlMs: 6_000 });
+        await waitUntil(
+          async () =>
+            (await holder.transport.range({ key: "/locks/fault/", prefix: true })).kvs.length === 2,
+          { what: "the waiter to queue" },
+        );
+        await server.members[0].process.kill();
+        let reason: unknown;
+        try {
+          reason = await aborted(signal, 10_000);
+        } finally {
+          await server.members[0].process.start();
+        }
+        assert.ok(InfraError.is(reason, "LockLost"));
+        const next = await waiting;
+        assert.ok(next.fencingToken > held.fencingToken);
+        assert.equal(await next.isOwner(), true);
+        assert.equal(await held.isOwner(), false);
+        await next.release();
+        await held.release();
+      }),
+  );
+
+  test(
+    label +
+      "an instance-id lease fires its signal during an outage and re-claims the same id after the restart",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const c = await h.client();
+        const lease = await c.leaseInstanceId("fault", { ttlMs: TTL });
+        const key = `/ids/fault/${lease.id}`;
+        const oldLease = (await c.transport.range({ key })).kvs[0].lease;
+        const states: coord.InstanceIdState[] = [];
+        lease.onStateChange((state) => states.push(state));
+        await server.members[0].process.kill();
+        try {
+          assert.ok(InfraError.is(await aborted(lease.signal, 10_000), "LockLost"));
+          assert.equal(lease.state, "lost");
+        } finally {
+          await server.members[0].process.start();
+        }
+        await waitUntil(() => lease.state === "held", { timeoutMs: 20_000, what: "the re-claim" });
+        assert.deepEqual(states, ["lost", "held"]);
+        assert.equal(lease.signal.aborted, false);
+        const kvs = (await c.transport.range({ key: "/ids/fault/", prefix: true })).kvs;
+        assert.deepEqual(kvs.map((kv) => kv.key), [key]);
+        assert.notEqual(kvs[0].lease, oldLease);
+        await lease.close();
+      }),
+  );
+
+  test(
+    label + "cancelled watches leave no watcher behind on the server",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const member = server.members[0];
+        const watchers = () => member.metric("etcd_debugging_mvcc_watcher_total");
+        const c = (await h.client()) as CoordClient;
+        const baseline = await watchers();
+        const stop = new AbortController();
+        const kv = c.kv.watch("/leak/", { prefix: true, signal: stop.signal }).getReader();
+        const services = c.registry.watch("svc").getReader();
+        const leader = c.election("leak").observe().getReader();
+        await nextChunk(services);
+        await nextChunk(leader);
+        await waitUntil(async () => (await watchers()) >= baseline + 3, { what: "3 watchers" });
+        stop.abort();
+        await services.cancel();
+        await leader.cancel();
+        assert.equal((await kv.read()).done, true);
+        await waitUntil(async () => (await watchers()) === baseline, {
+          what: "the watchers to be gone",
+        });
+        // A held lock that was watched, then released.
+        const lock = await c.lock("leak", { ttlMs: TTL });
+        void lock.signal;
+        await waitUntil(async () => (await watchers()) === baseline + 1, {
+          what: "the lock watch",
+        });
+        await lock.release();
+        await waitUntil(async () => (await watchers()) === baseline, { what: "no lock watch" });
+      }),
+  );
+
+  test(
+    label + "connect fails with Unavailable when etcd does not answer within the dial timeout",
+    async () => {
+      const server = await startEtcd();
+      const endpoints = server.endpoints;
       await server.close();
+      await rejectsWith(
+        coord.connect({ ...coord.defaultConfig(), transport, endpoints, dialTimeoutMs: 500 }),
+        "Unavailable",
+      );
+      await rejectsWith(
+        coord.connect({ ...coord.defaultConfig(), transport, endpoints, dialTimeoutMs: 0 }),
+        "InvalidArgument",
+      );
     },
-  };
-});
-
-test("a watch survives an etcd SIGKILL and restart and sees every later update once, in order", () =>
-  withPrivateEtcd(async (server, h) => {
-    const watcher = await h.client();
-    const writer = await h.client();
-    const reader = watcher.kv.watch<number>("/fault/", { prefix: true }).getReader();
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      await writer.kv.set("/fault/n", 0);
-      const first = await nextChunk(reader);
-      assert.equal(first.type === "put" && first.value, 0);
-      await restart(server, 500);
-      // Written as soon as etcd is back, possibly before the watch has resubscribed.
-      for (let i = 1; i <= 5; i++) await writer.kv.set("/fault/n", i);
-      await writer.kv.set("/fault/other", "x");
-      const seen: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const event = await nextChunk(reader, 20_000);
-        assert.equal(event.type, "put");
-        if (event.type === "put") seen.push(event.value);
-      }
-      assert.deepEqual(seen, [1, 2, 3, 4, 5]);
-      assert.equal((await nextChunk(reader)).key, "/fault/other");
-    } finally {
-      await reader.cancel();
-    }
-  }));
-
-test("typed config keeps hot-reloading after an etcd restart", () =>
-  withPrivateEtcd(async (server, h) => {
-    const c = await h.client();
-    const key = coord.configKey({ env: "test", component: "fault" });
-    await using cfg = await c.config(key, { defaults: { level: "info" } });
-    const applied: string[] = [];
-    await cfg.bind({
-      hotReload: (value: { level: string }) => Promise.resolve(void applied.push(value.level)),
-    });
-    await restart(server, 300);
-    await c.kv.set(key, { level: "debug" });
-    await waitUntil(() => cfg.current().level === "debug", { timeoutMs: 20_000, what: "reload" });
-    assert.deepEqual(applied, ["info", "debug"]);
-  }));
-
-test("a registration survives a short etcd restart without being lost", () =>
-  withPrivateEtcd(async (server, h) => {
-    const c = await h.client();
-    await using registration = await c.registry.register(
-      { service: "svc", id: "short", address: "a:1" },
-      { ttlMs: 4_000 },
-    );
-    const states: string[] = [];
-    registration.onStateChange((state) => states.push(state));
-    await restart(server, 300);
-    // Several keepalive rounds after the restart.
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
-    assert.deepEqual(states, []);
-    assert.deepEqual((await c.registry.discover("svc")).map((i) => i.id), ["short"]);
-  }));
-
-test("a registration lost during a long etcd outage comes back after the restart", () =>
-  withPrivateEtcd(async (server, h) => {
-    const c = await h.client();
-    const observer = await h.client();
-    await using registration = await c.registry.register(
-      { service: "svc", id: "long", address: "a:1" },
-      { ttlMs: TTL },
-    );
-    const firstPeriod = registration.signal;
-    await server.members[0].process.kill();
-    try {
-      // Lost locally before etcd could expire it (it is down: it cannot expire anything).
-      const reason = await aborted(firstPeriod, 10_000);
-      assert.ok(InfraError.is(reason, "LockLost"));
-      assert.equal(registration.state, "lost");
-    } finally {
-      await server.members[0].process.start();
-    }
-    await waitUntil(() => registration.state === "registered", {
-      timeoutMs: 20_000,
-      what: "re-registration",
-    });
-    assert.deepEqual((await observer.registry.discover("svc")).map((i) => i.id), ["long"]);
-    assert.equal(registration.signal.aborted, false);
-  }));
-
-test("a lock whose lease expires during an outage fires its signal, and the next waiter gets it", () =>
-  withPrivateEtcd(async (server, h) => {
-    const holder = await h.client();
-    const waiter = await h.client();
-    const held = await holder.lock("fault", { ttlMs: TTL });
-    const signal = held.signal;
-    const waiting = waiter.lock("fault", { ttlMs: 6_000 });
-    await waitUntil(
-      async () =>
-        (await holder.transport.range({ key: "/locks/fault/", prefix: true })).kvs.length === 2,
-      { what: "the waiter to queue" },
-    );
-    await server.members[0].process.kill();
-    let reason: unknown;
-    try {
-      reason = await aborted(signal, 10_000);
-    } finally {
-      await server.members[0].process.start();
-    }
-    assert.ok(InfraError.is(reason, "LockLost"));
-    const next = await waiting;
-    assert.ok(next.fencingToken > held.fencingToken);
-    assert.equal(await next.isOwner(), true);
-    assert.equal(await held.isOwner(), false);
-    await next.release();
-    await held.release();
-  }));
-
-test("an instance-id lease fires its signal during an outage and re-claims the same id after the restart", () =>
-  withPrivateEtcd(async (server, h) => {
-    const c = await h.client();
-    const lease = await c.leaseInstanceId("fault", { ttlMs: TTL });
-    const key = `/ids/fault/${lease.id}`;
-    const oldLease = (await c.transport.range({ key })).kvs[0].lease;
-    const states: coord.InstanceIdState[] = [];
-    lease.onStateChange((state) => states.push(state));
-    await server.members[0].process.kill();
-    try {
-      assert.ok(InfraError.is(await aborted(lease.signal, 10_000), "LockLost"));
-      assert.equal(lease.state, "lost");
-    } finally {
-      await server.members[0].process.start();
-    }
-    await waitUntil(() => lease.state === "held", { timeoutMs: 20_000, what: "the re-claim" });
-    assert.deepEqual(states, ["lost", "held"]);
-    assert.equal(lease.signal.aborted, false);
-    const kvs = (await c.transport.range({ key: "/ids/fault/", prefix: true })).kvs;
-    assert.deepEqual(kvs.map((kv) => kv.key), [key]);
-    assert.notEqual(kvs[0].lease, oldLease);
-    await lease.close();
-  }));
-
-test("cancelled watches leave no watcher behind on the server", () =>
-  withPrivateEtcd(async (server, h) => {
-    const member = server.members[0];
-    const watchers = () => member.metric("etcd_debugging_mvcc_watcher_total");
-    const c = (await h.client()) as CoordClient;
-    const baseline = await watchers();
-    const stop = new AbortController();
-    const kv = c.kv.watch("/leak/", { prefix: true, signal: stop.signal }).getReader();
-    const services = c.registry.watch("svc").getReader();
-    const leader = c.election("leak").observe().getReader();
-    await nextChunk(services);
-    await nextChunk(leader);
-    await waitUntil(async () => (await watchers()) >= baseline + 3, { what: "3 watchers" });
-    stop.abort();
-    await services.cancel();
-    await leader.cancel();
-    assert.equal((await kv.read()).done, true);
-    await waitUntil(async () => (await watchers()) === baseline, {
-      what: "the watchers to be gone",
-    });
-    // A held lock that was watched, then released.
-    const lock = await c.lock("leak", { ttlMs: TTL });
-    void lock.signal;
-    await waitUntil(async () => (await watchers()) === baseline + 1, { what: "the lock watch" });
-    await lock.release();
-    await waitUntil(async () => (await watchers()) === baseline, { what: "no lock watch" });
-  }));
-
-test("connect fails with Unavailable when etcd does not answer within the dial timeout", async () => {
-  const server = await startEtcd();
-  const endpoints = server.endpoints;
-  await server.close();
-  await rejectsWith(
-    coord.connect({ ...coord.defaultConfig(), endpoints, dialTimeoutMs: 500 }),
-    "Unavailable",
   );
-  await rejectsWith(
-    coord.connect({ ...coord.defaultConfig(), endpoints, dialTimeoutMs: 0 }),
-    "InvalidArgument",
-  );
-});
 
-test("a watch on the election keeps reporting after a restart", () =>
-  withPrivateEtcd(async (server, h) => {
-    const a = await h.client();
-    const observer = await h.client();
-    const reader = observer.election("restart").observe<string>().getReader();
-    try {
-      assert.equal(await nextChunk(reader), undefined);
-      await restart(server, 300);
-      const leadership = await a.election("restart").campaign("a", { ttlMs: 4_000 });
-      assert.equal((await chunkWhere(reader, (info) => info?.value === "a", 20_000))?.value, "a");
-      await leadership.resign();
-    } finally {
-      await reader.cancel();
-    }
-  }));
+  test(
+    label + "a watch on the election keeps reporting after a restart",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        const a = await h.client();
+        const observer = await h.client();
+        const reader = observer.election("restart").observe<string>().getReader();
+        try {
+          assert.equal(await nextChunk(reader), undefined);
+          await restart(server, 300);
+          const leadership = await a.election("restart").campaign("a", { ttlMs: 4_000 });
+          assert.equal(
+            (await chunkWhere(reader, (info) => info?.value === "a", 20_000))?.value,
+            "a",
+          );
+          await leadership.resign();
+        } finally {
+          await reader.cancel();
+        }
+      }),
+  );
+}
