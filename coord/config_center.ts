@@ -9,8 +9,16 @@
 
 import { decodeJson, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
 import { checkKey } from "./keys.ts";
+import { runTransaction } from "./transaction.ts";
 import type { CoordContext } from "./context.ts";
-import type { CallOptions, Compare, KeyRange, KeyValue, Operation } from "./transport.ts";
+import type {
+  CallOptions,
+  Compare,
+  KeyRange,
+  KeyValue,
+  Operation,
+  TxnResult,
+} from "./transport.ts";
 import { isCompacted, isFutureRevision } from "./transport.ts";
 import { readStart, runWatch, type WatchChange, type WatchStart } from "./watch.ts";
 import type {
@@ -18,11 +26,14 @@ import type {
   ConfigEntry,
   ConfigEvent,
   ConfigList,
+  ConfigTransaction,
   DeleteOptions,
   Fence,
   ListOptions,
   SetOptions,
   SignalOptions,
+  TransactionOptions,
+  TransactionResult,
   WatchOptions,
 } from "./types.ts";
 
@@ -92,11 +103,30 @@ export function fenceCompare(fence: Fence): Compare {
   return { key: fence.key, target: "create", result: "==", value: fence.fencingToken };
 }
 
-function lockLost(fence: Fence): InfraError {
+/**
+ * The error of a guarded write whose guard no longer holds.
+ *
+ * @param fence The guard.
+ * @returns The `LockLost` error.
+ */
+export function lockLost(fence: Fence): InfraError {
   return new InfraError("LockLost", `the guard ${fence.key} is no longer held`, {
     component: COMPONENT,
     details: { key: fence.key, fencingToken: fence.fencingToken },
   });
+}
+
+/**
+ * Whether `guard` still held when a guarded transaction failed: its failure branch reads the
+ * guard's key (`[{ type: "range", request: { key: guard.key, keysOnly: true } }]`).
+ *
+ * @param result The failed transaction.
+ * @param guard The guard.
+ * @returns True when the guard's key is still the one with its fencing token.
+ */
+export function guardHeld(result: TxnResult, guard: Fence): boolean {
+  const read = result.results[0];
+  return read?.type === "range" && read.result.kvs[0]?.createRevision === guard.fencingToken;
 }
 
 function checkRevision(value: unknown, field: string, min: number): number {
@@ -225,11 +255,7 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
         failure: guard ? [{ type: "range", request: { key: guard.key, keysOnly: true } }] : [],
       }, { signal: options.signal });
       if (!result.succeeded) {
-        if (guard) {
-          const held = result.results[0]?.type === "range" &&
-            result.results[0].result.kvs[0]?.createRevision === guard.fencingToken;
-          if (!held) throw lockLost(guard);
-        }
+        if (guard && !guardHeld(result, guard)) throw lockLost(guard);
         throw new InfraError(
           "Conflict",
           `${key} changed: expected revision ${expectedRevision}`,
@@ -267,6 +293,13 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
         options.signal,
       );
       return { entries: result.kvs.map((kv) => toEntry<T>(kv)), revision: result.revision };
+    },
+
+    transaction<R>(
+      fn: (tx: ConfigTransaction) => Promise<R> | R,
+      options?: TransactionOptions,
+    ): Promise<TransactionResult<R>> {
+      return runTransaction(context, fn, options);
     },
 
     watch<T>(key: string, options: WatchOptions = {}): ReadableStream<ConfigEvent<T>> {

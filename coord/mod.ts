@@ -7,8 +7,9 @@
  *   or over etcd's JSON gateway with plain `fetch` (`transport: "gateway"`, for runtimes where
  *   grpc-js does not run); {@link memory} one on the embedded store. All return a
  *   {@link Coord} with the same semantics.
- * - `client.kv`: JSON values with revisions, compare-and-set, and watches (ReadableStreams)
- *   that resume after etcd restarts without missing an update and recover from compaction.
+ * - `client.kv`: JSON values with revisions, compare-and-set, multi-key transactions with
+ *   optimistic concurrency (`kv.transaction`, etcd's STM), and watches (ReadableStreams) that
+ *   resume after etcd restarts without missing an update and recover from compaction.
  *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
  *   ...), there or as an election value, registry metadata or typed-config defaults, is
  *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
@@ -70,6 +71,7 @@ export type {
   ConfigSchemaIssue,
   ConfigSchemaProps,
   ConfigSchemaResult,
+  ConfigTransaction,
   Coord,
   DeleteOptions,
   Election,
@@ -92,6 +94,8 @@ export type {
   ServiceRegistry,
   SetOptions,
   SignalOptions,
+  TransactionOptions,
+  TransactionResult,
   TypedConfig,
   TypedConfigOptions,
   WatchOptions,

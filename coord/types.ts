@@ -115,6 +115,52 @@ export type ConfigEvent<T = unknown> =
   }
   | { type: "reset"; key: string; revision: number; reloaded: true };
 
+/** Reads and writes of one attempt of {@link ConfigCenter.transaction}. */
+export interface ConfigTransaction {
+  /**
+   * Reads a key as of the transaction's snapshot: the revision of its first read. A key this
+   * transaction wrote reads as written (with the stored key's revisions until the commit).
+   *
+   * @param key The key.
+   * @returns The entry, or undefined when the key does not exist (or was deleted here).
+   * @throws {InfraError} `InvalidArgument` for a bad key or a stored value that is not JSON,
+   * or once the transaction has ended.
+   */
+  get<T = unknown>(key: string): Promise<ConfigEntry<T> | undefined>;
+  /**
+   * Writes a key at the commit (the last write to a key wins).
+   *
+   * @param key The key.
+   * @param value Any value JSON brings back as it is (the rule of {@link ConfigCenter}).
+   * @throws {InfraError} `InvalidArgument` for a bad key or value (at once, not at the
+   * commit), or once the transaction has ended.
+   */
+  set(key: string, value: unknown): void;
+  /**
+   * Deletes a key at the commit.
+   *
+   * @param key The key.
+   * @throws {InfraError} `InvalidArgument` for a bad key, or once the transaction has ended.
+   */
+  delete(key: string): void;
+}
+
+/** Options of {@link ConfigCenter.transaction}. */
+export interface TransactionOptions extends SetOptions {
+  /** How many times the function may run before the transaction gives up with `Conflict`. Default 10. */
+  maxAttempts?: number;
+}
+
+/** What {@link ConfigCenter.transaction} returns. */
+export interface TransactionResult<R> {
+  /** What the function returned (on its last, committed run). */
+  value: R;
+  /** The revision of the commit; of the snapshot for a transaction that only read (0: none). */
+  revision: number;
+  /** How many times the function ran. */
+  attempts: number;
+}
+
 /**
  * The config center: JSON values by key, with revisions. Keys start with `/` and are used
  * as given (see {@link configKey} for the `/config/{env}/{service}/{component}` layout); a
@@ -194,6 +240,41 @@ export interface ConfigCenter {
    * @throws {InfraError} `InvalidArgument` when a stored value is not JSON (naming its key).
    */
   list<T = unknown>(prefix: string, options?: ListOptions): Promise<ConfigList<T>>;
+  /**
+   * Reads and writes several keys atomically, with optimistic concurrency (etcd's software
+   * transactional memory, serializable snapshot isolation): `fn`'s reads all see one
+   * revision, its writes are applied in one etcd transaction only if none of the keys it read
+   * or writes changed since, and otherwise `fn` runs again on a fresh snapshot. So `fn` may
+   * run several times: it should only read and write through `tx` (and compute). A function
+   * that only reads commits nothing. Nothing is written when `fn` throws.
+   *
+   * @param fn The transaction.
+   * @param options `maxAttempts` (default 10), a guard (write only while a lock or
+   * leadership is held) and a signal.
+   * @returns What `fn` returned, the commit revision and the attempts.
+   * @throws {InfraError} `Conflict` when every attempt conflicted; `LockLost` when the guard no
+   * longer holds; `InvalidArgument` for bad keys, values or options; what `fn` threw.
+   *
+   * @example Move a quota between two services atomically
+   * ```ts
+   * import * as coord from "@gochat/infra/coord";
+   *
+   * await using client = coord.memory();
+   * await client.kv.set("/quota/a", 10);
+   * await client.kv.set("/quota/b", 0);
+   * await client.kv.transaction(async (tx) => {
+   *   const a = (await tx.get<number>("/quota/a"))?.value ?? 0;
+   *   const b = (await tx.get<number>("/quota/b"))?.value ?? 0;
+   *   tx.set("/quota/a", a - 3);
+   *   tx.set("/quota/b", b + 3);
+   * });
+   * console.assert((await client.kv.get("/quota/b"))?.value === 3);
+   * ```
+   */
+  transaction<R>(
+    fn: (tx: ConfigTransaction) => Promise<R> | R,
+    options?: TransactionOptions,
+  ): Promise<TransactionResult<R>>;
   /**
    * Watches a key or prefix. The stream survives etcd restarts and connection loss without
    * missing an update (it resumes from the last revision it reported) and recovers from

@@ -384,6 +384,150 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await rejectsWith(c.kv.compareAndSet("/cas/k", "third", created), "Conflict");
   });
 
+  it("a transaction applies all its writes in one revision and returns what its function returned", async (h) => {
+    const c = await h.client();
+    await c.kv.set("/tx/a", 10);
+    await c.kv.set("/tx/b", 0);
+    const result = await c.kv.transaction(async (tx) => {
+      const a = (await tx.get<number>("/tx/a"))!.value;
+      const b = (await tx.get<number>("/tx/b"))!.value;
+      tx.set("/tx/a", a - 3);
+      tx.set("/tx/b", b + 3);
+      tx.delete("/tx/gone");
+      return a + b;
+    });
+    assert.deepEqual({ value: result.value, attempts: result.attempts }, {
+      value: 10,
+      attempts: 1,
+    });
+    const [a, b] = [await c.kv.get<number>("/tx/a"), await c.kv.get<number>("/tx/b")];
+    assert.deepEqual([a?.value, b?.value], [7, 3]);
+    assert.equal(a?.revision, result.revision);
+    assert.equal(b?.revision, result.revision);
+  });
+
+  it("concurrent transactions on one counter from two clients lose no update", async (h) => {
+    const [one, two] = [await h.client(), await h.client()];
+    await one.kv.set("/tx/counter", 0);
+    const increment = (c: CoordClient) =>
+      c.kv.transaction(async (tx) => {
+        const n = (await tx.get<number>("/tx/counter"))!.value;
+        tx.set("/tx/counter", n + 1);
+      }, { maxAttempts: 100 });
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => increment(i % 2 === 0 ? one : two)),
+    );
+    assert.equal((await one.kv.get("/tx/counter"))?.value, 20);
+    // They did conflict (else the test proves nothing), and ran again on fresh snapshots.
+    assert.ok(runs.some((run) => run.attempts > 1), JSON.stringify(runs.map((r) => r.attempts)));
+  });
+
+  it("every read of a transaction sees the snapshot of its first read", async (h) => {
+    const [c, other] = [await h.client(), await h.client()];
+    await c.kv.set("/tx/x", "old");
+    await c.kv.set("/tx/y", "old");
+    const result = await c.kv.transaction(async (tx) => {
+      const x = (await tx.get<string>("/tx/x"))?.value;
+      await other.kv.set("/tx/y", "new");
+      await other.kv.set("/tx/z", "new");
+      const y = (await tx.get<string>("/tx/y"))?.value;
+      const z = await tx.get("/tx/z");
+      return [x, y, z];
+    });
+    assert.deepEqual(result.value, ["old", "old", undefined]);
+    assert.equal(result.attempts, 1);
+  });
+
+  it("a transaction whose reads or blind writes changed since its snapshot runs again", async (h) => {
+    const [c, other] = [await h.client(), await h.client()];
+    await c.kv.set("/tx/read", 1);
+    let runs = 0;
+    const result = await c.kv.transaction(async (tx) => {
+      runs++;
+      const read = (await tx.get<number>("/tx/read"))!.value;
+      // On the first run another client writes the key this one writes without reading it.
+      if (runs === 1) await other.kv.set("/tx/blind", "theirs");
+      tx.set("/tx/blind", `ours after ${read}`);
+      return runs;
+    });
+    assert.equal(result.attempts, 2);
+    assert.equal(result.value, 2);
+    assert.equal((await c.kv.get("/tx/blind"))?.value, "ours after 1");
+  });
+
+  it("a transaction that keeps conflicting gives up with Conflict after maxAttempts and writes nothing", async (h) => {
+    const [c, other] = [await h.client(), await h.client()];
+    await c.kv.set("/tx/hot", 0);
+    let runs = 0;
+    const failed = c.kv.transaction(async (tx) => {
+      runs++;
+      const n = (await tx.get<number>("/tx/hot"))!.value;
+      await other.kv.set("/tx/hot", n + 100);
+      tx.set("/tx/hot", -1);
+      tx.set("/tx/side", runs);
+    }, { maxAttempts: 3 });
+    await assert.rejects(failed, (error: unknown) => {
+      assert.ok(InfraError.is(error, "Conflict"), String(error));
+      assert.equal(error.details.attempts, 3);
+      return true;
+    });
+    assert.equal(runs, 3);
+    assert.equal((await c.kv.get("/tx/hot"))?.value, 300);
+    assert.equal(await c.kv.get("/tx/side"), undefined);
+  });
+
+  it("inside a transaction a key reads as written or deleted; outside nothing changes until the commit", async (h) => {
+    const c = await h.client();
+    await c.kv.set("/tx/mine", { n: 1 });
+    await c.kv.transaction(async (tx) => {
+      const value = { n: 2 };
+      tx.set("/tx/mine", value);
+      value.n = 99; // the transaction keeps what it was given
+      assert.deepEqual((await tx.get("/tx/mine"))?.value, { n: 2 });
+      assert.deepEqual((await c.kv.get("/tx/mine"))?.value, { n: 1 });
+      tx.delete("/tx/mine");
+      assert.equal(await tx.get("/tx/mine"), undefined);
+      tx.set("/tx/mine", { n: 3 });
+    });
+    assert.deepEqual((await c.kv.get("/tx/mine"))?.value, { n: 3 });
+  });
+
+  it("a transaction whose function throws, or that is given bad input, writes nothing", async (h) => {
+    const c = await h.client();
+    await rejectsWith(
+      c.kv.transaction((tx) => {
+        tx.set("/tx/never", 1);
+        throw new InfraError("Internal", "the function failed");
+      }),
+      "Internal",
+    );
+    await rejectsWith(c.kv.transaction((tx) => tx.set("/tx/never", NaN)), "InvalidArgument");
+    await rejectsWith(c.kv.transaction((tx) => tx.set("no-slash", 1)), "InvalidArgument");
+    for (const maxAttempts of [0, 1.5, -1, Infinity]) {
+      await rejectsWith(c.kv.transaction(() => {}, { maxAttempts }), "InvalidArgument");
+    }
+    assert.equal(await c.kv.get("/tx/never"), undefined);
+    let kept: coord.ConfigTransaction | undefined;
+    await c.kv.transaction((tx) => void (kept = tx));
+    assert.throws(
+      () => kept!.set("/tx/never", 1),
+      (e: unknown) => InfraError.is(e, "InvalidArgument"),
+    );
+    assert.equal(await c.kv.get("/tx/never"), undefined);
+  });
+
+  it("a guarded transaction commits while its lock is held and fails LockLost after", async (h) => {
+    const c = await h.client();
+    const lock = await c.lock("tx-guard", { ttlMs: TTL });
+    await c.kv.transaction((tx) => tx.set("/tx/guarded", 1), { guard: lock });
+    await lock.release();
+    await rejectsWith(
+      c.kv.transaction((tx) => tx.set("/tx/guarded", 2), { guard: lock }),
+      "LockLost",
+    );
+    assert.equal((await c.kv.get("/tx/guarded"))?.value, 1);
+  });
+
   it("delete removes a key or a whole prefix and says how many", async (h) => {
     const c = await h.client();
     await c.kv.set("/del/a", 1);
