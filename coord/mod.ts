@@ -7,10 +7,13 @@
  *   one on the embedded store. Both return a {@link Coord}.
  * - `client.kv`: JSON values with revisions, compare-and-set, and watches (ReadableStreams)
  *   that resume after etcd restarts without missing an update and recover from compaction.
+ *   A watch holds at most `bufferSize` events for a slow reader: past that it pauses the
+ *   etcd watch and resumes where it stopped once the reader catches up, losing nothing.
  * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
  *   Schema library, kept last-good, pushed to `HotReloadable` components.
  * - `client.registry`: register with lease keepalive and automatic re-registration;
- *   discover, watch, pick (round-robin, random).
+ *   discover, watch, pick (round-robin, random). Registry watches and election observers
+ *   hand out states: a slow reader gets the newest list or leader, never a backlog.
  * - `client.lock` / `tryLock` / `withLock`: etcd Mutex semantics (FIFO by create revision,
  *   fencing token, an AbortSignal that fires when ownership is lost).
  * - `client.election(name)`: campaign, leader, observe, resign.
