@@ -81,8 +81,9 @@ export interface WatchOptions extends SignalOptions {
    *
    * A reader slower than the writers costs no more memory than that: once the stream would
    * hold more, the watch underneath stops (its server-side watch is cancelled) and etcd keeps
-   * the history meanwhile; when the reader has brought the stream down to half the bound,
-   * the watch resumes from the revision after the last event it holds. Nothing is lost or
+   * the history meanwhile; when the reader has brought the stream down to half the bound
+   * (or further, until the next revision fits), the watch resumes from the revision after
+   * the last event it holds. Nothing is lost or
    * repeated: every event still arrives once, in revision order. If that history is
    * compacted before the watch resumes, the stream goes on as after any compaction (see
    * {@link ConfigEvent}: `reloaded` events with what differs). The bound can be exceeded

@@ -146,7 +146,8 @@ export interface RunWatchOptions {
    * `backlog`. A batch from the transport that does not fit is cut between two revisions
    * (a revision is never split: one larger than the bound is taken alone, once nothing is
    * held); the subscription is then cancelled, and resumed from the first revision not
-   * taken once the consumer has brought what is held down to half the bound. Changes
+   * taken once the consumer has brought what is held down to half the bound (or as far as
+   * that revision needs to fit: to nothing for one larger than the bound). Changes
    * re-read after a compaction are taken all at once (at most one per key in range).
    * Default {@link DEFAULT_WATCH_BUFFER}.
    */
@@ -223,6 +224,8 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
   const held = () => pending.length + (backlog?.held() ?? 0);
   let delivering = false;
   let delivered: Promise<void> = Promise.resolve();
+  /** The size of the revision that did not fit when the watch last paused. */
+  let cutSize = 0;
 
   /** Hands what is pending to onChanges, batch after batch, one call at a time. */
   const flush = () => {
@@ -251,9 +254,12 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
   const settled = async () => {
     while (delivering) await delivered;
   };
-  /** Until what is held is down to half the bound (or the watch stopped). */
-  const room = async () => {
-    const low = Math.floor(bufferSize / 2);
+  /**
+   * Until what is held is down to half the bound, and low enough for a revision of `size`
+   * changes to fit, or to nothing for one larger than that (or until the watch stopped).
+   */
+  const room = async (size = 0) => {
+    const low = Math.max(0, Math.min(Math.floor(bufferSize / 2), bufferSize - size));
     while (held() > low && !signal.aborted && deliveryError === undefined) {
       await wakeup.wait(signal);
     }
@@ -273,9 +279,11 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
   /**
    * Takes in the whole revisions of a transport batch that fit in the buffer.
    *
-   * @returns The first revision that did not fit, or undefined when all did.
+   * @returns The first revision that did not fit and its size, or undefined when all did.
    */
-  const takeFitting = (changes: WatchChange[]): number | undefined => {
+  const takeFitting = (
+    changes: WatchChange[],
+  ): { revision: number; size: number } | undefined => {
     for (let i = 0; i < changes.length;) {
       const revision = changes[i].kv.modRevision;
       let end = i;
@@ -283,7 +291,7 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
       const group = changes.slice(i, end);
       const now = held();
       const size = revision >= deliverFrom ? group.length : 0;
-      if (now > 0 && now + size > bufferSize) return revision;
+      if (now > 0 && now + size > bufferSize) return { revision, size };
       take(group);
       i = end;
     }
@@ -313,7 +321,8 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
             logger.info("watch resumed", { what, fromRevision: events[0].kv.modRevision });
           }
           const cut = takeFitting(events.map((event) => ({ ...event, reloaded: false })));
-          next = cut ?? events[events.length - 1].kv.modRevision + 1;
+          next = cut?.revision ?? events[events.length - 1].kv.modRevision + 1;
+          cutSize = cut?.size ?? 0;
           flush();
           if (cut !== undefined) {
             // The consumer is behind: stop the server sending what there is no room for.
@@ -330,7 +339,7 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
     if (end === "paused" && deliveryError === undefined) {
       flow.pauses++;
       logger.debug("watch paused: the consumer is behind", { what, held: held(), next });
-      await room();
+      await room(cutSize);
       if (!signal.aborted && deliveryError === undefined) {
         logger.debug("watch resuming", { what, fromRevision: next });
       }

@@ -523,6 +523,39 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     }
   });
 
+  it("a transaction with more events than bufferSize arrives whole and in its place, and the paused watch waits for it without resubscribing in a loop", async (h) => {
+    const c = await h.client();
+    const { flow, reader } = await boundedWatch(c, "/big/", 4);
+    try {
+      const revisions = [await c.kv.set("/big/a", 1), await c.kv.set("/big/b", 2)];
+      const puts = Array.from({ length: 10 }, (_, i) => ({
+        type: "put" as const,
+        key: `/big/t${i}`,
+        value: JSON.stringify(i),
+      }));
+      const big = await c.transport.txn({ compare: [], success: puts, failure: [] });
+      revisions.push(...puts.map(() => big.revision), await c.kv.set("/big/c", 3));
+      await waitUntil(() => flow.pauses > 0, { what: "the watch to pause" });
+      // Two events held, ten that cannot fit beside them: the watch waits for the reader.
+      await sleep(300);
+      assert.equal(flow.pauses, 1);
+      const events = [];
+      for (let i = 0; i < revisions.length; i++) events.push(await nextChunk(reader));
+      assert.deepEqual(events.map((e) => e.revision), revisions);
+      assert.deepEqual(events.map((e) => e.key), [
+        "/big/a",
+        "/big/b",
+        ...puts.map((put) => put.key),
+        "/big/c",
+      ]);
+      // Only the transaction, taken in alone once the reader had read what was held.
+      assert.equal(flow.peak, 10);
+      assert.ok(await stillWaiting(reader.read()), "nothing is delivered twice");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
   it("a watch bufferSize that is not an integer of at least 1 is InvalidArgument", async (h) => {
     const c = await h.client();
     for (const bufferSize of [0, -1, 1.5, NaN, Infinity, "10"]) {
