@@ -7,18 +7,19 @@
  *   one on the embedded store. Both return a {@link Coord}.
  * - `client.kv`: JSON values with revisions, compare-and-set, and watches (ReadableStreams)
  *   that resume after etcd restarts without missing an update and recover from compaction.
- *   A watch holds at most `bufferSize` events for a slow reader: past that it pauses the
- *   etcd watch and resumes where it stopped once the reader catches up, losing nothing.
  * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
  *   Schema library, kept last-good, pushed to `HotReloadable` components.
  * - `client.registry`: register with lease keepalive and automatic re-registration;
- *   discover, watch, pick (round-robin, random). Registry watches and election observers
- *   hand out states: a slow reader gets the newest list or leader, never a backlog.
+ *   discover, watch, pick (round-robin, random).
  * - `client.lock` / `tryLock` / `withLock`: etcd Mutex semantics (FIFO by create revision,
  *   fencing token, an AbortSignal that fires when ownership is lost).
  * - `client.election(name)`: campaign, leader, observe, resign.
  * - `client.leaseInstanceId(service)`: a unique id for uid's Snowflake generator, re-claimed
  *   after a loss when it is still free.
+ * - Watches stay bounded however slowly they are read: a `kv.watch` holds at most
+ *   `bufferSize` events (past that it pauses the etcd watch and resumes where it stopped
+ *   once the reader catches up, losing nothing); `registry.watch` and election `observe`
+ *   hand out states, so a slow reader gets the newest list or leader, never a backlog.
  *
  * @example Config with hot reload, on the embedded driver
  * ```ts

@@ -173,10 +173,6 @@ export function recordingLogger(): { logger: Logger; lines: LogLine[] } {
   return { logger: lineLogger((line) => void lines.push(line)), lines };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Whether `read` is still pending after `ms`: nothing was waiting to be read. */
 async function stillWaiting(read: Promise<unknown>, ms = 200): Promise<boolean> {
   return await Promise.race([read.then(() => false), sleep(ms).then(() => true)]);
@@ -205,6 +201,10 @@ function countingWatches(transport: Transport, seen: { events: number }): Transp
         onEnd: (end) => sink.onEnd(end),
       }),
   });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Registers the contract tests for one driver. */
