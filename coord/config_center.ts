@@ -7,7 +7,7 @@
  * @module
  */
 
-import { decodeJson, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
+import { decodeJson, encodeJson, InfraError } from "../base/mod.ts";
 import { checkKey } from "./keys.ts";
 import { runTransaction } from "./transaction.ts";
 import type { CoordContext } from "./context.ts";
@@ -20,7 +20,8 @@ import type {
   TxnResult,
 } from "./transport.ts";
 import { isCompacted, isFutureRevision } from "./transport.ts";
-import { readStart, runWatch, type WatchChange, type WatchStart } from "./watch.ts";
+import { readStart, type WatchChange, type WatchStart } from "./watch.ts";
+import { eventStream } from "./watch_stream.ts";
 import type {
   ConfigCenter,
   ConfigEntry,
@@ -307,91 +308,17 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       if (options.fromRevision !== undefined) {
         checkRevision(options.fromRevision, "fromRevision", 1);
       }
+      if (options.bufferSize !== undefined) checkRevision(options.bufferSize, "bufferSize", 1);
       context.ensureOpen();
       const range: KeyRange = { key, prefix: options.prefix };
-      return watchStream(context, {
+      return eventStream(context, {
         range,
         what: options.prefix ? `prefix ${key}` : `key ${key}`,
         signal: options.signal,
+        bufferSize: options.bufferSize,
         start: (signal) => watchStart(context, range, options.fromRevision, signal),
-        map: (changes) => changes.map((change) => toEvent<T>(change)),
+        map: (change) => toEvent<T>(change),
       });
     },
   };
-}
-
-/** Options of {@link watchStream}. */
-export interface WatchStreamOptions<E> {
-  /** What to watch. */
-  range: KeyRange;
-  /** For logs. */
-  what: string;
-  /** The caller's signal. */
-  signal?: AbortSignal;
-  /** Finds the starting point; may also enqueue initial chunks. */
-  start(signal: AbortSignal, enqueue: (chunk: E) => void): Promise<WatchStart>;
-  /** Turns a batch of changes into chunks. */
-  map(changes: WatchChange[]): E[];
-}
-
-/**
- * A ReadableStream over {@link runWatch}: it closes when the caller's signal fires, the
- * reader cancels or the client closes (cancelling the server-side watch), and errors only
- * on a permanent failure.
- *
- * @param context The client context.
- * @param options Range, start and mapping.
- * @returns The stream.
- */
-export function watchStream<E>(
-  context: CoordContext,
-  options: WatchStreamOptions<E>,
-): ReadableStream<E> {
-  const stop = new AbortController();
-  // Scoped, not AbortSignal.any: the client's close signal outlives any number of watches.
-  const scope = scopedSignal({
-    signals: [options.signal, stop.signal, context.closed],
-    component: COMPONENT,
-  });
-  const signal = scope.signal;
-  return new ReadableStream<E>({
-    start(controller) {
-      const enqueue = (chunk: E) => {
-        if (!signal.aborted) controller.enqueue(chunk);
-      };
-      (async () => {
-        const start = await options.start(signal, enqueue);
-        await runWatch({
-          transport: context.transport,
-          range: options.range,
-          start,
-          signal,
-          logger: context.logger,
-          what: options.what,
-          onChanges: (changes) => {
-            for (const chunk of options.map(changes)) enqueue(chunk);
-          },
-        });
-      })().finally(() => scope[Symbol.dispose]()).then(
-        () => {
-          try {
-            controller.close();
-          } catch {
-            // already cancelled by the reader
-          }
-        },
-        (error) => {
-          try {
-            if (signal.aborted || InfraError.is(error, "Closed")) controller.close();
-            else controller.error(error);
-          } catch {
-            // already cancelled by the reader
-          }
-        },
-      );
-    },
-    cancel() {
-      stop.abort();
-    },
-  });
 }

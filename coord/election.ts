@@ -1,7 +1,8 @@
 /**
  * Leader election with etcd `Election` semantics: candidates queue under
  * `/elections/{name}/` (see `queue.ts`); the head of the queue leads and its key's value is
- * what it proclaims; observers watch the prefix and report the head after each change.
+ * what it proclaims; observers watch the prefix and report the head after each change (the
+ * head as it is when read: a slow observer gets the newest leader, not the ones it missed).
  *
  * Internal: the public face is {@link Election} (`coord.election(name)`).
  *
@@ -10,7 +11,6 @@
 
 import { decodeJson, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
 import { checkTtl } from "./config.ts";
-import { watchStream } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, ELECTIONS_ROOT } from "./keys.ts";
 import { Ownership, removeFromQueue } from "./ownership.ts";
@@ -18,6 +18,7 @@ import { joinQueue, queueKey, waitForTurn } from "./queue.ts";
 import type { KeyValue } from "./transport.ts";
 import type { Election, LeaderInfo, Leadership, LockOptions, SignalOptions } from "./types.ts";
 import { readStart } from "./watch.ts";
+import { stateStream } from "./watch_stream.ts";
 
 const COMPONENT = "coord";
 
@@ -150,35 +151,33 @@ export function createElection(context: CoordContext, name: string): Election {
         }
         return first;
       };
-      const changed = (): LeaderInfo<T> | undefined | null => {
-        const now = head();
-        const same = reported !== null && now?.key === reported?.key &&
-          now?.modRevision === reported?.modRevision;
-        if (same) return null;
-        reported = now;
-        return now === undefined ? undefined : toLeader<T>(now);
-      };
-      return watchStream<LeaderInfo<T> | undefined>(context, {
+      return stateStream<LeaderInfo<T> | undefined>(context, {
         range,
         what: `election ${name}`,
         signal: options.signal,
-        start: async (signal, enqueue) => {
+        start: async (signal) => {
           const { start, kvs } = await context.retryingForever(
             (call) => readStart(context.transport, range, call),
             signal,
           );
           for (const kv of kvs) candidates.set(kv.key, kv);
-          enqueue(changed() as LeaderInfo<T> | undefined);
           return start;
         },
-        map: (changes) => {
+        apply: (changes) => {
           for (const change of changes) {
             if (change.type === "put") candidates.set(change.kv.key, change.kv);
             else if (change.type === "delete") candidates.delete(change.kv.key);
             else candidates.clear();
           }
-          const next = changed();
-          return next === null ? [] : [next];
+        },
+        // Only a change of leader (or of what it proclaims) is reported.
+        snapshot: () => {
+          const now = head();
+          const same = reported !== null && now?.key === reported?.key &&
+            now?.modRevision === reported?.modRevision;
+          if (same) return undefined;
+          reported = now;
+          return { state: now === undefined ? undefined : toLeader<T>(now) };
         },
       });
     },

@@ -23,6 +23,10 @@
  * - `client.election(name)`: campaign, leader, observe, resign.
  * - `client.leaseInstanceId(service)`: a unique id for uid's Snowflake generator, re-claimed
  *   after a loss when it is still free.
+ * - Watches stay bounded however slowly they are read: a `kv.watch` holds at most
+ *   `bufferSize` events (past that it pauses the etcd watch and resumes where it stopped
+ *   once the reader catches up, losing nothing); `registry.watch` and election `observe`
+ *   hand out states, so a slow reader gets the newest list or leader, never a backlog.
  *
  * @example Config with hot reload, on the embedded driver
  * ```ts

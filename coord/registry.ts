@@ -3,7 +3,8 @@
  * instance lives at `/services/{service}/{id}` under its own lease. The registration watches
  * its own key and puts it back when it is deleted, and registers again under a new lease
  * (jittered backoff) after the old one is lost. Discovery reads the prefix; watching it
- * streams the whole instance list after each change.
+ * streams the whole instance list as it is when read, after each change (a slow reader gets
+ * the newest list, not the ones it missed).
  *
  * Internal: the public face is {@link ServiceRegistry} (`coord.registry`).
  *
@@ -20,7 +21,6 @@ import {
 } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { checkTtl } from "./config.ts";
-import { watchStream } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, SERVICES_ROOT } from "./keys.ts";
 import { ObservedState } from "./observed_state.ts";
@@ -38,6 +38,7 @@ import type {
   SignalOptions,
 } from "./types.ts";
 import { readStart, runWatch } from "./watch.ts";
+import { stateStream } from "./watch_stream.ts";
 
 const COMPONENT = "coord";
 const check = configCheck(COMPONENT);
@@ -396,11 +397,11 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
     context.ensureOpen();
     const instances = new Map<string, ServiceInstance>();
     const list = () => [...instances.values()].sort(byId);
-    return watchStream<ServiceInstance[]>(context, {
+    return stateStream<ServiceInstance[]>(context, {
       range: { key: prefix, prefix: true },
       what: `service ${service}`,
       signal: options.signal,
-      start: async (signal, enqueue) => {
+      start: async (signal) => {
         const { start, kvs } = await context.retryingForever(
           (call) => readStart(context.transport, { key: prefix, prefix: true }, call),
           signal,
@@ -409,10 +410,9 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
           const instance = toInstance(kv, context.logger);
           if (instance) instances.set(kv.key, instance);
         }
-        enqueue(list());
         return start;
       },
-      map: (changes) => {
+      apply: (changes) => {
         for (const change of changes) {
           if (change.type === "reset") instances.clear();
           const instance = change.type === "put"
@@ -421,8 +421,8 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
           if (instance) instances.set(change.kv.key, instance);
           else instances.delete(change.kv.key);
         }
-        return [list()];
       },
+      snapshot: () => ({ state: list() }),
     });
   };
 

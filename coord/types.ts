@@ -75,6 +75,22 @@ export interface WatchOptions extends SignalOptions {
    * read the current state, an instant after the call (as an etcd watch without a revision).
    */
   fromRevision?: number;
+  /**
+   * The most events the stream holds for a reader that has not read them yet (the stream's
+   * high-water mark, an integer ≥ 1; anything else is `InvalidArgument`). Default 1 000.
+   *
+   * A reader slower than the writers costs no more memory than that: once the stream would
+   * hold more, the watch underneath stops (its server-side watch is cancelled) and etcd keeps
+   * the history meanwhile; when the reader has brought the stream down to half the bound
+   * (or further, until the next revision fits), the watch resumes from the revision after
+   * the last event it holds. Nothing is lost or
+   * repeated: every event still arrives once, in revision order. If that history is
+   * compacted before the watch resumes, the stream goes on as after any compaction (see
+   * {@link ConfigEvent}: `reloaded` events with what differs). The bound can be exceeded
+   * only by one revision with more events than the bound (a transaction or a prefix delete
+   * is never split) and by the events of such a re-read (at most one per key).
+   */
+  bufferSize?: number;
 }
 
 /**
@@ -278,12 +294,15 @@ export interface ConfigCenter {
   /**
    * Watches a key or prefix. The stream survives etcd restarts and connection loss without
    * missing an update (it resumes from the last revision it reported) and recovers from
-   * compaction by re-reading (see {@link ConfigEvent}). It closes when `signal` fires or the
-   * reader cancels, and errors only on a permanent failure (e.g. `PermissionDenied`).
+   * compaction by re-reading (see {@link ConfigEvent}). It holds at most `bufferSize` events
+   * for a slow reader, pausing the watch meanwhile (see {@link WatchOptions.bufferSize}). It
+   * closes when `signal` fires or the reader cancels (either stops the server-side watch),
+   * and errors only on a permanent failure (e.g. `PermissionDenied`).
    *
    * @param key The key or prefix.
-   * @param options `prefix`, `fromRevision` and a signal.
+   * @param options `prefix`, `fromRevision`, `bufferSize` and a signal.
    * @returns The events, in revision order.
+   * @throws {InfraError} `InvalidArgument` for a bad key, `fromRevision` or `bufferSize`.
    */
   watch<T = unknown>(key: string, options?: WatchOptions): ReadableStream<ConfigEvent<T>>;
 }
@@ -328,7 +347,10 @@ export interface TypedConfigOptions<T> extends SignalOptions {
    * is rejected: logged, counted (`coord.config.rejected`), and the last good value stays.
    * Values that arrive together (in one watch batch) are each checked, in order, so every
    * rejected one is logged and counted; of the valid ones only the last goes in force
-   * (listeners and components see where the batch ends, once).
+   * (listeners and components see where the batch ends, once). Values that arrive while
+   * listeners and components are still taking the previous one join the next batch, so a
+   * burst of writes during a slow `hotReload` puts the latest good value in force, not each
+   * one in turn (and at most 1 000 wait meanwhile: the watch pauses past that).
    */
   schema?: ConfigSchema<T>;
   /**
@@ -485,7 +507,9 @@ export interface ServiceRegistry {
   discover(service: string, options?: SignalOptions): Promise<ServiceInstance[]>;
   /**
    * Watches a service: the first chunk is the current instance list, then the full list
-   * again after every change. Survives etcd restarts like {@link ConfigCenter.watch}.
+   * again after every change. Survives etcd restarts like {@link ConfigCenter.watch}. Each
+   * read gets the list as it is then: a reader slower than the changes skips the lists it
+   * missed (never a backlog of stale ones), and the stream holds one list, whatever the pace.
    *
    * @param service The service name.
    * @param options An optional signal that closes the stream.
@@ -589,7 +613,9 @@ export interface Election {
    */
   leader<T = unknown>(options?: SignalOptions): Promise<LeaderInfo<T> | undefined>;
   /**
-   * Watches the leader: the current one first, then every change (`undefined` = none).
+   * Watches the leader: the current one first, then every change (`undefined` = none). Each
+   * read gets the leader as it is then: a reader slower than the changes skips the leaders
+   * it missed (never a backlog of stale ones), and the stream holds one, whatever the pace.
    *
    * @param options An optional signal that closes the stream.
    * @returns The leaders.

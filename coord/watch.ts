@@ -14,6 +14,13 @@
  * Retries use jittered exponential backoff (50 ms to 1 s); trouble is logged once per
  * outage, not once per attempt (etcd3 reports every reconnect attempt).
  *
+ * Flow control: a consumer slower than etcd never makes the watch hold more than its bound
+ * (`bufferSize` changes, counting the consumer's own queue). When a batch does not fit, the
+ * watch takes in the whole revisions that do, cancels its subscription, and once the
+ * consumer has caught up to half the bound resubscribes from the first revision it did not
+ * take, the same way it resumes after a lost connection; etcd keeps the history meanwhile.
+ * When that history is compacted before the watch resumes, it re-reads as above.
+ *
  * Internal: not exported from `mod.ts`.
  *
  * @module
@@ -54,6 +61,72 @@ export interface WatchStart {
   deliverFrom?: number;
 }
 
+/**
+ * How many changes a watch holds for a consumer that has not taken them yet, by default,
+ * before it pauses its subscription (see {@link RunWatchOptions.bufferSize}).
+ */
+export const DEFAULT_WATCH_BUFFER = 1_000;
+
+/**
+ * Wakes whoever waits on it: how a consumer tells a paused watch that it has taken some of
+ * what the watch holds.
+ */
+export class Wakeup {
+  readonly #waiters = new Set<() => void>();
+
+  /** Resolves every pending {@link Wakeup.wait}. */
+  wake(): void {
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter();
+  }
+
+  /**
+   * Waits for the next {@link Wakeup.wake}.
+   *
+   * @param signal Resolves the wait early when it fires.
+   * @returns Resolves on the next wake (or the abort).
+   */
+  wait(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        this.#waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+/**
+ * What a consumer with a queue of its own (a ReadableStream's) tells {@link runWatch}, so
+ * that the bound covers that queue too.
+ */
+export interface WatchBacklog {
+  /** Changes handed to the consumer that it has not consumed yet. */
+  held(): number;
+  /** Woken by the consumer each time it consumed some. */
+  readonly wakeup: Wakeup;
+}
+
+/**
+ * Counters of a watch's flow control: what it held at most and how often it paused. Kept by
+ * {@link runWatch} when given; tests read them through `watchFlow` (`watch_stream.ts`).
+ */
+export interface WatchFlow {
+  /**
+   * The most changes held at once, measured after each batch taken in: those waiting for
+   * `onChanges` plus the consumer's backlog (for a stream, what its queue holds, read off
+   * the controller's `desiredSize`).
+   */
+  peak: number;
+  /** How many times the subscription was paused (cancelled) because the buffer was full. */
+  pauses: number;
+}
+
 /** Options of {@link runWatch}. */
 export interface RunWatchOptions {
   /** The transport. */
@@ -62,8 +135,27 @@ export interface RunWatchOptions {
   range: KeyRange;
   /** The starting point. */
   start: WatchStart;
-  /** Receives each batch, in order; the next batch waits until it settles. */
+  /**
+   * Receives the changes, in order. It is not called again before what it returns settles;
+   * changes that arrive meanwhile wait, and are handed over together in the next call (so a
+   * slow consumer gets fewer, larger batches).
+   */
   onChanges(changes: WatchChange[]): void | Promise<void>;
+  /**
+   * The most changes held for the consumer: those waiting for `onChanges` plus the
+   * `backlog`. A batch from the transport that does not fit is cut between two revisions
+   * (a revision is never split: one larger than the bound is taken alone, once nothing is
+   * held); the subscription is then cancelled, and resumed from the first revision not
+   * taken once the consumer has brought what is held down to half the bound (or as far as
+   * that revision needs to fit: to nothing for one larger than the bound). Changes
+   * re-read after a compaction are taken all at once (at most one per key in range).
+   * Default {@link DEFAULT_WATCH_BUFFER}.
+   */
+  bufferSize?: number;
+  /** The consumer's own queue, counted against `bufferSize`. */
+  backlog?: WatchBacklog;
+  /** Updated in place with the flow control's counters. */
+  flow?: WatchFlow;
   /** Stops the watch. */
   signal: AbortSignal;
   /** For outage and recovery messages. */
@@ -96,8 +188,16 @@ export async function readStart(
   };
 }
 
+/** Why one subscription ended: by itself, stopped (signal or failed delivery), or paused. */
+type SubscriptionEnd = WatchEnd | "stopped" | "paused";
+
 /**
- * Runs a watch until `signal` fires or a permanent error occurs.
+ * Runs a watch until `signal` fires or a permanent error occurs. Memory stays bounded by
+ * `bufferSize` however slowly the consumer takes the changes: see
+ * {@link RunWatchOptions.bufferSize}. A pause and its resume lose and repeat nothing: the
+ * watch resumes from the revision after the last one it took in, as after a lost
+ * connection, and a compaction of that revision meanwhile is handled as any compaction
+ * (the re-read of the module doc).
  *
  * @param options See {@link RunWatchOptions}.
  * @returns Resolves when stopped by the signal or because the transport closed; rejects
@@ -106,63 +206,150 @@ export async function readStart(
  */
 export async function runWatch(options: RunWatchOptions): Promise<void> {
   const { transport, range, signal, logger, what } = options;
+  const bufferSize = options.bufferSize ?? DEFAULT_WATCH_BUFFER;
+  const backlog = options.backlog;
+  const wakeup = backlog?.wakeup ?? new Wakeup();
+  const flow = options.flow ?? { peak: 0, pauses: 0 };
   const known = new Map(options.start.known);
   let baseline = options.start.known !== undefined;
   let next = options.start.revision + 1;
   let attempt = 0;
   let outage = false;
-  let queue: Promise<void> = Promise.resolve();
   let deliveryError: unknown;
   // Ends the current subscription at once when a delivery fails.
   let interrupt = () => {};
 
+  /** Taken in, not yet handed to onChanges. */
+  const pending: WatchChange[] = [];
+  const held = () => pending.length + (backlog?.held() ?? 0);
+  let delivering = false;
+  let delivered: Promise<void> = Promise.resolve();
+  /** The size of the revision that did not fit when the watch last paused. */
+  let cutSize = 0;
+
+  /** Hands what is pending to onChanges, batch after batch, one call at a time. */
+  const flush = () => {
+    if (delivering || deliveryError !== undefined) return;
+    delivering = true;
+    delivered = (async () => {
+      try {
+        while (pending.length > 0 && deliveryError === undefined && !signal.aborted) {
+          const batch = pending.splice(0);
+          wakeup.wake();
+          try {
+            await options.onChanges(batch);
+          } catch (error) {
+            deliveryError ??= error;
+            interrupt();
+          }
+          wakeup.wake();
+        }
+      } finally {
+        // In the same turn as the last check of `pending`: nothing taken in is left behind.
+        delivering = false;
+      }
+    })();
+  };
+  /** Until every change taken in was handed over (or the watch stopped). */
+  const settled = async () => {
+    while (delivering) await delivered;
+  };
+  /**
+   * Until what is held is down to half the bound, and low enough for a revision of `size`
+   * changes to fit, or to nothing for one larger than that (or until the watch stopped).
+   */
+  const room = async (size = 0) => {
+    const low = Math.max(0, Math.min(Math.floor(bufferSize / 2), bufferSize - size));
+    while (held() > low && !signal.aborted && deliveryError === undefined) {
+      await wakeup.wait(signal);
+    }
+  };
+
   const deliverFrom = options.start.deliverFrom ?? 0;
-  const deliver = (all: WatchChange[]) => {
-    if (deliveryError !== undefined) return;
+  /** Takes changes in: the known state follows them, and they wait for onChanges. */
+  const take = (all: WatchChange[]) => {
     for (const change of all) {
       if (change.type === "put") known.set(change.kv.key, change.kv.modRevision);
       else if (change.type === "delete") known.delete(change.kv.key);
       else known.clear();
+      if (change.kv.modRevision >= deliverFrom) pending.push(change);
     }
-    const changes = all.filter((change) => change.kv.modRevision >= deliverFrom);
-    if (changes.length === 0) return;
-    queue = queue.then(() => {
-      if (deliveryError === undefined) return options.onChanges(changes);
-    }).catch((error) => {
-      deliveryError ??= error;
-      interrupt();
-    });
+    flow.peak = Math.max(flow.peak, held());
+  };
+  /**
+   * Takes in the whole revisions of a transport batch that fit in the buffer.
+   *
+   * @returns The first revision that did not fit and its size, or undefined when all did.
+   */
+  const takeFitting = (
+    changes: WatchChange[],
+  ): { revision: number; size: number } | undefined => {
+    for (let i = 0; i < changes.length;) {
+      const revision = changes[i].kv.modRevision;
+      let end = i;
+      while (end < changes.length && changes[end].kv.modRevision === revision) end++;
+      const group = changes.slice(i, end);
+      const now = held();
+      const size = revision >= deliverFrom ? group.length : 0;
+      if (now > 0 && now + size > bufferSize) return { revision, size };
+      take(group);
+      i = end;
+    }
+    return undefined;
   };
 
-  while (!signal.aborted) {
-    const end = await new Promise<WatchEnd | undefined>((resolve) => {
-      const onAbort = () => {
+  while (!signal.aborted && deliveryError === undefined) {
+    const end = await new Promise<SubscriptionEnd>((resolve) => {
+      let live = true;
+      const finish = (why: SubscriptionEnd) => {
+        live = false;
+        interrupt = () => {};
         signal.removeEventListener("abort", onAbort);
+        resolve(why);
+      };
+      const onAbort = () => {
         subscription.cancel();
-        resolve(undefined);
+        finish("stopped");
       };
       interrupt = onAbort;
       const subscription = transport.watch(range, next, {
         onEvents(events) {
-          if (signal.aborted) return;
+          if (!live || signal.aborted) return;
           attempt = 0;
           if (outage) {
             outage = false;
             logger.info("watch resumed", { what, fromRevision: events[0].kv.modRevision });
           }
-          next = events[events.length - 1].kv.modRevision + 1;
-          deliver(events.map((event) => ({ ...event, reloaded: false })));
+          const cut = takeFitting(events.map((event) => ({ ...event, reloaded: false })));
+          next = cut?.revision ?? events[events.length - 1].kv.modRevision + 1;
+          cutSize = cut?.size ?? 0;
+          flush();
+          if (cut !== undefined) {
+            // The consumer is behind: stop the server sending what there is no room for.
+            subscription.cancel();
+            finish("paused");
+          }
         },
         onEnd(end) {
-          signal.removeEventListener("abort", onAbort);
-          resolve(end);
+          if (live) finish(end);
         },
       });
       signal.addEventListener("abort", onAbort, { once: true });
     });
-    await queue;
-    if (deliveryError !== undefined) throw deliveryError;
-    if (end === undefined || signal.aborted) return;
+    if (end === "paused" && deliveryError === undefined) {
+      flow.pauses++;
+      logger.debug("watch paused: the consumer is behind", { what, held: held(), next });
+      await room(cutSize);
+      if (!signal.aborted && deliveryError === undefined) {
+        logger.debug("watch resuming", { what, fromRevision: next });
+      }
+    }
+    if (deliveryError !== undefined || end === "stopped" || signal.aborted) {
+      await settled();
+      if (deliveryError !== undefined) throw deliveryError;
+      return;
+    }
+    if (end === "paused") continue;
 
     if (end.reason === "compacted") {
       logger.warn("watch history was compacted; re-reading", {
@@ -171,18 +358,28 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
         compactRevision: end.compactRevision,
       });
       const fresh = await reread(options, baseline ? known : undefined, () => attempt++);
-      if (fresh === undefined) return;
+      if (fresh === undefined) {
+        await settled();
+        return;
+      }
       baseline = true;
       next = fresh.revision + 1;
-      if (fresh.changes.length > 0) deliver(fresh.changes);
-      await queue;
-      if (deliveryError !== undefined) throw deliveryError;
+      take(fresh.changes);
+      flush();
+      await room();
       continue;
     }
 
     const error = end.error;
-    if (InfraError.is(error, "Closed")) return;
-    if (!isTransient(error)) throw error;
+    if (InfraError.is(error, "Closed")) {
+      await settled();
+      return;
+    }
+    if (!isTransient(error)) {
+      await settled();
+      if (deliveryError !== undefined) throw deliveryError;
+      throw error;
+    }
     if (!outage) {
       outage = true;
       logger.warn("watch interrupted; resuming", { what, fromRevision: next, error });
@@ -192,9 +389,12 @@ export async function runWatch(options: RunWatchOptions): Promise<void> {
     try {
       await delay(pause(++attempt), { signal });
     } catch {
+      await settled();
       return;
     }
   }
+  await settled();
+  if (deliveryError !== undefined) throw deliveryError;
 }
 
 function pause(attempt: number): number {

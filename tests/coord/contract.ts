@@ -14,6 +14,7 @@ import type { Transport, TxnRequest } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { runWatch } from "../../coord/watch.ts";
+import { watchFlow } from "../../coord/watch_stream.ts";
 import { getLogger, type Logger } from "../../clog/mod.ts";
 import { waitUntil } from "../_support/process.ts";
 import { recordMetrics } from "../_support/meter.ts";
@@ -170,6 +171,36 @@ export function lineLogger(write: (line: LogLine) => void, name = "coord"): Logg
 export function recordingLogger(): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   return { logger: lineLogger((line) => void lines.push(line)), lines };
+}
+
+/** Whether `read` is still pending after `ms`: nothing was waiting to be read. */
+async function stillWaiting(read: Promise<unknown>, ms = 200): Promise<boolean> {
+  return await Promise.race([read.then(() => false), sleep(ms).then(() => true)]);
+}
+
+/** A watch of `prefix` from the next revision with a `bufferSize`, its flow counters, a reader. */
+async function boundedWatch(c: CoordClient, prefix: string, bufferSize: number) {
+  const from = (await c.kv.list(prefix)).revision + 1;
+  const stream = c.kv.watch<number>(prefix, { prefix: true, fromRevision: from, bufferSize });
+  return { flow: watchFlow(stream)!, reader: stream.getReader() };
+}
+
+/**
+ * A transport that counts the events its watches receive from the store (before coord
+ * handles them), so a test knows when a watch has seen a change without reading its stream.
+ */
+function countingWatches(transport: Transport, seen: { events: number }): Transport {
+  return intercept(transport, {
+    watch: (range, start, sink) =>
+      transport.watch(range, start, {
+        onCreated: () => sink.onCreated?.(),
+        onEvents: (events) => {
+          seen.events += events.length;
+          sink.onEvents(events);
+        },
+        onEnd: (end) => sink.onEnd(end),
+      }),
+  });
 }
 
 function sleep(ms: number): Promise<void> {
@@ -937,6 +968,101 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     }
   });
 
+  it("a reader that reads nothing while 5,000 puts land then gets every event once, in order, and the stream never held more than its bufferSize", async (h) => {
+    const c = await h.client();
+    const writer = await h.client();
+    const { flow, reader } = await boundedWatch(c, "/bp/", 100);
+    try {
+      const written: [string, number, number][] = [];
+      // Ten writes in flight at a time: their revisions, not the call order, say which came first.
+      for (let i = 0; i < 5_000; i += 10) {
+        await Promise.all(Array.from({ length: 10 }, async (_, j) => {
+          const key = `/bp/k${(i + j) % 50}`;
+          written.push([key, i + j, await writer.kv.set(key, i + j)]);
+        }));
+      }
+      written.sort((a, b) => a[2] - b[2]);
+      await waitUntil(() => flow.pauses > 0, { what: "the watch to pause" });
+      const seen: [string, number, number, boolean][] = [];
+      for (let i = 0; i < written.length; i++) {
+        const event = await nextChunk(reader);
+        assert.equal(event.type, "put");
+        seen.push([
+          event.key,
+          event.type === "put" ? event.value : NaN,
+          event.revision,
+          event.reloaded,
+        ]);
+      }
+      assert.deepEqual(
+        seen,
+        written.map(([key, value, revision]) => [key, value, revision, false]),
+      );
+      assert.ok(await stillWaiting(reader.read()), "nothing is delivered twice");
+      // The stream's queue (read off its controller) plus what waited to be queued.
+      assert.ok(flow.peak <= 100, `the stream held ${flow.peak} events at once`);
+      assert.ok(flow.peak >= 50, `the stream filled up before pausing (${flow.peak})`);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("a transaction with more events than bufferSize arrives whole and in its place, and the paused watch waits for it without resubscribing in a loop", async (h) => {
+    const c = await h.client();
+    const { flow, reader } = await boundedWatch(c, "/big/", 4);
+    try {
+      const revisions = [await c.kv.set("/big/a", 1), await c.kv.set("/big/b", 2)];
+      const puts = Array.from({ length: 10 }, (_, i) => ({
+        type: "put" as const,
+        key: `/big/t${i}`,
+        value: JSON.stringify(i),
+      }));
+      const big = await c.transport.txn({ compare: [], success: puts, failure: [] });
+      revisions.push(...puts.map(() => big.revision), await c.kv.set("/big/c", 3));
+      await waitUntil(() => flow.pauses > 0, { what: "the watch to pause" });
+      // Two events held, ten that cannot fit beside them: the watch waits for the reader.
+      await sleep(300);
+      assert.equal(flow.pauses, 1);
+      const events = [];
+      for (let i = 0; i < revisions.length; i++) events.push(await nextChunk(reader));
+      assert.deepEqual(events.map((e) => e.revision), revisions);
+      assert.deepEqual(events.map((e) => e.key), [
+        "/big/a",
+        "/big/b",
+        ...puts.map((put) => put.key),
+        "/big/c",
+      ]);
+      // Only the transaction, taken in alone once the reader had read what was held.
+      assert.equal(flow.peak, 10);
+      assert.ok(await stillWaiting(reader.read()), "nothing is delivered twice");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("a watch bufferSize that is not an integer of at least 1 is InvalidArgument", async (h) => {
+    const c = await h.client();
+    for (const bufferSize of [0, -1, 1.5, NaN, Infinity, "10"]) {
+      await rejectsWith(
+        () => c.kv.watch("/bp/bad", { bufferSize: bufferSize as number }),
+        "InvalidArgument",
+      );
+    }
+    const reader = c.kv.watch<number>("/bp/one", { bufferSize: 1 }).getReader();
+    try {
+      await sleep(100);
+      for (let n = 1; n <= 5; n++) await c.kv.set("/bp/one", n);
+      const values = [];
+      for (let n = 1; n <= 5; n++) {
+        const event = await nextChunk(reader);
+        values.push(event.type === "put" ? event.value : undefined);
+      }
+      assert.deepEqual(values, [1, 2, 3, 4, 5]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
   it("a watch closes when its signal fires and delivers nothing after", async (h) => {
     const c = await h.client();
     const stop = new AbortController();
@@ -1286,6 +1412,33 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.equal(cfg.revision, (await writer.kv.get(key))?.revision);
   });
 
+  it("typed config given a burst of writes while a component is still reloading puts the last value in force next, not each value in turn", async (h) => {
+    const seen = { events: 0 };
+    const c = await h.client({ wrap: (t) => countingWatches(t, seen) });
+    const writer = await h.client();
+    const key = "/config/t/burst";
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    const changes: number[] = [];
+    cfg.onChange((value) => changes.push(value.n));
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const reloads: number[] = [];
+    await cfg.bind({
+      async hotReload(value: { n: number }) {
+        reloads.push(value.n);
+        if (value.n !== 0) await gate;
+      },
+    });
+    for (let n = 1; n <= 50; n++) await writer.kv.set(key, { n });
+    // Every write has reached the watch while the first reload is still held.
+    await waitUntil(() => seen.events === 50, { what: "the watch to see the 50 writes" });
+    release();
+    await waitUntil(() => reloads.at(-1) === 50, { what: "the last value to be reloaded" });
+    assert.ok(reloads.length <= 3, `reloads: ${reloads}`);
+    assert.deepEqual(changes, reloads.slice(1));
+    assert.equal(cfg.current().n, 50);
+  });
+
   it("typed config started while etcd is unreachable serves the defaults, then the stored value once etcd answers", async (h) => {
     const links = { current: undefined as Outage | undefined };
     const c = await h.client({
@@ -1372,6 +1525,30 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       await second.close();
       assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["a"]);
       assert.equal(first.state, "registered");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("a slow reader of a service watch gets the newest instance list, not the lists it missed", async (h) => {
+    const c = await h.client();
+    const seen = { events: 0 };
+    const watcher = await h.client({ wrap: (t) => countingWatches(t, seen) });
+    await using _a = await c.registry.register(instance("a"), { ttlMs: TTL });
+    const reader = watcher.registry.watch("im-logic").getReader();
+    try {
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["a"]);
+      const b = await c.registry.register(instance("b"), { ttlMs: TTL });
+      await using _c = await c.registry.register(instance("c"), { ttlMs: TTL });
+      const d = await c.registry.register(instance("d"), { ttlMs: TTL });
+      await b.close();
+      await waitUntil(() => seen.events === 4, { what: "the watch to see three puts, a delete" });
+      assert.deepEqual((await nextChunk(reader)).map((i) => i.id), ["a", "c", "d"]);
+      // No stale list waits behind it: the next read waits for the next change.
+      const next = reader.read();
+      assert.ok(await stillWaiting(next), "no list was left to read");
+      await d.close();
+      assert.deepEqual((await next).value?.map((i) => i.id), ["a", "c"]);
     } finally {
       await reader.cancel();
     }
@@ -1869,6 +2046,29 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     });
   }
 
+  it("a slow observer of an election gets the newest leader and value, not the ones it missed", async (h) => {
+    const c = await h.client();
+    const seen = { events: 0 };
+    const observer = await h.client({ wrap: (t) => countingWatches(t, seen) });
+    const reader = observer.election("slow").observe<number>().getReader();
+    try {
+      assert.equal(await nextChunk(reader), undefined);
+      const leadership = await c.election("slow").campaign(0, { ttlMs: TTL });
+      for (let n = 1; n <= 20; n++) await leadership.proclaim(n);
+      await waitUntil(() => seen.events === 21, {
+        what: "the watch to see the campaign, 20 values",
+      });
+      const newest = await nextChunk(reader);
+      assert.deepEqual([newest?.key, newest?.value], [leadership.key, 20]);
+      const next = reader.read();
+      assert.ok(await stillWaiting(next), "no leader was left to read");
+      await leadership.resign();
+      assert.equal((await next).value, undefined);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
   it("a leader can proclaim a new value until it resigns", async (h) => {
     const c = await h.client();
     const leadership = await c.election("proclaim").campaign({ address: "a:1" }, { ttlMs: TTL });
@@ -2188,6 +2388,49 @@ export function compactionContract(name: string, factory: HarnessFactory): void 
         await c.kv.set("/cmp/after", 1);
         const after = await chunkWhere(reader, (e) => e.key === "/cmp/after");
         assert.equal(after.reloaded, false);
+      } finally {
+        await reader.cancel();
+      }
+    }));
+
+  test(`${name}: a watch paused behind a slow reader and resumed after a compaction reports what differs, reloaded, after the events it held`, () =>
+    withHarness(factory, async (h) => {
+      const c = await h.client();
+      const { flow, reader } = await boundedWatch(c, "/bpc/", 10);
+      try {
+        const revisions = [];
+        for (let n = 1; n <= 100; n++) revisions.push(await c.kv.set(`/bpc/k${n % 5}`, n));
+        await c.kv.delete("/bpc/k4");
+        const last = await c.kv.set("/bpc/new", 0);
+        await waitUntil(() => flow.pauses > 0, { what: "the watch to pause" });
+        // The history the paused watch would resume from is gone.
+        await h.compact!(last);
+        const held = [];
+        for (let n = 1; n <= 10; n++) held.push(await nextChunk(reader));
+        assert.deepEqual(
+          held.map((e) => [e.key, e.type === "put" && e.value, e.revision, e.reloaded]),
+          revisions.slice(0, 10).map((
+            revision,
+            i,
+          ) => [`/bpc/k${(i + 1) % 5}`, i + 1, revision, false]),
+        );
+        const reloaded = [];
+        for (let n = 1; n <= 6; n++) reloaded.push(await nextChunk(reader));
+        assert.deepEqual(
+          reloaded.map((e) => [e.type, e.key, e.type === "put" ? e.value : null, e.reloaded]),
+          [
+            ["put", "/bpc/k0", 100, true],
+            ["put", "/bpc/k1", 96, true],
+            ["put", "/bpc/k2", 97, true],
+            ["put", "/bpc/k3", 98, true],
+            ["put", "/bpc/new", 0, true],
+            ["delete", "/bpc/k4", null, true],
+          ],
+        );
+        assert.ok(flow.peak <= 10, `the stream held ${flow.peak} events at once`);
+        await c.kv.set("/bpc/after", 1);
+        const after = await nextChunk(reader);
+        assert.deepEqual([after.key, after.reloaded], ["/bpc/after", false]);
       } finally {
         await reader.cancel();
       }
