@@ -63,7 +63,10 @@ export class CoordClient implements Coord {
     this.registry = createRegistry(this.#context);
   }
 
-  config<T>(key: string, options: TypedConfigOptions<T>): Promise<TypedConfig<T>> {
+  config<T>(
+    key: string | readonly string[],
+    options: TypedConfigOptions<T>,
+  ): Promise<TypedConfig<T>> {
     return openTypedConfig(this.#context, key, options);
   }
 

@@ -106,6 +106,29 @@ export function configKey(parts: ConfigKeyParts): string {
 }
 
 /**
+ * The layers of a service's config of a component, for `Coord.config`: the shared
+ * `/config/{env}/global/{component}`, then the service's own
+ * `/config/{env}/{service}/{component}` merged over it.
+ *
+ * @param parts Environment, service and component.
+ * @returns The two keys, base first (one when the service is `"global"` or absent).
+ * @throws {InfraError} `InvalidArgument` when a part is empty or contains `/`.
+ *
+ * @example
+ * ```ts
+ * import { configLayers } from "@gochat/infra/coord";
+ *
+ * configLayers({ env: "prod", service: "im-logic", component: "ratelimit" });
+ * // ["/config/prod/global/ratelimit", "/config/prod/im-logic/ratelimit"]
+ * ```
+ */
+export function configLayers(parts: ConfigKeyParts): string[] {
+  const shared = configKey({ ...parts, service: "global" });
+  const own = configKey(parts);
+  return own === shared ? [shared] : [shared, own];
+}
+
+/**
  * The prefix of every config key of one environment (and optionally one service), for
  * `list` and prefix watches: `/config/{env}/` or `/config/{env}/{service}/`.
  *

@@ -15,7 +15,9 @@
  *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
  *   written; a stored text that is not JSON is `InvalidArgument` on `get`.
  * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
- *   Schema library, kept last-good, pushed to `HotReloadable` components.
+ *   Schema library, kept last-good, pushed to `HotReloadable` components; given
+ *   {@link configLayers} (or any list of keys) it merges the shared `global` config and the
+ *   service's own over the defaults.
  * - `client.registry`: register with lease keepalive and automatic re-registration;
  *   discover, watch, pick (round-robin, random).
  * - `client.lock` / `tryLock` / `withLock`: etcd Mutex semantics (FIFO by create revision,
@@ -112,7 +114,13 @@ export {
   type CoordTransportKind,
   defaultConfig,
 } from "./config.ts";
-export { configKey, type ConfigKeyParts, configPrefix, parseConfigKey } from "./keys.ts";
+export {
+  configKey,
+  type ConfigKeyParts,
+  configLayers,
+  configPrefix,
+  parseConfigKey,
+} from "./keys.ts";
 export { createPicker, type Pick } from "./picker.ts";
 export { connect, type CoordDependencies } from "./connect.ts";
 export {

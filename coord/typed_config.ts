@@ -1,7 +1,9 @@
 /**
  * Typed config with hot reload (go-zero's `configcenter.Configurator[T]`, the Go original's
  * `Manager[T]`): load a key, validate it with any Standard Schema validator, keep the last
- * good value, tell listeners and `HotReloadable` components about changes.
+ * good value, tell listeners and `HotReloadable` components about changes. Several keys
+ * can be layered (the Go original's "load the global config, then the service's, and merge
+ * them"): the defaults, then each key's value merged over the ones before it.
  *
  * Internal: the public face is {@link TypedConfig} (`coord.config(key, ...)`).
  *
@@ -103,10 +105,11 @@ interface Binding<T> {
  */
 export async function openTypedConfig<T>(
   context: CoordContext,
-  key: string,
+  keyOrLayers: string | readonly string[],
   options: TypedConfigOptions<T>,
 ): Promise<TypedConfig<T>> {
-  checkKey(key);
+  const keys = checkLayers(keyOrLayers);
+  const key = keys[keys.length - 1];
   const fail = (field: string, message: string) =>
     new InfraError("InvalidArgument", message, { component: COMPONENT, details: { field } });
   if (typeof options !== "object" || options === null || !("defaults" in options)) {
@@ -130,16 +133,37 @@ export async function openTypedConfig<T>(
   if ("issues" in checkedDefaults) {
     throw fail("defaults", `defaults of ${key} fail the schema: ${checkedDefaults.issues}`);
   }
-  const settings = { key, schema, defaults: checkedDefaults.value, onDelete };
+  const settings = { keys, schema, defaults: checkedDefaults.value, onDelete };
   return await context.opening(`the typed config of ${key}`, async (closing) => {
     using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
     return await startTypedConfig(context, settings, scope.signal);
   }, (config) => config.close());
 }
 
+/** Checks the key, or the keys of the layers (at least one, no key twice). */
+function checkLayers(keyOrLayers: string | readonly string[]): string[] {
+  if (typeof keyOrLayers === "string") return [checkKey(keyOrLayers)];
+  if (!Array.isArray(keyOrLayers) || keyOrLayers.length === 0) {
+    throw new InfraError("InvalidArgument", "key must be a key or a non-empty array of keys", {
+      component: COMPONENT,
+      details: { field: "key" },
+    });
+  }
+  const keys = keyOrLayers.map((key, i) => checkKey(key, `key[${i}]`));
+  const twice = keys.find((key, i) => keys.indexOf(key) !== i);
+  if (twice !== undefined) {
+    throw new InfraError("InvalidArgument", `the layers name ${twice} twice`, {
+      component: COMPONENT,
+      details: { field: "key" },
+    });
+  }
+  return keys;
+}
+
 /** The checked options of a typed config. */
 interface TypedConfigSettings<T> {
-  key: string;
+  /** The layers' keys, from the base to the most specific. */
+  keys: string[];
   schema: ConfigSchema<T> | undefined;
   defaults: T;
   onDelete: "keep" | "defaults";
@@ -170,13 +194,27 @@ async function reloadWithin<C>(
   }
 }
 
-/** Loads the key and starts the watch (the work of {@link openTypedConfig}). */
+/** One layer's stored state: its last JSON value (kept on a delete under "keep"). */
+interface Layer {
+  key: string;
+  /** Whether the layer takes part in the merge. */
+  present: boolean;
+  value: unknown;
+  /** Mod revision of that value; 0 when absent. */
+  revision: number;
+}
+
+/** A change of one layer: a stored value, or the key's absence (deleted, or re-read so). */
+type LayerChange = { type: "put"; kv: KeyValue } | { type: "absent"; at: number };
+
+/** Loads the keys and starts the watches (the work of {@link openTypedConfig}). */
 async function startTypedConfig<T>(
   context: CoordContext,
   settings: TypedConfigSettings<T>,
   signal: AbortSignal,
 ): Promise<TypedConfig<T>> {
-  const { key, schema, defaults, onDelete } = settings;
+  const { keys, schema, defaults, onDelete } = settings;
+  const key = keys[keys.length - 1];
   const fail = (field: string, message: string) =>
     new InfraError("InvalidArgument", message, { component: COMPONENT, details: { field } });
   const { logger, transport } = context;
@@ -184,6 +222,12 @@ async function startTypedConfig<T>(
   const listeners = new Set<(value: T, previous: T) => void>();
   const bindings = new Set<Binding<T>>();
   const stop = new AbortController();
+  const layers: Layer[] = keys.map((key) => ({
+    key,
+    present: false,
+    value: undefined,
+    revision: 0,
+  }));
   let current: T = defaults;
   let revision = 0;
   let serial: Promise<void> = Promise.resolve();
@@ -193,14 +237,19 @@ async function startTypedConfig<T>(
     return next;
   };
 
-  const reject = (reason: Rejection, at: number, details: Record<string, unknown>) => {
+  const reject = (
+    reason: Rejection,
+    layerKey: string,
+    at: number,
+    details: Record<string, unknown>,
+  ) => {
     logger.warn("config value rejected; the last good value stays in force", {
-      key,
+      key: layerKey,
       revision: at,
       reason,
       ...details,
     });
-    counter.add(1, { "coord.config.key": key, "coord.config.reason": reason });
+    counter.add(1, { "coord.config.key": layerKey, "coord.config.reason": reason });
   };
 
   const reloadComponents = async (value: T) => {
@@ -208,7 +257,7 @@ async function startTypedConfig<T>(
       try {
         await reloadWithin(binding.component, binding.select(value), context.requestTimeoutMs);
       } catch (error) {
-        reject("hot_reload", revision, { error });
+        reject("hot_reload", key, revision, { error });
       }
     }));
   };
@@ -227,93 +276,167 @@ async function startTypedConfig<T>(
     await reloadComponents(value);
   };
 
-  /** Decodes and validates a stored value; a rejection is logged and counted. */
-  const check = async (kv: KeyValue): Promise<{ value: T } | undefined> => {
-    let parsed: unknown;
-    try {
-      parsed = decodeJson(kv.value, COMPONENT, `the value of ${key}`);
-    } catch (error) {
-      reject("invalid_json", kv.modRevision, { error });
-      return undefined;
+  /** The defaults with every present layer merged over them, in order, and its revision. */
+  const merged = (): { value: unknown; at: number } => {
+    let value: unknown = defaults;
+    let at = 0;
+    for (const layer of layers) {
+      if (!layer.present) continue;
+      value = mergeDefaults(value, layer.value);
+      at = Math.max(at, layer.revision);
     }
-    const checked = await validate(schema, mergeDefaults(defaults, parsed));
-    if ("issues" in checked) {
-      reject("schema", kv.modRevision, { issues: checked.issues });
-      return undefined;
-    }
-    return checked;
-  };
-
-  const applyDeletion = async (at: number) => {
-    if (revision === 0) return;
-    if (onDelete === "defaults") {
-      logger.info("config key deleted; defaults in force", { key, revision: at });
-      await putInForce(defaults, 0);
-    } else {
-      logger.info("config key deleted; keeping the last value", { key, revision: at });
-    }
-  };
-
-  const applyValue = async (value: T, at: number) => {
-    logger.info("config value in force", { key, revision: at });
-    await putInForce(value, at);
-  };
-
-  /** Applies the key's state as read: its value, or its absence. */
-  const applyRead = async (kv: KeyValue | undefined, at: number) => {
-    if (kv === undefined) return await applyDeletion(at);
-    if (kv.modRevision === revision) return;
-    const checked = await check(kv);
-    if (checked) await applyValue(checked.value, kv.modRevision);
+    return { value, at };
   };
 
   /**
-   * Applies one watch batch. Every value in it is checked, in order, so each rejected one is
-   * logged and counted; of the rest only the batch's final state goes in force, once: the
-   * last valid value, or a deletion that came after it. (Writes that arrive together are
-   * coalesced: listeners and components see where the batch ends, not each step.)
+   * Applies changes of one layer, in order. Every stored value is checked (as JSON, then
+   * merged with the other layers against the schema), so each rejected one is logged and
+   * counted; of the valid states only the last goes in force, once. (Writes that arrive
+   * together are coalesced: listeners and components see where the batch ends.)
    */
-  const applyBatch = async (changes: WatchChange[]) => {
-    let last: { value: T; at: number } | { deletedAt: number } | undefined;
+  const applyChanges = async (layer: Layer, changes: LayerChange[]) => {
+    let last: { value: T; at: number } | undefined;
     for (const change of changes) {
       if (change.type === "put") {
-        const checked = await check(change.kv);
-        if (checked) last = { value: checked.value, at: change.kv.modRevision };
+        const kv = change.kv;
+        let parsed: unknown;
+        try {
+          parsed = decodeJson(kv.value, COMPONENT, `the value of ${layer.key}`);
+        } catch (error) {
+          reject("invalid_json", layer.key, kv.modRevision, { error });
+          continue;
+        }
+        Object.assign(layer, { present: true, value: parsed, revision: kv.modRevision });
       } else {
-        // A delete, or a reset (the key's state re-read): absent unless a put follows.
-        last = { deletedAt: change.kv.modRevision };
+        if (!layer.present) continue;
+        if (onDelete === "keep") {
+          logger.info("config key deleted; keeping the last value", {
+            key: layer.key,
+            revision: change.at,
+          });
+          continue;
+        }
+        Object.assign(layer, { present: false, value: undefined, revision: 0 });
+        logger.info("config key deleted; its layer no longer applies", {
+          key: layer.key,
+          revision: change.at,
+        });
       }
+      const state = merged();
+      const checked = await validate(schema, state.value);
+      if ("issues" in checked) {
+        const at = change.type === "put" ? change.kv.modRevision : change.at;
+        reject("schema", layer.key, at, { issues: checked.issues });
+        continue;
+      }
+      last = { value: checked.value, at: state.at };
     }
-    if (last === undefined) return;
-    if ("deletedAt" in last) await applyDeletion(last.deletedAt);
-    else if (last.at !== revision) await applyValue(last.value, last.at);
+    if (last === undefined || last.at === revision) return;
+    logger.info("config value in force", {
+      key,
+      revision: last.at,
+      ...(layers.length > 1 ? { layers: layers.filter((l) => l.present).map((l) => l.key) } : {}),
+    });
+    await putInForce(last.value, last.at);
   };
 
-  const read = (call: CallOptions) => readStart(transport, { key }, call);
-  const load = async () => {
-    const first = await context.retryingForever(read, stop.signal);
-    await exclusive(() => applyRead(first.kvs[0], first.start.revision));
+  /** Applies a layer's state as read: its value, or its absence. */
+  const applyRead = (layer: Layer, kv: KeyValue | undefined, at: number) => {
+    if (kv === undefined) return applyChanges(layer, [{ type: "absent", at }]);
+    if (layer.present && kv.modRevision === layer.revision) return Promise.resolve();
+    return applyChanges(layer, [{ type: "put", kv }]);
+  };
+
+  const toLayerChanges = (changes: WatchChange[]): LayerChange[] =>
+    changes.map((change) =>
+      change.type === "put"
+        ? { type: "put", kv: change.kv }
+        : { type: "absent", at: change.kv.modRevision }
+    );
+
+  /** Every layer read in one transaction: one snapshot, so the first merge is consistent. */
+  const readAll = async (call: CallOptions): Promise<WatchStart[]> => {
+    if (layers.length === 1) {
+      const first = await readStart(transport, { key }, call);
+      await exclusive(() => applyRead(layers[0], first.kvs[0], first.start.revision));
+      return [first.start];
+    }
+    const result = await transport.txn({
+      compare: [],
+      success: keys.map((key) => ({ type: "range", request: { key } }) as const),
+      failure: [],
+    }, call);
+    const kvs = result.results.map((r) => r.type === "range" ? r.result.kvs[0] : undefined);
+    await exclusive(async () => {
+      for (const [i, layer] of layers.entries()) {
+        const kv = kvs[i];
+        if (kv === undefined) continue;
+        Object.assign(layer, {
+          present: true,
+          value: decodeJsonOr(kv, layer),
+          revision: kv.modRevision,
+        });
+      }
+      // Checked once, as a whole; a layer that is not JSON drops out (and is counted).
+      for (const layer of layers) if (layer.value === INVALID) layer.present = false;
+      const state = merged();
+      const checked = await validate(schema, state.value);
+      if ("issues" in checked) {
+        reject("schema", key, state.at, { issues: checked.issues });
+        return;
+      }
+      if (state.at === revision) return;
+      logger.info("config value in force", {
+        key,
+        revision: state.at,
+        layers: layers.filter((l) => l.present).map((l) => l.key),
+      });
+      await putInForce(checked.value, state.at);
+    });
+    return kvs.map((kv) => ({
+      revision: result.revision,
+      known: new Map(kv ? [[kv.key, kv.modRevision]] : []),
+    }));
+  };
+
+  const INVALID = Symbol("not JSON");
+  const decodeJsonOr = (kv: KeyValue, layer: Layer): unknown => {
+    try {
+      return decodeJson(kv.value, COMPONENT, `the value of ${layer.key}`);
+    } catch (error) {
+      reject("invalid_json", layer.key, kv.modRevision, { error });
+      return INVALID;
+    }
+  };
+
+  /** Re-reads one layer (after its watch failed). */
+  const load = async (layer: Layer) => {
+    const first = await context.retryingForever(
+      (call) => readStart(transport, { key: layer.key }, call),
+      stop.signal,
+    );
+    await exclusive(() => applyRead(layer, first.kvs[0], first.start.revision));
     return first.start;
   };
 
   /**
-   * Follows the key until closed. Unlike the Go original's `Manager[T]`, whose watcher died
+   * Follows one layer until closed. Unlike the Go original's `Manager[T]`, whose watcher died
    * for good on its first error, any failure but `Closed` (a permanent etcd error, a
    * delivery that threw) re-arms the watch: re-read, apply, watch again, with backoff.
    */
-  const follow = (initial: WatchStart | undefined) => {
+  const follow = (layer: Layer, initial: WatchStart | undefined) => {
     let start = initial;
     return retry(async () => {
-      const from = start ?? await load();
+      const from = start ?? await load(layer);
       start = undefined;
       await runWatch({
         transport,
-        range: { key },
+        range: { key: layer.key },
         start: from,
         signal: stop.signal,
         logger,
-        what: `config ${key}`,
-        onChanges: (changes) => exclusive(() => applyBatch(changes)),
+        what: `config ${layer.key}`,
+        onChanges: (changes) => exclusive(() => applyChanges(layer, toLayerChanges(changes))),
       });
     }, {
       maxAttempts: Infinity,
@@ -322,7 +445,7 @@ async function startTypedConfig<T>(
       maxDelayMs: 5_000,
       retryable: (error) => !InfraError.is(error, "Closed"),
       onRetry: ({ error, delayMs }) =>
-        logger.error("config watch failed; re-arming it", { key, error, delayMs }),
+        logger.error("config watch failed; re-arming it", { key: layer.key, error, delayMs }),
       signal: stop.signal,
     }).catch(() => {
       // closed
@@ -331,13 +454,12 @@ async function startTypedConfig<T>(
 
   let running: Promise<unknown>;
   try {
-    const first = await context.retrying(read, signal);
-    await exclusive(() => applyRead(first.kvs[0], first.start.revision));
-    running = follow(first.start);
+    const starts = await context.retrying(readAll, signal);
+    running = Promise.all(layers.map((layer, i) => follow(layer, starts[i])));
   } catch (error) {
     if (!isTransient(error)) throw error;
     logger.warn("config center unreachable; defaults in force until it answers", { key, error });
-    running = follow(undefined);
+    running = Promise.all(layers.map((layer) => follow(layer, undefined)));
   }
 
   const close = closeOnce(async () => {
@@ -349,6 +471,7 @@ async function startTypedConfig<T>(
 
   return {
     key,
+    keys,
     get revision() {
       return revision;
     },

@@ -375,8 +375,10 @@ export interface BindOptions<T, C> {
 
 /** A typed, validated, hot-reloaded config value; see {@link Coord.config}. */
 export interface TypedConfig<T> extends AsyncDisposable {
-  /** The watched key. */
+  /** The watched key (of several layers: the last, most specific one). */
   readonly key: string;
+  /** The keys of the layers, from the base to the most specific (one for a single key). */
+  readonly keys: readonly string[];
   /** Revision of the stored value in force; 0 while the defaults are in force. */
   readonly revision: number;
   /** The value in force (the last good one). */
@@ -711,11 +713,41 @@ export interface Coord extends AsyncDisposable {
    * A typed config value, loaded now and hot-reloaded on every change of `key`. When etcd
    * cannot be reached at start the defaults are in force and the watch keeps trying.
    *
-   * @param key The key, e.g. `configKey({ env: "dev", component: "clog" })`.
+   * Given several keys, the value is layered: the defaults, then each key's stored value
+   * merged over the ones before it (plain objects deeply, anything else replaces), e.g. the
+   * shared `/config/{env}/global/{component}` under the service's own
+   * `/config/{env}/{service}/{component}` (see {@link configLayers}). The layers are read
+   * in one snapshot, then each is watched; the merge of all of them is what the schema
+   * checks, so the value in force is always the last merge that passed it (a layer whose
+   * value makes the merge fail holds everything back until it or another layer is fixed).
+   * A deleted layer drops out of the merge under `onDelete: "defaults"` and keeps its last
+   * value under `"keep"`. `revision` is the highest revision among the layers merged.
+   *
+   * @param key The key, e.g. `configKey({ env: "dev", component: "clog" })`, or the keys of
+   * the layers from the base to the most specific (at least one, none twice).
    * @param options Schema, defaults, delete policy and a signal for the first load.
    * @returns The typed config.
+   * @throws {InfraError} `InvalidArgument` for a bad key, an empty or repeating list of keys,
+   * or bad options.
+   *
+   * @example Shared settings with a per-service override
+   * ```ts
+   * import * as coord from "@gochat/infra/coord";
+   *
+   * await using client = coord.memory();
+   * const parts = { env: "prod", service: "im-logic", component: "cache" };
+   * await client.kv.set(coord.configKey({ ...parts, service: "global" }), { ttlMs: 60_000, l1: true });
+   * await client.kv.set(coord.configKey(parts), { ttlMs: 5_000 });
+   * await using cache = await client.config(coord.configLayers(parts), {
+   *   defaults: { ttlMs: 1_000, l1: false },
+   * });
+   * console.assert(cache.current().ttlMs === 5_000 && cache.current().l1 === true);
+   * ```
    */
-  config<T>(key: string, options: TypedConfigOptions<T>): Promise<TypedConfig<T>>;
+  config<T>(
+    key: string | readonly string[],
+    options: TypedConfigOptions<T>,
+  ): Promise<TypedConfig<T>>;
   /**
    * Acquires a lock, waiting in FIFO order behind earlier callers (only the immediate
    * predecessor is watched, so a release wakes one waiter).

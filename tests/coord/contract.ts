@@ -1171,6 +1171,107 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual(limits.current(), { rps: 8, burst: 2 });
   });
 
+  it("a layered config merges the defaults, the shared layer and the service layer, in that order, and follows each", async (h) => {
+    const c = await h.client();
+    const parts = { env: "test", service: "layered", component: "cache" };
+    const [shared, own] = coord.configLayers(parts);
+    await c.kv.set(shared, { ttlMs: 60_000, l1: { enabled: true, size: 100 } });
+    await c.kv.set(own, { ttlMs: 5_000, l1: { size: 10 } });
+    const Settings = z.object({
+      ttlMs: z.number().int().positive(),
+      l1: z.object({ enabled: z.boolean(), size: z.number().int().positive() }),
+      prefix: z.string(),
+    });
+    await using config = await c.config(coord.configLayers(parts), {
+      schema: Settings,
+      defaults: { ttlMs: 1_000, l1: { enabled: false, size: 1 }, prefix: "dev:" },
+    });
+    assert.deepEqual(config.keys, [shared, own]);
+    assert.equal(config.key, own);
+    assert.deepEqual(config.current(), {
+      ttlMs: 5_000,
+      l1: { enabled: true, size: 10 },
+      prefix: "dev:",
+    });
+    const reloaded: unknown[] = [];
+    await config.bind({ hotReload: (value) => Promise.resolve(void reloaded.push(value)) });
+    // A change of the shared layer reaches the service, under its own override.
+    const revision = await c.kv.set(shared, {
+      ttlMs: 30_000,
+      l1: { enabled: false },
+      prefix: "x:",
+    });
+    await waitUntil(() => config.revision === revision, { what: "the shared change" });
+    assert.deepEqual(config.current(), {
+      ttlMs: 5_000,
+      l1: { enabled: false, size: 10 },
+      prefix: "x:",
+    });
+    const ownRevision = await c.kv.set(own, { ttlMs: 7_000 });
+    await waitUntil(() => config.revision === ownRevision, { what: "the service change" });
+    assert.deepEqual(config.current(), {
+      ttlMs: 7_000,
+      // The shared layer's new value names no size, and the service's no longer does.
+      l1: { enabled: false, size: 1 },
+      prefix: "x:",
+    });
+    assert.deepEqual(reloaded.at(-1), config.current());
+    assert.equal(reloaded.length, 3);
+  });
+
+  it("a layer whose value makes the merge fail the schema holds the last good value until it is fixed", async (h) => {
+    const c = await h.client();
+    const [shared, own] = coord.configLayers({ env: "test", service: "bad", component: "limits" });
+    await c.kv.set(shared, { rps: 7, burst: 1 });
+    await using limits = await c.config([shared, own], {
+      schema: Limits,
+      defaults: { rps: 10, burst: 5 },
+    });
+    assert.deepEqual(limits.current(), { rps: 7, burst: 1 });
+    const before = rejections(own).length;
+    await c.kv.set(own, { rps: -1 });
+    await waitUntil(() => rejections(own).length === before + 1, { what: "the rejection" });
+    assert.deepEqual(limits.current(), { rps: 7, burst: 1 });
+    // Still held back: the merge with the bad layer fails whatever the shared layer says.
+    const sharedBefore = rejections(shared).length;
+    await c.kv.set(shared, { rps: 8, burst: 2 });
+    await waitUntil(() => rejections(shared).length === sharedBefore + 1, {
+      what: "the merge to fail again",
+    });
+    assert.deepEqual(limits.current(), { rps: 7, burst: 1 });
+    const fixed = await c.kv.set(own, { rps: 9 });
+    await waitUntil(() => limits.revision === fixed, { what: "the fix" });
+    assert.deepEqual(limits.current(), { rps: 9, burst: 2 });
+  });
+
+  it("a deleted layer drops out of the merge under onDelete defaults and keeps its value under keep", async (h) => {
+    const c = await h.client();
+    const [shared, own] = coord.configLayers({ env: "test", service: "del", component: "flags" });
+    await c.kv.set(shared, { a: "shared", b: "shared" });
+    await c.kv.set(own, { a: "own" });
+    const defaults = { a: "default", b: "default" };
+    await using dropping = await c.config([shared, own], { defaults, onDelete: "defaults" });
+    await using keeping = await c.config([shared, own], { defaults, onDelete: "keep" });
+    assert.deepEqual(dropping.current(), { a: "own", b: "shared" });
+    await c.kv.delete(own);
+    await waitUntil(() => dropping.current().a === "shared", { what: "the layer to drop out" });
+    assert.deepEqual(dropping.current(), { a: "shared", b: "shared" });
+    await c.kv.delete(shared);
+    await waitUntil(() => dropping.revision === 0, { what: "the defaults" });
+    assert.deepEqual(dropping.current(), defaults);
+    assert.deepEqual(keeping.current(), { a: "own", b: "shared" });
+  });
+
+  it("layered keys must be a non-empty list of keys, none twice", async (h) => {
+    const c = await h.client();
+    for (const keys of [[], ["/a", "/a"], ["/a", "b"], [1]] as never[]) {
+      await rejectsWith(c.config(keys, { defaults: {} }), "InvalidArgument");
+    }
+    assert.deepEqual(coord.configLayers({ env: "dev", component: "clog" }), [
+      "/config/dev/global/clog",
+    ]);
+  });
+
   it("typed config works with zod, valibot and arktype schemas", async (h) => {
     // Any Standard Schema is a ConfigSchema (checked by the compiler).
     const standard: coord.ConfigSchema<number> = z.number() as StandardSchemaV1<unknown, number>;
