@@ -35,8 +35,8 @@ export interface RotationConfig {
  * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
  * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
  * console are written synchronously at that moment (the console waits for a slow pipe
- * reader to take everything); a stream sink hands the lines to its stream, which must
- * still write them before the process is gone.
+ * reader to take everything, within {@link ClogConfig.flushTimeoutMs}); a stream sink
+ * hands the lines to its stream, which must still write them before the process is gone.
  */
 export interface BufferConfig {
   /** Lines held before a write. Default 256. */
@@ -61,7 +61,9 @@ export interface LineSinkConfig {
  * Writes to the process's stdout or stderr: file descriptor 1 or 2, with synchronous
  * writes on every runtime. Lines a full pipe cannot take yet (a slow reader) wait in
  * memory, in order, without blocking the log call, until the pipe takes them, a `flush()`,
- * `fatal`, `close()` or the end of the process, which write them out waiting for the reader.
+ * `fatal`, `close()` or the end of the process, which write them out waiting for the reader
+ * as long as it keeps taking them ({@link ClogConfig.flushTimeoutMs} bounds the wait for
+ * one that stopped).
  */
 export interface ConsoleSinkConfig extends LineSinkConfig {
   /** Sink type. */
@@ -148,6 +150,27 @@ export interface ClogConfig {
    * `process.exit()`, `flush()` or `close()` writes them).
    */
   flushOnSignals?: boolean;
+  /**
+   * How long writing out console lines synchronously (on `fatal`, `flush()`, `close()`, a
+   * reload that removes the sink, and at the end of the process) waits for a pipe reader
+   * that takes nothing, in ms. The wait starts again whenever the reader takes some bytes,
+   * so a slow reader loses nothing; one that stopped reading (`app | (sleep 3600)`, a stuck
+   * log shipper) holds the process up this long at most, then the remaining lines are
+   * dropped and stderr says how many (`clog: stdout took nothing for 5000 ms: 812 lines
+   * dropped`; a report stderr cannot take is added to the next one, and a stuck stderr
+   * says nothing). After a
+   * wait ran out, the next ones for that stream are skipped until it takes bytes again, so
+   * `fatal` then the end of the process wait once, not twice.
+   *
+   * `0` never waits: what the pipe cannot take at once is dropped. `Infinity` (from code;
+   * JSON has no such number) waits as long as it takes, which is how clog behaved before
+   * this setting. Files never wait on a reader; stream sinks hand their lines to their
+   * stream and do not wait either. On Linux a pipe is written through a non-blocking
+   * descriptor of clog's own (`/proc/self/fd`, which needs write permission there on Deno);
+   * elsewhere, and for a socket under Deno, a write the reader does not take blocks in the
+   * system call, where no timeout reaches. Default 5,000.
+   */
+  flushTimeoutMs?: number;
 }
 
 /** Keys redacted when `redactKeys` is not set. */
@@ -169,6 +192,19 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
 
 /** Default {@link ClogConfig.maxValueLength}. */
 export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
+
+/**
+ * Default {@link ClogConfig.flushTimeoutMs}: how long, in ms, writing out console lines
+ * waits for a pipe reader that takes nothing.
+ *
+ * @example Wait twice as long as the default for a log shipper that pauses
+ * ```ts
+ * import { DEFAULT_FLUSH_TIMEOUT_MS, defaultConfig } from "@gochat/infra/clog";
+ *
+ * const config = { ...defaultConfig("production"), flushTimeoutMs: 2 * DEFAULT_FLUSH_TIMEOUT_MS };
+ * ```
+ */
+export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 
 /**
  * Sensible settings per environment: development logs debug and above as coloured text
@@ -199,6 +235,7 @@ export function defaultConfig(env: "development" | "production"): ClogConfig {
     redactKeys: [...DEFAULT_REDACT_KEYS],
     maxValueLength: DEFAULT_MAX_VALUE_LENGTH,
     flushOnSignals: false,
+    flushTimeoutMs: DEFAULT_FLUSH_TIMEOUT_MS,
   };
 }
 
@@ -214,6 +251,7 @@ const TOP_KEYS = [
   "redactKeys",
   "maxValueLength",
   "flushOnSignals",
+  "flushTimeoutMs",
 ] as const;
 const FORMATS: readonly LogFormat[] = ["json", "text"];
 const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
@@ -332,5 +370,8 @@ export function validateConfig(config: unknown): ClogConfig {
     check.integer(c.maxValueLength, "maxValueLength", { min: 16 });
   }
   if (c.flushOnSignals !== undefined) check.boolean(c.flushOnSignals, "flushOnSignals");
+  if (c.flushTimeoutMs !== undefined && c.flushTimeoutMs !== Infinity) {
+    check.integer(c.flushTimeoutMs, "flushTimeoutMs", { min: 0 });
+  }
   return c as ClogConfig;
 }

@@ -22,6 +22,9 @@
  *   minimum level and format. Buffered lines are written out however the process ends
  *   (naturally, `process.exit()`, `Deno.exit()`, an uncaught exception or rejection), and
  *   on SIGTERM, SIGINT and SIGHUP when the config sets `flushOnSignals`; SIGKILL loses them.
+ *   A console pipe whose reader stopped reading holds the process up for `flushTimeoutMs`
+ *   at most (5 s; a slow but reading one loses nothing); the rest is dropped and counted on
+ *   stderr.
  * - **Safe values.** Errors with name, message, code, stack and cause chain; redaction of
  *   secret keys at any depth; long strings truncated; a log call never throws (circular
  *   objects, BigInt, symbols, throwing getters included).
@@ -71,6 +74,7 @@ export {
   type ClogConfig,
   type ConsoleSinkConfig,
   type CustomSinkConfig,
+  DEFAULT_FLUSH_TIMEOUT_MS,
   DEFAULT_MAX_VALUE_LENGTH,
   DEFAULT_REDACT_KEYS,
   defaultConfig,

@@ -34,6 +34,14 @@ test("the production default is info JSON lines on the console", () => {
   validateConfig(config);
 });
 
+test("flushTimeoutMs is a whole number of ms from 0 up, or Infinity, and defaults to 5 s", () => {
+  assert.equal(defaultConfig("production").flushTimeoutMs, 5_000);
+  for (const flushTimeoutMs of [0, 1, 5_000, Infinity]) validateConfig({ flushTimeoutMs });
+  for (const flushTimeoutMs of [-1, 1.5, NaN, -Infinity, "5s", null]) {
+    assert.throws(() => validateConfig({ flushTimeoutMs }), invalid("flushTimeoutMs"));
+  }
+});
+
 test("defaultConfig returns a fresh object each time", () => {
   const a = defaultConfig("production");
   a.sinks!.push({ type: "console", target: "stderr" });
