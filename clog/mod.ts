@@ -19,7 +19,8 @@
  *   (development): time, level, namespace, message, fields, trace ids.
  * - **Sinks.** Console, any stream, files with rotation by size and by day, a
  *   non-blocking buffered mode for any of them, and custom functions; each with its own
- *   minimum level and format. Buffered lines are written out however the process ends
+ *   minimum level and format. {@link pinoSink} hands records to an application's pino
+ *   logger (clog does not depend on pino). Buffered lines are written out however the process ends
  *   (naturally, `process.exit()`, `Deno.exit()`, an uncaught exception or rejection), and
  *   on SIGTERM, SIGINT and SIGHUP when the config sets `flushOnSignals`; SIGKILL loses them.
  *   A console pipe whose reader stopped reading holds the process up for `flushTimeoutMs`
@@ -90,3 +91,4 @@ export type { ClogDependencies } from "./core.ts";
 export { contextFields, withContext } from "./context.ts";
 export { LEVELS } from "./levels.ts";
 export { create, getLogger, init, type RootLogger } from "./init.ts";
+export { type PinoLike, pinoSink } from "./pino_sink.ts";
