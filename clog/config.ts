@@ -171,6 +171,15 @@ export interface ClogConfig {
    * system call, where no timeout reaches. Default 5,000.
    */
   flushTimeoutMs?: number;
+  /**
+   * A burst of the same error (a database outage failing every request) writes its stack
+   * once per this many ms, as go-zero's `StackCooldownMillis`: an error passed to a log call
+   * whose stack was written in full for another line less than this ago gets, instead of
+   * the stack, `[same stack as the line at <its time>]` (in JSON lines, text lines and
+   * records alike); its name, message, code and cause are written as ever. Errors bound with
+   * `with()` or `withContext()` keep their stacks. `0` writes every stack. Default 100.
+   */
+  stackCooldownMs?: number;
 }
 
 /** Keys redacted when `redactKeys` is not set. */
@@ -189,6 +198,9 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
   "cookie",
   "set-cookie",
 ];
+
+/** Default {@link ClogConfig.stackCooldownMs}. */
+export const DEFAULT_STACK_COOLDOWN_MS = 100;
 
 /** Default {@link ClogConfig.maxValueLength}. */
 export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
@@ -236,6 +248,7 @@ export function defaultConfig(env: "development" | "production"): ClogConfig {
     maxValueLength: DEFAULT_MAX_VALUE_LENGTH,
     flushOnSignals: false,
     flushTimeoutMs: DEFAULT_FLUSH_TIMEOUT_MS,
+    stackCooldownMs: DEFAULT_STACK_COOLDOWN_MS,
   };
 }
 
@@ -252,6 +265,7 @@ const TOP_KEYS = [
   "maxValueLength",
   "flushOnSignals",
   "flushTimeoutMs",
+  "stackCooldownMs",
 ] as const;
 const FORMATS: readonly LogFormat[] = ["json", "text"];
 const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
@@ -372,6 +386,9 @@ export function validateConfig(config: unknown): ClogConfig {
   if (c.flushOnSignals !== undefined) check.boolean(c.flushOnSignals, "flushOnSignals");
   if (c.flushTimeoutMs !== undefined && c.flushTimeoutMs !== Infinity) {
     check.integer(c.flushTimeoutMs, "flushTimeoutMs", { min: 0 });
+  }
+  if (c.stackCooldownMs !== undefined) {
+    check.integer(c.stackCooldownMs, "stackCooldownMs", { min: 0, max: 3_600_000 });
   }
   return c as ClogConfig;
 }

@@ -14,6 +14,7 @@ import {
   type ClogConfig,
   DEFAULT_MAX_VALUE_LENGTH,
   DEFAULT_REDACT_KEYS,
+  DEFAULT_STACK_COOLDOWN_MS,
   type SinkConfig,
   validateConfig,
 } from "./config.ts";
@@ -217,6 +218,7 @@ export class Core {
     this.serializer = new Serializer(
       config.redactKeys ?? DEFAULT_REDACT_KEYS,
       config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
+      config.stackCooldownMs ?? DEFAULT_STACK_COOLDOWN_MS,
     );
     this.now = deps.now ?? Date.now;
     this.config = structuredClone(config);
@@ -252,6 +254,7 @@ export class Core {
       const context = activeContext();
       const ids = activeSpanIds();
       const index = level / 10 - 1;
+      s.startRecord(time);
       // Each field once: the call's override the context's, which override the bound ones.
       const bound = source.boundKeys();
       const boundSkip = bound.length === 0 ? undefined : overridden(bound, context?.fields, fields);
@@ -285,7 +288,7 @@ export class Core {
             const scoped = context === undefined
               ? NO_TEXT_FIELDS
               : this.#contextText(context, color, contextSkip);
-            const own = fields === undefined ? NO_TEXT_FIELDS : s.textFields(fields, color);
+            const own = fields === undefined ? NO_TEXT_FIELDS : s.callTextFields(fields, color);
             line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
               textMessage(s.truncate(msg)) + bound.fields + scoped.fields + own.fields +
               (ids === undefined ? "" : ids.text) + "\n" + bound.stacks + scoped.stacks +
@@ -333,7 +336,7 @@ export class Core {
       ? source.chindingsJson()
       : s.fields(source.boundFields(), 0, undefined, undefined, boundSkip)) +
       (context === undefined ? "" : this.#contextJson(context, contextSkip)) +
-      (fields === undefined ? "" : s.fields(fields));
+      (fields === undefined ? "" : s.callFields(fields));
   }
 
   #contextJson(context: LogContext, skip: Set<string> | undefined): string {

@@ -26,7 +26,8 @@
  *   A console pipe whose reader stopped reading holds the process up for `flushTimeoutMs`
  *   at most (5 s; a slow but reading one loses nothing); the rest is dropped and counted on
  *   stderr.
- * - **Safe values.** Errors with name, message, code, stack and cause chain; redaction of
+ * - **Safe values.** Errors with name, message, code, stack and cause chain (a burst of
+ *   the same error writes its stack once per `stackCooldownMs`, 100 ms); redaction of
  *   secret keys at any depth; long strings truncated; a log call never throws (circular
  *   objects, BigInt, symbols, throwing getters included).
  * - **Hot reload.** The root logger is `HotReloadable`: level, format, sinks and

@@ -42,6 +42,8 @@ const LINE_FULL = "[truncated: line size limit]";
 const MAX_CAUSES = 8;
 /** Field names cached; beyond this (dynamic keys) prefixes are rebuilt per use. */
 const KEY_CACHE_LIMIT = 4096;
+/** Distinct stacks remembered for the stack cooldown; past it, the memory starts over. */
+const STACK_CACHE_LIMIT = 1024;
 /** Longer field names are not cached: a few huge dynamic keys must not pin megabytes. */
 const CACHED_KEY_LENGTH = 256;
 const REDACTED = "[REDACTED]";
@@ -246,6 +248,15 @@ function firstItems(set: Set<unknown>): unknown[] {
 export class Serializer {
   /** Strings and keys longer than this are cut. */
   readonly maxLength: number;
+  /** How long a stack written in full is not written again for a call's fields, in ms. */
+  readonly stackCooldownMs: number;
+  /** Stacks written in full lately, with when and for which record. */
+  readonly #stacksWritten = new Map<string, { time: number; record: number }>();
+  /** The record being emitted, numbered from 1, and its time. */
+  #record = 0;
+  #recordTime = 0;
+  /** Whether the fields being written are a call's (the stack cooldown applies). */
+  #cooling = false;
   /** A group of fields stops taking members beyond this length. */
   readonly maxFieldsLength: number;
   readonly #redact: Set<string>;
@@ -257,11 +268,67 @@ export class Serializer {
   /**
    * @param redactKeys Field names to redact, matched case-insensitively.
    * @param maxLength String length limit.
+   * @param stackCooldownMs See {@link Serializer.stackCooldownMs}; 0 writes every stack.
    */
-  constructor(redactKeys: readonly string[], maxLength: number) {
+  constructor(redactKeys: readonly string[], maxLength: number, stackCooldownMs = 0) {
     this.#redact = new Set(redactKeys.map((key) => key.toLowerCase()));
     this.maxLength = maxLength;
     this.maxFieldsLength = LINE_LENGTH_FACTOR * maxLength;
+    this.stackCooldownMs = stackCooldownMs;
+  }
+
+  /** A new record, logged at `time`, is being emitted: its call fields come next. */
+  startRecord(time: number): void {
+    this.#record++;
+    this.#recordTime = time;
+  }
+
+  /**
+   * {@link Serializer.fields} for the fields the current record's log call passed: a stack
+   * this serializer wrote in full for another record less than
+   * {@link Serializer.stackCooldownMs} before is replaced by a pointer to that line. Bound
+   * and context fields are cached across lines, so they keep their stacks.
+   */
+  callFields(fields: object): string {
+    this.#cooling = true;
+    try {
+      return this.fields(fields);
+    } finally {
+      this.#cooling = false;
+    }
+  }
+
+  /** {@link Serializer.textFields} with the stack cooldown of {@link Serializer.callFields}. */
+  callTextFields(fields: object, color: boolean): TextFields {
+    this.#cooling = true;
+    try {
+      return this.textFields(fields, color);
+    } finally {
+      this.#cooling = false;
+    }
+  }
+
+  /**
+   * `stack`, or, when it was written in full for another record within the cooldown, the
+   * time of that line. The window runs from the full write, so a burst of the same error
+   * writes its stack once per cooldown (go-zero's `StackCooldownMillis`).
+   */
+  #stack(stack: string): string {
+    if (!this.#cooling || this.stackCooldownMs === 0) return stack;
+    const time = this.#recordTime;
+    const last = this.#stacksWritten.get(stack);
+    if (last !== undefined) {
+      if (last.record === this.#record) return stack; // the record's other format
+      const age = time - last.time;
+      if (age >= 0 && age < this.stackCooldownMs) {
+        return `[same stack as the line at ${new Date(last.time).toISOString()}]`;
+      }
+    }
+    if (last === undefined && this.#stacksWritten.size >= STACK_CACHE_LIMIT) {
+      this.#stacksWritten.clear();
+    }
+    this.#stacksWritten.set(stack, { time, record: this.#record });
+    return stack;
   }
 
   /** `s`, cut to the length limit when longer, never inside a surrogate pair. */
@@ -484,7 +551,7 @@ export class Serializer {
       ',"message":' + this.string(safeString(member(error, "message")));
     out += this.fields(error, depth + 1, seen, room - out.length, ERROR_KEYS);
     const stack = member(error, "stack");
-    if (typeof stack === "string") out += ',"stack":' + this.string(stack);
+    if (typeof stack === "string") out += ',"stack":' + this.string(this.#stack(stack));
     const errors = error instanceof AggregateError ? member(error, "errors") : undefined;
     if (Array.isArray(errors)) {
       out += ',"errors":' + this.#array(errors, errors.length, depth, seen, room - out.length);
@@ -577,7 +644,7 @@ export class Serializer {
       if (typeof current === "object") {
         const stack = member(current, "stack");
         text = typeof stack === "string"
-          ? stack
+          ? this.#stack(stack)
           : `${safeString(member(current, "name"))}: ${safeString(member(current, "message"))}`;
         current = member(current, "cause");
       } else {

@@ -42,6 +42,14 @@ test("flushTimeoutMs is a whole number of ms from 0 up, or Infinity, and default
   }
 });
 
+test("stackCooldownMs is a whole number of ms from 0 to an hour, and defaults to 100", () => {
+  assert.equal(defaultConfig("development").stackCooldownMs, 100);
+  for (const stackCooldownMs of [0, 100, 3_600_000]) validateConfig({ stackCooldownMs });
+  for (const stackCooldownMs of [-1, 0.5, 3_600_001, Infinity, "100"]) {
+    assert.throws(() => validateConfig({ stackCooldownMs }), invalid("stackCooldownMs"));
+  }
+});
+
 test("defaultConfig returns a fresh object each time", () => {
   const a = defaultConfig("production");
   a.sinks!.push({ type: "console", target: "stderr" });
