@@ -40,7 +40,7 @@ import {
   slotId,
   TEXT_LINES,
 } from "./slot.ts";
-import type { LineWriter, LogRecord, RecordSink } from "./types.ts";
+import type { FieldSerializer, LineWriter, LogRecord, RecordSink } from "./types.ts";
 
 /**
  * What a configuration needs beside its JSON: the streams and custom sinks that
@@ -53,6 +53,12 @@ export interface ClogDependencies {
   sinks?: Record<string, RecordSink>;
   /** The clock for timestamps and daily rotation (default `Date.now`), e.g. for tests. */
   now?: () => number;
+  /**
+   * Serializers by field name ({@link FieldSerializer}), e.g. `{ user: (u) => ({ id }) }`.
+   * Web `Request`, `Response` and `Headers` values need none: they are written as their
+   * method, url, status and headers.
+   */
+  serializers?: Record<string, FieldSerializer>;
 }
 
 /** Per-namespace parts of a line, rebuilt for each configuration. */
@@ -219,6 +225,7 @@ export class Core {
       config.redactKeys ?? DEFAULT_REDACT_KEYS,
       config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
       config.stackCooldownMs ?? DEFAULT_STACK_COOLDOWN_MS,
+      deps.serializers,
     );
     this.now = deps.now ?? Date.now;
     this.config = structuredClone(config);

@@ -27,7 +27,9 @@
  *   at most (5 s; a slow but reading one loses nothing); the rest is dropped and counted on
  *   stderr.
  * - **Safe values.** Errors with name, message, code, stack and cause chain (a burst of
- *   the same error writes its stack once per `stackCooldownMs`, 100 ms); redaction of
+ *   the same error writes its stack once per `stackCooldownMs`, 100 ms); web `Request`,
+ *   `Response` and `Headers` as method, url, status and headers; per-field
+ *   {@link FieldSerializer}s given in the dependencies (pino's `serializers`); redaction of
  *   secret keys at any depth; long strings truncated; a log call never throws (circular
  *   objects, BigInt, symbols, throwing getters included).
  * - **Hot reload.** The root logger is `HotReloadable`: level, format, sinks and
@@ -64,6 +66,7 @@
 
 export type {
   Fields,
+  FieldSerializer,
   LazyFields,
   LineWriter,
   Logger,

@@ -7,10 +7,14 @@
  * readable form instead of an exception: BigInt → decimal string, symbols and functions →
  * their description, circular references → `"[Circular]"`, `undefined` members → omitted,
  * non-finite numbers → `"NaN"`/`"Infinity"`, errors → `{name, message, code…, stack, cause}`.
- * A getter, `toJSON` or proxy that throws yields `"[Thrown: …]"` for that value only.
+ * Web `Request`s, `Response`s and `Headers` are written as their method, url, status and
+ * headers (never their bodies). A getter, `toJSON`, proxy or field serializer that throws
+ * yields `"[Thrown: …]"` for that value only.
  *
  * @module
  */
+
+import type { FieldSerializer } from "./types.ts";
 
 /**
  * What a JSON string literal may not hold raw (C0 controls, `"`, `\`; surrogates, escaped
@@ -62,6 +66,10 @@ const hasOwn = Object.prototype.hasOwnProperty;
 /** Members of an error written in their own place, not among its other properties. */
 const ERROR_KEYS: ReadonlySet<string> = new Set(["name", "message", "stack", "cause"]);
 const objectToString = Object.prototype.toString;
+
+const WebHeaders: typeof Headers | undefined = globalThis.Headers;
+const WebRequest: typeof Request | undefined = globalThis.Request;
+const WebResponse: typeof Response | undefined = globalThis.Response;
 
 function isError(value: object): value is Error {
   return value instanceof Error || objectToString.call(value) === "[object Error]";
@@ -257,6 +265,8 @@ export class Serializer {
   #recordTime = 0;
   /** Whether the fields being written are a call's (the stack cooldown applies). */
   #cooling = false;
+  /** The dependencies' serializers by field name; undefined when there are none. */
+  readonly #serializers: ReadonlyMap<string, FieldSerializer> | undefined;
   /** A group of fields stops taking members beyond this length. */
   readonly maxFieldsLength: number;
   readonly #redact: Set<string>;
@@ -269,12 +279,32 @@ export class Serializer {
    * @param redactKeys Field names to redact, matched case-insensitively.
    * @param maxLength String length limit.
    * @param stackCooldownMs See {@link Serializer.stackCooldownMs}; 0 writes every stack.
+   * @param serializers Functions turning the value of the line's field of their name into
+   *   what is written instead.
    */
-  constructor(redactKeys: readonly string[], maxLength: number, stackCooldownMs = 0) {
+  constructor(
+    redactKeys: readonly string[],
+    maxLength: number,
+    stackCooldownMs = 0,
+    serializers: Readonly<Record<string, FieldSerializer>> = {},
+  ) {
     this.#redact = new Set(redactKeys.map((key) => key.toLowerCase()));
     this.maxLength = maxLength;
     this.maxFieldsLength = LINE_LENGTH_FACTOR * maxLength;
     this.stackCooldownMs = stackCooldownMs;
+    const named = Object.entries(serializers).filter(([, fn]) => typeof fn === "function");
+    this.#serializers = named.length === 0 ? undefined : new Map(named);
+  }
+
+  /** What `key`'s serializer makes of `value` (a throw costs this field only). */
+  #serialized(key: string, value: unknown): unknown {
+    const serializer = this.#serializers!.get(key);
+    if (serializer === undefined) return value;
+    try {
+      return serializer(value);
+    } catch (error) {
+      return thrown(error);
+    }
   }
 
   /** A new record, logged at `time`, is being emitted: its call fields come next. */
@@ -411,6 +441,7 @@ export class Serializer {
         } catch (error) {
           value = thrown(error);
         }
+        if (line && this.#serializers !== undefined) value = this.#serialized(key, value);
         if (value === undefined) continue;
         const prefix = this.#prefix(key, line);
         if (prefix === null) out += redactedEntry(line ? lineKey(key) : key);
@@ -516,6 +547,22 @@ export class Serializer {
     if (value instanceof Set) {
       return this.#array(firstItems(value), value.size, depth, seen, room);
     }
+    // Web requests, responses and headers keep their data in internal slots, not in own
+    // members: written as plain objects they would be `{}`. Bodies are never read.
+    if (WebHeaders !== undefined && value instanceof WebHeaders) {
+      return this.#objectBody(new Map(value), depth, seen, room);
+    }
+    if (WebRequest !== undefined && value instanceof WebRequest) {
+      const request = { method: value.method, url: value.url, headers: value.headers };
+      return "{" + this.fields(request, depth + 1, seen, room).slice(1) + "}";
+    }
+    if (WebResponse !== undefined && value instanceof WebResponse) {
+      const response: Record<string, unknown> = { status: value.status };
+      if (value.statusText !== "") response.statusText = value.statusText;
+      if (value.url !== "") response.url = value.url;
+      response.headers = value.headers;
+      return "{" + this.fields(response, depth + 1, seen, room).slice(1) + "}";
+    }
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function") {
       return this.value(toJSON.call(value), depth + 1, seen, room) ?? "null";
@@ -588,7 +635,8 @@ export class Serializer {
           break;
         }
         count++;
-        const value = member(fields, key);
+        let value = member(fields, key);
+        if (this.#serializers !== undefined) value = this.#serialized(key, value);
         if (value === undefined) continue;
         const token = textToken(this.truncate(lineKey(key)));
         const name = color ? `\x1b[2m${token}=\x1b[22m` : `${token}=`;
