@@ -63,7 +63,9 @@ export interface LineSinkConfig {
  * memory, in order, without blocking the log call, until the pipe takes them, a `flush()`,
  * `fatal`, `close()` or the end of the process, which write them out waiting for the reader
  * as long as it keeps taking them ({@link ClogConfig.flushTimeoutMs} bounds the wait for
- * one that stopped).
+ * one that stopped). At most 16 MiB wait so: past that, new lines are dropped until the
+ * reader catches up, stderr says so at once and, when it catches up or the lines are
+ * flushed, how many were dropped.
  */
 export interface ConsoleSinkConfig extends LineSinkConfig {
   /** Sink type. */
@@ -154,7 +156,8 @@ export interface ClogConfig {
    * How long writing out console lines synchronously (on `fatal`, `flush()`, `close()`, a
    * reload that removes the sink, and at the end of the process) waits for a pipe reader
    * that takes nothing, in ms. The wait starts again whenever the reader takes some bytes,
-   * so a slow reader loses nothing; one that stopped reading (`app | (sleep 3600)`, a stuck
+   * so a slow reader loses nothing (while it is at most 16 MiB behind: see
+   * {@link ConsoleSinkConfig}); one that stopped reading (`app | (sleep 3600)`, a stuck
    * log shipper) holds the process up this long at most, then the remaining lines are
    * dropped and stderr says how many (`clog: stdout took nothing for 5000 ms: 812 lines
    * dropped`; a report stderr cannot take is added to the next one, and a stuck stderr

@@ -25,7 +25,7 @@
  *   on SIGTERM, SIGINT and SIGHUP when the config sets `flushOnSignals`; SIGKILL loses them.
  *   A console pipe whose reader stopped reading holds the process up for `flushTimeoutMs`
  *   at most (5 s; a slow but reading one loses nothing); the rest is dropped and counted on
- *   stderr.
+ *   stderr. The lines held for a reader that is behind stop at 16 MiB.
  * - **Safe values.** Errors with name, message, code, stack and cause chain (a burst of
  *   the same error writes its stack once per `stackCooldownMs`, 100 ms); web `Request`,
  *   `Response` and `Headers` as method, url, status and headers; per-field

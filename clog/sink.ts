@@ -58,6 +58,13 @@ interface EventSource {
   off(event: "error", listener: (error: unknown) => void): unknown;
 }
 
+/**
+ * The most bytes held for a console reader that is behind. Past it, new lines are dropped
+ * (and counted) until the reader catches up, so a reader that stopped cannot make the
+ * process run out of memory.
+ */
+const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
+
 /** The longest a log call waits for a slow reader to take the rest of a line it cut, in ms. */
 const CUT_LINE_WAIT_MS = 50;
 
@@ -158,6 +165,10 @@ class ConsoleWriter {
   #maxWrite = Infinity;
   /** Bytes the descriptor has not taken yet, in order. */
   #pending: Buffer[] = [];
+  /** Their total length. */
+  #pendingBytes = 0;
+  /** Whether lines are being dropped because the backlog is full. */
+  #overflowing = false;
   #written = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #retryMs = RETRY_MS.min;
@@ -175,11 +186,36 @@ class ConsoleWriter {
   write(text: string): void {
     const bytes = Buffer.from(text);
     if (this.#pending.length > 0) {
-      this.#pending.push(bytes);
+      if (this.#pendingBytes + bytes.length <= MAX_BACKLOG_BYTES) this.#hold(bytes);
+      else this.#overflow(bytes);
       return;
     }
     this.#writeSome(bytes);
     this.#schedule();
+  }
+
+  #hold(bytes: Buffer): void {
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+  }
+
+  /** Takes the held bytes out, to write them. */
+  #takeHeld(): Buffer[] {
+    const held = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return held;
+  }
+
+  /** The backlog is full: `bytes` are dropped, and stderr is told once per episode. */
+  #overflow(bytes: Buffer): void {
+    this.#unreported += countLines(bytes, 0);
+    if (this.#overflowing) return;
+    this.#overflowing = true;
+    this.#tell(
+      `clog: ${this.#label} is ${MAX_BACKLOG_BYTES >> 20} MiB behind its reader: ` +
+        "new lines are dropped until it catches up\n",
+    );
   }
 
   /**
@@ -193,18 +229,16 @@ class ConsoleWriter {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    const held = this.#pending;
-    this.#pending = [];
+    const held = this.#takeHeld();
     const stalled = this.#stalled;
     try {
       for (let i = 0; i < held.length; i++) {
         const offset = this.#writeAll(held[i], 0, stalled ? 0 : waitMs);
         if (offset < held[i].length) {
           this.#stalled = true;
-          let lines = countLines(held[i], offset);
-          for (let j = i + 1; j < held.length; j++) lines += countLines(held[j], 0);
-          this.#drop(
-            lines,
+          this.#unreported += countLines(held[i], offset);
+          for (let j = i + 1; j < held.length; j++) this.#unreported += countLines(held[j], 0);
+          this.#report(
             stalled
               ? "still takes nothing"
               : waitMs === 0
@@ -214,6 +248,7 @@ class ConsoleWriter {
           return;
         }
       }
+      if (this.#unreported > 0) this.#report("caught up");
     } catch (error) {
       this.#fail(error);
     }
@@ -231,7 +266,7 @@ class ConsoleWriter {
         const end = newline < 0 ? bytes.length : newline + 1;
         offset = this.#writeAll(bytes.subarray(0, end), offset, CUT_LINE_WAIT_MS);
       }
-      if (offset < bytes.length) this.#pending.push(bytes.subarray(offset));
+      if (offset < bytes.length) this.#hold(bytes.subarray(offset));
     } catch (error) {
       this.#fail(error);
     }
@@ -287,15 +322,21 @@ class ConsoleWriter {
     return offset;
   }
 
-  /** Says on stderr (when it can take it now) how many lines the reader did not take. */
-  #drop(lines: number, why: string): void {
-    this.#unreported += lines;
-    const report = `clog: ${this.#label} ${why}: ${this.#unreported} lines dropped\n`;
-    // A stuck stderr cannot report itself; otherwise a report stderr cannot take now is
-    // counted into the next one.
-    if (this !== consoleWriters.stderr && consoleWriters.stderr.writeNow(report)) {
+  /**
+   * Says on stderr (when it can take it now) how many lines the reader did not take, and
+   * ends an episode of a full backlog.
+   */
+  #report(why: string): void {
+    this.#overflowing = false;
+    // A report stderr cannot take now is counted into the next one.
+    if (this.#tell(`clog: ${this.#label} ${why}: ${this.#unreported} lines dropped\n`)) {
       this.#unreported = 0;
     }
+  }
+
+  /** Writes `text` on stderr if it takes it now; a stuck stderr cannot tell of itself. */
+  #tell(text: string): boolean {
+    return this !== consoleWriters.stderr && consoleWriters.stderr.writeNow(text);
   }
 
   /** Writes `text` if the descriptor takes all of it now, never waiting; whether it did. */
@@ -322,12 +363,12 @@ class ConsoleWriter {
   /** Writes the held bytes the pipe takes now; waits longer each time it took none. */
   #retry(): void {
     const before = this.#written;
-    const held = this.#pending;
-    this.#pending = [];
+    const held = this.#takeHeld();
     for (const bytes of held) {
-      if (this.#pending.length > 0) this.#pending.push(bytes);
+      if (this.#pending.length > 0) this.#hold(bytes);
       else this.#writeSome(bytes);
     }
+    if (this.#pending.length === 0 && this.#unreported > 0) this.#report("caught up");
     this.#retryMs = this.#written > before
       ? RETRY_MS.min
       : Math.min(2 * this.#retryMs, RETRY_MS.max);
@@ -336,7 +377,7 @@ class ConsoleWriter {
 
   /** The descriptor is gone (EPIPE, EBADF): what it did not take is dropped. */
   #fail(error: unknown): void {
-    this.#pending = [];
+    this.#takeHeld();
     reportInternalError(`console sink (${this.#label})`, error);
   }
 }

@@ -228,3 +228,20 @@ test("with flushTimeoutMs 0, the end of the process does not wait for a console 
   assert.ok(waited < 1_000, `waited ${waited} ms for the reader`);
   assert.match(ended.stderr, /clog: stdout took nothing at once: \d+ lines dropped\n/);
 });
+
+test("a console reader that stopped costs at most 16 MiB of held lines: later ones are dropped, said at once and counted", async () => {
+  const lines = 30_000; // about 21 MB of lines
+  const ended = await run(["exit", String(lines), "unbuffered", "0"], {
+    fixture: "flood_app.ts",
+    reader: "never",
+  });
+  assert.equal(ended.code, 3, ended.stderr);
+  const [behind, exiting] = ["is 16 MiB behind its reader", "exiting at"]
+    .map((text) => ended.stderr.indexOf(text));
+  assert.ok(behind >= 0 && behind < exiting, ended.stderr);
+  const report = /clog: stdout took nothing at once: (\d+) lines dropped\n/.exec(ended.stderr);
+  assert.ok(report, ended.stderr);
+  const received = ended.stdout.split("\n").slice(0, -1).map((line) => JSON.parse(line).i);
+  assert.deepEqual(received, Array.from({ length: received.length }, (_, i) => i));
+  assert.equal(received.length + Number(report[1]), lines);
+});
