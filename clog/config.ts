@@ -8,11 +8,33 @@
 
 import { resolve } from "node:path";
 import { checkEnvironment, configCheck } from "../base/mod.ts";
+import { DEFAULT_LINE_KEYS } from "./format.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
 
 /** Line format: JSON lines (production) or readable text (development). */
 export type LogFormat = "json" | "text";
+
+/**
+ * The member names of a JSON line, for a log pipeline that expects its own: Elasticsearch's
+ * `@timestamp`, go-zero's `content` for the message, Datadog's `message`. Each is set
+ * alone; the others keep their default. A field named like one of them is written as
+ * `fields.<name>` (see {@link Fields}), so it never passes for it.
+ */
+export interface JsonKeys {
+  /** The ISO-8601 time. Default `"time"`. */
+  time?: string;
+  /** The level name. Default `"level"`. */
+  level?: string;
+  /** The logger's namespace (absent at the root). Default `"namespace"`. */
+  namespace?: string;
+  /** The message. Default `"msg"`, as pino's. */
+  message?: string;
+  /** The active span's trace id. Default `"trace_id"`. */
+  traceId?: string;
+  /** The active span's span id. Default `"span_id"`. */
+  spanId?: string;
+}
 
 /** Size and day rotation of a file sink. */
 export interface RotationConfig {
@@ -120,6 +142,11 @@ export interface ClogConfig {
   levels?: Record<string, LogLevel>;
   /** Line format of sinks that do not set their own. Default `"json"`. */
   format?: LogFormat;
+  /**
+   * Member names of JSON lines (see {@link JsonKeys}), e.g. `{ time: "@timestamp" }`.
+   * Default: `time`, `level`, `namespace`, `msg`, `trace_id`, `span_id`.
+   */
+  jsonKeys?: JsonKeys;
   /**
    * ANSI colours in the text format: `true` on console and stream sinks, `"auto"` on the
    * console only when it is a terminal and `NO_COLOR` is unset. Files never get colour.
@@ -261,6 +288,7 @@ const TOP_KEYS = [
   "level",
   "levels",
   "format",
+  "jsonKeys",
   "color",
   "service",
   "sinks",
@@ -284,6 +312,27 @@ function checkBuffered(value: unknown, field: string): void {
       min: 1,
       max: 3_600_000,
     });
+  }
+}
+
+/** The members of {@link JsonKeys}. */
+const JSON_KEY_NAMES = ["time", "level", "namespace", "message", "traceId", "spanId"] as const;
+
+function checkJsonKeys(value: unknown): void {
+  const keys = check.object(value, "jsonKeys");
+  check.knownKeys(keys, "jsonKeys", JSON_KEY_NAMES);
+  for (const member of JSON_KEY_NAMES) {
+    const name = keys[member];
+    if (name === undefined) continue;
+    const field = `jsonKeys.${member}`;
+    check.string(name, field);
+    if ((name as string).startsWith("fields.")) {
+      throw check.fail(field, `must not start with "fields." (how renamed fields are written)`);
+    }
+    const other = JSON_KEY_NAMES.find((m) =>
+      m !== member && (keys[m] ?? DEFAULT_LINE_KEYS[m]) === name
+    );
+    if (other !== undefined) throw check.fail(field, `is the name of jsonKeys.${other} too`);
   }
 }
 
@@ -357,6 +406,7 @@ export function validateConfig(config: unknown): ClogConfig {
     }
   }
   if (c.format !== undefined) check.oneOf(c.format, "format", FORMATS);
+  if (c.jsonKeys !== undefined) checkJsonKeys(c.jsonKeys);
   if (c.color !== undefined && c.color !== "auto") {
     if (typeof c.color !== "boolean") {
       throw check.fail("color", `must be true, false or "auto", got ${JSON.stringify(c.color)}`);

@@ -16,7 +16,8 @@
  *   logged inside a function, across awaits, with no bleed between concurrent requests.
  *   The trace and span ids of the active OpenTelemetry span are added to every line.
  * - **Formats.** JSON lines (production) and readable, optionally coloured text
- *   (development): time, level, namespace, message, fields, trace ids.
+ *   (development): time, level, namespace, message, fields, trace ids. The member names
+ *   of JSON lines follow `jsonKeys` (`{ time: "@timestamp", message: "content" }`).
  * - **Sinks.** Console, any stream, files with rotation by size and by day, a
  *   non-blocking buffered mode for any of them, and custom functions; each with its own
  *   minimum level and format. {@link pinoSink} hands records to an application's pino
@@ -84,6 +85,7 @@ export {
   DEFAULT_REDACT_KEYS,
   defaultConfig,
   type FileSinkConfig,
+  type JsonKeys,
   type LineSinkConfig,
   type LogFormat,
   type RotationConfig,

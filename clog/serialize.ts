@@ -51,15 +51,8 @@ const STACK_CACHE_LIMIT = 1024;
 /** Longer field names are not cached: a few huge dynamic keys must not pin megabytes. */
 const CACHED_KEY_LENGTH = 256;
 const REDACTED = "[REDACTED]";
-/** The line's own members (see `format.ts`), which no field may pass for. */
-const LINE_KEYS: ReadonlySet<string> = new Set([
-  "time",
-  "level",
-  "namespace",
-  "msg",
-  "trace_id",
-  "span_id",
-]);
+/** The line's own members by default (see `format.ts`), which no field may pass for. */
+const LINE_KEYS: readonly string[] = ["time", "level", "namespace", "msg", "trace_id", "span_id"];
 const RENAMED = "fields.";
 
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -131,21 +124,6 @@ export function textToken(s: string): string {
  */
 export function textMessage(s: string): string {
   return CONTROL.test(s) ? jsonString(s) : s;
-}
-
-/**
- * The name a field of the line is written under: its own, or `fields.<name>` when it is
- * the name of one of the line's own members (`time`, `level`, `namespace`, `msg`,
- * `trace_id`, `span_id`), as logrus does. A name that already reads `fields.<that name>`
- * gets one more `fields.` too, so two fields never end up with the same name.
- *
- * @param key The field's name.
- * @returns The name it is written under.
- */
-export function lineKey(key: string): string {
-  let bare = key;
-  while (bare.startsWith(RENAMED)) bare = bare.slice(RENAMED.length);
-  return LINE_KEYS.has(bare) ? RENAMED + key : key;
 }
 
 function redactedEntry(key: string): string {
@@ -272,8 +250,10 @@ export class Serializer {
   readonly #redact: Set<string>;
   /** member name → its `,"name":` prefix, or null when the member is redacted */
   readonly #keys = new Map<string, string | null>();
-  /** The same for the line's fields, whose names go through {@link lineKey}. */
+  /** The same for the line's fields, whose names go through {@link Serializer.lineKey}. */
   readonly #lineKeys = new Map<string, string | null>();
+  /** The line's own member names, which no field may pass for. */
+  readonly #lineMembers: ReadonlySet<string>;
 
   /**
    * @param redactKeys Field names to redact, matched case-insensitively.
@@ -281,13 +261,16 @@ export class Serializer {
    * @param stackCooldownMs See {@link Serializer.stackCooldownMs}; 0 writes every stack.
    * @param serializers Functions turning the value of the line's field of their name into
    *   what is written instead.
+   * @param lineMembers The names of the line's own members (`time`, `msg`…).
    */
   constructor(
     redactKeys: readonly string[],
     maxLength: number,
     stackCooldownMs = 0,
     serializers: Readonly<Record<string, FieldSerializer>> = {},
+    lineMembers: readonly string[] = LINE_KEYS,
   ) {
+    this.#lineMembers = new Set(lineMembers);
     this.#redact = new Set(redactKeys.map((key) => key.toLowerCase()));
     this.maxLength = maxLength;
     this.maxFieldsLength = LINE_LENGTH_FACTOR * maxLength;
@@ -307,10 +290,27 @@ export class Serializer {
     }
   }
 
+  /**
+   * The name a field of the line is written under: its own, or `fields.<name>` when it is
+   * the name of one of the line's own members (`time`, `level`, `namespace`, `msg`,
+   * `trace_id`, `span_id`, or the config's `jsonKeys`), as logrus does. A name that already
+   * reads `fields.<that name>` gets one more `fields.` too, so two fields never end up with
+   * the same name.
+   *
+   * @param key The field's name.
+   * @returns The name it is written under.
+   */
+  lineKey(key: string): string {
+    let bare = key;
+    while (bare.startsWith(RENAMED)) bare = bare.slice(RENAMED.length);
+    return this.#lineMembers.has(bare) ? RENAMED + key : key;
+  }
+
   /** A new record, logged at `time`, is being emitted: its call fields come next. */
   startRecord(time: number): void {
     this.#record++;
     this.#recordTime = time;
+    this.#cooling = false;
   }
 
   /**
@@ -320,22 +320,20 @@ export class Serializer {
    * and context fields are cached across lines, so they keep their stacks.
    */
   callFields(fields: object): string {
+    // No try/finally on the hot path: fields() does not throw at the top level, and the
+    // next record resets the flag anyway.
     this.#cooling = true;
-    try {
-      return this.fields(fields);
-    } finally {
-      this.#cooling = false;
-    }
+    const out = this.fields(fields);
+    this.#cooling = false;
+    return out;
   }
 
   /** {@link Serializer.textFields} with the stack cooldown of {@link Serializer.callFields}. */
   callTextFields(fields: object, color: boolean): TextFields {
     this.#cooling = true;
-    try {
-      return this.textFields(fields, color);
-    } finally {
-      this.#cooling = false;
-    }
+    const out = this.textFields(fields, color);
+    this.#cooling = false;
+    return out;
   }
 
   /**
@@ -386,7 +384,7 @@ export class Serializer {
     if (prefix === undefined) {
       prefix = this.#redact.has(key.toLowerCase())
         ? null
-        : "," + jsonString(this.truncate(line ? lineKey(key) : key)) + ":";
+        : "," + jsonString(this.truncate(line ? this.lineKey(key) : key)) + ":";
       if (cache.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
         cache.set(key, prefix);
       }
@@ -403,7 +401,7 @@ export class Serializer {
    * The members of `fields` as a JSON fragment, each preceded by a comma
    * (`,"a":1,"b":"x"`), or `""` when there are none: at most 1,000 of them, and none
    * after `room` characters, a last `"…"` member saying what was left out. At the top level
-   * (fields of the line), names go through {@link lineKey}, and it never throws: fields
+   * (fields of the line), names go through {@link Serializer.lineKey}, and it never throws: fields
    * that cannot be enumerated give a `clog_error` member.
    *
    * @param fields The object whose own members are written.
@@ -425,6 +423,7 @@ export class Serializer {
     let out = "";
     let count = 0;
     const line = seen === undefined;
+    const serializers = line ? this.#serializers : undefined;
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key) || skip?.has(key)) continue;
@@ -441,10 +440,10 @@ export class Serializer {
         } catch (error) {
           value = thrown(error);
         }
-        if (line && this.#serializers !== undefined) value = this.#serialized(key, value);
+        if (serializers !== undefined) value = this.#serialized(key, value);
         if (value === undefined) continue;
         const prefix = this.#prefix(key, line);
-        if (prefix === null) out += redactedEntry(line ? lineKey(key) : key);
+        if (prefix === null) out += redactedEntry(line ? this.lineKey(key) : key);
         else if (typeof value === "string") out += prefix + this.string(value);
         else out += prefix + this.value(value, depth, seen, room - out.length);
       }
@@ -615,7 +614,7 @@ export class Serializer {
    * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON.
    * Errors at the top level are written as `"Name: message"`, and their stacks (with
    * causes) go to {@link TextFields.stacks}, for the lines below. Names go through
-   * {@link lineKey}, as in JSON lines. Never throws.
+   * {@link Serializer.lineKey}, as in JSON lines. Never throws.
    *
    * @param fields The fields.
    * @param color Whether keys are dimmed with ANSI codes.
@@ -638,7 +637,7 @@ export class Serializer {
         let value = member(fields, key);
         if (this.#serializers !== undefined) value = this.#serialized(key, value);
         if (value === undefined) continue;
-        const token = textToken(this.truncate(lineKey(key)));
+        const token = textToken(this.truncate(this.lineKey(key)));
         const name = color ? `\x1b[2m${token}=\x1b[22m` : `${token}=`;
         if (this.isRedacted(key)) {
           out += " " + name + REDACTED;

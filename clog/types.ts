@@ -17,7 +17,8 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
  * A line writes each field once: the call's fields override the `withContext` fields,
  * which override the bound ones ({@link Logger.with}), as `{ ...bound, ...context, ...call }`
  * would. A field named like one of the line's own members (`time`, `level`, `namespace`,
- * `msg`, `trace_id`, `span_id`) is written as `fields.<name>`, as logrus does, so it can
+ * `msg`, `trace_id`, `span_id`, or the names the config's `jsonKeys` gives them) is
+ * written as `fields.<name>`, as logrus does, so it can
  * never pass for them (and one already named `fields.<that name>` gets one more `fields.`).
  */
 export type Fields = Record<string, unknown>;

@@ -50,6 +50,25 @@ test("stackCooldownMs is a whole number of ms from 0 to an hour, and defaults to
   }
 });
 
+test("jsonKeys are distinct non-empty names of known members, none starting with fields.", () => {
+  validateConfig({ jsonKeys: { time: "@timestamp", message: "content", traceId: "trace" } });
+  assert.throws(() => validateConfig({ jsonKeys: { msg: "m" } }), invalid("jsonKeys.msg"));
+  assert.throws(() => validateConfig({ jsonKeys: { time: "" } }), invalid("jsonKeys.time"));
+  assert.throws(() => validateConfig({ jsonKeys: { level: 3 } }), invalid("jsonKeys.level"));
+  assert.throws(
+    () => validateConfig({ jsonKeys: { time: "at", message: "at" } }),
+    invalid("jsonKeys.time", /jsonKeys\.message too/),
+  );
+  assert.throws(
+    () => validateConfig({ jsonKeys: { message: "level" } }),
+    invalid("jsonKeys.message", /jsonKeys\.level too/),
+  );
+  assert.throws(
+    () => validateConfig({ jsonKeys: { time: "fields.time" } }),
+    invalid("jsonKeys.time", /fields\./),
+  );
+});
+
 test("defaultConfig returns a fresh object each time", () => {
   const a = defaultConfig("production");
   a.sinks!.push({ type: "console", target: "stderr" });
