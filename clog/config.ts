@@ -188,9 +188,8 @@ export interface ClogConfig {
    * log shipper) holds the process up this long at most, then the remaining lines are
    * dropped and stderr says how many (`clog: stdout took nothing for 5000 ms: 812 lines
    * dropped`; a report stderr cannot take is added to the next one, and a stuck stderr
-   * says nothing). After a
-   * wait ran out, the next ones for that stream are skipped until it takes bytes again, so
-   * `fatal` then the end of the process wait once, not twice.
+   * says nothing). After a wait ran out, the next ones for that stream are skipped until
+   * it takes bytes again, so `fatal` then the end of the process wait once, not twice.
    *
    * `0` never waits: what the pipe cannot take at once is dropped. `Infinity` (from code;
    * JSON has no such number) waits as long as it takes, which is how clog behaved before
