@@ -8,11 +8,33 @@
 
 import { resolve } from "node:path";
 import { checkEnvironment, configCheck } from "../base/mod.ts";
+import { DEFAULT_LINE_KEYS } from "./format.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
 
 /** Line format: JSON lines (production) or readable text (development). */
 export type LogFormat = "json" | "text";
+
+/**
+ * The member names of a JSON line, for a log pipeline that expects its own: Elasticsearch's
+ * `@timestamp`, go-zero's `content` for the message, Datadog's `message`. Each is set
+ * alone; the others keep their default. A field named like one of them is written as
+ * `fields.<name>` (see {@link Fields}), so it never passes for it.
+ */
+export interface JsonKeys {
+  /** The ISO-8601 time. Default `"time"`. */
+  time?: string;
+  /** The level name. Default `"level"`. */
+  level?: string;
+  /** The logger's namespace (absent at the root). Default `"namespace"`. */
+  namespace?: string;
+  /** The message. Default `"msg"`, as pino's. */
+  message?: string;
+  /** The active span's trace id. Default `"trace_id"`. */
+  traceId?: string;
+  /** The active span's span id. Default `"span_id"`. */
+  spanId?: string;
+}
 
 /** Size and day rotation of a file sink. */
 export interface RotationConfig {
@@ -35,8 +57,8 @@ export interface RotationConfig {
  * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
  * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
  * console are written synchronously at that moment (the console waits for a slow pipe
- * reader to take everything); a stream sink hands the lines to its stream, which must
- * still write them before the process is gone.
+ * reader to take everything, within {@link ClogConfig.flushTimeoutMs}); a stream sink
+ * hands the lines to its stream, which must still write them before the process is gone.
  */
 export interface BufferConfig {
   /** Lines held before a write. Default 256. */
@@ -61,7 +83,11 @@ export interface LineSinkConfig {
  * Writes to the process's stdout or stderr: file descriptor 1 or 2, with synchronous
  * writes on every runtime. Lines a full pipe cannot take yet (a slow reader) wait in
  * memory, in order, without blocking the log call, until the pipe takes them, a `flush()`,
- * `fatal`, `close()` or the end of the process, which write them out waiting for the reader.
+ * `fatal`, `close()` or the end of the process, which write them out waiting for the reader
+ * as long as it keeps taking them ({@link ClogConfig.flushTimeoutMs} bounds the wait for
+ * one that stopped). At most 16 MiB wait so: past that, new lines are dropped until the
+ * reader catches up, stderr says so at once and, when it catches up or the lines are
+ * flushed, how many were dropped.
  */
 export interface ConsoleSinkConfig extends LineSinkConfig {
   /** Sink type. */
@@ -117,6 +143,11 @@ export interface ClogConfig {
   /** Line format of sinks that do not set their own. Default `"json"`. */
   format?: LogFormat;
   /**
+   * Member names of JSON lines (see {@link JsonKeys}), e.g. `{ time: "@timestamp" }`.
+   * Default: `time`, `level`, `namespace`, `msg`, `trace_id`, `span_id`.
+   */
+  jsonKeys?: JsonKeys;
+  /**
    * ANSI colours in the text format: `true` on console and stream sinks, `"auto"` on the
    * console only when it is a terminal and `NO_COLOR` is unset. Files never get colour.
    * Default false.
@@ -148,6 +179,36 @@ export interface ClogConfig {
    * `process.exit()`, `flush()` or `close()` writes them).
    */
   flushOnSignals?: boolean;
+  /**
+   * How long writing out console lines synchronously (on `fatal`, `flush()`, `close()`, a
+   * reload that removes the sink, and at the end of the process) waits for a pipe reader
+   * that takes nothing, in ms. The wait starts again whenever the reader takes some bytes,
+   * so a slow reader loses nothing (while it is at most 16 MiB behind: see
+   * {@link ConsoleSinkConfig}); one that stopped reading (`app | (sleep 3600)`, a stuck
+   * log shipper) holds the process up this long at most, then the remaining lines are
+   * dropped and stderr says how many (`clog: stdout took nothing for 5000 ms: 812 lines
+   * dropped`; a report stderr cannot take is added to the next one, and a stuck stderr
+   * says nothing). After a wait ran out, the next ones for that stream are skipped until
+   * it takes bytes again, so `fatal` then the end of the process wait once, not twice.
+   *
+   * `0` never waits: what the pipe cannot take at once is dropped. `Infinity` (from code;
+   * JSON has no such number) waits as long as it takes, which is how clog behaved before
+   * this setting. Files never wait on a reader; stream sinks hand their lines to their
+   * stream and do not wait either. On Linux a pipe is written through a non-blocking
+   * descriptor of clog's own (`/proc/self/fd`, which needs write permission there on Deno);
+   * elsewhere, and for a socket under Deno, a write the reader does not take blocks in the
+   * system call, where no timeout reaches. Default 5,000.
+   */
+  flushTimeoutMs?: number;
+  /**
+   * A burst of the same error (a database outage failing every request) writes its stack
+   * once per this many ms, as go-zero's `StackCooldownMillis`: an error passed to a log call
+   * whose stack was written in full for another line less than this ago gets, instead of
+   * the stack, `[same stack as the line at <its time>]` (in JSON lines, text lines and
+   * records alike); its name, message, code and cause are written as ever. Errors bound with
+   * `with()` or `withContext()` keep their stacks. `0` writes every stack. Default 100.
+   */
+  stackCooldownMs?: number;
 }
 
 /** Keys redacted when `redactKeys` is not set. */
@@ -167,8 +228,24 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
   "set-cookie",
 ];
 
+/** Default {@link ClogConfig.stackCooldownMs}. */
+export const DEFAULT_STACK_COOLDOWN_MS = 100;
+
 /** Default {@link ClogConfig.maxValueLength}. */
 export const DEFAULT_MAX_VALUE_LENGTH = 16_384;
+
+/**
+ * Default {@link ClogConfig.flushTimeoutMs}: how long, in ms, writing out console lines
+ * waits for a pipe reader that takes nothing.
+ *
+ * @example Wait twice as long as the default for a log shipper that pauses
+ * ```ts
+ * import { DEFAULT_FLUSH_TIMEOUT_MS, defaultConfig } from "@gochat/infra/clog";
+ *
+ * const config = { ...defaultConfig("production"), flushTimeoutMs: 2 * DEFAULT_FLUSH_TIMEOUT_MS };
+ * ```
+ */
+export const DEFAULT_FLUSH_TIMEOUT_MS = 5_000;
 
 /**
  * Sensible settings per environment: development logs debug and above as coloured text
@@ -199,6 +276,8 @@ export function defaultConfig(env: "development" | "production"): ClogConfig {
     redactKeys: [...DEFAULT_REDACT_KEYS],
     maxValueLength: DEFAULT_MAX_VALUE_LENGTH,
     flushOnSignals: false,
+    flushTimeoutMs: DEFAULT_FLUSH_TIMEOUT_MS,
+    stackCooldownMs: DEFAULT_STACK_COOLDOWN_MS,
   };
 }
 
@@ -208,12 +287,15 @@ const TOP_KEYS = [
   "level",
   "levels",
   "format",
+  "jsonKeys",
   "color",
   "service",
   "sinks",
   "redactKeys",
   "maxValueLength",
   "flushOnSignals",
+  "flushTimeoutMs",
+  "stackCooldownMs",
 ] as const;
 const FORMATS: readonly LogFormat[] = ["json", "text"];
 const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
@@ -229,6 +311,27 @@ function checkBuffered(value: unknown, field: string): void {
       min: 1,
       max: 3_600_000,
     });
+  }
+}
+
+/** The members of {@link JsonKeys}. */
+const JSON_KEY_NAMES = ["time", "level", "namespace", "message", "traceId", "spanId"] as const;
+
+function checkJsonKeys(value: unknown): void {
+  const keys = check.object(value, "jsonKeys");
+  check.knownKeys(keys, "jsonKeys", JSON_KEY_NAMES);
+  for (const member of JSON_KEY_NAMES) {
+    const name = keys[member];
+    if (name === undefined) continue;
+    const field = `jsonKeys.${member}`;
+    check.string(name, field);
+    if ((name as string).startsWith("fields.")) {
+      throw check.fail(field, `must not start with "fields." (how renamed fields are written)`);
+    }
+    const other = JSON_KEY_NAMES.find((m) =>
+      m !== member && (keys[m] ?? DEFAULT_LINE_KEYS[m]) === name
+    );
+    if (other !== undefined) throw check.fail(field, `is the name of jsonKeys.${other} too`);
   }
 }
 
@@ -302,6 +405,7 @@ export function validateConfig(config: unknown): ClogConfig {
     }
   }
   if (c.format !== undefined) check.oneOf(c.format, "format", FORMATS);
+  if (c.jsonKeys !== undefined) checkJsonKeys(c.jsonKeys);
   if (c.color !== undefined && c.color !== "auto") {
     if (typeof c.color !== "boolean") {
       throw check.fail("color", `must be true, false or "auto", got ${JSON.stringify(c.color)}`);
@@ -332,5 +436,11 @@ export function validateConfig(config: unknown): ClogConfig {
     check.integer(c.maxValueLength, "maxValueLength", { min: 16 });
   }
   if (c.flushOnSignals !== undefined) check.boolean(c.flushOnSignals, "flushOnSignals");
+  if (c.flushTimeoutMs !== undefined && c.flushTimeoutMs !== Infinity) {
+    check.integer(c.flushTimeoutMs, "flushTimeoutMs", { min: 0 });
+  }
+  if (c.stackCooldownMs !== undefined) {
+    check.integer(c.stackCooldownMs, "stackCooldownMs", { min: 0, max: 3_600_000 });
+  }
   return c as ClogConfig;
 }

@@ -14,12 +14,23 @@ import {
   type ClogConfig,
   DEFAULT_MAX_VALUE_LENGTH,
   DEFAULT_REDACT_KEYS,
+  DEFAULT_STACK_COOLDOWN_MS,
   type SinkConfig,
   validateConfig,
 } from "./config.ts";
 import { flushAtExit } from "./exit.ts";
-import { activeContext, activeSpanIds, type LogContext } from "./context.ts";
-import { ANSI, isoTime, jsonPrefixes, textPrefixes } from "./format.ts";
+import { activeContext, activeSpanIds, type LogContext, type SpanIds } from "./context.ts";
+import {
+  ANSI,
+  DEFAULT_LINE_KEYS,
+  isoTime,
+  jsonHead,
+  jsonPrefixes,
+  type LineKeys,
+  lineKeys,
+  spanIdsJson,
+  textPrefixes,
+} from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
 import {
   escapeJson,
@@ -39,7 +50,7 @@ import {
   slotId,
   TEXT_LINES,
 } from "./slot.ts";
-import type { LineWriter, LogRecord, RecordSink } from "./types.ts";
+import type { FieldSerializer, LineWriter, LogRecord, RecordSink } from "./types.ts";
 
 /**
  * What a configuration needs beside its JSON: the streams and custom sinks that
@@ -52,6 +63,12 @@ export interface ClogDependencies {
   sinks?: Record<string, RecordSink>;
   /** The clock for timestamps and daily rotation (default `Date.now`), e.g. for tests. */
   now?: () => number;
+  /**
+   * Serializers by field name ({@link FieldSerializer}), e.g. `{ user: (u) => ({ id }) }`.
+   * Web `Request`, `Response` and `Headers` values need none: they are written as their
+   * method, url, status and headers.
+   */
+  serializers?: Record<string, FieldSerializer>;
 }
 
 /** Per-namespace parts of a line, rebuilt for each configuration. */
@@ -121,6 +138,9 @@ export class Core {
   #levels: [string, number][] = [];
   #service = "";
   #sinkMin = LEVEL_OFF;
+  /** The member names of JSON lines, and the start of a line up to the time value. */
+  #keys: LineKeys = DEFAULT_LINE_KEYS;
+  #head = jsonHead(DEFAULT_LINE_KEYS);
   /** Tables of the current generation by path (namespaces are few; the cache is bounded). */
   #tables = new Map<string, NameTables>();
 
@@ -150,7 +170,7 @@ export class Core {
     return {
       name,
       min: Math.max(level, this.#sinkMin),
-      json: jsonPrefixes(name),
+      json: jsonPrefixes(name, this.#keys),
       text: undefined,
       textColor: undefined,
     };
@@ -214,9 +234,14 @@ export class Core {
       .map(([prefix, level]): [string, number] => [prefix, LEVEL_VALUES[level]])
       .sort((a, b) => b[0].length - a[0].length);
     this.#service = config.service ?? "";
+    this.#keys = lineKeys(config.jsonKeys);
+    this.#head = jsonHead(this.#keys);
     this.serializer = new Serializer(
       config.redactKeys ?? DEFAULT_REDACT_KEYS,
       config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
+      config.stackCooldownMs ?? DEFAULT_STACK_COOLDOWN_MS,
+      deps.serializers,
+      Object.values(this.#keys),
     );
     this.now = deps.now ?? Date.now;
     this.config = structuredClone(config);
@@ -252,6 +277,7 @@ export class Core {
       const context = activeContext();
       const ids = activeSpanIds();
       const index = level / 10 - 1;
+      s.startRecord(time);
       // Each field once: the call's override the context's, which override the bound ones.
       const bound = source.boundKeys();
       const boundSkip = bound.length === 0 ? undefined : overridden(bound, context?.fields, fields);
@@ -267,8 +293,8 @@ export class Core {
         if (slot.kind === JSON_LINES) {
           if (json === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
-            json = '{"time":"' + isoTime(time) + source.tables.json[index] + s.string(msg) +
-              fieldsJson + (ids === undefined ? "" : ids.json) + "}\n";
+            json = this.#head + isoTime(time) + source.tables.json[index] + s.string(msg) +
+              fieldsJson + (ids === undefined ? "" : this.#idsJson(ids)) + "}\n";
           }
           slot.sink!.write(json, time);
         } else if (slot.kind === TEXT_LINES) {
@@ -285,7 +311,7 @@ export class Core {
             const scoped = context === undefined
               ? NO_TEXT_FIELDS
               : this.#contextText(context, color, contextSkip);
-            const own = fields === undefined ? NO_TEXT_FIELDS : s.textFields(fields, color);
+            const own = fields === undefined ? NO_TEXT_FIELDS : s.callTextFields(fields, color);
             line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
               textMessage(s.truncate(msg)) + bound.fields + scoped.fields + own.fields +
               (ids === undefined ? "" : ids.text) + "\n" + bound.stacks + scoped.stacks +
@@ -333,7 +359,14 @@ export class Core {
       ? source.chindingsJson()
       : s.fields(source.boundFields(), 0, undefined, undefined, boundSkip)) +
       (context === undefined ? "" : this.#contextJson(context, contextSkip)) +
-      (fields === undefined ? "" : s.fields(fields));
+      (fields === undefined ? "" : s.callFields(fields));
+  }
+
+  /** The span ids' end of a JSON line, under the configured names. */
+  #idsJson(ids: SpanIds): string {
+    return this.#keys === DEFAULT_LINE_KEYS
+      ? ids.json
+      : spanIdsJson(this.#keys, ids.traceId, ids.spanId);
   }
 
   #contextJson(context: LogContext, skip: Set<string> | undefined): string {
@@ -376,11 +409,12 @@ export class Core {
       const namespace = source.tables.name;
       const message = this.serializer.truncate(msg);
       const clog_error = `formatting failed: ${safeString((error as Error)?.message ?? error)}`;
+      const keys = this.#keys;
       const line = escapeJson(JSON.stringify({
-        time: new Date(time).toISOString(),
-        level: name,
-        namespace: namespace === "" ? undefined : namespace,
-        msg: message,
+        [keys.time]: new Date(time).toISOString(),
+        [keys.level]: name,
+        [keys.namespace]: namespace === "" ? undefined : namespace,
+        [keys.message]: message,
         clog_error,
       })) + "\n";
       for (let i = from; i < slots.length; i++) {

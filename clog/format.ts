@@ -6,11 +6,13 @@
  * Text line: `<ISO> INFO  a.b message key=value … trace_id=… span_id=…`
  *
  * `<fields>` are the bound, context and call fields, each name once, a field named like
- * one of the members around it written as `fields.<name>` (see `lineKey` in serialize.ts).
+ * one of the members around it written as `fields.<name>` (see `Serializer.lineKey`). The
+ * member names of JSON lines can be changed (`jsonKeys`).
  *
  * @module
  */
 
+import type { JsonKeys } from "./config.ts";
 import { LEVELS } from "./levels.ts";
 import { jsonString, textToken } from "./serialize.ts";
 
@@ -41,13 +43,44 @@ export const ANSI = {
 
 const LABELS = ["TRACE", "DEBUG", "INFO ", "WARN ", "ERROR", "FATAL"];
 
+/** Every member name of a JSON line. */
+export type LineKeys = Readonly<Required<JsonKeys>>;
+
+/** The member names of a JSON line when the config does not rename them. */
+export const DEFAULT_LINE_KEYS: LineKeys = {
+  time: "time",
+  level: "level",
+  namespace: "namespace",
+  message: "msg",
+  traceId: "trace_id",
+  spanId: "span_id",
+};
+
+/** The config's member names, each defaulted. */
+export function lineKeys(keys: JsonKeys | undefined): LineKeys {
+  return keys === undefined ? DEFAULT_LINE_KEYS : { ...DEFAULT_LINE_KEYS, ...keys };
+}
+
+/** The start of a JSON line, up to the time value: `{"time":"`. */
+export function jsonHead(keys: LineKeys): string {
+  return "{" + jsonString(keys.time) + ':"';
+}
+
+/** The trace and span ids as the end of a JSON line: `,"trace_id":"…","span_id":"…"`. */
+export function spanIdsJson(keys: LineKeys, traceId: string, spanId: string): string {
+  return "," + jsonString(keys.traceId) + ':"' + traceId + '",' + jsonString(keys.spanId) +
+    ':"' + spanId + '"';
+}
+
 /**
  * The part of a JSON line between the time value and the message value, per level:
  * `","level":"info","namespace":"a.b","msg":`.
  */
-export function jsonPrefixes(namespace: string): string[] {
-  const ns = namespace === "" ? "" : `,"namespace":${jsonString(namespace)}`;
-  return LEVELS.map((level) => `","level":"${level}"${ns},"msg":`);
+export function jsonPrefixes(namespace: string, keys: LineKeys = DEFAULT_LINE_KEYS): string[] {
+  const ns = namespace === "" ? "" : "," + jsonString(keys.namespace) + ":" + jsonString(namespace);
+  const level = '",' + jsonString(keys.level) + ':"';
+  const msg = "," + jsonString(keys.message) + ":";
+  return LEVELS.map((name) => level + name + '"' + ns + msg);
 }
 
 /** The part of a text line between the time and the message, per level. */

@@ -16,13 +16,21 @@
  *   logged inside a function, across awaits, with no bleed between concurrent requests.
  *   The trace and span ids of the active OpenTelemetry span are added to every line.
  * - **Formats.** JSON lines (production) and readable, optionally coloured text
- *   (development): time, level, namespace, message, fields, trace ids.
+ *   (development): time, level, namespace, message, fields, trace ids. The member names
+ *   of JSON lines follow `jsonKeys` (`{ time: "@timestamp", message: "content" }`).
  * - **Sinks.** Console, any stream, files with rotation by size and by day, a
  *   non-blocking buffered mode for any of them, and custom functions; each with its own
- *   minimum level and format. Buffered lines are written out however the process ends
+ *   minimum level and format. {@link pinoSink} hands records to an application's pino
+ *   logger (clog does not depend on pino). Buffered lines are written out however the process ends
  *   (naturally, `process.exit()`, `Deno.exit()`, an uncaught exception or rejection), and
  *   on SIGTERM, SIGINT and SIGHUP when the config sets `flushOnSignals`; SIGKILL loses them.
- * - **Safe values.** Errors with name, message, code, stack and cause chain; redaction of
+ *   A console pipe whose reader stopped reading holds the process up for `flushTimeoutMs`
+ *   at most (5 s; a slow but reading one loses nothing); the rest is dropped and counted on
+ *   stderr. The lines held for a reader that is behind stop at 16 MiB.
+ * - **Safe values.** Errors with name, message, code, stack and cause chain (a burst of
+ *   the same error writes its stack once per `stackCooldownMs`, 100 ms); web `Request`,
+ *   `Response` and `Headers` as method, url, status and headers; per-field
+ *   {@link FieldSerializer}s given in the dependencies (pino's `serializers`); redaction of
  *   secret keys at any depth; long strings truncated; a log call never throws (circular
  *   objects, BigInt, symbols, throwing getters included).
  * - **Hot reload.** The root logger is `HotReloadable`: level, format, sinks and
@@ -59,6 +67,7 @@
 
 export type {
   Fields,
+  FieldSerializer,
   LazyFields,
   LineWriter,
   Logger,
@@ -71,10 +80,12 @@ export {
   type ClogConfig,
   type ConsoleSinkConfig,
   type CustomSinkConfig,
+  DEFAULT_FLUSH_TIMEOUT_MS,
   DEFAULT_MAX_VALUE_LENGTH,
   DEFAULT_REDACT_KEYS,
   defaultConfig,
   type FileSinkConfig,
+  type JsonKeys,
   type LineSinkConfig,
   type LogFormat,
   type RotationConfig,
@@ -86,3 +97,4 @@ export type { ClogDependencies } from "./core.ts";
 export { contextFields, withContext } from "./context.ts";
 export { LEVELS } from "./levels.ts";
 export { create, getLogger, init, type RootLogger } from "./init.ts";
+export { type PinoLike, pinoSink } from "./pino_sink.ts";

@@ -7,10 +7,14 @@
  * readable form instead of an exception: BigInt → decimal string, symbols and functions →
  * their description, circular references → `"[Circular]"`, `undefined` members → omitted,
  * non-finite numbers → `"NaN"`/`"Infinity"`, errors → `{name, message, code…, stack, cause}`.
- * A getter, `toJSON` or proxy that throws yields `"[Thrown: …]"` for that value only.
+ * Web `Request`s, `Response`s and `Headers` are written as their method, url, status and
+ * headers (never their bodies). A getter, `toJSON`, proxy or field serializer that throws
+ * yields `"[Thrown: …]"` for that value only.
  *
  * @module
  */
+
+import type { FieldSerializer } from "./types.ts";
 
 /**
  * What a JSON string literal may not hold raw (C0 controls, `"`, `\`; surrogates, escaped
@@ -42,24 +46,23 @@ const LINE_FULL = "[truncated: line size limit]";
 const MAX_CAUSES = 8;
 /** Field names cached; beyond this (dynamic keys) prefixes are rebuilt per use. */
 const KEY_CACHE_LIMIT = 4096;
+/** Distinct stacks remembered for the stack cooldown; past it, the memory starts over. */
+const STACK_CACHE_LIMIT = 1024;
 /** Longer field names are not cached: a few huge dynamic keys must not pin megabytes. */
 const CACHED_KEY_LENGTH = 256;
 const REDACTED = "[REDACTED]";
-/** The line's own members (see `format.ts`), which no field may pass for. */
-const LINE_KEYS: ReadonlySet<string> = new Set([
-  "time",
-  "level",
-  "namespace",
-  "msg",
-  "trace_id",
-  "span_id",
-]);
+/** The line's own members by default (see `format.ts`), which no field may pass for. */
+const LINE_KEYS: readonly string[] = ["time", "level", "namespace", "msg", "trace_id", "span_id"];
 const RENAMED = "fields.";
 
 const hasOwn = Object.prototype.hasOwnProperty;
 /** Members of an error written in their own place, not among its other properties. */
 const ERROR_KEYS: ReadonlySet<string> = new Set(["name", "message", "stack", "cause"]);
 const objectToString = Object.prototype.toString;
+
+const WebHeaders: typeof Headers | undefined = globalThis.Headers;
+const WebRequest: typeof Request | undefined = globalThis.Request;
+const WebResponse: typeof Response | undefined = globalThis.Response;
 
 function isError(value: object): value is Error {
   return value instanceof Error || objectToString.call(value) === "[object Error]";
@@ -121,21 +124,6 @@ export function textToken(s: string): string {
  */
 export function textMessage(s: string): string {
   return CONTROL.test(s) ? jsonString(s) : s;
-}
-
-/**
- * The name a field of the line is written under: its own, or `fields.<name>` when it is
- * the name of one of the line's own members (`time`, `level`, `namespace`, `msg`,
- * `trace_id`, `span_id`), as logrus does. A name that already reads `fields.<that name>`
- * gets one more `fields.` too, so two fields never end up with the same name.
- *
- * @param key The field's name.
- * @returns The name it is written under.
- */
-export function lineKey(key: string): string {
-  let bare = key;
-  while (bare.startsWith(RENAMED)) bare = bare.slice(RENAMED.length);
-  return LINE_KEYS.has(bare) ? RENAMED + key : key;
 }
 
 function redactedEntry(key: string): string {
@@ -246,22 +234,129 @@ function firstItems(set: Set<unknown>): unknown[] {
 export class Serializer {
   /** Strings and keys longer than this are cut. */
   readonly maxLength: number;
+  /** How long a stack written in full is not written again for a call's fields, in ms. */
+  readonly stackCooldownMs: number;
+  /** Stacks written in full lately, with when and for which record. */
+  readonly #stacksWritten = new Map<string, { time: number; record: number }>();
+  /** The record being emitted, numbered from 1, and its time. */
+  #record = 0;
+  #recordTime = 0;
+  /** Whether the fields being written are a call's (the stack cooldown applies). */
+  #cooling = false;
+  /** The dependencies' serializers by field name; undefined when there are none. */
+  readonly #serializers: ReadonlyMap<string, FieldSerializer> | undefined;
   /** A group of fields stops taking members beyond this length. */
   readonly maxFieldsLength: number;
   readonly #redact: Set<string>;
   /** member name → its `,"name":` prefix, or null when the member is redacted */
   readonly #keys = new Map<string, string | null>();
-  /** The same for the line's fields, whose names go through {@link lineKey}. */
+  /** The same for the line's fields, whose names go through {@link Serializer.lineKey}. */
   readonly #lineKeys = new Map<string, string | null>();
+  /** The line's own member names, which no field may pass for. */
+  readonly #lineMembers: ReadonlySet<string>;
 
   /**
    * @param redactKeys Field names to redact, matched case-insensitively.
    * @param maxLength String length limit.
+   * @param stackCooldownMs See {@link Serializer.stackCooldownMs}; 0 writes every stack.
+   * @param serializers Functions turning the value of the line's field of their name into
+   *   what is written instead.
+   * @param lineMembers The names of the line's own members (`time`, `msg`…).
    */
-  constructor(redactKeys: readonly string[], maxLength: number) {
+  constructor(
+    redactKeys: readonly string[],
+    maxLength: number,
+    stackCooldownMs = 0,
+    serializers: Readonly<Record<string, FieldSerializer>> = {},
+    lineMembers: readonly string[] = LINE_KEYS,
+  ) {
+    this.#lineMembers = new Set(lineMembers);
     this.#redact = new Set(redactKeys.map((key) => key.toLowerCase()));
     this.maxLength = maxLength;
     this.maxFieldsLength = LINE_LENGTH_FACTOR * maxLength;
+    this.stackCooldownMs = stackCooldownMs;
+    const named = Object.entries(serializers).filter(([, fn]) => typeof fn === "function");
+    this.#serializers = named.length === 0 ? undefined : new Map(named);
+  }
+
+  /** What `key`'s serializer makes of `value` (a throw costs this field only). */
+  #serialized(key: string, value: unknown): unknown {
+    const serializer = this.#serializers!.get(key);
+    if (serializer === undefined) return value;
+    try {
+      return serializer(value);
+    } catch (error) {
+      return thrown(error);
+    }
+  }
+
+  /**
+   * The name a field of the line is written under: its own, or `fields.<name>` when it is
+   * the name of one of the line's own members (`time`, `level`, `namespace`, `msg`,
+   * `trace_id`, `span_id`, or the config's `jsonKeys`), as logrus does. A name that already
+   * reads `fields.<that name>` gets one more `fields.` too, so two fields never end up with
+   * the same name.
+   *
+   * @param key The field's name.
+   * @returns The name it is written under.
+   */
+  lineKey(key: string): string {
+    let bare = key;
+    while (bare.startsWith(RENAMED)) bare = bare.slice(RENAMED.length);
+    return this.#lineMembers.has(bare) ? RENAMED + key : key;
+  }
+
+  /** A new record, logged at `time`, is being emitted: its call fields come next. */
+  startRecord(time: number): void {
+    this.#record++;
+    this.#recordTime = time;
+    this.#cooling = false;
+  }
+
+  /**
+   * {@link Serializer.fields} for the fields the current record's log call passed: a stack
+   * this serializer wrote in full for another record less than
+   * {@link Serializer.stackCooldownMs} before is replaced by a pointer to that line. Bound
+   * and context fields are cached across lines, so they keep their stacks.
+   */
+  callFields(fields: object): string {
+    // No try/finally on the hot path: fields() does not throw at the top level, and the
+    // next record resets the flag anyway.
+    this.#cooling = true;
+    const out = this.fields(fields);
+    this.#cooling = false;
+    return out;
+  }
+
+  /** {@link Serializer.textFields} with the stack cooldown of {@link Serializer.callFields}. */
+  callTextFields(fields: object, color: boolean): TextFields {
+    this.#cooling = true;
+    const out = this.textFields(fields, color);
+    this.#cooling = false;
+    return out;
+  }
+
+  /**
+   * `stack`, or, when it was written in full for another record within the cooldown, the
+   * time of that line. The window runs from the full write, so a burst of the same error
+   * writes its stack once per cooldown (go-zero's `StackCooldownMillis`).
+   */
+  #stack(stack: string): string {
+    if (!this.#cooling || this.stackCooldownMs === 0) return stack;
+    const time = this.#recordTime;
+    const last = this.#stacksWritten.get(stack);
+    if (last !== undefined) {
+      if (last.record === this.#record) return stack; // the record's other format
+      const age = time - last.time;
+      if (age >= 0 && age < this.stackCooldownMs) {
+        return `[same stack as the line at ${new Date(last.time).toISOString()}]`;
+      }
+    }
+    if (last === undefined && this.#stacksWritten.size >= STACK_CACHE_LIMIT) {
+      this.#stacksWritten.clear();
+    }
+    this.#stacksWritten.set(stack, { time, record: this.#record });
+    return stack;
   }
 
   /** `s`, cut to the length limit when longer, never inside a surrogate pair. */
@@ -289,7 +384,7 @@ export class Serializer {
     if (prefix === undefined) {
       prefix = this.#redact.has(key.toLowerCase())
         ? null
-        : "," + jsonString(this.truncate(line ? lineKey(key) : key)) + ":";
+        : "," + jsonString(this.truncate(line ? this.lineKey(key) : key)) + ":";
       if (cache.size < KEY_CACHE_LIMIT && key.length <= CACHED_KEY_LENGTH) {
         cache.set(key, prefix);
       }
@@ -306,7 +401,7 @@ export class Serializer {
    * The members of `fields` as a JSON fragment, each preceded by a comma
    * (`,"a":1,"b":"x"`), or `""` when there are none: at most 1,000 of them, and none
    * after `room` characters, a last `"…"` member saying what was left out. At the top level
-   * (fields of the line), names go through {@link lineKey}, and it never throws: fields
+   * (fields of the line), names go through {@link Serializer.lineKey}, and it never throws: fields
    * that cannot be enumerated give a `clog_error` member.
    *
    * @param fields The object whose own members are written.
@@ -328,6 +423,7 @@ export class Serializer {
     let out = "";
     let count = 0;
     const line = seen === undefined;
+    const serializers = line ? this.#serializers : undefined;
     try {
       for (const key in fields) {
         if (!hasOwn.call(fields, key) || skip?.has(key)) continue;
@@ -344,9 +440,10 @@ export class Serializer {
         } catch (error) {
           value = thrown(error);
         }
+        if (serializers !== undefined) value = this.#serialized(key, value);
         if (value === undefined) continue;
         const prefix = this.#prefix(key, line);
-        if (prefix === null) out += redactedEntry(line ? lineKey(key) : key);
+        if (prefix === null) out += redactedEntry(line ? this.lineKey(key) : key);
         else if (typeof value === "string") out += prefix + this.string(value);
         else out += prefix + this.value(value, depth, seen, room - out.length);
       }
@@ -449,6 +546,22 @@ export class Serializer {
     if (value instanceof Set) {
       return this.#array(firstItems(value), value.size, depth, seen, room);
     }
+    // Web requests, responses and headers keep their data in internal slots, not in own
+    // members: written as plain objects they would be `{}`. Bodies are never read.
+    if (WebHeaders !== undefined && value instanceof WebHeaders) {
+      return this.#objectBody(new Map(value), depth, seen, room);
+    }
+    if (WebRequest !== undefined && value instanceof WebRequest) {
+      const request = { method: value.method, url: value.url, headers: value.headers };
+      return "{" + this.fields(request, depth + 1, seen, room).slice(1) + "}";
+    }
+    if (WebResponse !== undefined && value instanceof WebResponse) {
+      const response: Record<string, unknown> = { status: value.status };
+      if (value.statusText !== "") response.statusText = value.statusText;
+      if (value.url !== "") response.url = value.url;
+      response.headers = value.headers;
+      return "{" + this.fields(response, depth + 1, seen, room).slice(1) + "}";
+    }
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function") {
       return this.value(toJSON.call(value), depth + 1, seen, room) ?? "null";
@@ -484,7 +597,7 @@ export class Serializer {
       ',"message":' + this.string(safeString(member(error, "message")));
     out += this.fields(error, depth + 1, seen, room - out.length, ERROR_KEYS);
     const stack = member(error, "stack");
-    if (typeof stack === "string") out += ',"stack":' + this.string(stack);
+    if (typeof stack === "string") out += ',"stack":' + this.string(this.#stack(stack));
     const errors = error instanceof AggregateError ? member(error, "errors") : undefined;
     if (Array.isArray(errors)) {
       out += ',"errors":' + this.#array(errors, errors.length, depth, seen, room - out.length);
@@ -501,7 +614,7 @@ export class Serializer {
    * are written bare, other ones quoted and escaped ({@link textToken}); objects as JSON.
    * Errors at the top level are written as `"Name: message"`, and their stacks (with
    * causes) go to {@link TextFields.stacks}, for the lines below. Names go through
-   * {@link lineKey}, as in JSON lines. Never throws.
+   * {@link Serializer.lineKey}, as in JSON lines. Never throws.
    *
    * @param fields The fields.
    * @param color Whether keys are dimmed with ANSI codes.
@@ -521,9 +634,10 @@ export class Serializer {
           break;
         }
         count++;
-        const value = member(fields, key);
+        let value = member(fields, key);
+        if (this.#serializers !== undefined) value = this.#serialized(key, value);
         if (value === undefined) continue;
-        const token = textToken(this.truncate(lineKey(key)));
+        const token = textToken(this.truncate(this.lineKey(key)));
         const name = color ? `\x1b[2m${token}=\x1b[22m` : `${token}=`;
         if (this.isRedacted(key)) {
           out += " " + name + REDACTED;
@@ -577,7 +691,7 @@ export class Serializer {
       if (typeof current === "object") {
         const stack = member(current, "stack");
         text = typeof stack === "string"
-          ? stack
+          ? this.#stack(stack)
           : `${safeString(member(current, "name"))}: ${safeString(member(current, "message"))}`;
         current = member(current, "cause");
       } else {

@@ -7,9 +7,10 @@
  */
 
 import { Buffer } from "node:buffer";
-import { writeSync } from "node:fs";
+import { constants, fstatSync, openSync, writeSync } from "node:fs";
 import process from "node:process";
 import { unrefTimer } from "../base/mod.ts";
+import { DEFAULT_FLUSH_TIMEOUT_MS } from "./config.ts";
 import type { LineWriter } from "./types.ts";
 
 /**
@@ -57,6 +58,16 @@ interface EventSource {
   off(event: "error", listener: (error: unknown) => void): unknown;
 }
 
+/**
+ * The most bytes held for a console reader that is behind. Past it, new lines are dropped
+ * (and counted) until the reader catches up, so a reader that stopped cannot make the
+ * process run out of memory.
+ */
+const MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
+
+/** The longest a log call waits for a slow reader to take the rest of a line it cut, in ms. */
+const CUT_LINE_WAIT_MS = 50;
+
 /** First and longest wait before a timer writes again to a full pipe, in ms. */
 const RETRY_MS = { min: 1, max: 50 };
 
@@ -79,68 +90,183 @@ function sleep(ms: number): void {
 }
 
 /**
+ * The descriptor to write `fd` through without blocking. A pipe (`app | reader`) is reopened
+ * through `/proc/self/fd` (Linux) with `O_NONBLOCK`, on a file description of clog's own:
+ * Deno, and Bun until something touches `process.stdout`, leave a pipe blocking, and a
+ * blocking write to a pipe whose reader never reads never returns. A socket (the stdout a
+ * Node or Bun parent gives its children) cannot be reopened so: Node and Bun make it
+ * non-blocking when `process.stdout` is first touched, so it is touched; Deno leaves it
+ * blocking. Terminals and files are written as they are, and so is a pipe elsewhere or
+ * without the permission.
+ */
+function nonBlocking(fd: number, target: "stdout" | "stderr"): number {
+  const path = `/proc/self/fd/${fd}`;
+  try {
+    const stat = fstatSync(fd);
+    const deno = (globalThis as { Deno?: DenoPermissions }).Deno;
+    if (stat.isSocket()) {
+      if (deno === undefined) void process[target].writable;
+      return fd;
+    }
+    if (process.platform !== "linux" || !stat.isFIFO()) return fd;
+    // Asking Deno for a permission it lacks would prompt, or throw: check first.
+    if (
+      deno !== undefined && deno.permissions.querySync({ name: "write", path }).state !== "granted"
+    ) {
+      return fd;
+    }
+    return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch {
+    return fd;
+  }
+}
+
+/**
+ * The most one write may hand a non-blocking pipe on Deno. Deno's `fs.writeSync` writes in
+ * a loop and, when the pipe fills up midway, throws EAGAIN without saying how much went
+ * out; up to PIPE_BUF bytes, a pipe takes all or nothing, so nothing is lost or repeated.
+ */
+const DENO_PIPE_WRITE = 4096;
+
+/** The part of Deno's permission API {@link nonBlocking} uses. */
+interface DenoPermissions {
+  permissions: { querySync(query: { name: "write"; path: string }): { state: string } };
+}
+
+/** How many lines (newlines) `bytes` holds from `offset` on. */
+function countLines(bytes: Buffer, offset: number): number {
+  let lines = 0;
+  for (let at = bytes.indexOf(0x0a, offset); at >= 0; at = bytes.indexOf(0x0a, at + 1)) lines++;
+  return lines;
+}
+
+/**
  * The lines for file descriptor 1 or 2, written with `fs.writeSync` (the same on Deno,
  * Node and Bun) rather than through `process.stdout`: Node and Bun write a pipe
  * asynchronously, and what the pipe had not taken when the process ended was lost. One per
  * descriptor, shared by every console sink on it, so lines keep their order.
  *
- * Node and Bun make a pipe non-blocking, so a write to a pipe whose reader is slow may take
- * part of the lines or none. The line being written is then finished at once (no other
- * writer of the descriptor can tear it), and the rest waits here, in order and ahead of
- * later lines, for a timer to try again. {@link ConsoleWriter.flush} writes everything now,
- * waiting for the reader as long as it takes: fatal, `flush()`, `close()` and the exit
- * hooks use it.
+ * A pipe is written without blocking (see {@link nonBlocking}), so a write to a pipe whose
+ * reader is slow may take part of the lines or none. The line being written is then
+ * finished if the reader takes it within {@link CUT_LINE_WAIT_MS} (so no other writer of
+ * the descriptor can tear it), and the rest waits here, in order and ahead of later lines,
+ * for a timer to try again.
+ * {@link ConsoleWriter.flush} writes everything now, waiting for the reader as long as it
+ * keeps taking bytes: fatal, `flush()`, `close()` and the exit hooks use it. A reader that
+ * takes nothing for `waitMs` (`flushTimeoutMs`) loses the rest, and stderr says how many
+ * lines; after that, waits for this descriptor are skipped until it takes bytes again.
  */
 class ConsoleWriter {
   readonly #fd: number;
-  readonly #label: string;
+  readonly #label: "stdout" | "stderr";
+  /** The descriptor actually written, opened on first use. */
+  #out: number | undefined;
+  /** The most bytes one write may take (see {@link DENO_PIPE_WRITE}). */
+  #maxWrite = Infinity;
   /** Bytes the descriptor has not taken yet, in order. */
   #pending: Buffer[] = [];
+  /** Their total length. */
+  #pendingBytes = 0;
+  /** Whether lines are being dropped because the backlog is full. */
+  #overflowing = false;
   #written = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #retryMs = RETRY_MS.min;
+  /** A wait for the reader ran out, and it has taken nothing since. */
+  #stalled = false;
+  /** Lines dropped that no report on stderr has counted yet. */
+  #unreported = 0;
 
-  constructor(fd: number, label: string) {
+  constructor(fd: number, label: "stdout" | "stderr") {
     this.#fd = fd;
     this.#label = label;
   }
 
+  /** Writes `text` now, or holds what the descriptor does not take yet. */
   write(text: string): void {
     const bytes = Buffer.from(text);
     if (this.#pending.length > 0) {
-      this.#pending.push(bytes);
+      if (this.#pendingBytes + bytes.length <= MAX_BACKLOG_BYTES) this.#hold(bytes);
+      else this.#overflow(bytes);
       return;
     }
     this.#writeSome(bytes);
     this.#schedule();
   }
 
-  /** Writes every held byte now, synchronously. */
-  flush(): void {
+  #hold(bytes: Buffer): void {
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+  }
+
+  /** Takes the held bytes out, to write them. */
+  #takeHeld(): Buffer[] {
+    const held = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return held;
+  }
+
+  /** The backlog is full: `bytes` are dropped, and stderr is told once per episode. */
+  #overflow(bytes: Buffer): void {
+    this.#unreported += countLines(bytes, 0);
+    if (this.#overflowing) return;
+    this.#overflowing = true;
+    this.#tell(
+      `clog: ${this.#label} is ${MAX_BACKLOG_BYTES >> 20} MiB behind its reader: ` +
+        "new lines are dropped until it catches up\n",
+    );
+  }
+
+  /**
+   * Writes every held byte now, synchronously, waiting while the reader takes bytes; what
+   * is left when it has taken nothing for `waitMs` is dropped and reported.
+   *
+   * @param waitMs 0: no wait; `Infinity`: as long as it takes.
+   */
+  flush(waitMs: number): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    const held = this.#pending;
-    this.#pending = [];
+    const held = this.#takeHeld();
+    const stalled = this.#stalled;
     try {
-      for (const bytes of held) this.#writeAll(bytes, 0);
+      for (let i = 0; i < held.length; i++) {
+        const offset = this.#writeAll(held[i], 0, stalled ? 0 : waitMs);
+        if (offset < held[i].length) {
+          this.#stalled = true;
+          this.#unreported += countLines(held[i], offset);
+          for (let j = i + 1; j < held.length; j++) this.#unreported += countLines(held[j], 0);
+          this.#report(
+            stalled
+              ? "still takes nothing"
+              : waitMs === 0
+              ? "took nothing at once"
+              : `took nothing for ${waitMs} ms`,
+          );
+          return;
+        }
+      }
+      if (this.#unreported > 0) this.#report("caught up");
     } catch (error) {
       this.#fail(error);
     }
   }
 
-  /** Writes what the descriptor takes now, finishing a line it cut, and holds the rest. */
+  /**
+   * Writes what the descriptor takes now, finishing a line it cut (for a short while: a
+   * log call must not wait long), and holds the rest.
+   */
   #writeSome(bytes: Buffer): void {
     try {
       let offset = this.#attempt(bytes, 0);
       if (offset > 0 && offset < bytes.length && bytes[offset - 1] !== 0x0a) {
         const newline = bytes.indexOf(0x0a, offset);
         const end = newline < 0 ? bytes.length : newline + 1;
-        this.#writeAll(bytes.subarray(0, end), offset);
-        offset = end;
+        offset = this.#writeAll(bytes.subarray(0, end), offset, CUT_LINE_WAIT_MS);
       }
-      if (offset < bytes.length) this.#pending.push(bytes.subarray(offset));
+      if (offset < bytes.length) this.#hold(bytes.subarray(offset));
     } catch (error) {
       this.#fail(error);
     }
@@ -150,20 +276,77 @@ class ConsoleWriter {
   #attempt(bytes: Buffer, offset: number): number {
     let written = 0;
     try {
-      written = writeSync(this.#fd, bytes, offset, bytes.length - offset);
+      written = writeSync(
+        this.#descriptor(),
+        bytes,
+        offset,
+        Math.min(bytes.length - offset, this.#maxWrite),
+      );
     } catch (error) {
       if (!isFull(error)) throw error;
     }
-    this.#written += written;
+    if (written > 0) {
+      this.#written += written;
+      this.#stalled = false;
+    }
     return offset + written;
   }
 
-  /** Writes `bytes` from `offset` to the end, waiting while the pipe is full. */
-  #writeAll(bytes: Buffer, offset: number): void {
+  #descriptor(): number {
+    if (this.#out === undefined) {
+      this.#out = nonBlocking(this.#fd, this.#label);
+      if (this.#out !== this.#fd && "Deno" in globalThis) this.#maxWrite = DENO_PIPE_WRITE;
+    }
+    return this.#out;
+  }
+
+  /**
+   * Writes `bytes` from `offset` on, waiting while the pipe is full, until the reader has
+   * taken nothing for `waitMs`.
+   *
+   * @returns How far it got.
+   */
+  #writeAll(bytes: Buffer, offset: number, waitMs: number): number {
+    let progressAt = Date.now();
     while (offset < bytes.length) {
       const next = this.#attempt(bytes, offset);
-      if (next === offset) sleep(1);
-      offset = next;
+      if (next > offset) {
+        offset = next;
+        progressAt = Date.now();
+      } else if (Date.now() - progressAt >= waitMs) {
+        break;
+      } else {
+        sleep(1);
+      }
+    }
+    return offset;
+  }
+
+  /**
+   * Says on stderr (when it can take it now) how many lines the reader did not take, and
+   * ends an episode of a full backlog.
+   */
+  #report(why: string): void {
+    this.#overflowing = false;
+    // A report stderr cannot take now is counted into the next one.
+    if (this.#tell(`clog: ${this.#label} ${why}: ${this.#unreported} lines dropped\n`)) {
+      this.#unreported = 0;
+    }
+  }
+
+  /** Writes `text` on stderr if it takes it now; a stuck stderr cannot tell of itself. */
+  #tell(text: string): boolean {
+    return this !== consoleWriters.stderr && consoleWriters.stderr.writeNow(text);
+  }
+
+  /** Writes `text` if the descriptor takes all of it now, never waiting; whether it did. */
+  writeNow(text: string): boolean {
+    if (this.#pending.length > 0) return false;
+    const bytes = Buffer.from(text);
+    try {
+      return this.#attempt(bytes, 0) === bytes.length;
+    } catch {
+      return false;
     }
   }
 
@@ -180,12 +363,12 @@ class ConsoleWriter {
   /** Writes the held bytes the pipe takes now; waits longer each time it took none. */
   #retry(): void {
     const before = this.#written;
-    const held = this.#pending;
-    this.#pending = [];
+    const held = this.#takeHeld();
     for (const bytes of held) {
-      if (this.#pending.length > 0) this.#pending.push(bytes);
+      if (this.#pending.length > 0) this.#hold(bytes);
       else this.#writeSome(bytes);
     }
+    if (this.#pending.length === 0 && this.#unreported > 0) this.#report("caught up");
     this.#retryMs = this.#written > before
       ? RETRY_MS.min
       : Math.min(2 * this.#retryMs, RETRY_MS.max);
@@ -194,7 +377,7 @@ class ConsoleWriter {
 
   /** The descriptor is gone (EPIPE, EBADF): what it did not take is dropped. */
   #fail(error: unknown): void {
-    this.#pending = [];
+    this.#takeHeld();
     reportInternalError(`console sink (${this.#label})`, error);
   }
 }
@@ -207,6 +390,11 @@ const consoleWriters = {
 /** Writes to the process's stdout or stderr (file descriptors 1 and 2). */
 export class ConsoleSink implements LineSink {
   readonly #writer: ConsoleWriter;
+  /**
+   * How long a synchronous write may wait for a pipe reader that takes nothing, in ms
+   * (`flushTimeoutMs`, set on every reload).
+   */
+  waitMs: number = DEFAULT_FLUSH_TIMEOUT_MS;
 
   /** @param target Which stream. */
   constructor(target: "stdout" | "stderr") {
@@ -222,7 +410,7 @@ export class ConsoleSink implements LineSink {
   }
 
   flush(): void {
-    this.#writer.flush();
+    this.#writer.flush(this.waitMs);
   }
 
   close(): Promise<void> {

@@ -9,7 +9,7 @@
 import { resolve } from "node:path";
 import { configCheck } from "../base/mod.ts";
 import { BufferedSink } from "./buffered_sink.ts";
-import type { ClogConfig, SinkConfig } from "./config.ts";
+import { type ClogConfig, DEFAULT_FLUSH_TIMEOUT_MS, type SinkConfig } from "./config.ts";
 import type { ClogDependencies } from "./core.ts";
 import { FileSink } from "./file_sink.ts";
 import { LEVEL_VALUES } from "./levels.ts";
@@ -37,6 +37,8 @@ export interface Slot {
   readonly label: string;
   /** Where lines go (line sinks). */
   readonly sink: LineSink | undefined;
+  /** The console under {@link Slot.sink} (console sinks), for its wait on a stopped reader. */
+  readonly console: ConsoleSink | undefined;
   /** Where records go (custom sinks). */
   readonly record: RecordSink | undefined;
   /**
@@ -135,9 +137,10 @@ export function createSlot(
   target: unknown,
 ): Slot {
   let line: LineSink;
+  let consoleSink: ConsoleSink | undefined;
   switch (sink.type) {
     case "console":
-      line = new ConsoleSink(sink.target ?? "stdout");
+      line = consoleSink = new ConsoleSink(sink.target ?? "stdout");
       break;
     case "file":
       line = new FileSink({
@@ -165,6 +168,7 @@ export function createSlot(
         target,
         label: `custom sink "${sink.name}"`,
         sink: undefined,
+        console: undefined,
         record: target as RecordSink,
         holdsLines: false,
         min: 0,
@@ -185,6 +189,7 @@ export function createSlot(
     target,
     label: `${sink.type} sink`,
     sink: line,
+    console: consoleSink,
     record: undefined,
     holdsLines: buffered || sink.type === "console",
     min: 0,
@@ -196,6 +201,9 @@ export function createSlot(
 /** Sets the slot's level, format and colour from its sink config and the whole config. */
 export function route(slot: Slot, sink: SinkConfig, config: ClogConfig): void {
   slot.min = sink.level === undefined ? 0 : LEVEL_VALUES[sink.level];
+  if (slot.console !== undefined) {
+    slot.console.waitMs = config.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
+  }
   if (sink.type === "custom") {
     slot.kind = RECORDS;
     return;

@@ -17,7 +17,8 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
  * A line writes each field once: the call's fields override the `withContext` fields,
  * which override the bound ones ({@link Logger.with}), as `{ ...bound, ...context, ...call }`
  * would. A field named like one of the line's own members (`time`, `level`, `namespace`,
- * `msg`, `trace_id`, `span_id`) is written as `fields.<name>`, as logrus does, so it can
+ * `msg`, `trace_id`, `span_id`, or the names the config's `jsonKeys` gives them) is
+ * written as `fields.<name>`, as logrus does, so it can
  * never pass for them (and one already named `fields.<that name>` gets one more `fields.`).
  */
 export type Fields = Record<string, unknown>;
@@ -88,3 +89,25 @@ export type RecordSink = (record: LogRecord) => void | Promise<void>;
  * `WritableStream<Uint8Array>` (e.g. `Deno.stderr.writable`).
  */
 export type LineWriter = { write(text: string): unknown } | WritableStream<Uint8Array>;
+
+/**
+ * Turns the value of a field into what is written instead, for the fields of its name at
+ * the top of a line (the call's, the bound ones and the `withContext` ones), as pino's
+ * `serializers` do. What it returns is written like any value: redacted by key, truncated,
+ * made JSON-safe; `undefined` leaves the field out. A throw writes `"[Thrown: …]"` for
+ * that field only. Bound and context fields are serialized once per configuration, so a
+ * serializer should depend on its value alone.
+ *
+ * @example Log a user as its id and its role
+ * ```ts
+ * import { create, type FieldSerializer } from "@gochat/infra/clog";
+ *
+ * const user: FieldSerializer = (value) => {
+ *   const { id, role } = value as { id: number; role: string };
+ *   return { id, role };
+ * };
+ * await using root = create({}, { serializers: { user } });
+ * root.info("signed in", { user: { id: 7, role: "admin", passwordHash: "…" } });
+ * ```
+ */
+export type FieldSerializer = (value: unknown) => unknown;

@@ -1,7 +1,13 @@
 /**
  * A logger whose lines and records land in arrays, for assertions.
  */
-import { type ClogConfig, create, type LogRecord, type RootLogger } from "../../clog/mod.ts";
+import {
+  type ClogConfig,
+  type ClogDependencies,
+  create,
+  type LogRecord,
+  type RootLogger,
+} from "../../clog/mod.ts";
 
 /** What {@link capture} returns. */
 export interface Captured {
@@ -18,8 +24,13 @@ export interface Captured {
 /**
  * A root logger with a stream sink named `lines` and a custom sink named `records`. By
  * default it has one JSON stream sink at trace level; pass `sinks` to change that.
+ * `serializers` go into the dependencies.
  */
-export function capture(config: ClogConfig = {}, now?: () => number): Captured {
+export function capture(
+  config: ClogConfig = {},
+  now?: () => number,
+  serializers?: ClogDependencies["serializers"],
+): Captured {
   const lines: string[] = [];
   const records: LogRecord[] = [];
   const root = create(
@@ -28,6 +39,7 @@ export function capture(config: ClogConfig = {}, now?: () => number): Captured {
       streams: { lines: { write: (text: string) => void lines.push(text) } },
       sinks: { records: (record) => void records.push(record) },
       now,
+      serializers,
     },
   );
   return {

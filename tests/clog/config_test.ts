@@ -34,6 +34,41 @@ test("the production default is info JSON lines on the console", () => {
   validateConfig(config);
 });
 
+test("flushTimeoutMs is a whole number of ms from 0 up, or Infinity, and defaults to 5 s", () => {
+  assert.equal(defaultConfig("production").flushTimeoutMs, 5_000);
+  for (const flushTimeoutMs of [0, 1, 5_000, Infinity]) validateConfig({ flushTimeoutMs });
+  for (const flushTimeoutMs of [-1, 1.5, NaN, -Infinity, "5s", null]) {
+    assert.throws(() => validateConfig({ flushTimeoutMs }), invalid("flushTimeoutMs"));
+  }
+});
+
+test("stackCooldownMs is a whole number of ms from 0 to an hour, and defaults to 100", () => {
+  assert.equal(defaultConfig("development").stackCooldownMs, 100);
+  for (const stackCooldownMs of [0, 100, 3_600_000]) validateConfig({ stackCooldownMs });
+  for (const stackCooldownMs of [-1, 0.5, 3_600_001, Infinity, "100"]) {
+    assert.throws(() => validateConfig({ stackCooldownMs }), invalid("stackCooldownMs"));
+  }
+});
+
+test("jsonKeys are distinct non-empty names of known members, none starting with fields.", () => {
+  validateConfig({ jsonKeys: { time: "@timestamp", message: "content", traceId: "trace" } });
+  assert.throws(() => validateConfig({ jsonKeys: { msg: "m" } }), invalid("jsonKeys.msg"));
+  assert.throws(() => validateConfig({ jsonKeys: { time: "" } }), invalid("jsonKeys.time"));
+  assert.throws(() => validateConfig({ jsonKeys: { level: 3 } }), invalid("jsonKeys.level"));
+  assert.throws(
+    () => validateConfig({ jsonKeys: { time: "at", message: "at" } }),
+    invalid("jsonKeys.time", /jsonKeys\.message too/),
+  );
+  assert.throws(
+    () => validateConfig({ jsonKeys: { message: "level" } }),
+    invalid("jsonKeys.message", /jsonKeys\.level too/),
+  );
+  assert.throws(
+    () => validateConfig({ jsonKeys: { time: "fields.time" } }),
+    invalid("jsonKeys.time", /fields\./),
+  );
+});
+
 test("defaultConfig returns a fresh object each time", () => {
   const a = defaultConfig("production");
   a.sinks!.push({ type: "console", target: "stderr" });

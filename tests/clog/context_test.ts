@@ -137,6 +137,21 @@ test("the trace and span ids of the active OpenTelemetry span appear in every li
   }
 });
 
+test("jsonKeys renames the trace and span ids of JSON lines", () => {
+  assert.ok(context.setGlobalContextManager(new TestContextManager()));
+  try {
+    const { root, json } = capture({ jsonKeys: { traceId: "trace", spanId: "span" } });
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const spanId = "00f067aa0ba902b7";
+    const span = trace.wrapSpanContext({ traceId, spanId, traceFlags: 1 });
+    context.with(trace.setSpan(context.active(), span), () => root.info("x"));
+    const line = json()[0];
+    assert.deepEqual([line.trace, line.span, "trace_id" in line], [traceId, spanId, false]);
+  } finally {
+    context.disable();
+  }
+});
+
 test("an invalid span context adds no ids", () => {
   assert.ok(context.setGlobalContextManager(new TestContextManager()));
   try {

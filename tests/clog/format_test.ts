@@ -16,6 +16,43 @@ test("a JSON line starts with time, level, namespace and message, then the field
   );
 });
 
+test("jsonKeys renames the members of a JSON line, and the others keep their names", () => {
+  const jsonKeys = { time: "@timestamp", message: "content", namespace: "logger" };
+  const { root, lines } = capture({ service: "im-logic", jsonKeys }, () => NOW);
+  root.namespace("get_user").warn("slow", { ms: 900 });
+  assert.equal(
+    lines[0],
+    `{"@timestamp":"${ISO}","level":"warn","logger":"im-logic.get_user","content":"slow",` +
+      `"ms":900}\n`,
+  );
+});
+
+test("a field named like a renamed member is written as fields.<name>; the old names are free", () => {
+  const { root, json } = capture({ jsonKeys: { time: "@timestamp", level: "severity" } });
+  root.info("x", { "@timestamp": 1, severity: 2, time: 3, level: 4 });
+  const line = json()[0];
+  assert.deepEqual(
+    [line["fields.@timestamp"], line["fields.severity"], line.time, line.level],
+    [1, 2, 3, 4],
+  );
+});
+
+test("a hot reload renames the members of JSON lines for loggers obtained before it", async () => {
+  const { root, json } = capture({ service: "svc" }, () => NOW);
+  const logger = root.namespace("db");
+  logger.info("before");
+  await root.hotReload({
+    service: "svc",
+    jsonKeys: { message: "message" },
+    sinks: [{ type: "stream", name: "lines" }],
+  });
+  logger.info("after");
+  assert.deepEqual(json().map((line) => [line.msg, line.message]), [
+    ["before", undefined],
+    [undefined, "after"],
+  ]);
+});
+
 test("JSON strings are escaped, whatever they contain", () => {
   const { root, json } = capture();
   const nasty = 'quote " backslash \\ newline \n tab \t nul \u0000 lone \ud800 emoji 😀';

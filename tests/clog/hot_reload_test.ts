@@ -16,6 +16,28 @@ test("a hot reload changes the level of loggers obtained before it", async () =>
   assert.equal(child.isEnabled("warn"), false);
 });
 
+test("a hot reload changes per-namespace levels for loggers obtained before it", async () => {
+  const sinks = [{ type: "stream" as const, name: "lines" }];
+  const { root, json } = capture({ service: "im-logic", level: "info", sinks });
+  const db = root.namespace("db").namespace("pool").with({ pool: 1 });
+  const cache = root.namespace("cache");
+  db.debug("hidden");
+  await root.hotReload({
+    service: "im-logic",
+    level: "info",
+    levels: { "im-logic.db": "debug" },
+    sinks,
+  });
+  db.debug("db debug shown");
+  cache.debug("cache still at info");
+  assert.equal(db.isEnabled("debug"), true);
+  await root.hotReload({ service: "im-logic", level: "info", levels: { db: "error" }, sinks });
+  db.warn("db warn hidden");
+  assert.deepEqual(json().map((l) => [l.msg, l.namespace, l.pool]), [
+    ["db debug shown", "im-logic.db.pool", 1],
+  ]);
+});
+
 test("a hot reload changes the format", async () => {
   const { root, lines } = capture();
   const logger = root.with({ k: "v" });

@@ -56,18 +56,27 @@ interface Ended {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** When the child process ended (`Date.now()`). */
+  endedAt: number;
 }
 
 const isDeno = "Deno" in globalThis;
 
+/** How the test reads the fixture's stdout. */
+type Reader = "fast" | "slow" | "never";
+
+/** A fixture that has not ended by then hangs: it is killed and the test fails. */
+const HANG_MS = 60_000;
+
 /**
  * Runs a fixture on the runtime under test and collects what it wrote. A slow reader stops
  * reading stdout for a while at first and after each chunk, so the pipe fills up and the
- * fixture's writes meet a full pipe.
+ * fixture's writes meet a full pipe. A reader that never reads leaves stdout alone until
+ * the fixture has ended, and only then takes what the pipe holds.
  */
 function run(
   args: string[],
-  { fixture = "console_app.ts", slowReader = false } = {},
+  { fixture = "console_app.ts", reader = "fast" as Reader } = {},
 ): Promise<Ended> {
   const script = fileURLToPath(new URL(`./_fixtures/${fixture}`, import.meta.url));
   const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -81,19 +90,27 @@ function run(
     const child = spawn(process.execPath, argv, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
+    let endedAt = 0;
+    const hang = setTimeout(() => child.kill("SIGKILL"), HANG_MS);
     const pause = (ms: number) => {
       child.stdout.pause();
       setTimeout(() => child.stdout.resume(), ms);
     };
-    if (slowReader) pause(200);
+    if (reader === "slow") pause(200);
+    if (reader === "never") child.stdout.pause();
     child.stdout.setEncoding("utf8");
     child.stdout.on("data", (chunk) => {
       stdout += chunk;
-      if (slowReader) pause(2);
+      if (reader === "slow") pause(2);
     });
     child.stderr.on("data", (chunk) => (stderr += chunk));
     child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on("exit", () => {
+      endedAt = Date.now();
+      clearTimeout(hang);
+      if (reader === "never") child.stdout.resume();
+    });
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr, endedAt }));
   });
 }
 
@@ -165,7 +182,7 @@ for (
   test(`every line of a console sink (${sink}) reaches a slow pipe when the process ends (${mode})`, async () => {
     const ended = await run([mode, String(FLOOD), sink], {
       fixture: "flood_app.ts",
-      slowReader: true,
+      reader: "slow",
     });
     assert.equal(ended.code, { natural: 0, exit: 3, fatal: 1 }[mode], ended.stderr);
     const numbers = ended.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line).i);
@@ -175,3 +192,56 @@ for (
     assert.equal(first, -1, "lines in order");
   });
 }
+
+const STUCK_LINES = 5_000;
+
+for (const sink of ["buffered", "unbuffered"]) {
+  test(`a console pipe that is never read holds the end of the process up for flushTimeoutMs, not longer, and the lines dropped are reported on stderr (${sink})`, async () => {
+    const waitMs = 1_000;
+    const ended = await run(["exit", String(STUCK_LINES), sink, String(waitMs)], {
+      fixture: "flood_app.ts",
+      reader: "never",
+    });
+    assert.equal(ended.code, 3, ended.stderr);
+    const exitingAt = Number(/exiting at (\d+)/.exec(ended.stderr)?.[1]);
+    const waited = ended.endedAt - exitingAt;
+    assert.ok(waited >= waitMs - 50, `waited ${waited} ms for the reader`);
+    assert.ok(waited < waitMs + 5_000, `waited ${waited} ms for the reader`);
+    const report = /clog: stdout took nothing for 1000 ms: (\d+) lines dropped\n/.exec(
+      ended.stderr,
+    );
+    assert.ok(report, ended.stderr);
+    // The pipe's contents, read after the end: whole lines, in order, and then nothing.
+    const received = ended.stdout.split("\n").slice(0, -1).map((line) => JSON.parse(line).i);
+    assert.deepEqual(received, Array.from({ length: received.length }, (_, i) => i));
+    assert.equal(received.length + Number(report[1]), STUCK_LINES);
+  });
+}
+
+test("with flushTimeoutMs 0, the end of the process does not wait for a console pipe that is full", async () => {
+  const ended = await run(["exit", String(STUCK_LINES), "buffered", "0"], {
+    fixture: "flood_app.ts",
+    reader: "never",
+  });
+  assert.equal(ended.code, 3, ended.stderr);
+  const waited = ended.endedAt - Number(/exiting at (\d+)/.exec(ended.stderr)?.[1]);
+  assert.ok(waited < 1_000, `waited ${waited} ms for the reader`);
+  assert.match(ended.stderr, /clog: stdout took nothing at once: \d+ lines dropped\n/);
+});
+
+test("a console reader that stopped costs at most 16 MiB of held lines: later ones are dropped, said at once and counted", async () => {
+  const lines = 30_000; // about 21 MB of lines
+  const ended = await run(["exit", String(lines), "unbuffered", "0"], {
+    fixture: "flood_app.ts",
+    reader: "never",
+  });
+  assert.equal(ended.code, 3, ended.stderr);
+  const [behind, exiting] = ["is 16 MiB behind its reader", "exiting at"]
+    .map((text) => ended.stderr.indexOf(text));
+  assert.ok(behind >= 0 && behind < exiting, ended.stderr);
+  const report = /clog: stdout took nothing at once: (\d+) lines dropped\n/.exec(ended.stderr);
+  assert.ok(report, ended.stderr);
+  const received = ended.stdout.split("\n").slice(0, -1).map((line) => JSON.parse(line).i);
+  assert.deepEqual(received, Array.from({ length: received.length }, (_, i) => i));
+  assert.equal(received.length + Number(report[1]), lines);
+});

@@ -6,18 +6,26 @@
  * - `exit`: `process.exit(3)`;
  * - `fatal`: one fatal line (numbered `<count>`), then `process.exit(1)`.
  *
- * Usage: `flood_app.ts <mode> <count> <buffered|unbuffered>`.
+ * With a fourth argument, the config's `flushTimeoutMs` is that many ms, and the fixture
+ * writes `exiting at <Date.now()>` on stderr just before `process.exit`.
+ *
+ * Usage: `flood_app.ts <mode> <count> <buffered|unbuffered> [flushTimeoutMs]`.
  */
+import { writeSync } from "node:fs";
 import process from "node:process";
 import { init } from "../../../clog/mod.ts";
 
-const [mode, count, sink] = process.argv.slice(-3);
+const [mode, count, sink, flushTimeoutMs] = process.argv.slice(2);
 const buffered = sink === "buffered" ? { buffered: {} } : {};
-const root = init({ sinks: [{ type: "console", ...buffered }] });
+const timeout = flushTimeoutMs === undefined ? {} : { flushTimeoutMs: Number(flushTimeoutMs) };
+const root = init({ ...timeout, sinks: [{ type: "console", ...buffered }] });
 const pad = "p".repeat(650);
 for (let i = 0; i < Number(count); i++) root.info("line", { i, pad });
 if (mode === "fatal") {
   root.fatal("fatal", { i: Number(count) });
   process.exit(1);
 }
-if (mode === "exit") process.exit(3);
+if (mode === "exit") {
+  if (flushTimeoutMs !== undefined) writeSync(2, `exiting at ${Date.now()}\n`);
+  process.exit(3);
+}
