@@ -109,6 +109,7 @@ export type {
   CacheConfig,
   CacheDependencies,
   CacheMode,
+  CacheNamespace,
   CallOptions,
   Codec,
   ConfigInput,
