@@ -93,6 +93,8 @@ export class CacheCore {
   readonly tags: TagRecords = new TagRecords(this);
   /** In-process getOrSet flights by {@link flightKeyOf}. */
   readonly flights: Map<string, Promise<unknown>> = new Map();
+  /** The tag record keys of in-process getOrSet flights called with tags. */
+  readonly flightTags: Map<Promise<unknown>, readonly string[]> = new Map();
   /** Aborts when the cache closes (loaders' signal, waits). */
   readonly lifetime: AbortController = new AbortController();
   readonly #tasks = new Set<Promise<unknown>>();
@@ -295,6 +297,19 @@ export class CacheCore {
     if (this.flights.size === 0) return;
     for (const key of fullKeys) {
       for (const codec of CODEC_NAMES) this.flights.delete(flightKeyOf(codec, key));
+    }
+  }
+
+  /**
+   * After an invalidation of the tag records `recordKeys` in this process: later getOrSet
+   * callers with one of those tags start a new flight instead of joining a load that began
+   * before it.
+   */
+  detachTagged(recordKeys: readonly string[]): void {
+    if (this.flightTags.size === 0) return;
+    for (const [flightKey, flight] of this.flights) {
+      const tags = this.flightTags.get(flight);
+      if (tags?.some((tag) => recordKeys.includes(tag))) this.flights.delete(flightKey);
     }
   }
 

@@ -152,8 +152,13 @@ export class GetOrSet {
       const state: Flight = { key, full, keys, token: randomToken(), settings, loader };
       flight = core.track(this.#fly(state));
       this.#flights.set(flightKey, flight);
+      const tags = settings.tags;
+      if (tags !== undefined) {
+        core.flightTags.set(flight, tags.map((tag) => core.keys.tagKey(tag)));
+      }
       const forget = () => {
         if (this.#flights.get(flightKey) === flight) this.#flights.delete(flightKey);
+        if (tags !== undefined) core.flightTags.delete(flight!);
       };
       flight.then(forget, forget);
     }

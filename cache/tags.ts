@@ -261,6 +261,8 @@ export class TagRecords {
   async invalidate(keys: KeySpace, tags: readonly string[], signal?: AbortSignal): Promise<void> {
     const core = this.#core;
     const recordKeys = tags.map((tag) => keys.tagKey(tag));
+    core.checkOpen();
+    core.detachTagged(recordKeys);
     const commands = recordKeys.map((key) =>
       command("SET", [key, randomToken(8), "PX", TAG_RECORD_TTL_MS], key)
     );

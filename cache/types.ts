@@ -786,7 +786,9 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * process: from now on a read of such an entry written before this call is a miss
    * (`get`, `getMany` and pipeline `get` resolve to `undefined`, `getOrSet` loads it again,
    * one loader across processes), and so is its cached "not found". An entry whose value
-   * was being loaded or written while this call ran counts as written before it.
+   * was being loaded or written while this call ran counts as written before it (the
+   * callers of that load still get what it returned; a getOrSet with one of the tags called
+   * after this one resolved starts a load of its own).
    *
    * The work is one small write per tag, whatever the number of entries (lazy
    * invalidation): each tag has a record in Redis holding a random token that this call

@@ -1705,6 +1705,21 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 2);
   });
 
+  it("getOrSet after deleteByTag does not join a load of that tag that began before it", async (cache) => {
+    const slow = gate();
+    const before = cache.getOrSet("k", async () => {
+      await slow.opened;
+      return "read before the invalidation";
+    }, tagged(["t"]));
+    await whileLoading(cache, "k");
+    await cache.deleteByTag(["t"]);
+    const after = cache.getOrSet("k", () => "read after it", tagged(["t"]));
+    slow.open();
+    assert.equal(await before, "read before the invalidation");
+    assert.equal(await after, "read after it");
+    assert.equal(await cache.get("k"), "read after it");
+  });
+
   it("getOrSet: a cached not-found of a tagged call ends with deleteByTag of its tag", async (cache) => {
     const options = { ...tagged(["user:9"]), negativeTtlMs: 60_000 };
     assert.equal(await cache.getOrSet("user:9", () => undefined, options), undefined);
