@@ -29,6 +29,7 @@
  * @module
  */
 
+import { throwIfAborted } from "../base/mod.ts";
 import { decodeValue, type Encoded } from "./codec.ts";
 import { command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
@@ -262,6 +263,7 @@ export class TagRecords {
     const core = this.#core;
     const recordKeys = tags.map((tag) => keys.tagKey(tag));
     core.checkOpen();
+    throwIfAborted(signal, "cache");
     core.detachTagged(recordKeys);
     const commands = recordKeys.map((key) =>
       command("SET", [key, randomToken(8), "PX", TAG_RECORD_TTL_MS], key)

@@ -1785,6 +1785,19 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await cache.deleteByTag(["t"]);
     assert.equal(await cache.get("b", { codec: "bytes" }), undefined);
     assert.equal(await cache.get("s", { codec: "string" }), undefined);
+    const reloaded = await cache.getOrSet("b", () => new Uint8Array([7]), {
+      ...tagged(["t"]),
+      codec: "bytes",
+    });
+    assert.deepEqual([...reloaded!], [7]);
+  });
+
+  it("deleteByTag with an aborted signal invalidates nothing", async (cache) => {
+    await cache.set("k", "v", tagged(["t"]));
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWith(cache.deleteByTag(["t"], { signal: controller.signal }), "Aborted");
+    assert.equal(await cache.get("k"), "v");
   });
 
   it("bad tags are InvalidArgument and write nothing", async (cache) => {
