@@ -1705,6 +1705,28 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 2);
   });
 
+  it("getOrSet: after deleteByTag, callers in two processes load the entry once", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      let loads = 0;
+      const load = async () => {
+        loads++;
+        await sleep(50);
+        return "new";
+      };
+      await cache.getOrSet("k", () => "old", tagged(["t"]));
+      await cache.deleteByTag(["t"]);
+      const values = await Promise.all([
+        cache.getOrSet("k", load, tagged(["t"])),
+        other.getOrSet("k", load, tagged(["t"])),
+      ]);
+      assert.deepEqual(values, ["new", "new"]);
+      assert.equal(loads, 1);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("getOrSet after deleteByTag does not join a load of that tag that began before it", async (cache) => {
     const slow = gate();
     const before = cache.getOrSet("k", async () => {
