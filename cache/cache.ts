@@ -19,6 +19,15 @@ import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
 import { SET_MANY_WITH_TTL } from "./scripts.ts";
+import {
+  checkTaggedLife,
+  checkTags,
+  isWrapped,
+  payloadOf,
+  readEntry,
+  type TagPair,
+  wrapEntry,
+} from "./tags.ts";
 import { counterStep, expireCommands, sendStep, setCommand, ttlFromReply } from "./strings.ts";
 import type {
   BloomFilter,
@@ -26,7 +35,9 @@ import type {
   Cache,
   CacheConfig,
   CacheMode,
+  CacheNamespace,
   CallOptions,
+  Codec,
   ConfigInput,
   GetOrSetOptions,
   Hashes,
@@ -55,6 +66,13 @@ import {
   parseScore,
 } from "./validate.ts";
 
+/** What a cache and its namespace views share: the closing of the one cache they are. */
+interface Shared {
+  closing: Promise<void> | undefined;
+}
+
+const NAMESPACE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
 class CacheClient implements Cache {
   readonly driver: "redis" | "memory";
   readonly mode: CacheMode;
@@ -65,14 +83,15 @@ class CacheClient implements Cache {
   readonly #core: CacheCore;
   readonly #getOrSet: GetOrSet;
   readonly #reload: Reload;
-  #closing: Promise<void> | undefined;
+  readonly #shared: Shared;
 
-  constructor(core: CacheCore, reload: Reload) {
+  constructor(core: CacheCore, reload: Reload, shared: Shared = { closing: undefined }) {
     this.#core = core;
     this.#reload = reload;
+    this.#shared = shared;
     this.driver = core.connection.driver;
     this.mode = core.connection.mode;
-    this.keyPrefix = core.settings.keyPrefix;
+    this.keyPrefix = core.keys.keyPrefix;
     this.hashes = createHashes(core);
     this.sets = createSets(core);
     this.sortedSets = createSortedSets(core);
@@ -90,15 +109,14 @@ class CacheClient implements Cache {
     const binary = isBinary(codec);
     const l1 = core.l1;
     if (l1 === undefined) {
-      return decodeReply<T>(
-        await core.send(command("GET", [full], full, binary), options?.signal),
-        codec,
-      );
+      const reply = await core.send(command("GET", [full], full, binary), options?.signal);
+      if (reply === null || !isWrapped(reply as Encoded)) return decodeReply<T>(reply, codec);
+      return await this.#readTagged<T>(reply as Encoded, codec, options?.signal);
     }
     const hit = l1.get(full);
-    if (hit && hit.binary === binary) {
+    if (hit && hit.binary === binary && (hit.data === undefined || this.#validCached(hit.data))) {
       core.metrics.l1.add(1, RESULT.hit);
-      return hit.data === undefined ? undefined : decodeValue(hit.data, codec) as T;
+      return hit.data === undefined ? undefined : decodeValue(payloadOf(hit.data), codec) as T;
     }
     core.metrics.l1.add(1, RESULT.miss);
     const epoch = l1.epoch;
@@ -107,16 +125,48 @@ class CacheClient implements Cache {
       options?.signal,
     );
     if (data === null) return undefined;
+    if (isWrapped(data as Encoded)) {
+      const { pairs } = readEntry(data as Encoded);
+      if (pairs.length > 0 && !(await core.tags.valid(pairs, options?.signal))) return undefined;
+    }
     const ttl = Number(pttl);
     // Grace unknown here (the marker is not read): getOrSet will not take it as fresh.
     l1.set(full, data as Encoded, binary, ttl < 0 ? Infinity : ttl, epoch, -1);
-    return decodeValue(data as Encoded, codec) as T;
+    return decodeValue(payloadOf(data as Encoded), codec) as T;
+  }
+
+  /** A value read in an envelope: a miss when one of its tags was invalidated. */
+  async #readTagged<T>(data: Encoded, codec: Codec, signal?: AbortSignal): Promise<T | undefined> {
+    const { pairs, payload } = readEntry(data);
+    if (pairs.length > 0 && !(await this.#core.tags.valid(pairs, signal))) return undefined;
+    return decodeValue(payload, codec) as T;
+  }
+
+  /** Whether an L1 entry may be served: untagged, or its tags known valid from L1. */
+  #validCached(data: Encoded): boolean {
+    if (!isWrapped(data)) return true;
+    const { pairs } = readEntry(data);
+    return pairs.length === 0 || this.#core.tags.validCached(pairs) === true;
   }
 
   async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
     const core = this.#core;
     const codec = checkCodec(options.codec, core.settings.codec);
-    const cmd = setCommand(core, key, value, options, codec);
+    const tags = checkTags(options.tags);
+    let pairs: TagPair[] | undefined;
+    if (tags !== undefined) {
+      if (options.keepTtl) {
+        throw invalidArgument(
+          "keepTtl excludes tags (a tagged entry must expire in time)",
+          "keepTtl",
+        );
+      }
+      checkTaggedLife(checkTtl(options.ttlMs ?? core.settings.defaultTtlMs));
+      core.keys.full(key);
+      // Read before the write: an invalidation racing this set leaves the entry invalid.
+      pairs = await core.tags.pairs(core.keys, tags, options.signal);
+    }
+    const cmd = setCommand(core, key, value, options, codec, pairs);
     const full = [core.keys.full(key)];
     return (await core.write(full, () => core.connection.call(cmd), options.signal)) !== null;
   }
@@ -132,7 +182,10 @@ class CacheClient implements Cache {
       pending = pending.filter((i) => {
         const hit = core.l1!.get(full[i]);
         if (!hit || hit.binary !== binary) return true;
-        result[i] = hit.data === undefined ? undefined : decodeValue(hit.data, codec) as T;
+        if (hit.data !== undefined && !this.#validCached(hit.data)) return true;
+        result[i] = hit.data === undefined
+          ? undefined
+          : decodeValue(payloadOf(hit.data), codec) as T;
         return false;
       });
       if (pending.length === 0) return result;
@@ -145,10 +198,13 @@ class CacheClient implements Cache {
         return core.send(command("MGET", groupKeys, groupKeys[0], binary), options?.signal);
       }),
     );
+    const read: (Encoded | null)[] = new Array(pendingKeys.length);
     groups.forEach((group, g) => {
       const values = replies[g] as (Encoded | null)[];
-      group.forEach((i, j) => (result[pending[i]] = decodeReply<T>(values[j], codec)));
+      group.forEach((i, j) => (read[i] = values[j]));
     });
+    const decoded = await core.tags.decode<T>(read, codec, options?.signal);
+    decoded.forEach((value, i) => (result[pending[i]] = value));
     return result;
   }
 
@@ -174,7 +230,7 @@ class CacheClient implements Cache {
         throw invalidArgument(`entries[${i}] must be a [key, value] pair`, `entries[${i}]`);
       }
       full.push(core.keys.full(pair[0], `entries[${i}] key`));
-      data.push(encodeValue(pair[1], codec, `entries[${i}][1]`));
+      data.push(wrapEntry(encodeValue(pair[1], codec, `entries[${i}][1]`), undefined));
     });
     const commands: Command[] = core.groupBySlot(full).map((group) => {
       const keys = group.map((i) => full[i]);
@@ -266,6 +322,26 @@ class CacheClient implements Cache {
     return parseScore(await core.write([full], () => sendStep(send, step), options.signal));
   }
 
+  async deleteByTag(tags: string | string[], options?: CallOptions): Promise<void> {
+    const core = this.#core;
+    const checked = checkTags(typeof tags === "string" ? [tags] : tags ?? null);
+    await core.tags.invalidate(core.keys, checked!, options?.signal);
+  }
+
+  namespace(name: string): CacheNamespace {
+    this.#core.checkOpen();
+    if (typeof name !== "string" || !NAMESPACE_NAME.test(name)) {
+      throw invalidArgument(
+        `a namespace name must be 1 to 64 letters, digits, "_", "-" or ".", got ${
+          typeof name === "string" ? JSON.stringify(name) : typeof name
+        }`,
+        "name",
+      );
+    }
+    const core = this.#core;
+    return new NamespaceClient(core.view(core.keys.namespace(name)), this.#reload, this.#shared);
+  }
+
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined> {
     return this.#getOrSet.run(key, loader, options);
   }
@@ -321,11 +397,47 @@ class CacheClient implements Cache {
   }
 
   close(): Promise<void> {
-    return (this.#closing ??= this.#core.close(this.#core.settings.getOrSet.lockTtlMs));
+    return (this.#shared.closing ??= this.#core.close(this.#core.settings.getOrSet.lockTtlMs));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+}
+
+/** {@link Cache.namespace}: the same cache, its keys under `name:`. */
+class NamespaceClient extends CacheClient implements CacheNamespace {
+  readonly name: string;
+  readonly #core: CacheCore;
+
+  constructor(core: CacheCore, reload: Reload, shared: Shared) {
+    super(core, reload, shared);
+    this.#core = core;
+    this.name = core.keys.path.slice(0, -1);
+  }
+
+  async clear(options?: CallOptions): Promise<void> {
+    const core = this.#core;
+    core.checkOpen();
+    throwIfAborted(options?.signal, "cache");
+    const keys = core.keys;
+    // The keys of the namespace, and the companions (cached "not found", fill lock, lock,
+    // Bloom meta) of its keys without a hash tag, which start with `prefix{` + the key.
+    const prefixes = [keys.keyPrefix, `${keys.prefix}{${keys.keyPrefix}`];
+    try {
+      for (const prefix of prefixes) {
+        for await (const batch of core.connection.scanPrefix(prefix)) {
+          throwIfAborted(options?.signal, "cache");
+          const commands = core.groupBySlot(batch).map((group) => {
+            const groupKeys = group.map((i) => batch[i]);
+            return command("DEL", groupKeys, groupKeys[0]);
+          });
+          repliesOf(await core.connection.batch(commands));
+        }
+      }
+    } finally {
+      await core.clearedPrefix(keys.keyPrefix);
+    }
   }
 }
 

@@ -104,6 +104,12 @@ export interface Connection {
   batch(commands: readonly Command[]): Promise<BatchOutcome[]>;
   /** The cluster slot of a full key, or 0 outside a cluster (used to split multi-key calls). */
   slotOf(fullKey: string): number;
+  /**
+   * The keys that start with `prefix`, in batches: SCAN MATCH on every master (on a
+   * cluster, each master in turn). A key written or deleted during the scan may or may not
+   * be listed; a key may be listed twice.
+   */
+  scanPrefix(prefix: string): AsyncIterable<string[]>;
   /** Publishes a message on a channel (not prefixed here). */
   publish(channel: string, message: string): Promise<void>;
   /** Subscribes to a channel through a dedicated connection, created on first use. */

@@ -20,6 +20,7 @@ import { KeyEvents } from "./events.ts";
 import { absentKeyOf, KeySpace } from "./keys.ts";
 import { L1Cache } from "./l1.ts";
 import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
+import { TagRecords } from "./tags.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
 const CODEC_NAMES: readonly Codec[] = ["json", "string", "bytes"];
@@ -88,8 +89,12 @@ export class CacheCore {
   readonly l1Channel: string;
   /** OpenTelemetry counters. */
   readonly metrics: CacheMetrics = cacheMetrics();
+  /** The tag invalidation records. */
+  readonly tags: TagRecords = new TagRecords(this);
   /** In-process getOrSet flights by {@link flightKeyOf}. */
   readonly flights: Map<string, Promise<unknown>> = new Map();
+  /** The tag record keys of in-process getOrSet flights called with tags. */
+  readonly flightTags: Map<Promise<unknown>, readonly string[]> = new Map();
   /** Aborts when the cache closes (loaders' signal, waits). */
   readonly lifetime: AbortController = new AbortController();
   readonly #tasks = new Set<Promise<unknown>>();
@@ -128,6 +133,12 @@ export class CacheCore {
         const keys = parsed.slice(1).filter((k): k is string => typeof k === "string");
         l1.invalidate(keys);
         this.fallbacks?.invalidate(keys);
+        // A cleared namespace: `{ "prefix": keyPrefix }` entries.
+        for (const entry of parsed) {
+          if (typeof entry === "object" && entry !== null && typeof entry.prefix === "string") {
+            this.#dropPrefix(entry.prefix);
+          }
+        }
       },
       onInterrupted: () => {
         // Other instances' invalidations cannot reach us now: serve nothing from L1.
@@ -220,6 +231,51 @@ export class CacheCore {
     return signal ? abortable(settled, signal, "cache") : settled;
   }
 
+  /**
+   * A view of this core whose callers' keys live in `keys` (a namespace): everything else
+   * (connection, L1, flights, channels, lifecycle) is this core's.
+   */
+  view(keys: KeySpace): CacheCore {
+    const bound = new Map<PropertyKey, unknown>();
+    return new Proxy(this, {
+      get(target, property) {
+        if (property === "keys") return keys;
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== "function") return value;
+        let fn = bound.get(property);
+        if (fn === undefined) bound.set(property, fn = value.bind(target));
+        return fn;
+      },
+    });
+  }
+
+  /**
+   * After the keys under `keyPrefix` were cleared: drops them from L1 and the fallback
+   * copies, detaches their flights, and tells the other instances.
+   */
+  async clearedPrefix(keyPrefix: string): Promise<void> {
+    this.#dropPrefix(keyPrefix);
+    if (!this.broadcasts) return;
+    try {
+      await this.connection.publish(
+        this.l1Channel,
+        JSON.stringify([this.instanceId, { prefix: keyPrefix }]),
+      );
+    } catch (error) {
+      this.logger.warn("L1 invalidation broadcast failed", { keyPrefix, error });
+    }
+  }
+
+  #dropPrefix(keyPrefix: string): void {
+    this.l1?.invalidatePrefix(keyPrefix);
+    this.fallbacks?.invalidatePrefix(keyPrefix);
+    for (const flightKey of [...this.flights.keys()]) {
+      if (flightKey.slice(flightKey.indexOf(":") + 1).startsWith(keyPrefix)) {
+        this.flights.delete(flightKey);
+      }
+    }
+  }
+
   /** Groups indexes of `fullKeys` by cluster slot (one group outside a cluster). */
   groupBySlot(fullKeys: readonly string[]): number[][] {
     if (this.connection.mode !== "cluster") return [fullKeys.map((_, i) => i)];
@@ -241,6 +297,19 @@ export class CacheCore {
     if (this.flights.size === 0) return;
     for (const key of fullKeys) {
       for (const codec of CODEC_NAMES) this.flights.delete(flightKeyOf(codec, key));
+    }
+  }
+
+  /**
+   * After an invalidation of the tag records `recordKeys` in this process: later getOrSet
+   * callers with one of those tags start a new flight instead of joining a load that began
+   * before it.
+   */
+  detachTagged(recordKeys: readonly string[]): void {
+    if (this.flightTags.size === 0) return;
+    for (const [flightKey, flight] of this.flights) {
+      const tags = this.flightTags.get(flight);
+      if (tags?.some((tag) => recordKeys.includes(tag))) this.flights.delete(flightKey);
     }
   }
 

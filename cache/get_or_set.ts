@@ -47,8 +47,17 @@ import { invalidArgument } from "./errors.ts";
 import type { KeyWaiter } from "./events.ts";
 import { OUTCOME, RESULT } from "./metrics.ts";
 import { companionsOf } from "./keys.ts";
-import { FILL, GET_OR_LOCK, LOCK_EXTEND } from "./scripts.ts";
-import type { Codec, GetOrSetOptions, Loader } from "./types.ts";
+import { FILL, GET_OR_LOCK, LOCK_EXTEND, TAG_LOCK } from "./scripts.ts";
+import {
+  checkTaggedLife,
+  checkTags,
+  isWrapped,
+  payloadOf,
+  readEntry,
+  type TagPair,
+  wrapEntry,
+} from "./tags.ts";
+import type { Codec, GetOrSetConfig, GetOrSetOptions, Loader } from "./types.ts";
 import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
 
 const COMPONENT = "cache";
@@ -65,6 +74,7 @@ interface Settings {
   softTimeoutMs: number;
   hardTimeoutMs: number;
   codec: Codec;
+  tags: string[] | undefined;
 }
 
 type Result = "hit" | "stale" | "negative" | "loaded" | "waited" | "grace";
@@ -81,6 +91,13 @@ interface Flight {
   expected?: Encoded;
   /** A value in grace, served if the loader fails or is slow. */
   fallback?: Encoded;
+}
+
+/** The tag pairs of a tagged "not found" marker (`n` and their JSON), or none. */
+function negativePairs(marker: Encoded): readonly TagPair[] {
+  const text = typeof marker === "string" ? marker : new TextDecoder().decode(marker);
+  if (!text.startsWith("n")) return [];
+  return readEntry(`\x01${text.slice(1)}\x01`).pairs;
 }
 
 /** Errors that mean Redis could not answer (a fallback copy may serve then). */
@@ -121,9 +138,12 @@ export class GetOrSet {
     const settings = this.#settings(options);
     const { codec } = settings;
     const l1 = core.l1?.getFresh(full, settings.staleMs);
-    if (l1 && l1.binary === isBinary(codec)) {
+    if (
+      l1 && l1.binary === isBinary(codec) &&
+      (l1.data === undefined || !isWrapped(l1.data) || this.#validCached(l1.data))
+    ) {
       core.metrics.getOrSet.add(1, RESULT.l1_hit);
-      return l1.data === undefined ? undefined : decodeValue(l1.data, codec) as T;
+      return l1.data === undefined ? undefined : decodeValue(payloadOf(l1.data), codec) as T;
     }
     const flightKey = flightKeyOf(codec, full);
     let flight = this.#flights.get(flightKey) as Promise<Outcome> | undefined;
@@ -132,55 +152,69 @@ export class GetOrSet {
       const state: Flight = { key, full, keys, token: randomToken(), settings, loader };
       flight = core.track(this.#fly(state));
       this.#flights.set(flightKey, flight);
+      const tags = settings.tags;
+      if (tags !== undefined) {
+        core.flightTags.set(flight, tags.map((tag) => core.keys.tagKey(tag)));
+      }
       const forget = () => {
         if (this.#flights.get(flightKey) === flight) this.#flights.delete(flightKey);
+        if (tags !== undefined) core.flightTags.delete(flight!);
       };
       flight.then(forget, forget);
     }
     const outcome = await abortable(flight, options.signal, COMPONENT);
     core.metrics.getOrSet.add(1, RESULT[outcome.result]);
     // Each caller decodes its own copy: no two callers share a mutable object.
-    return outcome.found ? decodeValue(outcome.data, codec) as T : undefined;
+    return outcome.found ? decodeValue(payloadOf(outcome.data), codec) as T : undefined;
+  }
+
+  /** Whether the tags of an L1 entry are known (from L1) to be still valid. */
+  #validCached(data: Encoded): boolean {
+    const { pairs } = readEntry(data);
+    return pairs.length === 0 || this.#core.tags.validCached(pairs) === true;
   }
 
   #settings(options: GetOrSetOptions): Settings {
     const defaults = this.#core.settings.getOrSet;
+    /** An option in ms ≥ 0 (`checkTtl`), or ≥ 1 with `positive`, else its default. */
+    const ms = (field: Exclude<keyof GetOrSetConfig, "jitter">, positive = false) =>
+      positive
+        ? checkPositiveMs(options[field] ?? defaults[field], field)
+        : checkTtl(options[field] ?? defaults[field], field);
     const jitter = options.jitter ?? defaults.jitter;
     if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
       throw invalidArgument(`jitter must be a number in [0, 1], got ${jitter}`, "jitter");
     }
-    const softTimeoutMs = checkTtl(
-      options.softTimeoutMs ?? defaults.softTimeoutMs,
-      "softTimeoutMs",
-    );
-    const hardTimeoutMs = checkTtl(
-      options.hardTimeoutMs ?? defaults.hardTimeoutMs,
-      "hardTimeoutMs",
-    );
+    const softTimeoutMs = ms("softTimeoutMs");
+    const hardTimeoutMs = ms("hardTimeoutMs");
     if (hardTimeoutMs > 0 && hardTimeoutMs <= softTimeoutMs) {
       throw invalidArgument(
         `hardTimeoutMs (${hardTimeoutMs}) must be longer than softTimeoutMs (${softTimeoutMs})`,
         "hardTimeoutMs",
       );
     }
+    const ttlMs = checkTtl(options.ttlMs ?? this.#core.settings.defaultTtlMs, "ttlMs");
+    const negativeTtlMs = ms("negativeTtlMs");
+    const staleMs = ms("staleWhileRevalidateMs");
+    const graceMs = ms("graceMs");
+    const tags = checkTags(options.tags);
+    if (tags !== undefined) {
+      checkTaggedLife(ttlMs === 0 ? 0 : ttlMs + staleMs + graceMs);
+      if (negativeTtlMs > 0) checkTaggedLife(negativeTtlMs, "negativeTtlMs");
+    }
     return {
-      ttlMs: checkTtl(options.ttlMs ?? this.#core.settings.defaultTtlMs, "ttlMs"),
-      negativeTtlMs: checkTtl(options.negativeTtlMs ?? defaults.negativeTtlMs, "negativeTtlMs"),
+      ttlMs,
+      negativeTtlMs,
       jitter,
-      staleMs: checkTtl(
-        options.staleWhileRevalidateMs ?? defaults.staleWhileRevalidateMs,
-        "staleWhileRevalidateMs",
-      ),
-      lockTtlMs: checkPositiveMs(options.lockTtlMs ?? defaults.lockTtlMs, "lockTtlMs"),
-      waitTimeoutMs: checkPositiveMs(
-        options.waitTimeoutMs ?? defaults.waitTimeoutMs,
-        "waitTimeoutMs",
-      ),
-      graceMs: checkTtl(options.graceMs ?? defaults.graceMs, "graceMs"),
-      graceBackoffMs: checkTtl(options.graceBackoffMs ?? defaults.graceBackoffMs, "graceBackoffMs"),
+      staleMs,
+      lockTtlMs: ms("lockTtlMs", true),
+      waitTimeoutMs: ms("waitTimeoutMs", true),
+      graceMs,
+      graceBackoffMs: ms("graceBackoffMs"),
       softTimeoutMs,
       hardTimeoutMs,
       codec: checkCodec(options.codec, this.#core.settings.codec),
+      tags,
     };
   }
 
@@ -220,20 +254,63 @@ export class GetOrSet {
         const ttl = Number(reply[2]);
         const locked = Number(reply[3]);
         const extra = Number(reply[4]);
-        if (state === 1) {
+        // An entry a tag invalidated is expired: loaded again (one loader across processes),
+        // kept as the fallback when it was stored with grace and the caller uses grace.
+        const pairs = state === 1 && isWrapped(data)
+          ? readEntry(data).pairs
+          : state === 2
+          ? negativePairs(data)
+          : [];
+        let invalidated = false;
+        if (pairs.length > 0 && !(await core.tags.valid(pairs))) {
+          invalidated = true;
+          const kept = state === 1 && settings.graceMs > 0 && extra > 0 ? data : undefined;
+          const taken = state === 1 && locked === 1 ? 1 : Number(
+            await core.send({
+              kind: "script",
+              script: TAG_LOCK,
+              keys: flight.keys,
+              args: [
+                flight.token,
+                settings.lockTtlMs,
+                state === 1 ? "v" : "n",
+                data,
+                kept === undefined ? "0" : "1",
+              ],
+              binary: false,
+            }),
+          );
+          if (taken === -1) continue;
+          if (taken === 1) {
+            return await this.#load({
+              ...flight,
+              expected: state === 1 ? data : undefined,
+              fallback: kept,
+            });
+          }
+          if (taken === 2 && kept !== undefined) {
+            return { found: true, data: kept, result: "grace" };
+          }
+          fallback = kept;
+        }
+        if (invalidated) {
+          // Another caller loads the entry a tag invalidated: wait for it below.
+        } else if (state === 1) {
           const stale = ttl >= 0 && ttl <= settings.staleMs;
           if (locked === 1) this.#refresh({ ...flight, expected: data });
           if (!stale) core.l1?.set(flight.full, data, binary, ttl < 0 ? Infinity : ttl, epoch);
           if (extra > 0 && ttl >= 0) this.#keepCopy(flight, data, ttl + extra, extra, copyEpoch);
           return { found: true, data, result: stale ? "stale" : waiter ? "waited" : "hit" };
-        }
-        if (state === 3) {
+        } else if (state === 3) {
           fallback = data;
           this.#keepCopy(flight, data, ttl, extra, copyEpoch);
           if (locked === 2) return { found: true, data, result: "grace" };
           if (locked === 1) return await this.#load({ ...flight, expected: data, fallback: data });
         } else if (state === 2) {
-          core.l1?.set(flight.full, undefined, binary, ttl < 0 ? Infinity : ttl, epoch);
+          // A tagged "not found" stays out of L1 (an L1 miss holds no tags to check).
+          if (pairs.length === 0) {
+            core.l1?.set(flight.full, undefined, binary, ttl < 0 ? Infinity : ttl, epoch);
+          }
           return { found: false, result: waiter ? "waited" : "negative" };
         } else {
           fallback = undefined;
@@ -260,7 +337,7 @@ export class GetOrSet {
             { component: COMPONENT },
           );
         }
-        const lockLeft = state === 0 && ttl > 0 ? ttl + 1 : backoffMs;
+        const lockLeft = state === 0 && !invalidated && ttl > 0 ? ttl + 1 : backoffMs;
         await waiter.wait(Math.min(backoffMs, lockLeft, remaining), core.lifetime.signal);
         backoffMs = Math.min(backoffMs * 2, 500);
       }
@@ -335,9 +412,17 @@ export class GetOrSet {
     const stopExtending = this.#keepLock(flight);
     let value: unknown;
     let data: Encoded | undefined;
+    let pairs: TagPair[] | undefined;
     try {
+      // The tokens are read before the loader runs: an invalidation during the load makes
+      // what it stores invalid at once.
+      if (settings.tags !== undefined) {
+        pairs = await core.tags.pairs(core.keys, settings.tags, core.lifetime.signal);
+      }
       value = await this.#callLoader(flight);
-      if (value !== undefined) data = encodeValue(value, settings.codec, "loaded value");
+      if (value !== undefined) {
+        data = wrapEntry(encodeValue(value, settings.codec, "loaded value"), pairs);
+      }
     } catch (error) {
       core.metrics.loads.add(1, OUTCOME.error);
       stopExtending();
@@ -367,8 +452,9 @@ export class GetOrSet {
     const binary = isBinary(settings.codec);
     core.metrics.loads.add(1, data === undefined ? OUTCOME.not_found : OUTCOME.value);
     if (data === undefined) {
-      const stored = await this.#store(flight, "a", "", settings.negativeTtlMs);
-      if (stored && settings.negativeTtlMs > 0) {
+      const marker = pairs === undefined ? "" : `n${JSON.stringify(pairs)}`;
+      const stored = await this.#store(flight, "a", marker, settings.negativeTtlMs);
+      if (stored && settings.negativeTtlMs > 0 && pairs === undefined) {
         core.l1?.set(flight.full, undefined, binary, settings.negativeTtlMs, epoch);
       }
       return { found: false, result: "loaded" };

@@ -50,18 +50,41 @@ export function hashTag(key: string): string | undefined {
 
 /** Applies one prefix to every key, after checking it. */
 export class KeySpace {
-  /** The prefix (may be empty). */
+  /** The prefix of the cache (may be empty): companions and channels are derived from it. */
   readonly prefix: string;
+  /**
+   * The prefix of the caller's keys: the cache's prefix, then the namespace path
+   * (`users:admins:`) in a {@link KeySpace.namespace} view; `prefix` otherwise.
+   */
+  readonly keyPrefix: string;
+  /** The namespace path (`""` outside namespaces, else `users:` or `users:admins:`). */
+  readonly path: string;
 
-  constructor(prefix: string) {
+  constructor(prefix: string, path = "") {
     checkPrefix(prefix);
     this.prefix = prefix;
+    this.path = path;
+    this.keyPrefix = prefix + path;
+  }
+
+  /** The key space of the namespace `name` inside this one (`name` already checked). */
+  namespace(name: string): KeySpace {
+    return new KeySpace(this.prefix, `${this.path}${name}:`);
   }
 
   /** The full key of `key`; `InvalidArgument` for an empty or non-string key. */
   full(key: string, what = "key"): string {
     if (typeof key !== "string" || key.length === 0) checkKey(key, what);
-    return this.prefix + key;
+    return this.keyPrefix + key;
+  }
+
+  /**
+   * The key of a tag's invalidation record. Tags belong to the key space (a namespace has
+   * its own); the record lives under the cache's prefix, outside the namespace's keys, so
+   * that clearing a namespace leaves the records of other namespaces alone.
+   */
+  tagKey(tag: string): string {
+    return `${this.prefix}__gochat_cache:tag:${this.path}|${tag}`;
   }
 
   /** Full keys of a non-empty list of keys. */

@@ -154,6 +154,14 @@ export class L1Cache {
     }
   }
 
+  /** Drops the keys that start with `prefix` (and bumps the epoch). */
+  invalidatePrefix(prefix: string): void {
+    this.#epoch++;
+    for (const [key, entry] of this.#entries) {
+      if (key.startsWith(prefix)) this.#remove(key, entry);
+    }
+  }
+
   /** Drops everything (after a gap in the invalidation stream). */
   clear(): void {
     this.#epoch++;

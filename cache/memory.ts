@@ -85,6 +85,12 @@ class MemoryConnection implements Connection {
     return 0;
   }
 
+  async *scanPrefix(prefix: string): AsyncIterable<string[]> {
+    this.#checkOpen();
+    const keys = this.#store.keysWithPrefix(prefix);
+    for (let i = 0; i < keys.length; i += 1_000) yield keys.slice(i, i + 1_000);
+  }
+
   publish(channel: string, message: string): Promise<void> {
     this.#checkOpen();
     this.#store.publish(channel, message);

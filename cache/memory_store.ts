@@ -647,6 +647,17 @@ export class MemoryKeyspace implements MemoryStore {
     this.#data.clear();
   }
 
+  /** The live keys that start with `prefix` (text), as text. */
+  keysWithPrefix(prefix: string): string[] {
+    const start = toByteString(prefix);
+    const now = this.now();
+    const out: string[] = [];
+    for (const [key, entry] of this.#data) {
+      if (entry.expiresAt > now && key.startsWith(start)) out.push(textOf(key));
+    }
+    return out;
+  }
+
   /** Runs one command; throws a {@link ReplyError} as Redis would reply. */
   execute(name: string, args: readonly Arg[], binary: boolean): Reply {
     const handler = commands[name.toUpperCase()];

@@ -35,6 +35,18 @@
  *   instance cannot hear the invalidations; another instance's L1 may serve the old value
  *   for the few milliseconds an invalidation takes (see `L1Config.enabled`).
  *
+ * - Tags: `set` and `getOrSet` take `tags`, and `cache.deleteByTag(tags)` invalidates
+ *   every entry carrying one of them in every process, with one small write per tag
+ *   (lazy: a tag's record holds a random token each invalidation replaces, an entry keeps
+ *   the tokens its tags had when it was written, a read whose tokens are stale is a miss;
+ *   no clock is read). An invalidated entry counts as expired: getOrSet loads it again,
+ *   and with `graceMs` serves it if the loader fails. Untagged values pay one byte check
+ *   per read; tagged reads one MGET of their tag records, or nothing with L1, which keeps
+ *   the tokens (see {@link Cache.deleteByTag}).
+ * - Namespaces: `cache.namespace("users")` is a view whose keys live under `users:`;
+ *   `clear()` deletes them by `SCAN MATCH` on every master and drops them from every L1
+ *   (see {@link CacheNamespace.clear}).
+ *
  * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
  *   (`autoPipelining`, on by default; each command still settles alone), every command has
  *   a deadline (`commandTimeoutMs`) without a timer per command, and calls fail
@@ -88,6 +100,20 @@
  * console.assert(latest[0].member === "m2" && latest[0].score === 2);
  * ```
  *
+ * @example Tags and namespaces
+ * ```ts
+ * import { memory } from "@gochat/infra/cache";
+ *
+ * await using cache = memory();
+ * const users = cache.namespace("users");
+ * await users.getOrSet("42", () => ({ id: 42 }), { ttlMs: 60_000, tags: ["org:7"] });
+ * await cache.set("org:7:name", "Acme", { ttlMs: 60_000, tags: ["org:7"] });
+ * await users.deleteByTag(["org:7"]); // tags are per namespace: the root's entry stays
+ * console.assert((await users.get("42")) === undefined);
+ * console.assert((await cache.get("org:7:name")) === "Acme");
+ * await users.clear();
+ * ```
+ *
  * @example A lock
  * ```ts
  * import { memory } from "@gochat/infra/cache";
@@ -109,6 +135,7 @@ export type {
   CacheConfig,
   CacheDependencies,
   CacheMode,
+  CacheNamespace,
   CallOptions,
   Codec,
   ConfigInput,

@@ -7,12 +7,13 @@
  */
 
 import { InfraError, throwIfAborted } from "../base/mod.ts";
-import { isBinary } from "./codec.ts";
+import { type Encoded, isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
 import { counterStep, expireCommands, setCommand, ttlFromReply } from "./strings.ts";
 import { companionsOf } from "./keys.ts";
+import { isWrapped } from "./tags.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
   checkCodec,
@@ -41,6 +42,11 @@ interface Queued {
 
 const identity = (reply: Reply) => reply;
 
+/** A pipeline `get` of a value in an envelope: decoded once its tags are checked. */
+class Unchecked {
+  constructor(readonly data: Encoded, readonly codec: Codec) {}
+}
+
 /** {@link Cache.pipeline}. */
 export function createPipeline(core: CacheCore): Pipeline {
   const queue: Queued[] = [];
@@ -64,7 +70,11 @@ export function createPipeline(core: CacheCore): Pipeline {
       const full = core.keys.full(key);
       return push({
         command: command("GET", [full], full, isBinary(codec)),
-        decode: (reply) => decodeReply(reply, codec),
+        // A value in an envelope has its tags checked once the replies are in.
+        decode: (reply) =>
+          reply !== null && isWrapped(reply as Encoded)
+            ? new Unchecked(reply as Encoded, codec)
+            : decodeReply(reply, codec),
         writes: [],
       });
     },
@@ -180,7 +190,7 @@ export function createPipeline(core: CacheCore): Pipeline {
         options?.signal,
         items.flatMap((item) => item.givesValue ? item.writes : []),
       );
-      const results = outcomes.map((outcome, i) => {
+      const decoded = outcomes.map((outcome, i) => {
         if (!outcome.ok) return { ok: false as const, error: outcome.error };
         try {
           return { ok: true as const, value: items[i].decode(outcome.reply) };
@@ -188,6 +198,18 @@ export function createPipeline(core: CacheCore): Pipeline {
           return { ok: false as const, error: error as InfraError };
         }
       });
+      const results = await Promise.all(decoded.map(async (result) => {
+        if (!result.ok || !(result.value instanceof Unchecked)) return result;
+        const { data, codec } = result.value;
+        try {
+          return {
+            ok: true as const,
+            value: (await core.tags.decode([data], codec, options?.signal))[0],
+          };
+        } catch (error) {
+          return { ok: false as const, error: error as InfraError };
+        }
+      }));
       const failed = results.findIndex((result) => !result.ok);
       if (failed >= 0) {
         const first = results[failed] as { ok: false; error: InfraError };

@@ -375,6 +375,20 @@ class RedisConnection implements Connection {
     return this.#cluster ? clusterSlot(fullKey) : 0;
   }
 
+  async *scanPrefix(prefix: string): AsyncIterable<string[]> {
+    const pattern = prefix.replace(/[*?[\]\\]/g, "\\$&") + "*";
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes("master") : [this.#client];
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1_000)
+          .catch(mapError);
+        cursor = next;
+        if (keys.length > 0) yield keys;
+      } while (cursor !== "0");
+    }
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     await this.#send("PUBLISH", [channel, message], false);
   }

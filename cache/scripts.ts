@@ -116,7 +116,8 @@ return #KEYS`,
  * getOrSet's read. KEYS: value, companion marker, fill lock. ARGV: token, lockTtlMs,
  * staleMs, graceMs (the reader's).
  *
- * The marker holds "1" for a cached "not found", or `g<ms>` beside a value stored with a
+ * The marker holds "1" for a cached "not found" (`n<tag pairs>` for a tagged one, see
+ * `tags.ts`), or `g<ms>` beside a value stored with a
  * grace period of that length: such a value expired (logically) once its PTTL fell to
  * the grace period, so readers agree on its freshness whatever their own options. Plain
  * writes delete the marker right behind themselves, so a value written by `set` is never
@@ -128,7 +129,8 @@ return #KEYS`,
  * - 3 = a value that expired no more than the reader's graceMs ago (ttl: its PTTL, extra:
  *   the writer's grace period; locked = 1 when this caller took the fill lock, 2 when the
  *   loader backs off after a failure, 0 when another caller loads);
- * - 2 = cached "not found" (ttl: its PTTL);
+ * - 2 = cached "not found" (value: the marker, `1`, or `n` and the tag pairs of a tagged
+ *   "not found"; ttl: its PTTL);
  * - 0 = miss (locked = 1 when this caller took the fill lock, else ttl is the holder's
  *   lock PTTL; extra = 1 when an expired value is still there, which the fill replaces).
  *
@@ -158,7 +160,7 @@ if v then
     return {1, v, left, locked, grace}
   end
 end
-if expired == 0 and m == '1' then return {2, '', redis.call('PTTL', KEYS[2]), 0, 0} end
+if expired == 0 and m and (m == '1' or string.sub(m, 1, 1) == 'n') then return {2, m, redis.call('PTTL', KEYS[2]), 0, 0} end
 local holder = redis.call('GET', KEYS[3])
 if not holder or holder == 'backoff' then
   redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
@@ -188,7 +190,9 @@ return {0, v or '', redis.call('PTTL', KEYS[3]), 0, expired}`,
         return [1, value, left, locked ? 1 : 0, grace];
       }
     }
-    if (expired === 0 && marker === "1") return [2, "", redis.call("PTTL", keys[1]), 0, 0];
+    if (expired === 0 && (marker === "1" || marker?.startsWith("n"))) {
+      return [2, marker!, redis.call("PTTL", keys[1]), 0, 0];
+    }
     const holder = redis.call("GET", keys[2]);
     if (holder === null || holder === "backoff") {
       redis.call("SET", keys[2], args[0], "PX", args[1]);
@@ -200,7 +204,8 @@ return {0, v or '', redis.call('PTTL', KEYS[3]), 0, expired}`,
 
 /**
  * getOrSet's write, fenced. KEYS: value, companion marker, fill lock. ARGV: token, mode
- * ("v" store the value, "a" store "not found", "b" back off, "r" only release), data,
+ * ("v" store the value, "a" store "not found", "b" back off, "r" only release), data (of
+ * "a": the marker of a tagged "not found", "" for the plain one),
  * ttlMs (0 = none; for "b" the back-off), events channel, events message, L1 channel ("" =
  * none), L1 message, expect ("0": the value must still be absent, "1": it must still equal
  * ARGV[10]), the expected (stale) value, graceMs (of "v": the marker `g<ms>` goes beside
@@ -233,7 +238,9 @@ if redis.call('GET', KEYS[3]) == ARGV[1] then
     end
     stored = 1
   elseif unchanged and ARGV[2] == 'a' then
-    if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) else redis.call('DEL', KEYS[2]) end
+    local marker = '1'
+    if ARGV[3] ~= '' then marker = ARGV[3] end
+    if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], marker, 'PX', ARGV[4]) else redis.call('DEL', KEYS[2]) end
     redis.call('DEL', KEYS[1])
     stored = 1
   end
@@ -257,7 +264,7 @@ return stored`,
         else redis.call("DEL", keys[1]);
         stored = 1;
       } else if (unchanged && args[1] === "a") {
-        if (ttl > 0) redis.call("SET", keys[1], "1", "PX", ttl);
+        if (ttl > 0) redis.call("SET", keys[1], args[2] === "" ? "1" : args[2], "PX", ttl);
         else redis.call("DEL", keys[1]);
         redis.call("DEL", keys[0]);
         stored = 1;
@@ -266,6 +273,40 @@ return stored`,
     redis.call("PUBLISH", args[4], args[5]);
     if (stored === 1 && args[6] !== "") redis.call("PUBLISH", args[6], args[7]);
     return stored;
+  },
+);
+
+/**
+ * getOrSet's lock for an entry a tag invalidated. KEYS: value, companion marker, fill lock.
+ * ARGV: token, lockTtlMs, "v" (the entry is the value) or "n" (a tagged "not found": the
+ * marker), the entry as read, "1" when the caller holds it as a fallback (it then serves it
+ * while a loader backs off) or "0".
+ *
+ * Returns -1 when the entry changed since it was read (read again), 1 when this caller
+ * took the fill lock (a back-off lock is taken over by a caller without a fallback), 2
+ * when the loader backs off, 0 when another caller loads.
+ */
+export const TAG_LOCK: ScriptSource = defineScript(
+  `local current
+if ARGV[3] == 'v' then current = redis.call('GET', KEYS[1]) else current = redis.call('GET', KEYS[2]) end
+if current ~= ARGV[4] then return -1 end
+local holder = redis.call('GET', KEYS[3])
+if not holder or (holder == 'backoff' and ARGV[5] == '0') then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if holder == 'backoff' then return 2 end
+return 0`,
+  3,
+  (redis, keys, args) => {
+    const current = redis.call("GET", args[2] === "v" ? keys[0] : keys[1]);
+    if (current !== args[3]) return -1;
+    const holder = redis.call("GET", keys[2]);
+    if (holder === null || (holder === "backoff" && args[4] === "0")) {
+      redis.call("SET", keys[2], args[0], "PX", args[1]);
+      return 1;
+    }
+    return holder === "backoff" ? 2 : 0;
   },
 );
 

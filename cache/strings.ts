@@ -11,6 +11,7 @@ import { INCREMENT } from "./scripts.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { Codec, SetOptions } from "./types.ts";
+import { type TagPair, wrapEntry } from "./tags.ts";
 import { checkTtl } from "./validate.ts";
 
 /** The SET command of {@link Cache.set}; every argument is checked before anything is sent. */
@@ -20,9 +21,13 @@ export function setCommand(
   value: unknown,
   options: Omit<SetOptions, "signal" | "codec">,
   codec: Codec,
+  pairs?: readonly TagPair[],
 ): Command {
   const full = core.keys.full(key);
-  const args: Arg[] = [full, encodeValue(value, codec)];
+  if (options.tags !== undefined && pairs === undefined) {
+    throw invalidArgument("tags are taken by Cache.set, not by a pipeline's set", "tags");
+  }
+  const args: Arg[] = [full, wrapEntry(encodeValue(value, codec), pairs)];
   if (options.ifAbsent && options.ifPresent) {
     throw invalidArgument("ifAbsent and ifPresent exclude each other", "ifAbsent");
   }

@@ -282,6 +282,13 @@ export interface SetOptions extends ValueOptions {
   ifPresent?: boolean;
   /** Keep the key's current TTL instead of setting one (`KEEPTTL`). */
   keepTtl?: boolean;
+  /**
+   * Tags of the entry, for {@link Cache.deleteByTag} (see there): 1 to 64 non-empty
+   * strings of at most 256 characters. A tagged entry must expire within 30 days (`ttlMs`
+   * 0 and `keepTtl` are refused). The current state of the tags is read before the write,
+   * one more round trip without L1 (with L1, from L1 when it holds it).
+   */
+  tags?: string[];
 }
 
 /** Options of {@link Cache.setMany}. */
@@ -488,8 +495,8 @@ export interface Script {
 export interface Pipeline {
   /** Queues {@link Cache.get}. */
   get(key: string, options?: { codec?: Codec }): Pipeline;
-  /** Queues {@link Cache.set}. */
-  set(key: string, value: unknown, options?: Omit<SetOptions, "signal">): Pipeline;
+  /** Queues {@link Cache.set} (without tags: `tags` is refused here). */
+  set(key: string, value: unknown, options?: Omit<SetOptions, "signal" | "tags">): Pipeline;
   /** Queues {@link Cache.delete}. */
   delete(key: string): Pipeline;
   /** Queues {@link Cache.exists} for one key (a boolean). */
@@ -532,6 +539,28 @@ export interface Pipeline {
    * `details.results` holds every outcome as `{ ok, value | error }`.
    */
   exec(options?: CallOptions): Promise<unknown[]>;
+}
+
+/** A namespace of a cache ({@link Cache.namespace}). */
+export interface CacheNamespace extends Cache {
+  /** The namespace path, `users` or `users:admins` when nested. */
+  readonly name: string;
+  /**
+   * Deletes every key of the namespace (values, collections, counters, locks, getOrSet's
+   * companions, nested namespaces; also keys the cache wrote as `name:...` itself) and
+   * drops them from every instance's L1. Tag records are not keys of the namespace and stay.
+   *
+   * It runs `SCAN MATCH <prefix>name:*` (and the same for the companion keys) on every
+   * master, deleting what each batch found: the keys themselves are removed, so nothing is
+   * left behind for Redis to hold, and other calls pay nothing for namespaces. The cost is
+   * a scan of each master's whole keyspace (`SCAN` filters server-side), so clear is for
+   * rare, administrative invalidation; for frequent group invalidation use tags. A key
+   * written while clear runs may survive it; an aborted signal stops it between batches
+   * (what was deleted stays deleted).
+   *
+   * @throws {InfraError} `Unavailable`, `Timeout`, `Aborted`, `Closed`.
+   */
+  clear(options?: CallOptions): Promise<void>;
 }
 
 /** Options of {@link Cache.tryLock}. */
@@ -651,6 +680,14 @@ export interface GetOrSetOptions extends ValueOptions {
   softTimeoutMs?: number;
   /** How long the loader may run before it is abandoned with `Timeout`; 0 = no limit. */
   hardTimeoutMs?: number;
+  /**
+   * Tags of the loaded entry (and of its cached "not found"), for
+   * {@link Cache.deleteByTag}: 1 to 64 non-empty strings of at most 256 characters. The
+   * entry must expire within 30 days (`ttlMs` + `staleWhileRevalidateMs` + `graceMs`, and
+   * `negativeTtlMs`; `ttlMs` 0 is refused). The tags are those of the call that loads:
+   * callers joining a load in flight share its entry.
+   */
+  tags?: string[];
 }
 
 /**
@@ -743,6 +780,82 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * logged and counted as `cache.get_or_set.fill_failures`).
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
+
+  /**
+   * Invalidates every entry carrying any of `tags` (given to `set` or `getOrSet`), in every
+   * process: from now on a read of such an entry written before this call is a miss
+   * (`get`, `getMany` and pipeline `get` resolve to `undefined`, `getOrSet` loads it again,
+   * one loader across processes), and so is its cached "not found". An entry whose value
+   * was being loaded or written while this call ran counts as written before it (the
+   * callers of that load still get what it returned; a getOrSet with one of the tags called
+   * after this one resolved starts a load of its own).
+   *
+   * The work is one small write per tag, whatever the number of entries (lazy
+   * invalidation): each tag has a record in Redis holding a random token that this call
+   * replaces; an entry keeps the tokens its tags had when it was written and is valid while
+   * they are still current. No clock is read, so clock skew between processes cannot
+   * matter. The entries stay in Redis until they expire or are written again: `exists`,
+   * `ttl`, `raw()` and scripts still see them, and so do `hashes`/`sets`/`sortedSets`
+   * (which take no tags).
+   *
+   * Fail-safe: an invalidated entry counts as expired, not deleted. A `getOrSet` with
+   * `graceMs` keeps it as its fallback if it was stored with grace (it then lives in Redis
+   * for its grace period): it serves it when the loader fails, times out or is slower than
+   * `softTimeoutMs`, as bentocache does. Use `delete` for data that must never be served
+   * again.
+   *
+   * L1: the other instances hear of the call on the invalidation channel once Redis
+   * answered, and drop the tags' state they keep; until then (a few milliseconds) their L1
+   * may serve the entries (see {@link L1Config.enabled}). An instance without L1 must set
+   * `l1.publishInvalidations` for the others to hear of it, as for any write.
+   *
+   * Tags belong to a namespace: `cache.namespace("users").deleteByTag(["x"])` invalidates
+   * the entries tagged `"x"` through that namespace, not those tagged `"x"` elsewhere.
+   *
+   * @param tags A tag or 1 to 64 tags (non-empty strings of at most 256 characters).
+   * @param options A signal (an aborted one invalidates nothing).
+   * @throws {InfraError} `InvalidArgument` for bad tags (nothing is invalidated),
+   *   `Unavailable`, `Timeout`, `Aborted`, `Closed`.
+   *
+   * @example
+   * ```ts
+   * import { memory } from "@gochat/infra/cache";
+   *
+   * await using cache = memory();
+   * const load = () => ({ id: 42, name: "Ada" });
+   * await cache.getOrSet("user:42", load, { ttlMs: 60_000, tags: ["user:42"] });
+   * await cache.set("feed:42", ["post 1"], { ttlMs: 60_000, tags: ["user:42", "feed"] });
+   * await cache.deleteByTag(["user:42"]);
+   * console.assert((await cache.get("feed:42")) === undefined);
+   * ```
+   */
+  deleteByTag(tags: string | string[], options?: CallOptions): Promise<void>;
+
+  /**
+   * A view of this cache whose keys live under `name:` (after the key prefix): `key` of the
+   * view is `key` of the cache with `name:` in front, so the cache still reaches them as
+   * `name:key`. Namespaces nest (`users` then `admins` is `users:admins:`). The view shares
+   * everything else with the cache (connection, L1, config, locks, metrics): its
+   * `hotReload` and `close` act on the whole cache. Tags are per namespace (see
+   * {@link Cache.deleteByTag}).
+   *
+   * @param name 1 to 64 letters, digits, `_`, `-` or `.` (no `:`: nest instead).
+   * @throws {InfraError} `InvalidArgument` for a bad name; `Closed` after close.
+   *
+   * @example
+   * ```ts
+   * import { memory } from "@gochat/infra/cache";
+   *
+   * await using cache = memory();
+   * const users = cache.namespace("users");
+   * await users.set("1", { name: "Ada" });
+   * await cache.set("products", []);
+   * console.assert((await cache.get("users:1")) !== undefined);
+   * await users.clear();
+   * console.assert((await users.get("1")) === undefined && (await cache.get("products")) !== undefined);
+   * ```
+   */
+  namespace(name: string): CacheNamespace;
 
   /** Takes the lock on `key` if free; `undefined` when another owner holds it. */
   tryLock(key: string, options: TryLockOptions): Promise<Lock | undefined>;

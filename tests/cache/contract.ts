@@ -1628,6 +1628,297 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     { defaultTtlMs: 60_000 },
   );
 
+  // --- tags ------------------------------------------------------------------------------
+
+  const tagged = (tags: string[]) => ({ ttlMs: 60_000, tags });
+
+  it("deleteByTag makes get of an entry set with that tag a miss and spares other tags", async (cache) => {
+    await cache.set("profile", { id: 42 }, tagged(["user:42"]));
+    await cache.set("other", { id: 7 }, tagged(["user:7"]));
+    assert.deepEqual(await cache.get("profile"), { id: 42 });
+    await cache.deleteByTag(["user:42"]);
+    assert.equal(await cache.get("profile"), undefined);
+    assert.deepEqual(await cache.get("other"), { id: 7 });
+  });
+
+  it("deleteByTag of any one of an entry's tags invalidates it", async (cache) => {
+    await cache.set("post", "hello", tagged(["user:42", "feed"]));
+    await cache.deleteByTag("feed");
+    assert.equal(await cache.get("post"), undefined);
+  });
+
+  it("deleteByTag leaves the entries in Redis (lazy): exists still counts them", async (cache) => {
+    await cache.set("a", 1, tagged(["t"]));
+    await cache.set("b", 2, tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    assert.equal(await cache.exists(["a", "b"]), 2);
+    assert.equal(await cache.get("a"), undefined);
+  });
+
+  it("an entry written after deleteByTag of its tag is valid", async (cache) => {
+    await cache.set("k", "old", tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    await cache.set("k", "new", tagged(["t"]));
+    assert.equal(await cache.get("k"), "new");
+  });
+
+  it("a set without tags over a tagged entry is not invalidated by its old tags", async (cache) => {
+    await cache.set("k", "tagged", tagged(["t"]));
+    await cache.set("k", "plain", { ttlMs: 60_000 });
+    await cache.deleteByTag(["t"]);
+    assert.equal(await cache.get("k"), "plain");
+  });
+
+  it("getMany and pipeline get read tag-invalidated entries as misses", async (cache) => {
+    await cache.set("{g}:a", "a", tagged(["t"]));
+    await cache.set("{g}:b", "b", tagged(["u"]));
+    await cache.set("{g}:c", "c");
+    await cache.deleteByTag(["t"]);
+    assert.deepEqual(await cache.getMany(["{g}:a", "{g}:b", "{g}:c"]), [undefined, "b", "c"]);
+    const results = await cache.pipeline().get("{g}:a").get("{g}:b").get("{g}:c").exec();
+    assert.deepEqual(results, [undefined, "b", "c"]);
+  });
+
+  it("getOrSet loads a tag-invalidated entry again, once for concurrent callers", async (cache) => {
+    let loads = 0;
+    const load = () => ({ version: ++loads });
+    assert.deepEqual(await cache.getOrSet("user", load, tagged(["user:1"])), { version: 1 });
+    await cache.deleteByTag(["user:1"]);
+    const values = await Promise.all(
+      Array.from({ length: 20 }, () => cache.getOrSet("user", load, tagged(["user:1"]))),
+    );
+    assert.ok(values.every((value) => (value as { version: number }).version === 2));
+    assert.equal(loads, 2);
+    assert.deepEqual(await cache.get("user"), { version: 2 });
+  });
+
+  it("getOrSet: an entry loaded while deleteByTag ran counts as written before it", async (cache) => {
+    let loads = 0;
+    const options = tagged(["t"]);
+    const first = await cache.getOrSet("k", async () => {
+      loads++;
+      await cache.deleteByTag(["t"]); // the data changed while it was being read
+      return "read before the invalidation";
+    }, options);
+    assert.equal(first, "read before the invalidation");
+    assert.equal(await cache.getOrSet("k", () => (loads++, "fresh"), options), "fresh");
+    assert.equal(loads, 2);
+  });
+
+  it("getOrSet: after deleteByTag, callers in two processes load the entry once", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      let loads = 0;
+      const load = async () => {
+        loads++;
+        await sleep(50);
+        return "new";
+      };
+      await cache.getOrSet("k", () => "old", tagged(["t"]));
+      await cache.deleteByTag(["t"]);
+      const values = await Promise.all([
+        cache.getOrSet("k", load, tagged(["t"])),
+        other.getOrSet("k", load, tagged(["t"])),
+      ]);
+      assert.deepEqual(values, ["new", "new"]);
+      assert.equal(loads, 1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("getOrSet after deleteByTag does not join a load of that tag that began before it", async (cache) => {
+    const slow = gate();
+    const before = cache.getOrSet("k", async () => {
+      await slow.opened;
+      return "read before the invalidation";
+    }, tagged(["t"]));
+    await whileLoading(cache, "k");
+    await cache.deleteByTag(["t"]);
+    const after = cache.getOrSet("k", () => "read after it", tagged(["t"]));
+    slow.open();
+    assert.equal(await before, "read before the invalidation");
+    assert.equal(await after, "read after it");
+    assert.equal(await cache.get("k"), "read after it");
+  });
+
+  it("getOrSet: a cached not-found of a tagged call ends with deleteByTag of its tag", async (cache) => {
+    const options = { ...tagged(["user:9"]), negativeTtlMs: 60_000 };
+    assert.equal(await cache.getOrSet("user:9", () => undefined, options), undefined);
+    assert.equal(await cache.getOrSet("user:9", () => "created", options), undefined);
+    await cache.deleteByTag(["user:9"]);
+    assert.equal(await cache.getOrSet("user:9", () => "created", options), "created");
+  });
+
+  it("getOrSet with graceMs serves a tag-invalidated entry when the loader fails", async (cache) => {
+    const options = { ttlMs: 60_000, graceMs: 60_000, tags: ["t"] };
+    await cache.getOrSet("k", () => "kept", options);
+    await cache.deleteByTag(["t"]);
+    assert.equal(
+      await cache.getOrSet("k", () => {
+        throw new Error("database down");
+      }, options),
+      "kept",
+    );
+  });
+
+  it("getOrSet without grace rejects with the loader's error for a tag-invalidated entry", async (cache) => {
+    await cache.getOrSet("k", () => "old", tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    await assert.rejects(
+      cache.getOrSet("k", () => {
+        throw new Error("database down");
+      }, tagged(["t"])),
+      /database down/,
+    );
+  });
+
+  it("deleteByTag on one cache instance invalidates the entries another one reads", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    try {
+      await cache.set("k", "v", tagged(["t"]));
+      assert.equal(await other.get("k"), "v");
+      await other.deleteByTag(["t"]);
+      assert.equal(await cache.get("k"), undefined);
+      assert.equal(await cache.getOrSet("k", () => "reloaded", tagged(["t"])), "reloaded");
+      assert.equal(await other.get("k"), "reloaded");
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("untagged string and bytes values that begin with the tag mark byte round-trip", async (cache) => {
+    await cache.set("s", "\x01[]\x01looks tagged", { codec: "string" });
+    assert.equal(await cache.get("s", { codec: "string" }), "\x01[]\x01looks tagged");
+    const bytes = new Uint8Array([1, 0x5b, 0x5d, 1, 9]);
+    await cache.set("b", bytes, { codec: "bytes" });
+    assert.deepEqual([...(await cache.get<Uint8Array>("b", { codec: "bytes" }))!], [...bytes]);
+    await cache.setMany({ "{m}:s": "\x01x" }, { codec: "string" });
+    assert.deepEqual(await cache.getMany(["{m}:s"], { codec: "string" }), ["\x01x"]);
+  });
+
+  it("tagged values round-trip in the bytes and string codecs", async (cache) => {
+    const bytes = new Uint8Array([0, 1, 255]);
+    await cache.set("b", bytes, { ...tagged(["t"]), codec: "bytes" });
+    assert.deepEqual([...(await cache.get<Uint8Array>("b", { codec: "bytes" }))!], [...bytes]);
+    const loaded = await cache.getOrSet("s", () => "text", { ...tagged(["t"]), codec: "string" });
+    assert.equal(loaded, "text");
+    assert.equal(await cache.get("s", { codec: "string" }), "text");
+    await cache.deleteByTag(["t"]);
+    assert.equal(await cache.get("b", { codec: "bytes" }), undefined);
+    assert.equal(await cache.get("s", { codec: "string" }), undefined);
+    const reloaded = await cache.getOrSet("b", () => new Uint8Array([7]), {
+      ...tagged(["t"]),
+      codec: "bytes",
+    });
+    assert.deepEqual([...reloaded!], [7]);
+  });
+
+  it("deleteByTag with an aborted signal invalidates nothing", async (cache) => {
+    await cache.set("k", "v", tagged(["t"]));
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWith(cache.deleteByTag(["t"], { signal: controller.signal }), "Aborted");
+    assert.equal(await cache.get("k"), "v");
+  });
+
+  it("bad tags are InvalidArgument and write nothing", async (cache) => {
+    const bad: unknown[] = [
+      [],
+      [""],
+      [42],
+      "not an array",
+      Array.from({ length: 65 }, (_, i) => `t${i}`),
+      [
+        "x".repeat(257),
+      ],
+    ];
+    for (const tags of bad) {
+      await rejectsWith(
+        cache.set("k", 1, { ttlMs: 1_000, tags: tags as string[] }),
+        "InvalidArgument",
+      );
+      await rejectsWith(
+        cache.getOrSet("k", () => 1, { ttlMs: 1_000, tags: tags as string[] }),
+        "InvalidArgument",
+      );
+      if (typeof tags !== "string") {
+        await rejectsWith(cache.deleteByTag(tags as string[]), "InvalidArgument");
+      }
+    }
+    await rejectsWith(cache.set("k", 1, { ttlMs: 0, tags: ["t"] }), "InvalidArgument");
+    await rejectsWith(cache.set("k", 1, { keepTtl: true, tags: ["t"] }), "InvalidArgument");
+    await rejectsWith(
+      cache.getOrSet("k", () => 1, { ttlMs: 31 * 24 * 3_600_000, tags: ["t"] }),
+      "InvalidArgument",
+    );
+    assert.throws(
+      () => cache.pipeline().set("k", 1, { tags: ["t"] } as unknown as { ttlMs: number }),
+      (error: unknown) => InfraError.is(error, "InvalidArgument"),
+    );
+    assert.equal(await cache.exists("k"), 0);
+    await rejectsWith(cache.deleteByTag(undefined as unknown as string[]), "InvalidArgument");
+  });
+
+  it("tags belong to a namespace: deleteByTag elsewhere leaves its entries alone", async (cache) => {
+    const users = cache.namespace("users");
+    await users.set("1", "ada", tagged(["t"]));
+    await cache.set("1", "root", tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    assert.equal(await users.get("1"), "ada");
+    assert.equal(await cache.get("1"), undefined);
+    await users.deleteByTag(["t"]);
+    assert.equal(await users.get("1"), undefined);
+  });
+
+  // --- namespaces ------------------------------------------------------------------------
+
+  it("a namespace keeps its keys under name: and the cache reaches them as name:key", async (cache) => {
+    const users = cache.namespace("users");
+    assert.equal(users.name, "users");
+    assert.equal(users.key("1"), `${cache.keyPrefix}users:1`);
+    await users.set("1", { name: "Ada" });
+    assert.deepEqual(await cache.get("users:1"), { name: "Ada" });
+    const admins = users.namespace("admins");
+    assert.equal(admins.name, "users:admins");
+    await admins.set("2", "Grace");
+    assert.equal(await cache.get("users:admins:2"), "Grace");
+  });
+
+  it("clear drops every key of the namespace and of its nested namespaces, and nothing else", async (cache) => {
+    const users = cache.namespace("users");
+    await users.set("1", "ada", { ttlMs: 60_000 });
+    await users.hashes.set("h", { a: 1 });
+    await users.increment("count");
+    await users.namespace("admins").set("2", "grace");
+    await cache.set("users2:1", "not in the namespace");
+    await cache.set("other", "kept");
+    await users.clear();
+    assert.equal(await cache.exists(["users:1", "users:h", "users:count", "users:admins:2"]), 0);
+    assert.equal(await cache.get("users2:1"), "not in the namespace");
+    assert.equal(await cache.get("other"), "kept");
+  });
+
+  it("clear also ends the namespace's cached not-found entries", async (cache) => {
+    const users = cache.namespace("users");
+    const options = { ttlMs: 60_000, negativeTtlMs: 60_000 };
+    assert.equal(await users.getOrSet("9", () => undefined, options), undefined);
+    assert.equal(await users.getOrSet("9", () => "created", options), undefined);
+    await users.clear();
+    assert.equal(await users.getOrSet("9", () => "created", options), "created");
+  });
+
+  it("bad namespace names are InvalidArgument", (cache) => {
+    for (const name of ["", "a:b", "{a}", "a*", "x".repeat(65), 42]) {
+      assert.throws(
+        () => cache.namespace(name as string),
+        (error: unknown) => InfraError.is(error, "InvalidArgument"),
+        String(name),
+      );
+    }
+    return Promise.resolve();
+  });
+
   // --- lifecycle -------------------------------------------------------------------------
 
   it("ping answers, and after close every call is Closed and close is idempotent", async (cache) => {

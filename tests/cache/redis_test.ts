@@ -145,6 +145,10 @@ test("redis: a writer without L1 that publishes invalidations evicts the readers
   await waitFor(async () => (await reader.get("n")) === 2);
   await worker.delete("k");
   await waitFor(async () => (await reader.get("k")) === undefined);
+  await worker.set("t", "v", { ttlMs: 60_000, tags: ["user:42"] });
+  assert.equal(await reader.get("t"), "v");
+  await worker.deleteByTag("user:42");
+  await waitFor(async () => (await reader.get("t")) === undefined);
 });
 
 test("redis: a value a plain get put in L1 is not fresh for getOrSet past its TTL: it is refreshed", async () => {
@@ -287,4 +291,76 @@ test("redis: with autoPipelining off every operation still works", async () => {
   assert.equal(await cache.getOrSet("g", () => 2), 2);
   const results = await Promise.all(Array.from({ length: 100 }, () => cache.increment("n")));
   assert.deepEqual(results, Array.from({ length: 100 }, (_, i) => i + 1));
+});
+
+const tagged = { ttlMs: 60_000, tags: ["user:42"] };
+
+test("redis: L1 serves a tagged entry from memory while its tag stands", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await cache.set("k", { v: 1 }, tagged);
+  assert.deepEqual(await cache.get("k"), { v: 1 });
+  // Changed behind the cache's back (no invalidation): L1 still answers, tags and all.
+  await cache.raw().call("SET", cache.key("k"), '{"v":2}');
+  assert.deepEqual(await cache.get("k"), { v: 1 });
+  assert.deepEqual(await cache.getOrSet("g", () => ({ v: 1 }), tagged), { v: 1 });
+  await cache.raw().call("SET", cache.key("g"), '{"v":2}');
+  assert.deepEqual(await cache.getOrSet("g", () => ({ v: 3 }), tagged), { v: 1 });
+});
+
+test("redis: L1: deleteByTag is seen at once by the instance that called it", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await cache.set("k", "v", tagged);
+  assert.equal(await cache.get("k"), "v");
+  await cache.deleteByTag(["user:42"]);
+  assert.equal(await cache.get("k"), undefined);
+});
+
+test("redis: L1: deleteByTag on one instance makes another instance's L1 miss its tagged entries", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await a.set("k", "v", tagged);
+  assert.equal(await b.get("k"), "v");
+  await a.deleteByTag(["user:42"]);
+  await waitFor(async () => (await b.get("k")) === undefined);
+});
+
+test("redis: L1: an entry held in L1 is a miss once its tag's new state is known there", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await a.set("k1", "v1", tagged);
+  await a.set("k2", "v2", tagged);
+  assert.equal(await b.get("k1"), "v1");
+  assert.equal(await b.get("k2"), "v2");
+  await a.deleteByTag(["user:42"]);
+  // Reading k1 brings the tag's new state into b's L1; k2 is still in b's L1.
+  await waitFor(async () => (await b.get("k1")) === undefined);
+  assert.equal(await b.get("k2"), undefined);
+});
+
+test("redis: L1: getOrSet on another instance loads again after deleteByTag", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  assert.equal(await b.getOrSet("k", () => "v1", tagged), "v1");
+  assert.equal(await b.getOrSet("k", () => "never", tagged), "v1");
+  await a.deleteByTag(["user:42"]);
+  await waitFor(async () => (await b.getOrSet("k", () => "v2", tagged)) === "v2");
+});
+
+test("redis: L1: clear of a namespace on one instance drops its keys from another instance's L1", async () => {
+  const keyPrefix = freshPrefix();
+  await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
+  await a.namespace("users").set("1", "ada");
+  await a.set("other", "kept");
+  assert.equal(await b.namespace("users").get("1"), "ada");
+  assert.equal(await b.get("other"), "kept");
+  await a.namespace("users").clear();
+  assert.equal(await a.namespace("users").get("1"), undefined);
+  await waitFor(async () => (await b.namespace("users").get("1")) === undefined);
+  assert.equal(await b.get("other"), "kept");
 });
