@@ -12,7 +12,7 @@
 import { Buffer } from "node:buffer";
 import type { ConnectionOptions } from "node:tls";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
-import { InfraError, unrefTimer } from "../base/mod.ts";
+import { abortable, InfraError, scopedSignal, unrefTimer } from "../base/mod.ts";
 import { getLogger, type Logger } from "../clog/mod.ts";
 import { createCache } from "./cache.ts";
 import type { CacheSettings } from "./core.ts";
@@ -381,8 +381,13 @@ class RedisConnection implements Connection {
     for (const node of nodes) {
       let cursor = "0";
       do {
-        const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1_000)
-          .catch(mapError);
+        // Sent to the node directly, past the command deadline of #send: bounded here.
+        using deadline = scopedSignal({ timeoutMs: this.#timeoutMs, component: "cache" });
+        const [next, keys] = await abortable(
+          node.scan(cursor, "MATCH", pattern, "COUNT", 1_000).catch(mapError),
+          deadline.signal,
+          "cache",
+        );
         cursor = next;
         if (keys.length > 0) yield keys;
       } while (cursor !== "0");

@@ -286,6 +286,27 @@ test("fault: a command with no reply within commandTimeoutMs is a Timeout, and t
   }
 });
 
+test("fault: a namespace clear on a server that stopped answering is a Timeout after commandTimeoutMs", async () => {
+  const server = await startRedis({ args: ["--enable-debug-command", "yes"] });
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({ nodes: [server.node], keyPrefix: "slow:", commandTimeoutMs: 300 });
+    const users = cache.namespace("users");
+    await users.set("a", 1);
+    const blocking = redisCli(["-p", String(server.port), "DEBUG", "SLEEP", "1.5"]);
+    await sleep(100);
+    const started = performance.now();
+    assert.equal(await codeOf(users.clear()), "Timeout");
+    assert.ok(performance.now() - started < 1_200, "the clear waited for the server");
+    await blocking;
+    await users.clear();
+    assert.equal(await users.get("a"), undefined);
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});
+
 test("fault: a commandTimeoutMs shortened by hotReload applies to the next commands", async () => {
   const server = await startRedis({ args: ["--enable-debug-command", "yes"] });
   let cache: Cache | undefined;
