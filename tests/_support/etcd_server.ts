@@ -62,6 +62,19 @@ async function healthy(url: string): Promise<boolean> {
 export async function startEtcd(
   options: { size?: number; tls?: EtcdTlsFiles; args?: string[] } = {},
 ): Promise<EtcdServer> {
+  // A free port may be taken by someone else before etcd binds it: start over on new ports.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startEtcdOnce(options);
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
+}
+
+async function startEtcdOnce(
+  options: { size?: number; tls?: EtcdTlsFiles; args?: string[] },
+): Promise<EtcdServer> {
   const size = options.size ?? 1;
   const dir = mkdtempSync(join(tmpdir(), "coord-etcd-"));
   const scheme = options.tls ? "https" : "http";

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { openSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -89,6 +89,16 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
+  /** The end of the server's log, for an error message. */
+  const tail = () => {
+    if (!spec.logFile) return "";
+    try {
+      const text = readFileSync(spec.logFile, "utf8").trimEnd();
+      return text ? `; its log ends:\n${text.slice(-2_000)}` : "";
+    } catch {
+      return "";
+    }
+  };
   const start = async () => {
     if (child) throw new Error(`${spec.name} is already running`);
     const out = spec.logFile ? openSync(spec.logFile, "a") : "ignore";
@@ -98,17 +108,35 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
     proc.once("exit", () => {
       if (child === proc) child = undefined;
     });
+    let ready = false;
+    // A server that exits before it is ready (a port taken meanwhile, a bad flag) fails at
+    // once, with what it logged, rather than after the whole start timeout.
+    const exitedEarly = new Promise<never>((_, reject) =>
+      proc.once("exit", (code, sig) => {
+        if (!ready) {
+          reject(new Error(`${spec.name} exited (${sig ?? code}) before it was ready${tail()}`));
+        }
+      })
+    );
+    exitedEarly.catch(() => {});
     try {
-      await waitUntil(spec.ready, {
-        timeoutMs: spec.startTimeoutMs ?? 20_000,
-        intervalMs: 100,
-        what: `${spec.name} to be ready`,
-      });
+      await Promise.race([
+        waitUntil(spec.ready, {
+          timeoutMs: spec.startTimeoutMs ?? 20_000,
+          intervalMs: 100,
+          what: `${spec.name} to be ready`,
+        }),
+        exitedEarly,
+      ]);
+      ready = true;
     } catch (error) {
+      ready = true;
       // Never leave a server that did not come up running behind the test.
       proc.kill("SIGKILL");
       await exited;
-      throw error;
+      throw error instanceof Error && !error.message.includes("\n")
+        ? new Error(`${error.message}${tail()}`)
+        : error;
     }
   };
   const signal = async (sig: NodeJS.Signals, graceMs: number) => {
