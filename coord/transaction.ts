@@ -11,7 +11,7 @@
  * @module
  */
 
-import { backoffCap, delay, encodeJson, InfraError } from "../base/mod.ts";
+import { encodeJson, InfraError } from "../base/mod.ts";
 import { fenceCompare, guardHeld, lockLost, toEntry } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
@@ -148,8 +148,10 @@ export async function runTransaction<R>(
   for (let attempt = 1;; attempt++) {
     if (attempt > 1) {
       // Others are writing the same keys: spread the retries out.
-      const cap = backoffCap(attempt - 1, { initialDelayMs: 5, maxDelayMs: 200 });
-      await delay(Math.random() * cap, { signal: options.signal });
+      await context.backoff(attempt - 1, options.signal ?? context.closed, {
+        initialDelayMs: 5,
+        maxDelayMs: 200,
+      });
     }
     const tx = new Attempt(context, options.signal);
     let value: R;
