@@ -13,6 +13,10 @@
  * for the next one; a clock that moves back by up to `maxClockBackwardsMs` is waited out, and
  * a larger step fails with `ClockBackwards` until the clock catches up.
  *
+ * Both kinds sort by time, so a time range is an id range: {@link compose} builds the
+ * smallest and largest Snowflake id of a millisecond, {@link uuidv7Bound} the smallest and
+ * largest UUID v7 (for `WHERE id BETWEEN` or a paging cursor, with no timestamp column).
+ *
  * @example Snowflake with a fixed instance id, and UUID v7
  * ```ts
  * import { decompose, snowflake, uuidv7, uuidv7Timestamp } from "@gochat/infra/uid";

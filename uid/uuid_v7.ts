@@ -343,3 +343,50 @@ export function isUuidv7(value: unknown): value is string {
   return typeof value === "string" && value.length === 36 && CANONICAL.test(value) &&
     value[14] === "7" && "89abAB".includes(value[19]);
 }
+
+/**
+ * The smallest or the largest UUID v7 of a millisecond: every UUID v7 issued at
+ * `timestampMs` sorts between the two, as strings and as bytes (so also in a Postgres
+ * `uuid` column). A time range becomes an id range: `WHERE id BETWEEN
+ * uuidv7Bound(from, "min") AND uuidv7Bound(to, "max")`, or a cursor for paging by time.
+ *
+ * @param timestampMs Unix time in milliseconds, 0..2^48 − 1.
+ * @param edge `"min"` (counter and random bits all 0) or `"max"` (all 1).
+ * @returns A canonical lowercase UUID v7 (version and variant bits set).
+ * @throws {InfraError} `InvalidArgument` for a timestamp that is not an integer in range, or
+ * another `edge`.
+ *
+ * @example Ids of the last minute
+ * ```ts
+ * import { uuidv7, uuidv7Bound } from "@gochat/infra/uid";
+ *
+ * const id = uuidv7();
+ * const now = Date.now();
+ * console.assert(uuidv7Bound(now - 60_000, "min") <= id && id <= uuidv7Bound(now, "max"));
+ * ```
+ */
+export function uuidv7Bound(timestampMs: number, edge: "min" | "max"): string {
+  if (
+    typeof timestampMs !== "number" || !Number.isInteger(timestampMs) || timestampMs < 0 ||
+    timestampMs > MAX_TIMESTAMP
+  ) {
+    throw invalid(
+      `a UUID v7 timestamp must be an integer between 0 and ${MAX_TIMESTAMP}, got ${
+        String(timestampMs)
+      }`,
+    );
+  }
+  if (edge !== "min" && edge !== "max") {
+    throw invalid(`edge must be "min" or "max", got ${String(edge)}`);
+  }
+  const fill = edge === "min" ? 0 : 0xff;
+  const bytes = new Uint8Array(16).fill(fill);
+  let rest = timestampMs;
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = rest % 256;
+    rest = Math.floor(rest / 256);
+  }
+  bytes[6] = 0x70 | (fill & 0x0f);
+  bytes[8] = 0x80 | (fill & 0x3f);
+  return formatUuid(bytes);
+}

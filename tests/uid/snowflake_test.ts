@@ -3,10 +3,12 @@ import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
 import {
   type Clock,
+  compose,
   decompose,
   defaultConfig,
   type InstanceIdLease,
   type InstanceIdLeaseState,
+  MAX_INSTANCE_ID,
   MAX_SEQUENCE,
   snowflake,
 } from "../../uid/mod.ts";
@@ -522,5 +524,69 @@ test("defaultConfig rejects an environment it does not know, naming the argument
       assert.deepEqual(e.details, { argument: "env" });
       return true;
     }, String(env));
+  }
+});
+
+test("compose is the inverse of decompose, for any epoch", () => {
+  const epochMs = Date.UTC(2020, 5, 1);
+  for (
+    const parts of [
+      { timestampMs: epochMs, instanceId: 0, sequence: 0 },
+      { timestampMs: epochMs + 123_456_789, instanceId: 513, sequence: 4000 },
+      { timestampMs: epochMs + 2 ** 41 - 1, instanceId: MAX_INSTANCE_ID, sequence: MAX_SEQUENCE },
+    ]
+  ) {
+    const id = compose(parts, { epochMs });
+    assert.deepEqual(decompose(id, { epochMs }), parts);
+  }
+  assert.equal(compose({ timestampMs: EPOCH + 5 }), 5n << 22n);
+  assert.equal(
+    compose({ timestampMs: EPOCH + 2 ** 41 - 1, instanceId: 1023, sequence: 4095 }),
+    2n ** 63n - 1n,
+  );
+});
+
+test("compose bounds a millisecond: every id issued in it sorts between its min and max", () => {
+  const clock = manualClock(EPOCH + 10_000);
+  const generators = [0, 512, MAX_INSTANCE_ID].map((instanceId) =>
+    snowflake({ instanceId }, { clock })
+  );
+  const min = compose({ timestampMs: clock.time });
+  const max = compose({
+    timestampMs: clock.time,
+    instanceId: MAX_INSTANCE_ID,
+    sequence: MAX_SEQUENCE,
+  });
+  for (const ids of generators) {
+    for (let i = 0; i < 100; i++) {
+      const id = ids.next();
+      assert.ok(min <= id && id <= max, `${id} outside [${min}, ${max}]`);
+    }
+  }
+  clock.time += 1;
+  for (const ids of generators) assert.ok(ids.next() > max);
+  assert.ok(compose({ timestampMs: clock.time - 2, instanceId: 1023, sequence: 4095 }) < min);
+});
+
+test("compose refuses parts outside the layout with InvalidArgument naming the part", () => {
+  const cases: [unknown, string][] = [
+    [{ timestampMs: EPOCH - 1 }, "timestampMs"],
+    [{ timestampMs: EPOCH + 2 ** 41 }, "timestampMs"],
+    [{ timestampMs: 1.5 }, "timestampMs"],
+    [{}, "timestampMs"],
+    [{ timestampMs: EPOCH, instanceId: 1024 }, "instanceId"],
+    [{ timestampMs: EPOCH, instanceId: -1 }, "instanceId"],
+    [{ timestampMs: EPOCH, sequence: 4096 }, "sequence"],
+    [{ timestampMs: EPOCH, sequence: "1" }, "sequence"],
+    [null, "object"],
+  ];
+  for (const [parts, named] of cases) {
+    assert.throws(
+      () => compose(parts as { timestampMs: number }),
+      (error: unknown) =>
+        error instanceof InfraError && error.code === "InvalidArgument" &&
+        error.message.includes(named),
+      JSON.stringify(parts),
+    );
   }
 });

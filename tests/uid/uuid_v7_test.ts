@@ -7,6 +7,7 @@ import {
   parseUuid,
   parseUuidv7,
   uuidv7,
+  uuidv7Bound,
   uuidv7Bytes,
   uuidv7Generator,
   uuidv7Timestamp,
@@ -161,4 +162,42 @@ test("malformed UUIDs are InvalidArgument saying what is wrong", () => {
     );
   }
   assert.throws(() => formatUuid(new Uint8Array(17)), (e) => InfraError.is(e, "InvalidArgument"));
+});
+
+test("uuidv7Bound brackets every UUID v7 of a millisecond, as strings and as bytes", () => {
+  let time = Date.UTC(2026, 11, 2, 12);
+  const ones = (buffer: Uint32Array) => buffer.fill(0xffffffff);
+  const zeros = (buffer: Uint32Array) => buffer.fill(0);
+  const compareBytes = (a: Uint8Array, b: Uint8Array) => {
+    for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i] - b[i];
+    return 0;
+  };
+  const min = uuidv7Bound(time, "min");
+  const max = uuidv7Bound(time, "max");
+  assert.ok(isUuidv7(min) && isUuidv7(max));
+  assert.equal(uuidv7Timestamp(min), time);
+  assert.equal(uuidv7Timestamp(max), time);
+  for (const random of [ones, zeros, undefined]) {
+    const ids = uuidv7Generator({ clock: { now: () => time }, random });
+    for (let i = 0; i < 1_000; i++) {
+      const id = ids.next();
+      assert.ok(min <= id && id <= max, `${id} outside [${min}, ${max}]`);
+      assert.ok(compareBytes(parseUuid(min), parseUuid(id)) <= 0);
+      assert.ok(compareBytes(parseUuid(id), parseUuid(max)) <= 0);
+    }
+  }
+  assert.ok(uuidv7Bound(time - 1, "max") < min);
+  time += 1;
+  assert.ok(uuidv7Generator({ clock: { now: () => time } }).next() > max);
+  assert.equal(uuidv7Bound(0, "min"), "00000000-0000-7000-8000-000000000000");
+  assert.equal(uuidv7Bound(2 ** 48 - 1, "max"), "ffffffff-ffff-7fff-bfff-ffffffffffff");
+});
+
+test("uuidv7Bound refuses a bad timestamp or edge with InvalidArgument", () => {
+  for (const [timestamp, edge] of [[-1, "min"], [2 ** 48, "max"], [1.5, "min"], [0, "mid"]]) {
+    assert.throws(
+      () => uuidv7Bound(timestamp as number, edge as "min"),
+      (error: unknown) => error instanceof InfraError && error.code === "InvalidArgument",
+    );
+  }
 });
