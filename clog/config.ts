@@ -12,11 +12,21 @@ import { DEFAULT_LINE_KEYS } from "./format.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
 
-/** Line format: JSON lines (production) or readable text (development). */
-export type LogFormat = "json" | "text";
+/**
+ * Line format: JSON lines (production), readable text (development), or logfmt
+ * (`time=… level=info namespace=im-logic.get_user msg="user loaded" user_id=42`, for
+ * Loki, Heroku-style pipelines and grep). logfmt lines carry what JSON lines carry, redacted
+ * and truncated alike, under the same `jsonKeys`; objects are flattened into dotted keys
+ * (`user.id=7`, `err.cause.message=…`), arrays and empty objects written as their JSON. A
+ * value is bare when it is one plain word and otherwise quoted and escaped like a JSON
+ * string (`msg="user \"ann\" left\n"`); a key is never quoted: a space, `"`, `=`, `%` or
+ * control character in it is percent-encoded (`user id` → `user%20id`).
+ */
+export type LogFormat = "json" | "text" | "logfmt";
 
 /**
- * The member names of a JSON line, for a log pipeline that expects its own: Elasticsearch's
+ * The member names of a JSON line (and the keys of a logfmt line), for a log pipeline that
+ * expects its own: Elasticsearch's
  * `@timestamp`, go-zero's `content` for the message, Datadog's `message`. Each is set
  * alone; the others keep their default. A field named like one of them is written as
  * `fields.<name>` (see {@link Fields}), so it never passes for it.
@@ -143,7 +153,8 @@ export interface ClogConfig {
   /** Line format of sinks that do not set their own. Default `"json"`. */
   format?: LogFormat;
   /**
-   * Member names of JSON lines (see {@link JsonKeys}), e.g. `{ time: "@timestamp" }`.
+   * Member names of JSON lines and keys of logfmt lines (see {@link JsonKeys}), e.g.
+   * `{ time: "@timestamp" }`.
    * Default: `time`, `level`, `namespace`, `msg`, `trace_id`, `span_id`.
    */
   jsonKeys?: JsonKeys;
@@ -297,7 +308,7 @@ const TOP_KEYS = [
   "flushTimeoutMs",
   "stackCooldownMs",
 ] as const;
-const FORMATS: readonly LogFormat[] = ["json", "text"];
+const FORMATS: readonly LogFormat[] = ["json", "text", "logfmt"];
 const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
 
 function checkBuffered(value: unknown, field: string): void {

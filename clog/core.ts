@@ -1,7 +1,8 @@
 /**
  * The engine behind every logger of one configuration: the sinks with their levels and
  * formats, the serializer, and the emit path that turns one call into at most one JSON
- * line, one text line (plain and/or coloured) and one record, whatever the number of sinks.
+ * line, one text line (plain and/or coloured), one logfmt line and one record, whatever the
+ * number of sinks.
  *
  * Loggers never hold configuration themselves: they compare their cached generation with
  * {@link Core.gen} and rebuild their prefixes when it moved. That is how a logger obtained
@@ -32,6 +33,7 @@ import {
   textPrefixes,
 } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
+import { logfmtFields, logfmtHead, logfmtPrefixes, spanIdsLogfmt } from "./logfmt.ts";
 import {
   escapeJson,
   NO_TEXT_FIELDS,
@@ -39,12 +41,14 @@ import {
   Serializer,
   type TextFields,
   textMessage,
+  textToken,
 } from "./serialize.ts";
 import { reportInternalError } from "./sink.ts";
 import {
   createSlot,
   dependencyTargets,
   JSON_LINES,
+  LOGFMT_LINES,
   route,
   type Slot,
   slotId,
@@ -83,6 +87,8 @@ export interface NameTables {
   text: string[] | undefined;
   /** Text prefix per level index, with colour (built on first use). */
   textColor: string[] | undefined;
+  /** logfmt prefix per level index (built on first use). */
+  logfmt: string[] | undefined;
 }
 
 /** What the emit path needs from the logger that logs. */
@@ -141,6 +147,8 @@ export class Core {
   /** The member names of JSON lines, and the start of a line up to the time value. */
   #keys: LineKeys = DEFAULT_LINE_KEYS;
   #head = jsonHead(DEFAULT_LINE_KEYS);
+  /** The start of a logfmt line up to the time value. */
+  #logfmtHead = logfmtHead(DEFAULT_LINE_KEYS);
   /** Tables of the current generation by path (namespaces are few; the cache is bounded). */
   #tables = new Map<string, NameTables>();
 
@@ -173,6 +181,7 @@ export class Core {
       json: jsonPrefixes(name, this.#keys),
       text: undefined,
       textColor: undefined,
+      logfmt: undefined,
     };
   }
 
@@ -236,6 +245,7 @@ export class Core {
     this.#service = config.service ?? "";
     this.#keys = lineKeys(config.jsonKeys);
     this.#head = jsonHead(this.#keys);
+    this.#logfmtHead = logfmtHead(this.#keys);
     this.serializer = new Serializer(
       config.redactKeys ?? DEFAULT_REDACT_KEYS,
       config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
@@ -285,6 +295,7 @@ export class Core {
       let json: string | undefined;
       let text: string | undefined;
       let textColor: string | undefined;
+      let logfmt: string | undefined;
       let fieldsJson: string | undefined;
       let recordFields: string | undefined;
       for (; i < slots.length; i++) {
@@ -320,6 +331,17 @@ export class Core {
             else text = line;
           }
           slot.sink!.write(line, time);
+        } else if (slot.kind === LOGFMT_LINES) {
+          if (logfmt === undefined) {
+            fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
+            const tables = source.tables;
+            // textToken: a clock that returned NaN gives "Invalid Date", which has a space.
+            logfmt = this.#logfmtHead + textToken(isoTime(time)) +
+              (tables.logfmt ??= logfmtPrefixes(tables.name, this.#keys))[index] +
+              textToken(s.truncate(msg)) + logfmtFields(fieldsJson) +
+              (ids === undefined ? "" : this.#idsLogfmt(ids)) + "\n";
+          }
+          slot.sink!.write(logfmt, time);
         } else {
           if (recordFields === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
@@ -367,6 +389,13 @@ export class Core {
     return this.#keys === DEFAULT_LINE_KEYS
       ? ids.json
       : spanIdsJson(this.#keys, ids.traceId, ids.spanId);
+  }
+
+  /** The span ids' end of a logfmt line, under the configured names. */
+  #idsLogfmt(ids: SpanIds): string {
+    return this.#keys === DEFAULT_LINE_KEYS
+      ? ids.text
+      : spanIdsLogfmt(this.#keys, ids.traceId, ids.spanId);
   }
 
   #contextJson(context: LogContext, skip: Set<string> | undefined): string {

@@ -15,9 +15,11 @@
  * - **Context.** {@link withContext} scopes fields (request id, user id) to everything
  *   logged inside a function, across awaits, with no bleed between concurrent requests.
  *   The trace and span ids of the active OpenTelemetry span are added to every line.
- * - **Formats.** JSON lines (production) and readable, optionally coloured text
- *   (development): time, level, namespace, message, fields, trace ids. The member names
- *   of JSON lines follow `jsonKeys` (`{ time: "@timestamp", message: "content" }`).
+ * - **Formats.** JSON lines (production), readable, optionally coloured text
+ *   (development), and logfmt (`time=… level=info namespace=im-logic.get_user
+ *   msg="user loaded" user_id=42`, objects flattened into dotted keys): time, level,
+ *   namespace, message, fields, trace ids. The member names of JSON and logfmt lines follow
+ *   `jsonKeys` (`{ time: "@timestamp", message: "content" }`).
  * - **Sinks.** Console, any stream, files with rotation by size and by day, a
  *   non-blocking buffered mode for any of them, and custom functions; each with its own
  *   minimum level and format. {@link pinoSink} hands records to an application's pino

@@ -22,6 +22,10 @@ export const JSON_LINES = 0;
 export const TEXT_LINES = 1;
 /** The slot gets records (a custom sink). */
 export const RECORDS = 2;
+/** The slot gets logfmt lines. */
+export const LOGFMT_LINES = 3;
+
+const LINE_KINDS = { json: JSON_LINES, text: TEXT_LINES, logfmt: LOGFMT_LINES } as const;
 
 const BUFFER_SIZE = 256;
 const FLUSH_INTERVAL_MS = 250;
@@ -48,7 +52,7 @@ export interface Slot {
   readonly holdsLines: boolean;
   /** Minimum level value. */
   min: number;
-  /** {@link JSON_LINES}, {@link TEXT_LINES} or {@link RECORDS}. */
+  /** {@link JSON_LINES}, {@link TEXT_LINES}, {@link LOGFMT_LINES} or {@link RECORDS}. */
   kind: number;
   /** ANSI colours in text lines. */
   color: boolean;
@@ -208,7 +212,7 @@ export function route(slot: Slot, sink: SinkConfig, config: ClogConfig): void {
     slot.kind = RECORDS;
     return;
   }
-  slot.kind = (sink.format ?? config.format ?? "json") === "text" ? TEXT_LINES : JSON_LINES;
+  slot.kind = LINE_KINDS[sink.format ?? config.format ?? "json"];
   if (slot.kind !== TEXT_LINES) {
     slot.color = false;
     return;
