@@ -16,6 +16,8 @@ import type { Fields } from "./types.ts";
 export class LogContext {
   /** The merged fields. */
   readonly fields: Fields;
+  /** The enclosing scope, if any (what `fingersCrossed` isolation goes by). */
+  readonly parent: LogContext | undefined;
   /** Serialized forms, cached for one serializer (one configuration). */
   cacheOwner: object | undefined = undefined;
   /** JSON fragment of {@link LogContext.fields} for `cacheOwner`. */
@@ -26,9 +28,13 @@ export class LogContext {
   textColor: TextFields | undefined = undefined;
   #keys: readonly string[] | undefined;
 
-  /** @param fields The merged fields. */
-  constructor(fields: Fields) {
+  /**
+   * @param fields The merged fields.
+   * @param parent The enclosing scope.
+   */
+  constructor(fields: Fields, parent?: LogContext) {
     this.fields = fields;
+    this.parent = parent;
   }
 
   /** The names of the fields (read when a line has bound or call fields too). */
@@ -72,7 +78,7 @@ export function withContext<T>(fields: Fields, fn: () => T): T {
   const own = copyFields(fields);
   // Spread defines members (a `__proto__` one too), where assignment would set a prototype.
   const merged = parent === undefined ? own : { ...parent.fields, ...own };
-  return storage.run(new LogContext(merged), fn);
+  return storage.run(new LogContext(merged, parent), fn);
 }
 
 /**
