@@ -29,6 +29,12 @@
  *   A console pipe whose reader stopped reading holds the process up for `flushTimeoutMs`
  *   at most (5 s; a slow but reading one loses nothing); the rest is dropped and counted on
  *   stderr. The lines held for a reader that is behind stop at 16 MiB.
+ * - **Fingers crossed.** Any sink can hold its records back until one at a trigger level
+ *   comes ({@link FingersCrossedConfig}, LogTape's `fingersCrossed`): then it writes the held
+ *   ones in order, then the trigger. With `isolate: "context"` each {@link withContext}
+ *   scope has its own buffer, so a failing request writes its own debug lines and nobody
+ *   else's. Buffers are bounded (records per buffer, buffers per sink, characters in all),
+ *   drops are counted in the output, and `close()` discards what nothing triggered.
  * - **Safe values.** Errors with name, message, code, stack and cause chain (a burst of
  *   the same error writes its stack once per `stackCooldownMs`, 100 ms); web `Request`,
  *   `Response` and `Headers` as method, url, status and headers; per-field
@@ -87,6 +93,7 @@ export {
   DEFAULT_REDACT_KEYS,
   defaultConfig,
   type FileSinkConfig,
+  type FingersCrossedConfig,
   type JsonKeys,
   type LineSinkConfig,
   type LogFormat,
