@@ -241,9 +241,7 @@ export class FingersCrossed<T> {
   #release(key: Key): Release<T> {
     const released: Held<T>[] = [];
     for (const held of this.#buffers.values()) {
-      if (held.key === key || this.#within(held.key, key) || this.#within(key, held.key)) {
-        released.push(held);
-      }
+      if (this.#within(held.key, key) || this.#within(key, held.key)) released.push(held);
     }
     let entries: Entry<T>[] = [];
     let dropped = 0;
