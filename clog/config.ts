@@ -145,7 +145,10 @@ export interface FingersCrossedConfig {
   bufferSize?: number;
   /** One buffer per `withContext` scope or per namespace, instead of one for the sink. */
   isolate?: "context" | "namespace";
-  /** With `isolate`: buffers kept at most; the least recently written to goes. Default 1,000. */
+  /**
+   * With `isolate` only (without it the sink has one buffer, and a `maxBuffers` is
+   * `InvalidArgument`): buffers kept at most; the least recently written to goes. Default 1,000.
+   */
   maxBuffers?: number;
   /** What triggered passes through (default), or everything holds again. */
   afterTrigger?: "passThrough" | "buffer";
@@ -413,6 +416,13 @@ function checkFingersCrossed(value: unknown, field: string): void {
     check.oneOf(gate.isolate, `${field}.isolate`, ["context", "namespace"]);
   }
   if (gate.maxBuffers !== undefined) {
+    // Without isolation the sink has one buffer: a maxBuffers there would be ignored.
+    if (gate.isolate === undefined) {
+      throw check.fail(
+        `${field}.maxBuffers`,
+        'is only allowed with isolate ("context" or "namespace"): without it the sink has one buffer',
+      );
+    }
     check.integer(gate.maxBuffers, `${field}.maxBuffers`, { min: 1, max: 100_000 });
   }
   if (gate.afterTrigger !== undefined) {

@@ -479,6 +479,8 @@ test("fingersCrossed settings are checked, naming the bad field", () => {
     /"context", "namespace", got "request"/,
   );
   invalid({ isolate: "context", maxBuffers: 0 }, "fingersCrossed.maxBuffers", /between 1 and/);
+  invalid({ maxBuffers: 10 }, "fingersCrossed.maxBuffers", /only allowed with isolate/);
+  invalid({ bufferSize: -1 }, "fingersCrossed.bufferSize", /between 1 and 1000000, got -1/);
   invalid({ afterTrigger: "stop" }, "fingersCrossed.afterTrigger", /"passThrough", "buffer"/);
   invalid(
     { bufferSize: 10, flushIntervalMs: 5 },
