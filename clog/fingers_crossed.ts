@@ -57,7 +57,8 @@ interface Entry<T> {
 /** The held records of one key, oldest first. */
 class Held<T> {
   readonly key: Key;
-  #entries: Entry<T>[] = [];
+  /** The entries; those before {@link Held.#head} were dropped and are cleared. */
+  #entries: (Entry<T> | undefined)[] = [];
   /** Index of the oldest entry still held. */
   #head = 0;
   /** Characters held. */
@@ -82,8 +83,10 @@ class Held<T> {
 
   /** Drops the oldest entry, counting it; returns its size. */
   dropOldest(): number {
-    const size = this.#entries[this.#head].size;
-    this.#head++;
+    const size = this.#entries[this.#head]!.size;
+    // Cleared, not only skipped: a dropped record must not stay in memory until the next
+    // compaction (which a buffer that stopped growing never reaches).
+    this.#entries[this.#head++] = undefined;
     // Compact now and then, so that dropping stays O(1) on average.
     if (this.#head >= 1024 && this.#head * 2 >= this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head);
@@ -96,7 +99,8 @@ class Held<T> {
 
   /** Takes every entry out. */
   take(): Entry<T>[] {
-    const taken = this.#head === 0 ? this.#entries : this.#entries.slice(this.#head);
+    const held = this.#head === 0 ? this.#entries : this.#entries.slice(this.#head);
+    const taken = held as Entry<T>[]; // the cleared ones are before the head
     this.#entries = [];
     this.#head = 0;
     this.chars = 0;

@@ -7,7 +7,10 @@ import {
   validateConfig,
   withContext,
 } from "../../clog/mod.ts";
+import { FingersCrossed } from "../../clog/fingers_crossed.ts";
+import { LEVEL_VALUES } from "../../clog/levels.ts";
 import { capture } from "./_capture.ts";
+import { collectGarbage } from "./_gc.ts";
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
@@ -383,6 +386,19 @@ test("the buffers of one sink hold a bounded number of characters, dropping and 
   assert.ok((keptA.length + keptB.length) * (100_000 + 60) <= 8 * 1024 * 1024);
   a.close();
   b.close();
+});
+
+test("a record dropped from a full buffer is no longer kept in memory", async () => {
+  const gate = new FingersCrossed<object>({ bufferSize: 1 });
+  const debug = LEVEL_VALUES.debug;
+  const dropped = (() => {
+    const record = { msg: "dropped" };
+    gate.offer(record, 0, debug, undefined, "", 1);
+    return new WeakRef(record);
+  })();
+  gate.offer({ msg: "kept" }, 1, debug, undefined, "", 1);
+  await collectGarbage();
+  assert.equal(dropped.deref(), undefined);
 });
 
 test("close() discards the held records; flush() does not write them", async () => {
