@@ -95,6 +95,8 @@ export interface BufferConfig {
  *   trigger writes the buffers of its scope, of the scopes around it (a connection's scope
  *   around each message's) and of the scopes inside it, never those of other scopes; lines
  *   logged outside any scope share one buffer, written by a trigger outside any scope.
+ *   A scope nested more than 32 deep counts as one of its own (a chain of scopes that
+ *   each start the next, as a poller's, so keeps no more than 32 of them in memory).
  *   `"namespace"` does the same along the namespace tree: an error in
  *   `im-logic.get_user` writes the held lines of `im-logic.get_user.db`, `im-logic` and
  *   the root, not those of `im-logic.send`. At most `maxBuffers` buffers are kept: a new

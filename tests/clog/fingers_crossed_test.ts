@@ -7,6 +7,7 @@ import {
   validateConfig,
   withContext,
 } from "../../clog/mod.ts";
+import { activeContext, type LogContext } from "../../clog/context.ts";
 import { FingersCrossed } from "../../clog/fingers_crossed.ts";
 import { LEVEL_VALUES } from "../../clog/levels.ts";
 import { capture } from "./_capture.ts";
@@ -322,6 +323,41 @@ test("with isolate context, lines outside any scope are their own buffer", async
   assert.deepEqual(messages(), ["request failed"]);
   root.error("background failed");
   assert.deepEqual(messages(), ["request failed", "background", "background failed"]);
+});
+
+test("a chain of scopes that each start the next (a poller) does not keep the first ones", async () => {
+  let first: WeakRef<LogContext> | undefined;
+  let last: LogContext | undefined;
+  await new Promise<void>((done) => {
+    const poll = (n: number): void =>
+      withContext({ poll: n }, () => {
+        if (n === 0) first = new WeakRef(activeContext()!);
+        if (n < 200) setTimeout(() => poll(n + 1), 0);
+        else {
+          last = activeContext();
+          done();
+        }
+      });
+    poll(0);
+  });
+  await collectGarbage();
+  assert.equal(last?.fields.poll, 200);
+  assert.equal(first?.deref(), undefined);
+});
+
+test("with isolate context, a scope nested past 32 deep is a scope of its own", async () => {
+  const { root, messages } = gated({ isolate: "context" });
+  const nest = (level: number, fn: () => void): void =>
+    level > 32 ? fn() : withContext({ level }, () => nest(level + 1, fn));
+  nest(1, () => {
+    root.debug("32 deep");
+    withContext({ level: 33 }, () => {
+      root.debug("33 deep");
+      root.error("failed 33 deep");
+    });
+  });
+  await tick();
+  assert.deepEqual(messages(), ["33 deep", "failed 33 deep"]);
 });
 
 test("with isolate namespace, a trigger writes its namespace, those above and below it", () => {
