@@ -52,7 +52,8 @@ export interface RotationConfig {
   maxSizeBytes?: number;
   /**
    * One file per UTC day: the file is rotated before the first line logged on a new day (by
-   * the line's own time, also when it waited in a buffer past midnight). Default false.
+   * the line's own time, also when it waited in a buffer past midnight; a line older than
+   * the file, held back by `fingersCrossed`, goes into it and rotates nothing). Default false.
    */
   daily?: boolean;
   /** How many rotated files to keep; older ones are deleted (0 keeps none). Default 10. */
