@@ -20,7 +20,8 @@ import type { LogLevel } from "./types.ts";
  * (`user.id=7`, `err.cause.message=…`), arrays and empty objects written as their JSON. A
  * value is bare when it is one plain word and otherwise quoted and escaped like a JSON
  * string (`msg="user \"ann\" left\n"`); a key is never quoted: a space, `"`, `=`, `%` or
- * control character in it is percent-encoded (`user id` → `user%20id`).
+ * control character in it is percent-encoded (`user id` → `user%20id`; a lone surrogate,
+ * which UTF-8 cannot carry, as U+FFFD, `%EF%BF%BD`, where a value keeps it as `\ud800`).
  */
 export type LogFormat = "json" | "text" | "logfmt";
 

@@ -7,7 +7,8 @@
  * (`user.id=7`, `err.cause.message=…`); arrays and empty objects are written as their JSON.
  * A value is bare when it is one plain word and otherwise quoted and escaped like a JSON
  * string; a key is never quoted (logfmt parsers do not read quoted keys): a character that
- * would end it is percent-encoded as its UTF-8 bytes (`user id` → `user%20id`).
+ * would end it is percent-encoded as its UTF-8 bytes (`user id` → `user%20id`; a lone
+ * surrogate, which UTF-8 cannot carry, as U+FFFD's, `%EF%BF%BD`).
  *
  * @module
  */

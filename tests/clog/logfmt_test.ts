@@ -154,6 +154,80 @@ test("logfmt keys are percent-encoded where a character would end them, never qu
   ]);
 });
 
+test("whatever the strings, a logfmt reader reads back the message, namespace, keys and values", () => {
+  // A small seeded generator (the same strings on every run) over what logfmt must escape.
+  const pieces = [
+    '"',
+    "\\",
+    "=",
+    " ",
+    "\n",
+    "\r",
+    "\t",
+    "\u0000",
+    "\u001b",
+    "\u007f",
+    "\u0085",
+    "\u009b",
+    "\u00a0",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "%",
+    "%41",
+    ".",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "é",
+    "😀",
+    "\ud800",
+    "\udfff",
+    "a",
+    "b",
+    "1",
+    "-",
+    "true",
+    "null",
+  ];
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return seed % n;
+  };
+  const randomString = () => {
+    let s = "";
+    for (let n = random(8); n > 0; n--) s += pieces[random(pieces.length)];
+    return s;
+  };
+  const lineNames = ["time", "level", "namespace", "msg", "trace_id", "span_id"];
+  const { root, lines } = capture({ ...LOGFMT, maxValueLength: 1_000 }, () => NOW);
+  for (let run = 0; run < 2_000; run++) {
+    const [message, name, value, namespace] = [1, 2, 3, 4].map(randomString);
+    (namespace === "" ? root : root.namespace(namespace)).info(message, {
+      [name]: value,
+      nested: { [name]: value },
+    });
+    const line = lines[lines.length - 1];
+    const pairs = pairsOf(line);
+    // A key is percent-encoded UTF-8, which has no bytes for a lone surrogate: it reads
+    // back as U+FFFD. Values are JSON string literals and keep it.
+    const key = name === "" || lineNames.includes(name) ? `fields.${name}` : name;
+    const expected: Record<string, string> = {
+      time: ISO,
+      level: "info",
+      ...(namespace === "" ? {} : { namespace }),
+      msg: message,
+      [key.toWellFormed()]: value,
+      [`nested.${name}`.toWellFormed()]: value,
+    };
+    assert.deepEqual(pairs, expected, line);
+  }
+});
+
 test("nested objects are flattened into dotted keys; arrays and empty objects are JSON", () => {
   const { root, lines } = capture(LOGFMT, () => NOW);
   root.info("m", {
