@@ -12,11 +12,22 @@ import { DEFAULT_LINE_KEYS } from "./format.ts";
 import { LEVELS } from "./levels.ts";
 import type { LogLevel } from "./types.ts";
 
-/** Line format: JSON lines (production) or readable text (development). */
-export type LogFormat = "json" | "text";
+/**
+ * Line format: JSON lines (production), readable text (development), or logfmt
+ * (`time=… level=info namespace=im-logic.get_user msg="user loaded" user_id=42`, for
+ * Loki, Heroku-style pipelines and grep). logfmt lines carry what JSON lines carry, redacted
+ * and truncated alike, under the same `jsonKeys`; objects are flattened into dotted keys
+ * (`user.id=7`, `err.cause.message=…`), arrays and empty objects written as their JSON. A
+ * value is bare when it is one plain word and otherwise quoted and escaped like a JSON
+ * string (`msg="user \"ann\" left\n"`); a key is never quoted: a space, `"`, `=`, `%` or
+ * control character in it is percent-encoded (`user id` → `user%20id`; a lone surrogate,
+ * which UTF-8 cannot carry, as U+FFFD, `%EF%BF%BD`, where a value keeps it as `\ud800`).
+ */
+export type LogFormat = "json" | "text" | "logfmt";
 
 /**
- * The member names of a JSON line, for a log pipeline that expects its own: Elasticsearch's
+ * The member names of a JSON line (and the keys of a logfmt line), for a log pipeline that
+ * expects its own: Elasticsearch's
  * `@timestamp`, go-zero's `content` for the message, Datadog's `message`. Each is set
  * alone; the others keep their default. A field named like one of them is written as
  * `fields.<name>` (see {@link Fields}), so it never passes for it.
@@ -42,7 +53,8 @@ export interface RotationConfig {
   maxSizeBytes?: number;
   /**
    * One file per UTC day: the file is rotated before the first line logged on a new day (by
-   * the line's own time, also when it waited in a buffer past midnight). Default false.
+   * the line's own time, also when it waited in a buffer past midnight; a line older than
+   * the file, held back by `fingersCrossed`, goes into it and rotates nothing). Default false.
    */
   daily?: boolean;
   /** How many rotated files to keep; older ones are deleted (0 keeps none). Default 10. */
@@ -67,6 +79,85 @@ export interface BufferConfig {
   flushIntervalMs?: number;
 }
 
+/**
+ * Holding a sink's records back until something goes wrong ("fingers crossed", as LogTape's
+ * `fingersCrossed` sink and Monolog's handler): records below `triggerLevel` wait in a
+ * bounded buffer instead of being written; a record at or above it writes out the held
+ * records, in the order they were logged, then itself. A service can so log at debug level
+ * and write the debug lines only of what failed.
+ *
+ * - **Bounded.** A buffer holds `bufferSize` records; past that its oldest is dropped. The
+ *   buffers of one sink hold at most 8 Mi characters of records together: past that the
+ *   records of the buffers least recently written to go first (the newest record stays).
+ *   Either way the drop is counted, and the trigger writes, before the records it releases,
+ *   a `warn` record saying how many were dropped (`clog_dropped: 12`).
+ * - **Isolation.** Without `isolate`, the sink has one buffer, and any trigger writes it
+ *   all. `"context"` gives each `withContext` scope its own buffer: the lines of a
+ *   request that fails are written, those of the requests running beside it stay held. A
+ *   trigger writes the buffers of its scope, of the scopes around it (a connection's scope
+ *   around each message's) and of the scopes inside it, never those of other scopes; lines
+ *   logged outside any scope share one buffer, written by a trigger outside any scope.
+ *   A scope nested more than 32 deep counts as one of its own (a chain of scopes that
+ *   each start the next, as a poller's, so keeps no more than 32 of them in memory).
+ *   `"namespace"` does the same along the namespace tree: an error in
+ *   `im-logic.get_user` writes the held lines of `im-logic.get_user.db`, `im-logic` and
+ *   the root, not those of `im-logic.send`. At most `maxBuffers` buffers are kept: a new
+ *   one discards the least recently written to, and its records (a request that ended
+ *   without error leaves its buffer to be discarded so).
+ * - **After a trigger.** `afterTrigger: "passThrough"` (the default, as LogTape and
+ *   Monolog): what triggered passes through from then on, unbuffered: the whole sink
+ *   without `isolate`, the scope or namespace that triggered and the ones inside it
+ *   otherwise (the rest of a failing request is written as it is logged; the scopes
+ *   around it go back to holding). `"buffer"`: everything goes back to holding, and each
+ *   trigger writes what came since the one before.
+ * - **Flush, close, reload.** Held records are not pending output: `flush()`, `fatal`
+ *   (which is a trigger, and writes its branch first) and the end of the process do not
+ *   write them, and `close()` discards them, as nothing triggered them. A hot reload that
+ *   keeps the sink with the same `fingersCrossed` settings keeps its buffers (the records
+ *   as they were formatted when logged) and what passes through; one that changes the
+ *   settings, or removes them or the sink, discards them.
+ *
+ * The sink's own `level` applies first (what it rejects is never held), and the loggers'
+ * `level` decides what is logged at all: a sink holding debug lines needs `level: "debug"`
+ * at the root, and the other sinks their own `level: "info"`.
+ *
+ * @example The debug lines of failing requests only, on the console beside the info lines
+ * ```ts
+ * import { create, withContext } from "@gochat/infra/clog";
+ *
+ * await using root = create({
+ *   level: "debug",
+ *   sinks: [
+ *     { type: "console", level: "info" },
+ *     {
+ *       type: "file",
+ *       path: "/tmp/gochat-example/failed-requests.log",
+ *       fingersCrossed: { triggerLevel: "error", bufferSize: 200, isolate: "context" },
+ *     },
+ *   ],
+ * });
+ * withContext({ requestId: "r-1" }, () => {
+ *   root.debug("cache miss", { key: "user:42" }); // held
+ *   root.error("query failed"); // the file gets "cache miss", then "query failed"
+ * });
+ * ```
+ */
+export interface FingersCrossedConfig {
+  /** Records at this level or above write out the held ones, then themselves. Default `"error"`. */
+  triggerLevel?: LogLevel;
+  /** Records a buffer holds; past that its oldest is dropped, and counted. Default 1,000. */
+  bufferSize?: number;
+  /** One buffer per `withContext` scope or per namespace, instead of one for the sink. */
+  isolate?: "context" | "namespace";
+  /**
+   * With `isolate` only (without it the sink has one buffer, and a `maxBuffers` is
+   * `InvalidArgument`): buffers kept at most; the least recently written to goes. Default 1,000.
+   */
+  maxBuffers?: number;
+  /** What triggered passes through (default), or everything holds again. */
+  afterTrigger?: "passThrough" | "buffer";
+}
+
 /** What every sink that writes lines accepts. */
 export interface LineSinkConfig {
   /** The sink's own minimum level (on top of the logger's). Default: everything. */
@@ -77,6 +168,8 @@ export interface LineSinkConfig {
   color?: boolean;
   /** Buffer lines in memory and write them in batches (see {@link BufferConfig}). */
   buffered?: BufferConfig;
+  /** Hold lines back until one at a trigger level comes (see {@link FingersCrossedConfig}). */
+  fingersCrossed?: FingersCrossedConfig;
 }
 
 /**
@@ -125,6 +218,8 @@ export interface CustomSinkConfig {
   name: string;
   /** The sink's own minimum level. Default: everything. */
   level?: LogLevel;
+  /** Hold records back until one at a trigger level comes (see {@link FingersCrossedConfig}). */
+  fingersCrossed?: FingersCrossedConfig;
 }
 
 /** One sink of {@link ClogConfig.sinks}. */
@@ -143,7 +238,8 @@ export interface ClogConfig {
   /** Line format of sinks that do not set their own. Default `"json"`. */
   format?: LogFormat;
   /**
-   * Member names of JSON lines (see {@link JsonKeys}), e.g. `{ time: "@timestamp" }`.
+   * Member names of JSON lines and keys of logfmt lines (see {@link JsonKeys}), e.g.
+   * `{ time: "@timestamp" }`.
    * Default: `time`, `level`, `namespace`, `msg`, `trace_id`, `span_id`.
    */
   jsonKeys?: JsonKeys;
@@ -297,8 +393,46 @@ const TOP_KEYS = [
   "flushTimeoutMs",
   "stackCooldownMs",
 ] as const;
-const FORMATS: readonly LogFormat[] = ["json", "text"];
-const LINE_KEYS = ["type", "level", "format", "color", "buffered"];
+const FORMATS: readonly LogFormat[] = ["json", "text", "logfmt"];
+const LINE_KEYS = ["type", "level", "format", "color", "buffered", "fingersCrossed"];
+
+/** Default {@link FingersCrossedConfig.bufferSize}. */
+export const DEFAULT_FINGERS_CROSSED_BUFFER_SIZE = 1_000;
+/** Default {@link FingersCrossedConfig.maxBuffers}. */
+export const DEFAULT_FINGERS_CROSSED_MAX_BUFFERS = 1_000;
+
+function checkFingersCrossed(value: unknown, field: string): void {
+  const gate = check.object(value, field);
+  check.knownKeys(gate, field, [
+    "triggerLevel",
+    "bufferSize",
+    "isolate",
+    "maxBuffers",
+    "afterTrigger",
+  ]);
+  if (gate.triggerLevel !== undefined) {
+    check.oneOf(gate.triggerLevel, `${field}.triggerLevel`, LEVELS);
+  }
+  if (gate.bufferSize !== undefined) {
+    check.integer(gate.bufferSize, `${field}.bufferSize`, { min: 1, max: 1_000_000 });
+  }
+  if (gate.isolate !== undefined) {
+    check.oneOf(gate.isolate, `${field}.isolate`, ["context", "namespace"]);
+  }
+  if (gate.maxBuffers !== undefined) {
+    // Without isolation the sink has one buffer: a maxBuffers there would be ignored.
+    if (gate.isolate === undefined) {
+      throw check.fail(
+        `${field}.maxBuffers`,
+        'is only allowed with isolate ("context" or "namespace"): without it the sink has one buffer',
+      );
+    }
+    check.integer(gate.maxBuffers, `${field}.maxBuffers`, { min: 1, max: 100_000 });
+  }
+  if (gate.afterTrigger !== undefined) {
+    check.oneOf(gate.afterTrigger, `${field}.afterTrigger`, ["passThrough", "buffer"]);
+  }
+}
 
 function checkBuffered(value: unknown, field: string): void {
   const buffered = check.object(value, field);
@@ -368,9 +502,12 @@ function checkSink(value: unknown, field: string): void {
       check.string(sink.name, `${field}.name`);
       break;
     case "custom":
-      check.knownKeys(sink, field, ["type", "level", "name"]);
+      check.knownKeys(sink, field, ["type", "level", "name", "fingersCrossed"]);
       check.string(sink.name, `${field}.name`);
       break;
+  }
+  if (sink.fingersCrossed !== undefined) {
+    checkFingersCrossed(sink.fingersCrossed, `${field}.fingersCrossed`);
   }
   if (type !== "custom") {
     if (sink.format !== undefined) check.oneOf(sink.format, `${field}.format`, FORMATS);

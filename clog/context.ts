@@ -12,10 +12,23 @@ import { isSpanContextValid, type SpanContext, trace } from "@opentelemetry/api"
 import { copyFields, type TextFields } from "./serialize.ts";
 import type { Fields } from "./types.ts";
 
+/**
+ * The longest chain of scopes a {@link LogContext} keeps: one nested deeper starts a chain
+ * of its own (its fields are still merged with all the enclosing ones).
+ */
+export const MAX_SCOPE_DEPTH = 32;
+
 /** The fields of one `withContext` scope (merged with the enclosing ones). */
 export class LogContext {
   /** The merged fields. */
   readonly fields: Fields;
+  /**
+   * The enclosing scope, if any (what `fingersCrossed` isolation goes by); none past
+   * {@link MAX_SCOPE_DEPTH}.
+   */
+  readonly parent: LogContext | undefined;
+  /** Scopes in the chain up from this one, itself included. */
+  readonly depth: number;
   /** Serialized forms, cached for one serializer (one configuration). */
   cacheOwner: object | undefined = undefined;
   /** JSON fragment of {@link LogContext.fields} for `cacheOwner`. */
@@ -26,9 +39,16 @@ export class LogContext {
   textColor: TextFields | undefined = undefined;
   #keys: readonly string[] | undefined;
 
-  /** @param fields The merged fields. */
-  constructor(fields: Fields) {
+  /**
+   * @param fields The merged fields.
+   * @param parent The enclosing scope.
+   */
+  constructor(fields: Fields, parent?: LogContext) {
     this.fields = fields;
+    // A chain of scopes that each start the next (a poller, a retry loop) would otherwise
+    // keep every earlier scope alive through its parent.
+    this.parent = parent === undefined || parent.depth >= MAX_SCOPE_DEPTH ? undefined : parent;
+    this.depth = this.parent === undefined ? 1 : this.parent.depth + 1;
   }
 
   /** The names of the fields (read when a line has bound or call fields too). */
@@ -72,7 +92,7 @@ export function withContext<T>(fields: Fields, fn: () => T): T {
   const own = copyFields(fields);
   // Spread defines members (a `__proto__` one too), where assignment would set a prototype.
   const merged = parent === undefined ? own : { ...parent.fields, ...own };
-  return storage.run(new LogContext(merged), fn);
+  return storage.run(new LogContext(merged, parent), fn);
 }
 
 /**

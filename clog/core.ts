@@ -1,7 +1,8 @@
 /**
  * The engine behind every logger of one configuration: the sinks with their levels and
  * formats, the serializer, and the emit path that turns one call into at most one JSON
- * line, one text line (plain and/or coloured) and one record, whatever the number of sinks.
+ * line, one text line (plain and/or coloured), one logfmt line and one record, whatever the
+ * number of sinks.
  *
  * Loggers never hold configuration themselves: they compare their cached generation with
  * {@link Core.gen} and rebuild their prefixes when it moved. That is how a logger obtained
@@ -19,6 +20,7 @@ import {
   validateConfig,
 } from "./config.ts";
 import { flushAtExit } from "./exit.ts";
+import { PASS } from "./fingers_crossed.ts";
 import { activeContext, activeSpanIds, type LogContext, type SpanIds } from "./context.ts";
 import {
   ANSI,
@@ -32,19 +34,23 @@ import {
   textPrefixes,
 } from "./format.ts";
 import { LEVEL_OFF, LEVEL_VALUES, LEVELS } from "./levels.ts";
+import { logfmtFields, logfmtHead, logfmtPrefixes, spanIdsLogfmt } from "./logfmt.ts";
 import {
   escapeJson,
+  jsonString,
   NO_TEXT_FIELDS,
   safeString,
   Serializer,
   type TextFields,
   textMessage,
+  textToken,
 } from "./serialize.ts";
 import { reportInternalError } from "./sink.ts";
 import {
   createSlot,
   dependencyTargets,
   JSON_LINES,
+  LOGFMT_LINES,
   route,
   type Slot,
   slotId,
@@ -83,6 +89,8 @@ export interface NameTables {
   text: string[] | undefined;
   /** Text prefix per level index, with colour (built on first use). */
   textColor: string[] | undefined;
+  /** logfmt prefix per level index (built on first use). */
+  logfmt: string[] | undefined;
 }
 
 /** What the emit path needs from the logger that logs. */
@@ -100,6 +108,8 @@ export interface EmitSource {
 }
 
 const FATAL = LEVEL_VALUES.fatal;
+/** Where `warn` is in the per-level tables. */
+const WARN_INDEX = LEVEL_VALUES.warn / 10 - 1;
 const TABLE_CACHE_LIMIT = 1024;
 
 /** Turns whatever was passed as fields into an object to serialize, or undefined. */
@@ -141,6 +151,8 @@ export class Core {
   /** The member names of JSON lines, and the start of a line up to the time value. */
   #keys: LineKeys = DEFAULT_LINE_KEYS;
   #head = jsonHead(DEFAULT_LINE_KEYS);
+  /** The start of a logfmt line up to the time value. */
+  #logfmtHead = logfmtHead(DEFAULT_LINE_KEYS);
   /** Tables of the current generation by path (namespaces are few; the cache is bounded). */
   #tables = new Map<string, NameTables>();
 
@@ -173,6 +185,7 @@ export class Core {
       json: jsonPrefixes(name, this.#keys),
       text: undefined,
       textColor: undefined,
+      logfmt: undefined,
     };
   }
 
@@ -236,6 +249,7 @@ export class Core {
     this.#service = config.service ?? "";
     this.#keys = lineKeys(config.jsonKeys);
     this.#head = jsonHead(this.#keys);
+    this.#logfmtHead = logfmtHead(this.#keys);
     this.serializer = new Serializer(
       config.redactKeys ?? DEFAULT_REDACT_KEYS,
       config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
@@ -285,6 +299,7 @@ export class Core {
       let json: string | undefined;
       let text: string | undefined;
       let textColor: string | undefined;
+      let logfmt: string | undefined;
       let fieldsJson: string | undefined;
       let recordFields: string | undefined;
       for (; i < slots.length; i++) {
@@ -296,15 +311,12 @@ export class Core {
             json = this.#head + isoTime(time) + source.tables.json[index] + s.string(msg) +
               fieldsJson + (ids === undefined ? "" : this.#idsJson(ids)) + "}\n";
           }
-          slot.sink!.write(json, time);
+          if (slot.gate === undefined) slot.sink!.write(json, time);
+          else this.#gated(slot, source, json, time, level, context, json.length);
         } else if (slot.kind === TEXT_LINES) {
           const color = slot.color;
           let line = color ? textColor : text;
           if (line === undefined) {
-            const tables = source.tables;
-            const prefixes = color
-              ? (tables.textColor ??= textPrefixes(tables.name, true))
-              : (tables.text ??= textPrefixes(tables.name, false));
             const bound = boundSkip === undefined
               ? source.chindingsText(color)
               : s.textFields(source.boundFields(), color, boundSkip);
@@ -312,14 +324,24 @@ export class Core {
               ? NO_TEXT_FIELDS
               : this.#contextText(context, color, contextSkip);
             const own = fields === undefined ? NO_TEXT_FIELDS : s.callTextFields(fields, color);
-            line = (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index] +
+            line = this.#textStart(source.tables, color, time, index) +
               textMessage(s.truncate(msg)) + bound.fields + scoped.fields + own.fields +
               (ids === undefined ? "" : ids.text) + "\n" + bound.stacks + scoped.stacks +
               own.stacks;
             if (color) textColor = line;
             else text = line;
           }
-          slot.sink!.write(line, time);
+          if (slot.gate === undefined) slot.sink!.write(line, time);
+          else this.#gated(slot, source, line, time, level, context, line.length);
+        } else if (slot.kind === LOGFMT_LINES) {
+          if (logfmt === undefined) {
+            fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
+            logfmt = this.#logfmtStart(source.tables, time, index) +
+              textToken(s.truncate(msg)) + logfmtFields(fieldsJson) +
+              (ids === undefined ? "" : this.#idsLogfmt(ids)) + "\n";
+          }
+          if (slot.gate === undefined) slot.sink!.write(logfmt, time);
+          else this.#gated(slot, source, logfmt, time, level, context, logfmt.length);
         } else {
           if (recordFields === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
@@ -337,13 +359,95 @@ export class Core {
             record.traceId = ids.traceId;
             record.spanId = ids.spanId;
           }
-          callRecordSink(slot.record!, record, slot.label);
+          if (slot.gate === undefined) callRecordSink(slot.record!, record, slot.label);
+          else {
+            const size = recordFields.length + record.message.length;
+            this.#gated(slot, source, record, time, level, context, size);
+          }
         }
       }
     } catch (error) {
       this.#fallback(slots, i, source, level, msg, error);
     }
     if (level >= FATAL) this.flush();
+  }
+
+  /** A text line up to its message: time, level and namespace. */
+  #textStart(tables: NameTables, color: boolean, time: number, index: number): string {
+    const prefixes = color
+      ? (tables.textColor ??= textPrefixes(tables.name, true))
+      : (tables.text ??= textPrefixes(tables.name, false));
+    return (color ? ANSI.dim + isoTime(time) : isoTime(time)) + prefixes[index];
+  }
+
+  /** A logfmt line up to its message value: time, level, namespace and the message key. */
+  #logfmtStart(tables: NameTables, time: number, index: number): string {
+    // textToken: a clock that returned NaN gives "Invalid Date", which has a space.
+    return this.#logfmtHead + textToken(isoTime(time)) +
+      (tables.logfmt ??= logfmtPrefixes(tables.name, this.#keys))[index];
+  }
+
+  /**
+   * Hands a line or record to the slot's fingers-crossed gate, and writes what it lets
+   * through: nothing (held), or the records a trigger released, then this one.
+   */
+  #gated(
+    slot: Slot,
+    source: EmitSource,
+    item: string | LogRecord,
+    time: number,
+    level: number,
+    context: LogContext | undefined,
+    size: number,
+  ): void {
+    const release = slot.gate!.offer(item, time, level, context, source.tables.name, size);
+    if (release === undefined) return;
+    let items: unknown[] = [item];
+    let times = [time];
+    if (release !== PASS) {
+      items = release.items;
+      times = release.times;
+      if (release.dropped > 0) {
+        const at = times.length > 0 ? times[0] : time;
+        items.unshift(this.#dropNotice(slot, source.tables, release.dropped, at));
+        times.unshift(at);
+      }
+      items.push(item);
+      times.push(time);
+    }
+    if (slot.record !== undefined) {
+      for (const record of items) callRecordSink(slot.record, record as LogRecord, slot.label);
+    } else if (items.length === 1) slot.sink!.write(item as string, time);
+    else slot.sink!.writeBatch(items as string[], times);
+  }
+
+  /**
+   * The `warn` line or record that goes before the records a trigger released when some of
+   * their buffers' records were dropped, in the slot's format, in the trigger's namespace.
+   */
+  #dropNotice(slot: Slot, tables: NameTables, dropped: number, time: number): string | LogRecord {
+    const message = `fingersCrossed: ${dropped} earlier ${
+      dropped === 1 ? "record was" : "records were"
+    } dropped from the buffer`;
+    switch (slot.kind) {
+      case JSON_LINES:
+        return this.#head + isoTime(time) + tables.json[WARN_INDEX] + jsonString(message) +
+          `,"clog_dropped":${dropped}}\n`;
+      case TEXT_LINES:
+        return this.#textStart(tables, slot.color, time, WARN_INDEX) + message +
+          ` clog_dropped=${dropped}\n`;
+      case LOGFMT_LINES:
+        return this.#logfmtStart(tables, time, WARN_INDEX) + textToken(message) +
+          ` clog_dropped=${dropped}\n`;
+      default:
+        return {
+          time,
+          level: "warn",
+          namespace: tables.name,
+          message,
+          fields: { clog_dropped: dropped },
+        };
+    }
   }
 
   /** Every field of a line as one JSON fragment: bound, context, call, each name once. */
@@ -367,6 +471,13 @@ export class Core {
     return this.#keys === DEFAULT_LINE_KEYS
       ? ids.json
       : spanIdsJson(this.#keys, ids.traceId, ids.spanId);
+  }
+
+  /** The span ids' end of a logfmt line, under the configured names. */
+  #idsLogfmt(ids: SpanIds): string {
+    return this.#keys === DEFAULT_LINE_KEYS
+      ? ids.text
+      : spanIdsLogfmt(this.#keys, ids.traceId, ids.spanId);
   }
 
   #contextJson(context: LogContext, skip: Set<string> | undefined): string {

@@ -123,16 +123,19 @@ export class FileSink implements LineSink {
         return;
       }
       // Group lines into writes; rotate between writes, never inside a line: before a line
-      // that would make the file too large, and (daily) before a line of another UTC day
+      // that would make the file too large, and (daily) before a line of a later UTC day
       // than the file's first one. A line's day is its record's: a line buffered before
-      // midnight goes to that day's file, however late the buffer is written.
+      // midnight goes to that day's file, however late the buffer is written. One older
+      // than the file (held back by fingersCrossed while later ones were written) goes in
+      // the file as it is: rotating back to its day and forth again would cut a day into
+      // many files and, past maxBackups, delete older days' files.
       let chunk: Buffer[] = [];
       let chunkBytes = 0;
       for (let i = 0; i < lines.length; i++) {
         const bytes = Buffer.from(lines[i]);
         const day = dayOf(times[i]);
         const size = this.#size + chunkBytes;
-        if (size > 0 && (size + bytes.length > maxSizeBytes || (daily && day !== this.#day))) {
+        if (size > 0 && (size + bytes.length > maxSizeBytes || (daily && day > this.#day))) {
           if (chunkBytes > 0) {
             this.#append(Buffer.concat(chunk, chunkBytes));
             chunk = [];

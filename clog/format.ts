@@ -4,6 +4,8 @@
  *
  * JSON line: `{"time":"<ISO>","level":"info","namespace":"a.b","msg":"…",<fields>,"trace_id":…,"span_id":…}`
  * Text line: `<ISO> INFO  a.b message key=value … trace_id=… span_id=…`
+ * logfmt line: `time=<ISO> level=info namespace=a.b msg="…" key=value … trace_id=… span_id=…`
+ * (its own parts are in `logfmt.ts`)
  *
  * `<fields>` are the bound, context and call fields, each name once, a field named like
  * one of the members around it written as `fields.<name>` (see `Serializer.lineKey`). The

@@ -15,9 +15,11 @@
  * - **Context.** {@link withContext} scopes fields (request id, user id) to everything
  *   logged inside a function, across awaits, with no bleed between concurrent requests.
  *   The trace and span ids of the active OpenTelemetry span are added to every line.
- * - **Formats.** JSON lines (production) and readable, optionally coloured text
- *   (development): time, level, namespace, message, fields, trace ids. The member names
- *   of JSON lines follow `jsonKeys` (`{ time: "@timestamp", message: "content" }`).
+ * - **Formats.** JSON lines (production), readable, optionally coloured text
+ *   (development), and logfmt (`time=… level=info namespace=im-logic.get_user
+ *   msg="user loaded" user_id=42`, objects flattened into dotted keys): time, level,
+ *   namespace, message, fields, trace ids. The member names of JSON and logfmt lines follow
+ *   `jsonKeys` (`{ time: "@timestamp", message: "content" }`).
  * - **Sinks.** Console, any stream, files with rotation by size and by day, a
  *   non-blocking buffered mode for any of them, and custom functions; each with its own
  *   minimum level and format. {@link pinoSink} hands records to an application's pino
@@ -27,6 +29,12 @@
  *   A console pipe whose reader stopped reading holds the process up for `flushTimeoutMs`
  *   at most (5 s; a slow but reading one loses nothing); the rest is dropped and counted on
  *   stderr. The lines held for a reader that is behind stop at 16 MiB.
+ * - **Fingers crossed.** Any sink can hold its records back until one at a trigger level
+ *   comes ({@link FingersCrossedConfig}, LogTape's `fingersCrossed`): then it writes the held
+ *   ones in order, then the trigger. With `isolate: "context"` each {@link withContext}
+ *   scope has its own buffer, so a failing request writes its own debug lines and nobody
+ *   else's. Buffers are bounded (records per buffer, buffers per sink, characters in all),
+ *   drops are counted in the output, and `close()` discards what nothing triggered.
  * - **Safe values.** Errors with name, message, code, stack and cause chain (a burst of
  *   the same error writes its stack once per `stackCooldownMs`, 100 ms); web `Request`,
  *   `Response` and `Headers` as method, url, status and headers; per-field
@@ -85,6 +93,7 @@ export {
   DEFAULT_REDACT_KEYS,
   defaultConfig,
   type FileSinkConfig,
+  type FingersCrossedConfig,
   type JsonKeys,
   type LineSinkConfig,
   type LogFormat,

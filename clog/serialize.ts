@@ -26,9 +26,12 @@ import type { FieldSerializer } from "./types.ts";
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\u009f\u2028\u2029\ud800-\udfff]/;
 /** Of those, what `JSON.stringify` leaves raw. */
 const RAW_AFTER_STRINGIFY = /[\u007f-\u009f\u2028\u2029]/g;
-/** A text value that can be written without quotes. */
+/**
+ * A text (or logfmt) value that can be written without quotes: no whitespace, `"`, `=`,
+ * `\`, control character or lone surrogate (which UTF-8 cannot carry; quoting escapes it).
+ */
 // deno-lint-ignore no-control-regex -- control characters must be quoted
-const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f]+$/;
+const BARE_TEXT = /^[^\s"=\\\u0000-\u001f\u007f-\u009f\ud800-\udfff]+$/u;
 /**
  * C0 and C1 control characters and DEL: in a text line they would start a new (forged)
  * line or drive the terminal (ANSI escapes, including the 8-bit CSI U+009B).

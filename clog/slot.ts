@@ -1,7 +1,7 @@
 /**
  * From sink configs to live sinks: what identifies a configured sink across reloads, how
  * one is built (console, file, stream, custom, wrapped in a buffer when asked), and how
- * records are routed to it (minimum level, format, colour).
+ * records are routed to it (minimum level, format, colour, fingers-crossed gate).
  *
  * @module
  */
@@ -12,6 +12,7 @@ import { BufferedSink } from "./buffered_sink.ts";
 import { type ClogConfig, DEFAULT_FLUSH_TIMEOUT_MS, type SinkConfig } from "./config.ts";
 import type { ClogDependencies } from "./core.ts";
 import { FileSink } from "./file_sink.ts";
+import { FingersCrossed } from "./fingers_crossed.ts";
 import { LEVEL_VALUES } from "./levels.ts";
 import { ConsoleSink, consoleWantsColor, type LineSink, StreamSink } from "./sink.ts";
 import type { LineWriter, RecordSink } from "./types.ts";
@@ -22,6 +23,10 @@ export const JSON_LINES = 0;
 export const TEXT_LINES = 1;
 /** The slot gets records (a custom sink). */
 export const RECORDS = 2;
+/** The slot gets logfmt lines. */
+export const LOGFMT_LINES = 3;
+
+const LINE_KINDS = { json: JSON_LINES, text: TEXT_LINES, logfmt: LOGFMT_LINES } as const;
 
 const BUFFER_SIZE = 256;
 const FLUSH_INTERVAL_MS = 250;
@@ -48,10 +53,12 @@ export interface Slot {
   readonly holdsLines: boolean;
   /** Minimum level value. */
   min: number;
-  /** {@link JSON_LINES}, {@link TEXT_LINES} or {@link RECORDS}. */
+  /** {@link JSON_LINES}, {@link TEXT_LINES}, {@link LOGFMT_LINES} or {@link RECORDS}. */
   kind: number;
   /** ANSI colours in text lines. */
   color: boolean;
+  /** Holds lines or records back until a trigger (`fingersCrossed`), when configured. */
+  gate: FingersCrossed<unknown> | undefined;
 }
 
 const check = configCheck("clog");
@@ -174,6 +181,7 @@ export function createSlot(
         min: 0,
         kind: RECORDS,
         color: false,
+        gate: undefined,
       };
   }
   const buffered = sink.buffered !== undefined;
@@ -195,12 +203,21 @@ export function createSlot(
     min: 0,
     kind: JSON_LINES,
     color: false,
+    gate: undefined,
   };
 }
 
-/** Sets the slot's level, format and colour from its sink config and the whole config. */
+/**
+ * Sets the slot's level, format, colour and gate from its sink config and the whole config.
+ * A gate whose settings did not change is kept with what it holds; another one is replaced,
+ * and what the old one held is discarded.
+ */
 export function route(slot: Slot, sink: SinkConfig, config: ClogConfig): void {
   slot.min = sink.level === undefined ? 0 : LEVEL_VALUES[sink.level];
+  const gate = sink.fingersCrossed === undefined
+    ? undefined
+    : new FingersCrossed<unknown>(sink.fingersCrossed);
+  if (slot.gate?.id !== gate?.id) slot.gate = gate;
   if (slot.console !== undefined) {
     slot.console.waitMs = config.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
   }
@@ -208,7 +225,7 @@ export function route(slot: Slot, sink: SinkConfig, config: ClogConfig): void {
     slot.kind = RECORDS;
     return;
   }
-  slot.kind = (sink.format ?? config.format ?? "json") === "text" ? TEXT_LINES : JSON_LINES;
+  slot.kind = LINE_KINDS[sink.format ?? config.format ?? "json"];
   if (slot.kind !== TEXT_LINES) {
     slot.color = false;
     return;

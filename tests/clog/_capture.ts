@@ -13,11 +13,13 @@ import {
 export interface Captured {
   /** The root logger. */
   root: RootLogger;
-  /** Every line written to the `lines` stream sink. */
+  /** Every write to the `lines` stream sink (a batch is one write). */
   lines: string[];
+  /** Every line written to the `lines` stream sink, one per element, with its newline. */
+  written(): string[];
   /** Every record given to the `records` custom sink. */
   records: LogRecord[];
-  /** The lines parsed as JSON. */
+  /** The lines written, parsed as JSON. */
   json(): Record<string, unknown>[];
 }
 
@@ -33,6 +35,7 @@ export function capture(
 ): Captured {
   const lines: string[] = [];
   const records: LogRecord[] = [];
+  const written = () => lines.flatMap((chunk) => chunk.split(/(?<=\n)/));
   const root = create(
     { level: "trace", sinks: [{ type: "stream", name: "lines" }], ...config },
     {
@@ -46,6 +49,7 @@ export function capture(
     root,
     lines,
     records,
-    json: () => lines.map((line) => JSON.parse(line)),
+    written,
+    json: () => written().map((line) => JSON.parse(line)),
   };
 }

@@ -1,15 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AsyncLocalStorage } from "node:async_hooks";
-import {
-  type Context,
-  context,
-  type ContextManager,
-  ROOT_CONTEXT,
-  trace,
-} from "@opentelemetry/api";
+import { context, trace } from "@opentelemetry/api";
 import { contextFields, withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
+import { TestContextManager } from "./_span.ts";
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -79,31 +73,6 @@ test("context fields are redacted like any other", () => {
   withContext({ authorization: "Bearer abc" }, () => root.info("x"));
   assert.equal(json()[0].authorization, "[REDACTED]");
 });
-
-/** A context manager on AsyncLocalStorage, as the OpenTelemetry SDK installs one. */
-class TestContextManager implements ContextManager {
-  #storage = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.#storage.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
-    ctx: Context,
-    fn: F,
-    thisArg?: ThisParameterType<F>,
-    ...args: A
-  ): ReturnType<F> {
-    return this.#storage.run(ctx, () => fn.call(thisArg, ...args));
-  }
-  bind<T>(_ctx: Context, target: T): T {
-    return target;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    return this;
-  }
-}
 
 test("the trace and span ids of the active OpenTelemetry span appear in every line", async () => {
   assert.ok(context.setGlobalContextManager(new TestContextManager()));

@@ -11,7 +11,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create } from "../../clog/mod.ts";
+import { create, withContext } from "../../clog/mod.ts";
 
 const DAY = 86_400_000;
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -330,6 +330,51 @@ test("hot reloads that keep or change a file sink lose no line", async () => {
     const messages = readAll(dir).map(({ line }) => Number(line.msg)).sort((a, b) => a - b);
     assert.deepEqual(messages, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.ok(readdirSync(dir).length > 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a line older than the file's day (held back by fingersCrossed) does not rotate back to its day", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    let now = Date.UTC(2025, 10, 23, 23, 59, 0, 0);
+    const root = create({
+      level: "debug",
+      sinks: [{
+        type: "file",
+        path,
+        rotation: { daily: true, maxBackups: 2 },
+        fingersCrossed: { isolate: "context" },
+      }],
+    }, { now: () => now });
+    root.error("the 23rd");
+    let midnight = () => {};
+    const passed = new Promise<void>((resolve) => (midnight = resolve));
+    const requests = ["r1", "r2", "r3"].map((id) =>
+      withContext({ id }, async () => {
+        root.debug(`${id} started on the 23rd`);
+        await passed;
+        root.error(`${id} failed on the 24th`);
+      })
+    );
+    now += 2 * 60_000;
+    midnight();
+    await Promise.all(requests);
+    await root.close();
+    // Rotating back and forth would make one file per line and, past maxBackups, delete
+    // the 23rd's.
+    assert.deepEqual(messagesByFile(dir), {
+      "app.log": [
+        "r1 failed on the 24th",
+        "r2 started on the 23rd",
+        "r2 failed on the 24th",
+        "r3 started on the 23rd",
+        "r3 failed on the 24th",
+      ],
+      "app.log.2025-11-23.1": ["the 23rd", "r1 started on the 23rd"],
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

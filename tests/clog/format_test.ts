@@ -242,6 +242,12 @@ test("text keys, values and namespaces that are not plain words are quoted and e
   );
 });
 
+test("a text value holding a lone surrogate is quoted with it escaped, an emoji stays bare", () => {
+  const { root, lines } = capture({ format: "text" }, () => NOW);
+  root.info("m", { half: "x\udc00", whole: "😀" });
+  assert.equal(lines[0], `${ISO} INFO  m half="x\\udc00" whole=😀\n`);
+});
+
 test("the stack lines below a text line carry no terminal escapes", () => {
   const { root, lines } = capture({ format: "text" });
   root.error("failed", { err: new Error("evil\x1b[2J\rmessage") });
