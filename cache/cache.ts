@@ -420,10 +420,8 @@ class NamespaceClient extends CacheClient implements CacheNamespace {
     const core = this.#core;
     core.checkOpen();
     throwIfAborted(options?.signal, "cache");
-    const keys = core.keys;
-    // The keys of the namespace, and the companions (cached "not found", fill lock, lock,
-    // Bloom meta) of its keys without a hash tag, which start with `prefix{` + the key.
-    const prefixes = [keys.keyPrefix, `${keys.prefix}{${keys.keyPrefix}`];
+    // Its keys, their companions and the nested namespaces' keys: nothing else starts so.
+    const prefixes = core.keys.namespacePrefixes();
     try {
       for (const prefix of prefixes) {
         for await (const batch of core.connection.scanPrefix(prefix)) {
@@ -436,7 +434,7 @@ class NamespaceClient extends CacheClient implements CacheNamespace {
         }
       }
     } finally {
-      await core.clearedPrefix(keys.keyPrefix);
+      await core.clearedPrefixes(prefixes);
     }
   }
 }

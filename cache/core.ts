@@ -250,19 +250,19 @@ export class CacheCore {
   }
 
   /**
-   * After the keys under `keyPrefix` were cleared: drops them from L1 and the fallback
+   * After the keys under `prefixes` were cleared: drops them from L1 and the fallback
    * copies, detaches their flights, and tells the other instances.
    */
-  async clearedPrefix(keyPrefix: string): Promise<void> {
-    this.#dropPrefix(keyPrefix);
+  async clearedPrefixes(prefixes: readonly string[]): Promise<void> {
+    for (const prefix of prefixes) this.#dropPrefix(prefix);
     if (!this.broadcasts) return;
     try {
       await this.connection.publish(
         this.l1Channel,
-        JSON.stringify([this.instanceId, { prefix: keyPrefix }]),
+        JSON.stringify([this.instanceId, ...prefixes.map((prefix) => ({ prefix }))]),
       );
     } catch (error) {
-      this.logger.warn("L1 invalidation broadcast failed", { keyPrefix, error });
+      this.logger.warn("L1 invalidation broadcast failed", { prefixes, error });
     }
   }
 

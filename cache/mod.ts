@@ -43,9 +43,11 @@
  *   and with `graceMs` serves it if the loader fails. Untagged values pay one byte check
  *   per read; tagged reads one MGET of their tag records, or nothing with L1, which keeps
  *   the tokens (see {@link Cache.deleteByTag}).
- * - Namespaces: `cache.namespace("users")` is a view whose keys live under `users:`;
- *   `clear()` deletes them by `SCAN MATCH` on every master and drops them from every L1
- *   (see {@link CacheNamespace.clear}).
+ * - Namespaces: `cache.namespace("users")` is a view with keys of its own (its `"1"` is
+ *   not the cache's `"users:1"`); `clear()` deletes them, and only them, by `SCAN MATCH` on
+ *   every master and drops them from every L1 (see {@link CacheNamespace.clear}). The
+ *   cache keeps its own keys (namespaces, getOrSet's companions, locks, tag records) under
+ *   `__gochat_cache:` after the prefix: a key starting so is `InvalidArgument`.
  *
  * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
  *   (`autoPipelining`, on by default; each command still settles alone), every command has

@@ -547,16 +547,18 @@ export interface CacheNamespace extends Cache {
   readonly name: string;
   /**
    * Deletes every key of the namespace (values, collections, counters, locks, getOrSet's
-   * companions, nested namespaces; also keys the cache wrote as `name:...` itself) and
-   * drops them from every instance's L1. Tag records are not keys of the namespace and stay.
+   * companions, nested namespaces) and drops them from every instance's L1. Nothing else
+   * goes: not the cache's own keys that merely look alike (`cache.set("users:1")` is no key
+   * of `namespace("users")`), not other namespaces, and not tag records (they are not keys
+   * of the namespace).
    *
-   * It runs `SCAN MATCH <prefix>name:*` (and the same for the companion keys) on every
-   * master, deleting what each batch found: the keys themselves are removed, so nothing is
-   * left behind for Redis to hold, and other calls pay nothing for namespaces. The cost is
-   * a scan of each master's whole keyspace (`SCAN` filters server-side), so clear is for
-   * rare, administrative invalidation; for frequent group invalidation use tags. A key
-   * written while clear runs may survive it; an aborted signal stops it between batches
-   * (what was deleted stays deleted).
+   * It runs `SCAN MATCH` over the namespace's part of the key layout (see
+   * {@link Cache.namespace}) on every master, deleting what each batch found: the keys
+   * themselves are removed, so nothing is left behind for Redis to hold, and other calls
+   * pay nothing for namespaces. The cost is a scan of each master's whole keyspace (`SCAN`
+   * filters server-side), so clear is for rare, administrative invalidation; for frequent
+   * group invalidation use tags. A key written while clear runs may survive it; an aborted
+   * signal stops it between batches (what was deleted stays deleted).
    *
    * @throws {InfraError} `Unavailable`, `Timeout`, `Aborted`, `Closed`.
    */
@@ -733,7 +735,11 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
   /** Sorted-set operations. */
   readonly sortedSets: SortedSets;
 
-  /** The full key Redis sees for `key` (the prefix applied), for use with {@link Cache.raw}. */
+  /**
+   * The full key Redis sees for `key` (the prefix applied), for use with {@link Cache.raw}.
+   * Every call checks its keys alike: a key must be a non-empty string that does not start
+   * with `__gochat_cache:` (where the cache keeps its own keys), else `InvalidArgument`.
+   */
   key(key: string): string;
   /** The value of `key`, or `undefined` on a miss. */
   get<T = unknown>(key: string, options?: ValueOptions): Promise<T | undefined>;
@@ -832,12 +838,13 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
   deleteByTag(tags: string | string[], options?: CallOptions): Promise<void>;
 
   /**
-   * A view of this cache whose keys live under `name:` (after the key prefix): `key` of the
-   * view is `key` of the cache with `name:` in front, so the cache still reaches them as
-   * `name:key`. Namespaces nest (`users` then `admins` is `users:admins:`). The view shares
-   * everything else with the cache (connection, L1, config, locks, metrics): its
-   * `hotReload` and `close` act on the whole cache. Tags are per namespace (see
-   * {@link Cache.deleteByTag}).
+   * A view of this cache with keys of its own: `key` of the view and `name:key` of the
+   * cache are different keys, and so are the keys of two namespaces. In Redis they live
+   * under the prefix, then `__gochat_cache:ns:name:` (`users/admins` when nested: `users`
+   * then `admins`); a caller's key may not start with `__gochat_cache:` (`InvalidArgument`),
+   * so none can meet them. Namespaces nest. The view shares everything else with the cache
+   * (connection, L1, config, locks, metrics): its `hotReload` and `close` act on the whole
+   * cache. Tags are per namespace (see {@link Cache.deleteByTag}).
    *
    * @param name 1 to 64 letters, digits, `_`, `-` or `.` (no `:`: nest instead).
    * @throws {InfraError} `InvalidArgument` for a bad name; `Closed` after close.
@@ -850,7 +857,7 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * const users = cache.namespace("users");
    * await users.set("1", { name: "Ada" });
    * await cache.set("products", []);
-   * console.assert((await cache.get("users:1")) !== undefined);
+   * console.assert((await cache.get("users:1")) === undefined); // another key
    * await users.clear();
    * console.assert((await users.get("1")) === undefined && (await cache.get("products")) !== undefined);
    * ```

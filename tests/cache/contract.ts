@@ -967,7 +967,8 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       ttlMs: 60_000,
     });
     await filter.add("x");
-    const left = await cache.raw().call("PTTL", `${cache.key("{seen}")}:bloom`);
+    const bitmap = `${cache.keyPrefix}__gochat_cache:{seen}${cache.key("{seen}")}:bloom`;
+    const left = await cache.raw().call("PTTL", bitmap);
     assert.ok(typeof left === "number" && left > 50_000, `pttl ${left}`);
   });
 
@@ -1006,6 +1007,23 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     };
     return counted;
   };
+
+  it("getOrSet, locks, Bloom filters and deletes work on keys with a } but no hash tag", async (cache) => {
+    for (const key of ["a}b", "x{}y", "}{z}"]) {
+      const options = { ttlMs: 60_000, graceMs: 60_000, negativeTtlMs: 60_000 };
+      assert.equal(await cache.getOrSet(key, () => `v ${key}`, options), `v ${key}`);
+      assert.equal(await cache.getOrSet(key, () => "again", options), `v ${key}`);
+      assert.equal(await cache.delete(key), 1);
+      assert.equal(await cache.getOrSet(key, () => undefined, options), undefined);
+      const lock = await cache.tryLock(key, { ttlMs: 10_000 });
+      assert.ok(lock, key);
+      assert.equal(await lock.release(), true);
+      const filter = cache.bloom(key, { expectedItems: 10, falsePositiveRate: 0.01 });
+      await filter.add("item");
+      assert.equal(await filter.has("item"), true);
+      await filter.clear();
+    }
+  });
 
   it("getOrSet: 1,000 concurrent callers on a cold key call the loader once", async (cache) => {
     const slow = slowLoader(50, { hot: true });
@@ -1217,7 +1235,8 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   });
 
   /** The fill lock a loader of `key` holds (as `KeySpace.companion` names it). */
-  const fillKey = (cache: Cache, key: string) => `${cache.keyPrefix}{${cache.key(key)}}:fill`;
+  const fillKey = (cache: Cache, key: string) =>
+    `${cache.keyPrefix}__gochat_cache:{${cache.key(key)}}:fill`;
   const gate = () => {
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
@@ -1873,16 +1892,21 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
 
   // --- namespaces ------------------------------------------------------------------------
 
-  it("a namespace keeps its keys under name: and the cache reaches them as name:key", async (cache) => {
+  it("a namespace's keys are its own: a root key named name:key is another key", async (cache) => {
     const users = cache.namespace("users");
     assert.equal(users.name, "users");
-    assert.equal(users.key("1"), `${cache.keyPrefix}users:1`);
+    assert.ok(users.key("1").startsWith(cache.keyPrefix), users.key("1"));
+    assert.notEqual(users.key("1"), cache.key("users:1"));
     await users.set("1", { name: "Ada" });
-    assert.deepEqual(await cache.get("users:1"), { name: "Ada" });
+    await cache.set("users:1", "root");
+    assert.deepEqual(await users.get("1"), { name: "Ada" });
+    assert.equal(await cache.get("users:1"), "root");
     const admins = users.namespace("admins");
     assert.equal(admins.name, "users:admins");
     await admins.set("2", "Grace");
-    assert.equal(await cache.get("users:admins:2"), "Grace");
+    await users.set("admins:2", "not nested");
+    assert.equal(await admins.get("2"), "Grace");
+    assert.equal(await users.get("admins:2"), "not nested");
   });
 
   it("clear drops every key of the namespace and of its nested namespaces, and nothing else", async (cache) => {
@@ -1891,12 +1915,37 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await users.hashes.set("h", { a: 1 });
     await users.increment("count");
     await users.namespace("admins").set("2", "grace");
+    const lock = await users.tryLock("1", { ttlMs: 60_000 });
+    assert.ok(lock);
     await cache.set("users2:1", "not in the namespace");
+    await cache.namespace("users2").set("1", "another namespace");
     await cache.set("other", "kept");
+    // Root keys that look like the namespace's, and a root lock on one of them.
+    await cache.set("users:1", "root");
+    await cache.set("users:admins:2", "root too");
+    const rootLock = await cache.tryLock("users:1", { ttlMs: 60_000 });
+    assert.ok(rootLock);
     await users.clear();
-    assert.equal(await cache.exists(["users:1", "users:h", "users:count", "users:admins:2"]), 0);
+    assert.equal(await users.exists(["1", "h", "count"]), 0);
+    assert.equal(await users.namespace("admins").exists("2"), 0);
+    assert.ok(await users.tryLock("1", { ttlMs: 1_000 }), "the namespace's lock went too");
     assert.equal(await cache.get("users2:1"), "not in the namespace");
+    assert.equal(await cache.namespace("users2").get("1"), "another namespace");
     assert.equal(await cache.get("other"), "kept");
+    assert.equal(await cache.get("users:1"), "root");
+    assert.equal(await cache.get("users:admins:2"), "root too");
+    assert.equal(await cache.tryLock("users:1", { ttlMs: 1_000 }), undefined, "root lock kept");
+    assert.equal(await rootLock.release(), true);
+  });
+
+  it("keys starting with the cache's reserved mark are InvalidArgument, in namespaces too", async (cache) => {
+    for (const target of [cache, cache.namespace("users")]) {
+      const error = await rejectsWith(target.set("__gochat_cache:tag:|t", 1), "InvalidArgument");
+      assert.equal(error.details.field, "key");
+      await rejectsWith(target.get("__gochat_cache:x"), "InvalidArgument");
+      await rejectsWith(target.getMany(["a", "__gochat_cache:x"]), "InvalidArgument");
+    }
+    assert.equal(await cache.set("x__gochat_cache:", 1), true);
   });
 
   it("clear also ends the namespace's cached not-found entries", async (cache) => {
