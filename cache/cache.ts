@@ -14,7 +14,6 @@ import { type Command, command, type Connection } from "./connection.ts";
 import { CacheCore, type CacheSettings, repliesOf } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { GetOrSet } from "./get_or_set.ts";
-import { companionsOf } from "./keys.ts";
 import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
@@ -28,7 +27,20 @@ import {
   type TagPair,
   wrapEntry,
 } from "./tags.ts";
-import { counterStep, expireCommands, sendStep, setCommand, ttlFromReply } from "./strings.ts";
+import {
+  counterStep,
+  countLive,
+  deleteCommand,
+  expireCommand,
+  expireOutcome,
+  type KnownEntry,
+  probeCommand,
+  probed,
+  sendSet,
+  sendStep,
+  setCommand,
+  ttlOutcome,
+} from "./strings.ts";
 import type {
   BloomFilter,
   BloomOptions,
@@ -57,14 +69,7 @@ import type {
   ValueOptions,
 } from "./types.ts";
 import { createScript } from "./user_script.ts";
-import {
-  checkCodec,
-  checkFinite,
-  checkTtl,
-  decodeReply,
-  parseInteger,
-  parseScore,
-} from "./validate.ts";
+import { checkCodec, checkFinite, checkTtl, decodeReply, parseScore } from "./validate.ts";
 
 /** What a cache and its namespace views share: the closing of the one cache they are. */
 interface Shared {
@@ -166,9 +171,12 @@ class CacheClient implements Cache {
       // Read before the write: an invalidation racing this set leaves the entry invalid.
       pairs = await core.tags.pairs(core.keys, tags, options.signal);
     }
-    const cmd = setCommand(core, key, value, options, codec, pairs);
     const full = [core.keys.full(key)];
-    return (await core.write(full, () => core.connection.call(cmd), options.signal)) !== null;
+    const send = (cmd: Command) =>
+      core.write(full, () => core.connection.call(cmd), options.signal);
+    const build = (known?: KnownEntry) =>
+      setCommand(core, key, value, options, codec, pairs, known);
+    return await sendSet(core, send, build, options.signal);
   }
 
   async getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]> {
@@ -257,59 +265,50 @@ class CacheClient implements Cache {
   async delete(keys: string | string[], options?: CallOptions): Promise<number> {
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
-    // getOrSet's companions (a cached "not found", a fill lock) go with the key.
-    const companions = full.flatMap((key) => companionsOf(core.keys, key));
-    const userCommands = core.groupBySlot(full).map((group) => {
-      const groupKeys = group.map((i) => full[i]);
-      return command("DEL", groupKeys, groupKeys[0]);
-    });
-    const companionCommands = core.groupBySlot(companions).map((group) => {
-      const groupKeys = group.map((i) => companions[i]);
-      return command("DEL", groupKeys, groupKeys[0]);
-    });
+    // Per slot, one script deletes each key with getOrSet's companions (a cached "not
+    // found", a grace marker, a fill lock) and says which held a tagged entry.
+    const commands = core.groupBySlot(full).map((group) =>
+      deleteCommand(core, group.map((i) => full[i]))
+    );
     const replies = await core.write(
       full,
-      () => core.connection.batch([...userCommands, ...companionCommands]).then(repliesOf),
+      () => core.connection.batch(commands).then(repliesOf),
       options?.signal,
-      [], // the companions go in the same batch
+      [], // the companions go in the same script
     );
-    return replies.slice(0, userCommands.length).reduce<number>(
-      (sum, r) => sum + parseInteger(r),
-      0,
-    );
+    return await countLive(core, replies.flatMap(probed), options?.signal);
   }
 
   async exists(keys: string | string[], options?: CallOptions): Promise<number> {
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
-    const groups = core.groupBySlot(full);
-    const replies = await Promise.all(groups.map((group) => {
-      const groupKeys = group.map((i) => full[i]);
-      return core.send(command("EXISTS", groupKeys, groupKeys[0]), options?.signal);
-    }));
-    return replies.reduce<number>((sum, reply) => sum + parseInteger(reply), 0);
+    const replies = await Promise.all(
+      core.groupBySlot(full).map((group) =>
+        core.send(probeCommand(group.map((i) => full[i]), "e"), options?.signal)
+      ),
+    );
+    return await countLive(core, replies.flatMap(probed), options?.signal);
   }
 
   async expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
     const core = this.#core;
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
-    const commands = expireCommands(full, ttl);
-    const replies = await core.write(
+    const cmd = expireCommand(core, full, ttl);
+    const reply = await core.write(
       [full],
-      () =>
-        commands.length === 1
-          ? core.connection.call(commands[0]).then((reply) => [reply])
-          : core.connection.batch(commands).then(repliesOf),
+      () => core.connection.call(cmd),
       options?.signal,
       [], // an expiry gives no value: a cached "not found" stays
     );
-    return parseInteger(replies[replies.length - 1]) === 1;
+    return await expireOutcome(core, reply, ttl, options?.signal);
   }
 
   async ttl(key: string, options?: CallOptions): Promise<number | undefined> {
-    const full = this.#core.keys.full(key);
-    return ttlFromReply(await this.#core.send(command("PTTL", [full], full), options?.signal));
+    const core = this.#core;
+    const full = core.keys.full(key);
+    const reply = await core.send(probeCommand([full], "t"), options?.signal);
+    return await ttlOutcome(core, probed(reply)[0], options?.signal);
   }
 
   async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {

@@ -26,7 +26,7 @@
  *   holds the per-key lock and the key did not change meanwhile). Fail-safe: with
  *   `graceMs`, a value that expired no more than that long ago answers instead of the
  *   loader's error or hard timeout, and the loader backs off for `graceBackoffMs` in every
- *   process; `softTimeoutMs` answers a slow load with that value while the load lands in
+ *   process (`delete` and `expire` end a value's grace: it is never served back); `softTimeoutMs` answers a slow load with that value while the load lands in
  *   the background; `hardTimeoutMs` abandons a loader (`Timeout`, its signal aborted,
  *   nothing stored); a caller's `signal` ends only its own wait. While Redis cannot be
  *   reached, values in grace are served from this process's copies only with L1 on (see
@@ -40,7 +40,9 @@
  *   (lazy: a tag's record holds a random token each invalidation replaces, an entry keeps
  *   the tokens its tags had when it was written, a read whose tokens are stale is a miss;
  *   no clock is read). An invalidated entry counts as expired: getOrSet loads it again,
- *   and with `graceMs` serves it if the loader fails. Untagged values pay one byte check
+ *   and with `graceMs` serves it if the loader fails; every other read of the cache
+ *   (`exists`, `ttl`, `expire`, `delete`'s count, `set`'s conditions) takes it for a
+ *   missing one. Untagged values pay one byte check
  *   per read; tagged reads one MGET of their tag records, or nothing with L1, which keeps
  *   the tokens (see {@link Cache.deleteByTag}).
  * - Namespaces: `cache.namespace("users")` is a view with keys of its own (its `"1"` is

@@ -219,24 +219,31 @@ export class TagRecords {
     codec: Codec,
     signal?: AbortSignal,
   ): Promise<(T | undefined)[]> {
-    const out: (T | undefined)[] = new Array(values.length).fill(undefined);
-    let tagged: [number, Entry][] | undefined;
-    values.forEach((data, i) => {
-      if (data === null) return;
-      const entry = readEntry(data);
-      if (entry.pairs.length === 0) out[i] = decodeValue(entry.payload, codec) as T;
-      else (tagged ??= []).push([i, entry]);
-    });
-    if (tagged === undefined) return out;
-    const recordKeys = [...new Set(tagged.flatMap(([, entry]) => entry.pairs.map(([key]) => key)))];
+    const entries = values.map((data) => data === null ? undefined : readEntry(data));
+    const valid = await this.#check(entries.map((entry) => entry?.pairs ?? NO_PAIRS), signal);
+    return entries.map((entry, i) =>
+      entry !== undefined && valid[i] ? decodeValue(entry.payload, codec) as T : undefined
+    );
+  }
+
+  /**
+   * Per tag header of an entry (as the cache's scripts return it; `""` for an untagged
+   * entry or none), whether the entry is still valid. One look-up for all of them.
+   */
+  validHeaders(headers: readonly string[], signal?: AbortSignal): Promise<boolean[]> {
+    return this.#check(headers.map((h) => h === "" ? NO_PAIRS : readEntry(h).pairs), signal);
+  }
+
+  /** Per list of pairs, whether none of its tags was invalidated (one look-up for all). */
+  async #check(
+    lists: readonly (readonly TagPair[])[],
+    signal?: AbortSignal,
+  ): Promise<boolean[]> {
+    if (lists.every((pairs) => pairs.length === 0)) return lists.map(() => true);
+    const recordKeys = [...new Set(lists.flatMap((pairs) => pairs.map(([key]) => key)))];
     const tokens = await this.current(recordKeys, signal);
     const current = new Map(recordKeys.map((key, i) => [key, tokens[i]]));
-    for (const [i, entry] of tagged) {
-      if (entry.pairs.every(([key, token]) => current.get(key) === token)) {
-        out[i] = decodeValue(entry.payload, codec) as T;
-      }
-    }
-    return out;
+    return lists.map((pairs) => pairs.every(([key, token]) => current.get(key) === token));
   }
 
   /**

@@ -110,7 +110,9 @@ export interface GetOrSetConfig {
    *
    * The value lives this much longer in Redis, and a marker beside it records its grace
    * period, so every reader agrees when it expired (a later `set`, `increment`, script or
-   * `delete` ends the marker with the value it replaces). An expired value is loaded again
+   * `delete` ends the marker with the value it replaces; `expire` ends it and leaves the
+   * value: a value deleted or given a TTL by `expire` is never served from grace). An
+   * expired value is loaded again
    * as on a miss, one loader across processes; the callers get the fallback only if the
    * loader fails, hits `hardTimeoutMs` or takes longer than `softTimeoutMs`, and only if
    * the value expired no more than their own `graceMs` ago. Plain `get` and `ttl` see the
@@ -276,9 +278,9 @@ export interface ValueOptions extends CallOptions {
 export interface SetOptions extends ValueOptions {
   /** Time to live in ms; 0 = no expiry; default `config.defaultTtlMs`. */
   ttlMs?: number;
-  /** Write only when the key does not exist (`NX`). */
+  /** Write only when the key does not exist (`NX`; a tag-invalidated entry does not). */
   ifAbsent?: boolean;
-  /** Write only when the key exists (`XX`). */
+  /** Write only when the key exists (`XX`; a tag-invalidated entry does not). */
   ifPresent?: boolean;
   /** Keep the key's current TTL instead of setting one (`KEEPTTL`). */
   keepTtl?: boolean;
@@ -756,15 +758,27 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
     options?: SetManyOptions,
   ): Promise<void>;
   /**
-   * Deletes keys; resolves to how many existed. A cached "not found" of getOrSet goes too,
-   * and a getOrSet load in flight for the key will not store what it read before.
+   * Deletes keys; resolves to how many existed (a tag-invalidated entry did not, though it
+   * is deleted too). getOrSet's companions go with each key in one atomic step: a cached
+   * "not found", the grace period (a deleted value is never served as a fallback), and the
+   * fill lock (a getOrSet load in flight for the key will not store what it read before).
    */
   delete(keys: string | string[], options?: CallOptions): Promise<number>;
-  /** How many of `keys` exist (a key given twice counts twice). */
+  /** How many of `keys` exist (a key given twice counts twice; a tag-invalidated entry does not). */
   exists(keys: string | string[], options?: CallOptions): Promise<number>;
-  /** Sets the TTL of a key (0 removes it); resolves to false when the key does not exist. */
+  /**
+   * Sets the TTL of a key (0 removes it); resolves to false when the key does not exist (a
+   * tag-invalidated entry does not). The key then lives exactly that long: a value getOrSet
+   * stored with `graceMs` loses its grace period (nothing serves it once the TTL ran out).
+   * A tagged entry must still expire within 30 days: 0 or more is `InvalidArgument` for it
+   * (nothing changes).
+   */
   expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean>;
-  /** The remaining TTL in ms, `Infinity` when the key has none, `undefined` when it is missing. */
+  /**
+   * The remaining TTL in ms, `Infinity` when the key has none, `undefined` when it is missing
+   * (or holds a tag-invalidated entry). For a value getOrSet stored with `graceMs`, its whole
+   * life in Redis, grace included.
+   */
   ttl(key: string, options?: CallOptions): Promise<number | undefined>;
   /**
    * Adds `by` (default 1; may be negative or fractional) to a counter; returns the new value.
@@ -800,9 +814,17 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * invalidation): each tag has a record in Redis holding a random token that this call
    * replaces; an entry keeps the tokens its tags had when it was written and is valid while
    * they are still current. No clock is read, so clock skew between processes cannot
-   * matter. The entries stay in Redis until they expire or are written again: `exists`,
-   * `ttl`, `raw()` and scripts still see them, and so do `hashes`/`sets`/`sortedSets`
-   * (which take no tags).
+   * matter.
+   *
+   * Every read of the cache takes an invalidated entry for a missing one: `get`, `getMany`,
+   * `exists`, `ttl`, `expire` (false, nothing to extend), the count of `delete`, the
+   * conditions of `set` (`ifAbsent` writes, `ifPresent` does not), and their pipeline forms.
+   * The entries stay in Redis until they expire, are written again or deleted; they are not
+   * removed when read (that would cost every such read a compare-and-delete, and would drop
+   * the fallback a getOrSet with grace keeps). So what reads Redis past the cache's codec
+   * still sees them: `raw()`, scripts, and writes that need a number or a collection at the
+   * key (`increment`, `hashes`, `sets`, `sortedSets` meet a string there: `Conflict`, as
+   * for any value that is not theirs).
    *
    * Fail-safe: an invalidated entry counts as expired, not deleted. A `getOrSet` with
    * `graceMs` keeps it as its fallback if it was stored with grace (it then lives in Redis

@@ -1529,6 +1529,34 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.getOrSet("ghost", () => "never", options), undefined);
   });
 
+  it("delete ends grace: a deleted value is never served as a fallback", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    assert.equal(await cache.delete("user:1"), 1);
+    await assert.rejects(cache.getOrSet("user:1", failing({ loads: 0 }), graced), /database down/);
+    assert.equal(await cache.getOrSet("fresh", () => "v1", graced), "v1");
+    assert.deepEqual(await cache.pipeline().delete("fresh").exec(), [1]);
+    await sleep(150);
+    await assert.rejects(cache.getOrSet("fresh", failing({ loads: 0 }), graced), /database down/);
+  });
+
+  it("expire ends grace: the value is fresh for the new TTL, then gone without a fallback", async (cache) => {
+    const options = { ttlMs: 60_000, graceMs: 60_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("user:1", () => "v1", options), "v1");
+    assert.equal(await cache.expire("user:1", 200), true);
+    const left = (await cache.ttl("user:1"))!;
+    assert.ok(left > 0 && left <= 200, `the key's whole life is the new TTL: ${left}`);
+    const counter = { loads: 0 };
+    assert.equal(await cache.getOrSet("user:1", failing(counter), options), "v1", "fresh");
+    assert.equal(counter.loads, 0);
+    await sleep(300);
+    await assert.rejects(cache.getOrSet("user:1", failing(counter), options), /database down/);
+    // The same through a pipeline, and for a value already in grace.
+    await expiredInGrace(cache, "user:2");
+    assert.deepEqual(await cache.pipeline().expire("user:2", 100).exec(), [true]);
+    await sleep(200);
+    await assert.rejects(cache.getOrSet("user:2", failing(counter), graced), /database down/);
+  });
+
   it("a value written by set is fresh for its whole TTL to getOrSet with graceMs", async (cache) => {
     const options = { ttlMs: 60_000, graceMs: 3_600_000, jitter: 0 };
     assert.equal(await cache.getOrSet("user:1", () => "loaded", options), "loaded");
@@ -1666,12 +1694,72 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.get("post"), undefined);
   });
 
-  it("deleteByTag leaves the entries in Redis (lazy): exists still counts them", async (cache) => {
-    await cache.set("a", 1, tagged(["t"]));
-    await cache.set("b", 2, tagged(["t"]));
+  it("a tag-invalidated entry is missing to exists, ttl, expire and delete, though still in Redis", async (cache) => {
+    await cache.set("{x}:a", 1, tagged(["t"]));
+    await cache.set("{x}:b", 2, tagged(["u"]));
+    await cache.set("{x}:c", 3);
     await cache.deleteByTag(["t"]);
-    assert.equal(await cache.exists(["a", "b"]), 2);
-    assert.equal(await cache.get("a"), undefined);
+    assert.equal(await cache.exists(["{x}:a", "{x}:b", "{x}:c", "{x}:a"]), 2);
+    assert.equal(await cache.exists("{x}:a"), 0);
+    assert.equal(await cache.ttl("{x}:a"), undefined);
+    assert.ok((await cache.ttl("{x}:b"))! > 50_000);
+    assert.equal(await cache.expire("{x}:a", 30_000), false);
+    assert.equal(await cache.expire("{x}:b", 30_000), true);
+    // Lazy: the entry stays in Redis until it expires (raw reads see it).
+    assert.equal(await cache.raw().call("EXISTS", cache.key("{x}:a")), 1);
+    const results = await cache.pipeline()
+      .exists("{x}:a").exists("{x}:b").ttl("{x}:a").expire("{x}:a", 1_000).exec();
+    assert.deepEqual(results, [false, true, undefined, false]);
+    assert.equal(await cache.delete(["{x}:a", "{x}:b", "{x}:c"]), 2);
+    assert.equal(await cache.raw().call("EXISTS", cache.key("{x}:a")), 0, "delete removed it");
+    await cache.set("{x}:d", 4, tagged(["t"]));
+    await cache.deleteByTag("t");
+    assert.deepEqual(await cache.pipeline().delete("{x}:d").exec(), [0]);
+  });
+
+  it("a conditional set takes a tag-invalidated entry for a missing one, directly and in pipelines", async (cache) => {
+    await cache.set("k", "old", tagged(["t"]));
+    assert.equal(await cache.set("k", "x", { ifAbsent: true }), false, "valid: present");
+    assert.equal(await cache.set("k", "y", { ifPresent: true, ttlMs: 60_000 }), true);
+    assert.equal(await cache.get("k"), "y");
+    await cache.set("k", "old", tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    assert.equal(await cache.set("k", "z", { ifPresent: true }), false, "invalidated: missing");
+    assert.equal(await cache.raw().call("GET", cache.key("k")) !== '"z"', true);
+    assert.equal(await cache.set("k", "new", { ifAbsent: true, ttlMs: 60_000 }), true);
+    assert.equal(await cache.get("k"), "new");
+    // A tagged conditional set over an invalidated entry of the same tag.
+    await cache.set("k2", "old", tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    assert.equal(await cache.set("k2", "new", { ...tagged(["t"]), ifAbsent: true }), true);
+    assert.equal(await cache.get("k2"), "new");
+    await cache.deleteByTag(["t"]);
+    const results = await cache.pipeline()
+      .set("k2", "p1", { ifPresent: true })
+      .set("k2", "p2", { ifAbsent: true, ttlMs: 60_000 })
+      .get("k2")
+      .exec();
+    assert.equal(results[0], false);
+    assert.equal(results[1], true);
+    assert.equal(await cache.get("k2"), "p2");
+  });
+
+  it("expire refuses a TTL that would let a tagged entry outlive its tags", async (cache) => {
+    await cache.set("k", 1, tagged(["t"]));
+    for (const ttl of [0, 31 * 24 * 3_600_000]) {
+      const error = await rejectsWith(cache.expire("k", ttl), "InvalidArgument");
+      assert.equal(error.details.field, "ttlMs");
+      await assert.rejects(cache.pipeline().expire("k", ttl).exec(), (e: unknown) => {
+        assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+        return true;
+      });
+    }
+    const left = (await cache.ttl("k"))!;
+    assert.ok(left > 50_000 && left <= 60_000, `unchanged: ${left}`);
+    assert.equal(await cache.expire("k", 10_000), true);
+    // Once invalidated it is missing: nothing to refuse.
+    await cache.deleteByTag("t");
+    assert.equal(await cache.expire("k", 0), false);
   });
 
   it("an entry written after deleteByTag of its tag is valid", async (cache) => {
