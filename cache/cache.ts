@@ -24,6 +24,7 @@ import {
   isWrapped,
   payloadOf,
   readEntry,
+  refuseTags,
   type TagPair,
   wrapEntry,
 } from "./tags.ts";
@@ -231,15 +232,22 @@ class CacheClient implements Cache {
     const pairs = Array.isArray(entries) ? entries : Object.entries(entries);
     if (pairs.length === 0) throw invalidArgument("entries must not be empty", "entries");
     const ttl = checkTtl(options.ttlMs ?? core.settings.defaultTtlMs);
+    const tags = checkTags(options.tags);
+    if (tags !== undefined) checkTaggedLife(ttl);
     const full: string[] = [];
-    const data: Encoded[] = [];
+    const encoded: Encoded[] = [];
     pairs.forEach((pair, i) => {
       if (!Array.isArray(pair) || pair.length !== 2) {
         throw invalidArgument(`entries[${i}] must be a [key, value] pair`, `entries[${i}]`);
       }
       full.push(core.keys.full(pair[0], `entries[${i}] key`));
-      data.push(wrapEntry(encodeValue(pair[1], codec, `entries[${i}][1]`), undefined));
+      encoded.push(encodeValue(pair[1], codec, `entries[${i}][1]`));
     });
+    // As for set: the tags' tokens are read before the write, once for every entry.
+    const tagPairs = tags === undefined
+      ? undefined
+      : await core.tags.pairs(core.keys, tags, options.signal);
+    const data = encoded.map((value) => wrapEntry(value, tagPairs));
     const commands: Command[] = core.groupBySlot(full).map((group) => {
       const keys = group.map((i) => full[i]);
       const values = group.map((i) => data[i]);
@@ -313,6 +321,7 @@ class CacheClient implements Cache {
 
   async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {
     const core = this.#core;
+    refuseTags(options, "increment");
     const full = core.keys.full(key);
     checkFinite(by, "by");
     const ttl = checkTtl(options.ttlMs ?? 0);

@@ -26,17 +26,20 @@
  *   holds the per-key lock and the key did not change meanwhile). Fail-safe: with
  *   `graceMs`, a value that expired no more than that long ago answers instead of the
  *   loader's error or hard timeout, and the loader backs off for `graceBackoffMs` in every
- *   process (`delete` and `expire` end a value's grace: it is never served back); `softTimeoutMs` answers a slow load with that value while the load lands in
- *   the background; `hardTimeoutMs` abandons a loader (`Timeout`, its signal aborted,
- *   nothing stored); a caller's `signal` ends only its own wait. While Redis cannot be
+ *   process (`delete` and `expire` end a value's grace: it is never served back);
+ *   `softTimeoutMs` answers a slow load with that value while the load lands in the
+ *   background; `hardTimeoutMs` abandons a loader (`Timeout`, its signal aborted, nothing
+ *   stored); a caller's `signal` ends only its own wait. While Redis cannot be
  *   reached, values in grace are served from this process's copies only with L1 on (see
  *   {@link GetOrSetConfig.graceMs}). An optional in-process
  *   L1 with invalidation of the other instances' L1 over pub/sub, bypassed while this
  *   instance cannot hear the invalidations; another instance's L1 may serve the old value
  *   for the few milliseconds an invalidation takes (see `L1Config.enabled`).
  *
- * - Tags: `set` and `getOrSet` take `tags`, and `cache.deleteByTag(tags)` invalidates
- *   every entry carrying one of them in every process, with one small write per tag
+ * - Tags: `set`, `setMany` and `getOrSet` take `tags` (hashes, sets, sorted sets and
+ *   counters refuse them with `InvalidArgument`: they have no envelope to keep them in),
+ *   and `cache.deleteByTag(tags)` invalidates every entry carrying one of them in every
+ *   process, with one small write per tag
  *   (lazy: a tag's record holds a random token each invalidation replaces, an entry keeps
  *   the tokens its tags had when it was written, a read whose tokens are stale is a miss;
  *   no clock is read). An invalidated entry counts as expired: getOrSet loads it again,

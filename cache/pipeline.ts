@@ -13,7 +13,7 @@ import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
 import * as strings from "./strings.ts";
 import { toCacheError } from "./errors.ts";
-import { isWrapped } from "./tags.ts";
+import { isWrapped, refuseTags } from "./tags.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
   checkCodec,
@@ -49,7 +49,10 @@ class Pending {
 /** {@link Cache.pipeline}. */
 export function createPipeline(core: CacheCore): Pipeline {
   const queue: Queued[] = [];
-  const codecOf = (options?: { codec?: Codec }) => checkCodec(options?.codec, core.settings.codec);
+  const codecOf = (options?: { codec?: Codec }) => {
+    refuseTags(options, "a pipeline");
+    return checkCodec(options?.codec, core.settings.codec);
+  };
   const push = (queued: Queued) => {
     queue.push(queued);
     return pipeline;

@@ -81,6 +81,25 @@ export function checkTags(tags: unknown, field = "tags"): string[] | undefined {
   return [...new Set(tags as string[])];
 }
 
+/**
+ * Throws `InvalidArgument` (naming `tags`) when `options` carry `tags` (a caller without
+ * types may pass them anywhere): only string values written by `set`, `setMany` or
+ * `getOrSet` keep tags, in an envelope around the value; a hash, set, sorted set or
+ * counter has none, and silently ignoring the tags would leave entries that deleteByTag
+ * cannot reach. `what` names the call.
+ */
+export function refuseTags(options: unknown, what: string): void {
+  if (
+    options !== null && typeof options === "object" &&
+    (options as { tags?: unknown }).tags !== undefined
+  ) {
+    throw invalidArgument(
+      `${what} takes no tags: only values written by set, setMany or getOrSet carry tags (a hash, set, sorted set or counter has no envelope to keep them in)`,
+      "tags",
+    );
+  }
+}
+
 /** Throws `InvalidArgument` unless a tagged entry with this Redis lifetime expires in time. */
 export function checkTaggedLife(lifeMs: number, field = "ttlMs"): void {
   if (lifeMs === 0 || lifeMs > MAX_TAGGED_LIFE_MS) {

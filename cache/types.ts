@@ -297,6 +297,11 @@ export interface SetOptions extends ValueOptions {
 export interface SetManyOptions extends ValueOptions {
   /** Time to live in ms of every entry; 0 = no expiry; default `config.defaultTtlMs`. */
   ttlMs?: number;
+  /**
+   * Tags of every entry, as {@link SetOptions.tags} (a tagged entry must expire within 30
+   * days: `ttlMs` 0 is refused). Their state is read once before the write.
+   */
+  tags?: string[];
 }
 
 /** Options of {@link Cache.increment}. */
@@ -343,7 +348,10 @@ export interface SortedSetAddOptions extends ValueOptions {
   onlyLess?: boolean;
 }
 
-/** Hash operations. Field names are strings; field values go through the codec. */
+/**
+ * Hash operations. Field names are strings; field values go through the codec. Hashes take
+ * no `tags` (nor do sets, sorted sets and counters): passing them is `InvalidArgument`.
+ */
 export interface Hashes {
   /** The value of `field`, or `undefined` when the key or field is missing. */
   get<T = unknown>(key: string, field: string, options?: ValueOptions): Promise<T | undefined>;
@@ -802,8 +810,8 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
 
   /**
-   * Invalidates every entry carrying any of `tags` (given to `set` or `getOrSet`), in every
-   * process: from now on a read of such an entry written before this call is a miss
+   * Invalidates every entry carrying any of `tags` (given to `set`, `setMany` or
+   * `getOrSet`), in every process: from now on a read of such an entry written before this call is a miss
    * (`get`, `getMany` and pipeline `get` resolve to `undefined`, `getOrSet` loads it again,
    * one loader across processes), and so is its cached "not found". An entry whose value
    * was being loaded or written while this call ran counts as written before it (the

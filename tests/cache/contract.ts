@@ -1967,6 +1967,55 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await rejectsWith(cache.deleteByTag(undefined as unknown as string[]), "InvalidArgument");
   });
 
+  it("setMany takes tags for every entry, across slots", async (cache) => {
+    await cache.setMany({ a: 1, b: 2, c: 3 }, tagged(["batch"]));
+    await cache.setMany({ d: 4 }, tagged(["other"]));
+    assert.deepEqual(await cache.getMany(["a", "b", "c", "d"]), [1, 2, 3, 4]);
+    await cache.deleteByTag("batch");
+    assert.deepEqual(await cache.getMany(["a", "b", "c", "d"]), [
+      undefined,
+      undefined,
+      undefined,
+      4,
+    ]);
+    assert.equal(await cache.exists(["a", "b", "c", "d"]), 1);
+    await cache.setMany([["a", "again"]], tagged(["batch"]));
+    assert.equal(await cache.get("a"), "again");
+    for (const options of [{ ttlMs: 0, tags: ["t"] }, { ttlMs: 1_000, tags: [] }]) {
+      await rejectsWith(cache.setMany({ e: 5 }, options), "InvalidArgument");
+    }
+    assert.equal(await cache.exists("e"), 0);
+  });
+
+  it("collections and counters refuse tags with InvalidArgument and write nothing", async (cache) => {
+    const tags = { tags: ["t"] } as Record<string, unknown>;
+    const calls: [string, () => Promise<unknown>][] = [
+      ["hashes.set", () => cache.hashes.set("h", { f: 1 }, tags)],
+      ["hashes.increment", () => cache.hashes.increment("h", "f", 1, tags)],
+      ["sets.add", () => cache.sets.add("s", ["m"], tags)],
+      ["sortedSets.add", () => cache.sortedSets.add("z", [{ member: "m", score: 1 }], tags)],
+      ["sortedSets.increment", () => cache.sortedSets.increment("z", "m", 1, tags)],
+      ["increment", () => cache.increment("n", 1, tags)],
+      ["pipeline.hashSet", () => cache.pipeline().hashSet("h", { f: 1 }, tags).exec()],
+      ["pipeline.setAdd", () => cache.pipeline().setAdd("s", ["m"], tags).exec()],
+      [
+        "pipeline.sortedSetAdd",
+        () => cache.pipeline().sortedSetAdd("z", [{ member: "m", score: 1 }], tags).exec(),
+      ],
+    ];
+    for (const [what, call] of calls) {
+      let error: unknown;
+      try {
+        await call();
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(InfraError.is(error, "InvalidArgument"), `${what}: ${error}`);
+      assert.equal((error as InfraError).details.field, "tags", what);
+    }
+    assert.equal(await cache.exists(["h", "s", "z", "n"]), 0);
+  });
+
   it("tags belong to a namespace: deleteByTag elsewhere leaves its entries alone", async (cache) => {
     const users = cache.namespace("users");
     await users.set("1", "ada", tagged(["t"]));
