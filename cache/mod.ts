@@ -29,12 +29,13 @@
  *   process (`delete` and `expire` end a value's grace: it is never served back);
  *   `softTimeoutMs` answers a slow load with that value while the load lands in the
  *   background; `hardTimeoutMs` abandons a loader (`Timeout`, its signal aborted, nothing
- *   stored); a caller's `signal` ends only its own wait. While Redis cannot be
- *   reached, values in grace are served from this process's copies only with L1 on (see
- *   {@link GetOrSetConfig.graceMs}). An optional in-process
- *   L1 with invalidation of the other instances' L1 over pub/sub, bypassed while this
- *   instance cannot hear the invalidations; another instance's L1 may serve the old value
- *   for the few milliseconds an invalidation takes (see `L1Config.enabled`).
+ *   stored); a caller's `signal`, grace and timeouts govern only its own wait (callers
+ *   share the load, its value, TTL and tags; see {@link Cache.getOrSet}). While Redis
+ *   cannot be reached, values in grace are served from this process's copies only with L1
+ *   on (see {@link GetOrSetConfig.graceMs}). An optional in-process L1 with invalidation
+ *   of the other instances' L1 over pub/sub, bypassed while this instance cannot hear the
+ *   invalidations; another instance's L1 may serve the old value for the few milliseconds
+ *   an invalidation takes (see `L1Config.enabled`).
  *
  * - Tags: `set`, `setMany` and `getOrSet` take `tags` (hashes, sets, sorted sets and
  *   counters refuse them with `InvalidArgument`: they have no envelope to keep them in),

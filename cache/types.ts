@@ -148,7 +148,9 @@ export interface GetOrSetConfig {
   softTimeoutMs: number;
   /**
    * A loader still running after this long is abandoned (its signal aborts, nothing is
-   * stored) and the callers get `Timeout` (or the fallback, within grace); 0 = off.
+   * stored) and the callers get `Timeout` (or the fallback, within grace); 0 = off. A
+   * caller waiting for another loader (of another process, or of a caller here with other
+   * options) gives up after this long too, with the same outcome, and that loader goes on.
    * Must be longer than `softTimeoutMs` when both are set.
    */
   hardTimeoutMs: number;
@@ -690,14 +692,17 @@ export interface GetOrSetOptions extends ValueOptions {
   graceBackoffMs?: number;
   /** With a fallback at hand, how long to wait for the loader before serving the fallback. */
   softTimeoutMs?: number;
-  /** How long the loader may run before it is abandoned with `Timeout`; 0 = no limit. */
+  /**
+   * How long the loader may run before it is abandoned with `Timeout`, and how long this
+   * caller waits for another one (see {@link GetOrSetConfig.hardTimeoutMs}); 0 = no limit.
+   */
   hardTimeoutMs?: number;
   /**
    * Tags of the loaded entry (and of its cached "not found"), for
    * {@link Cache.deleteByTag}: 1 to 64 non-empty strings of at most 256 characters. The
    * entry must expire within 30 days (`ttlMs` + `staleWhileRevalidateMs` + `graceMs`, and
    * `negativeTtlMs`; `ttlMs` 0 is refused). The tags are those of the call that loads:
-   * callers joining a load in flight share its entry.
+   * callers joining a load in flight share its entry (see {@link Cache.getOrSet}).
    */
   tags?: string[];
 }
@@ -806,6 +811,17 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * the older read out (the callers of that load still get what it returned). When Redis
    * fails after the loader ran, the callers get the loaded value all the same (uncached;
    * logged and counted as `cache.get_or_set.fill_failures`).
+   *
+   * What concurrent callers share: the load, and so the loaded value and how it is stored
+   * (`ttlMs`, `negativeTtlMs`, `jitter`, `staleWhileRevalidateMs`, `lockTtlMs`,
+   * `graceBackoffMs`, `tags`: those of the call that runs the loader, in whatever
+   * process). What stays each caller's own: its `signal` (it ends that caller's wait, never
+   * the load), `codec`, and how it waits: `graceMs` (which fallback it accepts),
+   * `softTimeoutMs`, `hardTimeoutMs` and `waitTimeoutMs`. Callers in one process that agree
+   * on these share one flight (one script call for all; a joiner's timeouts run from the
+   * flight's start, so it never waits longer than they allow); a caller that differs flies
+   * apart and waits for the load as another process would, so it gets its own fallback or
+   * `Timeout` without cancelling the load.
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
 

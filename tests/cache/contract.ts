@@ -1492,33 +1492,99 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.getOrSet("slow", slowLoader(1_000, "late").loader, options), "v1");
   });
 
+  /** A loader that returns "shared" once opened, recording its calls and its signal. */
+  const gatedLoader = () => {
+    const slow = gate();
+    const held = {
+      loads: 0,
+      signal: undefined as AbortSignal | undefined,
+      open: slow.open,
+      loader: async (context: { signal: AbortSignal }) => {
+        held.loads++;
+        held.signal = context.signal;
+        await slow.opened;
+        return "shared";
+      },
+    };
+    return held;
+  };
+
   it("getOrSet: a caller's signal aborting mid-load stops only its wait; the shared load serves the others and is stored", async (cache) => {
     const other = await open({ keyPrefix: cache.keyPrefix });
     try {
       const controller = new AbortController();
-      const slow = gate();
-      let loads = 0;
-      let loaderSignal: AbortSignal | undefined;
-      const loader = async (context: { signal: AbortSignal }) => {
-        loads++;
-        loaderSignal = context.signal;
-        await slow.opened;
-        return "shared";
-      };
-      const aborted = cache.getOrSet("k", loader, { signal: controller.signal });
+      const held = gatedLoader();
+      const aborted = cache.getOrSet("k", held.loader, { signal: controller.signal });
       await whileLoading(cache, "k");
-      const sameProcess = cache.getOrSet("k", loader);
-      const otherProcess = other.getOrSet("k", loader);
+      const sameProcess = cache.getOrSet("k", held.loader);
+      const otherProcess = other.getOrSet("k", held.loader);
       controller.abort();
       await rejectsWith(aborted, "Aborted");
-      assert.equal(loaderSignal?.aborted, false);
-      slow.open();
+      assert.equal(held.signal?.aborted, false);
+      held.open();
       assert.deepEqual(await Promise.all([sameProcess, otherProcess]), ["shared", "shared"]);
-      assert.equal(loads, 1);
+      assert.equal(held.loads, 1);
       assert.equal(await cache.get("k"), "shared");
     } finally {
       await other.close();
     }
+  });
+
+  /** How `promise` settled within `ms`: its value, its error, or "pending". */
+  const settledWithin = (promise: Promise<unknown>, ms: number) =>
+    Promise.race([
+      promise.then((value) => ({ value }), (error) => ({ error })),
+      sleep(ms).then(() => "pending" as const),
+    ]);
+
+  it("getOrSet: a caller joining a load with a shorter hardTimeoutMs gives up alone; the load goes on", async (cache) => {
+    const held = gatedLoader();
+    const first = cache.getOrSet("k", held.loader);
+    await whileLoading(cache, "k");
+    const started = Date.now();
+    const joined = await settledWithin(
+      cache.getOrSet("k", held.loader, { hardTimeoutMs: 100 }),
+      2_000,
+    );
+    assert.ok(typeof joined === "object" && "error" in joined, `the joiner ${String(joined)}`);
+    assert.ok(InfraError.is(joined.error, "Timeout"), String(joined.error));
+    assert.match((joined.error as Error).message, /hardTimeoutMs/);
+    assert.ok(Date.now() - started < 1_000, `gave up after ${Date.now() - started} ms`);
+    assert.equal(held.signal?.aborted, false, "the shared loader goes on");
+    held.open();
+    assert.equal(await first, "shared");
+    assert.equal(held.loads, 1);
+    assert.equal(await cache.get("k"), "shared");
+  });
+
+  it("getOrSet: a caller with its own graceMs gets the fallback while one without grace gets the error", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    const slow = gate();
+    const failingLater = async () => {
+      await slow.opened;
+      throw new Error("database down");
+    };
+    const withoutGrace = cache.getOrSet("user:1", failingLater, { ttlMs: 100, jitter: 0 });
+    await whileLoading(cache, "user:1");
+    const withGrace = cache.getOrSet("user:1", failingLater, graced);
+    slow.open();
+    await assert.rejects(withoutGrace, /database down/);
+    assert.equal(await withGrace, "v1");
+  });
+
+  it("getOrSet: a caller with its own softTimeoutMs gets the value in grace while others wait for the slow load", async (cache) => {
+    await expiredInGrace(cache, "news");
+    const slow = slowLoader(600, "v2");
+    const patient = cache.getOrSet("news", slow.loader, graced);
+    await whileLoading(cache, "news");
+    const started = Date.now();
+    const hurried = await settledWithin(
+      cache.getOrSet("news", slow.loader, { ...graced, softTimeoutMs: 50 }),
+      450,
+    );
+    assert.deepEqual(hurried, { value: "v1" }, `after ${Date.now() - started} ms`);
+    assert.equal(await patient, "v2");
+    assert.equal(slow.loads, 1);
   });
 
   it("getOrSet: a loader returning not-found during grace replaces the expired value with a cached not-found", async (cache) => {
