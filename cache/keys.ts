@@ -166,11 +166,22 @@ export class KeySpace {
    *   hashes to the key's slot.
    */
   companion(fullKey: string, suffix: string): string {
-    const head = this.keyPrefix + RESERVED;
+    // The key's own space, read from the key: any KeySpace of the cache (the root's too)
+    // names the same companion.
+    const head = this.#spaceOf(fullKey) + RESERVED;
     const tag = hashTag(fullKey);
     if (tag !== undefined) return `${head}{${tag}}${fullKey}${suffix}`;
     if (!fullKey.includes("}")) return `${head}{${fullKey}}${suffix}`;
     return `${head}{${slotTag(clusterSlot(fullKey))}}${fullKey}${suffix}`;
+  }
+
+  /** The prefix of the space `fullKey` lives in: its namespace's, or the cache's. */
+  #spaceOf(fullKey: string): string {
+    const namespaces = `${this.prefix}${RESERVED}ns:`;
+    if (!fullKey.startsWith(namespaces)) return this.prefix;
+    // Namespace paths hold no ":" (names cannot), so the first one after them ends it.
+    const end = fullKey.indexOf(":", namespaces.length);
+    return end < 0 ? this.prefix : fullKey.slice(0, end + 1);
   }
 
   /** A channel name under the prefix (channels share it so tenants do not hear each other). */

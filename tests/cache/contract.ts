@@ -1104,29 +1104,33 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   });
 
   it("a cached not-found ends with any write that gives the key a value, even once that value is gone", async (cache) => {
-    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", {
-      keys: 1,
-      memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
-    });
-    const writes: [string, (key: string) => Promise<unknown>][] = [
-      ["set", (key) => cache.set(key, "x", { ttlMs: 100 })],
-      ["setMany", (key) => cache.setMany({ [key]: "x" })],
-      ["increment", (key) => cache.increment(key, 1, { ttlMs: 100 })],
-      ["a script", (key) => script.run([key], ['"x"'])],
-      ["pipeline set", (key) => cache.pipeline().set(key, "x").exec()],
-      ["pipeline increment", (key) => cache.pipeline().increment(key).exec()],
-      ["pipeline script", (key) => cache.pipeline().run(script, [key], ['"x"']).exec()],
-    ];
-    for (const [what, write] of writes) {
-      const key = `ghost-${what}`;
-      let loads = 0;
-      const loader = () => ++loads === 1 ? undefined : "loaded";
-      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), undefined);
-      await write(key);
-      // The value goes away without the cache's delete: expiry, eviction, another client.
-      await cache.raw().call("DEL", cache.key(key));
-      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), "loaded", what);
-      assert.equal(loads, 2, what);
+    // At the root and in a (nested) namespace.
+    for (const target of [cache, cache.namespace("users").namespace("admins")]) {
+      const script = target.script("return redis.call('SET', KEYS[1], ARGV[1])", {
+        keys: 1,
+        memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
+      });
+      const writes: [string, (key: string) => Promise<unknown>][] = [
+        ["set", (key) => target.set(key, "x", { ttlMs: 100 })],
+        ["setMany", (key) => target.setMany({ [key]: "x" })],
+        ["increment", (key) => target.increment(key, 1, { ttlMs: 100 })],
+        ["a script", (key) => script.run([key], ['"x"'])],
+        ["pipeline set", (key) => target.pipeline().set(key, "x").exec()],
+        ["pipeline increment", (key) => target.pipeline().increment(key).exec()],
+        ["pipeline script", (key) => target.pipeline().run(script, [key], ['"x"']).exec()],
+      ];
+      for (const [what, write] of writes) {
+        const key = `ghost-${what}`;
+        let loads = 0;
+        const loader = () => ++loads === 1 ? undefined : "loaded";
+        assert.equal(await target.getOrSet(key, loader, { negativeTtlMs: 60_000 }), undefined);
+        await write(key);
+        // The value goes away without the cache's delete: expiry, eviction, another client.
+        await cache.raw().call("DEL", target.key(key));
+        const again = await target.getOrSet(key, loader, { negativeTtlMs: 60_000 });
+        assert.equal(again, "loaded", `${target.keyPrefix} ${what}`);
+        assert.equal(loads, 2, what);
+      }
     }
     // And once a value set after it expired.
     assert.equal(

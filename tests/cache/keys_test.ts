@@ -75,6 +75,12 @@ test("keys: namespace keys cannot meet root keys, other namespaces' keys or comp
   assert.ok(covered(admins.companion(admins.full("2"), ":fill")));
   assert.ok(!covered(root.companion(root.full("users:1"), ":absent")));
   assert.ok(!covered(users.tagKey("t")), "tag records are not keys of the namespace");
+  // Any key space of the cache names the same companion of a key.
+  assert.equal(
+    root.companion(admins.full("2"), ":absent"),
+    admins.companion(admins.full("2"), ":absent"),
+  );
+  assert.equal(admins.companion(root.full("x"), ":fill"), root.companion(root.full("x"), ":fill"));
   assert.deepEqual(root.namespacePrefixes(), []);
 });
 
