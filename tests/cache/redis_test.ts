@@ -6,6 +6,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { isDeepStrictEqual } from "node:util";
+import { type AddressInfo, createServer } from "node:net";
 import { InfraError } from "../../base/mod.ts";
 import { type Cache, connect } from "../../cache/mod.ts";
 import { redisUrl, uniqueName } from "../_support/env.ts";
@@ -266,6 +267,25 @@ test("redis: connecting to a port with no server is Unavailable", async () => {
     connect({ nodes: ["127.0.0.1:1"], connectTimeoutMs: 2_000 }),
     (error: unknown) => (error as { code?: string }).code === "Unavailable",
   );
+});
+
+test("redis: a server that never answers is Unavailable after connectTimeoutMs, named once as the cache's", async () => {
+  const silent = createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const { port } = silent.address() as AddressInfo;
+  try {
+    await assert.rejects(
+      connect({ nodes: [`127.0.0.1:${port}`], connectTimeoutMs: 300 }),
+      (error: unknown) => {
+        assert.ok(InfraError.is(error, "Unavailable"), String(error));
+        assert.match((error as Error).message, /^cache: cannot connect to 127\.0\.0\.1:\d+: /);
+        assert.doesNotMatch((error as Error).message, /cache: cache:/);
+        return true;
+      },
+    );
+  } finally {
+    silent.close();
+  }
 });
 
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
