@@ -136,8 +136,9 @@ class CacheClient implements Cache {
       if (pairs.length > 0 && !(await core.tags.valid(pairs, options?.signal))) return undefined;
     }
     const ttl = Number(pttl);
-    // Grace unknown here (the marker is not read): getOrSet will not take it as fresh.
-    l1.set(full, data as Encoded, binary, ttl < 0 ? Infinity : ttl, epoch, -1);
+    // Grace unknown here (the marker is not read): getOrSet will not take it as fresh. A
+    // value gone by the time PTTL ran (-2: expired, evicted, deleted) is not kept.
+    if (ttl !== -2) l1.set(full, data as Encoded, binary, ttl === -1 ? Infinity : ttl, epoch, -1);
     return decodeValue(payloadOf(data as Encoded), codec) as T;
   }
 
