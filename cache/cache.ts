@@ -70,7 +70,14 @@ import type {
   ValueOptions,
 } from "./types.ts";
 import { createScript } from "./user_script.ts";
-import { checkCodec, checkFinite, checkTtl, decodeReply, parseScore } from "./validate.ts";
+import {
+  checkCodec,
+  checkFinite,
+  checkTtl,
+  decodeReply,
+  optionsOf,
+  parseScore,
+} from "./validate.ts";
 
 /** What a cache and its namespace views share: the closing of the one cache they are. */
 interface Shared {
@@ -156,8 +163,9 @@ class CacheClient implements Cache {
     return pairs.length === 0 || this.#core.tags.validCached(pairs) === true;
   }
 
-  async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
+  async set(key: string, value: unknown, setOptions?: SetOptions): Promise<boolean> {
     const core = this.#core;
+    const options = optionsOf(setOptions);
     const codec = checkCodec(options.codec, core.settings.codec);
     const tags = checkTags(options.tags);
     let pairs: TagPair[] | undefined;
@@ -220,9 +228,10 @@ class CacheClient implements Cache {
 
   async setMany(
     entries: Record<string, unknown> | [string, unknown][],
-    options: SetManyOptions = {},
+    setManyOptions?: SetManyOptions,
   ): Promise<void> {
     const core = this.#core;
+    const options = optionsOf(setManyOptions);
     const codec = checkCodec(options.codec, core.settings.codec);
     if (entries === null || typeof entries !== "object") {
       throw invalidArgument(
@@ -320,8 +329,9 @@ class CacheClient implements Cache {
     return await ttlOutcome(core, probed(reply)[0], options?.signal);
   }
 
-  async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {
+  async increment(key: string, by = 1, incrementOptions?: IncrementOptions): Promise<number> {
     const core = this.#core;
+    const options = optionsOf(incrementOptions);
     refuseTags(options, "increment");
     const full = core.keys.full(key);
     checkFinite(by, "by");

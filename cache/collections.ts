@@ -31,6 +31,7 @@ import {
   checkNonEmpty,
   checkScore,
   decodeReply,
+  optionsOf,
   parseHash,
   parseInteger,
   parseScore,
@@ -248,16 +249,24 @@ export function createSortedSets(core: CacheCore): SortedSets {
     return parseInteger(await core.send(command(name, args, full), options?.signal));
   };
   return {
-    async add(key, members, options = {}) {
+    async add(key, members, addOptions) {
+      const options = optionsOf(addOptions);
       const command = sortedSetCommands.add(core, key, members, codecOf(options), options);
       return parseInteger(await core.send(command, options.signal));
     },
-    async range<T>(key: string, start: number, stop: number, options: RangeOptions = {}) {
+    async range<T>(key: string, start: number, stop: number, rangeOptions?: RangeOptions) {
+      const options = optionsOf(rangeOptions);
       const codec = codecOf(options);
       const command = sortedSetCommands.range(core, key, start, stop, codec, options.reverse);
       return parseScored<T>(await core.send(command, options.signal), codec);
     },
-    async rangeByScore<T>(key: string, min: number, max: number, options: ScoreRangeOptions = {}) {
+    async rangeByScore<T>(
+      key: string,
+      min: number,
+      max: number,
+      rangeOptions?: ScoreRangeOptions,
+    ) {
+      const options = optionsOf(rangeOptions);
       const codec = codecOf(options);
       const full = core.keys.full(key);
       const low = scoreArg(checkScore(min, "min"), options.minExclusive);

@@ -61,7 +61,7 @@ import {
   wrapEntry,
 } from "./tags.ts";
 import type { Codec, GetOrSetConfig, GetOrSetOptions, Loader } from "./types.ts";
-import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
+import { checkCodec, checkPositiveMs, checkTtl, optionsOf } from "./validate.ts";
 
 const COMPONENT = "cache";
 
@@ -131,9 +131,10 @@ export class GetOrSet {
   async run<T>(
     key: string,
     loader: Loader<T>,
-    options: GetOrSetOptions = {},
+    getOrSetOptions?: GetOrSetOptions,
   ): Promise<T | undefined> {
     const core = this.#core;
+    const options = optionsOf(getOrSetOptions);
     core.checkOpen();
     throwIfAborted(options.signal, COMPONENT);
     const full = core.keys.full(key);

@@ -20,6 +20,7 @@ import {
   checkFinite,
   checkTtl,
   decodeReply,
+  optionsOf,
   parseHash,
   parseInteger,
   parseScore,
@@ -82,7 +83,8 @@ export function createPipeline(core: CacheCore): Pipeline {
         writes: [],
       });
     },
-    set(key, value, options: Omit<SetOptions, "signal"> = {}) {
+    set(key, value, setOptions?: Omit<SetOptions, "signal">) {
+      const options = optionsOf(setOptions);
       const codec = codecOf(options);
       const build = (known?: strings.KnownEntry) =>
         strings.setCommand(core, key, value, options, codec, undefined, known);

@@ -377,7 +377,23 @@ export function cacheContract(
     await rejectsWith(cache.setMany({ a: 1, b: undefined }), "InvalidArgument");
     await rejectsWith(cache.setMany({}), "InvalidArgument");
     await rejectsWith(cache.delete([]), "InvalidArgument");
-    assert.equal(await cache.exists(["k", "a", "b"]), 0);
+    // Options that are not an object (a JavaScript caller's null).
+    const none = null as unknown as Record<string, never>;
+    const withNull: [string, () => Promise<unknown>][] = [
+      ["set", () => cache.set("k", 1, none)],
+      ["setMany", () => cache.setMany({ a: 1 }, none)],
+      ["increment", () => cache.increment("k", 1, none)],
+      ["getOrSet", () => cache.getOrSet("k", () => 1, none)],
+      ["sortedSets.add", () => cache.sortedSets.add("z", [{ member: "m", score: 1 }], none)],
+      ["sortedSets.range", () => cache.sortedSets.range("z", 0, -1, none)],
+      ["sortedSets.rangeByScore", () => cache.sortedSets.rangeByScore("z", 0, 1, none)],
+      ["pipeline set", () => cache.pipeline().set("k", 1, none).exec()],
+    ];
+    for (const [what, call] of withNull) {
+      const error = await rejectsWith(Promise.resolve().then(call), "InvalidArgument");
+      assert.equal(error.details.field, "options", what);
+    }
+    assert.equal(await cache.exists(["k", "a", "b", "z"]), 0);
   });
 
   it("the JSON codec refuses values it cannot bring back, names the path, and writes nothing", async (cache) => {
