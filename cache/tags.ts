@@ -12,6 +12,13 @@
  *   written), the mark again, then the encoded value. A read compares the recorded tokens
  *   with the current ones: one differs, the tag was invalidated after the entry was
  *   written (or while its value was being loaded), and the read is a miss.
+ * - Every read of the cache checks tags the same way: the entry first (a value, or for
+ *   `exists`, `ttl`, `expire`, `delete` and conditional sets only its header, returned by
+ *   a script of its slot), then the tokens of its tags (one MGET per slot for all the
+ *   entries of the call). Taking the tokens after the entry makes the check sound without
+ *   one script over both (impossible in a cluster: records and entries live in other
+ *   slots): tokens still equal to the entry's mean no invalidation came between its write
+ *   and the check; a changed one means the entry was invalid at some moment of the read.
  * - An untagged value is stored as it is, and the only cost a read pays is a look at its
  *   first byte. A string or bytes value that happens to begin with the mark byte is
  *   stored in an envelope without tags, so it is never mistaken for one.

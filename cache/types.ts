@@ -760,7 +760,11 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
   get<T = unknown>(key: string, options?: ValueOptions): Promise<T | undefined>;
   /** Stores a value; resolves to false when `ifAbsent`/`ifPresent` prevented the write. */
   set(key: string, value: unknown, options?: SetOptions): Promise<boolean>;
-  /** The values of `keys` in order, `undefined` for each miss (split by slot in a cluster). */
+  /**
+   * The values of `keys` in order, `undefined` for each miss (split by slot in a cluster). A
+   * key that holds another type (a hash, a set) reads as a miss here, as Redis's MGET has
+   * it, where `get` is a `Conflict`.
+   */
   getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]>;
   /**
    * Stores several values (atomically on one node or within one slot; a cluster splits the

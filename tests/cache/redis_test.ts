@@ -376,11 +376,20 @@ test("redis: L1: clear of a namespace on one instance drops its keys from anothe
   await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
   await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
   await a.namespace("users").set("1", "ada");
+  await a.namespace("users").namespace("admins").set("2", "grace");
   await a.set("other", "kept");
+  await a.set("users:1", "root");
   assert.equal(await b.namespace("users").get("1"), "ada");
+  assert.equal(await b.namespace("users").namespace("admins").get("2"), "grace");
   assert.equal(await b.get("other"), "kept");
+  assert.equal(await b.get("users:1"), "root");
   await a.namespace("users").clear();
   assert.equal(await a.namespace("users").get("1"), undefined);
+  assert.equal(await a.namespace("users").namespace("admins").get("2"), undefined);
   await waitFor(async () => (await b.namespace("users").get("1")) === undefined);
+  await waitFor(async () =>
+    (await b.namespace("users").namespace("admins").get("2")) === undefined
+  );
   assert.equal(await b.get("other"), "kept");
+  assert.equal(await b.get("users:1"), "root");
 });
