@@ -507,7 +507,12 @@ export interface Script {
 export interface Pipeline {
   /** Queues {@link Cache.get}. */
   get(key: string, options?: { codec?: Codec }): Pipeline;
-  /** Queues {@link Cache.set} (without tags: `tags` is refused here). */
+  /**
+   * Queues {@link Cache.set} (without tags: `tags` is refused here). A conditional set
+   * (`ifAbsent` / `ifPresent`) that meets a tagged entry at its key is decided once the
+   * batch is back (its tags checked, then one more round trip), so it lands after the
+   * commands queued behind it.
+   */
   set(key: string, value: unknown, options?: Omit<SetOptions, "signal" | "tags">): Pipeline;
   /** Queues {@link Cache.delete}. */
   delete(key: string): Pipeline;
