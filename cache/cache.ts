@@ -40,6 +40,7 @@ import {
   sendSet,
   sendStep,
   setCommand,
+  setOutcome,
   ttlOutcome,
 } from "./strings.ts";
 import type {
@@ -182,11 +183,16 @@ class CacheClient implements Cache {
       pairs = await core.tags.pairs(core.keys, tags, options.signal);
     }
     const full = [core.keys.full(key)];
-    const send = (cmd: Command) =>
-      core.write(full, () => core.connection.call(cmd), options.signal);
+    const cmd = setCommand(core, key, value, options, codec, pairs);
+    const reply = await core.write(full, () => core.connection.call(cmd), options.signal);
+    const outcome = setOutcome(reply);
+    if (typeof outcome === "boolean") return outcome;
+    // A conditional set that met a tagged entry: check its tags, then decide.
+    const send = (next: Command) =>
+      core.write(full, () => core.connection.call(next), options.signal);
     const build = (known?: KnownEntry) =>
       setCommand(core, key, value, options, codec, pairs, known);
-    return await sendSet(core, send, build, options.signal);
+    return await sendSet(core, send, build, options.signal, reply);
   }
 
   async getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]> {

@@ -128,7 +128,11 @@ export class KeySpace {
    * starts with {@link RESERVED}.
    */
   full(key: string, what = "key"): string {
-    if (typeof key !== "string" || key.length === 0 || key.startsWith(RESERVED)) {
+    // 95 is "_", the first character of RESERVED: most keys are settled by one comparison.
+    if (
+      typeof key !== "string" || key.length === 0 ||
+      (key.charCodeAt(0) === 95 && key.startsWith(RESERVED))
+    ) {
       checkKey(key, what);
     }
     return this.keyPrefix + key;
