@@ -14,7 +14,6 @@ import { type Command, command, type Connection } from "./connection.ts";
 import { CacheCore, type CacheSettings, repliesOf } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { GetOrSet } from "./get_or_set.ts";
-import { companionsOf } from "./keys.ts";
 import { lock, tryLock } from "./lock.ts";
 import { RESULT } from "./metrics.ts";
 import { createPipeline } from "./pipeline.ts";
@@ -25,10 +24,25 @@ import {
   isWrapped,
   payloadOf,
   readEntry,
+  refuseTags,
   type TagPair,
   wrapEntry,
 } from "./tags.ts";
-import { counterStep, expireCommands, sendStep, setCommand, ttlFromReply } from "./strings.ts";
+import {
+  counterStep,
+  countLive,
+  deleteCommand,
+  expireCommand,
+  expireOutcome,
+  type KnownEntry,
+  probeCommand,
+  probed,
+  sendSet,
+  sendStep,
+  setCommand,
+  setOutcome,
+  ttlOutcome,
+} from "./strings.ts";
 import type {
   BloomFilter,
   BloomOptions,
@@ -62,7 +76,7 @@ import {
   checkFinite,
   checkTtl,
   decodeReply,
-  parseInteger,
+  optionsOf,
   parseScore,
 } from "./validate.ts";
 
@@ -130,8 +144,9 @@ class CacheClient implements Cache {
       if (pairs.length > 0 && !(await core.tags.valid(pairs, options?.signal))) return undefined;
     }
     const ttl = Number(pttl);
-    // Grace unknown here (the marker is not read): getOrSet will not take it as fresh.
-    l1.set(full, data as Encoded, binary, ttl < 0 ? Infinity : ttl, epoch, -1);
+    // Grace unknown here (the marker is not read): getOrSet will not take it as fresh. A
+    // value gone by the time PTTL ran (-2: expired, evicted, deleted) is not kept.
+    if (ttl !== -2) l1.set(full, data as Encoded, binary, ttl === -1 ? Infinity : ttl, epoch, -1);
     return decodeValue(payloadOf(data as Encoded), codec) as T;
   }
 
@@ -149,8 +164,9 @@ class CacheClient implements Cache {
     return pairs.length === 0 || this.#core.tags.validCached(pairs) === true;
   }
 
-  async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
+  async set(key: string, value: unknown, setOptions?: SetOptions): Promise<boolean> {
     const core = this.#core;
+    const options = optionsOf(setOptions);
     const codec = checkCodec(options.codec, core.settings.codec);
     const tags = checkTags(options.tags);
     let pairs: TagPair[] | undefined;
@@ -166,9 +182,17 @@ class CacheClient implements Cache {
       // Read before the write: an invalidation racing this set leaves the entry invalid.
       pairs = await core.tags.pairs(core.keys, tags, options.signal);
     }
-    const cmd = setCommand(core, key, value, options, codec, pairs);
     const full = [core.keys.full(key)];
-    return (await core.write(full, () => core.connection.call(cmd), options.signal)) !== null;
+    const cmd = setCommand(core, key, value, options, codec, pairs);
+    const reply = await core.write(full, () => core.connection.call(cmd), options.signal);
+    const outcome = setOutcome(reply);
+    if (typeof outcome === "boolean") return outcome;
+    // A conditional set that met a tagged entry: check its tags, then decide.
+    const send = (next: Command) =>
+      core.write(full, () => core.connection.call(next), options.signal);
+    const build = (known?: KnownEntry) =>
+      setCommand(core, key, value, options, codec, pairs, known);
+    return await sendSet(core, send, build, options.signal, reply);
   }
 
   async getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]> {
@@ -210,9 +234,10 @@ class CacheClient implements Cache {
 
   async setMany(
     entries: Record<string, unknown> | [string, unknown][],
-    options: SetManyOptions = {},
+    setManyOptions?: SetManyOptions,
   ): Promise<void> {
     const core = this.#core;
+    const options = optionsOf(setManyOptions);
     const codec = checkCodec(options.codec, core.settings.codec);
     if (entries === null || typeof entries !== "object") {
       throw invalidArgument(
@@ -223,15 +248,22 @@ class CacheClient implements Cache {
     const pairs = Array.isArray(entries) ? entries : Object.entries(entries);
     if (pairs.length === 0) throw invalidArgument("entries must not be empty", "entries");
     const ttl = checkTtl(options.ttlMs ?? core.settings.defaultTtlMs);
+    const tags = checkTags(options.tags);
+    if (tags !== undefined) checkTaggedLife(ttl);
     const full: string[] = [];
-    const data: Encoded[] = [];
+    const encoded: Encoded[] = [];
     pairs.forEach((pair, i) => {
       if (!Array.isArray(pair) || pair.length !== 2) {
         throw invalidArgument(`entries[${i}] must be a [key, value] pair`, `entries[${i}]`);
       }
       full.push(core.keys.full(pair[0], `entries[${i}] key`));
-      data.push(wrapEntry(encodeValue(pair[1], codec, `entries[${i}][1]`), undefined));
+      encoded.push(encodeValue(pair[1], codec, `entries[${i}][1]`));
     });
+    // As for set: the tags' tokens are read before the write, once for every entry.
+    const tagPairs = tags === undefined
+      ? undefined
+      : await core.tags.pairs(core.keys, tags, options.signal);
+    const data = encoded.map((value) => wrapEntry(value, tagPairs));
     const commands: Command[] = core.groupBySlot(full).map((group) => {
       const keys = group.map((i) => full[i]);
       const values = group.map((i) => data[i]);
@@ -257,63 +289,56 @@ class CacheClient implements Cache {
   async delete(keys: string | string[], options?: CallOptions): Promise<number> {
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
-    // getOrSet's companions (a cached "not found", a fill lock) go with the key.
-    const companions = full.flatMap((key) => companionsOf(core.keys, key));
-    const userCommands = core.groupBySlot(full).map((group) => {
-      const groupKeys = group.map((i) => full[i]);
-      return command("DEL", groupKeys, groupKeys[0]);
-    });
-    const companionCommands = core.groupBySlot(companions).map((group) => {
-      const groupKeys = group.map((i) => companions[i]);
-      return command("DEL", groupKeys, groupKeys[0]);
-    });
+    // Per slot, one script deletes each key with getOrSet's companions (a cached "not
+    // found", a grace marker, a fill lock) and says which held a tagged entry.
+    const commands = core.groupBySlot(full).map((group) =>
+      deleteCommand(core, group.map((i) => full[i]))
+    );
     const replies = await core.write(
       full,
-      () => core.connection.batch([...userCommands, ...companionCommands]).then(repliesOf),
+      () => core.connection.batch(commands).then(repliesOf),
       options?.signal,
-      [], // the companions go in the same batch
+      [], // the companions go in the same script
     );
-    return replies.slice(0, userCommands.length).reduce<number>(
-      (sum, r) => sum + parseInteger(r),
-      0,
-    );
+    return await countLive(core, replies.flatMap(probed), options?.signal);
   }
 
   async exists(keys: string | string[], options?: CallOptions): Promise<number> {
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
-    const groups = core.groupBySlot(full);
-    const replies = await Promise.all(groups.map((group) => {
-      const groupKeys = group.map((i) => full[i]);
-      return core.send(command("EXISTS", groupKeys, groupKeys[0]), options?.signal);
-    }));
-    return replies.reduce<number>((sum, reply) => sum + parseInteger(reply), 0);
+    const replies = await Promise.all(
+      core.groupBySlot(full).map((group) =>
+        core.send(probeCommand(group.map((i) => full[i]), "e"), options?.signal)
+      ),
+    );
+    return await countLive(core, replies.flatMap(probed), options?.signal);
   }
 
   async expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
     const core = this.#core;
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
-    const commands = expireCommands(full, ttl);
-    const replies = await core.write(
+    const cmd = expireCommand(core, full, ttl);
+    const reply = await core.write(
       [full],
-      () =>
-        commands.length === 1
-          ? core.connection.call(commands[0]).then((reply) => [reply])
-          : core.connection.batch(commands).then(repliesOf),
+      () => core.connection.call(cmd),
       options?.signal,
       [], // an expiry gives no value: a cached "not found" stays
     );
-    return parseInteger(replies[replies.length - 1]) === 1;
+    return await expireOutcome(core, reply, ttl, options?.signal);
   }
 
   async ttl(key: string, options?: CallOptions): Promise<number | undefined> {
-    const full = this.#core.keys.full(key);
-    return ttlFromReply(await this.#core.send(command("PTTL", [full], full), options?.signal));
+    const core = this.#core;
+    const full = core.keys.full(key);
+    const reply = await core.send(probeCommand([full], "t"), options?.signal);
+    return await ttlOutcome(core, probed(reply)[0], options?.signal);
   }
 
-  async increment(key: string, by = 1, options: IncrementOptions = {}): Promise<number> {
+  async increment(key: string, by = 1, incrementOptions?: IncrementOptions): Promise<number> {
     const core = this.#core;
+    const options = optionsOf(incrementOptions);
+    refuseTags(options, "increment");
     const full = core.keys.full(key);
     checkFinite(by, "by");
     const ttl = checkTtl(options.ttlMs ?? 0);
@@ -420,10 +445,8 @@ class NamespaceClient extends CacheClient implements CacheNamespace {
     const core = this.#core;
     core.checkOpen();
     throwIfAborted(options?.signal, "cache");
-    const keys = core.keys;
-    // The keys of the namespace, and the companions (cached "not found", fill lock, lock,
-    // Bloom meta) of its keys without a hash tag, which start with `prefix{` + the key.
-    const prefixes = [keys.keyPrefix, `${keys.prefix}{${keys.keyPrefix}`];
+    // Its keys, their companions and the nested namespaces' keys: nothing else starts so.
+    const prefixes = core.keys.namespacePrefixes();
     try {
       for (const prefix of prefixes) {
         for await (const batch of core.connection.scanPrefix(prefix)) {
@@ -436,7 +459,7 @@ class NamespaceClient extends CacheClient implements CacheNamespace {
         }
       }
     } finally {
-      await core.clearedPrefix(keys.keyPrefix);
+      await core.clearedPrefixes(prefixes);
     }
   }
 }

@@ -10,6 +10,7 @@ import { type Arg, type Command, command } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { type CounterStep, sendStep } from "./strings.ts";
+import { refuseTags } from "./tags.ts";
 import type {
   CallOptions,
   Codec,
@@ -30,6 +31,7 @@ import {
   checkNonEmpty,
   checkScore,
   decodeReply,
+  optionsOf,
   parseHash,
   parseInteger,
   parseScore,
@@ -63,7 +65,10 @@ export const hashCommands = {
 
 /** Hash operations. */
 export function createHashes(core: CacheCore): Hashes {
-  const codecOf = (options?: ValueOptions) => checkCodec(options?.codec, core.settings.codec);
+  const codecOf = (options?: ValueOptions) => {
+    refuseTags(options, "hashes");
+    return checkCodec(options?.codec, core.settings.codec);
+  };
   return {
     async get<T>(key: string, field: string, options?: ValueOptions) {
       const codec = codecOf(options);
@@ -108,6 +113,7 @@ export function createHashes(core: CacheCore): Hashes {
       return parseInteger(await core.send(command("HLEN", [full], full), options?.signal));
     },
     async increment(key, field, by = 1, options) {
+      refuseTags(options, "hashes");
       const full = core.keys.full(key);
       checkFinite(by, "by");
       const args = [full, checkField(field), by];
@@ -137,7 +143,10 @@ export const setCommands = {
 
 /** Set operations. */
 export function createSets(core: CacheCore): Sets {
-  const codecOf = (options?: ValueOptions) => checkCodec(options?.codec, core.settings.codec);
+  const codecOf = (options?: ValueOptions) => {
+    refuseTags(options, "sets");
+    return checkCodec(options?.codec, core.settings.codec);
+  };
   return {
     async add(key, members, options) {
       const command = setCommands.add(core, key, members, codecOf(options));
@@ -231,22 +240,33 @@ export const sortedSetCommands = {
 
 /** Sorted-set operations. */
 export function createSortedSets(core: CacheCore): SortedSets {
-  const codecOf = (options?: ValueOptions) => checkCodec(options?.codec, core.settings.codec);
+  const codecOf = (options?: ValueOptions) => {
+    refuseTags(options, "sortedSets");
+    return checkCodec(options?.codec, core.settings.codec);
+  };
   const integerReply = async (name: string, args: Arg[], options?: CallOptions) => {
     const full = args[0] as string;
     return parseInteger(await core.send(command(name, args, full), options?.signal));
   };
   return {
-    async add(key, members, options = {}) {
+    async add(key, members, addOptions) {
+      const options = optionsOf(addOptions);
       const command = sortedSetCommands.add(core, key, members, codecOf(options), options);
       return parseInteger(await core.send(command, options.signal));
     },
-    async range<T>(key: string, start: number, stop: number, options: RangeOptions = {}) {
+    async range<T>(key: string, start: number, stop: number, rangeOptions?: RangeOptions) {
+      const options = optionsOf(rangeOptions);
       const codec = codecOf(options);
       const command = sortedSetCommands.range(core, key, start, stop, codec, options.reverse);
       return parseScored<T>(await core.send(command, options.signal), codec);
     },
-    async rangeByScore<T>(key: string, min: number, max: number, options: ScoreRangeOptions = {}) {
+    async rangeByScore<T>(
+      key: string,
+      min: number,
+      max: number,
+      rangeOptions?: ScoreRangeOptions,
+    ) {
+      const options = optionsOf(rangeOptions);
       const codec = codecOf(options);
       const full = core.keys.full(key);
       const low = scoreArg(checkScore(min, "min"), options.minExclusive);

@@ -23,14 +23,8 @@ import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
 import { TagRecords } from "./tags.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
-const CODEC_NAMES: readonly Codec[] = ["json", "string", "bytes"];
 /** Most keys in one invalidation message or one DEL of cached not-founds. */
 const INVALIDATION_BATCH = 1_000;
-
-/** The key of an in-process getOrSet flight: one per codec and full key. */
-export function flightKeyOf(codec: Codec, fullKey: string): string {
-  return `${codec}:${fullKey}`;
-}
 
 /** L1's bounds for the fallback copies; each lives until its grace ends, not `ttlMs`. */
 function fallbackBounds(l1: L1Config): L1Config {
@@ -91,8 +85,11 @@ export class CacheCore {
   readonly metrics: CacheMetrics = cacheMetrics();
   /** The tag invalidation records. */
   readonly tags: TagRecords = new TagRecords(this);
-  /** In-process getOrSet flights by {@link flightKeyOf}. */
-  readonly flights: Map<string, Promise<unknown>> = new Map();
+  /**
+   * In-process getOrSet flights by full key, then by the variant of the callers they serve
+   * (the codec and the options that decide how a caller waits; see `GetOrSet`).
+   */
+  readonly flights: Map<string, Map<string, Promise<unknown>>> = new Map();
   /** The tag record keys of in-process getOrSet flights called with tags. */
   readonly flightTags: Map<Promise<unknown>, readonly string[]> = new Map();
   /** Aborts when the cache closes (loaders' signal, waits). */
@@ -250,29 +247,27 @@ export class CacheCore {
   }
 
   /**
-   * After the keys under `keyPrefix` were cleared: drops them from L1 and the fallback
+   * After the keys under `prefixes` were cleared: drops them from L1 and the fallback
    * copies, detaches their flights, and tells the other instances.
    */
-  async clearedPrefix(keyPrefix: string): Promise<void> {
-    this.#dropPrefix(keyPrefix);
+  async clearedPrefixes(prefixes: readonly string[]): Promise<void> {
+    for (const prefix of prefixes) this.#dropPrefix(prefix);
     if (!this.broadcasts) return;
     try {
       await this.connection.publish(
         this.l1Channel,
-        JSON.stringify([this.instanceId, { prefix: keyPrefix }]),
+        JSON.stringify([this.instanceId, ...prefixes.map((prefix) => ({ prefix }))]),
       );
     } catch (error) {
-      this.logger.warn("L1 invalidation broadcast failed", { keyPrefix, error });
+      this.logger.warn("L1 invalidation broadcast failed", { prefixes, error });
     }
   }
 
   #dropPrefix(keyPrefix: string): void {
     this.l1?.invalidatePrefix(keyPrefix);
     this.fallbacks?.invalidatePrefix(keyPrefix);
-    for (const flightKey of [...this.flights.keys()]) {
-      if (flightKey.slice(flightKey.indexOf(":") + 1).startsWith(keyPrefix)) {
-        this.flights.delete(flightKey);
-      }
+    for (const fullKey of [...this.flights.keys()]) {
+      if (fullKey.startsWith(keyPrefix)) this.flights.delete(fullKey);
     }
   }
 
@@ -295,9 +290,7 @@ export class CacheCore {
    */
   detachFlights(fullKeys: readonly string[]): void {
     if (this.flights.size === 0) return;
-    for (const key of fullKeys) {
-      for (const codec of CODEC_NAMES) this.flights.delete(flightKeyOf(codec, key));
-    }
+    for (const key of fullKeys) this.flights.delete(key);
   }
 
   /**
@@ -307,9 +300,12 @@ export class CacheCore {
    */
   detachTagged(recordKeys: readonly string[]): void {
     if (this.flightTags.size === 0) return;
-    for (const [flightKey, flight] of this.flights) {
-      const tags = this.flightTags.get(flight);
-      if (tags?.some((tag) => recordKeys.includes(tag))) this.flights.delete(flightKey);
+    for (const [fullKey, variants] of this.flights) {
+      for (const [variant, flight] of variants) {
+        const tags = this.flightTags.get(flight);
+        if (tags?.some((tag) => recordKeys.includes(tag))) variants.delete(variant);
+      }
+      if (variants.size === 0) this.flights.delete(fullKey);
     }
   }
 

@@ -25,6 +25,8 @@ const UNAVAILABLE_REPLIES = [
   "MASTERDOWN",
   "READONLY",
   "NOREPLICAS",
+  // The server refuses writes until its persistence works again (stop-writes-on-bgsave-error).
+  "MISCONF",
 ];
 const PERMISSION_REPLIES = ["NOPERM", "NOAUTH", "WRONGPASS"];
 const CONFLICT_TEXTS = [
@@ -45,6 +47,8 @@ const UNAVAILABLE_TEXTS = [
   "Connection in subscriber mode",
   // ioredis's AbortError for pipelined commands cut off by a connection close.
   "Command aborted due to connection close",
+  // The server is at maxclients: a later connection may get in.
+  "max number of clients reached",
 ];
 const UNAVAILABLE_SYSCALL_CODES = [
   "ECONNREFUSED",

@@ -2,8 +2,11 @@
  * `getOrSet`: cache-aside with stampede protection.
  *
  * - In-process, concurrent callers of one key share one flight (singleflight), so a
- *   thousand callers cost one script call and at most one loader call. A write of the key
- *   in this process (`set`, `delete`, ...) detaches the flight: later callers start anew.
+ *   thousand callers cost one script call and at most one loader call. A flight serves the
+ *   callers that wait alike (codec, grace, soft, hard and wait timeouts); one that waits
+ *   otherwise gets a flight of its own, which finds the fill lock taken and waits for the
+ *   load as another process would. A write of the key in this process (`set`, `delete`,
+ *   ...) detaches the flights: later callers start anew.
  * - Across processes, one script reads the value and, on a miss, takes a per-key fill lock
  *   (`SET NX PX` with an owner token) in the same round trip. The lock holder runs the
  *   loader (extending the lock while it runs), writes the value, releases the lock and
@@ -42,7 +45,7 @@ import { abortable, InfraError, scopedSignal, throwIfAborted, unrefTimer } from 
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import type { Command, Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
-import { flightKeyOf, randomToken } from "./core.ts";
+import { randomToken } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { KeyWaiter } from "./events.ts";
 import { OUTCOME, RESULT } from "./metrics.ts";
@@ -58,7 +61,7 @@ import {
   wrapEntry,
 } from "./tags.ts";
 import type { Codec, GetOrSetConfig, GetOrSetOptions, Loader } from "./types.ts";
-import { checkCodec, checkPositiveMs, checkTtl } from "./validate.ts";
+import { checkCodec, checkPositiveMs, checkTtl, optionsOf } from "./validate.ts";
 
 const COMPONENT = "cache";
 
@@ -118,7 +121,7 @@ export function jitteredTtl(
 /** Runs getOrSet calls for one cache. */
 export class GetOrSet {
   readonly #core: CacheCore;
-  readonly #flights: Map<string, Promise<unknown>>;
+  readonly #flights: Map<string, Map<string, Promise<unknown>>>;
 
   constructor(core: CacheCore) {
     this.#core = core;
@@ -128,9 +131,10 @@ export class GetOrSet {
   async run<T>(
     key: string,
     loader: Loader<T>,
-    options: GetOrSetOptions = {},
+    getOrSetOptions?: GetOrSetOptions,
   ): Promise<T | undefined> {
     const core = this.#core;
+    const options = optionsOf(getOrSetOptions);
     core.checkOpen();
     throwIfAborted(options.signal, COMPONENT);
     const full = core.keys.full(key);
@@ -145,22 +149,33 @@ export class GetOrSet {
       core.metrics.getOrSet.add(1, RESULT.l1_hit);
       return l1.data === undefined ? undefined : decodeValue(payloadOf(l1.data), codec) as T;
     }
-    const flightKey = flightKeyOf(codec, full);
-    let flight = this.#flights.get(flightKey) as Promise<Outcome> | undefined;
+    // Callers share a flight only when they would wait alike: another caller's grace or
+    // timeouts must not decide this one's outcome. Callers of other variants fly apart and
+    // wait for the load as another process would (one loader across them all).
+    const variant =
+      `${codec}|${settings.graceMs}|${settings.softTimeoutMs}|${settings.hardTimeoutMs}|${settings.waitTimeoutMs}`;
+    let variants = this.#flights.get(full);
+    let flight = variants?.get(variant) as Promise<Outcome> | undefined;
     if (!flight) {
       const keys = [full, ...companionsOf(core.keys, full)];
       const state: Flight = { key, full, keys, token: randomToken(), settings, loader };
-      flight = core.track(this.#fly(state));
-      this.#flights.set(flightKey, flight);
+      const started = core.track(this.#fly(state));
+      flight = started;
+      if (variants === undefined) this.#flights.set(full, variants = new Map());
+      variants.set(variant, started);
       const tags = settings.tags;
       if (tags !== undefined) {
-        core.flightTags.set(flight, tags.map((tag) => core.keys.tagKey(tag)));
+        core.flightTags.set(started, tags.map((tag) => core.keys.tagKey(tag)));
       }
       const forget = () => {
-        if (this.#flights.get(flightKey) === flight) this.#flights.delete(flightKey);
-        if (tags !== undefined) core.flightTags.delete(flight!);
+        const current = this.#flights.get(full);
+        if (current?.get(variant) === started) {
+          current.delete(variant);
+          if (current.size === 0) this.#flights.delete(full);
+        }
+        if (tags !== undefined) core.flightTags.delete(started);
       };
-      flight.then(forget, forget);
+      started.then(forget, forget);
     }
     const outcome = await abortable(flight, options.signal, COMPONENT);
     core.metrics.getOrSet.add(1, RESULT[outcome.result]);
@@ -324,16 +339,24 @@ export class GetOrSet {
           waiter = await core.events.register(flight.full);
           continue;
         }
-        // With a fallback at hand, wait no longer than the soft timeout for the other loader.
-        const waitMs = fallback !== undefined && settings.softTimeoutMs > 0
-          ? Math.min(settings.softTimeoutMs, settings.waitTimeoutMs)
-          : settings.waitTimeoutMs;
+        // The other loader is waited for no longer than hardTimeoutMs (this caller would
+        // abandon a loader of its own by then), and with a fallback at hand no longer than
+        // the soft timeout.
+        let waitMs = settings.waitTimeoutMs;
+        let bound = "waitTimeoutMs";
+        if (settings.hardTimeoutMs > 0 && settings.hardTimeoutMs < waitMs) {
+          waitMs = settings.hardTimeoutMs;
+          bound = "hardTimeoutMs";
+        }
+        if (fallback !== undefined && settings.softTimeoutMs > 0) {
+          waitMs = Math.min(waitMs, settings.softTimeoutMs);
+        }
         const remaining = waitMs - (Date.now() - started);
         if (remaining <= 0) {
           if (fallback !== undefined) return { found: true, data: fallback, result: "grace" };
           throw new InfraError(
             "Timeout",
-            `waited ${settings.waitTimeoutMs} ms for another process to load ${flight.key}`,
+            `waited ${waitMs} ms (${bound}) for another loader of ${flight.key}`,
             { component: COMPONENT },
           );
         }

@@ -15,13 +15,30 @@ import { InfraError } from "../base/mod.ts";
 
 const COMPONENT = "cache";
 
-/** Throws `InvalidArgument` unless `key` is a non-empty string. */
+/**
+ * The start of every key the cache keeps for itself (companions, tag records, namespaces;
+ * also of its pub/sub channels). A caller's key may not start with it, so no caller's key
+ * is ever one of these.
+ */
+export const RESERVED = "__gochat_cache:";
+
+/**
+ * Throws `InvalidArgument` unless `key` is a non-empty string that does not start with
+ * {@link RESERVED}.
+ */
 export function checkKey(key: unknown, what = "key"): asserts key is string {
   if (typeof key !== "string" || key.length === 0) {
     throw new InfraError("InvalidArgument", `${what} must be a non-empty string`, {
       component: COMPONENT,
       details: { field: what },
     });
+  }
+  if (key.startsWith(RESERVED)) {
+    throw new InfraError(
+      "InvalidArgument",
+      `${what} must not start with "${RESERVED}" (the cache's own keys live there)`,
+      { component: COMPONENT, details: { field: what } },
+    );
   }
 }
 
@@ -48,13 +65,36 @@ export function hashTag(key: string): string | undefined {
   return key.slice(open + 1, close);
 }
 
-/** Applies one prefix to every key, after checking it. */
+const slotTags = new Map<number, string>();
+
+/** The shortest decimal number whose slot is `slot` (a tag that puts a key in that slot). */
+function slotTag(slot: number): string {
+  let tag = slotTags.get(slot);
+  if (tag === undefined) {
+    // Every slot is reached within a few hundred thousand numbers; each search is run once.
+    for (let n = 0; tag === undefined; n++) if (clusterSlot(String(n)) === slot) tag = String(n);
+    slotTags.set(slot, tag);
+  }
+  return tag;
+}
+
+/**
+ * Applies one prefix to every key, after checking it.
+ *
+ * The layout (P the prefix, R {@link RESERVED}), in which no two kinds of key can meet:
+ * - a caller's key `k`: `P k` (`k` never starts with R);
+ * - a key `k` of the namespace `users` (nested: `users/admins`): `P R ns:users: k`;
+ * - a companion of a key (getOrSet's marker and fill lock, a lock, a Bloom filter's
+ *   bitmap): the key's space (`P`, or the namespace's `P R ns:users:`), then `R {`, a hash
+ *   tag that puts it in the key's slot, `}` and the rest (see {@link KeySpace.companion});
+ * - a tag's invalidation record: `P R tag:`, the namespace path, `|` and the tag.
+ */
 export class KeySpace {
   /** The prefix of the cache (may be empty): companions and channels are derived from it. */
   readonly prefix: string;
   /**
-   * The prefix of the caller's keys: the cache's prefix, then the namespace path
-   * (`users:admins:`) in a {@link KeySpace.namespace} view; `prefix` otherwise.
+   * The prefix of the caller's keys: the cache's prefix, then (in a
+   * {@link KeySpace.namespace} view) the namespace's part of the layout; `prefix` otherwise.
    */
   readonly keyPrefix: string;
   /** The namespace path (`""` outside namespaces, else `users:` or `users:admins:`). */
@@ -64,7 +104,9 @@ export class KeySpace {
     checkPrefix(prefix);
     this.prefix = prefix;
     this.path = path;
-    this.keyPrefix = prefix + path;
+    this.keyPrefix = path === ""
+      ? prefix
+      : `${prefix}${RESERVED}ns:${path.slice(0, -1).replaceAll(":", "/")}:`;
   }
 
   /** The key space of the namespace `name` inside this one (`name` already checked). */
@@ -72,9 +114,27 @@ export class KeySpace {
     return new KeySpace(this.prefix, `${this.path}${name}:`);
   }
 
-  /** The full key of `key`; `InvalidArgument` for an empty or non-string key. */
+  /**
+   * The prefixes of every key that belongs to this namespace: its own keys and companions,
+   * and those of the namespaces nested in it (none outside a namespace).
+   */
+  namespacePrefixes(): string[] {
+    if (this.path === "") return [];
+    return [this.keyPrefix, `${this.keyPrefix.slice(0, -1)}/`];
+  }
+
+  /**
+   * The full key of `key`; `InvalidArgument` for an empty or non-string key, or one that
+   * starts with {@link RESERVED}.
+   */
   full(key: string, what = "key"): string {
-    if (typeof key !== "string" || key.length === 0) checkKey(key, what);
+    // 95 is "_", the first character of RESERVED: most keys are settled by one comparison.
+    if (
+      typeof key !== "string" || key.length === 0 ||
+      (key.charCodeAt(0) === 95 && key.startsWith(RESERVED))
+    ) {
+      checkKey(key, what);
+    }
     return this.keyPrefix + key;
   }
 
@@ -84,7 +144,7 @@ export class KeySpace {
    * that clearing a namespace leaves the records of other namespaces alone.
    */
   tagKey(tag: string): string {
-    return `${this.prefix}__gochat_cache:tag:${this.path}|${tag}`;
+    return `${this.prefix}${RESERVED}tag:${this.path}|${tag}`;
   }
 
   /** Full keys of a non-empty list of keys. */
@@ -99,21 +159,38 @@ export class KeySpace {
   }
 
   /**
-   * A key derived from `fullKey` (already prefixed) that starts with the prefix too (so
-   * prefix-based ACLs cover it) and lands in the same cluster slot, so one script may touch
-   * both: `fullKey + suffix` when the key has a hash tag, otherwise
-   * `prefix + "{" + fullKey + "}" + suffix` (the tag is the whole original key, which hashes
-   * the same). A key that contains `}` but no valid tag cannot be wrapped; it gets the plain
-   * suffix (and another slot).
+   * A key derived from `fullKey` (a key of this space) that lives in this space's part of
+   * the layout (so prefix-based ACLs and a namespace's clear cover it), can be no caller's
+   * key, and lands in the same cluster slot, so one script may touch both: the space's
+   * prefix and {@link RESERVED}, then
+   * - `{tag}` + `fullKey` + `suffix` when the key has a hash tag;
+   * - `{` + `fullKey` + `}` + `suffix` when it has no `}` at all (the tag is the whole key,
+   *   which hashes the same);
+   * - `{n}` + `fullKey` + `suffix` otherwise (a `}` but no valid tag), `n` a number that
+   *   hashes to the key's slot.
    */
   companion(fullKey: string, suffix: string): string {
-    if (hashTag(fullKey) !== undefined || fullKey.includes("}")) return fullKey + suffix;
-    return `${this.prefix}{${fullKey}}${suffix}`;
+    // The key's own space, read from the key: any KeySpace of the cache (the root's too)
+    // names the same companion.
+    const head = this.#spaceOf(fullKey) + RESERVED;
+    const tag = hashTag(fullKey);
+    if (tag !== undefined) return `${head}{${tag}}${fullKey}${suffix}`;
+    if (!fullKey.includes("}")) return `${head}{${fullKey}}${suffix}`;
+    return `${head}{${slotTag(clusterSlot(fullKey))}}${fullKey}${suffix}`;
+  }
+
+  /** The prefix of the space `fullKey` lives in: its namespace's, or the cache's. */
+  #spaceOf(fullKey: string): string {
+    const namespaces = `${this.prefix}${RESERVED}ns:`;
+    if (!fullKey.startsWith(namespaces)) return this.prefix;
+    // Namespace paths hold no ":" (names cannot), so the first one after them ends it.
+    const end = fullKey.indexOf(":", namespaces.length);
+    return end < 0 ? this.prefix : fullKey.slice(0, end + 1);
   }
 
   /** A channel name under the prefix (channels share it so tenants do not hear each other). */
   channel(name: string): string {
-    return `${this.prefix}__gochat_cache:${name}`;
+    return `${this.prefix}${RESERVED}${name}`;
   }
 }
 

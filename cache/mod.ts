@@ -26,26 +26,34 @@
  *   holds the per-key lock and the key did not change meanwhile). Fail-safe: with
  *   `graceMs`, a value that expired no more than that long ago answers instead of the
  *   loader's error or hard timeout, and the loader backs off for `graceBackoffMs` in every
- *   process; `softTimeoutMs` answers a slow load with that value while the load lands in
- *   the background; `hardTimeoutMs` abandons a loader (`Timeout`, its signal aborted,
- *   nothing stored); a caller's `signal` ends only its own wait. While Redis cannot be
- *   reached, values in grace are served from this process's copies only with L1 on (see
- *   {@link GetOrSetConfig.graceMs}). An optional in-process
- *   L1 with invalidation of the other instances' L1 over pub/sub, bypassed while this
- *   instance cannot hear the invalidations; another instance's L1 may serve the old value
- *   for the few milliseconds an invalidation takes (see `L1Config.enabled`).
+ *   process (`delete` and `expire` end a value's grace: it is never served back);
+ *   `softTimeoutMs` answers a slow load with that value while the load lands in the
+ *   background; `hardTimeoutMs` abandons a loader (`Timeout`, its signal aborted, nothing
+ *   stored); a caller's `signal`, grace and timeouts govern only its own wait (callers
+ *   share the load, its value, TTL and tags; see {@link Cache.getOrSet}). While Redis
+ *   cannot be reached, values in grace are served from this process's copies only with L1
+ *   on (see {@link GetOrSetConfig.graceMs}). An optional in-process L1 with invalidation
+ *   of the other instances' L1 over pub/sub, bypassed while this instance cannot hear the
+ *   invalidations; another instance's L1 may serve the old value for the few milliseconds
+ *   an invalidation takes (see `L1Config.enabled`).
  *
- * - Tags: `set` and `getOrSet` take `tags`, and `cache.deleteByTag(tags)` invalidates
- *   every entry carrying one of them in every process, with one small write per tag
+ * - Tags: `set`, `setMany` and `getOrSet` take `tags` (hashes, sets, sorted sets and
+ *   counters refuse them with `InvalidArgument`: they have no envelope to keep them in),
+ *   and `cache.deleteByTag(tags)` invalidates every entry carrying one of them in every
+ *   process, with one small write per tag
  *   (lazy: a tag's record holds a random token each invalidation replaces, an entry keeps
  *   the tokens its tags had when it was written, a read whose tokens are stale is a miss;
  *   no clock is read). An invalidated entry counts as expired: getOrSet loads it again,
- *   and with `graceMs` serves it if the loader fails. Untagged values pay one byte check
+ *   and with `graceMs` serves it if the loader fails; every other read of the cache
+ *   (`exists`, `ttl`, `expire`, `delete`'s count, `set`'s conditions) takes it for a
+ *   missing one. Untagged values pay one byte check
  *   per read; tagged reads one MGET of their tag records, or nothing with L1, which keeps
  *   the tokens (see {@link Cache.deleteByTag}).
- * - Namespaces: `cache.namespace("users")` is a view whose keys live under `users:`;
- *   `clear()` deletes them by `SCAN MATCH` on every master and drops them from every L1
- *   (see {@link CacheNamespace.clear}).
+ * - Namespaces: `cache.namespace("users")` is a view with keys of its own (its `"1"` is
+ *   not the cache's `"users:1"`); `clear()` deletes them, and only them, by `SCAN MATCH` on
+ *   every master and drops them from every L1 (see {@link CacheNamespace.clear}). The
+ *   cache keeps its own keys (namespaces, getOrSet's companions, locks, tag records) under
+ *   `__gochat_cache:` after the prefix: a key starting so is `InvalidArgument`.
  *
  * - Fast and bounded: commands issued in one burst of microtasks leave in one socket write
  *   (`autoPipelining`, on by default; each command still settles alone), every command has

@@ -11,15 +11,16 @@ import { type Encoded, isBinary } from "./codec.ts";
 import { type Command, command, type Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { hashCommands, setCommands, sortedSetCommands } from "./collections.ts";
-import { counterStep, expireCommands, setCommand, ttlFromReply } from "./strings.ts";
-import { companionsOf } from "./keys.ts";
-import { isWrapped } from "./tags.ts";
+import * as strings from "./strings.ts";
+import { toCacheError } from "./errors.ts";
+import { isWrapped, refuseTags } from "./tags.ts";
 import type { CallOptions, Codec, Pipeline, ScoredMember, Script, SetOptions } from "./types.ts";
 import {
   checkCodec,
   checkFinite,
   checkTtl,
   decodeReply,
+  optionsOf,
   parseHash,
   parseInteger,
   parseScore,
@@ -34,23 +35,25 @@ interface Queued {
   writes: string[];
   /** Whether it may give its keys a string value (which ends a cached "not found"). */
   givesValue?: boolean;
-  /** Commands sent right before it whose outcome is not reported (expire 0's PERSIST). */
-  before?: Command[];
-  /** Commands sent right after it whose outcome is not reported (a delete's companions). */
-  extra?: Command[];
 }
 
 const identity = (reply: Reply) => reply;
 
-/** A pipeline `get` of a value in an envelope: decoded once its tags are checked. */
-class Unchecked {
-  constructor(readonly data: Encoded, readonly codec: Codec) {}
+/**
+ * A result that needs one more step once the replies are in: a value or header whose tags
+ * must be checked, or a conditional set that found a tagged entry.
+ */
+class Pending {
+  constructor(readonly settle: (signal?: AbortSignal) => Promise<unknown>) {}
 }
 
 /** {@link Cache.pipeline}. */
 export function createPipeline(core: CacheCore): Pipeline {
   const queue: Queued[] = [];
-  const codecOf = (options?: { codec?: Codec }) => checkCodec(options?.codec, core.settings.codec);
+  const codecOf = (options?: { codec?: Codec }) => {
+    refuseTags(options, "a pipeline");
+    return checkCodec(options?.codec, core.settings.codec);
+  };
   const push = (queued: Queued) => {
     queue.push(queued);
     return pipeline;
@@ -73,55 +76,74 @@ export function createPipeline(core: CacheCore): Pipeline {
         // A value in an envelope has its tags checked once the replies are in.
         decode: (reply) =>
           reply !== null && isWrapped(reply as Encoded)
-            ? new Unchecked(reply as Encoded, codec)
+            ? new Pending(async (signal) =>
+              (await core.tags.decode([reply as Encoded], codec, signal))[0]
+            )
             : decodeReply(reply, codec),
         writes: [],
       });
     },
-    set(key, value, options: Omit<SetOptions, "signal"> = {}) {
+    set(key, value, setOptions?: Omit<SetOptions, "signal">) {
+      const options = optionsOf(setOptions);
+      const codec = codecOf(options);
+      const build = (known?: strings.KnownEntry) =>
+        strings.setCommand(core, key, value, options, codec, undefined, known);
+      const full = [core.keys.full(key)];
+      const send = (cmd: Command) => core.write(full, () => core.connection.call(cmd));
       return write(
-        setCommand(core, key, value, options, codecOf(options)),
-        (reply) => reply !== null,
+        build(),
+        (reply) => {
+          const outcome = strings.setOutcome(reply);
+          // A conditional set that met a tagged entry decides once its tags are checked.
+          return typeof outcome === "boolean"
+            ? outcome
+            : new Pending((signal) => strings.sendSet(core, send, build, signal, reply));
+        },
         true,
       );
     },
     delete(key) {
       const full = core.keys.full(key);
-      // As Cache.delete: getOrSet's companions (cached "not found", fill lock) go too.
-      const companions = companionsOf(core.keys, full);
       return push({
-        command: command("DEL", [full], full),
-        decode: parseInteger,
+        command: strings.deleteCommand(core, [full]),
+        decode: (reply) =>
+          new Pending((signal) => strings.countLive(core, strings.probed(reply), signal)),
         writes: [full],
-        extra: [command("DEL", companions, companions[0])],
       });
     },
     exists(key) {
       const full = core.keys.full(key);
       return push({
-        command: command("EXISTS", [full], full),
-        decode: (r) => parseInteger(r) === 1,
+        command: strings.probeCommand([full], "e"),
+        decode: (reply) =>
+          new Pending(async (signal) =>
+            (await strings.countLive(core, strings.probed(reply), signal)) === 1
+          ),
         writes: [],
       });
     },
     expire(key, ttlMs) {
       const full = core.keys.full(key);
-      const commands = expireCommands(full, checkTtl(ttlMs));
+      const ttl = checkTtl(ttlMs);
       return push({
-        before: commands.slice(0, -1),
-        command: commands[commands.length - 1],
-        decode: (reply) => parseInteger(reply) === 1,
+        command: strings.expireCommand(core, full, ttl),
+        decode: (reply) => new Pending((signal) => strings.expireOutcome(core, reply, ttl, signal)),
         writes: [full],
       });
     },
     ttl(key) {
       const full = core.keys.full(key);
-      return push({ command: command("PTTL", [full], full), decode: ttlFromReply, writes: [] });
+      return push({
+        command: strings.probeCommand([full], "t"),
+        decode: (reply) =>
+          new Pending((signal) => strings.ttlOutcome(core, strings.probed(reply)[0], signal)),
+        writes: [],
+      });
     },
     increment(key, by = 1) {
       const full = core.keys.full(key);
       checkFinite(by, "by");
-      return write(counterStep(full, by, 0, true).command, parseScore, true);
+      return write(strings.counterStep(full, by, 0, true).command, parseScore, true);
     },
     hashSet(key, fields, options) {
       return write(hashCommands.set(core, key, fields, codecOf(options)), parseInteger);
@@ -169,24 +191,9 @@ export function createPipeline(core: CacheCore): Pipeline {
       const items = queue.splice(0, queue.length);
       if (items.length === 0) return [];
       const writes = items.flatMap((item) => item.writes);
-      const commands = items.flatMap((item) => [
-        ...(item.before ?? []),
-        item.command,
-        ...(item.extra ?? []),
-      ]);
       const outcomes = await core.write(
         writes,
-        () =>
-          core.connection.batch(commands).then((outcomes) => {
-            // Only each item's own command reports; the others around it are best effort.
-            let next = 0;
-            return items.map((item) => {
-              next += item.before?.length ?? 0;
-              const outcome = outcomes[next];
-              next += 1 + (item.extra?.length ?? 0);
-              return outcome;
-            });
-          }),
+        () => core.connection.batch(items.map((item) => item.command)),
         options?.signal,
         items.flatMap((item) => item.givesValue ? item.writes : []),
       );
@@ -199,15 +206,11 @@ export function createPipeline(core: CacheCore): Pipeline {
         }
       });
       const results = await Promise.all(decoded.map(async (result) => {
-        if (!result.ok || !(result.value instanceof Unchecked)) return result;
-        const { data, codec } = result.value;
+        if (!result.ok || !(result.value instanceof Pending)) return result;
         try {
-          return {
-            ok: true as const,
-            value: (await core.tags.decode([data], codec, options?.signal))[0],
-          };
+          return { ok: true as const, value: await result.value.settle(options?.signal) };
         } catch (error) {
-          return { ok: false as const, error: error as InfraError };
+          return { ok: false as const, error: toCacheError(error) };
         }
       }));
       const failed = results.findIndex((result) => !result.ok);

@@ -597,9 +597,13 @@ async function open(
         timer = setTimeout(
           () =>
             reject(
-              new InfraError("Timeout", `no connection within ${config.connectTimeoutMs} ms`, {
-                component: "cache",
-              }),
+              new InfraError(
+                "Timeout",
+                `cannot connect to ${
+                  config.nodes.join(", ")
+                }: no connection within ${config.connectTimeoutMs} ms`,
+                { component: "cache" },
+              ),
             ),
           config.connectTimeoutMs,
         );
@@ -615,9 +619,10 @@ async function open(
       denied ? lastError : error,
       `cannot connect to ${config.nodes.join(", ")}`,
     );
-    throw InfraError.is(mapped, "Timeout", "Internal")
-      ? new InfraError("Unavailable", mapped.message, { component: "cache", cause: error })
-      : mapped;
+    if (!InfraError.is(mapped, "Timeout", "Internal")) throw mapped;
+    // The message already names the component: not twice.
+    const message = mapped.message.replace(/^cache: /, "");
+    throw new InfraError("Unavailable", message, { component: "cache", cause: error });
   } finally {
     clearTimeout(timer);
     client.off("error", remember);

@@ -113,6 +113,179 @@ return #KEYS`,
 );
 
 /**
+ * Lua: the tag header of the entry at `k` (the envelope's mark, JSON of its tag pairs and
+ * mark again, see `tags.ts`), or '' when it is missing, not a string or untagged. Only the
+ * first 4 KiB are read unless the header is longer.
+ */
+const HEADER_LUA = `local function header(k)
+  local head = redis.pcall('GETRANGE', k, 0, 4095)
+  if type(head) ~= 'string' or string.byte(head, 1) ~= 1 then return '' end
+  local e = string.find(head, '\\1', 2, true)
+  if not e then
+    head = redis.call('GET', k)
+    e = string.find(head, '\\1', 2, true)
+    if not e then return '' end
+  end
+  local h = string.sub(head, 1, e)
+  if h == '\\1[]\\1' then return '' end
+  return h
+end
+`;
+
+/** The JavaScript twin of {@link HEADER_LUA} (byte strings). */
+function headerTwin(redis: ScriptContext, key: string): string {
+  let value: unknown;
+  try {
+    value = redis.call("GET", key);
+  } catch {
+    return ""; // not a string
+  }
+  if (typeof value !== "string" || value.charCodeAt(0) !== 1) return "";
+  const end = value.indexOf("\x01", 1);
+  if (end < 0) return "";
+  const header = value.slice(0, end + 1);
+  return header === "\x01[]\x01" ? "" : header;
+}
+
+/**
+ * Expiry. KEYS: the key, its companion marker. ARGV: ttlMs (0 = none), the longest life
+ * of a tagged entry. Returns `{1 | 0, header}` (1 when the key exists and now has the TTL;
+ * the header of its tags, '' for none), or `{-1, header}` without changing anything when
+ * the key holds a tagged entry and the TTL is 0 or longer than that life (it would outlive
+ * its tag records). A getOrSet value's grace marker goes: the key now lives exactly this
+ * long, without grace after it.
+ */
+export const EXPIRE: ScriptSource = defineScript(
+  `${HEADER_LUA}local ttl = tonumber(ARGV[1])
+local h = header(KEYS[1])
+if h ~= '' and (ttl == 0 or ttl > tonumber(ARGV[2])) then return {-1, h} end
+local r
+if ttl > 0 then
+  r = redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+  r = redis.call('EXISTS', KEYS[1])
+end
+if r == 1 then
+  local m = redis.pcall('GET', KEYS[2])
+  if type(m) == 'string' and string.sub(m, 1, 1) == 'g' then redis.call('DEL', KEYS[2]) end
+end
+return {r, h}`,
+  2,
+  (redis, keys, args) => {
+    const ttl = Number(args[0]);
+    const header = headerTwin(redis, keys[0]);
+    if (header !== "" && (ttl === 0 || ttl > Number(args[1]))) return [-1, header];
+    let result: number;
+    if (ttl > 0) result = redis.call("PEXPIRE", keys[0], ttl) as number;
+    else {
+      redis.call("PERSIST", keys[0]);
+      result = redis.call("EXISTS", keys[0]) as number;
+    }
+    if (result === 1) {
+      let marker: unknown = null;
+      try {
+        marker = redis.call("GET", keys[1]);
+      } catch { /* not a marker */ }
+      if (typeof marker === "string" && marker.startsWith("g")) redis.call("DEL", keys[1]);
+    }
+    return [result, header];
+  },
+);
+
+/**
+ * Reads of keys of one slot that must tell tagged entries apart. KEYS: the keys. ARGV:
+ * "e" (EXISTS) or "t" (PTTL). Returns per key its reply and its tag header ('' for none).
+ */
+export const PROBE: ScriptSource = defineScript(
+  `${HEADER_LUA}local out = {}
+for i, k in ipairs(KEYS) do
+  local r
+  if ARGV[1] == 't' then r = redis.call('PTTL', k) else r = redis.call('EXISTS', k) end
+  out[2 * i - 1] = r
+  if (ARGV[1] == 't' and r ~= -2) or (ARGV[1] == 'e' and r == 1) then out[2 * i] = header(k) else out[2 * i] = '' end
+end
+return out`,
+  -1,
+  (redis, keys, args) =>
+    keys.flatMap((key) => {
+      const reply = redis.call(args[0] === "t" ? "PTTL" : "EXISTS", key) as number;
+      const present = args[0] === "t" ? reply !== -2 : reply === 1;
+      return [reply, present ? headerTwin(redis, key) : ""];
+    }),
+);
+
+/**
+ * Deletes keys of one slot with their companions, atomically per key. KEYS: triples of a
+ * key, its marker and its fill lock. Returns per key the DEL reply and the tag header of
+ * what it deleted ('' for none).
+ */
+export const DELETE: ScriptSource = defineScript(
+  `${HEADER_LUA}local out = {}
+for i = 1, #KEYS, 3 do
+  local h = header(KEYS[i])
+  out[#out + 1] = redis.call('DEL', KEYS[i])
+  out[#out + 1] = h
+  redis.call('DEL', KEYS[i + 1], KEYS[i + 2])
+end
+return out`,
+  -1,
+  (redis, keys) => {
+    const out: (number | string)[] = [];
+    for (let i = 0; i < keys.length; i += 3) {
+      const header = headerTwin(redis, keys[i]);
+      out.push(redis.call("DEL", keys[i]) as number, header);
+      redis.call("DEL", keys[i + 1], keys[i + 2]);
+    }
+    return out;
+  },
+);
+
+/**
+ * A conditional set (`ifAbsent` / `ifPresent`) that takes a tag-invalidated entry for a
+ * missing one. KEYS: the key. ARGV: the value, "nx" or "xx", the TTL ("keep" for KEEPTTL,
+ * 0 for none), the header of a tagged entry whose validity the caller knows, "1" if it is
+ * valid ("0" if invalidated). Returns `{1}` when it wrote, `{0}` when the condition kept
+ * it from writing, `{-1, header}` when the key holds a tagged entry the caller must check
+ * first (then call again with its header and verdict).
+ */
+export const SET_IF: ScriptSource = defineScript(
+  `${HEADER_LUA}local h = header(KEYS[1])
+local present
+if h ~= '' then
+  if h ~= ARGV[4] then return {-1, h} end
+  present = ARGV[5] == '1'
+else
+  present = redis.call('EXISTS', KEYS[1]) == 1
+end
+if (ARGV[2] == 'nx' and present) or (ARGV[2] == 'xx' and not present) then return {0} end
+if ARGV[3] == 'keep' then
+  if present then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') else redis.call('SET', KEYS[1], ARGV[1]) end
+elseif tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return {1}`,
+  1,
+  (redis, keys, args) => {
+    const header = headerTwin(redis, keys[0]);
+    let present: boolean;
+    if (header !== "") {
+      if (header !== args[3]) return [-1, header];
+      present = args[4] === "1";
+    } else present = redis.call("EXISTS", keys[0]) === 1;
+    if ((args[1] === "nx" && present) || (args[1] === "xx" && !present)) return [0];
+    if (args[2] === "keep") {
+      if (present) redis.call("SET", keys[0], args[0], "KEEPTTL");
+      else redis.call("SET", keys[0], args[0]);
+    } else if (Number(args[2]) > 0) redis.call("SET", keys[0], args[0], "PX", args[2]);
+    else redis.call("SET", keys[0], args[0]);
+    return [1];
+  },
+);
+
+/**
  * getOrSet's read. KEYS: value, companion marker, fill lock. ARGV: token, lockTtlMs,
  * staleMs, graceMs (the reader's).
  *

@@ -7,14 +7,26 @@
 import { InfraError } from "../base/mod.ts";
 import { encodeValue } from "./codec.ts";
 import { type Arg, type Command, command, type Reply } from "./connection.ts";
-import { INCREMENT } from "./scripts.ts";
+import { DELETE, EXPIRE, INCREMENT, PROBE, SET_IF } from "./scripts.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import type { Codec, SetOptions } from "./types.ts";
-import { type TagPair, wrapEntry } from "./tags.ts";
+import { checkTaggedLife, MAX_TAGGED_LIFE_MS, type TagPair, wrapEntry } from "./tags.ts";
+import { absentKeyOf, companionsOf } from "./keys.ts";
 import { checkTtl } from "./validate.ts";
 
-/** The SET command of {@link Cache.set}; every argument is checked before anything is sent. */
+/**
+ * What a conditional set (`ifAbsent` / `ifPresent`) knows of a tagged entry at its key: the
+ * entry's tag header, and whether its tags are still valid (see `SET_IF`).
+ */
+export type KnownEntry = readonly [header: string, valid: boolean];
+
+/**
+ * The command of {@link Cache.set}; every argument is checked before anything is sent. A
+ * plain set is a SET; a conditional one (`ifAbsent` / `ifPresent`) runs `SET_IF`, which
+ * takes a tag-invalidated entry for a missing one (`known`: what the caller learnt of the
+ * entry at the key on an earlier attempt). Read its reply with {@link setOutcome}.
+ */
 export function setCommand(
   core: CacheCore,
   key: string,
@@ -22,35 +34,160 @@ export function setCommand(
   options: Omit<SetOptions, "signal" | "codec">,
   codec: Codec,
   pairs?: readonly TagPair[],
+  known?: KnownEntry,
 ): Command {
   const full = core.keys.full(key);
   if (options.tags !== undefined && pairs === undefined) {
     throw invalidArgument("tags are taken by Cache.set, not by a pipeline's set", "tags");
   }
-  const args: Arg[] = [full, wrapEntry(encodeValue(value, codec), pairs)];
+  const data = wrapEntry(encodeValue(value, codec), pairs);
   if (options.ifAbsent && options.ifPresent) {
     throw invalidArgument("ifAbsent and ifPresent exclude each other", "ifAbsent");
   }
+  let ttl: Arg[] = [];
   if (options.keepTtl) {
     if (options.ttlMs !== undefined) throw invalidArgument("keepTtl excludes ttlMs", "keepTtl");
-    args.push("KEEPTTL");
+    ttl = ["KEEPTTL"];
   } else {
-    const ttl = checkTtl(options.ttlMs ?? core.settings.defaultTtlMs);
-    if (ttl > 0) args.push("PX", ttl);
+    const ms = checkTtl(options.ttlMs ?? core.settings.defaultTtlMs);
+    if (ms > 0) ttl = ["PX", ms];
   }
-  if (options.ifAbsent) args.push("NX");
-  if (options.ifPresent) args.push("XX");
-  return command("SET", args, full);
+  if (options.ifAbsent || options.ifPresent) {
+    return {
+      kind: "script",
+      script: SET_IF,
+      keys: [full],
+      args: [
+        data,
+        options.ifAbsent ? "nx" : "xx",
+        ttl.length === 1 ? "keep" : ttl[1] ?? 0,
+        known?.[0] ?? "",
+        known?.[1] ? "1" : "0",
+      ],
+      binary: false,
+    };
+  }
+  return command("SET", [full, data, ...ttl], full);
 }
 
 /**
- * The commands of {@link Cache.expire} (and its pipeline form), sent together; the last
- * one's reply is 1 when the key exists (and now has the TTL, or none for 0). A key without
- * TTL that is given none (0) exists all the same: PERSIST alone would say 0 for it.
+ * What a reply of {@link setCommand} says: whether it wrote, or (a string) the tag header
+ * of an entry at the key whose validity the conditional set must learn before it can
+ * decide (send it again with that knowledge).
  */
-export function expireCommands(full: string, ttlMs: number): Command[] {
-  if (ttlMs > 0) return [command("PEXPIRE", [full, ttlMs], full)];
-  return [command("PERSIST", [full], full), command("EXISTS", [full], full)];
+export function setOutcome(reply: Reply): boolean | string {
+  if (!Array.isArray(reply)) return reply !== null;
+  if (Number(reply[0]) === -1) return String(reply[1]);
+  return Number(reply[0]) === 1;
+}
+
+/** Attempts of a conditional set while the entry at its key keeps changing. */
+const CONDITIONAL_ATTEMPTS = 10;
+
+/**
+ * Sends {@link setCommand}, taking a tag-invalidated entry at the key for a missing one: a
+ * conditional set that finds a tagged entry learns whether its tags are still valid and
+ * sends again. `first`: a reply already received (a pipeline's).
+ */
+export async function sendSet(
+  core: CacheCore,
+  send: (command: Command) => Promise<Reply>,
+  build: (known?: KnownEntry) => Command,
+  signal?: AbortSignal,
+  first?: Reply,
+): Promise<boolean> {
+  let outcome = setOutcome(first === undefined ? await send(build()) : first);
+  for (let attempt = 1; typeof outcome === "string"; attempt++) {
+    if (attempt >= CONDITIONAL_ATTEMPTS) {
+      throw new InfraError(
+        "Conflict",
+        `a conditional set gave up: the tagged entry at its key changed ${attempt} times while it checked its tags`,
+        { component: "cache" },
+      );
+    }
+    const [valid] = await core.tags.validHeaders([outcome], signal);
+    outcome = setOutcome(await send(build([outcome, valid])));
+  }
+  return outcome;
+}
+
+/**
+ * The command of {@link Cache.expire} (and its pipeline form): the `EXPIRE` script, which
+ * also ends a getOrSet grace marker. Read its reply with {@link expireOutcome}.
+ */
+export function expireCommand(core: CacheCore, full: string, ttlMs: number): Command {
+  return {
+    kind: "script",
+    script: EXPIRE,
+    keys: [full, absentKeyOf(core.keys, full)],
+    args: [ttlMs, MAX_TAGGED_LIFE_MS],
+    binary: false,
+  };
+}
+
+/**
+ * What an `EXPIRE` reply means: true when the key exists (a tag-invalidated entry does
+ * not) and now has the TTL. `InvalidArgument` when it holds a valid tagged entry that the
+ * TTL would let outlive its tags.
+ */
+export async function expireOutcome(
+  core: CacheCore,
+  reply: Reply,
+  ttlMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const [[result, header]] = probed(reply);
+  if (result === 0) return false;
+  if (header !== "" && !(await core.tags.validHeaders([header], signal))[0]) return false;
+  if (result === -1) checkTaggedLife(ttlMs);
+  return true;
+}
+
+/** The `PROBE` command of keys of one slot: EXISTS ("e") or PTTL ("t") with tag headers. */
+export function probeCommand(keys: readonly string[], op: "e" | "t"): Command {
+  return { kind: "script", script: PROBE, keys, args: [op], binary: false };
+}
+
+/** The `DELETE` command of keys of one slot, with their companions. */
+export function deleteCommand(core: CacheCore, keys: readonly string[]): Command {
+  return {
+    kind: "script",
+    script: DELETE,
+    keys: keys.flatMap((key) => [key, ...companionsOf(core.keys, key)]),
+    args: [],
+    binary: false,
+  };
+}
+
+/** The `[reply, tag header]` pairs of a `PROBE`, `DELETE` or `EXPIRE` reply. */
+export function probed(reply: Reply): [number, string][] {
+  const items = reply as Reply[];
+  const out: [number, string][] = [];
+  for (let i = 0; i < items.length; i += 2) out.push([Number(items[i]), String(items[i + 1])]);
+  return out;
+}
+
+/**
+ * How many of the probed keys hold something (a reply of 1) that no tag invalidated. One
+ * look-up of the tag records for all of them.
+ */
+export async function countLive(
+  core: CacheCore,
+  entries: readonly [number, string][],
+  signal?: AbortSignal,
+): Promise<number> {
+  const valid = await core.tags.validHeaders(entries.map(([, header]) => header), signal);
+  return entries.reduce((sum, [reply], i) => sum + (reply === 1 && valid[i] ? 1 : 0), 0);
+}
+
+/** A `PTTL` probe as {@link Cache.ttl} returns it (a tag-invalidated entry is missing). */
+export async function ttlOutcome(
+  core: CacheCore,
+  [pttl, header]: [number, string],
+  signal?: AbortSignal,
+): Promise<number | undefined> {
+  if (header !== "" && !(await core.tags.validHeaders([header], signal))[0]) return undefined;
+  return ttlFromReply(pttl);
 }
 
 /** A PTTL reply as the API returns it: ms, `Infinity` for no TTL, `undefined` for a missing key. */

@@ -12,6 +12,13 @@
  *   written), the mark again, then the encoded value. A read compares the recorded tokens
  *   with the current ones: one differs, the tag was invalidated after the entry was
  *   written (or while its value was being loaded), and the read is a miss.
+ * - Every read of the cache checks tags the same way: the entry first (a value, or for
+ *   `exists`, `ttl`, `expire`, `delete` and conditional sets only its header, returned by
+ *   a script of its slot), then the tokens of its tags (one MGET per slot for all the
+ *   entries of the call). Taking the tokens after the entry makes the check sound without
+ *   one script over both (impossible in a cluster: records and entries live in other
+ *   slots): tokens still equal to the entry's mean no invalidation came between its write
+ *   and the check; a changed one means the entry was invalid at some moment of the read.
  * - An untagged value is stored as it is, and the only cost a read pays is a look at its
  *   first byte. A string or bytes value that happens to begin with the mark byte is
  *   stored in an envelope without tags, so it is never mistaken for one.
@@ -79,6 +86,25 @@ export function checkTags(tags: unknown, field = "tags"): string[] | undefined {
     }
   });
   return [...new Set(tags as string[])];
+}
+
+/**
+ * Throws `InvalidArgument` (naming `tags`) when `options` carry `tags` (a caller without
+ * types may pass them anywhere): only string values written by `set`, `setMany` or
+ * `getOrSet` keep tags, in an envelope around the value; a hash, set, sorted set or
+ * counter has none, and silently ignoring the tags would leave entries that deleteByTag
+ * cannot reach. `what` names the call.
+ */
+export function refuseTags(options: unknown, what: string): void {
+  if (
+    options !== null && typeof options === "object" &&
+    (options as { tags?: unknown }).tags !== undefined
+  ) {
+    throw invalidArgument(
+      `${what} takes no tags: only values written by set, setMany or getOrSet carry tags (a hash, set, sorted set or counter has no envelope to keep them in)`,
+      "tags",
+    );
+  }
 }
 
 /** Throws `InvalidArgument` unless a tagged entry with this Redis lifetime expires in time. */
@@ -219,24 +245,31 @@ export class TagRecords {
     codec: Codec,
     signal?: AbortSignal,
   ): Promise<(T | undefined)[]> {
-    const out: (T | undefined)[] = new Array(values.length).fill(undefined);
-    let tagged: [number, Entry][] | undefined;
-    values.forEach((data, i) => {
-      if (data === null) return;
-      const entry = readEntry(data);
-      if (entry.pairs.length === 0) out[i] = decodeValue(entry.payload, codec) as T;
-      else (tagged ??= []).push([i, entry]);
-    });
-    if (tagged === undefined) return out;
-    const recordKeys = [...new Set(tagged.flatMap(([, entry]) => entry.pairs.map(([key]) => key)))];
+    const entries = values.map((data) => data === null ? undefined : readEntry(data));
+    const valid = await this.#check(entries.map((entry) => entry?.pairs ?? NO_PAIRS), signal);
+    return entries.map((entry, i) =>
+      entry !== undefined && valid[i] ? decodeValue(entry.payload, codec) as T : undefined
+    );
+  }
+
+  /**
+   * Per tag header of an entry (as the cache's scripts return it; `""` for an untagged
+   * entry or none), whether the entry is still valid. One look-up for all of them.
+   */
+  validHeaders(headers: readonly string[], signal?: AbortSignal): Promise<boolean[]> {
+    return this.#check(headers.map((h) => h === "" ? NO_PAIRS : readEntry(h).pairs), signal);
+  }
+
+  /** Per list of pairs, whether none of its tags was invalidated (one look-up for all). */
+  async #check(
+    lists: readonly (readonly TagPair[])[],
+    signal?: AbortSignal,
+  ): Promise<boolean[]> {
+    if (lists.every((pairs) => pairs.length === 0)) return lists.map(() => true);
+    const recordKeys = [...new Set(lists.flatMap((pairs) => pairs.map(([key]) => key)))];
     const tokens = await this.current(recordKeys, signal);
     const current = new Map(recordKeys.map((key, i) => [key, tokens[i]]));
-    for (const [i, entry] of tagged) {
-      if (entry.pairs.every(([key, token]) => current.get(key) === token)) {
-        out[i] = decodeValue(entry.payload, codec) as T;
-      }
-    }
-    return out;
+    return lists.map((pairs) => pairs.every(([key, token]) => current.get(key) === token));
   }
 
   /**

@@ -110,7 +110,9 @@ export interface GetOrSetConfig {
    *
    * The value lives this much longer in Redis, and a marker beside it records its grace
    * period, so every reader agrees when it expired (a later `set`, `increment`, script or
-   * `delete` ends the marker with the value it replaces). An expired value is loaded again
+   * `delete` ends the marker with the value it replaces; `expire` ends it and leaves the
+   * value: a value deleted or given a TTL by `expire` is never served from grace). An
+   * expired value is loaded again
    * as on a miss, one loader across processes; the callers get the fallback only if the
    * loader fails, hits `hardTimeoutMs` or takes longer than `softTimeoutMs`, and only if
    * the value expired no more than their own `graceMs` ago. Plain `get` and `ttl` see the
@@ -146,7 +148,9 @@ export interface GetOrSetConfig {
   softTimeoutMs: number;
   /**
    * A loader still running after this long is abandoned (its signal aborts, nothing is
-   * stored) and the callers get `Timeout` (or the fallback, within grace); 0 = off.
+   * stored) and the callers get `Timeout` (or the fallback, within grace); 0 = off. A
+   * caller waiting for another loader (of another process, or of a caller here with other
+   * options) gives up after this long too, with the same outcome, and that loader goes on.
    * Must be longer than `softTimeoutMs` when both are set.
    */
   hardTimeoutMs: number;
@@ -276,9 +280,9 @@ export interface ValueOptions extends CallOptions {
 export interface SetOptions extends ValueOptions {
   /** Time to live in ms; 0 = no expiry; default `config.defaultTtlMs`. */
   ttlMs?: number;
-  /** Write only when the key does not exist (`NX`). */
+  /** Write only when the key does not exist (`NX`; a tag-invalidated entry does not). */
   ifAbsent?: boolean;
-  /** Write only when the key exists (`XX`). */
+  /** Write only when the key exists (`XX`; a tag-invalidated entry does not). */
   ifPresent?: boolean;
   /** Keep the key's current TTL instead of setting one (`KEEPTTL`). */
   keepTtl?: boolean;
@@ -295,6 +299,11 @@ export interface SetOptions extends ValueOptions {
 export interface SetManyOptions extends ValueOptions {
   /** Time to live in ms of every entry; 0 = no expiry; default `config.defaultTtlMs`. */
   ttlMs?: number;
+  /**
+   * Tags of every entry, as {@link SetOptions.tags} (a tagged entry must expire within 30
+   * days: `ttlMs` 0 is refused). Their state is read once before the write.
+   */
+  tags?: string[];
 }
 
 /** Options of {@link Cache.increment}. */
@@ -341,7 +350,10 @@ export interface SortedSetAddOptions extends ValueOptions {
   onlyLess?: boolean;
 }
 
-/** Hash operations. Field names are strings; field values go through the codec. */
+/**
+ * Hash operations. Field names are strings; field values go through the codec. Hashes take
+ * no `tags` (nor do sets, sorted sets and counters): passing them is `InvalidArgument`.
+ */
 export interface Hashes {
   /** The value of `field`, or `undefined` when the key or field is missing. */
   get<T = unknown>(key: string, field: string, options?: ValueOptions): Promise<T | undefined>;
@@ -495,7 +507,12 @@ export interface Script {
 export interface Pipeline {
   /** Queues {@link Cache.get}. */
   get(key: string, options?: { codec?: Codec }): Pipeline;
-  /** Queues {@link Cache.set} (without tags: `tags` is refused here). */
+  /**
+   * Queues {@link Cache.set} (without tags: `tags` is refused here). A conditional set
+   * (`ifAbsent` / `ifPresent`) that meets a tagged entry at its key is decided once the
+   * batch is back (its tags checked, then one more round trip), so it lands after the
+   * commands queued behind it.
+   */
   set(key: string, value: unknown, options?: Omit<SetOptions, "signal" | "tags">): Pipeline;
   /** Queues {@link Cache.delete}. */
   delete(key: string): Pipeline;
@@ -547,16 +564,18 @@ export interface CacheNamespace extends Cache {
   readonly name: string;
   /**
    * Deletes every key of the namespace (values, collections, counters, locks, getOrSet's
-   * companions, nested namespaces; also keys the cache wrote as `name:...` itself) and
-   * drops them from every instance's L1. Tag records are not keys of the namespace and stay.
+   * companions, nested namespaces) and drops them from every instance's L1. Nothing else
+   * goes: not the cache's own keys that merely look alike (`cache.set("users:1")` is no key
+   * of `namespace("users")`), not other namespaces, and not tag records (they are not keys
+   * of the namespace).
    *
-   * It runs `SCAN MATCH <prefix>name:*` (and the same for the companion keys) on every
-   * master, deleting what each batch found: the keys themselves are removed, so nothing is
-   * left behind for Redis to hold, and other calls pay nothing for namespaces. The cost is
-   * a scan of each master's whole keyspace (`SCAN` filters server-side), so clear is for
-   * rare, administrative invalidation; for frequent group invalidation use tags. A key
-   * written while clear runs may survive it; an aborted signal stops it between batches
-   * (what was deleted stays deleted).
+   * It runs `SCAN MATCH` over the namespace's part of the key layout (see
+   * {@link Cache.namespace}) on every master, deleting what each batch found: the keys
+   * themselves are removed, so nothing is left behind for Redis to hold, and other calls
+   * pay nothing for namespaces. The cost is a scan of each master's whole keyspace (`SCAN`
+   * filters server-side), so clear is for rare, administrative invalidation; for frequent
+   * group invalidation use tags. A key written while clear runs may survive it; an aborted
+   * signal stops it between batches (what was deleted stays deleted).
    *
    * @throws {InfraError} `Unavailable`, `Timeout`, `Aborted`, `Closed`.
    */
@@ -678,14 +697,17 @@ export interface GetOrSetOptions extends ValueOptions {
   graceBackoffMs?: number;
   /** With a fallback at hand, how long to wait for the loader before serving the fallback. */
   softTimeoutMs?: number;
-  /** How long the loader may run before it is abandoned with `Timeout`; 0 = no limit. */
+  /**
+   * How long the loader may run before it is abandoned with `Timeout`, and how long this
+   * caller waits for another one (see {@link GetOrSetConfig.hardTimeoutMs}); 0 = no limit.
+   */
   hardTimeoutMs?: number;
   /**
    * Tags of the loaded entry (and of its cached "not found"), for
    * {@link Cache.deleteByTag}: 1 to 64 non-empty strings of at most 256 characters. The
    * entry must expire within 30 days (`ttlMs` + `staleWhileRevalidateMs` + `graceMs`, and
    * `negativeTtlMs`; `ttlMs` 0 is refused). The tags are those of the call that loads:
-   * callers joining a load in flight share its entry.
+   * callers joining a load in flight share its entry (see {@link Cache.getOrSet}).
    */
   tags?: string[];
 }
@@ -733,13 +755,21 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
   /** Sorted-set operations. */
   readonly sortedSets: SortedSets;
 
-  /** The full key Redis sees for `key` (the prefix applied), for use with {@link Cache.raw}. */
+  /**
+   * The full key Redis sees for `key` (the prefix applied), for use with {@link Cache.raw}.
+   * Every call checks its keys alike: a key must be a non-empty string that does not start
+   * with `__gochat_cache:` (where the cache keeps its own keys), else `InvalidArgument`.
+   */
   key(key: string): string;
   /** The value of `key`, or `undefined` on a miss. */
   get<T = unknown>(key: string, options?: ValueOptions): Promise<T | undefined>;
   /** Stores a value; resolves to false when `ifAbsent`/`ifPresent` prevented the write. */
   set(key: string, value: unknown, options?: SetOptions): Promise<boolean>;
-  /** The values of `keys` in order, `undefined` for each miss (split by slot in a cluster). */
+  /**
+   * The values of `keys` in order, `undefined` for each miss (split by slot in a cluster). A
+   * key that holds another type (a hash, a set) reads as a miss here, as Redis's MGET has
+   * it, where `get` is a `Conflict`.
+   */
   getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]>;
   /**
    * Stores several values (atomically on one node or within one slot; a cluster splits the
@@ -750,15 +780,27 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
     options?: SetManyOptions,
   ): Promise<void>;
   /**
-   * Deletes keys; resolves to how many existed. A cached "not found" of getOrSet goes too,
-   * and a getOrSet load in flight for the key will not store what it read before.
+   * Deletes keys; resolves to how many existed (a tag-invalidated entry did not, though it
+   * is deleted too). getOrSet's companions go with each key in one atomic step: a cached
+   * "not found", the grace period (a deleted value is never served as a fallback), and the
+   * fill lock (a getOrSet load in flight for the key will not store what it read before).
    */
   delete(keys: string | string[], options?: CallOptions): Promise<number>;
-  /** How many of `keys` exist (a key given twice counts twice). */
+  /** How many of `keys` exist (a key given twice counts twice; a tag-invalidated entry does not). */
   exists(keys: string | string[], options?: CallOptions): Promise<number>;
-  /** Sets the TTL of a key (0 removes it); resolves to false when the key does not exist. */
+  /**
+   * Sets the TTL of a key (0 removes it); resolves to false when the key does not exist (a
+   * tag-invalidated entry does not). The key then lives exactly that long: a value getOrSet
+   * stored with `graceMs` loses its grace period (nothing serves it once the TTL ran out).
+   * A tagged entry must still expire within 30 days: 0 or more is `InvalidArgument` for it
+   * (nothing changes).
+   */
   expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean>;
-  /** The remaining TTL in ms, `Infinity` when the key has none, `undefined` when it is missing. */
+  /**
+   * The remaining TTL in ms, `Infinity` when the key has none, `undefined` when it is missing
+   * (or holds a tag-invalidated entry). For a value getOrSet stored with `graceMs`, its whole
+   * life in Redis, grace included.
+   */
   ttl(key: string, options?: CallOptions): Promise<number | undefined>;
   /**
    * Adds `by` (default 1; may be negative or fractional) to a counter; returns the new value.
@@ -778,12 +820,23 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * the older read out (the callers of that load still get what it returned). When Redis
    * fails after the loader ran, the callers get the loaded value all the same (uncached;
    * logged and counted as `cache.get_or_set.fill_failures`).
+   *
+   * What concurrent callers share: the load, and so the loaded value and how it is stored
+   * (`ttlMs`, `negativeTtlMs`, `jitter`, `staleWhileRevalidateMs`, `lockTtlMs`,
+   * `graceBackoffMs`, `tags`: those of the call that runs the loader, in whatever
+   * process). What stays each caller's own: its `signal` (it ends that caller's wait, never
+   * the load), `codec`, and how it waits: `graceMs` (which fallback it accepts),
+   * `softTimeoutMs`, `hardTimeoutMs` and `waitTimeoutMs`. Callers in one process that agree
+   * on these share one flight (one script call for all; a joiner's timeouts run from the
+   * flight's start, so it never waits longer than they allow); a caller that differs flies
+   * apart and waits for the load as another process would, so it gets its own fallback or
+   * `Timeout` without cancelling the load.
    */
   getOrSet<T>(key: string, loader: Loader<T>, options?: GetOrSetOptions): Promise<T | undefined>;
 
   /**
-   * Invalidates every entry carrying any of `tags` (given to `set` or `getOrSet`), in every
-   * process: from now on a read of such an entry written before this call is a miss
+   * Invalidates every entry carrying any of `tags` (given to `set`, `setMany` or
+   * `getOrSet`), in every process: from now on a read of such an entry written before this call is a miss
    * (`get`, `getMany` and pipeline `get` resolve to `undefined`, `getOrSet` loads it again,
    * one loader across processes), and so is its cached "not found". An entry whose value
    * was being loaded or written while this call ran counts as written before it (the
@@ -794,9 +847,17 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * invalidation): each tag has a record in Redis holding a random token that this call
    * replaces; an entry keeps the tokens its tags had when it was written and is valid while
    * they are still current. No clock is read, so clock skew between processes cannot
-   * matter. The entries stay in Redis until they expire or are written again: `exists`,
-   * `ttl`, `raw()` and scripts still see them, and so do `hashes`/`sets`/`sortedSets`
-   * (which take no tags).
+   * matter.
+   *
+   * Every read of the cache takes an invalidated entry for a missing one: `get`, `getMany`,
+   * `exists`, `ttl`, `expire` (false, nothing to extend), the count of `delete`, the
+   * conditions of `set` (`ifAbsent` writes, `ifPresent` does not), and their pipeline forms.
+   * The entries stay in Redis until they expire, are written again or deleted; they are not
+   * removed when read (that would cost every such read a compare-and-delete, and would drop
+   * the fallback a getOrSet with grace keeps). So what reads Redis past the cache's codec
+   * still sees them: `raw()`, scripts, and writes that need a number or a collection at the
+   * key (`increment`, `hashes`, `sets`, `sortedSets` meet a string there: `Conflict`, as
+   * for any value that is not theirs).
    *
    * Fail-safe: an invalidated entry counts as expired, not deleted. A `getOrSet` with
    * `graceMs` keeps it as its fallback if it was stored with grace (it then lives in Redis
@@ -832,12 +893,13 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
   deleteByTag(tags: string | string[], options?: CallOptions): Promise<void>;
 
   /**
-   * A view of this cache whose keys live under `name:` (after the key prefix): `key` of the
-   * view is `key` of the cache with `name:` in front, so the cache still reaches them as
-   * `name:key`. Namespaces nest (`users` then `admins` is `users:admins:`). The view shares
-   * everything else with the cache (connection, L1, config, locks, metrics): its
-   * `hotReload` and `close` act on the whole cache. Tags are per namespace (see
-   * {@link Cache.deleteByTag}).
+   * A view of this cache with keys of its own: `key` of the view and `name:key` of the
+   * cache are different keys, and so are the keys of two namespaces. In Redis they live
+   * under the prefix, then `__gochat_cache:ns:name:` (`users/admins` when nested: `users`
+   * then `admins`); a caller's key may not start with `__gochat_cache:` (`InvalidArgument`),
+   * so none can meet them. Namespaces nest. The view shares everything else with the cache
+   * (connection, L1, config, locks, metrics): its `hotReload` and `close` act on the whole
+   * cache. Tags are per namespace (see {@link Cache.deleteByTag}).
    *
    * @param name 1 to 64 letters, digits, `_`, `-` or `.` (no `:`: nest instead).
    * @throws {InfraError} `InvalidArgument` for a bad name; `Closed` after close.
@@ -850,7 +912,7 @@ export interface Cache extends AsyncDisposable, HotReloadable<ConfigInput<CacheC
    * const users = cache.namespace("users");
    * await users.set("1", { name: "Ada" });
    * await cache.set("products", []);
-   * console.assert((await cache.get("users:1")) !== undefined);
+   * console.assert((await cache.get("users:1")) === undefined); // another key
    * await users.clear();
    * console.assert((await users.get("1")) === undefined && (await cache.get("products")) !== undefined);
    * ```

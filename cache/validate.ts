@@ -12,6 +12,15 @@ import type { Codec, ScoredMember } from "./types.ts";
 
 const MAX_MS = 2 ** 53 - 1;
 
+/** A call's options: `{}` when left out, `InvalidArgument` when not an object (`null`). */
+export function optionsOf<T extends object>(options: T | undefined): T {
+  if (options === undefined) return {} as T;
+  if (options === null || typeof options !== "object") {
+    throw invalidArgument(`options must be an object, got ${String(options)}`, "options");
+  }
+  return options;
+}
+
 /** A TTL in ms: an integer ≥ 0 (0 = no expiry). */
 export function checkTtl(value: unknown, field = "ttlMs"): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_MS) {

@@ -377,7 +377,23 @@ export function cacheContract(
     await rejectsWith(cache.setMany({ a: 1, b: undefined }), "InvalidArgument");
     await rejectsWith(cache.setMany({}), "InvalidArgument");
     await rejectsWith(cache.delete([]), "InvalidArgument");
-    assert.equal(await cache.exists(["k", "a", "b"]), 0);
+    // Options that are not an object (a JavaScript caller's null).
+    const none = null as unknown as Record<string, never>;
+    const withNull: [string, () => Promise<unknown>][] = [
+      ["set", () => cache.set("k", 1, none)],
+      ["setMany", () => cache.setMany({ a: 1 }, none)],
+      ["increment", () => cache.increment("k", 1, none)],
+      ["getOrSet", () => cache.getOrSet("k", () => 1, none)],
+      ["sortedSets.add", () => cache.sortedSets.add("z", [{ member: "m", score: 1 }], none)],
+      ["sortedSets.range", () => cache.sortedSets.range("z", 0, -1, none)],
+      ["sortedSets.rangeByScore", () => cache.sortedSets.rangeByScore("z", 0, 1, none)],
+      ["pipeline set", () => cache.pipeline().set("k", 1, none).exec()],
+    ];
+    for (const [what, call] of withNull) {
+      const error = await rejectsWith(Promise.resolve().then(call), "InvalidArgument");
+      assert.equal(error.details.field, "options", what);
+    }
+    assert.equal(await cache.exists(["k", "a", "b", "z"]), 0);
   });
 
   it("the JSON codec refuses values it cannot bring back, names the path, and writes nothing", async (cache) => {
@@ -967,7 +983,8 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       ttlMs: 60_000,
     });
     await filter.add("x");
-    const left = await cache.raw().call("PTTL", `${cache.key("{seen}")}:bloom`);
+    const bitmap = `${cache.keyPrefix}__gochat_cache:{seen}${cache.key("{seen}")}:bloom`;
+    const left = await cache.raw().call("PTTL", bitmap);
     assert.ok(typeof left === "number" && left > 50_000, `pttl ${left}`);
   });
 
@@ -1006,6 +1023,23 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     };
     return counted;
   };
+
+  it("getOrSet, locks, Bloom filters and deletes work on keys with a } but no hash tag", async (cache) => {
+    for (const key of ["a}b", "x{}y", "}{z}"]) {
+      const options = { ttlMs: 60_000, graceMs: 60_000, negativeTtlMs: 60_000 };
+      assert.equal(await cache.getOrSet(key, () => `v ${key}`, options), `v ${key}`);
+      assert.equal(await cache.getOrSet(key, () => "again", options), `v ${key}`);
+      assert.equal(await cache.delete(key), 1);
+      assert.equal(await cache.getOrSet(key, () => undefined, options), undefined);
+      const lock = await cache.tryLock(key, { ttlMs: 10_000 });
+      assert.ok(lock, key);
+      assert.equal(await lock.release(), true);
+      const filter = cache.bloom(key, { expectedItems: 10, falsePositiveRate: 0.01 });
+      await filter.add("item");
+      assert.equal(await filter.has("item"), true);
+      await filter.clear();
+    }
+  });
 
   it("getOrSet: 1,000 concurrent callers on a cold key call the loader once", async (cache) => {
     const slow = slowLoader(50, { hot: true });
@@ -1086,29 +1120,33 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   });
 
   it("a cached not-found ends with any write that gives the key a value, even once that value is gone", async (cache) => {
-    const script = cache.script("return redis.call('SET', KEYS[1], ARGV[1])", {
-      keys: 1,
-      memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
-    });
-    const writes: [string, (key: string) => Promise<unknown>][] = [
-      ["set", (key) => cache.set(key, "x", { ttlMs: 100 })],
-      ["setMany", (key) => cache.setMany({ [key]: "x" })],
-      ["increment", (key) => cache.increment(key, 1, { ttlMs: 100 })],
-      ["a script", (key) => script.run([key], ['"x"'])],
-      ["pipeline set", (key) => cache.pipeline().set(key, "x").exec()],
-      ["pipeline increment", (key) => cache.pipeline().increment(key).exec()],
-      ["pipeline script", (key) => cache.pipeline().run(script, [key], ['"x"']).exec()],
-    ];
-    for (const [what, write] of writes) {
-      const key = `ghost-${what}`;
-      let loads = 0;
-      const loader = () => ++loads === 1 ? undefined : "loaded";
-      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), undefined);
-      await write(key);
-      // The value goes away without the cache's delete: expiry, eviction, another client.
-      await cache.raw().call("DEL", cache.key(key));
-      assert.equal(await cache.getOrSet(key, loader, { negativeTtlMs: 60_000 }), "loaded", what);
-      assert.equal(loads, 2, what);
+    // At the root and in a (nested) namespace.
+    for (const target of [cache, cache.namespace("users").namespace("admins")]) {
+      const script = target.script("return redis.call('SET', KEYS[1], ARGV[1])", {
+        keys: 1,
+        memory: (redis, keys, args) => redis.call("SET", keys[0], args[0]),
+      });
+      const writes: [string, (key: string) => Promise<unknown>][] = [
+        ["set", (key) => target.set(key, "x", { ttlMs: 100 })],
+        ["setMany", (key) => target.setMany({ [key]: "x" })],
+        ["increment", (key) => target.increment(key, 1, { ttlMs: 100 })],
+        ["a script", (key) => script.run([key], ['"x"'])],
+        ["pipeline set", (key) => target.pipeline().set(key, "x").exec()],
+        ["pipeline increment", (key) => target.pipeline().increment(key).exec()],
+        ["pipeline script", (key) => target.pipeline().run(script, [key], ['"x"']).exec()],
+      ];
+      for (const [what, write] of writes) {
+        const key = `ghost-${what}`;
+        let loads = 0;
+        const loader = () => ++loads === 1 ? undefined : "loaded";
+        assert.equal(await target.getOrSet(key, loader, { negativeTtlMs: 60_000 }), undefined);
+        await write(key);
+        // The value goes away without the cache's delete: expiry, eviction, another client.
+        await cache.raw().call("DEL", target.key(key));
+        const again = await target.getOrSet(key, loader, { negativeTtlMs: 60_000 });
+        assert.equal(again, "loaded", `${target.keyPrefix} ${what}`);
+        assert.equal(loads, 2, what);
+      }
     }
     // And once a value set after it expired.
     assert.equal(
@@ -1217,7 +1255,8 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
   });
 
   /** The fill lock a loader of `key` holds (as `KeySpace.companion` names it). */
-  const fillKey = (cache: Cache, key: string) => `${cache.keyPrefix}{${cache.key(key)}}:fill`;
+  const fillKey = (cache: Cache, key: string) =>
+    `${cache.keyPrefix}__gochat_cache:{${cache.key(key)}}:fill`;
   const gate = () => {
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
@@ -1473,33 +1512,99 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.getOrSet("slow", slowLoader(1_000, "late").loader, options), "v1");
   });
 
+  /** A loader that returns "shared" once opened, recording its calls and its signal. */
+  const gatedLoader = () => {
+    const slow = gate();
+    const held = {
+      loads: 0,
+      signal: undefined as AbortSignal | undefined,
+      open: slow.open,
+      loader: async (context: { signal: AbortSignal }) => {
+        held.loads++;
+        held.signal = context.signal;
+        await slow.opened;
+        return "shared";
+      },
+    };
+    return held;
+  };
+
   it("getOrSet: a caller's signal aborting mid-load stops only its wait; the shared load serves the others and is stored", async (cache) => {
     const other = await open({ keyPrefix: cache.keyPrefix });
     try {
       const controller = new AbortController();
-      const slow = gate();
-      let loads = 0;
-      let loaderSignal: AbortSignal | undefined;
-      const loader = async (context: { signal: AbortSignal }) => {
-        loads++;
-        loaderSignal = context.signal;
-        await slow.opened;
-        return "shared";
-      };
-      const aborted = cache.getOrSet("k", loader, { signal: controller.signal });
+      const held = gatedLoader();
+      const aborted = cache.getOrSet("k", held.loader, { signal: controller.signal });
       await whileLoading(cache, "k");
-      const sameProcess = cache.getOrSet("k", loader);
-      const otherProcess = other.getOrSet("k", loader);
+      const sameProcess = cache.getOrSet("k", held.loader);
+      const otherProcess = other.getOrSet("k", held.loader);
       controller.abort();
       await rejectsWith(aborted, "Aborted");
-      assert.equal(loaderSignal?.aborted, false);
-      slow.open();
+      assert.equal(held.signal?.aborted, false);
+      held.open();
       assert.deepEqual(await Promise.all([sameProcess, otherProcess]), ["shared", "shared"]);
-      assert.equal(loads, 1);
+      assert.equal(held.loads, 1);
       assert.equal(await cache.get("k"), "shared");
     } finally {
       await other.close();
     }
+  });
+
+  /** How `promise` settled within `ms`: its value, its error, or "pending". */
+  const settledWithin = (promise: Promise<unknown>, ms: number) =>
+    Promise.race([
+      promise.then((value) => ({ value }), (error) => ({ error })),
+      sleep(ms).then(() => "pending" as const),
+    ]);
+
+  it("getOrSet: a caller joining a load with a shorter hardTimeoutMs gives up alone; the load goes on", async (cache) => {
+    const held = gatedLoader();
+    const first = cache.getOrSet("k", held.loader);
+    await whileLoading(cache, "k");
+    const started = Date.now();
+    const joined = await settledWithin(
+      cache.getOrSet("k", held.loader, { hardTimeoutMs: 100 }),
+      2_000,
+    );
+    assert.ok(typeof joined === "object" && "error" in joined, `the joiner ${String(joined)}`);
+    assert.ok(InfraError.is(joined.error, "Timeout"), String(joined.error));
+    assert.match((joined.error as Error).message, /hardTimeoutMs/);
+    assert.ok(Date.now() - started < 1_000, `gave up after ${Date.now() - started} ms`);
+    assert.equal(held.signal?.aborted, false, "the shared loader goes on");
+    held.open();
+    assert.equal(await first, "shared");
+    assert.equal(held.loads, 1);
+    assert.equal(await cache.get("k"), "shared");
+  });
+
+  it("getOrSet: a caller with its own graceMs gets the fallback while one without grace gets the error", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    const slow = gate();
+    const failingLater = async () => {
+      await slow.opened;
+      throw new Error("database down");
+    };
+    const withoutGrace = cache.getOrSet("user:1", failingLater, { ttlMs: 100, jitter: 0 });
+    await whileLoading(cache, "user:1");
+    const withGrace = cache.getOrSet("user:1", failingLater, graced);
+    slow.open();
+    await assert.rejects(withoutGrace, /database down/);
+    assert.equal(await withGrace, "v1");
+  });
+
+  it("getOrSet: a caller with its own softTimeoutMs gets the value in grace while others wait for the slow load", async (cache) => {
+    await expiredInGrace(cache, "news");
+    const slow = slowLoader(600, "v2");
+    const patient = cache.getOrSet("news", slow.loader, graced);
+    await whileLoading(cache, "news");
+    const started = Date.now();
+    const hurried = await settledWithin(
+      cache.getOrSet("news", slow.loader, { ...graced, softTimeoutMs: 50 }),
+      450,
+    );
+    assert.deepEqual(hurried, { value: "v1" }, `after ${Date.now() - started} ms`);
+    assert.equal(await patient, "v2");
+    assert.equal(slow.loads, 1);
   });
 
   it("getOrSet: a loader returning not-found during grace replaces the expired value with a cached not-found", async (cache) => {
@@ -1508,6 +1613,34 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.getOrSet("ghost", () => undefined, options), undefined);
     assert.equal(await cache.get("ghost"), undefined);
     assert.equal(await cache.getOrSet("ghost", () => "never", options), undefined);
+  });
+
+  it("delete ends grace: a deleted value is never served as a fallback", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    assert.equal(await cache.delete("user:1"), 1);
+    await assert.rejects(cache.getOrSet("user:1", failing({ loads: 0 }), graced), /database down/);
+    assert.equal(await cache.getOrSet("fresh", () => "v1", graced), "v1");
+    assert.deepEqual(await cache.pipeline().delete("fresh").exec(), [1]);
+    await sleep(150);
+    await assert.rejects(cache.getOrSet("fresh", failing({ loads: 0 }), graced), /database down/);
+  });
+
+  it("expire ends grace: the value is fresh for the new TTL, then gone without a fallback", async (cache) => {
+    const options = { ttlMs: 60_000, graceMs: 60_000, jitter: 0 };
+    assert.equal(await cache.getOrSet("user:1", () => "v1", options), "v1");
+    assert.equal(await cache.expire("user:1", 200), true);
+    const left = (await cache.ttl("user:1"))!;
+    assert.ok(left > 0 && left <= 200, `the key's whole life is the new TTL: ${left}`);
+    const counter = { loads: 0 };
+    assert.equal(await cache.getOrSet("user:1", failing(counter), options), "v1", "fresh");
+    assert.equal(counter.loads, 0);
+    await sleep(300);
+    await assert.rejects(cache.getOrSet("user:1", failing(counter), options), /database down/);
+    // The same through a pipeline, and for a value already in grace.
+    await expiredInGrace(cache, "user:2");
+    assert.deepEqual(await cache.pipeline().expire("user:2", 100).exec(), [true]);
+    await sleep(200);
+    await assert.rejects(cache.getOrSet("user:2", failing(counter), graced), /database down/);
   });
 
   it("a value written by set is fresh for its whole TTL to getOrSet with graceMs", async (cache) => {
@@ -1647,12 +1780,72 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await cache.get("post"), undefined);
   });
 
-  it("deleteByTag leaves the entries in Redis (lazy): exists still counts them", async (cache) => {
-    await cache.set("a", 1, tagged(["t"]));
-    await cache.set("b", 2, tagged(["t"]));
+  it("a tag-invalidated entry is missing to exists, ttl, expire and delete, though still in Redis", async (cache) => {
+    await cache.set("{x}:a", 1, tagged(["t"]));
+    await cache.set("{x}:b", 2, tagged(["u"]));
+    await cache.set("{x}:c", 3);
     await cache.deleteByTag(["t"]);
-    assert.equal(await cache.exists(["a", "b"]), 2);
-    assert.equal(await cache.get("a"), undefined);
+    assert.equal(await cache.exists(["{x}:a", "{x}:b", "{x}:c", "{x}:a"]), 2);
+    assert.equal(await cache.exists("{x}:a"), 0);
+    assert.equal(await cache.ttl("{x}:a"), undefined);
+    assert.ok((await cache.ttl("{x}:b"))! > 50_000);
+    assert.equal(await cache.expire("{x}:a", 30_000), false);
+    assert.equal(await cache.expire("{x}:b", 30_000), true);
+    // Lazy: the entry stays in Redis until it expires (raw reads see it).
+    assert.equal(await cache.raw().call("EXISTS", cache.key("{x}:a")), 1);
+    const results = await cache.pipeline()
+      .exists("{x}:a").exists("{x}:b").ttl("{x}:a").expire("{x}:a", 1_000).exec();
+    assert.deepEqual(results, [false, true, undefined, false]);
+    assert.equal(await cache.delete(["{x}:a", "{x}:b", "{x}:c"]), 2);
+    assert.equal(await cache.raw().call("EXISTS", cache.key("{x}:a")), 0, "delete removed it");
+    await cache.set("{x}:d", 4, tagged(["t"]));
+    await cache.deleteByTag("t");
+    assert.deepEqual(await cache.pipeline().delete("{x}:d").exec(), [0]);
+  });
+
+  it("a conditional set takes a tag-invalidated entry for a missing one, directly and in pipelines", async (cache) => {
+    await cache.set("k", "old", tagged(["t"]));
+    assert.equal(await cache.set("k", "x", { ifAbsent: true }), false, "valid: present");
+    assert.equal(await cache.set("k", "y", { ifPresent: true, ttlMs: 60_000 }), true);
+    assert.equal(await cache.get("k"), "y");
+    await cache.set("k", "old", tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    assert.equal(await cache.set("k", "z", { ifPresent: true }), false, "invalidated: missing");
+    assert.equal(await cache.raw().call("GET", cache.key("k")) !== '"z"', true);
+    assert.equal(await cache.set("k", "new", { ifAbsent: true, ttlMs: 60_000 }), true);
+    assert.equal(await cache.get("k"), "new");
+    // A tagged conditional set over an invalidated entry of the same tag.
+    await cache.set("k2", "old", tagged(["t"]));
+    await cache.deleteByTag(["t"]);
+    assert.equal(await cache.set("k2", "new", { ...tagged(["t"]), ifAbsent: true }), true);
+    assert.equal(await cache.get("k2"), "new");
+    await cache.deleteByTag(["t"]);
+    const results = await cache.pipeline()
+      .set("k2", "p1", { ifPresent: true })
+      .set("k2", "p2", { ifAbsent: true, ttlMs: 60_000 })
+      .get("k2")
+      .exec();
+    assert.equal(results[0], false);
+    assert.equal(results[1], true);
+    assert.equal(await cache.get("k2"), "p2");
+  });
+
+  it("expire refuses a TTL that would let a tagged entry outlive its tags", async (cache) => {
+    await cache.set("k", 1, tagged(["t"]));
+    for (const ttl of [0, 31 * 24 * 3_600_000]) {
+      const error = await rejectsWith(cache.expire("k", ttl), "InvalidArgument");
+      assert.equal(error.details.field, "ttlMs");
+      await assert.rejects(cache.pipeline().expire("k", ttl).exec(), (e: unknown) => {
+        assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+        return true;
+      });
+    }
+    const left = (await cache.ttl("k"))!;
+    assert.ok(left > 50_000 && left <= 60_000, `unchanged: ${left}`);
+    assert.equal(await cache.expire("k", 10_000), true);
+    // Once invalidated it is missing: nothing to refuse.
+    await cache.deleteByTag("t");
+    assert.equal(await cache.expire("k", 0), false);
   });
 
   it("an entry written after deleteByTag of its tag is valid", async (cache) => {
@@ -1860,6 +2053,55 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await rejectsWith(cache.deleteByTag(undefined as unknown as string[]), "InvalidArgument");
   });
 
+  it("setMany takes tags for every entry, across slots", async (cache) => {
+    await cache.setMany({ a: 1, b: 2, c: 3 }, tagged(["batch"]));
+    await cache.setMany({ d: 4 }, tagged(["other"]));
+    assert.deepEqual(await cache.getMany(["a", "b", "c", "d"]), [1, 2, 3, 4]);
+    await cache.deleteByTag("batch");
+    assert.deepEqual(await cache.getMany(["a", "b", "c", "d"]), [
+      undefined,
+      undefined,
+      undefined,
+      4,
+    ]);
+    assert.equal(await cache.exists(["a", "b", "c", "d"]), 1);
+    await cache.setMany([["a", "again"]], tagged(["batch"]));
+    assert.equal(await cache.get("a"), "again");
+    for (const options of [{ ttlMs: 0, tags: ["t"] }, { ttlMs: 1_000, tags: [] }]) {
+      await rejectsWith(cache.setMany({ e: 5 }, options), "InvalidArgument");
+    }
+    assert.equal(await cache.exists("e"), 0);
+  });
+
+  it("collections and counters refuse tags with InvalidArgument and write nothing", async (cache) => {
+    const tags = { tags: ["t"] } as Record<string, unknown>;
+    const calls: [string, () => Promise<unknown>][] = [
+      ["hashes.set", () => cache.hashes.set("h", { f: 1 }, tags)],
+      ["hashes.increment", () => cache.hashes.increment("h", "f", 1, tags)],
+      ["sets.add", () => cache.sets.add("s", ["m"], tags)],
+      ["sortedSets.add", () => cache.sortedSets.add("z", [{ member: "m", score: 1 }], tags)],
+      ["sortedSets.increment", () => cache.sortedSets.increment("z", "m", 1, tags)],
+      ["increment", () => cache.increment("n", 1, tags)],
+      ["pipeline.hashSet", () => cache.pipeline().hashSet("h", { f: 1 }, tags).exec()],
+      ["pipeline.setAdd", () => cache.pipeline().setAdd("s", ["m"], tags).exec()],
+      [
+        "pipeline.sortedSetAdd",
+        () => cache.pipeline().sortedSetAdd("z", [{ member: "m", score: 1 }], tags).exec(),
+      ],
+    ];
+    for (const [what, call] of calls) {
+      let error: unknown;
+      try {
+        await call();
+      } catch (e) {
+        error = e;
+      }
+      assert.ok(InfraError.is(error, "InvalidArgument"), `${what}: ${error}`);
+      assert.equal((error as InfraError).details.field, "tags", what);
+    }
+    assert.equal(await cache.exists(["h", "s", "z", "n"]), 0);
+  });
+
   it("tags belong to a namespace: deleteByTag elsewhere leaves its entries alone", async (cache) => {
     const users = cache.namespace("users");
     await users.set("1", "ada", tagged(["t"]));
@@ -1873,16 +2115,21 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
 
   // --- namespaces ------------------------------------------------------------------------
 
-  it("a namespace keeps its keys under name: and the cache reaches them as name:key", async (cache) => {
+  it("a namespace's keys are its own: a root key named name:key is another key", async (cache) => {
     const users = cache.namespace("users");
     assert.equal(users.name, "users");
-    assert.equal(users.key("1"), `${cache.keyPrefix}users:1`);
+    assert.ok(users.key("1").startsWith(cache.keyPrefix), users.key("1"));
+    assert.notEqual(users.key("1"), cache.key("users:1"));
     await users.set("1", { name: "Ada" });
-    assert.deepEqual(await cache.get("users:1"), { name: "Ada" });
+    await cache.set("users:1", "root");
+    assert.deepEqual(await users.get("1"), { name: "Ada" });
+    assert.equal(await cache.get("users:1"), "root");
     const admins = users.namespace("admins");
     assert.equal(admins.name, "users:admins");
     await admins.set("2", "Grace");
-    assert.equal(await cache.get("users:admins:2"), "Grace");
+    await users.set("admins:2", "not nested");
+    assert.equal(await admins.get("2"), "Grace");
+    assert.equal(await users.get("admins:2"), "not nested");
   });
 
   it("clear drops every key of the namespace and of its nested namespaces, and nothing else", async (cache) => {
@@ -1891,12 +2138,37 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await users.hashes.set("h", { a: 1 });
     await users.increment("count");
     await users.namespace("admins").set("2", "grace");
+    const lock = await users.tryLock("1", { ttlMs: 60_000 });
+    assert.ok(lock);
     await cache.set("users2:1", "not in the namespace");
+    await cache.namespace("users2").set("1", "another namespace");
     await cache.set("other", "kept");
+    // Root keys that look like the namespace's, and a root lock on one of them.
+    await cache.set("users:1", "root");
+    await cache.set("users:admins:2", "root too");
+    const rootLock = await cache.tryLock("users:1", { ttlMs: 60_000 });
+    assert.ok(rootLock);
     await users.clear();
-    assert.equal(await cache.exists(["users:1", "users:h", "users:count", "users:admins:2"]), 0);
+    assert.equal(await users.exists(["1", "h", "count"]), 0);
+    assert.equal(await users.namespace("admins").exists("2"), 0);
+    assert.ok(await users.tryLock("1", { ttlMs: 1_000 }), "the namespace's lock went too");
     assert.equal(await cache.get("users2:1"), "not in the namespace");
+    assert.equal(await cache.namespace("users2").get("1"), "another namespace");
     assert.equal(await cache.get("other"), "kept");
+    assert.equal(await cache.get("users:1"), "root");
+    assert.equal(await cache.get("users:admins:2"), "root too");
+    assert.equal(await cache.tryLock("users:1", { ttlMs: 1_000 }), undefined, "root lock kept");
+    assert.equal(await rootLock.release(), true);
+  });
+
+  it("keys starting with the cache's reserved mark are InvalidArgument, in namespaces too", async (cache) => {
+    for (const target of [cache, cache.namespace("users")]) {
+      const error = await rejectsWith(target.set("__gochat_cache:tag:|t", 1), "InvalidArgument");
+      assert.equal(error.details.field, "key");
+      await rejectsWith(target.get("__gochat_cache:x"), "InvalidArgument");
+      await rejectsWith(target.getMany(["a", "__gochat_cache:x"]), "InvalidArgument");
+    }
+    assert.equal(await cache.set("x__gochat_cache:", 1), true);
   });
 
   it("clear also ends the namespace's cached not-found entries", async (cache) => {

@@ -39,6 +39,11 @@ test("errors: driver failures map to stable codes", () => {
     ],
     [new Error("NOPERM this user has no permissions to run the 'get' command"), "PermissionDenied"],
     [new Error("OOM command not allowed when used memory > 'maxmemory'."), "ResourceExhausted"],
+    [
+      new Error("MISCONF Redis is configured to save RDB snapshots, but it's currently unable"),
+      "Unavailable",
+    ],
+    [new Error("ERR max number of clients reached"), "Unavailable"],
     [new Error("something odd"), "Internal"],
   ];
   for (const [error, code] of cases) {

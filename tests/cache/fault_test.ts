@@ -145,7 +145,7 @@ test("fault: a caller waiting within grace for another process's load gets the v
     // Another process loads it (and holds the fill lock) for a long while.
     await cache.raw().call(
       "SET",
-      "gracewait:{gracewait:user:1}:fill",
+      "gracewait:__gochat_cache:{gracewait:user:1}:fill",
       "someone-else",
       "PX",
       30_000,
@@ -245,12 +245,18 @@ test("fault: getOrSet takes over when the process holding the fill lock died", a
   try {
     cache = await connect({ nodes: [server.node], keyPrefix: "dead:" });
     // A loader elsewhere took the fill lock and died: it expires in 300 ms.
-    await cache.raw().call("SET", `dead:{dead:user:1}:fill`, "someone-else", "PX", 300);
+    await cache.raw().call(
+      "SET",
+      "dead:__gochat_cache:{dead:user:1}:fill",
+      "someone-else",
+      "PX",
+      300,
+    );
     let loads = 0;
     const holders: unknown[] = [];
     const loader = async () => {
       // The loader runs only once the dead holder's lock is gone (and ours is in place).
-      holders.push(await cache!.raw().call("GET", "dead:{dead:user:1}:fill"));
+      holders.push(await cache!.raw().call("GET", "dead:__gochat_cache:{dead:user:1}:fill"));
       return ++loads;
     };
     const values = await Promise.all(

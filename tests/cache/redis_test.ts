@@ -6,6 +6,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { isDeepStrictEqual } from "node:util";
+import { type AddressInfo, createServer } from "node:net";
 import { InfraError } from "../../base/mod.ts";
 import { type Cache, connect } from "../../cache/mod.ts";
 import { redisUrl, uniqueName } from "../_support/env.ts";
@@ -268,6 +269,25 @@ test("redis: connecting to a port with no server is Unavailable", async () => {
   );
 });
 
+test("redis: a server that never answers is Unavailable after connectTimeoutMs, named once as the cache's", async () => {
+  const silent = createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const { port } = silent.address() as AddressInfo;
+  try {
+    await assert.rejects(
+      connect({ nodes: [`127.0.0.1:${port}`], connectTimeoutMs: 300 }),
+      (error: unknown) => {
+        assert.ok(InfraError.is(error, "Unavailable"), String(error));
+        assert.match((error as Error).message, /^cache: cannot connect to 127\.0\.0\.1:\d+: /);
+        assert.doesNotMatch((error as Error).message, /cache: cache:/);
+        return true;
+      },
+    );
+  } finally {
+    silent.close();
+  }
+});
+
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 3_000;
   while (!(await check())) {
@@ -356,11 +376,20 @@ test("redis: L1: clear of a namespace on one instance drops its keys from anothe
   await using a = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
   await using b = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
   await a.namespace("users").set("1", "ada");
+  await a.namespace("users").namespace("admins").set("2", "grace");
   await a.set("other", "kept");
+  await a.set("users:1", "root");
   assert.equal(await b.namespace("users").get("1"), "ada");
+  assert.equal(await b.namespace("users").namespace("admins").get("2"), "grace");
   assert.equal(await b.get("other"), "kept");
+  assert.equal(await b.get("users:1"), "root");
   await a.namespace("users").clear();
   assert.equal(await a.namespace("users").get("1"), undefined);
+  assert.equal(await a.namespace("users").namespace("admins").get("2"), undefined);
   await waitFor(async () => (await b.namespace("users").get("1")) === undefined);
+  await waitFor(async () =>
+    (await b.namespace("users").namespace("admins").get("2")) === undefined
+  );
   assert.equal(await b.get("other"), "kept");
+  assert.equal(await b.get("users:1"), "root");
 });
