@@ -41,16 +41,38 @@ import type {
 const COMPONENT = "coord";
 
 /**
- * Decodes a stored value.
+ * Decodes a stored value: UTF-8 text that is JSON. Every reader of values (entries, watch
+ * events, transactions, typed config, the registry) decodes through here, so a value that
+ * is not text is refused everywhere alike instead of being read as the U+FFFD text it would
+ * decode to (and then written back so, destroying it).
+ *
+ * @param kv The key-value.
+ * @param what Names the value in the error.
+ * @returns The value.
+ * @throws {InfraError} `InvalidArgument` when the value is not UTF-8 text, or not JSON.
+ */
+export function decodeStored<T>(kv: KeyValue, what = `the value of ${kv.key}`): T {
+  if (kv.bytes !== undefined) {
+    throw new InfraError(
+      "InvalidArgument",
+      `${what} is not valid UTF-8: ${kv.bytes.length} bytes that are not text`,
+      { component: COMPONENT, details: { key: kv.key } },
+    );
+  }
+  return decodeJson<T>(kv.value, COMPONENT, what);
+}
+
+/**
+ * Decodes a stored key-value.
  *
  * @param kv The key-value.
  * @returns The entry.
- * @throws {InfraError} `InvalidArgument` when the value is not JSON.
+ * @throws {InfraError} `InvalidArgument` when the value is not UTF-8 text, or not JSON.
  */
 export function toEntry<T>(kv: KeyValue): ConfigEntry<T> {
   return {
     key: kv.key,
-    value: decodeJson<T>(kv.value, COMPONENT, `the value of ${kv.key}`),
+    value: decodeStored<T>(kv),
     revision: kv.modRevision,
     createRevision: kv.createRevision,
     version: kv.version,
@@ -72,16 +94,7 @@ export function toEvent<T>(change: WatchChange): ConfigEvent<T> {
     return { type: "delete", key: kv.key, revision: kv.modRevision, reloaded };
   }
   try {
-    const value = decodeJson<T>(kv.value, COMPONENT, `the value of ${kv.key}`);
-    return {
-      type: "put",
-      key: kv.key,
-      value,
-      revision: kv.modRevision,
-      createRevision: kv.createRevision,
-      version: kv.version,
-      reloaded,
-    };
+    return { type: "put", ...toEntry<T>(kv), reloaded };
   } catch (error) {
     return {
       type: "invalid",

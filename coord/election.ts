@@ -22,12 +22,20 @@ import { stateStream } from "./watch_stream.ts";
 
 const COMPONENT = "coord";
 
+/**
+ * What a leader's key holds: JSON, or (from another etcd client) its text, or its bytes when
+ * they are not text: never a lossy decoding that would pass for what the leader proclaimed.
+ */
 function toLeader<T>(kv: KeyValue): LeaderInfo<T> {
   let value: T;
-  try {
-    value = decodeJson<T>(kv.value, COMPONENT);
-  } catch {
-    value = kv.value as T;
+  if (kv.bytes !== undefined) {
+    value = new Uint8Array(kv.bytes) as T;
+  } else {
+    try {
+      value = decodeJson<T>(kv.value, COMPONENT);
+    } catch {
+      value = kv.value as T;
+    }
   }
   return { key: kv.key, value, revision: kv.createRevision };
 }

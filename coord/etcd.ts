@@ -62,7 +62,7 @@ import type {
   WatchSink,
   WatchSubscription,
 } from "./transport.ts";
-import { prefixRangeEnd } from "./transport.ts";
+import { decodeValue, prefixRangeEnd } from "./transport.ts";
 
 const COMPONENT = "coord";
 
@@ -139,7 +139,7 @@ function keyRange(range: KeyRange): { key: Buffer; range_end?: Buffer } {
 function fromKeyValue(kv: IKeyValue): KeyValue {
   return {
     key: kv.key.toString("utf8"),
-    value: kv.value ? kv.value.toString("utf8") : "",
+    ...(kv.value ? decodeValue(kv.value) : { value: "" }),
     createRevision: Number(kv.create_revision),
     modRevision: Number(kv.mod_revision),
     version: Number(kv.version),

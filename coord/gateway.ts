@@ -38,6 +38,7 @@ import type { CoordConfig } from "./config.ts";
 import {
   type CallOptions,
   type Compare,
+  decodeValue,
   type KeyRange,
   type KeyValue,
   type LeaseGrant,
@@ -82,12 +83,12 @@ function base64(text: string): string {
   return bytesToBase64(encoder.encode(text));
 }
 
-function fromBase64(text: string | undefined): string {
-  if (!text) return "";
+function base64Bytes(text: string | undefined): Uint8Array {
+  if (!text) return new Uint8Array(0);
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return decoder.decode(bytes);
+  return bytes;
 }
 
 /** The gateway's JSON shapes (only the fields used). 64-bit numbers come as strings. */
@@ -138,8 +139,8 @@ function keyRange(range: KeyRange): { key: string; range_end?: string } {
 
 function fromKeyValue(kv: GatewayKeyValue): KeyValue {
   return {
-    key: fromBase64(kv.key),
-    value: fromBase64(kv.value),
+    key: decoder.decode(base64Bytes(kv.key)),
+    ...decodeValue(base64Bytes(kv.value)),
     createRevision: Number(kv.create_revision ?? 0),
     modRevision: Number(kv.mod_revision ?? 0),
     version: Number(kv.version ?? 0),

@@ -13,7 +13,9 @@
  *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
  *   ...), there or as an election value, registry metadata or typed-config defaults, is
  *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
- *   written; a stored text that is not JSON is `InvalidArgument` on `get`.
+ *   written; a stored text that is not JSON, or a value that is not UTF-8 text at all
+ *   (bytes from another client, never read as the U+FFFD text they would decode to), is
+ *   `InvalidArgument` on `get` naming the key, and an `invalid` event in a watch.
  * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
  *   Schema library, kept last-good, pushed to `HotReloadable` components; given
  *   {@link configLayers} (or any list of keys) it merges the shared `global` config and the

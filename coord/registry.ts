@@ -11,16 +11,10 @@
  * @module
  */
 
-import {
-  closeOnce,
-  configCheck,
-  decodeJson,
-  encodeJson,
-  InfraError,
-  scopedSignal,
-} from "../base/mod.ts";
+import { closeOnce, configCheck, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { checkTtl } from "./config.ts";
+import { decodeStored } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, SERVICES_ROOT } from "./keys.ts";
 import { ObservedState } from "./observed_state.ts";
@@ -72,7 +66,7 @@ function checkInstance(instance: ServiceInstance): { instance: ServiceInstance; 
 function toInstance(kv: KeyValue, logger: Logger): ServiceInstance | undefined {
   let error: unknown;
   try {
-    const value = decodeJson<ServiceInstance>(kv.value, COMPONENT, `the value of ${kv.key}`);
+    const value = decodeStored<ServiceInstance>(kv);
     if (
       typeof value === "object" && value !== null && typeof value.service === "string" &&
       typeof value.id === "string" && typeof value.address === "string"

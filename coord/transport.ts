@@ -14,8 +14,13 @@
 export interface KeyValue {
   /** The key (already stripped of the coord namespace above the transport). */
   key: string;
-  /** The value as UTF-8 text. */
+  /**
+   * The value as text. When the stored bytes are not valid UTF-8 (written by another
+   * client), this is their lossy decoding, for messages only, and `bytes` holds them.
+   */
   value: string;
+  /** The stored bytes, only when they are not valid UTF-8 (see {@link decodeValue}). */
+  bytes?: Uint8Array;
   /** Revision of the write that created the key (since its last deletion). */
   createRevision: number;
   /** Revision of the last write to the key. */
@@ -194,6 +199,29 @@ export function isFutureRevision(error: unknown): boolean {
 /** The lease id of a key name: etcd's concurrency package writes it in lower-case hex. */
 export function leaseHex(id: string): string {
   return BigInt(id).toString(16);
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const lossy = new TextDecoder();
+
+/**
+ * Decodes a stored value as UTF-8, strictly: bytes that are not UTF-8 text are kept as they
+ * are (`bytes`) instead of being turned into U+FFFD, so that nothing above the transport can
+ * mistake them for the text they would decode to (a read-modify-write would store that
+ * text, destroying the value).
+ *
+ * @param bytes The stored bytes.
+ * @returns The text, and the bytes when they are not UTF-8 (the text is then their lossy
+ * decoding, for messages).
+ */
+export function decodeValue(bytes: Uint8Array): { value: string; bytes?: Uint8Array } {
+  if (bytes.length === 0) return { value: "" };
+  try {
+    return { value: utf8.decode(bytes) };
+  } catch {
+    // A copy: a Node Buffer may be a view into a pool that is reused.
+    return { value: lossy.decode(bytes), bytes: new Uint8Array(bytes) };
+  }
 }
 
 /**

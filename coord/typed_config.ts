@@ -14,7 +14,6 @@ import { type Counter, metrics } from "@opentelemetry/api";
 import {
   abortable,
   closeOnce,
-  decodeJson,
   type HotReloadable,
   InfraError,
   isTransient,
@@ -22,6 +21,7 @@ import {
   retry,
   scopedSignal,
 } from "../base/mod.ts";
+import { decodeStored } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
 import type { CallOptions, KeyValue } from "./transport.ts";
@@ -301,7 +301,7 @@ async function startTypedConfig<T>(
         const kv = change.kv;
         let parsed: unknown;
         try {
-          parsed = decodeJson(kv.value, COMPONENT, `the value of ${layer.key}`);
+          parsed = decodeStored(kv, `the value of ${layer.key}`);
         } catch (error) {
           reject("invalid_json", layer.key, kv.modRevision, { error });
           continue;
@@ -402,7 +402,7 @@ async function startTypedConfig<T>(
   const INVALID = Symbol("not JSON");
   const decodeJsonOr = (kv: KeyValue, layer: Layer): unknown => {
     try {
-      return decodeJson(kv.value, COMPONENT, `the value of ${layer.key}`);
+      return decodeStored(kv, `the value of ${layer.key}`);
     } catch (error) {
       reject("invalid_json", layer.key, kv.modRevision, { error });
       return INVALID;

@@ -98,7 +98,8 @@ export interface WatchOptions extends SignalOptions {
  *
  * - `put`: the key was created or updated; `value` is the decoded JSON.
  * - `delete`: the key was deleted or its lease expired.
- * - `invalid`: the key was written with text that is not JSON; `error` says why.
+ * - `invalid`: the key was written with text that is not JSON, or with bytes that are not
+ *   UTF-8 text (then `text` is their lossy decoding, for messages only); `error` says why.
  *
  * - `reset`: forget every key you know under the watched key or prefix; the `put` events
  *   that follow are every key that exists now. Sent only by a watch from `fromRevision`
@@ -139,7 +140,8 @@ export interface ConfigTransaction {
    *
    * @param key The key.
    * @returns The entry, or undefined when the key does not exist (or was deleted here).
-   * @throws {InfraError} `InvalidArgument` for a bad key or a stored value that is not JSON,
+   * @throws {InfraError} `InvalidArgument` for a bad key or a stored value that is not JSON
+   * (or not UTF-8 text),
    * or once the transaction has ended.
    */
   get<T = unknown>(key: string): Promise<ConfigEntry<T> | undefined>;
@@ -194,7 +196,9 @@ export interface TransactionResult<R> {
  *
  * A key whose stored text is not JSON (put by another tool, e.g. `etcdctl put /k 'text'`)
  * is `InvalidArgument` on `get` and `list`, naming the key, and an `invalid` event in a
- * watch, which goes on.
+ * watch, which goes on. So is a value whose bytes are not UTF-8 text (a binary value from
+ * another client): it is never read as the text it would decode to with U+FFFD in place of
+ * its bytes, which a read-modify-write would then store, destroying the value.
  */
 export interface ConfigCenter {
   /**
@@ -204,7 +208,8 @@ export interface ConfigCenter {
    * @param options An optional signal.
    * @returns The entry, or undefined when the key does not exist.
    * @throws {InfraError} `InvalidArgument` for a key that is empty or lacks the leading `/`, or
-   * a stored value that is not JSON (`the value of /k is not valid JSON: ...`).
+   * a stored value that is not JSON (`the value of /k is not valid JSON: ...`) or not UTF-8
+   * text (`the value of /k is not valid UTF-8: ...`).
    */
   get<T = unknown>(key: string, options?: SignalOptions): Promise<ConfigEntry<T> | undefined>;
   /**
@@ -253,7 +258,8 @@ export interface ConfigCenter {
    * @param prefix The prefix (`""` is not allowed).
    * @param options A limit and a signal.
    * @returns The entries and the revision of the read.
-   * @throws {InfraError} `InvalidArgument` when a stored value is not JSON (naming its key).
+   * @throws {InfraError} `InvalidArgument` when a stored value is not JSON or not UTF-8 text
+   * (naming its key).
    */
   list<T = unknown>(prefix: string, options?: ListOptions): Promise<ConfigList<T>>;
   /**
@@ -360,7 +366,8 @@ export interface TypedConfigOptions<T> extends SignalOptions {
    * must be one the key could hold (or `undefined`: nothing until a value is stored):
    * defaults JSON would not bring back as they are (see {@link ConfigCenter}) are
    * `InvalidArgument` naming the path (`defaults.rate: NaN ...`).
-   * A stored value that is not JSON is rejected like one that fails the schema.
+   * A stored value that is not JSON (or not UTF-8 text) is rejected like one that fails the
+   * schema.
    */
   defaults: T;
   /** What a deleted key means: keep the last good value (default) or go back to defaults. */
@@ -565,7 +572,8 @@ export interface LeaderInfo<T = unknown> {
   /**
    * What the leader proclaimed, decoded from JSON; a value that is not JSON (a candidate of
    * another etcd client, such as Go's `concurrency.Election`, stores plain text) is given
-   * as its text.
+   * as its text, and one that is not even UTF-8 text (a binary value) as its bytes, a
+   * `Uint8Array`.
    */
   value: T;
   /** The create revision of its key: grows with every new leader (a term number). */

@@ -38,6 +38,12 @@ export interface CoordHarness {
   client(options?: ClientOptions): Promise<CoordClient>;
   /** Compacts the backend's history up to `revision`, when the backend allows it. */
   compact?(revision: number): Promise<void>;
+  /**
+   * Stores raw bytes under `key` (in the harness's namespace) the way another client would,
+   * past coord's own transports (the etcd3 client directly, for etcd): for values that are
+   * not UTF-8 text. Returns the revision of the write.
+   */
+  putBytes(key: string, bytes: Uint8Array): Promise<number>;
   /** Closes every client and removes the namespace's keys. */
   close(): Promise<void>;
 }
@@ -233,6 +239,9 @@ async function putRaw(client: CoordClient, key: string, text: string): Promise<n
   });
   return result.revision;
 }
+
+/** `"café"` in Latin-1: not UTF-8, and JSON once decoded with U+FFFD for the `é`. */
+const LATIN1_CAFE = Uint8Array.from([0x22, 0x63, 0x61, 0x66, 0xe9, 0x22]);
 
 class Point {
   x = 1;
@@ -913,6 +922,64 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     const c = await h.client();
     await putRaw(c, "/elections/raw/694d7f3a", "10.0.0.9:9000");
     assert.equal((await c.election("raw").leader())?.value, "10.0.0.9:9000");
+  });
+
+  it("a value that is not UTF-8 text, from another client, is InvalidArgument on get, list and in a transaction, never read as its lossy text", async (h) => {
+    const c = await h.client();
+    // Decoded leniently, these bytes would be "caf\uFFFD": valid JSON, a silent corruption.
+    const revision = await h.putBytes("/bin/latin1", LATIN1_CAFE);
+    await refusedAt(c.kv.get("/bin/latin1"), "the value of /bin/latin1 is not valid UTF-8");
+    await refusedAt(c.kv.list("/bin/"), "the value of /bin/latin1 is not valid UTF-8");
+    await rejectsWith(
+      c.kv.transaction(async (tx) => {
+        const entry = await tx.get<string>("/bin/latin1");
+        tx.set("/bin/latin1", `${entry?.value}!`);
+      }),
+      "InvalidArgument",
+    );
+    // Still the bytes another client wrote; a good value can be written over them.
+    assert.equal((await c.transport.range({ key: "/bin/latin1" })).kvs[0].modRevision, revision);
+    assert.ok(await c.kv.compareAndSet("/bin/latin1", "café", revision) > revision);
+    assert.equal((await c.kv.get("/bin/latin1"))?.value, "café");
+  });
+
+  it("a watch reports a value that is not UTF-8 text as invalid and keeps going", async (h) => {
+    const c = await h.client();
+    const reader = c.kv.watch("/bin-watch/", { prefix: true }).getReader();
+    try {
+      await sleep(100);
+      await h.putBytes("/bin-watch/a", LATIN1_CAFE);
+      await c.kv.set("/bin-watch/a", "café");
+      const bad = await nextChunk(reader);
+      assert.equal(bad.type, "invalid");
+      assert.ok(bad.type === "invalid" && InfraError.is(bad.error, "InvalidArgument"));
+      assert.ok(bad.type === "invalid" && /not valid UTF-8/.test(bad.error.message));
+      const good = await nextChunk(reader);
+      assert.equal(good.type === "put" && good.value, "café");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("typed config and the registry skip a value that is not UTF-8 text, and a leader's is given as its bytes", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({ logger: log.logger });
+    const key = coord.configKey({ env: "test", service: "bin", component: "limits" });
+    await c.kv.set(key, "café");
+    await using cfg = await c.config<string>(key, { defaults: "" });
+    await h.putBytes(key, LATIN1_CAFE);
+    await waitUntil(
+      () => log.lines.some((line) => line.message.startsWith("config value rejected")),
+      { what: "the rejection in the log" },
+    );
+    assert.equal(cfg.current(), "café");
+    // An instance whose address is one byte that is not UTF-8: "\uFFFD" if read leniently.
+    const head = new TextEncoder().encode('{"service":"bin","id":"x","address":"');
+    await h.putBytes("/services/bin/x", Uint8Array.from([...head, 0xff, 0x22, 0x7d]));
+    assert.deepEqual(await c.registry.discover("bin"), []);
+    const binary = Uint8Array.from([0x08, 0x96, 0x01, 0xff]);
+    await h.putBytes("/elections/bin/694d7f3b", binary);
+    assert.deepEqual((await c.election("bin").leader())?.value, binary);
   });
 
   it("watch reports a value that is not JSON as invalid and keeps going", async (h) => {
