@@ -29,7 +29,9 @@ import type {
   ConfigList,
   ConfigTransaction,
   DeleteOptions,
+  DeleteResult,
   Fence,
+  InvalidEntry,
   ListOptions,
   SetOptions,
   SignalOptions,
@@ -80,6 +82,32 @@ export function toEntry<T>(kv: KeyValue): ConfigEntry<T> {
 }
 
 /**
+ * Decodes a stored key-value, or says why it cannot be decoded (for results that must
+ * report such a key rather than throw: watch events, what a write replaced).
+ *
+ * @param kv The key-value.
+ * @returns The entry, or the invalid entry.
+ */
+export function decodeEntry<T>(
+  kv: KeyValue,
+): { entry: ConfigEntry<T> } | { invalid: InvalidEntry } {
+  try {
+    return { entry: toEntry<T>(kv) };
+  } catch (error) {
+    return {
+      invalid: {
+        key: kv.key,
+        text: kv.value,
+        error: error as InfraError,
+        revision: kv.modRevision,
+        createRevision: kv.createRevision,
+        version: kv.version,
+      },
+    };
+  }
+}
+
+/**
  * The event of a watched change.
  *
  * @param change The change.
@@ -93,18 +121,12 @@ export function toEvent<T>(change: WatchChange): ConfigEvent<T> {
   if (change.type === "delete") {
     return { type: "delete", key: kv.key, revision: kv.modRevision, reloaded };
   }
-  try {
-    return { type: "put", ...toEntry<T>(kv), reloaded };
-  } catch (error) {
-    return {
-      type: "invalid",
-      key: kv.key,
-      text: kv.value,
-      error: error as InfraError,
-      revision: kv.modRevision,
-      reloaded,
-    };
+  const decoded = decodeEntry<T>(kv);
+  if ("invalid" in decoded) {
+    const { key, text, error, revision } = decoded.invalid;
+    return { type: "invalid", key, text, error, revision, reloaded };
   }
+  return { type: "put", ...decoded.entry, reloaded };
 }
 
 /**
@@ -254,6 +276,28 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return result.revision;
     },
 
+    async getAndSet<T>(key: string, value: unknown, options: SetOptions = {}) {
+      checkKey(key);
+      checkGuard(options.guard);
+      const text = encodeJson(value, COMPONENT);
+      context.ensureOpen();
+      // Not retried: a retry after a lost answer would return this call's own write.
+      const result = await write(
+        [],
+        { type: "put", key, value: text, prevKv: true },
+        options,
+        () => lockLost(options.guard!),
+        { signal: options.signal },
+      );
+      const put = result.results[0];
+      const replaced = put?.type === "put" ? put.prevKv : undefined;
+      if (!replaced) return { revision: result.revision, previous: undefined };
+      const decoded = decodeEntry<T>(replaced);
+      return "entry" in decoded
+        ? { revision: result.revision, previous: decoded.entry }
+        : { revision: result.revision, previous: undefined, invalid: decoded.invalid };
+    },
+
     async compareAndSet(key: string, value: unknown, expectedRevision: number, options = {}) {
       checkKey(key);
       checkRevision(expectedRevision, "expectedRevision", 0);
@@ -296,6 +340,28 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       );
       const first = result.results[0];
       return first?.type === "delete" ? first.deleted : 0;
+    },
+
+    async getAndDelete<T>(key: string, options: DeleteOptions = {}): Promise<DeleteResult<T>> {
+      checkKey(key);
+      checkGuard(options.guard);
+      context.ensureOpen();
+      // Not retried: a retry after a lost answer would find nothing left to delete.
+      const result = await write(
+        [],
+        { type: "delete", key, prefix: options.prefix, prevKv: true },
+        options,
+        () => lockLost(options.guard!),
+        { signal: options.signal },
+      );
+      const first = result.results[0];
+      const outcome: DeleteResult<T> = { revision: result.revision, deleted: [], invalid: [] };
+      for (const kv of (first?.type === "delete" ? first.prevKvs : undefined) ?? []) {
+        const decoded = decodeEntry<T>(kv);
+        if ("entry" in decoded) outcome.deleted.push(decoded.entry);
+        else outcome.invalid.push(decoded.invalid);
+      }
+      return outcome;
     },
 
     async list<T>(prefix: string, options: ListOptions = {}): Promise<ConfigList<T>> {

@@ -197,10 +197,13 @@ function operation(op: Operation): IRequestOp {
           key: toBuffer(op.key),
           value: toBuffer(op.value),
           ...(op.lease && op.lease !== "0" ? { lease: op.lease } : {}),
+          ...(op.prevKv ? { prev_kv: true } : {}),
         },
       };
     case "delete":
-      return { request_delete_range: keyRange(op) };
+      return {
+        request_delete_range: { ...keyRange(op), ...(op.prevKv ? { prev_kv: true } : {}) },
+      };
     case "range":
       return { request_range: rangeRequest(op.request) };
   }
@@ -210,10 +213,16 @@ function operationResult(response: IResponseOp): OperationResult {
   if (response.response_range) {
     return { type: "range", result: rangeResult(response.response_range) };
   }
-  if (response.response_delete_range) {
-    return { type: "delete", deleted: Number(response.response_delete_range.deleted) };
+  const deleted = response.response_delete_range;
+  if (deleted) {
+    return {
+      type: "delete",
+      deleted: Number(deleted.deleted),
+      ...(deleted.prev_kvs?.length ? { prevKvs: deleted.prev_kvs.map(fromKeyValue) } : {}),
+    };
   }
-  return { type: "put" };
+  const previous = response.response_put?.prev_kv;
+  return previous ? { type: "put", prevKv: fromKeyValue(previous) } : { type: "put" };
 }
 
 /** A cockatiel-shaped policy (etcd3 calls only `execute`). */

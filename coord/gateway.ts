@@ -200,10 +200,13 @@ function operation(op: Operation): Record<string, unknown> {
           key: base64(op.key),
           value: base64(op.value),
           ...(op.lease && op.lease !== "0" ? { lease: op.lease } : {}),
+          ...(op.prevKv ? { prev_kv: true } : {}),
         },
       };
     case "delete":
-      return { request_delete_range: keyRange(op) };
+      return {
+        request_delete_range: { ...keyRange(op), ...(op.prevKv ? { prev_kv: true } : {}) },
+      };
     case "range":
       return { request_range: rangeRequest(op.request) };
   }
@@ -214,10 +217,18 @@ function operationResult(response: Record<string, unknown>): OperationResult {
     return { type: "range", result: rangeResult(response.response_range as GatewayRange) };
   }
   if (response.response_delete_range) {
-    const deleted = (response.response_delete_range as { deleted?: string }).deleted;
-    return { type: "delete", deleted: Number(deleted ?? 0) };
+    const { deleted, prev_kvs: previous } = response.response_delete_range as {
+      deleted?: string;
+      prev_kvs?: GatewayKeyValue[];
+    };
+    return {
+      type: "delete",
+      deleted: Number(deleted ?? 0),
+      ...(previous?.length ? { prevKvs: previous.map(fromKeyValue) } : {}),
+    };
   }
-  return { type: "put" };
+  const previous = (response.response_put as { prev_kv?: GatewayKeyValue } | undefined)?.prev_kv;
+  return previous ? { type: "put", prevKv: fromKeyValue(previous) } : { type: "put" };
 }
 
 // ---------------------------------------------------------------------------------------

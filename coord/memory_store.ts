@@ -183,7 +183,8 @@ export class MemoryStore {
     }
     const writes = operations.some((op) =>
       op.type === "put" ||
-      (op.type === "delete" && [...this.#kvs.keys()].some((key) => inRange(op, key)))
+      (op.type === "delete" &&
+        (op.prefix ? [...this.#kvs.keys()].some((key) => inRange(op, key)) : this.#kvs.has(op.key)))
     );
     const revision = writes ? this.#revision + 1 : this.#revision;
     const events: HistoryEvent[] = [];
@@ -270,19 +271,25 @@ export class MemoryStore {
         return { type: "range", result: this.#shapePending(op.request) };
       case "put": {
         const lease = op.lease && op.lease !== "0" ? op.lease : "0";
-        this.#put(op.key, { value: op.value }, lease, revision, events);
-        return { type: "put" };
+        const prev = this.#put(op.key, { value: op.value }, lease, revision, events);
+        return op.prevKv && prev ? { type: "put", prevKv: prev } : { type: "put" };
       }
       case "delete": {
-        let deleted = 0;
-        for (const [key, prev] of [...this.#kvs]) {
-          if (!inRange(op, key)) continue;
+        const prevKvs: KeyValue[] = [];
+        // In key order, as etcd deletes (and reports) a range.
+        const doomed = op.prefix
+          ? [...this.#kvs.values()].filter((kv) => inRange(op, kv.key)).sort(byKey)
+          : [this.#kvs.get(op.key)].filter((kv) => kv !== undefined);
+        for (const prev of doomed) {
+          const key = prev.key;
           this.#kvs.delete(key);
           if (prev.lease !== "0") this.#leases.get(prev.lease)?.keys.delete(key);
           events.push({ type: "delete", kv: this.#tombstone(key, revision), prev });
-          deleted++;
+          prevKvs.push(prev);
         }
-        return { type: "delete", deleted };
+        return op.prevKv && prevKvs.length > 0
+          ? { type: "delete", deleted: prevKvs.length, prevKvs }
+          : { type: "delete", deleted: prevKvs.length };
       }
     }
   }

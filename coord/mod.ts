@@ -7,9 +7,11 @@
  *   or over etcd's JSON gateway with plain `fetch` (`transport: "gateway"`, for runtimes where
  *   grpc-js does not run); {@link memory} one on the embedded store. All return a
  *   {@link Coord} with the same semantics.
- * - `client.kv`: JSON values with revisions, compare-and-set, multi-key transactions with
- *   optimistic concurrency (`kv.transaction`, etcd's STM), and watches (ReadableStreams) that
- *   resume after etcd restarts without missing an update and recover from compaction.
+ * - `client.kv`: JSON values with revisions, compare-and-set, `getAndSet` / `getAndDelete`
+ *   (what a write replaced or a delete removed, in the same request: etcd's `prev_kv`),
+ *   multi-key transactions with optimistic concurrency (`kv.transaction`, etcd's STM), and
+ *   watches (ReadableStreams) that resume after etcd restarts without missing an update and
+ *   recover from compaction.
  *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
  *   ...), there or as an election value, registry metadata or typed-config defaults, is
  *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
@@ -82,11 +84,13 @@ export type {
   ConfigTransaction,
   Coord,
   DeleteOptions,
+  DeleteResult,
   Election,
   Fence,
   InstanceIdLease,
   InstanceIdOptions,
   InstanceIdState,
+  InvalidEntry,
   LeaderInfo,
   Leadership,
   ListOptions,
@@ -101,6 +105,7 @@ export type {
   ServicePicker,
   ServiceRegistry,
   SetOptions,
+  SetResult,
   SignalOptions,
   TransactionOptions,
   TransactionResult,

@@ -65,14 +65,18 @@ export interface RangeResult {
 
 /** A write or read inside a transaction. */
 export type Operation =
-  | { type: "put"; key: string; value: string; lease?: string }
-  | { type: "delete"; key: string; prefix?: boolean }
+  /** `prevKv`: return the key as it was before the put (etcd's `prev_kv`). */
+  | { type: "put"; key: string; value: string; lease?: string; prevKv?: boolean }
+  /** `prevKv`: return the keys as they were before the delete (etcd's `prev_kv`). */
+  | { type: "delete"; key: string; prefix?: boolean; prevKv?: boolean }
   | { type: "range"; request: RangeRequest };
 
 /** The result of one {@link Operation}, in order. */
 export type OperationResult =
-  | { type: "put" }
-  | { type: "delete"; deleted: number }
+  /** `prevKv`: the key before the put, when asked for and the key existed. */
+  | { type: "put"; prevKv?: KeyValue }
+  /** `prevKvs`: the deleted keys as they were, in key order, when asked for. */
+  | { type: "delete"; deleted: number; prevKvs?: KeyValue[] }
   | { type: "range"; result: RangeResult };
 
 /** A condition of a transaction on one key (a missing key has all revisions 0). */

@@ -46,6 +46,45 @@ export interface ConfigList<T = unknown> {
   revision: number;
 }
 
+/**
+ * A stored key whose value could not be decoded: text that is not JSON, or bytes that are
+ * not UTF-8 text (written by another tool or client).
+ */
+export interface InvalidEntry {
+  /** The key. */
+  key: string;
+  /** The stored text; for bytes that are not UTF-8, their lossy decoding (for messages only). */
+  text: string;
+  /** Why it could not be decoded (`InvalidArgument`, naming the key). */
+  error: InfraError;
+  /** Revision of the last write. */
+  revision: number;
+  /** Revision of the write that created the key. */
+  createRevision: number;
+  /** Writes since creation, from 1. */
+  version: number;
+}
+
+/** What {@link ConfigCenter.getAndSet} returns. */
+export interface SetResult<T = unknown> {
+  /** The revision of the write. */
+  revision: number;
+  /** The entry the write replaced; undefined when it created the key (or see `invalid`). */
+  previous: ConfigEntry<T> | undefined;
+  /** The entry the write replaced, when its value could not be decoded. */
+  invalid?: InvalidEntry;
+}
+
+/** What {@link ConfigCenter.getAndDelete} returns. */
+export interface DeleteResult<T = unknown> {
+  /** The revision of the delete (the store's revision when nothing was deleted). */
+  revision: number;
+  /** The entries deleted, in key order (except those in `invalid`). */
+  deleted: ConfigEntry<T>[];
+  /** The entries deleted whose values could not be decoded, in key order. */
+  invalid: InvalidEntry[];
+}
+
 /** Options of {@link ConfigCenter.set} and {@link ConfigCenter.compareAndSet}. */
 export interface SetOptions extends SignalOptions {
   /** Write only while this lock or leadership is still held (else `LockLost`). */
@@ -245,6 +284,33 @@ export interface ConfigCenter {
     options?: SetOptions,
   ): Promise<number>;
   /**
+   * Writes a key and returns what it replaced, atomically (etcd's `prev_kv`): the entry
+   * returned is exactly the one this write overwrote, whatever other writers do.
+   *
+   * Not retried, unlike {@link ConfigCenter.set}: a retry after a lost answer would report
+   * this call's own write as the value it replaced. A `Timeout` or `Unavailable` therefore
+   * leaves it open whether the write happened.
+   *
+   * @param key The key.
+   * @param value A value JSON brings back as it is (see {@link ConfigCenter}).
+   * @param options A guard and a signal.
+   * @returns The revision of the write and the entry it replaced (`previous`, undefined when
+   * the write created the key). A replaced value that was not JSON (or not UTF-8 text) is
+   * in `invalid` instead: the write has happened, so it is reported, not thrown.
+   * @throws {InfraError} As {@link ConfigCenter.set}.
+   *
+   * @example Take over a setting and learn what it was
+   * ```ts
+   * import * as coord from "@gochat/infra/coord";
+   *
+   * await using client = coord.memory();
+   * await client.kv.set("/config/dev/global/mode", "a");
+   * const { previous } = await client.kv.getAndSet("/config/dev/global/mode", "b");
+   * console.assert(previous?.value === "a");
+   * ```
+   */
+  getAndSet<T = unknown>(key: string, value: unknown, options?: SetOptions): Promise<SetResult<T>>;
+  /**
    * Deletes a key (or every key under a prefix).
    *
    * @param key The key or prefix.
@@ -252,6 +318,30 @@ export interface ConfigCenter {
    * @returns How many keys were deleted.
    */
   delete(key: string, options?: DeleteOptions): Promise<number>;
+  /**
+   * Deletes a key (or every key under a prefix) and returns what it deleted, atomically
+   * (etcd's `prev_kv`): only this call gets those entries, so two processes taking the same
+   * key never both get its value. Not retried, for the reason given at
+   * {@link ConfigCenter.getAndSet}.
+   *
+   * @param key The key or prefix.
+   * @param options `prefix`, a guard and a signal.
+   * @returns The revision of the delete and the entries deleted, in key order (those whose
+   * value was not JSON, or not UTF-8 text, in `invalid`).
+   * @throws {InfraError} As {@link ConfigCenter.delete}.
+   *
+   * @example Take a pending job exactly once
+   * ```ts
+   * import * as coord from "@gochat/infra/coord";
+   *
+   * await using client = coord.memory();
+   * await client.kv.set("/jobs/room-1", { reindex: true });
+   * const [job] = (await client.kv.getAndDelete("/jobs/room-1")).deleted;
+   * console.assert(job?.value !== undefined);
+   * console.assert((await client.kv.getAndDelete("/jobs/room-1")).deleted.length === 0);
+   * ```
+   */
+  getAndDelete<T = unknown>(key: string, options?: DeleteOptions): Promise<DeleteResult<T>>;
   /**
    * Reads every key under a prefix.
    *

@@ -580,6 +580,112 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual((await c.kv.list("/del")).entries.map((e) => e.key), ["/delx"]);
   });
 
+  it("getAndSet returns the entry it replaced, or undefined when it created the key", async (h) => {
+    const c = await h.client();
+    const created = await c.kv.getAndSet<{ n: number }>("/swap/k", { n: 1 });
+    assert.equal(created.previous, undefined);
+    assert.equal(created.invalid, undefined);
+    assert.equal((await c.kv.get("/swap/k"))?.revision, created.revision);
+    const replaced = await c.kv.getAndSet<{ n: number }>("/swap/k", { n: 2 });
+    assert.deepEqual(replaced.previous, {
+      key: "/swap/k",
+      value: { n: 1 },
+      revision: created.revision,
+      createRevision: created.revision,
+      version: 1,
+    });
+    assert.ok(replaced.revision > created.revision);
+    assert.deepEqual((await c.kv.get("/swap/k"))?.value, { n: 2 });
+  });
+
+  it("getAndSet from several clients at once hands each replaced value to exactly one of them", async (h) => {
+    const clients = await Promise.all([h.client(), h.client(), h.client()]);
+    await clients[0].kv.set("/swap/token", -1);
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => clients[i % 3].kv.getAndSet<number>("/swap/token", i)),
+    );
+    // Every write replaced the one just before it: the replaced values are -1 and all the
+    // written values but the last one, each seen once.
+    const last = (await clients[0].kv.get<number>("/swap/token"))!.value;
+    const replaced = results.map((r) => r.previous!.value).sort((a, b) => a - b);
+    const expected = [-1, ...Array.from({ length: 12 }, (_, i) => i).filter((i) => i !== last)];
+    assert.deepEqual(replaced, expected);
+  });
+
+  it("getAndDelete returns what it deleted, in key order, and a second call gets nothing", async (h) => {
+    const c = await h.client();
+    const first = await c.kv.set("/take/a", "A");
+    await c.kv.set("/take/p/2", 2);
+    await c.kv.set("/take/p/1", 1);
+    await c.kv.set("/take/px", "outside");
+    const single = await c.kv.getAndDelete<string>("/take/a");
+    assert.deepEqual(single.deleted, [{
+      key: "/take/a",
+      value: "A",
+      revision: first,
+      createRevision: first,
+      version: 1,
+    }]);
+    assert.deepEqual(single.invalid, []);
+    assert.equal(await c.kv.get("/take/a"), undefined);
+    const again = await c.kv.getAndDelete("/take/a");
+    assert.deepEqual([again.deleted, again.invalid], [[], []]);
+    assert.ok(again.revision >= single.revision);
+    const prefix = await c.kv.getAndDelete<number>("/take/p/", { prefix: true });
+    assert.deepEqual(prefix.deleted.map((e) => [e.key, e.value]), [["/take/p/1", 1], [
+      "/take/p/2",
+      2,
+    ]]);
+    assert.deepEqual((await c.kv.list("/take/")).entries.map((e) => e.key), ["/take/px"]);
+  });
+
+  it("getAndDelete of one key by many callers at once gives its value to exactly one", async (h) => {
+    const clients = await Promise.all([h.client(), h.client()]);
+    for (let round = 0; round < 5; round++) {
+      await clients[0].kv.set("/take/job", { round });
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => clients[i % 2].kv.getAndDelete("/take/job")),
+      );
+      const winners = results.filter((r) => r.deleted.length > 0);
+      assert.equal(winners.length, 1, `round ${round}`);
+      assert.deepEqual(winners[0].deleted[0].value, { round });
+    }
+  });
+
+  it("getAndSet and getAndDelete follow their guard and refuse bad input, writing nothing", async (h) => {
+    const c = await h.client();
+    const lock = await c.lock("swap-guard", { ttlMs: TTL });
+    await c.kv.getAndSet("/swap/guarded", 1, { guard: lock });
+    await lock.release();
+    await rejectsWith(c.kv.getAndSet("/swap/guarded", 2, { guard: lock }), "LockLost");
+    await rejectsWith(c.kv.getAndDelete("/swap/guarded", { guard: lock }), "LockLost");
+    await rejectsWith(c.kv.getAndSet("/swap/guarded", NaN), "InvalidArgument");
+    await rejectsWith(c.kv.getAndSet("swap/guarded", 3), "InvalidArgument");
+    await rejectsWith(c.kv.getAndDelete("swap", { prefix: true }), "InvalidArgument");
+    await rejectsWith(
+      c.kv.getAndSet("/swap/guarded", 4, { guard: { key: "/x", fencingToken: "1" } as never }),
+      "InvalidArgument",
+    );
+    assert.equal((await c.kv.get("/swap/guarded"))?.value, 1);
+    assert.equal((await c.kv.get("/swap/guarded"))?.version, 1);
+  });
+
+  it("what getAndSet or getAndDelete replaced that is not JSON or not UTF-8 comes back in invalid, after the write", async (h) => {
+    const c = await h.client();
+    await putRaw(c, "/swap/raw/text", "not json");
+    await h.putBytes("/swap/raw/bytes", LATIN1_CAFE);
+    const swapped = await c.kv.getAndSet("/swap/raw/text", { fixed: true });
+    assert.equal(swapped.previous, undefined);
+    assert.equal(swapped.invalid?.text, "not json");
+    assert.ok(InfraError.is(swapped.invalid?.error, "InvalidArgument"));
+    assert.deepEqual((await c.kv.get("/swap/raw/text"))?.value, { fixed: true });
+    const taken = await c.kv.getAndDelete("/swap/raw/", { prefix: true });
+    assert.deepEqual(taken.deleted.map((e) => e.key), ["/swap/raw/text"]);
+    assert.deepEqual(taken.invalid.map((e) => e.key), ["/swap/raw/bytes"]);
+    assert.match(taken.invalid[0].error.message, /not valid UTF-8/);
+    assert.deepEqual((await c.kv.list("/swap/raw/")).entries, []);
+  });
+
   it("list returns the entries under a prefix in key order with the revision", async (h) => {
     const c = await h.client();
     await c.kv.set("/list/b", "B");
