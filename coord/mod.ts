@@ -26,6 +26,10 @@
  *   discover, watch, pick (round-robin, random).
  * - `client.lock` / `tryLock` / `withLock`: etcd Mutex semantics (FIFO by create revision,
  *   fencing token, an AbortSignal that fires when ownership is lost).
+ * - `client.session({ ttlMs })`: one lease and one keepalive for any number of locks,
+ *   campaigns, registrations and instance ids (`{ session }` in their options), as Go's
+ *   `concurrency.Session`: its `signal` fires when the lease may be lost, everything bound
+ *   to it ends with it, and closing it releases them all in one revoke.
  * - `client.election(name)`: campaign, leader, observe, resign.
  * - `client.leaseInstanceId(service)`: a unique id for uid's Snowflake generator, re-claimed
  *   after a loss when it is still free.
@@ -104,6 +108,8 @@ export type {
   ServiceInstance,
   ServicePicker,
   ServiceRegistry,
+  Session,
+  SessionOptions,
   SetOptions,
   SetResult,
   SignalOptions,

@@ -1,7 +1,10 @@
 /**
  * A session: one lease kept alive in the background, and a signal that fires when the lease
  * may be lost. Every lock, election, registration and instance id is bound to a session,
- * like in etcd's Go `concurrency` package.
+ * like in etcd's Go `concurrency` package: one the client opens for it (shared by the locks
+ * and campaigns of one TTL, or a registration's or an id's own), or one the caller opened
+ * with `client.session()` and handed over (the public face of this class: {@link
+ * PublicSession}), so that any number of them share one lease and one keepalive.
  *
  * Why a local deadline: etcd expires a lease TTL after the last keepalive it *received*,
  * and we can only know when we *sent* it. So the session declares itself lost at
@@ -18,6 +21,7 @@
 import { InfraError, retry, unrefTimer } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { leaseHex, type Transport } from "./transport.ts";
+import type { Session as PublicSession } from "./types.ts";
 
 const COMPONENT = "coord";
 
@@ -27,7 +31,7 @@ function now(): number {
 }
 
 /** Options of {@link Session.open}. */
-export interface SessionOptions {
+export interface SessionOpenOptions {
   /** Logs keepalive trouble and loss. */
   logger: Logger;
   /** Gives up the grant. */
@@ -35,7 +39,7 @@ export interface SessionOptions {
 }
 
 /** See the module doc. */
-export class Session {
+export class Session implements PublicSession {
   /** Decimal lease id. */
   readonly id: string;
   /** Lease id in lower-case hex (how keys name it). */
@@ -83,7 +87,7 @@ export class Session {
   static async open(
     transport: Transport,
     ttlMs: number,
-    options: SessionOptions,
+    options: SessionOpenOptions,
   ): Promise<Session> {
     const sentAt = now();
     const grant = await transport.leaseGrant(Math.ceil(ttlMs / 1000), { signal: options.signal });
@@ -95,7 +99,15 @@ export class Session {
     return session;
   }
 
-  /** Fires (reason: a `LockLost` InfraError) when the lease may be lost; never un-fires. */
+  /** The decimal lease id (public name of {@link Session.id}). */
+  get leaseId(): string {
+    return this.id;
+  }
+
+  /**
+   * Fires (reason: a `LockLost` InfraError) when the lease may be lost, or (`Closed`) when
+   * the session is closed or abandoned; never un-fires.
+   */
   get signal(): AbortSignal {
     return this.#lost.signal;
   }
@@ -232,6 +244,10 @@ export class Session {
       })();
     }
     await this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Stops keeping the lease alive without revoking it, as a crashed process would. */

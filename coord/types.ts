@@ -528,12 +528,21 @@ export interface ServiceInstance {
 export interface RegisterOptions extends SignalOptions {
   /** Lease TTL: how long the entry outlives a crashed instance. Default: `sessionTtlMs`. */
   ttlMs?: number;
+  /**
+   * Register on this session (from {@link Coord.session}) instead of a lease of its own:
+   * the entry lives on the session's lease and keepalive, ends when the session ends, and
+   * never outlives it. Not together with `ttlMs` (the session's TTL applies). A session of
+   * another client is `InvalidArgument`; one that has ended, `LockLost` (lost) or `Closed`.
+   */
+  session?: Session;
 }
 
 /**
  * `registered`: the entry is in etcd (also while the registration cannot watch its own key,
  * e.g. without read permission: it keeps its lease and retries the watch with backoff).
- * `lost`: it is being restored. `closed`: deregistered.
+ * `lost`: it is being restored; on a caller's session (`options.session`) a lost session
+ * cannot be restored, and the registration stays `lost` for good (register anew on a new
+ * session). `closed`: deregistered (by `close()`, or with its session's `close()`).
  */
 export type RegistrationState = "registered" | "lost" | "closed";
 
@@ -586,10 +595,12 @@ export interface ServiceRegistry {
    * restores itself after lease loss (etcd unreachable longer than the TTL) or deletion of
    * its key, and reports both through `signal`/`onStateChange`; whatever step fails (lease,
    * write, reading or watching its key), the next attempt waits a jittered backoff that
-   * doubles up to 5 s, and the trouble is logged once per run of failures.
+   * doubles up to 5 s, and the trouble is logged once per run of failures. On a caller's
+   * session (`options.session`) it puts a deleted key back under that session, but it
+   * cannot outlive the session: it ends with it (see {@link RegistrationState}).
    *
    * @param instance The instance.
-   * @param options TTL and a signal for the first registration.
+   * @param options TTL or a session, and a signal for the first registration.
    * @returns The registration; close it to deregister.
    * @throws {InfraError} `InvalidArgument` for a bad instance (metadata included) or TTL,
    * before any lease is taken.
@@ -627,8 +638,78 @@ export interface ServiceRegistry {
 
 /** Options of {@link Coord.lock} and {@link Election.campaign}. */
 export interface LockOptions extends SignalOptions {
-  /** TTL of the lease behind the queue key. Default: `sessionTtlMs`. */
+  /**
+   * TTL of the lease behind the queue key. Default: `sessionTtlMs`. Locks and campaigns of
+   * one TTL share one lease the client keeps (opened on first use, replaced once lost).
+   */
   ttlMs?: number;
+  /**
+   * Queue on this session (from {@link Coord.session}) instead of the client's shared lease
+   * of `ttlMs`: the lock or leadership lives on the session's lease and keepalive, ends when
+   * the session ends, and never outlives it; releasing it leaves the session alone. Not together with `ttlMs` (the session's TTL applies). A session of
+   * another client is `InvalidArgument`; one that has ended, `LockLost` (lost) or `Closed`.
+   */
+  session?: Session;
+}
+
+/** Options of {@link Coord.session}. */
+export interface SessionOptions extends SignalOptions {
+  /** TTL of the session's lease. Default: `sessionTtlMs`. */
+  ttlMs?: number;
+}
+
+/**
+ * A session (etcd Go's `concurrency.Session`): one lease, kept alive in the background by
+ * one keepalive, that any number of locks, campaigns, registrations and instance ids can
+ * share (`{ session }` in their options). A chat backend holding a lock per room needs one
+ * lease and one keepalive for all of them, not one each, and everything on a session lives
+ * and dies together: a registration and the instance id it advertises, say.
+ *
+ * - `signal` fires when the lease may be lost (`LockLost`: etcd unreachable for the TTL,
+ *   the lease revoked), at the same local deadline as every lease of coord (strictly before
+ *   etcd could expire it), or when the session is closed (`Closed`). It never un-fires: a
+ *   lost session does not come back; open a new one and bind anew.
+ * - When it fires, every primitive bound to the session ends with it, at once: each lock's
+ *   and leadership's `signal` fires (`LockLost`, or `Closed` for a closed session),
+ *   registrations and instance ids go `lost` for good (`closed` for a closed session) and
+ *   never take a lease of their own.
+ * - `close()` revokes the lease: etcd deletes every key bound to it in one step (thousands
+ *   of locks released by one request). Releasing a lock, resigning, deregistering or
+ *   closing an id bound to the session deletes only its own key; the session lives on.
+ * - The client closes its sessions when it closes.
+ *
+ * @example Many locks on one lease
+ * ```ts
+ * import * as coord from "@gochat/infra/coord";
+ *
+ * await using client = coord.memory();
+ * await using session = await client.session({ ttlMs: 10_000 });
+ * const rooms = await Promise.all(
+ *   ["room-1", "room-2", "room-3"].map((room) => client.lock(room, { session })),
+ * );
+ * console.assert(rooms.every((lock) => !lock.signal.aborted));
+ * await session.close(); // releases all three at once
+ * console.assert(rooms.every((lock) => lock.signal.aborted));
+ * ```
+ */
+export interface Session extends AsyncDisposable {
+  /** The etcd lease id, in decimal. */
+  readonly leaseId: string;
+  /** The TTL asked for, in ms (etcd grants whole seconds, at least this). */
+  readonly ttlMs: number;
+  /** Fires when the session ends: `LockLost` when the lease may be lost, `Closed` on close. */
+  readonly signal: AbortSignal;
+  /**
+   * Whether the lease is still believed alive. Reading it checks the local deadline at that
+   * moment, so it says false once the deadline has passed even when a busy event loop has
+   * not yet run the timer that fires `signal` (reading it then fires the signal).
+   */
+  readonly alive: boolean;
+  /**
+   * Ends the session: stops the keepalive and revokes the lease, releasing everything bound
+   * to it. Idempotent; never throws (an unreachable etcd lets the lease expire instead).
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -729,6 +810,13 @@ export interface InstanceIdOptions extends SignalOptions {
   maxId?: number;
   /** Lease TTL. Default: `sessionTtlMs`. */
   ttlMs?: number;
+  /**
+   * Hold the id on this session (from {@link Coord.session}) instead of a lease of its own:
+   * the id lives on the session's lease and keepalive, ends when the session ends, and
+   * never outlives it. Not together with `ttlMs` (the session's TTL applies). A session of
+   * another client is `InvalidArgument`; one that has ended, `LockLost` (lost) or `Closed`.
+   */
+  session?: Session;
   /** Try this id first (e.g. the id of a lost lease, to keep it when it is still free). */
   preferId?: number;
   /** Stored with the id to show who holds it (default: a random token). */
@@ -742,10 +830,12 @@ export interface InstanceIdOptions extends SignalOptions {
  * - `lost`: the lease may be lost (etcd unreachable for the TTL, the lease revoked, the key
  *   deleted or overwritten); issue nothing. As soon as etcd answers, the id is claimed again
  *   under a new lease if it is free (or still attached to this holder's old lease), and the
- *   state is `held` again.
+ *   state is `held` again. On a caller's session (`options.session`) the id is re-claimed
+ *   under that session after a deletion, but a lost session cannot be: the lease then stays
+ *   `lost` for good (lease a new id on a new session).
  * - `taken`: someone else held the id by then; this lease is over for good (lease a new
  *   id).
- * - `closed`: released by `close()`.
+ * - `closed`: released by `close()`, or with its session's `close()`.
  */
 export type InstanceIdState = "held" | "lost" | "taken" | "closed";
 
@@ -847,14 +937,24 @@ export interface Coord extends AsyncDisposable {
     options: TypedConfigOptions<T>,
   ): Promise<TypedConfig<T>>;
   /**
+   * Opens a session: a lease kept alive in the background for locks, campaigns,
+   * registrations and instance ids to share (see {@link Session}).
+   *
+   * @param options TTL and a signal that gives up opening.
+   * @returns The live session; close it (or `await using`) to release what is bound to it.
+   * @throws {InfraError} `InvalidArgument` for a bad TTL; `Aborted`/`Timeout` from the
+   * signal; `Closed` once the client is closed.
+   */
+  session(options?: SessionOptions): Promise<Session>;
+  /**
    * Acquires a lock, waiting in FIFO order behind earlier callers (only the immediate
    * predecessor is watched, so a release wakes one waiter).
    *
    * @param name The lock name (no `/`).
-   * @param options TTL and a signal that gives up waiting.
+   * @param options TTL or a session, and a signal that gives up waiting.
    * @returns The held lock.
    * @throws {InfraError} `Aborted`/`Timeout` from the signal; `LockLost` when the lease was
-   * lost while waiting.
+   * lost while waiting (or the given session has ended).
    */
   lock(name: string, options?: LockOptions): Promise<Lock>;
   /**

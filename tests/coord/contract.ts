@@ -2276,6 +2276,213 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await rejectsWith(c.withLock("x", null as never), "InvalidArgument");
   });
 
+  // --- sessions ----------------------------------------------------------------------------
+
+  /** A client whose lease grants and keepalives are counted. */
+  const countingLeases = async (h: CoordHarness) => {
+    const calls = { grants: 0, keepAlives: 0 };
+    const client = await h.client({
+      wrap: (transport) =>
+        intercept(transport, {
+          leaseGrant(ttl, options) {
+            calls.grants++;
+            return transport.leaseGrant(ttl, options);
+          },
+          leaseKeepAlive(id, options) {
+            calls.keepAlives++;
+            return transport.leaseKeepAlive(id, options);
+          },
+        }),
+    });
+    return { client, calls };
+  };
+
+  it("locks on one session share its lease and its one keepalive, and closing the session releases them all at once", async (h) => {
+    const { client: c, calls } = await countingLeases(h);
+    const other = await h.client();
+    await using session = await c.session({ ttlMs: TTL });
+    const rooms = Array.from({ length: 40 }, (_, i) => `room-${i}`);
+    const locks = await Promise.all(rooms.map((room) => c.lock(room, { session })));
+    const tried = await c.tryLock("room-extra", { session });
+    assert.ok(tried);
+    for (const lock of [...locks, tried]) assert.equal(await leaseOf(c, lock.key), session.leaseId);
+    const signals = [...locks, tried].map((lock) => lock.signal);
+    const keepAlivesBefore = calls.keepAlives;
+    await sleep(TTL / 3 + 300);
+    assert.equal(calls.grants, 1, "one lease for the session and every lock on it");
+    assert.ok(calls.keepAlives - keepAlivesBefore <= 2, `${calls.keepAlives} keepalives`);
+    assert.equal(await other.tryLock("room-0", { ttlMs: TTL }), undefined);
+    await session.close();
+    assert.ok(session.signal.aborted && InfraError.is(session.signal.reason, "Closed"));
+    for (const signal of signals) {
+      assert.ok(signal.aborted);
+      assert.ok(InfraError.is(signal.reason, "Closed"), String(signal.reason));
+    }
+    const left = await other.transport.range({ key: "/locks/", prefix: true });
+    assert.deepEqual(left.kvs.map((kv) => kv.key), []);
+    const next = await other.tryLock("room-0", { ttlMs: TTL });
+    assert.ok(next);
+    await next.release();
+  });
+
+  it("releasing a lock or resigning on a caller's session deletes only its own key: the session and what else is bound to it live on", async (h) => {
+    const c = await h.client();
+    await using session = await c.session({ ttlMs: TTL });
+    const first = await c.lock("own-a", { session });
+    const second = await c.lock("own-b", { session });
+    const leadership = await c.election("own").campaign("me", { session });
+    await first.release();
+    await leadership.resign();
+    await c.withLock("own-c", (lock) => assert.equal(lock.signal.aborted, false), { session });
+    assert.equal(session.alive, true);
+    assert.equal(session.signal.aborted, false);
+    assert.ok(await c.transport.leaseKeepAlive(session.leaseId) > 0, "the lease is alive");
+    assert.equal(await second.isOwner(), true);
+    assert.equal(second.signal.aborted, false);
+    assert.equal(await c.election("own").leader(), undefined);
+    assert.deepEqual(
+      (await c.transport.range({ key: "/locks/", prefix: true })).kvs.map((kv) => kv.key),
+      [second.key],
+    );
+  });
+
+  it("a lost session ends everything bound to it for good: locks, leadership, registration and instance id report the loss and nothing takes a lease of its own", async (h) => {
+    const { client: c, calls } = await countingLeases(h);
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const lock = await c.lock("lost-with-session", { session });
+    const leadership = await c.election("lost-with-session").campaign("a", { session });
+    const registration = await c.registry.register(instance("with-session"), { session });
+    const id = await c.leaseInstanceId("with-session", { session });
+    assert.equal(await leaseOf(c, `/services/im-logic/with-session`), session.leaseId);
+    assert.equal(await leaseOf(c, `/ids/with-session/${id.id}`), session.leaseId);
+    const signals = [
+      session.signal,
+      lock.signal,
+      leadership.signal,
+      registration.signal,
+      id.signal,
+    ];
+    await observer.transport.leaseRevoke(session.leaseId);
+    for (const signal of signals) {
+      assert.ok(InfraError.is(await aborted(signal), "LockLost"), String(signal.reason));
+    }
+    assert.equal(registration.state, "lost");
+    assert.equal(id.state, "lost");
+    // Nothing is restored or re-claimed under a lease of its own.
+    await sleep(600);
+    assert.equal(calls.grants, 1);
+    assert.equal(registration.state, "lost");
+    assert.equal(id.state, "lost");
+    assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    assert.deepEqual(
+      (await observer.transport.range({ key: "/ids/with-session/", prefix: true })).kvs,
+      [],
+    );
+    // A lost session binds nothing more.
+    await rejectsWith(c.lock("after", { session }), "LockLost");
+    await rejectsWith(c.registry.register(instance("after"), { session }), "LockLost");
+    await rejectsWith(c.leaseInstanceId("after", { session }), "LockLost");
+    await rejectsWith(c.election("after").campaign("x", { session }), "LockLost");
+    await registration.close();
+    await id.close();
+    assert.equal(registration.state, "closed");
+    assert.equal(id.state, "closed");
+    await session.close();
+  });
+
+  it("closing a session closes the registrations and instance ids on it; closing one of them deletes only its key", async (h) => {
+    const c = await h.client();
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const kept = await c.registry.register(instance("kept"), { session });
+    const gone = await c.registry.register(instance("gone"), { session });
+    const keptId = await c.leaseInstanceId("on-session", { session });
+    const goneId = await c.leaseInstanceId("on-session", { session });
+    await gone.close();
+    await goneId.close();
+    assert.equal(session.alive, true);
+    assert.deepEqual((await observer.registry.discover("im-logic")).map((i) => i.id), ["kept"]);
+    assert.deepEqual(
+      (await observer.transport.range({ key: "/ids/on-session/", prefix: true })).kvs
+        .map((kv) => kv.key),
+      [`/ids/on-session/${keptId.id}`],
+    );
+    assert.equal(kept.state, "registered");
+    assert.equal(keptId.state, "held");
+    const states: string[] = [];
+    kept.onStateChange((state) => states.push(`registration ${state}`));
+    keptId.onStateChange((state) => states.push(`id ${state}`));
+    await session.close();
+    assert.deepEqual(states.sort(), ["id closed", "registration closed"]);
+    assert.ok(InfraError.is(kept.signal.reason, "Closed"));
+    assert.ok(InfraError.is(keptId.signal.reason, "Closed"));
+    assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    assert.deepEqual(
+      (await observer.transport.range({ key: "/ids/on-session/", prefix: true })).kvs,
+      [],
+    );
+    await kept.close();
+    await keptId.close();
+  });
+
+  it("a registration and an instance id on a caller's session put their deleted keys back under that session", async (h) => {
+    const c = await h.client();
+    await using session = await c.session({ ttlMs: TTL });
+    await using registration = await c.registry.register(instance("back"), { session });
+    await using id = await c.leaseInstanceId("back", { session });
+    const keys = ["/services/im-logic/back", `/ids/back/${id.id}`];
+    const firstPeriods = [registration.signal, id.signal];
+    for (const key of keys) await c.kv.delete(key);
+    for (const signal of firstPeriods) assert.ok(InfraError.is(await aborted(signal), "LockLost"));
+    await waitUntil(async () => {
+      for (const key of keys) {
+        if ((await c.transport.range({ key })).kvs[0]?.lease !== session.leaseId) return false;
+      }
+      return registration.state === "registered" && id.state === "held";
+    }, { what: "both keys back under the session's lease" });
+    assert.equal(session.alive, true);
+  });
+
+  it("a session must be one of this client's, alive, and not given with ttlMs", async (h) => {
+    const c = await h.client();
+    const other = await h.client();
+    const foreign = await other.session({ ttlMs: TTL });
+    const fake = { leaseId: "1", ttlMs: TTL, signal: new AbortController().signal, alive: true };
+    for (const session of [foreign, fake as never, "1" as never]) {
+      await rejectsWith(c.lock("s", { session }), "InvalidArgument");
+      await rejectsWith(c.tryLock("s", { session }), "InvalidArgument");
+      await rejectsWith(c.election("s").campaign("x", { session }), "InvalidArgument");
+      await rejectsWith(c.registry.register(instance("s"), { session }), "InvalidArgument");
+      await rejectsWith(c.leaseInstanceId("s", { session }), "InvalidArgument");
+    }
+    const own = await c.session({ ttlMs: TTL });
+    await rejectsWith(c.lock("s", { session: own, ttlMs: TTL }), "InvalidArgument");
+    await rejectsWith(c.session({ ttlMs: 10 }), "InvalidArgument");
+    await rejectsWith(c.session(null as never), "InvalidArgument");
+    await own.close();
+    await own.close();
+    await rejectsWith(c.lock("s", { session: own }), "Closed");
+    await rejectsWith(c.leaseInstanceId("s", { session: own }), "Closed");
+    const stop = new AbortController();
+    stop.abort();
+    await rejectsWith(c.session({ ttlMs: TTL, signal: stop.signal }), "Aborted");
+    await foreign.close();
+    assert.deepEqual((await c.transport.range({ key: "/", prefix: true })).kvs, []);
+  });
+
+  it("closing the client closes its sessions and revokes their leases", async (h) => {
+    const c = await h.client();
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const lock = await c.lock("client-closing", { session });
+    await c.close();
+    assert.ok(InfraError.is(session.signal.reason, "Closed"));
+    assert.ok(lock.signal.aborted);
+    assert.equal(await observer.transport.leaseKeepAlive(session.leaseId), 0);
+    assert.ok(await observer.tryLock("client-closing", { ttlMs: TTL }));
+  });
+
   // --- elections ---------------------------------------------------------------------------
 
   for (const ending of ["resign", "lease"] as const) {
@@ -2583,6 +2790,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
         outcome(c.election("opening").campaign("c", { ttlMs: TTL })),
         outcome(c.config("/config/t/opening", { defaults: { n: 0 } })),
         outcome(c.registry.picker("im-logic")),
+        outcome(c.session({ ttlMs: TTL })),
       ];
       if (waitMs >= 0) await sleep(waitMs);
       await c.close();
