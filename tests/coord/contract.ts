@@ -2391,6 +2391,36 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await session.close();
   });
 
+  it("a session lost while etcd is unreachable ends what is bound to it at its deadline, and nothing comes back once etcd answers", async (h) => {
+    const links = { current: undefined as Outage | undefined };
+    const c = await h.client({
+      wrap: (transport) => (links.current = outage(transport)).transport,
+    });
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const lock = await c.lock("outage-session", { session });
+    const registration = await c.registry.register(instance("outage-session"), { session });
+    const started = performance.now();
+    await links.current!.begin();
+    try {
+      for (const signal of [session.signal, lock.signal, registration.signal]) {
+        assert.ok(InfraError.is(await aborted(signal), "LockLost"));
+      }
+      assert.ok(performance.now() - started < TTL, "lost before etcd could expire the lease");
+    } finally {
+      links.current!.end();
+    }
+    // The lost session's lease is revoked once etcd answers; nothing is registered again.
+    await waitUntil(async () => (await observer.registry.discover("im-logic")).length === 0, {
+      what: "the lease revoked",
+    });
+    await sleep(500);
+    assert.equal(registration.state, "lost");
+    assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    assert.ok(await observer.tryLock("outage-session", { ttlMs: TTL }));
+    await registration.close();
+  });
+
   it("closing a session closes the registrations and instance ids on it; closing one of them deletes only its key", async (h) => {
     const c = await h.client();
     const observer = await h.client();
