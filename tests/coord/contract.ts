@@ -1417,12 +1417,17 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual(limits.current(), { rps: 9, burst: 2 });
   });
 
-  it("a deleted layer drops out of the merge under onDelete defaults and keeps its value under keep", async (h) => {
-    const c = await h.client();
-    const [shared, own] = coord.configLayers({ env: "test", service: "del", component: "flags" });
+  /** A shared layer `{ a, b }` written before the service's own `{ a }`, and defaults. */
+  const twoLayers = async (c: CoordClient, service: string) => {
+    const [shared, own] = coord.configLayers({ env: "test", service, component: "flags" });
     await c.kv.set(shared, { a: "shared", b: "shared" });
     await c.kv.set(own, { a: "own" });
-    const defaults = { a: "default", b: "default" };
+    return { shared, own, defaults: { a: "default", b: "default" } };
+  };
+
+  it("a deleted layer drops out of the merge under onDelete defaults and keeps its value under keep", async (h) => {
+    const c = await h.client();
+    const { shared, own, defaults } = await twoLayers(c, "del");
     await using dropping = await c.config([shared, own], { defaults, onDelete: "defaults" });
     await using keeping = await c.config([shared, own], { defaults, onDelete: "keep" });
     assert.deepEqual(dropping.current(), { a: "own", b: "shared" });
@@ -1433,6 +1438,18 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await waitUntil(() => dropping.revision === 0, { what: "the defaults" });
     assert.deepEqual(dropping.current(), defaults);
     assert.deepEqual(keeping.current(), { a: "own", b: "shared" });
+  });
+
+  it("a deleted layer below the newest one drops out of the merge under onDelete defaults too", async (h) => {
+    const c = await h.client();
+    const { shared, own, defaults } = await twoLayers(c, "low");
+    await using config = await c.config([shared, own], { defaults, onDelete: "defaults" });
+    assert.deepEqual(config.current(), { a: "own", b: "shared" });
+    // The shared layer is older than the service's: the highest revision merged stays the
+    // same, the value does not.
+    await c.kv.delete(shared);
+    await waitUntil(() => config.current().b === "default", { what: "the layer to drop out" });
+    assert.deepEqual(config.current(), { a: "own", b: "default" });
   });
 
   it("layered keys must be a non-empty list of keys, none twice", async (h) => {
