@@ -175,8 +175,25 @@ function checkRevision(value: unknown, field: string, min: number): number {
   return value;
 }
 
-/** Checks the `guard` option: a held {@link Fence} (a lock or leadership), or absent. */
-function checkGuard(guard: unknown): void {
+/**
+ * Checks the `prefix` option: a boolean, or absent. Anything else would be taken as true by
+ * its truthiness (`"false"` from a config file), and a delete would remove a whole subtree.
+ */
+function checkPrefix(prefix: unknown): boolean {
+  if (prefix === undefined || typeof prefix === "boolean") return prefix === true;
+  throw new InfraError("InvalidArgument", `prefix must be a boolean, got ${typeof prefix}`, {
+    component: COMPONENT,
+    details: { field: "prefix" },
+  });
+}
+
+/**
+ * Checks the `guard` option: a held {@link Fence} (a lock or leadership), or absent.
+ *
+ * @param guard The option.
+ * @throws {InfraError} `InvalidArgument` for anything else.
+ */
+export function checkGuard(guard: unknown): void {
   if (guard === undefined) return;
   if (typeof guard !== "object" || guard === null) {
     throw new InfraError("InvalidArgument", "guard must be a held lock or leadership", {
@@ -325,13 +342,14 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
 
     async delete(key: string, options: DeleteOptions = {}) {
       checkKey(key);
+      const prefix = checkPrefix(options.prefix);
       checkGuard(options.guard);
       context.ensureOpen();
       const result = await context.retrying(
         (call) =>
           write(
             [],
-            { type: "delete", key, prefix: options.prefix },
+            { type: "delete", key, prefix },
             options,
             () => lockLost(options.guard!),
             call,
@@ -344,12 +362,13 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
 
     async getAndDelete<T>(key: string, options: DeleteOptions = {}): Promise<DeleteResult<T>> {
       checkKey(key);
+      const prefix = checkPrefix(options.prefix);
       checkGuard(options.guard);
       context.ensureOpen();
       // Not retried: a retry after a lost answer would find nothing left to delete.
       const result = await write(
         [],
-        { type: "delete", key, prefix: options.prefix, prevKv: true },
+        { type: "delete", key, prefix, prevKv: true },
         options,
         () => lockLost(options.guard!),
         { signal: options.signal },
@@ -384,15 +403,16 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
 
     watch<T>(key: string, options: WatchOptions = {}): ReadableStream<ConfigEvent<T>> {
       checkKey(key);
+      const prefix = checkPrefix(options.prefix);
       if (options.fromRevision !== undefined) {
         checkRevision(options.fromRevision, "fromRevision", 1);
       }
       if (options.bufferSize !== undefined) checkRevision(options.bufferSize, "bufferSize", 1);
       context.ensureOpen();
-      const range: KeyRange = { key, prefix: options.prefix };
+      const range: KeyRange = { key, prefix };
       return eventStream(context, {
         range,
-        what: options.prefix ? `prefix ${key}` : `key ${key}`,
+        what: prefix ? `prefix ${key}` : `key ${key}`,
         signal: options.signal,
         bufferSize: options.bufferSize,
         start: (signal) => watchStart(context, range, options.fromRevision, signal),

@@ -93,7 +93,7 @@ export interface SetOptions extends SignalOptions {
 
 /** Options of {@link ConfigCenter.delete}. */
 export interface DeleteOptions extends SetOptions {
-  /** Delete every key starting with `key`. */
+  /** Delete every key starting with `key` (a boolean; anything else is `InvalidArgument`). */
   prefix?: boolean;
 }
 
@@ -105,7 +105,7 @@ export interface ListOptions extends SignalOptions {
 
 /** Options of {@link ConfigCenter.watch}. */
 export interface WatchOptions extends SignalOptions {
-  /** Watch every key starting with `key`. */
+  /** Watch every key starting with `key` (a boolean; anything else is `InvalidArgument`). */
   prefix?: boolean;
   /**
    * First revision to report, e.g. `list().revision + 1` or `get().revision + 1`: nothing

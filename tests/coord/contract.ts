@@ -546,6 +546,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     for (const maxAttempts of [0, 1.5, -1, Infinity]) {
       await rejectsWith(c.kv.transaction(() => {}, { maxAttempts }), "InvalidArgument");
     }
+    await rejectsWith(c.kv.transaction(undefined as never), "InvalidArgument");
     assert.equal(await c.kv.get("/tx/never"), undefined);
     let kept: coord.ConfigTransaction | undefined;
     await c.kv.transaction((tx) => void (kept = tx));
@@ -730,8 +731,26 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       await rejectsWith(c.kv.set("/guard/k", 1, { guard }), "InvalidArgument");
       await rejectsWith(c.kv.compareAndSet("/guard/k", 1, 0, { guard }), "InvalidArgument");
       await rejectsWith(c.kv.delete("/guard/k", { guard }), "InvalidArgument");
+      await rejectsWith(c.kv.getAndDelete("/guard/k", { guard }), "InvalidArgument");
+      await rejectsWith(
+        c.kv.transaction((tx) => tx.set("/guard/k", 1), { guard }),
+        "InvalidArgument",
+      );
     }
     assert.equal(await c.kv.get("/guard/k"), undefined);
+  });
+
+  it('a prefix option that is not a boolean is InvalidArgument: a delete given "false" removes nothing', async (h) => {
+    const c = await h.client();
+    await c.kv.set("/pfx/a", 1);
+    await c.kv.set("/pfx/b", 2);
+    for (const prefix of ["false", 0, 1, null] as never[]) {
+      await rejectsWith(c.kv.delete("/pfx/", { prefix }), "InvalidArgument");
+      await rejectsWith(c.kv.getAndDelete("/pfx/", { prefix }), "InvalidArgument");
+      await rejectsWith(() => c.kv.watch("/pfx/", { prefix }), "InvalidArgument");
+    }
+    assert.deepEqual((await c.kv.list("/pfx/")).entries.map((e) => e.key), ["/pfx/a", "/pfx/b"]);
+    assert.equal(await c.kv.delete("/pfx/", { prefix: false }), 0);
   });
 
   it("a key beyond the request size limit is InvalidArgument on reads too", async (h) => {
