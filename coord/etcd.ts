@@ -62,7 +62,7 @@ import type {
   WatchSink,
   WatchSubscription,
 } from "./transport.ts";
-import { decodeValue, prefixRangeEnd } from "./transport.ts";
+import { decodeValue, NO_SPACE, prefixRangeEnd, TOO_MANY_REQUESTS } from "./transport.ts";
 
 const COMPONENT = "coord";
 
@@ -104,6 +104,9 @@ export function etcdError(error: unknown): InfraError {
   if (error instanceof GRPCDeadlineExceededError || message.includes("request timed out")) {
     return make("Timeout");
   }
+  // etcd's RESOURCE_EXHAUSTED is not always the caller's fault (see gateway.ts' twin).
+  if (message.includes(NO_SPACE)) return make("ResourceExhausted");
+  if (message.includes(TOO_MANY_REQUESTS)) return make("Unavailable");
   if (
     error instanceof GRPCInvalidArgumentError || error instanceof GRPCOutOfRangeError ||
     error instanceof GRPCResourceExhastedError || message.includes("request is too large")

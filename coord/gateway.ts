@@ -42,11 +42,13 @@ import {
   type KeyRange,
   type KeyValue,
   type LeaseGrant,
+  NO_SPACE,
   type Operation,
   type OperationResult,
   prefixRangeEnd,
   type RangeRequest,
   type RangeResult,
+  TOO_MANY_REQUESTS,
   type Transport,
   type TransportEvent,
   type TxnRequest,
@@ -279,6 +281,11 @@ export function gatewayError(status: GatewayStatus, httpStatus = 0): InfraError 
   if (code === GRPC.deadlineExceeded || message.includes("request timed out")) {
     return make("Timeout");
   }
+  // etcd answers RESOURCE_EXHAUSTED for a request too large (the caller's fault), but also
+  // for a full database (an operator must compact, defragment and disarm: writing again
+  // will not help) and for a server too far behind (retry later).
+  if (message.includes(NO_SPACE)) return make("ResourceExhausted");
+  if (message.includes(TOO_MANY_REQUESTS)) return make("Unavailable");
   if (
     code === GRPC.invalidArgument || code === GRPC.outOfRange ||
     code === GRPC.resourceExhausted || message.includes("request is too large")

@@ -185,6 +185,11 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** etcd's error for a write to a full database (its NOSPACE alarm is raised). */
+export const NO_SPACE = "etcdserver: mvcc: database space exceeded";
+/** etcd's error for a request while its applied index lags far behind. */
+export const TOO_MANY_REQUESTS = "etcdserver: too many requests";
+
 function hasDetail(error: unknown, name: string): boolean {
   return typeof error === "object" && error !== null &&
     (error as { details?: Record<string, unknown> }).details?.[name] === true;

@@ -238,6 +238,10 @@ export interface TransactionResult<R> {
  * watch, which goes on. So is a value whose bytes are not UTF-8 text (a binary value from
  * another client): it is never read as the text it would decode to with U+FFFD in place of
  * its bytes, which a read-modify-write would then store, destroying the value.
+ *
+ * A write to an etcd whose database is full (its space quota exceeded, the NOSPACE alarm
+ * raised) is `ResourceExhausted`, at once: writing again will not help until an operator
+ * compacts, defragments and disarms the alarm; reads and deletes go on.
  */
 export interface ConfigCenter {
   /**
