@@ -170,6 +170,7 @@ export class CoordContext {
         const attempt = Session.open(this.transport, ttlMs, {
           logger: this.logger,
           signal: call.signal,
+          until: this.#closed.signal,
         });
         attempts.push(attempt);
         return attempt;

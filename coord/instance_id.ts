@@ -270,7 +270,11 @@ class LeasedInstanceId implements InstanceIdLease {
       let session: Session | undefined;
       try {
         if (caller && !caller.alive) return undefined;
-        session = caller ?? await Session.open(transport, this.#ttlMs, { logger, signal: stop });
+        session = caller ?? await Session.open(transport, this.#ttlMs, {
+          logger,
+          signal: stop,
+          until: this.#context.closed,
+        });
         const claim = await claimKey(
           this.#context,
           session,

@@ -36,6 +36,12 @@ export interface SessionOpenOptions {
   logger: Logger;
   /** Gives up the grant. */
   signal?: AbortSignal;
+  /**
+   * Fires when the owner closes (the client): a lost lease then stops being revoked in the
+   * background (the transport is closing; the lease expires on its own), so that no retry
+   * timer outlives the client.
+   */
+  until?: AbortSignal;
 }
 
 /** See the module doc. */
@@ -50,6 +56,7 @@ export class Session implements PublicSession {
   readonly #logger: Logger;
   readonly #lost = new AbortController();
   readonly #margin: number;
+  readonly #until: AbortSignal | undefined;
   #deadline: number;
   #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
@@ -63,8 +70,10 @@ export class Session implements PublicSession {
     ttlMs: number,
     sentAt: number,
     logger: Logger,
+    until: AbortSignal | undefined,
   ) {
     this.#transport = transport;
+    this.#until = until;
     this.id = id;
     this.hex = leaseHex(id);
     this.ttlMs = ttlMs;
@@ -91,7 +100,7 @@ export class Session implements PublicSession {
   ): Promise<Session> {
     const sentAt = now();
     const grant = await transport.leaseGrant(Math.ceil(ttlMs / 1000), { signal: options.signal });
-    const session = new Session(transport, grant.id, ttlMs, sentAt, options.logger);
+    const session = new Session(transport, grant.id, ttlMs, sentAt, options.logger, options.until);
     if (options.signal?.aborted) {
       await session.close();
       throw new InfraError("Aborted", "the operation was aborted", { component: COMPONENT });
@@ -211,6 +220,7 @@ export class Session implements PublicSession {
         deadlineMs: Math.max(2 * this.ttlMs, 10_000),
         initialDelayMs: 200,
         maxDelayMs: 2_000,
+        signal: this.#until,
       });
     } catch {
       // It expires on its own.

@@ -2884,6 +2884,35 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     }
   });
 
+  it("a lease lost in an outage is no longer revoked in the background once the client closes: no retry outlives it", async (h) => {
+    const links = { current: undefined as Outage | undefined };
+    let closed = false;
+    let revokesAfterClose = 0;
+    const c = await h.client({
+      wrap: (transport) => {
+        const down = (links.current = outage(transport)).transport;
+        return intercept(down, {
+          leaseRevoke(id, options) {
+            if (closed) revokesAfterClose++;
+            return down.leaseRevoke(id, options);
+          },
+        });
+      },
+    });
+    const lock = await c.lock("revoke-after-close", { ttlMs: TTL });
+    await links.current!.begin();
+    try {
+      assert.ok(InfraError.is(await aborted(lock.signal), "LockLost"));
+      await c.close();
+      closed = true;
+      // The revoke's backoff is below 2 s: a retry still running would call again by now.
+      await sleep(2_500);
+      assert.equal(revokesAfterClose, 0);
+    } finally {
+      links.current!.end();
+    }
+  });
+
   it("closing the client deregisters, releases and stops everything, then refuses calls", async (h) => {
     const c = await h.client();
     const observer = await h.client();
