@@ -172,7 +172,15 @@ export class Ownership {
           return;
         }
       },
-    }).catch(() => {});
+    }).catch((error) => {
+      // A permanent failure (no read permission on the key, say): the lease is still
+      // followed, but a deletion by someone else would now go unnoticed; say so.
+      if (this.#ended.signal.aborted) return;
+      this.#context.logger.warn(
+        "cannot watch the key of what is held; its deletion would go unnoticed (the lease is still followed)",
+        { what: this.#what, key: this.key, error },
+      );
+    });
   }
 
   /**

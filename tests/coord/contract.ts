@@ -2129,6 +2129,35 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await again.release();
   });
 
+  it("a lock whose key may not be watched says so in the log, and its signal still follows the lease", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({
+      logger: log.logger,
+      wrap: (transport) =>
+        intercept(transport, {
+          watch(range, start, sink) {
+            if (!range.key.includes("/locks/unwatched/")) {
+              return transport.watch(range, start, sink);
+            }
+            const denied = new InfraError("PermissionDenied", "etcd: permission denied");
+            setTimeout(() => sink.onEnd({ reason: "error", error: denied }), 0);
+            return { cancel: () => Promise.resolve() };
+          },
+        }),
+    });
+    const lock = await c.lock("unwatched", { ttlMs: TTL });
+    const signal = lock.signal;
+    await waitUntil(
+      () =>
+        log.lines.some((line) => line.level === "warn" && line.message.startsWith("cannot watch")),
+      { what: "the warning" },
+    );
+    const line = log.lines.find((line) => line.message.startsWith("cannot watch"))!;
+    assert.equal((line.fields as { key: string }).key, lock.key);
+    await c.transport.leaseRevoke(await leaseOf(c, lock.key));
+    assert.ok(InfraError.is(await aborted(signal), "LockLost"));
+  });
+
   it("the lock of a crashed holder passes to the next waiter when the lease expires", async (h) => {
     const crashed = await h.client();
     const waiter = await h.client();
