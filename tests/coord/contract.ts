@@ -209,6 +209,23 @@ function countingWatches(transport: Transport, seen: { events: number }): Transp
   });
 }
 
+/**
+ * A client whose etcd the test can take down and bring back (see {@link outage}); `around`
+ * wraps the outage's transport in a further hook.
+ */
+async function clientWithOutage(
+  h: CoordHarness,
+  options: Omit<ClientOptions, "wrap"> & { around?: (transport: Transport) => Transport } = {},
+): Promise<{ client: CoordClient; links: Outage }> {
+  let links: Outage | undefined;
+  const { around = (transport: Transport) => transport, ...rest } = options;
+  const client = await h.client({
+    ...rest,
+    wrap: (transport) => around((links = outage(transport)).transport),
+  });
+  return { client, links: links! };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -1750,22 +1767,18 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("typed config started while etcd is unreachable serves the defaults, then the stored value once etcd answers", async (h) => {
-    const links = { current: undefined as Outage | undefined };
-    const c = await h.client({
-      requestTimeoutMs: 200,
-      wrap: (transport) => (links.current = outage(transport)).transport,
-    });
+    const { client: c, links } = await clientWithOutage(h, { requestTimeoutMs: 200 });
     const writer = await h.client();
     const key = "/config/t/offline";
     await writer.kv.set(key, { n: 5 });
-    await links.current!.begin();
+    await links.begin();
     let cfg: coord.TypedConfig<{ n: number }>;
     try {
       cfg = await c.config(key, { defaults: { n: 0 } });
       assert.deepEqual(cfg.current(), { n: 0 });
       assert.equal(cfg.revision, 0);
     } finally {
-      links.current!.end();
+      links.end();
     }
     await using _cfg = cfg;
     await waitUntil(() => cfg.current().n === 5, { what: "the stored value" });
@@ -2457,23 +2470,20 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("a session lost while etcd is unreachable ends what is bound to it at its deadline, and nothing comes back once etcd answers", async (h) => {
-    const links = { current: undefined as Outage | undefined };
-    const c = await h.client({
-      wrap: (transport) => (links.current = outage(transport)).transport,
-    });
+    const { client: c, links } = await clientWithOutage(h);
     const observer = await h.client();
     const session = await c.session({ ttlMs: TTL });
     const lock = await c.lock("outage-session", { session });
     const registration = await c.registry.register(instance("outage-session"), { session });
     const started = performance.now();
-    await links.current!.begin();
+    await links.begin();
     try {
       for (const signal of [session.signal, lock.signal, registration.signal]) {
         assert.ok(InfraError.is(await aborted(signal), "LockLost"));
       }
       assert.ok(performance.now() - started < TTL, "lost before etcd could expire the lease");
     } finally {
-      links.current!.end();
+      links.end();
     }
     // The lost session's lease is revoked once etcd answers; nothing is registered again.
     await waitUntil(async () => (await observer.registry.discover("im-logic")).length === 0, {
@@ -2758,20 +2768,17 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("an id lease lost while etcd is unreachable re-claims the same id once it answers again", async (h) => {
-    const links = { current: undefined as Outage | undefined };
-    const c = await h.client({
-      wrap: (transport) => (links.current = outage(transport)).transport,
-    });
+    const { client: c, links } = await clientWithOutage(h);
     const observer = await h.client();
     const lease = await c.leaseInstanceId("outage", { ttlMs: TTL });
     const states: coord.InstanceIdState[] = [];
     lease.onStateChange((state) => states.push(state));
-    await links.current!.begin();
+    await links.begin();
     try {
       assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
       assert.equal(lease.state, "lost");
     } finally {
-      links.current!.end();
+      links.end();
     }
     await waitUntil(() => lease.state === "held", { timeoutMs: 15_000, what: "the re-claim" });
     assert.deepEqual(states, ["lost", "held"]);
@@ -2781,13 +2788,10 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("an id another holder claims during the outage is not re-claimed: the lease is taken", async (h) => {
-    const links = { current: undefined as Outage | undefined };
-    const c = await h.client({
-      wrap: (transport) => (links.current = outage(transport)).transport,
-    });
+    const { client: c, links } = await clientWithOutage(h);
     const other = await h.client();
     const lease = await c.leaseInstanceId("contested", { ttlMs: TTL, maxId: 0 });
-    await links.current!.begin();
+    await links.begin();
     let theirs: coord.InstanceIdLease | undefined;
     try {
       await aborted(lease.signal);
@@ -2798,7 +2802,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
         return theirs !== undefined;
       }, { timeoutMs: 15_000, what: "the other holder's claim" });
     } finally {
-      links.current!.end();
+      links.end();
     }
     await waitUntil(() => lease.state === "taken", { timeoutMs: 15_000, what: "taken" });
     assert.equal(theirs!.state, "held");
@@ -2914,22 +2918,19 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("a lease lost in an outage is no longer revoked in the background once the client closes: no retry outlives it", async (h) => {
-    const links = { current: undefined as Outage | undefined };
     let closed = false;
     let revokesAfterClose = 0;
-    const c = await h.client({
-      wrap: (transport) => {
-        const down = (links.current = outage(transport)).transport;
-        return intercept(down, {
+    const { client: c, links } = await clientWithOutage(h, {
+      around: (down) =>
+        intercept(down, {
           leaseRevoke(id, options) {
             if (closed) revokesAfterClose++;
             return down.leaseRevoke(id, options);
           },
-        });
-      },
+        }),
     });
     const lock = await c.lock("revoke-after-close", { ttlMs: TTL });
-    await links.current!.begin();
+    await links.begin();
     try {
       assert.ok(InfraError.is(await aborted(lock.signal), "LockLost"));
       await c.close();
@@ -2938,7 +2939,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       await sleep(2_500);
       assert.equal(revokesAfterClose, 0);
     } finally {
-      links.current!.end();
+      links.end();
     }
   });
 
