@@ -28,6 +28,8 @@ import type {
   Lock,
   LockOptions,
   ServiceRegistry,
+  Session,
+  SessionOptions,
   TypedConfig,
   TypedConfigOptions,
 } from "./types.ts";
@@ -68,6 +70,10 @@ export class CoordClient implements Coord {
     options: TypedConfigOptions<T>,
   ): Promise<TypedConfig<T>> {
     return openTypedConfig(this.#context, key, options);
+  }
+
+  session(options?: SessionOptions): Promise<Session> {
+    return this.#context.openCallerSession(options);
   }
 
   async lock(name: string, options?: LockOptions): Promise<Lock> {

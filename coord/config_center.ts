@@ -29,7 +29,9 @@ import type {
   ConfigList,
   ConfigTransaction,
   DeleteOptions,
+  DeleteResult,
   Fence,
+  InvalidEntry,
   ListOptions,
   SetOptions,
   SignalOptions,
@@ -41,20 +43,68 @@ import type {
 const COMPONENT = "coord";
 
 /**
- * Decodes a stored value.
+ * Decodes a stored value: UTF-8 text that is JSON. Every reader of values (entries, watch
+ * events, transactions, typed config, the registry) decodes through here, so a value that
+ * is not text is refused everywhere alike instead of being read as the U+FFFD text it would
+ * decode to (and then written back so, destroying it).
+ *
+ * @param kv The key-value.
+ * @param what Names the value in the error.
+ * @returns The value.
+ * @throws {InfraError} `InvalidArgument` when the value is not UTF-8 text, or not JSON.
+ */
+export function decodeStored<T>(kv: KeyValue, what = `the value of ${kv.key}`): T {
+  if (kv.bytes !== undefined) {
+    throw new InfraError(
+      "InvalidArgument",
+      `${what} is not valid UTF-8: ${kv.bytes.length} bytes that are not text`,
+      { component: COMPONENT, details: { key: kv.key } },
+    );
+  }
+  return decodeJson<T>(kv.value, COMPONENT, what);
+}
+
+/**
+ * Decodes a stored key-value.
  *
  * @param kv The key-value.
  * @returns The entry.
- * @throws {InfraError} `InvalidArgument` when the value is not JSON.
+ * @throws {InfraError} `InvalidArgument` when the value is not UTF-8 text, or not JSON.
  */
 export function toEntry<T>(kv: KeyValue): ConfigEntry<T> {
   return {
     key: kv.key,
-    value: decodeJson<T>(kv.value, COMPONENT, `the value of ${kv.key}`),
+    value: decodeStored<T>(kv),
     revision: kv.modRevision,
     createRevision: kv.createRevision,
     version: kv.version,
   };
+}
+
+/**
+ * Decodes a stored key-value, or says why it cannot be decoded (for results that must
+ * report such a key rather than throw: watch events, what a write replaced).
+ *
+ * @param kv The key-value.
+ * @returns The entry, or the invalid entry.
+ */
+export function decodeEntry<T>(
+  kv: KeyValue,
+): { entry: ConfigEntry<T> } | { invalid: InvalidEntry } {
+  try {
+    return { entry: toEntry<T>(kv) };
+  } catch (error) {
+    return {
+      invalid: {
+        key: kv.key,
+        text: kv.value,
+        error: error as InfraError,
+        revision: kv.modRevision,
+        createRevision: kv.createRevision,
+        version: kv.version,
+      },
+    };
+  }
 }
 
 /**
@@ -71,27 +121,12 @@ export function toEvent<T>(change: WatchChange): ConfigEvent<T> {
   if (change.type === "delete") {
     return { type: "delete", key: kv.key, revision: kv.modRevision, reloaded };
   }
-  try {
-    const value = decodeJson<T>(kv.value, COMPONENT, `the value of ${kv.key}`);
-    return {
-      type: "put",
-      key: kv.key,
-      value,
-      revision: kv.modRevision,
-      createRevision: kv.createRevision,
-      version: kv.version,
-      reloaded,
-    };
-  } catch (error) {
-    return {
-      type: "invalid",
-      key: kv.key,
-      text: kv.value,
-      error: error as InfraError,
-      revision: kv.modRevision,
-      reloaded,
-    };
+  const decoded = decodeEntry<T>(kv);
+  if ("invalid" in decoded) {
+    const { key, text, error, revision } = decoded.invalid;
+    return { type: "invalid", key, text, error, revision, reloaded };
   }
+  return { type: "put", ...decoded.entry, reloaded };
 }
 
 /**
@@ -140,8 +175,25 @@ function checkRevision(value: unknown, field: string, min: number): number {
   return value;
 }
 
-/** Checks the `guard` option: a held {@link Fence} (a lock or leadership), or absent. */
-function checkGuard(guard: unknown): void {
+/**
+ * Checks the `prefix` option: a boolean, or absent. Anything else would be taken as true by
+ * its truthiness (`"false"` from a config file), and a delete would remove a whole subtree.
+ */
+function checkPrefix(prefix: unknown): boolean {
+  if (prefix === undefined || typeof prefix === "boolean") return prefix === true;
+  throw new InfraError("InvalidArgument", `prefix must be a boolean, got ${typeof prefix}`, {
+    component: COMPONENT,
+    details: { field: "prefix" },
+  });
+}
+
+/**
+ * Checks the `guard` option: a held {@link Fence} (a lock or leadership), or absent.
+ *
+ * @param guard The option.
+ * @throws {InfraError} `InvalidArgument` for anything else.
+ */
+export function checkGuard(guard: unknown): void {
   if (guard === undefined) return;
   if (typeof guard !== "object" || guard === null) {
     throw new InfraError("InvalidArgument", "guard must be a held lock or leadership", {
@@ -241,6 +293,28 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return result.revision;
     },
 
+    async getAndSet<T>(key: string, value: unknown, options: SetOptions = {}) {
+      checkKey(key);
+      checkGuard(options.guard);
+      const text = encodeJson(value, COMPONENT);
+      context.ensureOpen();
+      // Not retried: a retry after a lost answer would return this call's own write.
+      const result = await write(
+        [],
+        { type: "put", key, value: text, prevKv: true },
+        options,
+        () => lockLost(options.guard!),
+        { signal: options.signal },
+      );
+      const put = result.results[0];
+      const replaced = put?.type === "put" ? put.prevKv : undefined;
+      if (!replaced) return { revision: result.revision, previous: undefined };
+      const decoded = decodeEntry<T>(replaced);
+      return "entry" in decoded
+        ? { revision: result.revision, previous: decoded.entry }
+        : { revision: result.revision, previous: undefined, invalid: decoded.invalid };
+    },
+
     async compareAndSet(key: string, value: unknown, expectedRevision: number, options = {}) {
       checkKey(key);
       checkRevision(expectedRevision, "expectedRevision", 0);
@@ -268,13 +342,14 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
 
     async delete(key: string, options: DeleteOptions = {}) {
       checkKey(key);
+      const prefix = checkPrefix(options.prefix);
       checkGuard(options.guard);
       context.ensureOpen();
       const result = await context.retrying(
         (call) =>
           write(
             [],
-            { type: "delete", key, prefix: options.prefix },
+            { type: "delete", key, prefix },
             options,
             () => lockLost(options.guard!),
             call,
@@ -283,6 +358,29 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       );
       const first = result.results[0];
       return first?.type === "delete" ? first.deleted : 0;
+    },
+
+    async getAndDelete<T>(key: string, options: DeleteOptions = {}): Promise<DeleteResult<T>> {
+      checkKey(key);
+      const prefix = checkPrefix(options.prefix);
+      checkGuard(options.guard);
+      context.ensureOpen();
+      // Not retried: a retry after a lost answer would find nothing left to delete.
+      const result = await write(
+        [],
+        { type: "delete", key, prefix, prevKv: true },
+        options,
+        () => lockLost(options.guard!),
+        { signal: options.signal },
+      );
+      const first = result.results[0];
+      const outcome: DeleteResult<T> = { revision: result.revision, deleted: [], invalid: [] };
+      for (const kv of (first?.type === "delete" ? first.prevKvs : undefined) ?? []) {
+        const decoded = decodeEntry<T>(kv);
+        if ("entry" in decoded) outcome.deleted.push(decoded.entry);
+        else outcome.invalid.push(decoded.invalid);
+      }
+      return outcome;
     },
 
     async list<T>(prefix: string, options: ListOptions = {}): Promise<ConfigList<T>> {
@@ -305,15 +403,16 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
 
     watch<T>(key: string, options: WatchOptions = {}): ReadableStream<ConfigEvent<T>> {
       checkKey(key);
+      const prefix = checkPrefix(options.prefix);
       if (options.fromRevision !== undefined) {
         checkRevision(options.fromRevision, "fromRevision", 1);
       }
       if (options.bufferSize !== undefined) checkRevision(options.bufferSize, "bufferSize", 1);
       context.ensureOpen();
-      const range: KeyRange = { key, prefix: options.prefix };
+      const range: KeyRange = { key, prefix };
       return eventStream(context, {
         range,
-        what: options.prefix ? `prefix ${key}` : `key ${key}`,
+        what: prefix ? `prefix ${key}` : `key ${key}`,
         signal: options.signal,
         bufferSize: options.bufferSize,
         start: (signal) => watchStart(context, range, options.fromRevision, signal),

@@ -16,10 +16,41 @@ import {
   InfraError,
   retry,
   type RetryOptions,
+  scopedSignal,
 } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
+import { checkTtl } from "./config.ts";
 import { Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
+
+/**
+ * Where a primitive gets its lease: the caller's session (`options.session`), or sessions of
+ * `ttlMs` that the client opens for it.
+ */
+export interface SessionBinding {
+  /** The TTL: the caller's session's, or the one asked for. */
+  ttlMs: number;
+  /** The caller's session, checked (see {@link CoordContext.bindSession}). */
+  caller: Session | undefined;
+}
+
+/**
+ * The error of a primitive bound to a session that has ended: `Closed` for a closed
+ * session, `LockLost` for a lost one (as Go's `ErrSessionExpired`).
+ *
+ * @param session The session.
+ * @param what What could not be done, for the message.
+ * @returns The error.
+ */
+export function sessionEnded(session: Session, what: string): InfraError {
+  const reason = session.signal.reason;
+  const closed = InfraError.is(reason, "Closed");
+  return new InfraError(
+    closed ? "Closed" : "LockLost",
+    `${what}: session ${session.hex} was ${closed ? "closed" : "lost"}`,
+    { component: "coord", cause: reason },
+  );
+}
 
 /** A resource the client closes on `close()`. */
 export interface Tracked {
@@ -41,6 +72,8 @@ export class CoordContext {
   readonly sessionTtlMs: number;
   readonly #closed = new AbortController();
   readonly #sessions = new Map<number, Promise<Session>>();
+  /** The sessions handed out by {@link openCallerSession}: the only ones a caller may bind. */
+  readonly #callerSessions = new WeakSet<Session>();
   readonly #resources = new Set<Tracked>();
   /** Openings under way (see {@link opening}); each settles, never rejects. */
   readonly #openings = new Set<Promise<void>>();
@@ -137,6 +170,7 @@ export class CoordContext {
         const attempt = Session.open(this.transport, ttlMs, {
           logger: this.logger,
           signal: call.signal,
+          until: this.#closed.signal,
         });
         attempts.push(attempt);
         return attempt;
@@ -146,6 +180,71 @@ export class CoordContext {
       if (this.#closed.signal.aborted) await revoked;
       throw error;
     }
+  }
+
+  /**
+   * Opens a session for the caller (`client.session()`): closed with the client, and one
+   * that primitives of this client may be bound to (see {@link bindSession}).
+   *
+   * @param options TTL and a signal that gives up opening.
+   * @returns The live session.
+   */
+  async openCallerSession(
+    options: { ttlMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Session> {
+    if (typeof options !== "object" || options === null) {
+      throw new InfraError("InvalidArgument", "session options must be an object", {
+        component: "coord",
+        details: { field: "options" },
+      });
+    }
+    const ttlMs = checkTtl(options.ttlMs ?? this.sessionTtlMs);
+    return await this.opening("a session", async (closing) => {
+      using scope = scopedSignal({ signals: [options.signal, closing], component: "coord" });
+      const session = await this.openSession(ttlMs, scope.signal);
+      this.#callerSessions.add(session);
+      const untrack = this.track({
+        close: () => session.close(),
+        abandon: () => session.abandon(),
+      });
+      // Ended (closed by the caller, or lost): nothing left for the client to close.
+      session.signal.addEventListener("abort", untrack, { once: true });
+      return session;
+    }, (session) => session.close());
+  }
+
+  /**
+   * Checks the `ttlMs` and `session` options of a primitive: a session must be one this
+   * client handed out (a session of another client would hold keys in its etcd, under its
+   * namespace) and still alive, and excludes `ttlMs`.
+   *
+   * @param options The primitive's options.
+   * @param what What is being bound, for messages, e.g. `lock orders`.
+   * @returns The binding.
+   * @throws {InfraError} `InvalidArgument` for a bad TTL, a session that is not one of this
+   * client's, or both options; `LockLost`/`Closed` for a session that has ended.
+   */
+  bindSession(options: { ttlMs?: unknown; session?: unknown }, what: string): SessionBinding {
+    const session = options.session;
+    if (session === undefined) {
+      return { ttlMs: checkTtl(options.ttlMs ?? this.sessionTtlMs), caller: undefined };
+    }
+    if (!(session instanceof Session) || !this.#callerSessions.has(session)) {
+      throw new InfraError(
+        "InvalidArgument",
+        "session must be a session of this client (from its session())",
+        { component: "coord", details: { field: "session" } },
+      );
+    }
+    if (options.ttlMs !== undefined) {
+      throw new InfraError(
+        "InvalidArgument",
+        "ttlMs and session exclude each other: the session's TTL applies",
+        { component: "coord", details: { field: "ttlMs" } },
+      );
+    }
+    if (!session.alive) throw sessionEnded(session, what);
+    return { ttlMs: session.ttlMs, caller: session };
   }
 
   /**
@@ -176,28 +275,32 @@ export class CoordContext {
   }
 
   /**
-   * Runs `fn` on the shared session of this TTL. When etcd answers that the session's lease
-   * is gone (revoked, or expired before the session noticed), the session is declared lost
-   * and `fn` runs again on a new one.
+   * Runs `fn` on the caller's session, or on the shared session of the binding's TTL. When
+   * etcd answers that the session's lease is gone (revoked, or expired before the session
+   * noticed), the session is declared lost; `fn` then runs again on a new shared session,
+   * while on the caller's it fails `LockLost` (the caller's session cannot be replaced).
    *
-   * @param ttlMs The lease TTL.
+   * @param binding The session or TTL, from {@link bindSession}.
    * @param signal Gives up.
    * @param fn The work.
+   * @param what What `fn` does, for the error on a caller's session that has ended.
    * @returns What `fn` returned.
    */
   async withSession<T>(
-    ttlMs: number,
+    binding: SessionBinding,
     signal: AbortSignal | undefined,
     fn: (session: Session) => Promise<T>,
+    what: string,
   ): Promise<T> {
     for (let attempt = 1;; attempt++) {
-      const session = await this.session(ttlMs, signal);
+      const session = binding.caller ?? await this.session(binding.ttlMs, signal);
       try {
         return await fn(session);
       } catch (error) {
         const gone = InfraError.is(error, "NotFound") && error.details.leaseNotFound === true;
+        if (gone) session.invalidate("etcd no longer knows the lease");
+        if (binding.caller && !binding.caller.alive) throw sessionEnded(binding.caller, what);
         if (!gone || attempt >= 3) throw error;
-        session.invalidate("etcd no longer knows the lease");
       }
     }
   }
@@ -315,8 +418,10 @@ export class CoordContext {
       new InfraError("Closed", "the coord client is closed", { component: "coord" }),
     );
     this.#resourcesClosed = true;
-    for (const resource of this.#resources) resource.abandon?.();
+    // A copy: abandoning a session ends what is bound to it, which untracks itself.
+    const resources = [...this.#resources];
     this.#resources.clear();
+    for (const resource of resources) resource.abandon?.();
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
     await Promise.allSettled(sessions.map(async (pending) => (await pending).abandon()));

@@ -10,10 +10,9 @@
  */
 
 import { decodeJson, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
-import { checkTtl } from "./config.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, ELECTIONS_ROOT } from "./keys.ts";
-import { Ownership, removeFromQueue } from "./ownership.ts";
+import { Ownership, removeLeasedKey } from "./ownership.ts";
 import { joinQueue, queueKey, waitForTurn } from "./queue.ts";
 import type { KeyValue } from "./transport.ts";
 import type { Election, LeaderInfo, Leadership, LockOptions, SignalOptions } from "./types.ts";
@@ -22,12 +21,20 @@ import { stateStream } from "./watch_stream.ts";
 
 const COMPONENT = "coord";
 
+/**
+ * What a leader's key holds: JSON, or (from another etcd client) its text, or its bytes when
+ * they are not text: never a lossy decoding that would pass for what the leader proclaimed.
+ */
 function toLeader<T>(kv: KeyValue): LeaderInfo<T> {
   let value: T;
-  try {
-    value = decodeJson<T>(kv.value, COMPONENT);
-  } catch {
-    value = kv.value as T;
+  if (kv.bytes !== undefined) {
+    value = new Uint8Array(kv.bytes) as T;
+  } else {
+    try {
+      value = decodeJson<T>(kv.value, COMPONENT);
+    } catch {
+      value = kv.value as T;
+    }
   }
   return { key: kv.key, value, revision: kv.createRevision };
 }
@@ -101,11 +108,11 @@ export function createElection(context: CoordContext, name: string): Election {
 
     async campaign(value: unknown, options: LockOptions = {}): Promise<Leadership> {
       const text = encodeJson(value, COMPONENT);
-      const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
+      const binding = context.bindSession(options, `a campaign in ${name}`);
       return await context.opening(`a campaign in ${name}`, async (closing) => {
         using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
         const signal = scope.signal;
-        return await context.withSession(ttlMs, signal, async (session) => {
+        return await context.withSession(binding, signal, async (session) => {
           const key = queueKey(prefix, session);
           try {
             const entry = await joinQueue(context, session, prefix, key, text, signal);
@@ -119,10 +126,10 @@ export function createElection(context: CoordContext, name: string): Election {
             );
             return new HeldLeadership(context, name, ownership);
           } catch (error) {
-            await removeFromQueue(context, session, key);
+            await removeLeasedKey(context, session, key);
             throw error;
           }
-        });
+        }, `a campaign in ${name}`);
       }, (leadership) => leadership.resign());
     },
 

@@ -62,7 +62,7 @@ import type {
   WatchSink,
   WatchSubscription,
 } from "./transport.ts";
-import { prefixRangeEnd } from "./transport.ts";
+import { decodeValue, NO_SPACE, prefixRangeEnd, TOO_MANY_REQUESTS } from "./transport.ts";
 
 const COMPONENT = "coord";
 
@@ -104,6 +104,9 @@ export function etcdError(error: unknown): InfraError {
   if (error instanceof GRPCDeadlineExceededError || message.includes("request timed out")) {
     return make("Timeout");
   }
+  // etcd's RESOURCE_EXHAUSTED is not always the caller's fault (see gateway.ts' twin).
+  if (message.includes(NO_SPACE)) return make("ResourceExhausted");
+  if (message.includes(TOO_MANY_REQUESTS)) return make("Unavailable");
   if (
     error instanceof GRPCInvalidArgumentError || error instanceof GRPCOutOfRangeError ||
     error instanceof GRPCResourceExhastedError || message.includes("request is too large")
@@ -139,7 +142,7 @@ function keyRange(range: KeyRange): { key: Buffer; range_end?: Buffer } {
 function fromKeyValue(kv: IKeyValue): KeyValue {
   return {
     key: kv.key.toString("utf8"),
-    value: kv.value ? kv.value.toString("utf8") : "",
+    ...(kv.value ? decodeValue(kv.value) : { value: "" }),
     createRevision: Number(kv.create_revision),
     modRevision: Number(kv.mod_revision),
     version: Number(kv.version),
@@ -197,10 +200,13 @@ function operation(op: Operation): IRequestOp {
           key: toBuffer(op.key),
           value: toBuffer(op.value),
           ...(op.lease && op.lease !== "0" ? { lease: op.lease } : {}),
+          ...(op.prevKv ? { prev_kv: true } : {}),
         },
       };
     case "delete":
-      return { request_delete_range: keyRange(op) };
+      return {
+        request_delete_range: { ...keyRange(op), ...(op.prevKv ? { prev_kv: true } : {}) },
+      };
     case "range":
       return { request_range: rangeRequest(op.request) };
   }
@@ -210,10 +216,16 @@ function operationResult(response: IResponseOp): OperationResult {
   if (response.response_range) {
     return { type: "range", result: rangeResult(response.response_range) };
   }
-  if (response.response_delete_range) {
-    return { type: "delete", deleted: Number(response.response_delete_range.deleted) };
+  const deleted = response.response_delete_range;
+  if (deleted) {
+    return {
+      type: "delete",
+      deleted: Number(deleted.deleted),
+      ...(deleted.prev_kvs?.length ? { prevKvs: deleted.prev_kvs.map(fromKeyValue) } : {}),
+    };
   }
-  return { type: "put" };
+  const previous = response.response_put?.prev_kv;
+  return previous ? { type: "put", prevKv: fromKeyValue(previous) } : { type: "put" };
 }
 
 /** A cockatiel-shaped policy (etcd3 calls only `execute`). */

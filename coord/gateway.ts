@@ -38,14 +38,17 @@ import type { CoordConfig } from "./config.ts";
 import {
   type CallOptions,
   type Compare,
+  decodeValue,
   type KeyRange,
   type KeyValue,
   type LeaseGrant,
+  NO_SPACE,
   type Operation,
   type OperationResult,
   prefixRangeEnd,
   type RangeRequest,
   type RangeResult,
+  TOO_MANY_REQUESTS,
   type Transport,
   type TransportEvent,
   type TxnRequest,
@@ -82,12 +85,12 @@ function base64(text: string): string {
   return bytesToBase64(encoder.encode(text));
 }
 
-function fromBase64(text: string | undefined): string {
-  if (!text) return "";
+function base64Bytes(text: string | undefined): Uint8Array {
+  if (!text) return new Uint8Array(0);
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return decoder.decode(bytes);
+  return bytes;
 }
 
 /** The gateway's JSON shapes (only the fields used). 64-bit numbers come as strings. */
@@ -138,8 +141,8 @@ function keyRange(range: KeyRange): { key: string; range_end?: string } {
 
 function fromKeyValue(kv: GatewayKeyValue): KeyValue {
   return {
-    key: fromBase64(kv.key),
-    value: fromBase64(kv.value),
+    key: decoder.decode(base64Bytes(kv.key)),
+    ...decodeValue(base64Bytes(kv.value)),
     createRevision: Number(kv.create_revision ?? 0),
     modRevision: Number(kv.mod_revision ?? 0),
     version: Number(kv.version ?? 0),
@@ -199,10 +202,13 @@ function operation(op: Operation): Record<string, unknown> {
           key: base64(op.key),
           value: base64(op.value),
           ...(op.lease && op.lease !== "0" ? { lease: op.lease } : {}),
+          ...(op.prevKv ? { prev_kv: true } : {}),
         },
       };
     case "delete":
-      return { request_delete_range: keyRange(op) };
+      return {
+        request_delete_range: { ...keyRange(op), ...(op.prevKv ? { prev_kv: true } : {}) },
+      };
     case "range":
       return { request_range: rangeRequest(op.request) };
   }
@@ -213,10 +219,18 @@ function operationResult(response: Record<string, unknown>): OperationResult {
     return { type: "range", result: rangeResult(response.response_range as GatewayRange) };
   }
   if (response.response_delete_range) {
-    const deleted = (response.response_delete_range as { deleted?: string }).deleted;
-    return { type: "delete", deleted: Number(deleted ?? 0) };
+    const { deleted, prev_kvs: previous } = response.response_delete_range as {
+      deleted?: string;
+      prev_kvs?: GatewayKeyValue[];
+    };
+    return {
+      type: "delete",
+      deleted: Number(deleted ?? 0),
+      ...(previous?.length ? { prevKvs: previous.map(fromKeyValue) } : {}),
+    };
   }
-  return { type: "put" };
+  const previous = (response.response_put as { prev_kv?: GatewayKeyValue } | undefined)?.prev_kv;
+  return previous ? { type: "put", prevKv: fromKeyValue(previous) } : { type: "put" };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -267,6 +281,11 @@ export function gatewayError(status: GatewayStatus, httpStatus = 0): InfraError 
   if (code === GRPC.deadlineExceeded || message.includes("request timed out")) {
     return make("Timeout");
   }
+  // etcd answers RESOURCE_EXHAUSTED for a request too large (the caller's fault), but also
+  // for a full database (an operator must compact, defragment and disarm: writing again
+  // will not help) and for a server too far behind (retry later).
+  if (message.includes(NO_SPACE)) return make("ResourceExhausted");
+  if (message.includes(TOO_MANY_REQUESTS)) return make("Unavailable");
   if (
     code === GRPC.invalidArgument || code === GRPC.outOfRange ||
     code === GRPC.resourceExhausted || message.includes("request is too large")

@@ -28,11 +28,10 @@ import {
   InfraError,
   scopedSignal,
 } from "../base/mod.ts";
-import { checkTtl } from "./config.ts";
-import type { CoordContext } from "./context.ts";
+import { type CoordContext, type SessionBinding, sessionEnded } from "./context.ts";
 import { checkSegment, IDS_ROOT } from "./keys.ts";
 import { ObservedState } from "./observed_state.ts";
-import { Ownership } from "./ownership.ts";
+import { Ownership, removeLeasedKey } from "./ownership.ts";
 import { Session } from "./session.ts";
 import type { InstanceIdLease, InstanceIdOptions, InstanceIdState } from "./types.ts";
 
@@ -128,6 +127,9 @@ class LeasedInstanceId implements InstanceIdLease {
   readonly #key: string;
   readonly #holder: string;
   readonly #ttlMs: number;
+  /** The caller's session it is bound to, if any: the only session it may use. */
+  readonly #caller: Session | undefined;
+  readonly #onSessionEnd = () => this.#endWithSession();
   readonly #closing = new AbortController();
   /** Lease ids of the earlier periods: the key may still be attached to one of them. */
   readonly #previous = new Set<string>();
@@ -143,7 +145,7 @@ class LeasedInstanceId implements InstanceIdLease {
     service: string,
     id: number,
     holder: string,
-    ttlMs: number,
+    binding: SessionBinding,
     period: Period,
   ) {
     this.#context = context;
@@ -151,7 +153,8 @@ class LeasedInstanceId implements InstanceIdLease {
     this.id = id;
     this.#key = keyOf(service, id);
     this.#holder = holder;
-    this.#ttlMs = ttlMs;
+    this.#ttlMs = binding.ttlMs;
+    this.#caller = binding.caller;
     this.#period = period;
     this.#state = new ObservedState<InstanceIdState>(
       "held",
@@ -164,9 +167,31 @@ class LeasedInstanceId implements InstanceIdLease {
       close: () => this.close(),
       abandon: () => {
         this.#closing.abort();
-        this.#period.session.abandon();
+        if (!this.#caller) this.#period.session.abandon();
       },
     });
+    if (this.#caller?.signal.aborted) this.#endWithSession();
+    else this.#caller?.signal.addEventListener("abort", this.#onSessionEnd, { once: true });
+  }
+
+  /**
+   * The caller's session ended: so does the lease, for good (it may not take a lease of its
+   * own): `closed` with a closed session, `lost` with a lost one.
+   */
+  #endWithSession(): void {
+    if (this.#closing.signal.aborted) return;
+    const session = this.#caller!;
+    const closed = InfraError.is(session.signal.reason, "Closed");
+    this.#closing.abort();
+    this.#untrack();
+    this.#state.set(closed ? "closed" : "lost");
+    if (!closed) {
+      this.#context.logger.warn("instance id lost with its session; it cannot be re-claimed", {
+        service: this.service,
+        id: this.id,
+        lease: session.hex,
+      });
+    }
   }
 
   get state(): InstanceIdState {
@@ -212,11 +237,16 @@ class LeasedInstanceId implements InstanceIdLease {
         id: this.id,
         reason: ended.reason,
       });
-      this.#previous.add(BigInt(period.session.id).toString());
-      void period.ownership.release();
-      // A lost session revokes its lease by itself; a live one (key deleted or overwritten)
-      // has nothing left to guard.
-      void period.session.close();
+      // On the caller's session the key will be claimed again under the same lease: the
+      // release (a delete of the key while under that lease) must be done by then.
+      if (this.#caller) await period.ownership.release();
+      else void period.ownership.release();
+      if (!this.#caller) {
+        this.#previous.add(BigInt(period.session.id).toString());
+        // A lost session revokes its lease by itself; a live one (key deleted or
+        // overwritten) has nothing left to guard.
+        void period.session.close();
+      }
       const next = await this.#reclaim();
       if (next === undefined) return;
       this.#period = next;
@@ -234,10 +264,17 @@ class LeasedInstanceId implements InstanceIdLease {
   async #reclaim(): Promise<Period | undefined> {
     const { transport, logger } = this.#context;
     const stop = this.#closing.signal;
+    const caller = this.#caller;
     for (let attempt = 1; !stop.aborted; attempt++) {
+      // Our own session, to close when the attempt fails; never the caller's.
       let session: Session | undefined;
       try {
-        session = await Session.open(transport, this.#ttlMs, { logger, signal: stop });
+        if (caller && !caller.alive) return undefined;
+        session = caller ?? await Session.open(transport, this.#ttlMs, {
+          logger,
+          signal: stop,
+          until: this.#context.closed,
+        });
         const claim = await claimKey(
           this.#context,
           session,
@@ -247,7 +284,7 @@ class LeasedInstanceId implements InstanceIdLease {
           stop,
         );
         if (!claim) {
-          await session.close();
+          if (!caller) await session.close();
           logger.error("instance id taken by another holder while lost; lease a new one", {
             service: this.service,
             id: this.id,
@@ -268,7 +305,7 @@ class LeasedInstanceId implements InstanceIdLease {
         );
         return { session, ownership };
       } catch (error) {
-        if (session) {
+        if (session && !caller) {
           this.#previous.add(BigInt(session.id).toString());
           void session.close();
         }
@@ -289,11 +326,13 @@ class LeasedInstanceId implements InstanceIdLease {
   close: () => Promise<void> = closeOnce(async () => {
     this.#untrack();
     this.#closing.abort();
+    this.#caller?.signal.removeEventListener("abort", this.#onSessionEnd);
     await this.#supervisor;
     this.#state.set("closed");
     const period = this.#period;
     await period.ownership.release();
-    await period.session.close();
+    // The caller's session lives on without the id.
+    if (!this.#caller) await period.session.close();
   });
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -326,10 +365,10 @@ export async function leaseInstanceId(
   const holder = options.holder === undefined
     ? randomHolder()
     : check.string(options.holder, "holder");
-  const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
+  const binding = context.bindSession(options, `an instance id of ${service}`);
   return await context.opening(`an instance id of ${service}`, async (closing) => {
     using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
-    const request = { service, maxId, holder, ttlMs, preferId: options.preferId };
+    const request = { service, maxId, holder, binding, preferId: options.preferId };
     return await claimInstanceId(context, request, scope.signal);
   }, (lease) => lease.close());
 }
@@ -339,7 +378,7 @@ interface IdRequest {
   service: string;
   maxId: number;
   holder: string;
-  ttlMs: number;
+  binding: SessionBinding;
   preferId: number | undefined;
 }
 
@@ -349,13 +388,14 @@ async function claimInstanceId(
   request: IdRequest,
   signal: AbortSignal,
 ): Promise<InstanceIdLease> {
-  const { service, maxId, holder, ttlMs, preferId } = request;
+  const { service, maxId, holder, binding, preferId } = request;
   const { transport, logger } = context;
   const prefix = `${IDS_ROOT}/${service}/`;
 
-  const session = await context.openSession(ttlMs, signal);
+  const session = binding.caller ?? await context.openSession(binding.ttlMs, signal);
   const value = claimValue(holder, session);
   let claimed: { id: number; claim: Claim } | undefined;
+  const tried: string[] = [];
   try {
     for (let round = 0; round < ROUNDS && !claimed; round++) {
       const taken = await context.retrying(
@@ -375,6 +415,7 @@ async function claimInstanceId(
         });
       }
       for (const id of free) {
+        tried.push(keyOf(service, id));
         const claim = await claimKey(
           context,
           session,
@@ -397,7 +438,13 @@ async function claimInstanceId(
       );
     }
   } catch (error) {
-    await session.close();
+    if (binding.caller) {
+      // A claim given up in flight may have landed: the caller's session would keep it.
+      await Promise.all(tried.map((key) => removeLeasedKey(context, session, key)));
+      if (!binding.caller.alive) throw sessionEnded(binding.caller, `an instance id of ${service}`);
+    } else {
+      await session.close();
+    }
     throw error;
   }
 
@@ -405,5 +452,5 @@ async function claimInstanceId(
   const key = keyOf(service, id);
   const ownership = new Ownership(context, session, key, claim.revision, `instance id ${key}`);
   logger.info("instance id leased", { service, id, lease: session.hex });
-  return new LeasedInstanceId(context, service, id, holder, ttlMs, { session, ownership });
+  return new LeasedInstanceId(context, service, id, holder, binding, { session, ownership });
 }

@@ -1,7 +1,8 @@
 /**
  * The distributed lock with etcd `Mutex` semantics: a FIFO queue under `/locks/{name}/`
- * (see `queue.ts`), on the client's shared session of the requested TTL, so taking a lock
- * costs one transaction and releasing it one delete (no lease per acquisition).
+ * (see `queue.ts`), on the client's shared session of the requested TTL or on the caller's
+ * session, so taking a lock costs one transaction and releasing it one delete (no lease per
+ * acquisition).
  *
  * Internal: the public face is {@link Lock} (`coord.lock`, `tryLock`, `withLock`).
  *
@@ -9,10 +10,9 @@
  */
 
 import { InfraError, scopedSignal } from "../base/mod.ts";
-import { checkTtl } from "./config.ts";
 import type { CoordContext } from "./context.ts";
 import { checkSegment, LOCKS_ROOT } from "./keys.ts";
-import { Ownership, removeFromQueue } from "./ownership.ts";
+import { Ownership, removeLeasedKey } from "./ownership.ts";
 import { joinQueue, queueKey, waitForTurn } from "./queue.ts";
 import type { Lock, LockOptions, SignalOptions } from "./types.ts";
 
@@ -67,18 +67,18 @@ export async function acquireLock(
   wait = true,
 ): Promise<Lock | undefined> {
   checkSegment(name, "name");
-  const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
+  const binding = context.bindSession(options, `lock ${name}`);
   const prefix = `${LOCKS_ROOT}/${name}/`;
   return await context.opening(`lock ${name}`, async (closing) => {
     using scope = scopedSignal({ signals: [options.signal, closing], component: "coord" });
     const signal = scope.signal;
-    return await context.withSession(ttlMs, signal, async (session) => {
+    return await context.withSession(binding, signal, async (session) => {
       const key = queueKey(prefix, session);
       try {
         const entry = await joinQueue(context, session, prefix, key, "", signal);
         if (!entry.owner) {
           if (!wait) {
-            await removeFromQueue(context, session, key);
+            await removeLeasedKey(context, session, key);
             return undefined;
           }
           await waitForTurn(context, session, prefix, entry, signal);
@@ -87,10 +87,10 @@ export async function acquireLock(
         return new HeldLock(name, ownership);
       } catch (error) {
         // Never leave a key behind: it would block the queue while the shared session lives.
-        await removeFromQueue(context, session, key);
+        await removeLeasedKey(context, session, key);
         throw error;
       }
-    });
+    }, `lock ${name}`);
   }, async (lock) => await lock?.release());
 }
 

@@ -26,6 +26,7 @@ import type {
   WatchSink,
   WatchSubscription,
 } from "./transport.ts";
+import { decodeValue } from "./transport.ts";
 
 const COMPONENT = "coord";
 /** etcd's default `--max-request-bytes`. */
@@ -60,6 +61,10 @@ interface Watcher {
 
 function inRange(range: KeyRange, key: string): boolean {
   return range.prefix ? key.startsWith(range.key) : key === range.key;
+}
+
+function byKey(a: KeyValue, b: KeyValue): number {
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 function bytes(text: string): number {
@@ -155,16 +160,12 @@ export class MemoryStore {
         ? a.createRevision - b.createRevision
         : target === "mod"
         ? a.modRevision - b.modRevision
-        : a.key < b.key
-        ? -1
-        : a.key > b.key
-        ? 1
-        : 0;
+        : byKey(a, b);
       return order * direction;
     });
     const count = selected.length;
     if (request.limit) selected = selected.slice(0, request.limit);
-    if (request.keysOnly) selected = selected.map((kv) => ({ ...kv, value: "" }));
+    if (request.keysOnly) selected = selected.map(({ bytes: _, ...kv }) => ({ ...kv, value: "" }));
     return { kvs: selected, count, revision: this.#revision };
   }
 
@@ -182,7 +183,8 @@ export class MemoryStore {
     }
     const writes = operations.some((op) =>
       op.type === "put" ||
-      (op.type === "delete" && [...this.#kvs.keys()].some((key) => inRange(op, key)))
+      (op.type === "delete" &&
+        (op.prefix ? [...this.#kvs.keys()].some((key) => inRange(op, key)) : this.#kvs.has(op.key)))
     );
     const revision = writes ? this.#revision + 1 : this.#revision;
     const events: HistoryEvent[] = [];
@@ -268,34 +270,68 @@ export class MemoryStore {
       case "range":
         return { type: "range", result: this.#shapePending(op.request) };
       case "put": {
-        const prev = this.#kvs.get(op.key);
         const lease = op.lease && op.lease !== "0" ? op.lease : "0";
-        const kv: KeyValue = {
-          key: op.key,
-          value: op.value,
-          createRevision: prev?.createRevision ?? revision,
-          modRevision: revision,
-          version: (prev?.version ?? 0) + 1,
-          lease,
-        };
-        if (prev && prev.lease !== "0") this.#leases.get(prev.lease)?.keys.delete(op.key);
-        if (lease !== "0") this.#leases.get(lease)!.keys.add(op.key);
-        this.#kvs.set(op.key, kv);
-        events.push({ type: "put", kv, prev });
-        return { type: "put" };
+        const prev = this.#put(op.key, { value: op.value }, lease, revision, events);
+        return op.prevKv && prev ? { type: "put", prevKv: prev } : { type: "put" };
       }
       case "delete": {
-        let deleted = 0;
-        for (const [key, prev] of [...this.#kvs]) {
-          if (!inRange(op, key)) continue;
+        const prevKvs: KeyValue[] = [];
+        // In key order, as etcd deletes (and reports) a range.
+        const doomed = op.prefix
+          ? [...this.#kvs.values()].filter((kv) => inRange(op, kv.key)).sort(byKey)
+          : [this.#kvs.get(op.key)].filter((kv) => kv !== undefined);
+        for (const prev of doomed) {
+          const key = prev.key;
           this.#kvs.delete(key);
           if (prev.lease !== "0") this.#leases.get(prev.lease)?.keys.delete(key);
           events.push({ type: "delete", kv: this.#tombstone(key, revision), prev });
-          deleted++;
+          prevKvs.push(prev);
         }
-        return { type: "delete", deleted };
+        return op.prevKv && prevKvs.length > 0
+          ? { type: "delete", deleted: prevKvs.length, prevKvs }
+          : { type: "delete", deleted: prevKvs.length };
       }
     }
+  }
+
+  /** Writes one key at `revision`; returns the key as it was. */
+  #put(
+    key: string,
+    stored: { value: string; bytes?: Uint8Array },
+    lease: string,
+    revision: number,
+    events: HistoryEvent[],
+  ): KeyValue | undefined {
+    const prev = this.#kvs.get(key);
+    const kv: KeyValue = {
+      key,
+      ...stored,
+      createRevision: prev?.createRevision ?? revision,
+      modRevision: revision,
+      version: (prev?.version ?? 0) + 1,
+      lease,
+    };
+    if (prev && prev.lease !== "0") this.#leases.get(prev.lease)?.keys.delete(key);
+    if (lease !== "0") this.#leases.get(lease)!.keys.add(key);
+    this.#kvs.set(key, kv);
+    events.push({ type: "put", kv, prev });
+    return prev;
+  }
+
+  /**
+   * Stores raw bytes under `key` (no lease), as a client that writes values which are not
+   * UTF-8 text would: for tests of how coord reads them back.
+   *
+   * @param key The key (with the client's namespace, as stored).
+   * @param bytes The value.
+   * @returns The revision of the write.
+   */
+  putBytes(key: string, bytes: Uint8Array): number {
+    const revision = this.#revision + 1;
+    const events: HistoryEvent[] = [];
+    this.#put(key, decodeValue(bytes), "0", revision, events);
+    this.#commit(revision, events);
+    return revision;
   }
 
   /** A range inside a transaction: it sees the writes of the transaction's earlier operations. */

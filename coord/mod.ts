@@ -7,13 +7,17 @@
  *   or over etcd's JSON gateway with plain `fetch` (`transport: "gateway"`, for runtimes where
  *   grpc-js does not run); {@link memory} one on the embedded store. All return a
  *   {@link Coord} with the same semantics.
- * - `client.kv`: JSON values with revisions, compare-and-set, multi-key transactions with
- *   optimistic concurrency (`kv.transaction`, etcd's STM), and watches (ReadableStreams) that
- *   resume after etcd restarts without missing an update and recover from compaction.
+ * - `client.kv`: JSON values with revisions, compare-and-set, `getAndSet` / `getAndDelete`
+ *   (what a write replaced or a delete removed, in the same request: etcd's `prev_kv`),
+ *   multi-key transactions with optimistic concurrency (`kv.transaction`, etcd's STM), and
+ *   watches (ReadableStreams) that resume after etcd restarts without missing an update and
+ *   recover from compaction.
  *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
  *   ...), there or as an election value, registry metadata or typed-config defaults, is
  *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
- *   written; a stored text that is not JSON is `InvalidArgument` on `get`.
+ *   written; a stored text that is not JSON, or a value that is not UTF-8 text at all
+ *   (bytes from another client, never read as the U+FFFD text they would decode to), is
+ *   `InvalidArgument` on `get` naming the key, and an `invalid` event in a watch.
  * - `client.config(key, { schema, defaults })`: a typed value validated by any Standard
  *   Schema library, kept last-good, pushed to `HotReloadable` components; given
  *   {@link configLayers} (or any list of keys) it merges the shared `global` config and the
@@ -22,6 +26,10 @@
  *   discover, watch, pick (round-robin, random).
  * - `client.lock` / `tryLock` / `withLock`: etcd Mutex semantics (FIFO by create revision,
  *   fencing token, an AbortSignal that fires when ownership is lost).
+ * - `client.session({ ttlMs })`: one lease and one keepalive for any number of locks,
+ *   campaigns, registrations and instance ids (`{ session }` in their options), as Go's
+ *   `concurrency.Session`: its `signal` fires when the lease may be lost, everything bound
+ *   to it ends with it, and closing it releases them all in one revoke.
  * - `client.election(name)`: campaign, leader, observe, resign.
  * - `client.leaseInstanceId(service)`: a unique id for uid's Snowflake generator, re-claimed
  *   after a loss when it is still free.
@@ -80,11 +88,13 @@ export type {
   ConfigTransaction,
   Coord,
   DeleteOptions,
+  DeleteResult,
   Election,
   Fence,
   InstanceIdLease,
   InstanceIdOptions,
   InstanceIdState,
+  InvalidEntry,
   LeaderInfo,
   Leadership,
   ListOptions,
@@ -98,7 +108,10 @@ export type {
   ServiceInstance,
   ServicePicker,
   ServiceRegistry,
+  Session,
+  SessionOptions,
   SetOptions,
+  SetResult,
   SignalOptions,
   TransactionOptions,
   TransactionResult,

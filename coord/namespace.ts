@@ -45,8 +45,13 @@ export function namespaced(transport: Transport, namespace: string): Transport {
       ...op,
       key: inward(op.key),
     };
-  const outwardResult = (result: OperationResult): OperationResult =>
-    result.type === "range" ? { type: "range", result: outwardRange(result.result) } : result;
+  const outwardResult = (result: OperationResult): OperationResult => {
+    if (result.type === "range") return { type: "range", result: outwardRange(result.result) };
+    if (result.type === "put") {
+      return result.prevKv ? { ...result, prevKv: outwardKv(result.prevKv) } : result;
+    }
+    return result.prevKvs ? { ...result, prevKvs: result.prevKvs.map(outwardKv) } : result;
+  };
   return {
     range: async (request, options) =>
       outwardRange(await transport.range(inwardRange(request), options)),

@@ -22,16 +22,17 @@ import type { SignalOptions } from "./types.ts";
 const COMPONENT = "coord";
 
 /**
- * Deletes a queue key if it is still attached to `session`'s lease (never a key someone
- * else has put since), retrying for a while; when etcd stays unreachable, keeps trying in
- * the background while the session lives (a key left behind would block the queue for as
- * long as the shared session lives).
+ * Deletes a key (a queue key, a registration, an id) if it is still attached to
+ * `session`'s lease (never a key someone else has put since), retrying for a while; when
+ * etcd stays unreachable, keeps trying in the background while the session lives (a key
+ * left behind would block its queue, or stay registered, for as long as a shared session
+ * lives). Nothing to do once the session is gone: its lease takes the key along.
  *
  * @param context The client context.
  * @param session The session holding the key.
  * @param key The key.
  */
-export async function removeFromQueue(
+export async function removeLeasedKey(
   context: CoordContext,
   session: Session,
   key: string,
@@ -101,16 +102,25 @@ export class Ownership {
     this.fencingToken = fencingToken;
     this.#what = what;
     this.#heldSince = heldSince;
-    this.#onSessionLost = () =>
-      this.#end(
-        new InfraError("LockLost", `${what} lost: its lease was lost`, {
+    this.#untrack = context.track({ close: () => this.release(), abandon: () => this.#stop() });
+    this.#onSessionLost = () => {
+      const reason = session.signal.reason;
+      // A caller's session closed by the caller releases what is bound to it.
+      const error = InfraError.is(reason, "Closed")
+        ? new InfraError("Closed", `${what} released: its session was closed`, {
           component: COMPONENT,
-          cause: session.signal.reason,
-        }),
-      );
+          cause: reason,
+        })
+        : new InfraError("LockLost", `${what} lost: its lease was lost`, {
+          component: COMPONENT,
+          cause: reason,
+        });
+      // The listener is gone already (`once`): removing it again would search every
+      // listener of a session that thousands of locks share, for each of them.
+      this.#end(error, false);
+    };
     if (session.signal.aborted) this.#onSessionLost();
     else session.signal.addEventListener("abort", this.#onSessionLost, { once: true });
-    this.#untrack = context.track({ close: () => this.release(), abandon: () => this.#stop() });
   }
 
   /** The session behind it. */
@@ -124,9 +134,11 @@ export class Ownership {
     return this.#ended.signal;
   }
 
-  #end(reason: InfraError): void {
+  #end(reason: InfraError, listening = true): void {
     this.#watching?.abort();
-    this.#session.signal.removeEventListener("abort", this.#onSessionLost);
+    if (listening) this.#session.signal.removeEventListener("abort", this.#onSessionLost);
+    // Over: nothing left for the client's close to release.
+    this.#untrack();
     if (!this.#ended.signal.aborted) this.#ended.abort(reason);
   }
 
@@ -160,7 +172,15 @@ export class Ownership {
           return;
         }
       },
-    }).catch(() => {});
+    }).catch((error) => {
+      // A permanent failure (no read permission on the key, say): the lease is still
+      // followed, but a deletion by someone else would now go unnoticed; say so.
+      if (this.#ended.signal.aborted) return;
+      this.#context.logger.warn(
+        "cannot watch the key of what is held; its deletion would go unnoticed (the lease is still followed)",
+        { what: this.#what, key: this.key, error },
+      );
+    });
   }
 
   /**
@@ -182,6 +202,6 @@ export class Ownership {
   release: () => Promise<void> = closeOnce(async () => {
     this.#untrack();
     this.#end(new InfraError("Closed", `${this.#what} released`, { component: COMPONENT }));
-    await removeFromQueue(this.#context, this.#session, this.key);
+    await removeLeasedKey(this.#context, this.#session, this.key);
   });
 }

@@ -20,7 +20,7 @@ import {
   scopedSignal,
 } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
-import { removeFromQueue } from "./ownership.ts";
+import { removeLeasedKey } from "./ownership.ts";
 import type { Session } from "./session.ts";
 import type { KeyValue, TxnResult } from "./transport.ts";
 
@@ -106,7 +106,7 @@ export async function joinQueue(
   } catch (error) {
     // Idempotent (only a key still under this session's lease goes), and the key is this
     // join's own: a late put that lands after the caller's clean-up goes again here.
-    void Promise.allSettled(sent).then(() => removeFromQueue(context, session, key));
+    void Promise.allSettled(sent).then(() => removeLeasedKey(context, session, key));
     throw error;
   }
   let revision = result.revision;

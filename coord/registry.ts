@@ -11,19 +11,13 @@
  * @module
  */
 
-import {
-  closeOnce,
-  configCheck,
-  decodeJson,
-  encodeJson,
-  InfraError,
-  scopedSignal,
-} from "../base/mod.ts";
+import { closeOnce, configCheck, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
-import { checkTtl } from "./config.ts";
-import type { CoordContext } from "./context.ts";
+import { decodeStored } from "./config_center.ts";
+import { type CoordContext, type SessionBinding, sessionEnded } from "./context.ts";
 import { checkSegment, SERVICES_ROOT } from "./keys.ts";
 import { ObservedState } from "./observed_state.ts";
+import { removeLeasedKey } from "./ownership.ts";
 import { createPicker } from "./picker.ts";
 import type { Session } from "./session.ts";
 import type { KeyValue } from "./transport.ts";
@@ -72,7 +66,7 @@ function checkInstance(instance: ServiceInstance): { instance: ServiceInstance; 
 function toInstance(kv: KeyValue, logger: Logger): ServiceInstance | undefined {
   let error: unknown;
   try {
-    const value = decodeJson<ServiceInstance>(kv.value, COMPONENT, `the value of ${kv.key}`);
+    const value = decodeStored<ServiceInstance>(kv);
     if (
       typeof value === "object" && value !== null && typeof value.service === "string" &&
       typeof value.id === "string" && typeof value.address === "string"
@@ -114,6 +108,9 @@ class ServiceRegistration implements Registration {
   readonly #ttlMs: number;
   readonly #closing = new AbortController();
   readonly #state: ObservedState<RegistrationState>;
+  /** The caller's session it is bound to, if any: the only session it may use. */
+  readonly #caller: Session | undefined;
+  readonly #onSessionEnd = () => this.#endWithSession();
   /** The live or last session; a deleted key is put back under it while it lives. */
   #session: Session | undefined;
   /** The current period, or the last one (ended) while the registration is lost. */
@@ -121,12 +118,19 @@ class ServiceRegistration implements Registration {
   #supervisor: Promise<void> = Promise.resolve();
   #untrack: () => void = () => {};
 
-  constructor(context: CoordContext, instance: ServiceInstance, text: string, ttlMs: number) {
+  constructor(
+    context: CoordContext,
+    instance: ServiceInstance,
+    text: string,
+    binding: SessionBinding,
+  ) {
     this.#context = context;
     this.instance = instance;
     this.#key = `${servicePrefix(instance.service)}${instance.id}`;
     this.#value = text;
-    this.#ttlMs = ttlMs;
+    this.#ttlMs = binding.ttlMs;
+    this.#caller = binding.caller;
+    this.#session = binding.caller;
     this.#state = new ObservedState<RegistrationState>(
       "lost",
       context.logger,
@@ -151,17 +155,48 @@ class ServiceRegistration implements Registration {
     try {
       await this.#register(signal);
     } catch (error) {
-      await this.#session?.close();
+      // A put given up in flight may still land: under the caller's session it would stay.
+      if (this.#caller) await removeLeasedKey(this.#context, this.#caller, this.#key);
+      else await this.#session?.close();
       throw error;
     }
     this.#untrack = this.#context.track({
       close: () => this.close(),
       abandon: () => {
         this.#closing.abort();
-        this.#session?.abandon();
+        if (!this.#caller) this.#session?.abandon();
       },
     });
+    if (this.#caller?.signal.aborted) this.#endWithSession();
+    else this.#caller?.signal.addEventListener("abort", this.#onSessionEnd, { once: true });
     this.#supervisor = this.#supervise();
+  }
+
+  /**
+   * The caller's session ended: so does the registration, for good (it may not take a lease
+   * of its own), at once: `closed` with a closed session, `lost` with a lost one.
+   */
+  #endWithSession(): void {
+    const session = this.#caller!;
+    if (this.#closing.signal.aborted) return;
+    const reason = session.signal.reason;
+    const closed = InfraError.is(reason, "Closed");
+    this.#closing.abort();
+    this.#untrack();
+    this.#period?.ended.abort(
+      new InfraError(
+        closed ? "Closed" : "LockLost",
+        `registration ${this.#key} ${closed ? "closed" : "lost"} with its session`,
+        { component: COMPONENT, cause: reason },
+      ),
+    );
+    this.#state.set(closed ? "closed" : "lost");
+    if (!closed) {
+      this.#context.logger.warn("registration lost with its session; it cannot be restored", {
+        key: this.#key,
+        lease: session.hex,
+      });
+    }
   }
 
   /**
@@ -176,6 +211,7 @@ class ServiceRegistration implements Registration {
     for (let attempt = 1;; attempt++) {
       let session = this.#session;
       if (!session?.alive) {
+        if (this.#caller) throw sessionEnded(this.#caller, `the registration of ${this.#key}`);
         session = await this.#context.openSession(this.#ttlMs, stop);
         this.#session = session;
       }
@@ -183,6 +219,9 @@ class ServiceRegistration implements Registration {
         await this.#put(session, stop);
       } catch (error) {
         const gone = InfraError.is(error, "NotFound") && error.details.leaseNotFound === true;
+        if (this.#caller && !gone && !this.#caller.alive) {
+          throw sessionEnded(this.#caller, `the registration of ${this.#key}`);
+        }
         if (!gone || attempt >= 2) throw error;
         // Revoked behind the session's back: a new lease at once.
         session.invalidate("etcd no longer knows the lease");
@@ -314,13 +353,15 @@ class ServiceRegistration implements Registration {
   close: () => Promise<void> = closeOnce(async () => {
     this.#untrack();
     this.#closing.abort();
+    this.#caller?.signal.removeEventListener("abort", this.#onSessionEnd);
     await this.#supervisor;
     this.#state.set("closed");
     this.#period?.ended.abort(
       new InfraError("Closed", `registration ${this.#key} closed`, { component: COMPONENT }),
     );
-    // Revoking the lease deletes the key.
-    await this.#session?.close();
+    // Revoking the lease deletes the key; the caller's session lives on without it.
+    if (this.#caller) await removeLeasedKey(this.#context, this.#caller, this.#key);
+    else await this.#session?.close();
   });
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -429,16 +470,17 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
   return {
     async register(instance: ServiceInstance, options: RegisterOptions = {}) {
       const checked = checkInstance(instance);
-      const ttlMs = checkTtl(options.ttlMs ?? context.sessionTtlMs);
+      const what = `the registration of ${checked.instance.service}/${checked.instance.id}`;
+      const binding = context.bindSession(options, what);
       return await context.opening(
-        `the registration of ${checked.instance.service}/${checked.instance.id}`,
+        what,
         async (closing) => {
           using scope = scopedSignal({ signals: [options.signal, closing], component: COMPONENT });
           const registration = new ServiceRegistration(
             context,
             checked.instance,
             checked.text,
-            ttlMs,
+            binding,
           );
           await registration.start(scope.signal);
           return registration;

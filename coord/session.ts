@@ -1,7 +1,10 @@
 /**
  * A session: one lease kept alive in the background, and a signal that fires when the lease
  * may be lost. Every lock, election, registration and instance id is bound to a session,
- * like in etcd's Go `concurrency` package.
+ * like in etcd's Go `concurrency` package: one the client opens for it (shared by the locks
+ * and campaigns of one TTL, or a registration's or an id's own), or one the caller opened
+ * with `client.session()` and handed over (the public face of this class: {@link
+ * PublicSession}), so that any number of them share one lease and one keepalive.
  *
  * Why a local deadline: etcd expires a lease TTL after the last keepalive it *received*,
  * and we can only know when we *sent* it. So the session declares itself lost at
@@ -18,6 +21,7 @@
 import { InfraError, retry, unrefTimer } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { leaseHex, type Transport } from "./transport.ts";
+import type { Session as PublicSession } from "./types.ts";
 
 const COMPONENT = "coord";
 
@@ -27,15 +31,21 @@ function now(): number {
 }
 
 /** Options of {@link Session.open}. */
-export interface SessionOptions {
+export interface SessionOpenOptions {
   /** Logs keepalive trouble and loss. */
   logger: Logger;
   /** Gives up the grant. */
   signal?: AbortSignal;
+  /**
+   * Fires when the owner closes (the client): a lost lease then stops being revoked in the
+   * background (the transport is closing; the lease expires on its own), so that no retry
+   * timer outlives the client.
+   */
+  until?: AbortSignal;
 }
 
 /** See the module doc. */
-export class Session {
+export class Session implements PublicSession {
   /** Decimal lease id. */
   readonly id: string;
   /** Lease id in lower-case hex (how keys name it). */
@@ -46,6 +56,7 @@ export class Session {
   readonly #logger: Logger;
   readonly #lost = new AbortController();
   readonly #margin: number;
+  readonly #until: AbortSignal | undefined;
   #deadline: number;
   #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
   #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
@@ -59,8 +70,10 @@ export class Session {
     ttlMs: number,
     sentAt: number,
     logger: Logger,
+    until: AbortSignal | undefined,
   ) {
     this.#transport = transport;
+    this.#until = until;
     this.id = id;
     this.hex = leaseHex(id);
     this.ttlMs = ttlMs;
@@ -83,11 +96,11 @@ export class Session {
   static async open(
     transport: Transport,
     ttlMs: number,
-    options: SessionOptions,
+    options: SessionOpenOptions,
   ): Promise<Session> {
     const sentAt = now();
     const grant = await transport.leaseGrant(Math.ceil(ttlMs / 1000), { signal: options.signal });
-    const session = new Session(transport, grant.id, ttlMs, sentAt, options.logger);
+    const session = new Session(transport, grant.id, ttlMs, sentAt, options.logger, options.until);
     if (options.signal?.aborted) {
       await session.close();
       throw new InfraError("Aborted", "the operation was aborted", { component: COMPONENT });
@@ -95,7 +108,15 @@ export class Session {
     return session;
   }
 
-  /** Fires (reason: a `LockLost` InfraError) when the lease may be lost; never un-fires. */
+  /** The decimal lease id (public name of {@link Session.id}). */
+  get leaseId(): string {
+    return this.id;
+  }
+
+  /**
+   * Fires (reason: a `LockLost` InfraError) when the lease may be lost, or (`Closed`) when
+   * the session is closed or abandoned; never un-fires.
+   */
   get signal(): AbortSignal {
     return this.#lost.signal;
   }
@@ -199,6 +220,7 @@ export class Session {
         deadlineMs: Math.max(2 * this.ttlMs, 10_000),
         initialDelayMs: 200,
         maxDelayMs: 2_000,
+        signal: this.#until,
       });
     } catch {
       // It expires on its own.
@@ -232,6 +254,10 @@ export class Session {
       })();
     }
     await this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Stops keeping the lease alive without revoking it, as a crashed process would. */

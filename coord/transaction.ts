@@ -12,7 +12,7 @@
  */
 
 import { encodeJson, InfraError } from "../base/mod.ts";
-import { fenceCompare, guardHeld, lockLost, toEntry } from "./config_center.ts";
+import { checkGuard, fenceCompare, guardHeld, lockLost, toEntry } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
 import { type Compare, isCompacted, type Operation } from "./transport.ts";
@@ -134,6 +134,12 @@ export async function runTransaction<R>(
   fn: (tx: ConfigTransaction) => Promise<R> | R,
   options: TransactionOptions = {},
 ): Promise<TransactionResult<R>> {
+  if (typeof fn !== "function") {
+    throw new InfraError("InvalidArgument", "transaction needs a function", {
+      component: COMPONENT,
+      details: { field: "fn" },
+    });
+  }
   const maxAttempts = options.maxAttempts ?? DEFAULT_ATTEMPTS;
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
     throw new InfraError(
@@ -142,8 +148,9 @@ export async function runTransaction<R>(
       { component: COMPONENT, details: { field: "maxAttempts" } },
     );
   }
+  // As set and delete check it: a token that is not one would fail the commit as LockLost.
+  checkGuard(options.guard);
   const guard = options.guard;
-  if (guard !== undefined) checkKey(guard.key, "guard.key");
   context.ensureOpen();
   for (let attempt = 1;; attempt++) {
     if (attempt > 1) {

@@ -14,8 +14,13 @@
 export interface KeyValue {
   /** The key (already stripped of the coord namespace above the transport). */
   key: string;
-  /** The value as UTF-8 text. */
+  /**
+   * The value as text. When the stored bytes are not valid UTF-8 (written by another
+   * client), this is their lossy decoding, for messages only, and `bytes` holds them.
+   */
   value: string;
+  /** The stored bytes, only when they are not valid UTF-8 (see {@link decodeValue}). */
+  bytes?: Uint8Array;
   /** Revision of the write that created the key (since its last deletion). */
   createRevision: number;
   /** Revision of the last write to the key. */
@@ -60,14 +65,18 @@ export interface RangeResult {
 
 /** A write or read inside a transaction. */
 export type Operation =
-  | { type: "put"; key: string; value: string; lease?: string }
-  | { type: "delete"; key: string; prefix?: boolean }
+  /** `prevKv`: return the key as it was before the put (etcd's `prev_kv`). */
+  | { type: "put"; key: string; value: string; lease?: string; prevKv?: boolean }
+  /** `prevKv`: return the keys as they were before the delete (etcd's `prev_kv`). */
+  | { type: "delete"; key: string; prefix?: boolean; prevKv?: boolean }
   | { type: "range"; request: RangeRequest };
 
 /** The result of one {@link Operation}, in order. */
 export type OperationResult =
-  | { type: "put" }
-  | { type: "delete"; deleted: number }
+  /** `prevKv`: the key before the put, when asked for and the key existed. */
+  | { type: "put"; prevKv?: KeyValue }
+  /** `prevKvs`: the deleted keys as they were, in key order, when asked for. */
+  | { type: "delete"; deleted: number; prevKvs?: KeyValue[] }
   | { type: "range"; result: RangeResult };
 
 /** A condition of a transaction on one key (a missing key has all revisions 0). */
@@ -176,6 +185,11 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** etcd's error for a write to a full database (its NOSPACE alarm is raised). */
+export const NO_SPACE = "etcdserver: mvcc: database space exceeded";
+/** etcd's error for a request while its applied index lags far behind. */
+export const TOO_MANY_REQUESTS = "etcdserver: too many requests";
+
 function hasDetail(error: unknown, name: string): boolean {
   return typeof error === "object" && error !== null &&
     (error as { details?: Record<string, unknown> }).details?.[name] === true;
@@ -194,6 +208,29 @@ export function isFutureRevision(error: unknown): boolean {
 /** The lease id of a key name: etcd's concurrency package writes it in lower-case hex. */
 export function leaseHex(id: string): string {
   return BigInt(id).toString(16);
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const lossy = new TextDecoder();
+
+/**
+ * Decodes a stored value as UTF-8, strictly: bytes that are not UTF-8 text are kept as they
+ * are (`bytes`) instead of being turned into U+FFFD, so that nothing above the transport can
+ * mistake them for the text they would decode to (a read-modify-write would store that
+ * text, destroying the value).
+ *
+ * @param bytes The stored bytes.
+ * @returns The text, and the bytes when they are not UTF-8 (the text is then their lossy
+ * decoding, for messages).
+ */
+export function decodeValue(bytes: Uint8Array): { value: string; bytes?: Uint8Array } {
+  if (bytes.length === 0) return { value: "" };
+  try {
+    return { value: utf8.decode(bytes) };
+  } catch {
+    // A copy: a Node Buffer may be a view into a pool that is reused.
+    return { value: lossy.decode(bytes), bytes: new Uint8Array(bytes) };
+  }
 }
 
 /**

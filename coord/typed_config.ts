@@ -14,7 +14,6 @@ import { type Counter, metrics } from "@opentelemetry/api";
 import {
   abortable,
   closeOnce,
-  decodeJson,
   type HotReloadable,
   InfraError,
   isTransient,
@@ -22,6 +21,7 @@ import {
   retry,
   scopedSignal,
 } from "../base/mod.ts";
+import { decodeStored } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
 import type { CallOptions, KeyValue } from "./transport.ts";
@@ -230,6 +230,13 @@ async function startTypedConfig<T>(
   }));
   let current: T = defaults;
   let revision = 0;
+  /**
+   * Which stored values make up the value in force: each layer's revision, or absent. Not
+   * `revision` (the highest of them): a layer below the highest can drop out of the merge
+   * (deleted under onDelete "defaults") and change the value without changing it.
+   */
+  const makeup = () => layers.map((layer) => layer.present ? layer.revision : "-").join(",");
+  let inForce = makeup();
   let serial: Promise<void> = Promise.resolve();
   const exclusive = (work: () => Promise<void>): Promise<void> => {
     const next = serial.then(work);
@@ -262,10 +269,11 @@ async function startTypedConfig<T>(
     }));
   };
 
-  const putInForce = async (value: T, at: number) => {
+  const putInForce = async (value: T, at: number, made: string) => {
     const previous = current;
     current = value;
     revision = at;
+    inForce = made;
     for (const listener of listeners) {
       try {
         listener(value, previous);
@@ -295,13 +303,13 @@ async function startTypedConfig<T>(
    * together are coalesced: listeners and components see where the batch ends.)
    */
   const applyChanges = async (layer: Layer, changes: LayerChange[]) => {
-    let last: { value: T; at: number } | undefined;
+    let last: { value: T; at: number; made: string } | undefined;
     for (const change of changes) {
       if (change.type === "put") {
         const kv = change.kv;
         let parsed: unknown;
         try {
-          parsed = decodeJson(kv.value, COMPONENT, `the value of ${layer.key}`);
+          parsed = decodeStored(kv, `the value of ${layer.key}`);
         } catch (error) {
           reject("invalid_json", layer.key, kv.modRevision, { error });
           continue;
@@ -329,15 +337,15 @@ async function startTypedConfig<T>(
         reject("schema", layer.key, at, { issues: checked.issues });
         continue;
       }
-      last = { value: checked.value, at: state.at };
+      last = { value: checked.value, at: state.at, made: makeup() };
     }
-    if (last === undefined || last.at === revision) return;
+    if (last === undefined || last.made === inForce) return;
     logger.info("config value in force", {
       key,
       revision: last.at,
       ...(layers.length > 1 ? { layers: layers.filter((l) => l.present).map((l) => l.key) } : {}),
     });
-    await putInForce(last.value, last.at);
+    await putInForce(last.value, last.at, last.made);
   };
 
   /** Applies a layer's state as read: its value, or its absence. */
@@ -385,13 +393,14 @@ async function startTypedConfig<T>(
         reject("schema", key, state.at, { issues: checked.issues });
         return;
       }
-      if (state.at === revision) return;
+      const made = makeup();
+      if (made === inForce) return;
       logger.info("config value in force", {
         key,
         revision: state.at,
         layers: layers.filter((l) => l.present).map((l) => l.key),
       });
-      await putInForce(checked.value, state.at);
+      await putInForce(checked.value, state.at, made);
     });
     return kvs.map((kv) => ({
       revision: result.revision,
@@ -402,7 +411,7 @@ async function startTypedConfig<T>(
   const INVALID = Symbol("not JSON");
   const decodeJsonOr = (kv: KeyValue, layer: Layer): unknown => {
     try {
-      return decodeJson(kv.value, COMPONENT, `the value of ${layer.key}`);
+      return decodeStored(kv, `the value of ${layer.key}`);
     } catch (error) {
       reject("invalid_json", layer.key, kv.modRevision, { error });
       return INVALID;

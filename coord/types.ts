@@ -46,6 +46,45 @@ export interface ConfigList<T = unknown> {
   revision: number;
 }
 
+/**
+ * A stored key whose value could not be decoded: text that is not JSON, or bytes that are
+ * not UTF-8 text (written by another tool or client).
+ */
+export interface InvalidEntry {
+  /** The key. */
+  key: string;
+  /** The stored text; for bytes that are not UTF-8, their lossy decoding (for messages only). */
+  text: string;
+  /** Why it could not be decoded (`InvalidArgument`, naming the key). */
+  error: InfraError;
+  /** Revision of the last write. */
+  revision: number;
+  /** Revision of the write that created the key. */
+  createRevision: number;
+  /** Writes since creation, from 1. */
+  version: number;
+}
+
+/** What {@link ConfigCenter.getAndSet} returns. */
+export interface SetResult<T = unknown> {
+  /** The revision of the write. */
+  revision: number;
+  /** The entry the write replaced; undefined when it created the key (or see `invalid`). */
+  previous: ConfigEntry<T> | undefined;
+  /** The entry the write replaced, when its value could not be decoded. */
+  invalid?: InvalidEntry;
+}
+
+/** What {@link ConfigCenter.getAndDelete} returns. */
+export interface DeleteResult<T = unknown> {
+  /** The revision of the delete (the store's revision when nothing was deleted). */
+  revision: number;
+  /** The entries deleted, in key order (except those in `invalid`). */
+  deleted: ConfigEntry<T>[];
+  /** The entries deleted whose values could not be decoded, in key order. */
+  invalid: InvalidEntry[];
+}
+
 /** Options of {@link ConfigCenter.set} and {@link ConfigCenter.compareAndSet}. */
 export interface SetOptions extends SignalOptions {
   /** Write only while this lock or leadership is still held (else `LockLost`). */
@@ -54,7 +93,7 @@ export interface SetOptions extends SignalOptions {
 
 /** Options of {@link ConfigCenter.delete}. */
 export interface DeleteOptions extends SetOptions {
-  /** Delete every key starting with `key`. */
+  /** Delete every key starting with `key` (a boolean; anything else is `InvalidArgument`). */
   prefix?: boolean;
 }
 
@@ -66,7 +105,7 @@ export interface ListOptions extends SignalOptions {
 
 /** Options of {@link ConfigCenter.watch}. */
 export interface WatchOptions extends SignalOptions {
-  /** Watch every key starting with `key`. */
+  /** Watch every key starting with `key` (a boolean; anything else is `InvalidArgument`). */
   prefix?: boolean;
   /**
    * First revision to report, e.g. `list().revision + 1` or `get().revision + 1`: nothing
@@ -98,7 +137,8 @@ export interface WatchOptions extends SignalOptions {
  *
  * - `put`: the key was created or updated; `value` is the decoded JSON.
  * - `delete`: the key was deleted or its lease expired.
- * - `invalid`: the key was written with text that is not JSON; `error` says why.
+ * - `invalid`: the key was written with text that is not JSON, or with bytes that are not
+ *   UTF-8 text (then `text` is their lossy decoding, for messages only); `error` says why.
  *
  * - `reset`: forget every key you know under the watched key or prefix; the `put` events
  *   that follow are every key that exists now. Sent only by a watch from `fromRevision`
@@ -139,7 +179,8 @@ export interface ConfigTransaction {
    *
    * @param key The key.
    * @returns The entry, or undefined when the key does not exist (or was deleted here).
-   * @throws {InfraError} `InvalidArgument` for a bad key or a stored value that is not JSON,
+   * @throws {InfraError} `InvalidArgument` for a bad key or a stored value that is not JSON
+   * (or not UTF-8 text),
    * or once the transaction has ended.
    */
   get<T = unknown>(key: string): Promise<ConfigEntry<T> | undefined>;
@@ -194,7 +235,13 @@ export interface TransactionResult<R> {
  *
  * A key whose stored text is not JSON (put by another tool, e.g. `etcdctl put /k 'text'`)
  * is `InvalidArgument` on `get` and `list`, naming the key, and an `invalid` event in a
- * watch, which goes on.
+ * watch, which goes on. So is a value whose bytes are not UTF-8 text (a binary value from
+ * another client): it is never read as the text it would decode to with U+FFFD in place of
+ * its bytes, which a read-modify-write would then store, destroying the value.
+ *
+ * A write to an etcd whose database is full (its space quota exceeded, the NOSPACE alarm
+ * raised) is `ResourceExhausted`, at once: writing again will not help until an operator
+ * compacts, defragments and disarms the alarm; reads and deletes go on.
  */
 export interface ConfigCenter {
   /**
@@ -204,7 +251,8 @@ export interface ConfigCenter {
    * @param options An optional signal.
    * @returns The entry, or undefined when the key does not exist.
    * @throws {InfraError} `InvalidArgument` for a key that is empty or lacks the leading `/`, or
-   * a stored value that is not JSON (`the value of /k is not valid JSON: ...`).
+   * a stored value that is not JSON (`the value of /k is not valid JSON: ...`) or not UTF-8
+   * text (`the value of /k is not valid UTF-8: ...`).
    */
   get<T = unknown>(key: string, options?: SignalOptions): Promise<ConfigEntry<T> | undefined>;
   /**
@@ -240,6 +288,33 @@ export interface ConfigCenter {
     options?: SetOptions,
   ): Promise<number>;
   /**
+   * Writes a key and returns what it replaced, atomically (etcd's `prev_kv`): the entry
+   * returned is exactly the one this write overwrote, whatever other writers do.
+   *
+   * Not retried, unlike {@link ConfigCenter.set}: a retry after a lost answer would report
+   * this call's own write as the value it replaced. A `Timeout` or `Unavailable` therefore
+   * leaves it open whether the write happened.
+   *
+   * @param key The key.
+   * @param value A value JSON brings back as it is (see {@link ConfigCenter}).
+   * @param options A guard and a signal.
+   * @returns The revision of the write and the entry it replaced (`previous`, undefined when
+   * the write created the key). A replaced value that was not JSON (or not UTF-8 text) is
+   * in `invalid` instead: the write has happened, so it is reported, not thrown.
+   * @throws {InfraError} As {@link ConfigCenter.set}.
+   *
+   * @example Take over a setting and learn what it was
+   * ```ts
+   * import * as coord from "@gochat/infra/coord";
+   *
+   * await using client = coord.memory();
+   * await client.kv.set("/config/dev/global/mode", "a");
+   * const { previous } = await client.kv.getAndSet("/config/dev/global/mode", "b");
+   * console.assert(previous?.value === "a");
+   * ```
+   */
+  getAndSet<T = unknown>(key: string, value: unknown, options?: SetOptions): Promise<SetResult<T>>;
+  /**
    * Deletes a key (or every key under a prefix).
    *
    * @param key The key or prefix.
@@ -248,12 +323,37 @@ export interface ConfigCenter {
    */
   delete(key: string, options?: DeleteOptions): Promise<number>;
   /**
+   * Deletes a key (or every key under a prefix) and returns what it deleted, atomically
+   * (etcd's `prev_kv`): only this call gets those entries, so two processes taking the same
+   * key never both get its value. Not retried, for the reason given at
+   * {@link ConfigCenter.getAndSet}.
+   *
+   * @param key The key or prefix.
+   * @param options `prefix`, a guard and a signal.
+   * @returns The revision of the delete and the entries deleted, in key order (those whose
+   * value was not JSON, or not UTF-8 text, in `invalid`).
+   * @throws {InfraError} As {@link ConfigCenter.delete}.
+   *
+   * @example Take a pending job exactly once
+   * ```ts
+   * import * as coord from "@gochat/infra/coord";
+   *
+   * await using client = coord.memory();
+   * await client.kv.set("/jobs/room-1", { reindex: true });
+   * const [job] = (await client.kv.getAndDelete("/jobs/room-1")).deleted;
+   * console.assert(job?.value !== undefined);
+   * console.assert((await client.kv.getAndDelete("/jobs/room-1")).deleted.length === 0);
+   * ```
+   */
+  getAndDelete<T = unknown>(key: string, options?: DeleteOptions): Promise<DeleteResult<T>>;
+  /**
    * Reads every key under a prefix.
    *
    * @param prefix The prefix (`""` is not allowed).
    * @param options A limit and a signal.
    * @returns The entries and the revision of the read.
-   * @throws {InfraError} `InvalidArgument` when a stored value is not JSON (naming its key).
+   * @throws {InfraError} `InvalidArgument` when a stored value is not JSON or not UTF-8 text
+   * (naming its key).
    */
   list<T = unknown>(prefix: string, options?: ListOptions): Promise<ConfigList<T>>;
   /**
@@ -360,7 +460,8 @@ export interface TypedConfigOptions<T> extends SignalOptions {
    * must be one the key could hold (or `undefined`: nothing until a value is stored):
    * defaults JSON would not bring back as they are (see {@link ConfigCenter}) are
    * `InvalidArgument` naming the path (`defaults.rate: NaN ...`).
-   * A stored value that is not JSON is rejected like one that fails the schema.
+   * A stored value that is not JSON (or not UTF-8 text) is rejected like one that fails the
+   * schema.
    */
   defaults: T;
   /** What a deleted key means: keep the last good value (default) or go back to defaults. */
@@ -431,12 +532,21 @@ export interface ServiceInstance {
 export interface RegisterOptions extends SignalOptions {
   /** Lease TTL: how long the entry outlives a crashed instance. Default: `sessionTtlMs`. */
   ttlMs?: number;
+  /**
+   * Register on this session (from {@link Coord.session}) instead of a lease of its own:
+   * the entry lives on the session's lease and keepalive, ends when the session ends, and
+   * never outlives it. Not together with `ttlMs` (the session's TTL applies). A session of
+   * another client is `InvalidArgument`; one that has ended, `LockLost` (lost) or `Closed`.
+   */
+  session?: Session;
 }
 
 /**
  * `registered`: the entry is in etcd (also while the registration cannot watch its own key,
  * e.g. without read permission: it keeps its lease and retries the watch with backoff).
- * `lost`: it is being restored. `closed`: deregistered.
+ * `lost`: it is being restored; on a caller's session (`options.session`) a lost session
+ * cannot be restored, and the registration stays `lost` for good (register anew on a new
+ * session). `closed`: deregistered (by `close()`, or with its session's `close()`).
  */
 export type RegistrationState = "registered" | "lost" | "closed";
 
@@ -489,10 +599,12 @@ export interface ServiceRegistry {
    * restores itself after lease loss (etcd unreachable longer than the TTL) or deletion of
    * its key, and reports both through `signal`/`onStateChange`; whatever step fails (lease,
    * write, reading or watching its key), the next attempt waits a jittered backoff that
-   * doubles up to 5 s, and the trouble is logged once per run of failures.
+   * doubles up to 5 s, and the trouble is logged once per run of failures. On a caller's
+   * session (`options.session`) it puts a deleted key back under that session, but it
+   * cannot outlive the session: it ends with it (see {@link RegistrationState}).
    *
    * @param instance The instance.
-   * @param options TTL and a signal for the first registration.
+   * @param options TTL or a session, and a signal for the first registration.
    * @returns The registration; close it to deregister.
    * @throws {InfraError} `InvalidArgument` for a bad instance (metadata included) or TTL,
    * before any lease is taken.
@@ -530,8 +642,78 @@ export interface ServiceRegistry {
 
 /** Options of {@link Coord.lock} and {@link Election.campaign}. */
 export interface LockOptions extends SignalOptions {
-  /** TTL of the lease behind the queue key. Default: `sessionTtlMs`. */
+  /**
+   * TTL of the lease behind the queue key. Default: `sessionTtlMs`. Locks and campaigns of
+   * one TTL share one lease the client keeps (opened on first use, replaced once lost).
+   */
   ttlMs?: number;
+  /**
+   * Queue on this session (from {@link Coord.session}) instead of the client's shared lease
+   * of `ttlMs`: the lock or leadership lives on the session's lease and keepalive, ends when
+   * the session ends, and never outlives it; releasing it leaves the session alone. Not together with `ttlMs` (the session's TTL applies). A session of
+   * another client is `InvalidArgument`; one that has ended, `LockLost` (lost) or `Closed`.
+   */
+  session?: Session;
+}
+
+/** Options of {@link Coord.session}. */
+export interface SessionOptions extends SignalOptions {
+  /** TTL of the session's lease. Default: `sessionTtlMs`. */
+  ttlMs?: number;
+}
+
+/**
+ * A session (etcd Go's `concurrency.Session`): one lease, kept alive in the background by
+ * one keepalive, that any number of locks, campaigns, registrations and instance ids can
+ * share (`{ session }` in their options). A chat backend holding a lock per room needs one
+ * lease and one keepalive for all of them, not one each, and everything on a session lives
+ * and dies together: a registration and the instance id it advertises, say.
+ *
+ * - `signal` fires when the lease may be lost (`LockLost`: etcd unreachable for the TTL,
+ *   the lease revoked), at the same local deadline as every lease of coord (strictly before
+ *   etcd could expire it), or when the session is closed (`Closed`). It never un-fires: a
+ *   lost session does not come back; open a new one and bind anew.
+ * - When it fires, every primitive bound to the session ends with it, at once: each lock's
+ *   and leadership's `signal` fires (`LockLost`, or `Closed` for a closed session),
+ *   registrations and instance ids go `lost` for good (`closed` for a closed session) and
+ *   never take a lease of their own.
+ * - `close()` revokes the lease: etcd deletes every key bound to it in one step (thousands
+ *   of locks released by one request). Releasing a lock, resigning, deregistering or
+ *   closing an id bound to the session deletes only its own key; the session lives on.
+ * - The client closes its sessions when it closes.
+ *
+ * @example Many locks on one lease
+ * ```ts
+ * import * as coord from "@gochat/infra/coord";
+ *
+ * await using client = coord.memory();
+ * await using session = await client.session({ ttlMs: 10_000 });
+ * const rooms = await Promise.all(
+ *   ["room-1", "room-2", "room-3"].map((room) => client.lock(room, { session })),
+ * );
+ * console.assert(rooms.every((lock) => !lock.signal.aborted));
+ * await session.close(); // releases all three at once
+ * console.assert(rooms.every((lock) => lock.signal.aborted));
+ * ```
+ */
+export interface Session extends AsyncDisposable {
+  /** The etcd lease id, in decimal. */
+  readonly leaseId: string;
+  /** The TTL asked for, in ms (etcd grants whole seconds, at least this). */
+  readonly ttlMs: number;
+  /** Fires when the session ends: `LockLost` when the lease may be lost, `Closed` on close. */
+  readonly signal: AbortSignal;
+  /**
+   * Whether the lease is still believed alive. Reading it checks the local deadline at that
+   * moment, so it says false once the deadline has passed even when a busy event loop has
+   * not yet run the timer that fires `signal` (reading it then fires the signal).
+   */
+  readonly alive: boolean;
+  /**
+   * Ends the session: stops the keepalive and revokes the lease, releasing everything bound
+   * to it. Idempotent; never throws (an unreachable etcd lets the lease expire instead).
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -565,7 +747,8 @@ export interface LeaderInfo<T = unknown> {
   /**
    * What the leader proclaimed, decoded from JSON; a value that is not JSON (a candidate of
    * another etcd client, such as Go's `concurrency.Election`, stores plain text) is given
-   * as its text.
+   * as its text, and one that is not even UTF-8 text (a binary value) as its bytes, a
+   * `Uint8Array`.
    */
   value: T;
   /** The create revision of its key: grows with every new leader (a term number). */
@@ -631,6 +814,13 @@ export interface InstanceIdOptions extends SignalOptions {
   maxId?: number;
   /** Lease TTL. Default: `sessionTtlMs`. */
   ttlMs?: number;
+  /**
+   * Hold the id on this session (from {@link Coord.session}) instead of a lease of its own:
+   * the id lives on the session's lease and keepalive, ends when the session ends, and
+   * never outlives it. Not together with `ttlMs` (the session's TTL applies). A session of
+   * another client is `InvalidArgument`; one that has ended, `LockLost` (lost) or `Closed`.
+   */
+  session?: Session;
   /** Try this id first (e.g. the id of a lost lease, to keep it when it is still free). */
   preferId?: number;
   /** Stored with the id to show who holds it (default: a random token). */
@@ -644,10 +834,12 @@ export interface InstanceIdOptions extends SignalOptions {
  * - `lost`: the lease may be lost (etcd unreachable for the TTL, the lease revoked, the key
  *   deleted or overwritten); issue nothing. As soon as etcd answers, the id is claimed again
  *   under a new lease if it is free (or still attached to this holder's old lease), and the
- *   state is `held` again.
+ *   state is `held` again. On a caller's session (`options.session`) the id is re-claimed
+ *   under that session after a deletion, but a lost session cannot be: the lease then stays
+ *   `lost` for good (lease a new id on a new session).
  * - `taken`: someone else held the id by then; this lease is over for good (lease a new
  *   id).
- * - `closed`: released by `close()`.
+ * - `closed`: released by `close()`, or with its session's `close()`.
  */
 export type InstanceIdState = "held" | "lost" | "taken" | "closed";
 
@@ -749,14 +941,24 @@ export interface Coord extends AsyncDisposable {
     options: TypedConfigOptions<T>,
   ): Promise<TypedConfig<T>>;
   /**
+   * Opens a session: a lease kept alive in the background for locks, campaigns,
+   * registrations and instance ids to share (see {@link Session}).
+   *
+   * @param options TTL and a signal that gives up opening.
+   * @returns The live session; close it (or `await using`) to release what is bound to it.
+   * @throws {InfraError} `InvalidArgument` for a bad TTL; `Aborted`/`Timeout` from the
+   * signal; `Closed` once the client is closed.
+   */
+  session(options?: SessionOptions): Promise<Session>;
+  /**
    * Acquires a lock, waiting in FIFO order behind earlier callers (only the immediate
    * predecessor is watched, so a release wakes one waiter).
    *
    * @param name The lock name (no `/`).
-   * @param options TTL and a signal that gives up waiting.
+   * @param options TTL or a session, and a signal that gives up waiting.
    * @returns The held lock.
    * @throws {InfraError} `Aborted`/`Timeout` from the signal; `LockLost` when the lease was
-   * lost while waiting.
+   * lost while waiting (or the given session has ended).
    */
   lock(name: string, options?: LockOptions): Promise<Lock>;
   /**

@@ -2,7 +2,9 @@
  * Harnesses of the coord contract: the embedded store, and etcd (shared or private) under a
  * unique namespace per test.
  */
+import { Buffer } from "node:buffer";
 import process from "node:process";
+import { Etcd3 } from "etcd3";
 import { getLogger, type Logger } from "../../clog/mod.ts";
 import { CoordClient } from "../../coord/client.ts";
 import { openTransport } from "../../coord/connect.ts";
@@ -46,6 +48,9 @@ export function memoryHarness(): Promise<CoordHarness> {
       store.compact(revision);
       return Promise.resolve();
     },
+    putBytes(key: string, bytes: Uint8Array) {
+      return Promise.resolve(store.putBytes(namespace + key, bytes));
+    },
     async close() {
       await Promise.all(clients.map((client) => client.close()));
     },
@@ -85,6 +90,16 @@ export function etcdHarness(
       }
       clients.push(client);
       return client;
+    },
+    async putBytes(key: string, bytes: Uint8Array) {
+      // etcd3 itself, not coord's transports: what coord reads back is another client's.
+      const raw = new Etcd3({ hosts: endpoints });
+      try {
+        const response = await raw.put(namespace + key).value(Buffer.from(bytes)).exec();
+        return Number(response.header.revision);
+      } finally {
+        raw.close();
+      }
     },
     async close() {
       await Promise.all(clients.map((client) => client.close()));

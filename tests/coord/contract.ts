@@ -38,6 +38,12 @@ export interface CoordHarness {
   client(options?: ClientOptions): Promise<CoordClient>;
   /** Compacts the backend's history up to `revision`, when the backend allows it. */
   compact?(revision: number): Promise<void>;
+  /**
+   * Stores raw bytes under `key` (in the harness's namespace) the way another client would,
+   * past coord's own transports (the etcd3 client directly, for etcd): for values that are
+   * not UTF-8 text. Returns the revision of the write.
+   */
+  putBytes(key: string, bytes: Uint8Array): Promise<number>;
   /** Closes every client and removes the namespace's keys. */
   close(): Promise<void>;
 }
@@ -203,6 +209,23 @@ function countingWatches(transport: Transport, seen: { events: number }): Transp
   });
 }
 
+/**
+ * A client whose etcd the test can take down and bring back (see {@link outage}); `around`
+ * wraps the outage's transport in a further hook.
+ */
+async function clientWithOutage(
+  h: CoordHarness,
+  options: Omit<ClientOptions, "wrap"> & { around?: (transport: Transport) => Transport } = {},
+): Promise<{ client: CoordClient; links: Outage }> {
+  let links: Outage | undefined;
+  const { around = (transport: Transport) => transport, ...rest } = options;
+  const client = await h.client({
+    ...rest,
+    wrap: (transport) => around((links = outage(transport)).transport),
+  });
+  return { client, links: links! };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -233,6 +256,9 @@ async function putRaw(client: CoordClient, key: string, text: string): Promise<n
   });
   return result.revision;
 }
+
+/** `"café"` in Latin-1: not UTF-8, and JSON once decoded with U+FFFD for the `é`. */
+const LATIN1_CAFE = Uint8Array.from([0x22, 0x63, 0x61, 0x66, 0xe9, 0x22]);
 
 class Point {
   x = 1;
@@ -537,6 +563,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     for (const maxAttempts of [0, 1.5, -1, Infinity]) {
       await rejectsWith(c.kv.transaction(() => {}, { maxAttempts }), "InvalidArgument");
     }
+    await rejectsWith(c.kv.transaction(undefined as never), "InvalidArgument");
     assert.equal(await c.kv.get("/tx/never"), undefined);
     let kept: coord.ConfigTransaction | undefined;
     await c.kv.transaction((tx) => void (kept = tx));
@@ -569,6 +596,112 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.equal(await c.kv.delete("/del/a"), 0);
     assert.equal(await c.kv.delete("/del/b/", { prefix: true }), 2);
     assert.deepEqual((await c.kv.list("/del")).entries.map((e) => e.key), ["/delx"]);
+  });
+
+  it("getAndSet returns the entry it replaced, or undefined when it created the key", async (h) => {
+    const c = await h.client();
+    const created = await c.kv.getAndSet<{ n: number }>("/swap/k", { n: 1 });
+    assert.equal(created.previous, undefined);
+    assert.equal(created.invalid, undefined);
+    assert.equal((await c.kv.get("/swap/k"))?.revision, created.revision);
+    const replaced = await c.kv.getAndSet<{ n: number }>("/swap/k", { n: 2 });
+    assert.deepEqual(replaced.previous, {
+      key: "/swap/k",
+      value: { n: 1 },
+      revision: created.revision,
+      createRevision: created.revision,
+      version: 1,
+    });
+    assert.ok(replaced.revision > created.revision);
+    assert.deepEqual((await c.kv.get("/swap/k"))?.value, { n: 2 });
+  });
+
+  it("getAndSet from several clients at once hands each replaced value to exactly one of them", async (h) => {
+    const clients = await Promise.all([h.client(), h.client(), h.client()]);
+    await clients[0].kv.set("/swap/token", -1);
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => clients[i % 3].kv.getAndSet<number>("/swap/token", i)),
+    );
+    // Every write replaced the one just before it: the replaced values are -1 and all the
+    // written values but the last one, each seen once.
+    const last = (await clients[0].kv.get<number>("/swap/token"))!.value;
+    const replaced = results.map((r) => r.previous!.value).sort((a, b) => a - b);
+    const expected = [-1, ...Array.from({ length: 12 }, (_, i) => i).filter((i) => i !== last)];
+    assert.deepEqual(replaced, expected);
+  });
+
+  it("getAndDelete returns what it deleted, in key order, and a second call gets nothing", async (h) => {
+    const c = await h.client();
+    const first = await c.kv.set("/take/a", "A");
+    await c.kv.set("/take/p/2", 2);
+    await c.kv.set("/take/p/1", 1);
+    await c.kv.set("/take/px", "outside");
+    const single = await c.kv.getAndDelete<string>("/take/a");
+    assert.deepEqual(single.deleted, [{
+      key: "/take/a",
+      value: "A",
+      revision: first,
+      createRevision: first,
+      version: 1,
+    }]);
+    assert.deepEqual(single.invalid, []);
+    assert.equal(await c.kv.get("/take/a"), undefined);
+    const again = await c.kv.getAndDelete("/take/a");
+    assert.deepEqual([again.deleted, again.invalid], [[], []]);
+    assert.ok(again.revision >= single.revision);
+    const prefix = await c.kv.getAndDelete<number>("/take/p/", { prefix: true });
+    assert.deepEqual(prefix.deleted.map((e) => [e.key, e.value]), [["/take/p/1", 1], [
+      "/take/p/2",
+      2,
+    ]]);
+    assert.deepEqual((await c.kv.list("/take/")).entries.map((e) => e.key), ["/take/px"]);
+  });
+
+  it("getAndDelete of one key by many callers at once gives its value to exactly one", async (h) => {
+    const clients = await Promise.all([h.client(), h.client()]);
+    for (let round = 0; round < 5; round++) {
+      await clients[0].kv.set("/take/job", { round });
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => clients[i % 2].kv.getAndDelete("/take/job")),
+      );
+      const winners = results.filter((r) => r.deleted.length > 0);
+      assert.equal(winners.length, 1, `round ${round}`);
+      assert.deepEqual(winners[0].deleted[0].value, { round });
+    }
+  });
+
+  it("getAndSet and getAndDelete follow their guard and refuse bad input, writing nothing", async (h) => {
+    const c = await h.client();
+    const lock = await c.lock("swap-guard", { ttlMs: TTL });
+    await c.kv.getAndSet("/swap/guarded", 1, { guard: lock });
+    await lock.release();
+    await rejectsWith(c.kv.getAndSet("/swap/guarded", 2, { guard: lock }), "LockLost");
+    await rejectsWith(c.kv.getAndDelete("/swap/guarded", { guard: lock }), "LockLost");
+    await rejectsWith(c.kv.getAndSet("/swap/guarded", NaN), "InvalidArgument");
+    await rejectsWith(c.kv.getAndSet("swap/guarded", 3), "InvalidArgument");
+    await rejectsWith(c.kv.getAndDelete("swap", { prefix: true }), "InvalidArgument");
+    await rejectsWith(
+      c.kv.getAndSet("/swap/guarded", 4, { guard: { key: "/x", fencingToken: "1" } as never }),
+      "InvalidArgument",
+    );
+    assert.equal((await c.kv.get("/swap/guarded"))?.value, 1);
+    assert.equal((await c.kv.get("/swap/guarded"))?.version, 1);
+  });
+
+  it("what getAndSet or getAndDelete replaced that is not JSON or not UTF-8 comes back in invalid, after the write", async (h) => {
+    const c = await h.client();
+    await putRaw(c, "/swap/raw/text", "not json");
+    await h.putBytes("/swap/raw/bytes", LATIN1_CAFE);
+    const swapped = await c.kv.getAndSet("/swap/raw/text", { fixed: true });
+    assert.equal(swapped.previous, undefined);
+    assert.equal(swapped.invalid?.text, "not json");
+    assert.ok(InfraError.is(swapped.invalid?.error, "InvalidArgument"));
+    assert.deepEqual((await c.kv.get("/swap/raw/text"))?.value, { fixed: true });
+    const taken = await c.kv.getAndDelete("/swap/raw/", { prefix: true });
+    assert.deepEqual(taken.deleted.map((e) => e.key), ["/swap/raw/text"]);
+    assert.deepEqual(taken.invalid.map((e) => e.key), ["/swap/raw/bytes"]);
+    assert.match(taken.invalid[0].error.message, /not valid UTF-8/);
+    assert.deepEqual((await c.kv.list("/swap/raw/")).entries, []);
   });
 
   it("list returns the entries under a prefix in key order with the revision", async (h) => {
@@ -615,8 +748,26 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       await rejectsWith(c.kv.set("/guard/k", 1, { guard }), "InvalidArgument");
       await rejectsWith(c.kv.compareAndSet("/guard/k", 1, 0, { guard }), "InvalidArgument");
       await rejectsWith(c.kv.delete("/guard/k", { guard }), "InvalidArgument");
+      await rejectsWith(c.kv.getAndDelete("/guard/k", { guard }), "InvalidArgument");
+      await rejectsWith(
+        c.kv.transaction((tx) => tx.set("/guard/k", 1), { guard }),
+        "InvalidArgument",
+      );
     }
     assert.equal(await c.kv.get("/guard/k"), undefined);
+  });
+
+  it('a prefix option that is not a boolean is InvalidArgument: a delete given "false" removes nothing', async (h) => {
+    const c = await h.client();
+    await c.kv.set("/pfx/a", 1);
+    await c.kv.set("/pfx/b", 2);
+    for (const prefix of ["false", 0, 1, null] as never[]) {
+      await rejectsWith(c.kv.delete("/pfx/", { prefix }), "InvalidArgument");
+      await rejectsWith(c.kv.getAndDelete("/pfx/", { prefix }), "InvalidArgument");
+      await rejectsWith(() => c.kv.watch("/pfx/", { prefix }), "InvalidArgument");
+    }
+    assert.deepEqual((await c.kv.list("/pfx/")).entries.map((e) => e.key), ["/pfx/a", "/pfx/b"]);
+    assert.equal(await c.kv.delete("/pfx/", { prefix: false }), 0);
   });
 
   it("a key beyond the request size limit is InvalidArgument on reads too", async (h) => {
@@ -913,6 +1064,64 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     const c = await h.client();
     await putRaw(c, "/elections/raw/694d7f3a", "10.0.0.9:9000");
     assert.equal((await c.election("raw").leader())?.value, "10.0.0.9:9000");
+  });
+
+  it("a value that is not UTF-8 text, from another client, is InvalidArgument on get, list and in a transaction, never read as its lossy text", async (h) => {
+    const c = await h.client();
+    // Decoded leniently, these bytes would be "caf\uFFFD": valid JSON, a silent corruption.
+    const revision = await h.putBytes("/bin/latin1", LATIN1_CAFE);
+    await refusedAt(c.kv.get("/bin/latin1"), "the value of /bin/latin1 is not valid UTF-8");
+    await refusedAt(c.kv.list("/bin/"), "the value of /bin/latin1 is not valid UTF-8");
+    await rejectsWith(
+      c.kv.transaction(async (tx) => {
+        const entry = await tx.get<string>("/bin/latin1");
+        tx.set("/bin/latin1", `${entry?.value}!`);
+      }),
+      "InvalidArgument",
+    );
+    // Still the bytes another client wrote; a good value can be written over them.
+    assert.equal((await c.transport.range({ key: "/bin/latin1" })).kvs[0].modRevision, revision);
+    assert.ok(await c.kv.compareAndSet("/bin/latin1", "café", revision) > revision);
+    assert.equal((await c.kv.get("/bin/latin1"))?.value, "café");
+  });
+
+  it("a watch reports a value that is not UTF-8 text as invalid and keeps going", async (h) => {
+    const c = await h.client();
+    const reader = c.kv.watch("/bin-watch/", { prefix: true }).getReader();
+    try {
+      await sleep(100);
+      await h.putBytes("/bin-watch/a", LATIN1_CAFE);
+      await c.kv.set("/bin-watch/a", "café");
+      const bad = await nextChunk(reader);
+      assert.equal(bad.type, "invalid");
+      assert.ok(bad.type === "invalid" && InfraError.is(bad.error, "InvalidArgument"));
+      assert.ok(bad.type === "invalid" && /not valid UTF-8/.test(bad.error.message));
+      const good = await nextChunk(reader);
+      assert.equal(good.type === "put" && good.value, "café");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  it("typed config and the registry skip a value that is not UTF-8 text, and a leader's is given as its bytes", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({ logger: log.logger });
+    const key = coord.configKey({ env: "test", service: "bin", component: "limits" });
+    await c.kv.set(key, "café");
+    await using cfg = await c.config<string>(key, { defaults: "" });
+    await h.putBytes(key, LATIN1_CAFE);
+    await waitUntil(
+      () => log.lines.some((line) => line.message.startsWith("config value rejected")),
+      { what: "the rejection in the log" },
+    );
+    assert.equal(cfg.current(), "café");
+    // An instance whose address is one byte that is not UTF-8: "\uFFFD" if read leniently.
+    const head = new TextEncoder().encode('{"service":"bin","id":"x","address":"');
+    await h.putBytes("/services/bin/x", Uint8Array.from([...head, 0xff, 0x22, 0x7d]));
+    assert.deepEqual(await c.registry.discover("bin"), []);
+    const binary = Uint8Array.from([0x08, 0x96, 0x01, 0xff]);
+    await h.putBytes("/elections/bin/694d7f3b", binary);
+    assert.deepEqual((await c.election("bin").leader())?.value, binary);
   });
 
   it("watch reports a value that is not JSON as invalid and keeps going", async (h) => {
@@ -1244,12 +1453,17 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual(limits.current(), { rps: 9, burst: 2 });
   });
 
-  it("a deleted layer drops out of the merge under onDelete defaults and keeps its value under keep", async (h) => {
-    const c = await h.client();
-    const [shared, own] = coord.configLayers({ env: "test", service: "del", component: "flags" });
+  /** A shared layer `{ a, b }` written before the service's own `{ a }`, and defaults. */
+  const twoLayers = async (c: CoordClient, service: string) => {
+    const [shared, own] = coord.configLayers({ env: "test", service, component: "flags" });
     await c.kv.set(shared, { a: "shared", b: "shared" });
     await c.kv.set(own, { a: "own" });
-    const defaults = { a: "default", b: "default" };
+    return { shared, own, defaults: { a: "default", b: "default" } };
+  };
+
+  it("a deleted layer drops out of the merge under onDelete defaults and keeps its value under keep", async (h) => {
+    const c = await h.client();
+    const { shared, own, defaults } = await twoLayers(c, "del");
     await using dropping = await c.config([shared, own], { defaults, onDelete: "defaults" });
     await using keeping = await c.config([shared, own], { defaults, onDelete: "keep" });
     assert.deepEqual(dropping.current(), { a: "own", b: "shared" });
@@ -1260,6 +1474,18 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await waitUntil(() => dropping.revision === 0, { what: "the defaults" });
     assert.deepEqual(dropping.current(), defaults);
     assert.deepEqual(keeping.current(), { a: "own", b: "shared" });
+  });
+
+  it("a deleted layer below the newest one drops out of the merge under onDelete defaults too", async (h) => {
+    const c = await h.client();
+    const { shared, own, defaults } = await twoLayers(c, "low");
+    await using config = await c.config([shared, own], { defaults, onDelete: "defaults" });
+    assert.deepEqual(config.current(), { a: "own", b: "shared" });
+    // The shared layer is older than the service's: the highest revision merged stays the
+    // same, the value does not.
+    await c.kv.delete(shared);
+    await waitUntil(() => config.current().b === "default", { what: "the layer to drop out" });
+    assert.deepEqual(config.current(), { a: "own", b: "default" });
   });
 
   it("layered keys must be a non-empty list of keys, none twice", async (h) => {
@@ -1541,22 +1767,18 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("typed config started while etcd is unreachable serves the defaults, then the stored value once etcd answers", async (h) => {
-    const links = { current: undefined as Outage | undefined };
-    const c = await h.client({
-      requestTimeoutMs: 200,
-      wrap: (transport) => (links.current = outage(transport)).transport,
-    });
+    const { client: c, links } = await clientWithOutage(h, { requestTimeoutMs: 200 });
     const writer = await h.client();
     const key = "/config/t/offline";
     await writer.kv.set(key, { n: 5 });
-    await links.current!.begin();
+    await links.begin();
     let cfg: coord.TypedConfig<{ n: number }>;
     try {
       cfg = await c.config(key, { defaults: { n: 0 } });
       assert.deepEqual(cfg.current(), { n: 0 });
       assert.equal(cfg.revision, 0);
     } finally {
-      links.current!.end();
+      links.end();
     }
     await using _cfg = cfg;
     await waitUntil(() => cfg.current().n === 5, { what: "the stored value" });
@@ -1920,6 +2142,35 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await again.release();
   });
 
+  it("a lock whose key may not be watched says so in the log, and its signal still follows the lease", async (h) => {
+    const log = recordingLogger();
+    const c = await h.client({
+      logger: log.logger,
+      wrap: (transport) =>
+        intercept(transport, {
+          watch(range, start, sink) {
+            if (!range.key.includes("/locks/unwatched/")) {
+              return transport.watch(range, start, sink);
+            }
+            const denied = new InfraError("PermissionDenied", "etcd: permission denied");
+            setTimeout(() => sink.onEnd({ reason: "error", error: denied }), 0);
+            return { cancel: () => Promise.resolve() };
+          },
+        }),
+    });
+    const lock = await c.lock("unwatched", { ttlMs: TTL });
+    const signal = lock.signal;
+    await waitUntil(
+      () =>
+        log.lines.some((line) => line.level === "warn" && line.message.startsWith("cannot watch")),
+      { what: "the warning" },
+    );
+    const line = log.lines.find((line) => line.message.startsWith("cannot watch"))!;
+    assert.equal((line.fields as { key: string }).key, lock.key);
+    await c.transport.leaseRevoke(await leaseOf(c, lock.key));
+    assert.ok(InfraError.is(await aborted(signal), "LockLost"));
+  });
+
   it("the lock of a crashed holder passes to the next waiter when the lease expires", async (h) => {
     const crashed = await h.client();
     const waiter = await h.client();
@@ -2103,6 +2354,240 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await rejectsWith(c.withLock("x", null as never), "InvalidArgument");
   });
 
+  // --- sessions ----------------------------------------------------------------------------
+
+  /** A client whose lease grants and keepalives are counted. */
+  const countingLeases = async (h: CoordHarness) => {
+    const calls = { grants: 0, keepAlives: 0 };
+    const client = await h.client({
+      wrap: (transport) =>
+        intercept(transport, {
+          leaseGrant(ttl, options) {
+            calls.grants++;
+            return transport.leaseGrant(ttl, options);
+          },
+          leaseKeepAlive(id, options) {
+            calls.keepAlives++;
+            return transport.leaseKeepAlive(id, options);
+          },
+        }),
+    });
+    return { client, calls };
+  };
+
+  it("locks on one session share its lease and its one keepalive, and closing the session releases them all at once", async (h) => {
+    const { client: c, calls } = await countingLeases(h);
+    const other = await h.client();
+    await using session = await c.session({ ttlMs: TTL });
+    const rooms = Array.from({ length: 40 }, (_, i) => `room-${i}`);
+    const locks = await Promise.all(rooms.map((room) => c.lock(room, { session })));
+    const tried = await c.tryLock("room-extra", { session });
+    assert.ok(tried);
+    for (const lock of [...locks, tried]) assert.equal(await leaseOf(c, lock.key), session.leaseId);
+    const signals = [...locks, tried].map((lock) => lock.signal);
+    const keepAlivesBefore = calls.keepAlives;
+    await sleep(TTL / 3 + 300);
+    assert.equal(calls.grants, 1, "one lease for the session and every lock on it");
+    assert.ok(calls.keepAlives - keepAlivesBefore <= 2, `${calls.keepAlives} keepalives`);
+    assert.equal(await other.tryLock("room-0", { ttlMs: TTL }), undefined);
+    await session.close();
+    assert.ok(session.signal.aborted && InfraError.is(session.signal.reason, "Closed"));
+    for (const signal of signals) {
+      assert.ok(signal.aborted);
+      assert.ok(InfraError.is(signal.reason, "Closed"), String(signal.reason));
+    }
+    const left = await other.transport.range({ key: "/locks/", prefix: true });
+    assert.deepEqual(left.kvs.map((kv) => kv.key), []);
+    const next = await other.tryLock("room-0", { ttlMs: TTL });
+    assert.ok(next);
+    await next.release();
+  });
+
+  it("releasing a lock or resigning on a caller's session deletes only its own key: the session and what else is bound to it live on", async (h) => {
+    const c = await h.client();
+    await using session = await c.session({ ttlMs: TTL });
+    const first = await c.lock("own-a", { session });
+    const second = await c.lock("own-b", { session });
+    const leadership = await c.election("own").campaign("me", { session });
+    await first.release();
+    await leadership.resign();
+    await c.withLock("own-c", (lock) => assert.equal(lock.signal.aborted, false), { session });
+    assert.equal(session.alive, true);
+    assert.equal(session.signal.aborted, false);
+    assert.ok(await c.transport.leaseKeepAlive(session.leaseId) > 0, "the lease is alive");
+    assert.equal(await second.isOwner(), true);
+    assert.equal(second.signal.aborted, false);
+    assert.equal(await c.election("own").leader(), undefined);
+    assert.deepEqual(
+      (await c.transport.range({ key: "/locks/", prefix: true })).kvs.map((kv) => kv.key),
+      [second.key],
+    );
+  });
+
+  it("a lost session ends everything bound to it for good: locks, leadership, registration and instance id report the loss and nothing takes a lease of its own", async (h) => {
+    const { client: c, calls } = await countingLeases(h);
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const lock = await c.lock("lost-with-session", { session });
+    const leadership = await c.election("lost-with-session").campaign("a", { session });
+    const registration = await c.registry.register(instance("with-session"), { session });
+    const id = await c.leaseInstanceId("with-session", { session });
+    assert.equal(await leaseOf(c, `/services/im-logic/with-session`), session.leaseId);
+    assert.equal(await leaseOf(c, `/ids/with-session/${id.id}`), session.leaseId);
+    const signals = [
+      session.signal,
+      lock.signal,
+      leadership.signal,
+      registration.signal,
+      id.signal,
+    ];
+    await observer.transport.leaseRevoke(session.leaseId);
+    for (const signal of signals) {
+      assert.ok(InfraError.is(await aborted(signal), "LockLost"), String(signal.reason));
+    }
+    assert.equal(registration.state, "lost");
+    assert.equal(id.state, "lost");
+    // Nothing is restored or re-claimed under a lease of its own.
+    await sleep(600);
+    assert.equal(calls.grants, 1);
+    assert.equal(registration.state, "lost");
+    assert.equal(id.state, "lost");
+    assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    assert.deepEqual(
+      (await observer.transport.range({ key: "/ids/with-session/", prefix: true })).kvs,
+      [],
+    );
+    // A lost session binds nothing more.
+    await rejectsWith(c.lock("after", { session }), "LockLost");
+    await rejectsWith(c.registry.register(instance("after"), { session }), "LockLost");
+    await rejectsWith(c.leaseInstanceId("after", { session }), "LockLost");
+    await rejectsWith(c.election("after").campaign("x", { session }), "LockLost");
+    await registration.close();
+    await id.close();
+    assert.equal(registration.state, "closed");
+    assert.equal(id.state, "closed");
+    await session.close();
+  });
+
+  it("a session lost while etcd is unreachable ends what is bound to it at its deadline, and nothing comes back once etcd answers", async (h) => {
+    const { client: c, links } = await clientWithOutage(h);
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const lock = await c.lock("outage-session", { session });
+    const registration = await c.registry.register(instance("outage-session"), { session });
+    const started = performance.now();
+    await links.begin();
+    try {
+      for (const signal of [session.signal, lock.signal, registration.signal]) {
+        assert.ok(InfraError.is(await aborted(signal), "LockLost"));
+      }
+      assert.ok(performance.now() - started < TTL, "lost before etcd could expire the lease");
+    } finally {
+      links.end();
+    }
+    // The lost session's lease is revoked once etcd answers; nothing is registered again.
+    await waitUntil(async () => (await observer.registry.discover("im-logic")).length === 0, {
+      what: "the lease revoked",
+    });
+    await sleep(500);
+    assert.equal(registration.state, "lost");
+    assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    assert.ok(await observer.tryLock("outage-session", { ttlMs: TTL }));
+    await registration.close();
+  });
+
+  it("closing a session closes the registrations and instance ids on it; closing one of them deletes only its key", async (h) => {
+    const c = await h.client();
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const kept = await c.registry.register(instance("kept"), { session });
+    const gone = await c.registry.register(instance("gone"), { session });
+    const keptId = await c.leaseInstanceId("on-session", { session });
+    const goneId = await c.leaseInstanceId("on-session", { session });
+    await gone.close();
+    await goneId.close();
+    assert.equal(session.alive, true);
+    assert.deepEqual((await observer.registry.discover("im-logic")).map((i) => i.id), ["kept"]);
+    assert.deepEqual(
+      (await observer.transport.range({ key: "/ids/on-session/", prefix: true })).kvs
+        .map((kv) => kv.key),
+      [`/ids/on-session/${keptId.id}`],
+    );
+    assert.equal(kept.state, "registered");
+    assert.equal(keptId.state, "held");
+    const states: string[] = [];
+    kept.onStateChange((state) => states.push(`registration ${state}`));
+    keptId.onStateChange((state) => states.push(`id ${state}`));
+    await session.close();
+    assert.deepEqual(states.sort(), ["id closed", "registration closed"]);
+    assert.ok(InfraError.is(kept.signal.reason, "Closed"));
+    assert.ok(InfraError.is(keptId.signal.reason, "Closed"));
+    assert.deepEqual(await observer.registry.discover("im-logic"), []);
+    assert.deepEqual(
+      (await observer.transport.range({ key: "/ids/on-session/", prefix: true })).kvs,
+      [],
+    );
+    await kept.close();
+    await keptId.close();
+  });
+
+  it("a registration and an instance id on a caller's session put their deleted keys back under that session", async (h) => {
+    const c = await h.client();
+    await using session = await c.session({ ttlMs: TTL });
+    await using registration = await c.registry.register(instance("back"), { session });
+    await using id = await c.leaseInstanceId("back", { session });
+    const keys = ["/services/im-logic/back", `/ids/back/${id.id}`];
+    const firstPeriods = [registration.signal, id.signal];
+    for (const key of keys) await c.kv.delete(key);
+    for (const signal of firstPeriods) assert.ok(InfraError.is(await aborted(signal), "LockLost"));
+    await waitUntil(async () => {
+      for (const key of keys) {
+        if ((await c.transport.range({ key })).kvs[0]?.lease !== session.leaseId) return false;
+      }
+      return registration.state === "registered" && id.state === "held";
+    }, { what: "both keys back under the session's lease" });
+    assert.equal(session.alive, true);
+  });
+
+  it("a session must be one of this client's, alive, and not given with ttlMs", async (h) => {
+    const c = await h.client();
+    const other = await h.client();
+    const foreign = await other.session({ ttlMs: TTL });
+    const fake = { leaseId: "1", ttlMs: TTL, signal: new AbortController().signal, alive: true };
+    for (const session of [foreign, fake as never, "1" as never]) {
+      await rejectsWith(c.lock("s", { session }), "InvalidArgument");
+      await rejectsWith(c.tryLock("s", { session }), "InvalidArgument");
+      await rejectsWith(c.election("s").campaign("x", { session }), "InvalidArgument");
+      await rejectsWith(c.registry.register(instance("s"), { session }), "InvalidArgument");
+      await rejectsWith(c.leaseInstanceId("s", { session }), "InvalidArgument");
+    }
+    const own = await c.session({ ttlMs: TTL });
+    await rejectsWith(c.lock("s", { session: own, ttlMs: TTL }), "InvalidArgument");
+    await rejectsWith(c.session({ ttlMs: 10 }), "InvalidArgument");
+    await rejectsWith(c.session(null as never), "InvalidArgument");
+    await own.close();
+    await own.close();
+    await rejectsWith(c.lock("s", { session: own }), "Closed");
+    await rejectsWith(c.leaseInstanceId("s", { session: own }), "Closed");
+    const stop = new AbortController();
+    stop.abort();
+    await rejectsWith(c.session({ ttlMs: TTL, signal: stop.signal }), "Aborted");
+    await foreign.close();
+    assert.deepEqual((await c.transport.range({ key: "/", prefix: true })).kvs, []);
+  });
+
+  it("closing the client closes its sessions and revokes their leases", async (h) => {
+    const c = await h.client();
+    const observer = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    const lock = await c.lock("client-closing", { session });
+    await c.close();
+    assert.ok(InfraError.is(session.signal.reason, "Closed"));
+    assert.ok(lock.signal.aborted);
+    assert.equal(await observer.transport.leaseKeepAlive(session.leaseId), 0);
+    assert.ok(await observer.tryLock("client-closing", { ttlMs: TTL }));
+  });
+
   // --- elections ---------------------------------------------------------------------------
 
   for (const ending of ["resign", "lease"] as const) {
@@ -2283,20 +2768,17 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("an id lease lost while etcd is unreachable re-claims the same id once it answers again", async (h) => {
-    const links = { current: undefined as Outage | undefined };
-    const c = await h.client({
-      wrap: (transport) => (links.current = outage(transport)).transport,
-    });
+    const { client: c, links } = await clientWithOutage(h);
     const observer = await h.client();
     const lease = await c.leaseInstanceId("outage", { ttlMs: TTL });
     const states: coord.InstanceIdState[] = [];
     lease.onStateChange((state) => states.push(state));
-    await links.current!.begin();
+    await links.begin();
     try {
       assert.ok(InfraError.is(await aborted(lease.signal), "LockLost"));
       assert.equal(lease.state, "lost");
     } finally {
-      links.current!.end();
+      links.end();
     }
     await waitUntil(() => lease.state === "held", { timeoutMs: 15_000, what: "the re-claim" });
     assert.deepEqual(states, ["lost", "held"]);
@@ -2306,13 +2788,10 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 
   it("an id another holder claims during the outage is not re-claimed: the lease is taken", async (h) => {
-    const links = { current: undefined as Outage | undefined };
-    const c = await h.client({
-      wrap: (transport) => (links.current = outage(transport)).transport,
-    });
+    const { client: c, links } = await clientWithOutage(h);
     const other = await h.client();
     const lease = await c.leaseInstanceId("contested", { ttlMs: TTL, maxId: 0 });
-    await links.current!.begin();
+    await links.begin();
     let theirs: coord.InstanceIdLease | undefined;
     try {
       await aborted(lease.signal);
@@ -2323,7 +2802,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
         return theirs !== undefined;
       }, { timeoutMs: 15_000, what: "the other holder's claim" });
     } finally {
-      links.current!.end();
+      links.end();
     }
     await waitUntil(() => lease.state === "taken", { timeoutMs: 15_000, what: "taken" });
     assert.equal(theirs!.state, "held");
@@ -2410,6 +2889,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
         outcome(c.election("opening").campaign("c", { ttlMs: TTL })),
         outcome(c.config("/config/t/opening", { defaults: { n: 0 } })),
         outcome(c.registry.picker("im-logic")),
+        outcome(c.session({ ttlMs: TTL })),
       ];
       if (waitMs >= 0) await sleep(waitMs);
       await c.close();
@@ -2434,6 +2914,32 @@ export function coordContract(name: string, factory: HarnessFactory): void {
           `lease (wait ${waitMs} ms)`,
         );
       }
+    }
+  });
+
+  it("a lease lost in an outage is no longer revoked in the background once the client closes: no retry outlives it", async (h) => {
+    let closed = false;
+    let revokesAfterClose = 0;
+    const { client: c, links } = await clientWithOutage(h, {
+      around: (down) =>
+        intercept(down, {
+          leaseRevoke(id, options) {
+            if (closed) revokesAfterClose++;
+            return down.leaseRevoke(id, options);
+          },
+        }),
+    });
+    const lock = await c.lock("revoke-after-close", { ttlMs: TTL });
+    await links.begin();
+    try {
+      assert.ok(InfraError.is(await aborted(lock.signal), "LockLost"));
+      await c.close();
+      closed = true;
+      // The revoke's backoff is below 2 s: a retry still running would call again by now.
+      await sleep(2_500);
+      assert.equal(revokesAfterClose, 0);
+    } finally {
+      links.end();
     }
   });
 

@@ -19,12 +19,13 @@ import {
 } from "./contract.ts";
 import { etcdHarness } from "./_harness.ts";
 
-/** Runs `fn` with a private single-member etcd and a harness on it. */
+/** Runs `fn` with a private single-member etcd (started with `args`) and a harness on it. */
 async function withPrivateEtcd(
   transport: coord.CoordTransportKind,
   fn: (server: EtcdServer, harness: CoordHarness) => Promise<void>,
+  args: string[] = [],
 ): Promise<void> {
-  const server = await startEtcd();
+  const server = await startEtcd({ args });
   const harness = await etcdHarness(server.endpoints, { compactable: true, config: { transport } });
   try {
     await fn(server, harness);
@@ -267,6 +268,28 @@ for (const transport of ["grpc", "gateway"] as const) {
         coord.connect({ ...coord.defaultConfig(), transport, endpoints, dialTimeoutMs: 0 }),
         "InvalidArgument",
       );
+    },
+  );
+
+  /** A test on a private etcd started with `args`, over this transport. */
+  const onPrivateEtcd = (title: string, args: string[], fn: (h: CoordHarness) => Promise<void>) =>
+    test(label + title, () => withPrivateEtcd(transport, (_server, h) => fn(h), args));
+
+  onPrivateEtcd(
+    "a write to a full etcd (its space quota exceeded) is ResourceExhausted, not the caller's InvalidArgument, and reads go on",
+    ["--quota-backend-bytes", String(256 * 1024)],
+    async (h) => {
+      const c = await h.client();
+      let refused: unknown;
+      for (let i = 0; i < 40 && refused === undefined; i++) {
+        await c.kv.set(`/full/${i}`, "x".repeat(100_000)).catch((error) => refused = error);
+      }
+      assert.ok(InfraError.is(refused, "ResourceExhausted"), String(refused));
+      // Not retried as if etcd were away: every write fails at once until an operator acts.
+      const started = Date.now();
+      await rejectsWith(c.kv.set("/full/small", 1), "ResourceExhausted");
+      assert.ok(Date.now() - started < 1_000);
+      assert.equal((await c.kv.get<string>("/full/0"))?.value.length, 100_000);
     },
   );
 
