@@ -51,7 +51,12 @@
  *   the tokens (see {@link Cache.deleteByTag}).
  * - Namespaces: `cache.namespace("users")` is a view with keys of its own (its `"1"` is
  *   not the cache's `"users:1"`); `clear()` deletes them, and only them, by `SCAN MATCH` on
- *   every master and drops them from every L1 (see {@link CacheNamespace.clear}). The
+ *   every master and drops them from every L1 (see {@link CacheNamespace.clear}). The scan
+ *   was chosen over a generation number in the keys: a generation would make every
+ *   namespaced call read (or cache, and so serve stale) the current generation, and would
+ *   leave the old generation's keys in Redis until they expire (forever without a TTL);
+ *   the scan costs other calls nothing, at one walk of each master's keyspace per `clear`,
+ *   meant to be rare (for frequent group invalidation, use tags). The
  *   cache keeps its own keys (namespaces, getOrSet's companions, locks, tag records) under
  *   `__gochat_cache:` after the prefix: a key starting so is `InvalidArgument`.
  *

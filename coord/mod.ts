@@ -6,12 +6,15 @@
  * - {@link connect} opens a client on etcd: over gRPC with the etcd3 npm client (the default),
  *   or over etcd's JSON gateway with plain `fetch` (`transport: "gateway"`, for runtimes where
  *   grpc-js does not run); {@link memory} one on the embedded store. All return a
- *   {@link Coord} with the same semantics.
+ *   {@link Coord} with the same semantics. The gateway does password auth (its token renewed
+ *   when etcd expires it) and TLS with the system roots, or a custom CA or client certificate
+ *   on Deno and Bun; the fault, cluster and security tests run over both transports.
  * - `client.kv`: JSON values with revisions, compare-and-set, `getAndSet` / `getAndDelete`
  *   (what a write replaced or a delete removed, in the same request: etcd's `prev_kv`),
  *   multi-key transactions with optimistic concurrency (`kv.transaction`, etcd's STM), and
  *   watches (ReadableStreams) that resume after etcd restarts without missing an update and
- *   recover from compaction.
+ *   recover from compaction. Watches require an etcd leader, so one on a member cut off from
+ *   its cluster is cancelled and resumes instead of going silent.
  *   A value JSON would not bring back as it is (`NaN`, a `Map`, a class instance, a cycle,
  *   ...), there or as an election value, registry metadata or typed-config defaults, is
  *   `InvalidArgument` naming its path (`value.limits.rate: NaN ...`), and nothing is
