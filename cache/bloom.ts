@@ -129,32 +129,26 @@ export function createBloom(core: CacheCore, key: string, options: BloomOptions)
   const positionsOf = (items: (string | Uint8Array)[]) =>
     checkItems(items).flatMap((item) => bloomPositions(item, bits, hashes));
 
+  const send = async (
+    script: typeof BLOOM_ADD,
+    args: (string | number)[],
+    options: CallOptions | undefined,
+    method: string,
+  ) => {
+    const { signal } = optionsOf(options, method);
+    const reply = await core.send({ kind: "script", script, keys, args, binary: false }, signal);
+    return (reply as number[]).map((flag) => flag === 1);
+  };
   const addMany = async (
     items: (string | Uint8Array)[],
     options?: CallOptions,
     method = "bloom.addMany",
-  ) => {
-    options = optionsOf(options, method);
-    const args = [meta, hashes, ttlMs, ...positionsOf(items)];
-    const reply = await core.send(
-      { kind: "script", script: BLOOM_ADD, keys, args, binary: false },
-      options?.signal,
-    );
-    return (reply as number[]).map((flag) => flag === 1);
-  };
+  ) => send(BLOOM_ADD, [meta, hashes, ttlMs, ...positionsOf(items)], options, method);
   const hasMany = async (
     items: (string | Uint8Array)[],
     options?: CallOptions,
     method = "bloom.hasMany",
-  ) => {
-    options = optionsOf(options, method);
-    const args = [meta, hashes, ...positionsOf(items)];
-    const reply = await core.send(
-      { kind: "script", script: BLOOM_HAS, keys, args, binary: false },
-      options?.signal,
-    );
-    return (reply as number[]).map((flag) => flag === 1);
-  };
+  ) => send(BLOOM_HAS, [meta, hashes, ...positionsOf(items)], options, method);
   return {
     key,
     bits,

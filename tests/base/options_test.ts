@@ -4,6 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { failure } from "../_support/failure.ts";
 import {
   abortable,
   anySignal,
@@ -18,16 +19,6 @@ import {
 
 // deno-lint-ignore no-explicit-any
 type Loose = any;
-
-/** Calls `run` and returns what it threw or rejected with. */
-async function failure(run: () => unknown): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected an error");
-}
 
 const badSignals: [string, unknown, string][] = [
   ["a number", 5_000, "number"],

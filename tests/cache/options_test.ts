@@ -5,6 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { failure } from "../_support/failure.ts";
 import { InfraError } from "../../base/mod.ts";
 import { type Cache, memory } from "../../cache/mod.ts";
 
@@ -79,16 +80,6 @@ const pipelineBuilders: [string, Call][] = [
   ["pipeline.sortedSetRange", (c, o) => c.pipeline().sortedSetRange("z", 0, 1, o)],
   ["pipeline.sortedSetTrim", (c, o) => c.pipeline().sortedSetTrim("z", 1, o)],
 ];
-
-/** Calls `run` and returns what it threw or rejected with. */
-async function failure(run: () => unknown): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected an error");
-}
 
 function assertInvalid(error: unknown, message: string, field: string): void {
   assert.ok(InfraError.is(error, "InvalidArgument"), String(error));
