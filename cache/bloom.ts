@@ -143,12 +143,12 @@ export function createBloom(core: CacheCore, key: string, options: BloomOptions)
     items: (string | Uint8Array)[],
     options?: CallOptions,
     method = "bloom.addMany",
-  ) => send(BLOOM_ADD, [meta, hashes, ttlMs, ...positionsOf(items)], options, method);
+  ) => await send(BLOOM_ADD, [meta, hashes, ttlMs, ...positionsOf(items)], options, method);
   const hasMany = async (
     items: (string | Uint8Array)[],
     options?: CallOptions,
     method = "bloom.hasMany",
-  ) => send(BLOOM_HAS, [meta, hashes, ...positionsOf(items)], options, method);
+  ) => await send(BLOOM_HAS, [meta, hashes, ...positionsOf(items)], options, method);
   return {
     key,
     bits,
