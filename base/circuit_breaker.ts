@@ -6,6 +6,7 @@
  */
 
 import { InfraError } from "./errors.ts";
+import { checkOptions } from "./options.ts";
 
 const COMPONENT = "base";
 
@@ -87,7 +88,7 @@ function positiveInteger(value: number, field: string): number {
 /**
  * Creates a circuit breaker.
  *
- * @param options Thresholds, timeout and the failure predicate.
+ * @param breakerOptions Thresholds, timeout and the failure predicate.
  * @returns The breaker, closed.
  * @throws {InfraError} `InvalidArgument` for bad options.
  *
@@ -104,7 +105,10 @@ function positiveInteger(value: number, field: string): number {
  * const user = await breaker.execute(() => Promise.resolve({ id: 1 }));
  * ```
  */
-export function createCircuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreaker {
+export function createCircuitBreaker(
+  breakerOptions?: CircuitBreakerOptions,
+): CircuitBreaker {
+  const options = checkOptions(breakerOptions, COMPONENT, "createCircuitBreaker");
   const name = options.name ?? "circuit";
   const failureThreshold = positiveInteger(options.failureThreshold ?? 5, "failureThreshold");
   const successThreshold = positiveInteger(options.successThreshold ?? 2, "successThreshold");

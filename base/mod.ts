@@ -31,6 +31,7 @@
 
 export * from "./errors.ts";
 export * from "./hot_reload.ts";
+export * from "./options.ts";
 export * from "./signal.ts";
 export * from "./retry.ts";
 export * from "./circuit_breaker.ts";

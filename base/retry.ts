@@ -5,6 +5,7 @@
  */
 
 import { InfraError, isTransient } from "./errors.ts";
+import { checkOptions } from "./options.ts";
 import { abortable, abortError, delay, scopedSignal } from "./signal.ts";
 
 const COMPONENT = "base";
@@ -100,7 +101,7 @@ function defaultAttempts(options: RetryOptions): number {
   return options.maxAttempts ?? (options.deadlineMs === undefined ? 3 : Infinity);
 }
 
-function checkOptions(options: RetryOptions): void {
+function checkRetryOptions(options: RetryOptions): void {
   const bad = (field: string, message: string) =>
     new InfraError("InvalidArgument", `retry: ${field} ${message}`, {
       component: COMPONENT,
@@ -155,7 +156,7 @@ function stopped(signal: AbortSignal, failures: number, lastError: unknown): Inf
  * can stop its own work.
  *
  * @param fn The operation; receives the attempt number (from 1) and the attempt's signal.
- * @param options Attempts, deadline, backoff, predicate and signal.
+ * @param retryOptions Attempts, deadline, backoff, predicate and signal.
  * @returns What `fn` returned on the successful attempt.
  * @throws {InfraError} `InvalidArgument` for bad options; the signal's code or `Timeout`
  * as above; otherwise the last error of `fn`.
@@ -185,9 +186,10 @@ function stopped(signal: AbortSignal, failures: number, lastError: unknown): Inf
  */
 export async function retry<T>(
   fn: (attempt: number, options: AttemptOptions) => Promise<T>,
-  options: RetryOptions = {},
+  retryOptions?: RetryOptions,
 ): Promise<T> {
-  checkOptions(options);
+  const options = checkOptions(retryOptions, COMPONENT, "retry");
+  checkRetryOptions(options);
   const { signal, deadlineMs } = options;
   const maxAttempts = defaultAttempts(options);
   const retryable = options.retryable ?? isTransient;

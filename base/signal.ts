@@ -6,6 +6,7 @@
  */
 
 import { InfraError } from "./errors.ts";
+import { checkOptions, checkSignal } from "./options.ts";
 
 // setTimeout takes a signed 32-bit delay: anything longer fires after 1 ms on Node and Bun.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -70,6 +71,8 @@ function timeoutError(ms: number, component: string): InfraError {
  *
  * @param signals Signals to follow.
  * @returns One signal; it is already aborted when one of the inputs is.
+ * @throws {InfraError} `InvalidArgument` when an entry is neither `undefined` nor an
+ * AbortSignal.
  *
  * @example
  * ```ts
@@ -83,6 +86,7 @@ function timeoutError(ms: number, component: string): InfraError {
  * ```
  */
 export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  for (const signal of signals) checkSignal(signal, "base", "anySignal signals");
   const present = signals.filter((s): s is AbortSignal => s !== undefined);
   if (present.length === 1) return present[0];
   if (present.length === 0) return new AbortController().signal;
@@ -125,7 +129,8 @@ export interface ScopedSignalOptions {
  *
  * @param options Signals to follow, a timeout, the component named in the timeout error.
  * @returns The scoped signal; dispose it (`using`) when the call is done.
- * @throws {InfraError} `InvalidArgument` when `timeoutMs` is negative or not finite.
+ * @throws {InfraError} `InvalidArgument` when `timeoutMs` is negative or not finite, when
+ * `options` is not an object, or when a followed signal is not an AbortSignal.
  *
  * @example One request under the caller's signal and a 3 s timeout
  * ```ts
@@ -139,7 +144,11 @@ export interface ScopedSignalOptions {
  * ```
  */
 export function scopedSignal(options: ScopedSignalOptions = {}): ScopedSignal {
-  const { signals = [], timeoutMs, component = "" } = options;
+  const { signals = [], timeoutMs, component = "" } = checkOptions(options, "base", "scopedSignal");
+  if (!Array.isArray(signals)) checkSignal(signals, "base", "scopedSignal options.signals");
+  for (const signal of signals) {
+    checkSignal(signal, component || "base", "scopedSignal options.signals");
+  }
   if (timeoutMs !== undefined) checkMs(timeoutMs, "timeoutMs", component);
   const controller = new AbortController();
   const releases: (() => void)[] = [];
@@ -228,7 +237,7 @@ export function throwIfAborted(signal: AbortSignal | undefined, component = ""):
  * @param options An optional signal.
  * @returns A promise that resolves after the wait.
  * @throws {InfraError} (as a rejection) `InvalidArgument` when `ms` is negative or not
- * finite; `Aborted`/`Timeout` when the signal fires.
+ * finite, when `options` is not an object or its `signal` not an AbortSignal; `Aborted`/`Timeout` when the signal fires.
  *
  * @example
  * ```ts
@@ -237,9 +246,10 @@ export function throwIfAborted(signal: AbortSignal | undefined, component = ""):
  * await delay(10);
  * ```
  */
-export function delay(ms: number, options: { signal?: AbortSignal } = {}): Promise<void> {
-  const { signal } = options;
+export function delay(ms: number, options?: { signal?: AbortSignal }): Promise<void> {
+  let signal: AbortSignal | undefined;
   try {
+    signal = checkOptions(options, "base", "delay").signal;
     checkMs(ms, "delay", "");
   } catch (error) {
     return Promise.reject(error);
@@ -267,6 +277,8 @@ export function delay(ms: number, options: { signal?: AbortSignal } = {}): Promi
  * @param signal An optional signal.
  * @param component Named in the error.
  * @returns The promise's value.
+ * @throws {InfraError} (as a rejection) `InvalidArgument` when `signal` is neither
+ * `undefined` nor an AbortSignal.
  *
  * @example Stop waiting for a reply the caller no longer wants
  * ```ts
@@ -285,7 +297,13 @@ export function abortable<T>(
   signal: AbortSignal | undefined,
   component = "",
 ): Promise<T> {
-  if (!signal) return promise;
+  if (signal === undefined) return promise;
+  try {
+    checkSignal(signal, component || "base", "abortable signal");
+  } catch (error) {
+    promise.catch(() => {});
+    return Promise.reject(error);
+  }
   if (signal.aborted) {
     promise.catch(() => {});
     return Promise.reject(abortError(signal, component));

@@ -14,7 +14,7 @@ import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { BLOOM_ADD, BLOOM_HAS } from "./scripts.ts";
 import type { BloomFilter, BloomOptions, CallOptions } from "./types.ts";
-import { checkNonEmpty, checkTtl } from "./validate.ts";
+import { checkNonEmpty, checkTtl, optionsOf } from "./validate.ts";
 
 const MAX_BITS = 2 ** 32;
 const MAX_HASHES = 64;
@@ -129,31 +129,36 @@ export function createBloom(core: CacheCore, key: string, options: BloomOptions)
   const positionsOf = (items: (string | Uint8Array)[]) =>
     checkItems(items).flatMap((item) => bloomPositions(item, bits, hashes));
 
-  const addMany = async (items: (string | Uint8Array)[], options?: CallOptions) => {
-    const args = [meta, hashes, ttlMs, ...positionsOf(items)];
-    const reply = await core.send(
-      { kind: "script", script: BLOOM_ADD, keys, args, binary: false },
-      options?.signal,
-    );
+  const send = async (
+    script: typeof BLOOM_ADD,
+    args: (string | number)[],
+    options: CallOptions | undefined,
+    method: string,
+  ) => {
+    const { signal } = optionsOf(options, method);
+    const reply = await core.send({ kind: "script", script, keys, args, binary: false }, signal);
     return (reply as number[]).map((flag) => flag === 1);
   };
-  const hasMany = async (items: (string | Uint8Array)[], options?: CallOptions) => {
-    const args = [meta, hashes, ...positionsOf(items)];
-    const reply = await core.send(
-      { kind: "script", script: BLOOM_HAS, keys, args, binary: false },
-      options?.signal,
-    );
-    return (reply as number[]).map((flag) => flag === 1);
-  };
+  const addMany = async (
+    items: (string | Uint8Array)[],
+    options?: CallOptions,
+    method = "bloom.addMany",
+  ) => await send(BLOOM_ADD, [meta, hashes, ttlMs, ...positionsOf(items)], options, method);
+  const hasMany = async (
+    items: (string | Uint8Array)[],
+    options?: CallOptions,
+    method = "bloom.hasMany",
+  ) => await send(BLOOM_HAS, [meta, hashes, ...positionsOf(items)], options, method);
   return {
     key,
     bits,
     hashes,
-    addMany,
-    hasMany,
-    add: async (item, options) => (await addMany([item], options))[0],
-    has: async (item, options) => (await hasMany([item], options))[0],
+    addMany: (items, options) => addMany(items, options),
+    hasMany: (items, options) => hasMany(items, options),
+    add: async (item, options) => (await addMany([item], options, "bloom.add"))[0],
+    has: async (item, options) => (await hasMany([item], options, "bloom.has"))[0],
     async clear(options) {
+      options = optionsOf(options, "bloom.clear");
       await core.send(
         { kind: "command", name: "DEL", args: keys, key: keys[0], binary: false },
         options?.signal,

@@ -117,6 +117,7 @@ class CacheClient implements Cache {
   }
 
   async get<T = unknown>(key: string, options?: ValueOptions): Promise<T | undefined> {
+    options = optionsOf(options, "get");
     const core = this.#core;
     const full = core.keys.full(key);
     const codec = checkCodec(options?.codec, core.settings.codec);
@@ -166,7 +167,7 @@ class CacheClient implements Cache {
 
   async set(key: string, value: unknown, setOptions?: SetOptions): Promise<boolean> {
     const core = this.#core;
-    const options = optionsOf(setOptions);
+    const options = optionsOf(setOptions, "set");
     const codec = checkCodec(options.codec, core.settings.codec);
     const tags = checkTags(options.tags);
     let pairs: TagPair[] | undefined;
@@ -196,6 +197,7 @@ class CacheClient implements Cache {
   }
 
   async getMany<T = unknown>(keys: string[], options?: ValueOptions): Promise<(T | undefined)[]> {
+    options = optionsOf(options, "getMany");
     const core = this.#core;
     const codec = checkCodec(options?.codec, core.settings.codec);
     const binary = isBinary(codec);
@@ -237,7 +239,7 @@ class CacheClient implements Cache {
     setManyOptions?: SetManyOptions,
   ): Promise<void> {
     const core = this.#core;
-    const options = optionsOf(setManyOptions);
+    const options = optionsOf(setManyOptions, "setMany");
     const codec = checkCodec(options.codec, core.settings.codec);
     if (entries === null || typeof entries !== "object") {
       throw invalidArgument(
@@ -287,6 +289,7 @@ class CacheClient implements Cache {
   }
 
   async delete(keys: string | string[], options?: CallOptions): Promise<number> {
+    options = optionsOf(options, "delete");
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
     // Per slot, one script deletes each key with getOrSet's companions (a cached "not
@@ -304,6 +307,7 @@ class CacheClient implements Cache {
   }
 
   async exists(keys: string | string[], options?: CallOptions): Promise<number> {
+    options = optionsOf(options, "exists");
     const core = this.#core;
     const full = typeof keys === "string" ? [core.keys.full(keys)] : core.keys.fullAll(keys);
     const replies = await Promise.all(
@@ -315,6 +319,7 @@ class CacheClient implements Cache {
   }
 
   async expire(key: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
+    options = optionsOf(options, "expire");
     const core = this.#core;
     const full = core.keys.full(key);
     const ttl = checkTtl(ttlMs);
@@ -329,6 +334,7 @@ class CacheClient implements Cache {
   }
 
   async ttl(key: string, options?: CallOptions): Promise<number | undefined> {
+    options = optionsOf(options, "ttl");
     const core = this.#core;
     const full = core.keys.full(key);
     const reply = await core.send(probeCommand([full], "t"), options?.signal);
@@ -337,7 +343,7 @@ class CacheClient implements Cache {
 
   async increment(key: string, by = 1, incrementOptions?: IncrementOptions): Promise<number> {
     const core = this.#core;
-    const options = optionsOf(incrementOptions);
+    const options = optionsOf(incrementOptions, "increment");
     refuseTags(options, "increment");
     const full = core.keys.full(key);
     checkFinite(by, "by");
@@ -348,6 +354,7 @@ class CacheClient implements Cache {
   }
 
   async deleteByTag(tags: string | string[], options?: CallOptions): Promise<void> {
+    options = optionsOf(options, "deleteByTag");
     const core = this.#core;
     const checked = checkTags(typeof tags === "string" ? [tags] : tags ?? null);
     await core.tags.invalidate(core.keys, checked!, options?.signal);
@@ -394,6 +401,7 @@ class CacheClient implements Cache {
   }
 
   async ping(options?: CallOptions): Promise<void> {
+    options = optionsOf(options, "ping");
     this.#core.checkOpen();
     await abortable(this.#core.connection.ping(), options?.signal, "cache");
   }
@@ -403,11 +411,11 @@ class CacheClient implements Cache {
     return this.#core.connection.raw();
   }
 
-  hotReload(config: ConfigInput<CacheConfig>, options: HotReloadOptions = {}): Promise<void> {
+  hotReload(config: ConfigInput<CacheConfig>, options?: HotReloadOptions): Promise<void> {
     try {
       const core = this.#core;
       core.checkOpen();
-      throwIfAborted(options.signal, "cache");
+      throwIfAborted(optionsOf(options, "hotReload").signal, "cache");
       // Everything is checked before anything changes: a refused config changes nothing.
       const plan = this.#reload(config);
       plan.apply();
@@ -442,6 +450,7 @@ class NamespaceClient extends CacheClient implements CacheNamespace {
   }
 
   async clear(options?: CallOptions): Promise<void> {
+    options = optionsOf(options, "clear");
     const core = this.#core;
     core.checkOpen();
     throwIfAborted(options?.signal, "cache");

@@ -71,11 +71,13 @@ export function createHashes(core: CacheCore): Hashes {
   };
   return {
     async get<T>(key: string, field: string, options?: ValueOptions) {
+      options = optionsOf(options, "hashes.get");
       const codec = codecOf(options);
       const reply = await core.send(hashCommands.get(core, key, field, codec), options?.signal);
       return decodeReply<T>(reply, codec);
     },
     async getMany<T>(key: string, fields: string[], options?: ValueOptions) {
+      options = optionsOf(options, "hashes.getMany");
       const codec = codecOf(options);
       const full = core.keys.full(key);
       checkNonEmpty(fields, "fields").forEach((field, i) => checkField(field, `fields[${i}]`));
@@ -86,33 +88,39 @@ export function createHashes(core: CacheCore): Hashes {
       return (reply as (string | Uint8Array | null)[]).map((r) => decodeReply<T>(r, codec));
     },
     async getAll<T>(key: string, options?: ValueOptions) {
+      options = optionsOf(options, "hashes.getAll");
       const codec = codecOf(options);
       const reply = await core.send(hashCommands.getAll(core, key, codec), options?.signal);
       return parseHash<T>(reply, codec);
     },
     async set(key, fields, options) {
+      options = optionsOf(options, "hashes.set");
       const codec = codecOf(options);
       return parseInteger(
         await core.send(hashCommands.set(core, key, fields, codec), options?.signal),
       );
     },
     async delete(key, fields, options) {
+      options = optionsOf(options, "hashes.delete");
       const full = core.keys.full(key);
       const list = typeof fields === "string" ? [fields] : checkNonEmpty(fields, "fields");
       list.forEach((field, i) => checkField(field, `fields[${i}]`));
       return parseInteger(await core.send(command("HDEL", [full, ...list], full), options?.signal));
     },
     async has(key, field, options) {
+      options = optionsOf(options, "hashes.has");
       const full = core.keys.full(key);
       return parseInteger(
         await core.send(command("HEXISTS", [full, checkField(field)], full), options?.signal),
       ) === 1;
     },
     async size(key, options) {
+      options = optionsOf(options, "hashes.size");
       const full = core.keys.full(key);
       return parseInteger(await core.send(command("HLEN", [full], full), options?.signal));
     },
     async increment(key, field, by = 1, options) {
+      options = optionsOf(options, "hashes.increment");
       refuseTags(options, "hashes");
       const full = core.keys.full(key);
       checkFinite(by, "by");
@@ -149,15 +157,18 @@ export function createSets(core: CacheCore): Sets {
   };
   return {
     async add(key, members, options) {
+      options = optionsOf(options, "sets.add");
       const command = setCommands.add(core, key, members, codecOf(options));
       return parseInteger(await core.send(command, options?.signal));
     },
     async remove(key, members, options) {
+      options = optionsOf(options, "sets.remove");
       const full = core.keys.full(key);
       const args = encodeMembers(members, codecOf(options));
       return parseInteger(await core.send(command("SREM", [full, ...args], full), options?.signal));
     },
     async members<T>(key: string, options?: ValueOptions) {
+      options = optionsOf(options, "sets.members");
       const codec = codecOf(options);
       const full = core.keys.full(key);
       const reply = await core.send(
@@ -167,6 +178,7 @@ export function createSets(core: CacheCore): Sets {
       return ((reply ?? []) as (string | Uint8Array)[]).map((m) => decodeReply<T>(m, codec) as T);
     },
     async has(key, member, options) {
+      options = optionsOf(options, "sets.has");
       const full = core.keys.full(key);
       const encoded = encodeValue(member, codecOf(options), "member");
       return parseInteger(
@@ -174,6 +186,7 @@ export function createSets(core: CacheCore): Sets {
       ) === 1;
     },
     async size(key, options) {
+      options = optionsOf(options, "sets.size");
       const full = core.keys.full(key);
       return parseInteger(await core.send(command("SCARD", [full], full), options?.signal));
     },
@@ -250,12 +263,12 @@ export function createSortedSets(core: CacheCore): SortedSets {
   };
   return {
     async add(key, members, addOptions) {
-      const options = optionsOf(addOptions);
+      const options = optionsOf(addOptions, "sortedSets.add");
       const command = sortedSetCommands.add(core, key, members, codecOf(options), options);
       return parseInteger(await core.send(command, options.signal));
     },
     async range<T>(key: string, start: number, stop: number, rangeOptions?: RangeOptions) {
-      const options = optionsOf(rangeOptions);
+      const options = optionsOf(rangeOptions, "sortedSets.range");
       const codec = codecOf(options);
       const command = sortedSetCommands.range(core, key, start, stop, codec, options.reverse);
       return parseScored<T>(await core.send(command, options.signal), codec);
@@ -266,7 +279,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       max: number,
       rangeOptions?: ScoreRangeOptions,
     ) {
-      const options = optionsOf(rangeOptions);
+      const options = optionsOf(rangeOptions, "sortedSets.rangeByScore");
       const codec = codecOf(options);
       const full = core.keys.full(key);
       const low = scoreArg(checkScore(min, "min"), options.minExclusive);
@@ -286,6 +299,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       return parseScored<T>(reply, codec);
     },
     async score(key, member, options) {
+      options = optionsOf(options, "sortedSets.score");
       const full = core.keys.full(key);
       const reply = await core.send(
         command("ZSCORE", [full, encodeValue(member, codecOf(options), "member")], full),
@@ -294,6 +308,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       return reply === null ? undefined : parseScore(reply);
     },
     async rank(key, member, options) {
+      options = optionsOf(options, "sortedSets.rank");
       const full = core.keys.full(key);
       const name = options?.reverse ? "ZREVRANK" : "ZRANK";
       const reply = await core.send(
@@ -303,6 +318,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       return reply === null ? undefined : parseInteger(reply);
     },
     async remove(key, members, options) {
+      options = optionsOf(options, "sortedSets.remove");
       const full = core.keys.full(key);
       return await integerReply(
         "ZREM",
@@ -311,9 +327,11 @@ export function createSortedSets(core: CacheCore): SortedSets {
       );
     },
     async size(key, options) {
+      options = optionsOf(options, "sortedSets.size");
       return await integerReply("ZCARD", [core.keys.full(key)], options);
     },
     async count(key, min, max, options) {
+      options = optionsOf(options, "sortedSets.count");
       const full = core.keys.full(key);
       return await integerReply("ZCOUNT", [
         full,
@@ -322,6 +340,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       ], options);
     },
     async increment(key, member, by, options) {
+      options = optionsOf(options, "sortedSets.increment");
       const full = core.keys.full(key);
       const args = [full, checkFinite(by, "by"), encodeValue(member, codecOf(options), "member")];
       return parseScore(
@@ -329,6 +348,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       );
     },
     async removeByRank(key, start, stop, options) {
+      options = optionsOf(options, "sortedSets.removeByRank");
       const full = core.keys.full(key);
       return await integerReply("ZREMRANGEBYRANK", [
         full,
@@ -337,6 +357,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       ], options);
     },
     async removeByScore(key, min, max, options) {
+      options = optionsOf(options, "sortedSets.removeByScore");
       const full = core.keys.full(key);
       return await integerReply("ZREMRANGEBYSCORE", [
         full,
@@ -345,6 +366,7 @@ export function createSortedSets(core: CacheCore): SortedSets {
       ], options);
     },
     async trim(key, keep, options) {
+      options = optionsOf(options, "sortedSets.trim");
       const command = sortedSetCommands.trim(core, key, keep, options?.lowest);
       return parseInteger(await core.send(command, options?.signal));
     },

@@ -134,7 +134,7 @@ export class GetOrSet {
     getOrSetOptions?: GetOrSetOptions,
   ): Promise<T | undefined> {
     const core = this.#core;
-    const options = optionsOf(getOrSetOptions);
+    const options = optionsOf(getOrSetOptions, "getOrSet");
     core.checkOpen();
     throwIfAborted(options.signal, COMPONENT);
     const full = core.keys.full(key);

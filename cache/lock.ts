@@ -14,7 +14,7 @@ import { randomToken } from "./core.ts";
 import type { KeyWaiter } from "./events.ts";
 import { LOCK_ACQUIRE, LOCK_EXTEND, LOCK_RELEASE } from "./scripts.ts";
 import type { CallOptions, Lock, LockOptions, TryLockOptions } from "./types.ts";
-import { checkPositiveMs, parseInteger } from "./validate.ts";
+import { checkPositiveMs, optionsOf, parseInteger } from "./validate.ts";
 
 const COMPONENT = "cache";
 
@@ -69,6 +69,7 @@ class HeldLock implements Lock {
   }
 
   async extend(ttlMs: number = this.#ttlMs, options?: CallOptions): Promise<void> {
+    options = optionsOf(options, "lock.extend");
     checkPositiveMs(ttlMs, "ttlMs");
     if (this.#controller.signal.aborted) throw this.#lost("the lock was already lost or released");
     const sentAt = Date.now();
@@ -86,6 +87,7 @@ class HeldLock implements Lock {
   }
 
   async release(options?: CallOptions): Promise<boolean> {
+    options = optionsOf(options, "lock.release");
     this.#stopTimers();
     const reply = await this.#core.send(
       script(LOCK_RELEASE, this.#lockKey, [
@@ -149,12 +151,14 @@ class HeldLock implements Lock {
   }
 }
 
-function checkLockOptions(options: TryLockOptions): void {
-  if (options === null || typeof options !== "object") {
-    throw new InfraError("InvalidArgument", "lock options with ttlMs are required", {
+function checkLockOptions(options: TryLockOptions, method: string): void {
+  if (options === undefined) {
+    throw new InfraError("InvalidArgument", `${method} options with ttlMs are required`, {
       component: COMPONENT,
+      details: { field: "options" },
     });
   }
+  optionsOf(options, method);
   checkPositiveMs(options.ttlMs, "ttlMs");
 }
 
@@ -206,14 +210,14 @@ export async function tryLock(
   key: string,
   options: TryLockOptions,
 ): Promise<Lock | undefined> {
-  checkLockOptions(options);
+  checkLockOptions(options, "tryLock");
   const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   return (await attempt(core, key, lockKey, randomToken(), options)).lock;
 }
 
 /** {@link Cache.lock}. */
 export async function lock(core: CacheCore, key: string, options: LockOptions): Promise<Lock> {
-  checkLockOptions(options);
+  checkLockOptions(options, "lock");
   const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   const token = randomToken();
   const signal = options.timeoutMs === undefined ? options.signal : anySignal(

@@ -69,6 +69,7 @@ export function createPipeline(core: CacheCore): Pipeline {
 
   const pipeline: Pipeline = {
     get(key, options) {
+      options = optionsOf(options, "pipeline.get");
       const codec = codecOf(options);
       const full = core.keys.full(key);
       return push({
@@ -84,7 +85,7 @@ export function createPipeline(core: CacheCore): Pipeline {
       });
     },
     set(key, value, setOptions?: Omit<SetOptions, "signal">) {
-      const options = optionsOf(setOptions);
+      const options = optionsOf(setOptions, "pipeline.set");
       const codec = codecOf(options);
       const build = (known?: strings.KnownEntry) =>
         strings.setCommand(core, key, value, options, codec, undefined, known);
@@ -146,9 +147,11 @@ export function createPipeline(core: CacheCore): Pipeline {
       return write(strings.counterStep(full, by, 0, true).command, parseScore, true);
     },
     hashSet(key, fields, options) {
+      options = optionsOf(options, "pipeline.hashSet");
       return write(hashCommands.set(core, key, fields, codecOf(options)), parseInteger);
     },
     hashGet(key, field, options) {
+      options = optionsOf(options, "pipeline.hashGet");
       const codec = codecOf(options);
       return push({
         command: hashCommands.get(core, key, field, codec),
@@ -157,6 +160,7 @@ export function createPipeline(core: CacheCore): Pipeline {
       });
     },
     hashGetAll(key, options) {
+      options = optionsOf(options, "pipeline.hashGetAll");
       const codec = codecOf(options);
       return push({
         command: hashCommands.getAll(core, key, codec),
@@ -165,17 +169,21 @@ export function createPipeline(core: CacheCore): Pipeline {
       });
     },
     setAdd(key, members, options) {
+      options = optionsOf(options, "pipeline.setAdd");
       return write(setCommands.add(core, key, members, codecOf(options)), parseInteger);
     },
     sortedSetAdd(key, members: ScoredMember[], options) {
+      options = optionsOf(options, "pipeline.sortedSetAdd");
       return write(sortedSetCommands.add(core, key, members, codecOf(options)), parseInteger);
     },
     sortedSetRange(key, start, stop, options) {
+      options = optionsOf(options, "pipeline.sortedSetRange");
       const codec = codecOf(options);
       const cmd = sortedSetCommands.range(core, key, start, stop, codec, options?.reverse);
       return push({ command: cmd, decode: (r) => parseScored(r, codec), writes: [] });
     },
     sortedSetTrim(key, keep, options) {
+      options = optionsOf(options, "pipeline.sortedSetTrim");
       return write(sortedSetCommands.trim(core, key, keep, options?.lowest), parseInteger);
     },
     run(script: Script, keys: string[], args: (string | number)[] = []) {
@@ -186,6 +194,7 @@ export function createPipeline(core: CacheCore): Pipeline {
       return queue.length;
     },
     async exec(options?: CallOptions) {
+      options = optionsOf(options, "pipeline.exec");
       core.checkOpen();
       throwIfAborted(options?.signal, "cache");
       const items = queue.splice(0, queue.length);

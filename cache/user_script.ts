@@ -9,6 +9,7 @@ import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
 import { defineScript } from "./script.ts";
 import type { Script, ScriptOptions, ScriptReply, ScriptRunOptions } from "./types.ts";
+import { optionsOf } from "./validate.ts";
 
 const sources = new WeakMap<Script, ScriptSource>();
 
@@ -53,6 +54,7 @@ export function createScript(core: CacheCore, lua: string, options: ScriptOption
     sha: source.sha,
     keys: source.keyCount,
     async run(keys: string[], args: (string | number)[] = [], runOptions: ScriptRunOptions = {}) {
+      runOptions = optionsOf(runOptions, "script.run");
       const command = scriptCommand(core, script, keys, args, runOptions.binary ?? false);
       // A script may write any of its keys: it is a write of all of them.
       return await core.write(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkOptions } from "../base/mod.ts";
 import { CODECS, decodeValue, type Encoded } from "./codec.ts";
 import type { Reply } from "./connection.ts";
 import { invalidArgument } from "./errors.ts";
@@ -12,13 +13,12 @@ import type { Codec, ScoredMember } from "./types.ts";
 
 const MAX_MS = 2 ** 53 - 1;
 
-/** A call's options: `{}` when left out, `InvalidArgument` when not an object (`null`). */
-export function optionsOf<T extends object>(options: T | undefined): T {
-  if (options === undefined) return {} as T;
-  if (options === null || typeof options !== "object") {
-    throw invalidArgument(`options must be an object, got ${String(options)}`, "options");
-  }
-  return options;
+/**
+ * A public method's options: a shared `{}` when left out; `InvalidArgument` naming `method`
+ * when not an object (`null`) or when its `signal` is not an AbortSignal.
+ */
+export function optionsOf<T extends object>(options: T | undefined, method: string): T {
+  return checkOptions(options, "cache", method);
 }
 
 /** A TTL in ms: an integer ≥ 0 (0 = no expiry). */
