@@ -14,6 +14,7 @@ import { createConfigCenter } from "./config_center.ts";
 import { CoordContext } from "./context.ts";
 import { createElection } from "./election.ts";
 import { leaseInstanceId } from "./instance_id.ts";
+import { coordOptions } from "./keys.ts";
 import { acquireLock, withLock } from "./lock.ts";
 import { namespaced } from "./namespace.ts";
 import { createRegistry } from "./registry.ts";
@@ -65,35 +66,43 @@ export class CoordClient implements Coord {
     this.registry = createRegistry(this.#context);
   }
 
-  config<T>(
+  async config<T>(
     key: string | readonly string[],
     options: TypedConfigOptions<T>,
   ): Promise<TypedConfig<T>> {
-    return openTypedConfig(this.#context, key, options);
+    return await openTypedConfig(this.#context, key, coordOptions(options, "config"));
   }
 
-  session(options?: SessionOptions): Promise<Session> {
-    return this.#context.openCallerSession(options);
+  async session(options?: SessionOptions): Promise<Session> {
+    return await this.#context.openCallerSession(coordOptions(options, "session"));
   }
 
   async lock(name: string, options?: LockOptions): Promise<Lock> {
-    return (await acquireLock(this.#context, name, options, true))!;
+    return (await acquireLock(this.#context, name, coordOptions(options, "lock"), true))!;
   }
 
-  tryLock(name: string, options?: LockOptions): Promise<Lock | undefined> {
-    return acquireLock(this.#context, name, options, false);
+  async tryLock(name: string, options?: LockOptions): Promise<Lock | undefined> {
+    return await acquireLock(this.#context, name, coordOptions(options, "tryLock"), false);
   }
 
-  withLock<R>(name: string, fn: (lock: Lock) => Promise<R> | R, options?: LockOptions): Promise<R> {
-    return withLock(this.#context, name, fn, options);
+  async withLock<R>(
+    name: string,
+    fn: (lock: Lock) => Promise<R> | R,
+    options?: LockOptions,
+  ): Promise<R> {
+    return await withLock(this.#context, name, fn, coordOptions(options, "withLock"));
   }
 
   election(name: string): Election {
     return createElection(this.#context, name);
   }
 
-  leaseInstanceId(service: string, options?: InstanceIdOptions): Promise<InstanceIdLease> {
-    return leaseInstanceId(this.#context, service, options);
+  async leaseInstanceId(service: string, options?: InstanceIdOptions): Promise<InstanceIdLease> {
+    return await leaseInstanceId(
+      this.#context,
+      service,
+      coordOptions(options, "leaseInstanceId"),
+    );
   }
 
   close: () => Promise<void> = closeOnce(async () => {

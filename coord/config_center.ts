@@ -8,7 +8,7 @@
  */
 
 import { decodeJson, encodeJson, InfraError } from "../base/mod.ts";
-import { checkKey } from "./keys.ts";
+import { checkKey, coordOptions } from "./keys.ts";
 import { runTransaction } from "./transaction.ts";
 import type { CoordContext } from "./context.ts";
 import type {
@@ -264,7 +264,8 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
   };
 
   return {
-    async get<T>(key: string, options: SignalOptions = {}) {
+    async get<T>(key: string, options?: SignalOptions) {
+      options = coordOptions(options, "kv.get");
       checkKey(key);
       context.ensureOpen();
       const result = await context.retrying(
@@ -274,7 +275,8 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return result.kvs.length === 0 ? undefined : toEntry<T>(result.kvs[0]);
     },
 
-    async set(key: string, value: unknown, options: SetOptions = {}) {
+    async set(key: string, value: unknown, options?: SetOptions) {
+      options = coordOptions(options, "kv.set");
       checkKey(key);
       checkGuard(options.guard);
       const text = encodeJson(value, COMPONENT);
@@ -293,7 +295,8 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return result.revision;
     },
 
-    async getAndSet<T>(key: string, value: unknown, options: SetOptions = {}) {
+    async getAndSet<T>(key: string, value: unknown, options?: SetOptions) {
+      options = coordOptions(options, "kv.getAndSet");
       checkKey(key);
       checkGuard(options.guard);
       const text = encodeJson(value, COMPONENT);
@@ -315,7 +318,13 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
         : { revision: result.revision, previous: undefined, invalid: decoded.invalid };
     },
 
-    async compareAndSet(key: string, value: unknown, expectedRevision: number, options = {}) {
+    async compareAndSet(
+      key: string,
+      value: unknown,
+      expectedRevision: number,
+      options?: SetOptions,
+    ) {
+      options = coordOptions(options, "kv.compareAndSet");
       checkKey(key);
       checkRevision(expectedRevision, "expectedRevision", 0);
       checkGuard(options.guard);
@@ -340,7 +349,8 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return result.revision;
     },
 
-    async delete(key: string, options: DeleteOptions = {}) {
+    async delete(key: string, options?: DeleteOptions) {
+      options = coordOptions(options, "kv.delete");
       checkKey(key);
       const prefix = checkPrefix(options.prefix);
       checkGuard(options.guard);
@@ -360,7 +370,8 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return first?.type === "delete" ? first.deleted : 0;
     },
 
-    async getAndDelete<T>(key: string, options: DeleteOptions = {}): Promise<DeleteResult<T>> {
+    async getAndDelete<T>(key: string, options?: DeleteOptions): Promise<DeleteResult<T>> {
+      options = coordOptions(options, "kv.getAndDelete");
       checkKey(key);
       const prefix = checkPrefix(options.prefix);
       checkGuard(options.guard);
@@ -383,7 +394,8 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return outcome;
     },
 
-    async list<T>(prefix: string, options: ListOptions = {}): Promise<ConfigList<T>> {
+    async list<T>(prefix: string, options?: ListOptions): Promise<ConfigList<T>> {
+      options = coordOptions(options, "kv.list");
       checkKey(prefix, "prefix");
       if (options.limit !== undefined) checkRevision(options.limit, "limit", 1);
       context.ensureOpen();
@@ -401,7 +413,8 @@ export function createConfigCenter(context: CoordContext): ConfigCenter {
       return runTransaction(context, fn, options);
     },
 
-    watch<T>(key: string, options: WatchOptions = {}): ReadableStream<ConfigEvent<T>> {
+    watch<T>(key: string, options?: WatchOptions): ReadableStream<ConfigEvent<T>> {
+      options = coordOptions(options, "kv.watch");
       checkKey(key);
       const prefix = checkPrefix(options.prefix);
       if (options.fromRevision !== undefined) {

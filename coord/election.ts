@@ -11,7 +11,7 @@
 
 import { decodeJson, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
 import type { CoordContext } from "./context.ts";
-import { checkSegment, ELECTIONS_ROOT } from "./keys.ts";
+import { checkSegment, coordOptions, ELECTIONS_ROOT } from "./keys.ts";
 import { Ownership, removeLeasedKey } from "./ownership.ts";
 import { joinQueue, queueKey, waitForTurn } from "./queue.ts";
 import type { KeyValue } from "./transport.ts";
@@ -62,7 +62,8 @@ class HeldLeadership implements Leadership {
     return this.#ownership.signal;
   }
 
-  async proclaim(value: unknown, options: SignalOptions = {}): Promise<void> {
+  async proclaim(value: unknown, options?: SignalOptions): Promise<void> {
+    options = coordOptions(options, "leadership.proclaim");
     const text = encodeJson(value, COMPONENT);
     const session = this.#ownership.session;
     const lost = () =>
@@ -106,7 +107,8 @@ export function createElection(context: CoordContext, name: string): Election {
   return {
     name,
 
-    async campaign(value: unknown, options: LockOptions = {}): Promise<Leadership> {
+    async campaign(value: unknown, options?: LockOptions): Promise<Leadership> {
+      options = coordOptions(options, "election.campaign");
       const text = encodeJson(value, COMPONENT);
       const binding = context.bindSession(options, `a campaign in ${name}`);
       return await context.opening(`a campaign in ${name}`, async (closing) => {
@@ -133,7 +135,8 @@ export function createElection(context: CoordContext, name: string): Election {
       }, (leadership) => leadership.resign());
     },
 
-    async leader<T>(options: SignalOptions = {}): Promise<LeaderInfo<T> | undefined> {
+    async leader<T>(options?: SignalOptions): Promise<LeaderInfo<T> | undefined> {
+      options = coordOptions(options, "election.leader");
       context.ensureOpen();
       const result = await context.retrying(
         (call) =>
@@ -147,7 +150,8 @@ export function createElection(context: CoordContext, name: string): Election {
       return result.kvs.length === 0 ? undefined : toLeader<T>(result.kvs[0]);
     },
 
-    observe<T>(options: SignalOptions = {}): ReadableStream<LeaderInfo<T> | undefined> {
+    observe<T>(options?: SignalOptions): ReadableStream<LeaderInfo<T> | undefined> {
+      options = coordOptions(options, "election.observe");
       context.ensureOpen();
       const candidates = new Map<string, KeyValue>();
       let reported: KeyValue | undefined | null = null;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { InfraError } from "../base/mod.ts";
+import { checkOptions, InfraError } from "../base/mod.ts";
 
 const COMPONENT = "coord";
 
@@ -162,4 +162,18 @@ export function parseConfigKey(key: string): Required<ConfigKeyParts> | undefine
   const [, , env, service, component] = parts;
   if (!env || !service || !component) return undefined;
   return { env, service, component };
+}
+
+/**
+ * A coord method's options (see base's `checkOptions`): a shared empty object when left
+ * out, `InvalidArgument` naming the method when they are not an object or their signal is
+ * not an AbortSignal.
+ *
+ * @param options What the caller passed.
+ * @param method The method as users write it (`"kv.get"`).
+ * @returns The options.
+ * @throws {InfraError} `InvalidArgument`.
+ */
+export function coordOptions<T extends object>(options: T | undefined, method: string): T {
+  return checkOptions(options, COMPONENT, method);
 }

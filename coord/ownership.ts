@@ -13,6 +13,7 @@
  */
 
 import { anySignal, closeOnce, InfraError, retry } from "../base/mod.ts";
+import { coordOptions } from "./keys.ts";
 import type { CoordContext } from "./context.ts";
 import type { Session } from "./session.ts";
 import type { CallOptions } from "./transport.ts";
@@ -189,7 +190,8 @@ export class Ownership {
    * @param options An optional signal.
    * @returns True while held.
    */
-  async isOwner(options: SignalOptions = {}): Promise<boolean> {
+  async isOwner(options?: SignalOptions): Promise<boolean> {
+    options = coordOptions(options, "isOwner");
     if (this.#ended.signal.aborted) return false;
     const result = await this.#context.retrying(
       (call) => this.#context.transport.range({ key: this.key, keysOnly: true }, call),

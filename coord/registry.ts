@@ -15,7 +15,7 @@ import { closeOnce, configCheck, encodeJson, InfraError, scopedSignal } from "..
 import type { Logger } from "../clog/mod.ts";
 import { decodeStored } from "./config_center.ts";
 import { type CoordContext, type SessionBinding, sessionEnded } from "./context.ts";
-import { checkSegment, SERVICES_ROOT } from "./keys.ts";
+import { checkSegment, coordOptions, SERVICES_ROOT } from "./keys.ts";
 import { ObservedState } from "./observed_state.ts";
 import { removeLeasedKey } from "./ownership.ts";
 import { createPicker } from "./picker.ts";
@@ -433,7 +433,8 @@ class LivePicker implements ServicePicker {
  * @returns The registry.
  */
 export function createRegistry(context: CoordContext): ServiceRegistry {
-  const watch = (service: string, options: SignalOptions = {}) => {
+  const watch = (service: string, options?: SignalOptions) => {
+    options = coordOptions(options, "registry.watch");
     const prefix = servicePrefix(service);
     context.ensureOpen();
     const instances = new Map<string, ServiceInstance>();
@@ -468,7 +469,8 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
   };
 
   return {
-    async register(instance: ServiceInstance, options: RegisterOptions = {}) {
+    async register(instance: ServiceInstance, options?: RegisterOptions) {
+      options = coordOptions(options, "registry.register");
       const checked = checkInstance(instance);
       const what = `the registration of ${checked.instance.service}/${checked.instance.id}`;
       const binding = context.bindSession(options, what);
@@ -489,7 +491,8 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
       );
     },
 
-    async discover(service: string, options: SignalOptions = {}) {
+    async discover(service: string, options?: SignalOptions) {
+      options = coordOptions(options, "registry.discover");
       const prefix = servicePrefix(service);
       context.ensureOpen();
       const result = await context.retrying(
@@ -503,7 +506,8 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
 
     watch,
 
-    async picker(service: string, options: PickerOptions = {}) {
+    async picker(service: string, options?: PickerOptions) {
+      options = coordOptions(options, "registry.picker");
       const picker = new LivePicker(options.strategy);
       // Lets go of the caller's signal once the picker stops (a scope lets go when it fires).
       const stream = watch(service, {

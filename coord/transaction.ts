@@ -14,7 +14,7 @@
 import { encodeJson, InfraError } from "../base/mod.ts";
 import { checkGuard, fenceCompare, guardHeld, lockLost, toEntry } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
-import { checkKey } from "./keys.ts";
+import { checkKey, coordOptions } from "./keys.ts";
 import { type Compare, isCompacted, type Operation } from "./transport.ts";
 import type {
   ConfigEntry,
@@ -132,8 +132,9 @@ function conflict(attempts: number): InfraError {
 export async function runTransaction<R>(
   context: CoordContext,
   fn: (tx: ConfigTransaction) => Promise<R> | R,
-  options: TransactionOptions = {},
+  options?: TransactionOptions,
 ): Promise<TransactionResult<R>> {
+  options = coordOptions(options, "kv.transaction");
   if (typeof fn !== "function") {
     throw new InfraError("InvalidArgument", "transaction needs a function", {
       component: COMPONENT,

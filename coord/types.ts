@@ -6,7 +6,11 @@
 
 import type { HotReloadable, InfraError } from "../base/mod.ts";
 
-/** Options every I/O method accepts. */
+/**
+ * Options every I/O method accepts. Options that are not an object (`null`), or a `signal`
+ * that is not an AbortSignal, are `InvalidArgument` naming the method and the option
+ * (`coord: kv.get options must be an object, got null`), before anything is sent.
+ */
 export interface SignalOptions {
   /** Abandons the call: it rejects with `Aborted` (or `Timeout` for a timeout signal). */
   signal?: AbortSignal;
