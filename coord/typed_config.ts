@@ -202,6 +202,11 @@ interface Layer {
   value: unknown;
   /** Mod revision of that value; 0 when absent. */
   revision: number;
+  /**
+   * Mod revision of the last stored value rejected as not JSON (0: none): a re-read that
+   * finds it again does not log and count it again.
+   */
+  notJson: number;
 }
 
 /** A change of one layer: a stored value, or the key's absence (deleted, or re-read so). */
@@ -227,6 +232,7 @@ async function startTypedConfig<T>(
     present: false,
     value: undefined,
     revision: 0,
+    notJson: 0,
   }));
   let current: T = defaults;
   let revision = 0;
@@ -311,7 +317,10 @@ async function startTypedConfig<T>(
         try {
           parsed = decodeStored(kv, `the value of ${layer.key}`);
         } catch (error) {
-          reject("invalid_json", layer.key, kv.modRevision, { error });
+          if (kv.modRevision !== layer.notJson) {
+            layer.notJson = kv.modRevision;
+            reject("invalid_json", layer.key, kv.modRevision, { error });
+          }
           continue;
         }
         Object.assign(layer, { present: true, value: parsed, revision: kv.modRevision });
@@ -352,6 +361,7 @@ async function startTypedConfig<T>(
   const applyRead = (layer: Layer, kv: KeyValue | undefined, at: number) => {
     if (kv === undefined) return applyChanges(layer, [{ type: "absent", at }]);
     if (layer.present && kv.modRevision === layer.revision) return Promise.resolve();
+    if (kv.modRevision === layer.notJson) return Promise.resolve();
     return applyChanges(layer, [{ type: "put", kv }]);
   };
 
@@ -413,6 +423,7 @@ async function startTypedConfig<T>(
     try {
       return decodeStored(kv, `the value of ${layer.key}`);
     } catch (error) {
+      layer.notJson = kv.modRevision;
       reject("invalid_json", layer.key, kv.modRevision, { error });
       return INVALID;
     }

@@ -1380,6 +1380,39 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.deepEqual(limits.current(), { rps: 8, burst: 2 });
   });
 
+  it("typed config counts a stored value that is not JSON once, however often it re-reads it", async (h) => {
+    // The first two watches end with a permanent error: each time the layer is re-read.
+    let failing = 2;
+    const c = await h.client({
+      wrap: (t) =>
+        intercept(t, {
+          watch(range, start, sink) {
+            if (failing === 0) return t.watch(range, start, sink);
+            failing--;
+            const error = new InfraError("PermissionDenied", "simulated");
+            setTimeout(() => sink.onEnd({ reason: "error", error }), 0);
+            return { cancel: () => Promise.resolve() };
+          },
+        }),
+    });
+    const writer = await h.client();
+    const key = "/config/t/recount";
+    await putRaw(writer, key, "{not json");
+    const before = rejections(key).length;
+    await using cfg = await c.config(key, { defaults: { n: 0 } });
+    assert.equal(rejections(key).length, before + 1);
+    await waitUntil(() => failing === 0, { what: "the failing watches" });
+    await writer.kv.set(key, { n: 1 });
+    await waitUntil(() => cfg.current().n === 1, { what: "the next good value" });
+    assert.equal(rejections(key).length, before + 1);
+    // A later value that is not JSON is counted, once.
+    await putRaw(writer, key, "{still not json");
+    await waitUntil(() => rejections(key).length === before + 2, { what: "the second rejection" });
+    await writer.kv.set(key, { n: 2 });
+    await waitUntil(() => cfg.current().n === 2, { what: "the good value after it" });
+    assert.equal(rejections(key).length, before + 2);
+  });
+
   it("a layered config merges the defaults, the shared layer and the service layer, in that order, and follows each", async (h) => {
     const c = await h.client();
     const parts = { env: "test", service: "layered", component: "cache" };
