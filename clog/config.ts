@@ -103,7 +103,8 @@ export interface BufferConfig {
  *   `im-logic.get_user` writes the held lines of `im-logic.get_user.db`, `im-logic` and
  *   the root, not those of `im-logic.send`. At most `maxBuffers` buffers are kept: a new
  *   one discards the least recently written to, and its records (a request that ended
- *   without error leaves its buffer to be discarded so).
+ *   without error leaves its buffer to be discarded so); should that scope (while it
+ *   lives) or namespace trigger later, they are counted in its `clog_dropped` notice.
  * - **After a trigger.** `afterTrigger: "passThrough"` (the default, as LogTape and
  *   Monolog): what triggered passes through from then on, unbuffered: the whole sink
  *   without `isolate`, the scope or namespace that triggered and the ones inside it

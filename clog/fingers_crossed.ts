@@ -130,6 +130,13 @@ export class FingersCrossed<T> {
   #last: Held<T> | undefined;
   #chars = 0;
   #seq = 0;
+  /**
+   * The records of buffers that {@link FingersCrossed.#maxBuffers} discarded, counted as
+   * dropped when their key holds again: of scopes, for as long as the scope lives; of the
+   * other keys (namespaces), for the last `maxBuffers` of them.
+   */
+  readonly #evictedScopes = new WeakMap<LogContext, number>();
+  readonly #evictedKeys = new Map<string | symbol, number>();
 
   /** @param config Validated settings. */
   constructor(config: FingersCrossedConfig) {
@@ -201,6 +208,7 @@ export class FingersCrossed<T> {
     let held = this.#buffers.get(key);
     if (held === undefined) {
       held = new Held<T>(key);
+      held.dropped = this.#takeEvicted(key);
       // Below what passes through, a new scope or namespace passes through too.
       if (this.#passThrough) {
         for (let k = this.#parent(key); k !== NONE && !held.passing; k = this.#parent(k)) {
@@ -208,15 +216,40 @@ export class FingersCrossed<T> {
         }
       }
       this.#buffers.set(key, held);
-      if (this.#buffers.size > this.#maxBuffers) {
-        this.#discard(this.#buffers.values().next().value!);
-      }
+      if (this.#buffers.size > this.#maxBuffers) this.#evict(this.#buffers.values().next().value!);
     } else if (held !== this.#last) {
       this.#buffers.delete(key);
       this.#buffers.set(key, held);
     }
     this.#last = held;
     return held;
+  }
+
+  /** Discards the least recently written buffer for a new one, remembering what it held. */
+  #evict(held: Held<T>): void {
+    const lost = held.length + held.dropped;
+    if (lost > 0) {
+      if (typeof held.key === "object") this.#evictedScopes.set(held.key, lost);
+      else {
+        this.#evictedKeys.set(held.key, lost);
+        if (this.#evictedKeys.size > this.#maxBuffers) {
+          this.#evictedKeys.delete(this.#evictedKeys.keys().next().value!);
+        }
+      }
+    }
+    this.#discard(held);
+  }
+
+  /** The records an earlier buffer of `key` lost when it was discarded (then forgotten). */
+  #takeEvicted(key: Key): number {
+    if (typeof key === "object") {
+      const lost = this.#evictedScopes.get(key) ?? 0;
+      this.#evictedScopes.delete(key);
+      return lost;
+    }
+    const lost = this.#evictedKeys.get(key) ?? 0;
+    this.#evictedKeys.delete(key);
+    return lost;
   }
 
   /** Forgets a buffer and its records. */
@@ -248,7 +281,8 @@ export class FingersCrossed<T> {
       if (this.#within(held.key, key) || this.#within(key, held.key)) released.push(held);
     }
     let entries: Entry<T>[] = [];
-    let dropped = 0;
+    // A trigger whose own buffer was discarded still tells what that buffer held.
+    let dropped = this.#buffers.has(key) ? 0 : this.#takeEvicted(key);
     for (const held of released) {
       this.#chars -= held.chars;
       const taken = held.take();

@@ -386,10 +386,44 @@ test("with isolation, at most maxBuffers are kept: the least recently written on
   await c.run(() => root.debug("c1")); // a third buffer: b's goes, with b1
   await a.run(() => root.error("a failed"));
   assert.deepEqual(messages(), ["a1", "a2", "a failed"]);
+  // What a discarded buffer held is counted when its scope triggers.
+  const lost = "fingersCrossed: 1 earlier record was dropped from the buffer";
   await b.run(() => root.error("b failed")); // b passes through now: c's buffer goes
   await c.run(() => root.error("c failed"));
-  assert.deepEqual(messages().slice(3), ["b failed", "c failed"]);
+  assert.deepEqual(messages().slice(3), [lost, "b failed", lost, "c failed"]);
   for (const open of [a, b, c]) open.close();
+});
+
+test("a scope whose discarded buffer holds again counts what it lost at its next trigger, once", async () => {
+  const { root, json } = gated({ isolate: "context", maxBuffers: 1 });
+  const [a, b] = [scope({ id: "a" }), scope({ id: "b" })];
+  await a.run(() => ["a1", "a2", "a3"].forEach((m) => root.debug(m)));
+  await b.run(() => root.debug("b1")); // a's buffer goes, with three records
+  await a.run(() => root.debug("a4")); // b's goes, with one
+  await a.run(() => root.error("a failed"));
+  const written = json();
+  assert.deepEqual(written.map((line) => line.msg), [
+    "fingersCrossed: 3 earlier records were dropped from the buffer",
+    "a4",
+    "a failed",
+  ]);
+  assert.equal(written[0].clog_dropped, 3);
+  await a.run(() => root.error("a failed again")); // passes through, nothing more to tell
+  assert.deepEqual(json().slice(3).map((line) => line.msg), ["a failed again"]);
+  for (const open of [a, b]) open.close();
+});
+
+test("with namespace isolation a discarded buffer is counted at its namespace's next trigger", () => {
+  const { root, json } = gated({ isolate: "namespace", maxBuffers: 1 });
+  const [send, recv] = [root.namespace("send"), root.namespace("recv")];
+  send.debug("s1");
+  recv.debug("r1"); // send's buffer goes
+  recv.debug("r2");
+  send.error("send failed");
+  assert.deepEqual(json().map((line) => [line.msg, line.clog_dropped]), [
+    ["fingersCrossed: 1 earlier record was dropped from the buffer", 1],
+    ["send failed", undefined],
+  ]);
 });
 
 test("the buffers of one sink hold a bounded number of characters, dropping and counting", async () => {
