@@ -13,6 +13,18 @@ import type {
   WatchSubscription,
 } from "../../coord/transport.ts";
 
+/**
+ * A watch that etcd refuses: `sink` ends with `error` (default `PermissionDenied`) right
+ * after the call returns, as a real refusal arrives, and the subscription has nothing to cancel.
+ */
+export function refusedWatch(
+  sink: WatchSink,
+  error: InfraError = new InfraError("PermissionDenied", "etcd: permission denied"),
+): WatchSubscription {
+  setTimeout(() => sink.onEnd({ reason: "error", error }), 0);
+  return { cancel: () => Promise.resolve() };
+}
+
 /** A transport that runs `overrides` instead of some of `transport`'s methods. */
 export function intercept(transport: Transport, overrides: Partial<Transport>): Transport {
   return {
@@ -96,9 +108,7 @@ export function outage(transport: Transport): Outage {
     leaseKeepAlive: (id, options) => guard(() => transport.leaseKeepAlive(id, options)),
     compact: (revision, options) => guard(() => transport.compact(revision, options)),
     watch(range, start, sink) {
-      if (!down) return transport.watch(range, start, sink);
-      setTimeout(() => sink.onEnd({ reason: "error", error: unavailable() }), 0);
-      return { cancel: () => Promise.resolve() };
+      return down ? refusedWatch(sink, unavailable()) : transport.watch(range, start, sink);
     },
   }));
   return {

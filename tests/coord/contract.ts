@@ -27,6 +27,7 @@ import {
   interruptible,
   type Outage,
   outage,
+  refusedWatch,
 } from "../_support/coord_transport.ts";
 
 /** A backend under test: clients share its state, within one unique namespace. */
@@ -1389,9 +1390,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
           watch(range, start, sink) {
             if (failing === 0) return t.watch(range, start, sink);
             failing--;
-            const error = new InfraError("PermissionDenied", "simulated");
-            setTimeout(() => sink.onEnd({ reason: "error", error }), 0);
-            return { cancel: () => Promise.resolve() };
+            return refusedWatch(sink);
           },
         }),
     });
@@ -1611,15 +1610,9 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       wrap: (transport) =>
         intercept(transport, {
           watch(range, start, sink) {
-            if (range.key.endsWith("/config/t/rearm") && failed++ === 0) {
-              setTimeout(() =>
-                sink.onEnd({
-                  reason: "error",
-                  error: new InfraError("PermissionDenied", "etcd: permission denied"),
-                }), 0);
-              return { cancel: () => Promise.resolve() };
-            }
-            return transport.watch(range, start, sink);
+            return range.key.endsWith("/config/t/rearm") && failed++ === 0
+              ? refusedWatch(sink)
+              : transport.watch(range, start, sink);
           },
         }),
     });
@@ -1967,8 +1960,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
             watch(range, start, sink) {
               if (step === "watch" && range.key.includes("/services/im-logic/")) {
                 refused++;
-                setTimeout(() => sink.onEnd({ reason: "error", error: denied() }), 0);
-                return { cancel: () => Promise.resolve() };
+                return refusedWatch(sink, denied());
               }
               return transport.watch(range, start, sink);
             },
@@ -2182,12 +2174,9 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       wrap: (transport) =>
         intercept(transport, {
           watch(range, start, sink) {
-            if (!range.key.includes("/locks/unwatched/")) {
-              return transport.watch(range, start, sink);
-            }
-            const denied = new InfraError("PermissionDenied", "etcd: permission denied");
-            setTimeout(() => sink.onEnd({ reason: "error", error: denied }), 0);
-            return { cancel: () => Promise.resolve() };
+            return range.key.includes("/locks/unwatched/")
+              ? refusedWatch(sink)
+              : transport.watch(range, start, sink);
           },
         }),
     });
