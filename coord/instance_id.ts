@@ -176,7 +176,7 @@ class LeasedInstanceId implements InstanceIdLease {
 
   /**
    * The caller's session ended: so does the lease, for good (it may not take a lease of its
-   * own): `closed` with a closed session, `lost` with a lost one.
+   * own): `closed` with a closed session, `expired` with a lost one.
    */
   #endWithSession(): void {
     if (this.#closing.signal.aborted) return;
@@ -184,9 +184,9 @@ class LeasedInstanceId implements InstanceIdLease {
     const closed = InfraError.is(session.signal.reason, "Closed");
     this.#closing.abort();
     this.#untrack();
-    this.#state.set(closed ? "closed" : "lost");
+    this.#state.set(closed ? "closed" : "expired");
     if (!closed) {
-      this.#context.logger.warn("instance id lost with its session; it cannot be re-claimed", {
+      this.#context.logger.warn("instance id expired with its session; it cannot be re-claimed", {
         service: this.service,
         id: this.id,
         lease: session.hex,

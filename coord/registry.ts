@@ -174,7 +174,7 @@ class ServiceRegistration implements Registration {
 
   /**
    * The caller's session ended: so does the registration, for good (it may not take a lease
-   * of its own), at once: `closed` with a closed session, `lost` with a lost one.
+   * of its own), at once: `closed` with a closed session, `expired` with a lost one.
    */
   #endWithSession(): void {
     const session = this.#caller!;
@@ -190,9 +190,9 @@ class ServiceRegistration implements Registration {
         { component: COMPONENT, cause: reason },
       ),
     );
-    this.#state.set(closed ? "closed" : "lost");
+    this.#state.set(closed ? "closed" : "expired");
     if (!closed) {
-      this.#context.logger.warn("registration lost with its session; it cannot be restored", {
+      this.#context.logger.warn("registration expired with its session; it cannot be restored", {
         key: this.#key,
         lease: session.hex,
       });

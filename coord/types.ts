@@ -548,11 +548,11 @@ export interface RegisterOptions extends SignalOptions {
 /**
  * `registered`: the entry is in etcd (also while the registration cannot watch its own key,
  * e.g. without read permission: it keeps its lease and retries the watch with backoff).
- * `lost`: it is being restored; on a caller's session (`options.session`) a lost session
- * cannot be restored, and the registration stays `lost` for good (register anew on a new
+ * `lost`: it is being restored. `expired`: it was on a caller's session (`options.session`)
+ * and the session was lost, taking the entry with it; over for good (register anew on a new
  * session). `closed`: deregistered (by `close()`, or with its session's `close()`).
  */
-export type RegistrationState = "registered" | "lost" | "closed";
+export type RegistrationState = "registered" | "lost" | "expired" | "closed";
 
 /** A live registration; see {@link ServiceRegistry.register}. */
 export interface Registration extends AsyncDisposable {
@@ -566,7 +566,8 @@ export interface Registration extends AsyncDisposable {
    */
   readonly signal: AbortSignal;
   /**
-   * Subscribes to state changes (`lost`, then `registered` again after recovery, `closed`).
+   * Subscribes to state changes (`lost`, then `registered` again after recovery, or
+   * `expired`; `closed`).
    *
    * @param listener Called on each change; its errors are logged.
    * @returns A function that unsubscribes.
@@ -839,13 +840,14 @@ export interface InstanceIdOptions extends SignalOptions {
  *   deleted or overwritten); issue nothing. As soon as etcd answers, the id is claimed again
  *   under a new lease if it is free (or still attached to this holder's old lease), and the
  *   state is `held` again. On a caller's session (`options.session`) the id is re-claimed
- *   under that session after a deletion, but a lost session cannot be: the lease then stays
- *   `lost` for good (lease a new id on a new session).
+ *   under that session after a deletion; a lost session ends the lease (`expired`).
  * - `taken`: someone else held the id by then; this lease is over for good (lease a new
  *   id).
+ * - `expired`: the caller's session it was leased on was lost, and the id went with the
+ *   session's lease; this lease is over for good (lease a new id on a new session).
  * - `closed`: released by `close()`, or with its session's `close()`.
  */
-export type InstanceIdState = "held" | "lost" | "taken" | "closed";
+export type InstanceIdState = "held" | "lost" | "taken" | "expired" | "closed";
 
 /**
  * A leased instance id, unique among live holders of the same service. Pass it to uid's
@@ -884,8 +886,8 @@ export interface InstanceIdLease extends AsyncDisposable {
    */
   readonly signal: AbortSignal;
   /**
-   * Subscribes to state changes (`lost`, then `held` again after a re-claim, or `taken`;
-   * `closed`).
+   * Subscribes to state changes (`lost`, then `held` again after a re-claim, or `taken` or
+   * `expired`; `closed`).
    *
    * @param listener Called on each change; its errors are logged.
    * @returns A function that unsubscribes.

@@ -6,8 +6,9 @@
  * its 10-bit instance id must be unique among running instances, so take it as a lease from
  * `coord`'s instance-id allocator or give it explicitly. On a lease, one generator follows it
  * for its whole life: `LockLost` while the lease is lost, ids again (still increasing) once
- * coord re-claims the id, and `LockLost` for good once the id is taken or the lease closed. Use UUID v7 where no coordination is wanted (request ids, public
- * resource ids).
+ * coord re-claims the id, and `LockLost` for good once the id is taken, the session it was
+ * leased on expired, or the lease closed. Use UUID v7 where no coordination is wanted
+ * (request ids, public resource ids).
  *
  * Snowflake `next()` never returns a duplicate: 4,096 ids in one millisecond make it wait
  * for the next one; a clock that moves back by up to `maxClockBackwardsMs` is waited out, and

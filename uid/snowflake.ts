@@ -183,7 +183,13 @@ export function snowflake(
   return new SnowflakeGenerator(valid, instanceId, clock, lease);
 }
 
-const LEASE_STATES: readonly InstanceIdLeaseState[] = ["held", "lost", "taken", "closed"];
+const LEASE_STATES: readonly InstanceIdLeaseState[] = [
+  "held",
+  "lost",
+  "taken",
+  "expired",
+  "closed",
+];
 
 class SnowflakeGenerator implements Snowflake {
   readonly instanceId: number;
@@ -351,6 +357,8 @@ class SnowflakeGenerator implements Snowflake {
       ? "was taken by another holder"
       : state === "closed"
       ? "was closed"
+      : state === "expired"
+      ? "expired with its session"
       : "was lost";
     throw new InfraError(
       "LockLost",

@@ -21,9 +21,10 @@ export const systemClock: Clock = { now: Date.now };
 /**
  * Where an {@link InstanceIdLease} stands, as `coord`'s instance-id lease reports it:
  * `held` (ids may be issued), `lost` (issue nothing until it is held again), `taken`
- * (another holder has the id: over for good) or `closed` (released: over for good).
+ * (another holder has the id: over for good), `expired` (the session it was leased on
+ * expired: over for good) or `closed` (released: over for good).
  */
-export type InstanceIdLeaseState = "held" | "lost" | "taken" | "closed";
+export type InstanceIdLeaseState = "held" | "lost" | "taken" | "expired" | "closed";
 
 /**
  * An instance id held under a lease, e.g. from `coord`'s instance-id allocator (which fits

@@ -2467,13 +2467,13 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     for (const signal of signals) {
       assert.ok(InfraError.is(await aborted(signal), "LockLost"), String(signal.reason));
     }
-    assert.equal(registration.state, "lost");
-    assert.equal(id.state, "lost");
+    assert.equal(registration.state, "expired");
+    assert.equal(id.state, "expired");
     // Nothing is restored or re-claimed under a lease of its own.
     await sleep(600);
     assert.equal(calls.grants, 1);
-    assert.equal(registration.state, "lost");
-    assert.equal(id.state, "lost");
+    assert.equal(registration.state, "expired");
+    assert.equal(id.state, "expired");
     assert.deepEqual(await observer.registry.discover("im-logic"), []);
     assert.deepEqual(
       (await observer.transport.range({ key: "/ids/with-session/", prefix: true })).kvs,
@@ -2512,7 +2512,7 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       what: "the lease revoked",
     });
     await sleep(500);
-    assert.equal(registration.state, "lost");
+    assert.equal(registration.state, "expired");
     assert.deepEqual(await observer.registry.discover("im-logic"), []);
     assert.ok(await observer.tryLock("outage-session", { ttlMs: TTL }));
     await registration.close();

@@ -1,7 +1,8 @@
 /**
  * coord's instance-id lease drives uid's Snowflake generator: ids carry the leased id, the
  * generator stops with LockLost while the lease is lost, carries on by itself once the lease
- * re-claimed its id, and stops for good once the id is taken or the lease closed.
+ * re-claimed its id, and stops for good once the id is taken, its session expired or the
+ * lease closed.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -88,6 +89,33 @@ for (const [name, factory] of drivers) {
       );
       await lease.close();
       await other.transport.leaseRevoke(theirs.id);
+    }));
+
+  test(`${name}: a Snowflake generator on an id leased on a session stops for good, saying so, when the session is lost`, () =>
+    withHarness(factory, async (h) => {
+      const c = await h.client();
+      const session = await c.session({ ttlMs: TTL });
+      try {
+        const lease = await c.leaseInstanceId("im-session", { session });
+        const ids = snowflake({}, { lease });
+        ids.next();
+        await c.transport.leaseRevoke(session.leaseId);
+        await aborted(lease.signal);
+        // Lost at once (the key went with the lease); expired once the session knows.
+        assert.throws(() => ids.next(), (error) => InfraError.is(error, "LockLost"));
+        await waitUntil(() => lease.state === "expired", { what: "the session's loss" });
+        const expired = (error: unknown) =>
+          InfraError.is(error, "LockLost") && error.details.state === "expired" &&
+          /expired with its session; no more ids/.test(error.message);
+        assert.throws(() => ids.next(), expired);
+        // Over for good, however long the generator is asked.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.throws(() => ids.next(), expired);
+        await lease.close();
+        assert.equal(lease.state, "closed");
+      } finally {
+        await session.close();
+      }
     }));
 
   test(`${name}: a Snowflake generator stops when its lease is closed`, () =>

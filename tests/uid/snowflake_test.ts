@@ -417,8 +417,8 @@ test("a generator reads its lease's signal and state once per millisecond, not f
   assert.equal(lease.reads - readsAtStart, 4);
 });
 
-test("a lease that is taken or closed stops the generator for good, even if it says held later", () => {
-  for (const final of ["taken", "closed"] as const) {
+test("a lease that is taken, expired or closed stops the generator for good, even if it says held later", () => {
+  for (const final of ["taken", "expired", "closed"] as const) {
     const clock = manualClock(EPOCH + 170_000);
     const lease = handLease(9);
     const ids = snowflake({}, { lease, clock });
