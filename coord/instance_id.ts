@@ -47,8 +47,18 @@ function randomHolder(): string {
 }
 
 /** What an id key holds: who holds it, under which lease, since when (for operators). */
+/**
+ * The value of a claimed id key: who holds it, and a token unique to this claim, by which
+ * a claim that finds the key under its own lease tells its own retried write from the key
+ * of another id lease on the same (caller's) session.
+ */
 function claimValue(holder: string, session: Session): string {
-  return encodeJson({ holder, lease: session.hex, since: new Date().toISOString() });
+  return encodeJson({
+    holder,
+    lease: session.hex,
+    since: new Date().toISOString(),
+    claim: crypto.randomUUID(),
+  });
 }
 
 /** A claimed key: its create revision, and the revision from which it is under our lease. */
@@ -78,7 +88,7 @@ async function claimKey(
         transport.txn({
           compare: [{ key, target: "create", result: "==", value: 0 }],
           success: [{ type: "put", key, value, lease: session.id }],
-          failure: [{ type: "range", request: { key, keysOnly: true } }],
+          failure: [{ type: "range", request: { key } }],
         }, call),
       signal,
     );
@@ -88,9 +98,12 @@ async function claimKey(
     // Deleted since: try again.
     if (!kv) continue;
     const lease = BigInt(kv.lease).toString();
-    // A retried transaction may find the key it put itself.
     if (lease === BigInt(session.id).toString()) {
-      return { revision: kv.createRevision, since: kv.modRevision };
+      // A retried transaction may find the key it put itself; on a caller's session, the
+      // key may be another id lease's (its value is not this claim's).
+      return kv.value === value
+        ? { revision: kv.createRevision, since: kv.modRevision }
+        : undefined;
     }
     if (lease === "0" || !previous.has(lease)) return undefined;
     const moved = await context.retrying(
@@ -265,6 +278,9 @@ class LeasedInstanceId implements InstanceIdLease {
     const { transport, logger } = this.#context;
     const stop = this.#closing.signal;
     const caller = this.#caller;
+    // On the caller's session, one claim value for every attempt: an attempt that failed
+    // after its write landed leaves a key the next one must know for its own.
+    const callerValue = caller && claimValue(this.#holder, caller);
     for (let attempt = 1; !stop.aborted; attempt++) {
       // Our own session, to close when the attempt fails; never the caller's.
       let session: Session | undefined;
@@ -279,7 +295,7 @@ class LeasedInstanceId implements InstanceIdLease {
           this.#context,
           session,
           this.#key,
-          claimValue(this.#holder, session),
+          callerValue ?? claimValue(this.#holder, session),
           this.#previous,
           stop,
         );
@@ -440,7 +456,8 @@ async function claimInstanceId(
   } catch (error) {
     if (binding.caller) {
       // A claim given up in flight may have landed: the caller's session would keep it.
-      await Promise.all(tried.map((key) => removeLeasedKey(context, session, key)));
+      // Only keys with this claim's value: the caller's session may hold others' ids.
+      await Promise.all(tried.map((key) => removeLeasedKey(context, session, key, { value })));
       if (!binding.caller.alive) throw sessionEnded(binding.caller, `an instance id of ${service}`);
     } else {
       await session.close();

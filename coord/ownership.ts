@@ -16,7 +16,7 @@ import { anySignal, closeOnce, InfraError, retry } from "../base/mod.ts";
 import { coordOptions } from "./keys.ts";
 import type { CoordContext } from "./context.ts";
 import type { Session } from "./session.ts";
-import type { CallOptions } from "./transport.ts";
+import type { CallOptions, Compare } from "./transport.ts";
 import { runWatch } from "./watch.ts";
 import type { SignalOptions } from "./types.ts";
 
@@ -29,19 +29,33 @@ const COMPONENT = "coord";
  * left behind would block its queue, or stay registered, for as long as a shared session
  * lives). Nothing to do once the session is gone: its lease takes the key along.
  *
+ * One session may hold several keys that others of its holders could put again (a caller's
+ * session shared by several instance ids): `guard` narrows the delete to the key as this
+ * holder put it, by its create revision or its value.
+ *
  * @param context The client context.
  * @param session The session holding the key.
  * @param key The key.
+ * @param guard Deletes only while the key has this create revision, or this value.
  */
 export async function removeLeasedKey(
   context: CoordContext,
   session: Session,
   key: string,
+  guard?: { createRevision: number } | { value: string },
 ): Promise<void> {
   if (!session.alive) return;
+  const compare: Compare[] = [{ key, target: "lease", result: "==", value: session.id }];
+  if (guard !== undefined) {
+    compare.push(
+      "value" in guard
+        ? { key, target: "value", result: "==", value: guard.value }
+        : { key, target: "create", result: "==", value: guard.createRevision },
+    );
+  }
   const attempt = (call: CallOptions) =>
     context.transport.txn({
-      compare: [{ key, target: "lease", result: "==", value: session.id }],
+      compare,
       success: [{ type: "delete", key }],
       failure: [],
     }, call);
@@ -204,6 +218,10 @@ export class Ownership {
   release: () => Promise<void> = closeOnce(async () => {
     this.#untrack();
     this.#end(new InfraError("Closed", `${this.#what} released`, { component: COMPONENT }));
-    await removeLeasedKey(this.#context, this.#session, this.key);
+    // Only the key as it was taken: a key put again since, by another holder on the same
+    // session, is theirs.
+    await removeLeasedKey(this.#context, this.#session, this.key, {
+      createRevision: this.fencingToken,
+    });
   });
 }

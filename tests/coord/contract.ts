@@ -2735,6 +2735,70 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await Promise.all(leases.map((l) => l.close()));
   });
 
+  it("id leases on one caller's session get distinct ids, and closing one leaves the others' keys", async (h) => {
+    const c = await h.client();
+    const session = await c.session({ ttlMs: TTL });
+    try {
+      const leases = await Promise.all(
+        Array.from({ length: 5 }, () => c.leaseInstanceId("shared", { session, holder: "same" })),
+      );
+      assert.deepEqual(leases.map((l) => l.id).sort(), [0, 1, 2, 3, 4]);
+      const ids = async () =>
+        (await c.transport.range({ key: "/ids/shared/", prefix: true })).kvs.map((kv) =>
+          Number(kv.key.slice("/ids/shared/".length))
+        );
+      await leases[0].close();
+      assert.deepEqual(await ids(), leases.slice(1).map((l) => l.id).sort());
+      assert.ok(leases.slice(1).every((l) => l.state === "held"));
+      await Promise.all(leases.map((l) => l.close()));
+      assert.deepEqual(await ids(), []);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("an id lease on a caller's session whose key went to a sibling lease on that session is taken, and its close leaves the sibling's key", async (h) => {
+    // The first lease's re-claim waits until the second lease has claimed the id.
+    let holding = false;
+    let claimed!: () => void;
+    const secondClaimed = new Promise<void>((resolve) => claimed = resolve);
+    const c = await h.client({
+      wrap: (transport) =>
+        intercept(transport, {
+          async txn(request, options) {
+            const put = request.success[0];
+            if (holding && put?.type === "put" && put.value.includes('"holder":"first"')) {
+              await secondClaimed;
+            }
+            return transport.txn(request, options);
+          },
+        }),
+    });
+    const session = await c.session({ ttlMs: TTL });
+    try {
+      const first = await c.leaseInstanceId("sibling", { session, holder: "first" });
+      void first.signal; // watched, as uid's generator watches it
+      holding = true;
+      const key = `/ids/sibling/${first.id}`;
+      await c.kv.delete(key);
+      const second = await c.leaseInstanceId("sibling", { session, holder: "second" });
+      claimed();
+      assert.equal(second.id, first.id);
+      const created = (await c.transport.range({ key })).kvs[0].createRevision;
+      await waitUntil(() => first.state === "taken", { what: "the first lease to give up" });
+      await sleep(300);
+      assert.equal(first.state, "taken");
+      assert.equal(second.state, "held");
+      await first.close();
+      assert.equal((await c.transport.range({ key })).kvs[0]?.createRevision, created);
+      assert.equal(second.state, "held");
+      await second.close();
+      assert.deepEqual((await c.transport.range({ key })).kvs, []);
+    } finally {
+      await session.close();
+    }
+  });
+
   it("ids run out with ResourceExhausted, and a preferred id is taken when free", async (h) => {
     const c = await h.client();
     const preferred = await c.leaseInstanceId("small", { ttlMs: TTL, maxId: 2, preferId: 2 });
