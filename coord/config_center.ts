@@ -167,10 +167,14 @@ export function guardHeld(result: TxnResult, guard: Fence): boolean {
 
 function checkRevision(value: unknown, field: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new InfraError("InvalidArgument", `${field} must be an integer ≥ ${min}, got ${value}`, {
-      component: COMPONENT,
-      details: { field },
-    });
+    throw new InfraError(
+      "InvalidArgument",
+      `${field} must be an integer ≥ ${min}, got ${String(value)}`,
+      {
+        component: COMPONENT,
+        details: { field },
+      },
+    );
   }
   return value;
 }

@@ -99,6 +99,13 @@ export function checkSegment(name: unknown, field: string): string {
  * ```
  */
 export function configKey(parts: ConfigKeyParts): string {
+  if (typeof parts !== "object" || parts === null) {
+    throw new InfraError(
+      "InvalidArgument",
+      `configKey takes { env, service?, component }, got ${parts === null ? "null" : typeof parts}`,
+      { component: COMPONENT, details: { field: "parts" } },
+    );
+  }
   const env = checkSegment(parts.env, "env");
   const service = checkSegment(parts.service ?? "global", "service");
   const component = checkSegment(parts.component, "component");
@@ -157,6 +164,7 @@ export function configPrefix(env: string, service?: string): string {
  * ```
  */
 export function parseConfigKey(key: string): Required<ConfigKeyParts> | undefined {
+  if (typeof key !== "string") return undefined;
   const parts = key.split("/");
   if (parts.length !== 5 || parts[0] !== "" || `/${parts[1]}` !== CONFIG_ROOT) return undefined;
   const [, , env, service, component] = parts;

@@ -10,7 +10,7 @@
 import { getLogger, type Logger } from "../clog/mod.ts";
 import { CoordClient } from "./client.ts";
 import { checkNamespace, checkTimeout, checkTtl } from "./config.ts";
-import { configCheck } from "../base/mod.ts";
+import { checkOptions, configCheck } from "../base/mod.ts";
 import { MemoryStore, MemoryTransport } from "./memory_store.ts";
 import type { Coord } from "./types.ts";
 
@@ -41,10 +41,18 @@ export interface MemoryDependencies {
 /**
  * Creates a store for several {@link memory} clients to share.
  *
- * @param options `historyLimit`: revisions kept for watches (older ones are compacted).
+ * @param options `historyLimit`: revisions kept for watches (older ones are compacted), an
+ * integer ≥ 1 (default 10,000).
  * @returns The store.
+ * @throws {InfraError} `InvalidArgument` for a bad option.
  */
 export function createMemoryStore(options: { historyLimit?: number } = {}): SharedMemoryStore {
+  const check = configCheck("coord");
+  const raw = check.object(options, "");
+  check.knownKeys(raw, "", ["historyLimit"]);
+  if (options.historyLimit !== undefined) {
+    check.integer(options.historyLimit, "historyLimit", { min: 1 });
+  }
   return new MemoryStore(options);
 }
 
@@ -72,18 +80,19 @@ export function memory(config: MemoryConfig = {}, dependencies: MemoryDependenci
   const check = configCheck("coord");
   const raw = check.object(config, "");
   check.knownKeys(raw, "", ["namespace", "sessionTtlMs", "requestTimeoutMs"]);
+  const deps = checkOptions(dependencies, "coord", "memory");
   const settings = {
     namespace: checkNamespace(config.namespace ?? ""),
     sessionTtlMs: checkTtl(config.sessionTtlMs ?? 10_000, "sessionTtlMs"),
     requestTimeoutMs: checkTimeout(config.requestTimeoutMs ?? 3_000, "requestTimeoutMs"),
   };
-  const store = dependencies.store ?? new MemoryStore();
+  const store = deps.store ?? new MemoryStore();
   if (!(store instanceof MemoryStore)) {
     throw check.fail("store", "must come from createMemoryStore()");
   }
   return new CoordClient(
     new MemoryTransport(store),
     settings,
-    dependencies.logger ?? getLogger("coord"),
+    deps.logger ?? getLogger("coord"),
   );
 }

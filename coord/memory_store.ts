@@ -448,7 +448,8 @@ export class MemoryStore {
           if (inRange(watcher.range, event.kv.key)) events.push({ type: event.type, kv: event.kv });
         }
       }
-      watcher.nextRevision = this.#revision + 1;
+      // Never below a start in the future (as etcd: nothing before the start revision).
+      watcher.nextRevision = Math.max(watcher.nextRevision, this.#revision + 1);
       if (events.length > 0) watcher.sink.onEvents(events);
     }, 0);
   }

@@ -46,7 +46,7 @@ export function createPicker(strategy: PickStrategy = "round-robin"): Pick {
   }
   throw new InfraError(
     "InvalidArgument",
-    `strategy must be "round-robin" or "random", got ${strategy}`,
+    `strategy must be "round-robin" or "random", got ${String(strategy)}`,
     { component: "coord", details: { field: "strategy" } },
   );
 }

@@ -145,7 +145,7 @@ export async function runTransaction<R>(
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
     throw new InfraError(
       "InvalidArgument",
-      `maxAttempts must be a whole number ≥ 1, got ${maxAttempts}`,
+      `maxAttempts must be a whole number ≥ 1, got ${String(maxAttempts)}`,
       { component: COMPONENT, details: { field: "maxAttempts" } },
     );
   }

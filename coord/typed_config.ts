@@ -121,7 +121,7 @@ export async function openTypedConfig<T>(
   }
   const onDelete = options.onDelete ?? "keep";
   if (onDelete !== "keep" && onDelete !== "defaults") {
-    throw fail("onDelete", `onDelete must be "keep" or "defaults", got ${onDelete}`);
+    throw fail("onDelete", `onDelete must be "keep" or "defaults", got ${String(onDelete)}`);
   }
   // The defaults stand for a stored value (merged under it, or in force without one): they
   // must be something the key could hold, or undefined for "nothing until one is stored".
@@ -477,7 +477,9 @@ async function startTypedConfig<T>(
     const starts = await context.retrying(readAll, signal);
     running = Promise.all(layers.map((layer, i) => follow(layer, starts[i])));
   } catch (error) {
-    if (!isTransient(error)) throw error;
+    // Transient with the caller's signal still live: etcd is unreachable. A fired signal
+    // (the caller's timeout, say) abandons the open, as its Timeout or Aborted says.
+    if (!isTransient(error) || signal.aborted) throw error;
     logger.warn("config center unreachable; defaults in force until it answers", { key, error });
     running = Promise.all(layers.map((layer) => follow(layer, undefined)));
   }
