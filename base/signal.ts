@@ -6,7 +6,7 @@
  */
 
 import { InfraError } from "./errors.ts";
-import { checkOptions, checkSignal } from "./options.ts";
+import { checkOptions, checkSignal, isAbortSignal } from "./options.ts";
 
 // setTimeout takes a signed 32-bit delay: anything longer fires after 1 ms on Node and Bun.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -172,7 +172,8 @@ export interface ScopedSignalOptions {
  * @param options Signals to follow, a timeout, the component named in the timeout error.
  * @returns The scoped signal; dispose it (`using`) when the call is done.
  * @throws {InfraError} `InvalidArgument` when `timeoutMs` is negative or not finite, when
- * `options` is not an object, or when a followed signal is not an AbortSignal.
+ * `options` is not an object, when `signals` is not an array (one signal too), or when a
+ * followed signal is not an AbortSignal.
  *
  * @example One request under the caller's signal and a 3 s timeout
  * ```ts
@@ -187,7 +188,19 @@ export interface ScopedSignalOptions {
  */
 export function scopedSignal(options: ScopedSignalOptions = {}): ScopedSignal {
   const { signals = [], timeoutMs, component = "" } = checkOptions(options, "base", "scopedSignal");
-  if (!Array.isArray(signals)) checkSignal(signals, "base", "scopedSignal options.signals");
+  if (!Array.isArray(signals)) {
+    // One signal on its own is the likely mistake: say how to pass it.
+    const got = isAbortSignal(signals)
+      ? "one AbortSignal (pass it as [signal])"
+      : signals === null
+      ? "null"
+      : typeof signals;
+    throw new InfraError(
+      "InvalidArgument",
+      `scopedSignal options.signals must be an array of AbortSignals, got ${got}`,
+      { component: component || "base", details: { field: "options.signals" } },
+    );
+  }
   for (const signal of signals) {
     checkSignal(signal, component || "base", "scopedSignal options.signals");
   }
