@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { InfraError } from "../../base/mod.ts";
 import {
   type Clock,
@@ -646,4 +647,17 @@ test("a bad lease is named as a dependency, snowflake deps.lease, not as config"
       new RegExp(`^uid: snowflake deps\\.${name} must be`),
     );
   }
+});
+
+test("the module doc's sample Snowflake id decodes to the instance and time it states", () => {
+  const doc = readFileSync(new URL("../../uid/mod.ts", import.meta.url), "utf8");
+  const example = doc.match(
+    /snowflake\(\{ instanceId: (\d+) \}\);\n \* const messageId = ids\.nextString\(\); \/\/ e\.g\. "(\d+)"(?:: instance (\d+) at\n \* \/\/ (\S+))?/,
+  );
+  assert.ok(example, "the Snowflake example of uid/mod.ts");
+  const [, configured, sample, statedInstance, statedTime] = example;
+  const parts = decompose(sample);
+  assert.equal(parts.instanceId, Number(configured));
+  assert.equal(statedInstance, configured, "the comment names the configured instance");
+  assert.equal(parts.timestampMs, Date.parse(statedTime), "the comment states the id's time");
 });
