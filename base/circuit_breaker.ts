@@ -60,7 +60,8 @@ export interface CircuitBreaker {
    *
    * @param fn The guarded call.
    * @returns What `fn` returned.
-   * @throws {InfraError} `CircuitOpen` without calling `fn`; otherwise what `fn` threw.
+   * @throws {InfraError} (as a rejection) `InvalidArgument` when `fn` is not a function,
+   * counted neither way; `CircuitOpen` without calling `fn`; otherwise what `fn` threw.
    */
   execute<T>(fn: () => Promise<T>): Promise<T>;
   /**
@@ -72,6 +73,17 @@ export interface CircuitBreaker {
   onStateChange(listener: (change: CircuitStateChange) => void): () => void;
   /** Forces the closed state and clears the counters; calls still running are not counted. */
   reset(): void;
+}
+
+function optionalFunction<F>(value: F | undefined, field: string): F | undefined {
+  if (value !== undefined && typeof value !== "function") {
+    throw new InfraError(
+      "InvalidArgument",
+      `circuit breaker: ${field} must be a function, got ${value === null ? "null" : typeof value}`,
+      { component: COMPONENT, details: { field } },
+    );
+  }
+  return value;
 }
 
 function positiveInteger(value: number, field: string): number {
@@ -121,8 +133,8 @@ export function createCircuitBreaker(
       { component: COMPONENT, details: { field: "openTimeoutMs" } },
     );
   }
-  const isFailure = options.isFailure ?? (() => true);
-  const now = options.now ?? Date.now;
+  const isFailure = optionalFunction(options.isFailure, "isFailure") ?? (() => true);
+  const now = optionalFunction(options.now, "now") ?? Date.now;
   const listeners = new Set<(change: CircuitStateChange) => void>();
 
   let state: CircuitState = "closed";
@@ -195,6 +207,17 @@ export function createCircuitBreaker(
       return currentState();
     },
     async execute<T>(fn: () => Promise<T>): Promise<T> {
+      // The caller's bug, not the dependency's failure: checked before the state is read,
+      // which may move it to half-open, and before anything is counted.
+      if (typeof fn !== "function") {
+        throw new InfraError(
+          "InvalidArgument",
+          `circuit "${name}": execute fn must be a function, got ${
+            fn === null ? "null" : typeof fn
+          }`,
+          { component: COMPONENT, details: { name, field: "fn" } },
+        );
+      }
       const current = currentState();
       if (current === "open" || (current === "half-open" && probes.size >= halfOpenMaxCalls)) {
         throw new InfraError("CircuitOpen", `circuit "${name}" is open`, {

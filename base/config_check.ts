@@ -53,8 +53,12 @@ function describe(value: unknown): string {
  * Field checks for one component's config. Each check returns the value (narrowed) or
  * throws `InvalidArgument` with a message like
  * `cache: config.poolSize must be an integer ≥ 1, got 0` and `details.field = "poolSize"`.
+ * The same checks serve a factory's other arguments: with `subject` `"snowflake deps"`
+ * the message reads `uid: snowflake deps.lease.id must be ...` (the field stays `lease.id`).
  *
  * @param component The component named in errors.
+ * @param subject What the messages call the checked value, before its fields. Default
+ * `"config"`.
  * @returns The checks.
  *
  * @example
@@ -63,11 +67,13 @@ function describe(value: unknown): string {
  *
  * const check = configCheck("cache");
  * const poolSize = check.integer(10, "poolSize", { min: 1 });
+ * const deps = configCheck("cache", "connect deps");
+ * deps.object({ logger: console }, "");
  * ```
  */
-export function configCheck(component: string): ConfigCheck {
+export function configCheck(component: string, subject = "config"): ConfigCheck {
   const fail = (field: string, message: string) => {
-    const name = field === "" ? "config" : `config.${field}`;
+    const name = field === "" ? subject : `${subject}.${field}`;
     return new InfraError("InvalidArgument", `${name} ${message}`, {
       component,
       details: { field },

@@ -45,7 +45,10 @@ export interface RetryOptions {
    * signal's own InfraError code such as `LockLost`).
    */
   signal?: AbortSignal;
-  /** Source of randomness in [0, 1); injectable for tests. Default `Math.random`. */
+  /**
+   * Source of randomness in [0, 1); injectable for tests. Default `Math.random`. A value
+   * outside it makes retry reject with `InvalidArgument` instead of waiting.
+   */
   random?: () => number;
 }
 
@@ -101,12 +104,27 @@ function defaultAttempts(options: RetryOptions): number {
   return options.maxAttempts ?? (options.deadlineMs === undefined ? 3 : Infinity);
 }
 
+function bad(field: string, message: string): InfraError {
+  return new InfraError("InvalidArgument", `retry: ${field} ${message}`, {
+    component: COMPONENT,
+    details: { field },
+  });
+}
+
+const kindOf = (value: unknown) => value === null ? "null" : typeof value;
+
 function checkRetryOptions(options: RetryOptions): void {
-  const bad = (field: string, message: string) =>
-    new InfraError("InvalidArgument", `retry: ${field} ${message}`, {
-      component: COMPONENT,
-      details: { field },
-    });
+  for (const field of ["retryable", "onRetry", "random"] as const) {
+    const value = options[field];
+    if (value !== undefined && typeof value !== "function") {
+      throw bad(field, `must be a function, got ${kindOf(value)}`);
+    }
+  }
+  const { jitter } = options;
+  if (jitter !== undefined && jitter !== "full" && jitter !== "none") {
+    const got = typeof jitter === "string" ? JSON.stringify(jitter) : kindOf(jitter);
+    throw bad("jitter", `must be "full" or "none", got ${got}`);
+  }
   const { deadlineMs, initialDelayMs = 100, maxDelayMs = 10_000 } = options;
   const maxAttempts = defaultAttempts(options);
   if (!(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) {
@@ -129,6 +147,14 @@ function checkRetryOptions(options: RetryOptions): void {
   if (!(Number.isFinite(multiplier) && multiplier >= 1)) {
     throw bad("multiplier", `must be a finite number ≥ 1, got ${multiplier}`);
   }
+}
+
+// A reading of `random`, which can be checked only when it is used: outside [0, 1) the wait
+// would be negative (a confusing error from delay) or longer than the cap.
+function fraction(random: () => number): number {
+  const value = random();
+  if (typeof value === "number" && value >= 0 && value < 1) return value;
+  throw bad("random", `must return a number in [0, 1), got ${String(value)}`);
 }
 
 // The caller's signal fired: keep its abortError code (a LockLost reason stays LockLost),
@@ -158,8 +184,9 @@ function stopped(signal: AbortSignal, failures: number, lastError: unknown): Inf
  * @param fn The operation; receives the attempt number (from 1) and the attempt's signal.
  * @param retryOptions Attempts, deadline, backoff, predicate and signal.
  * @returns What `fn` returned on the successful attempt.
- * @throws {InfraError} `InvalidArgument` for bad options; the signal's code or `Timeout`
- * as above; otherwise the last error of `fn`.
+ * @throws {InfraError} `InvalidArgument` when `fn` is not a function or for bad options
+ * (before the first attempt; for a `random` value outside [0, 1), before the wait it was
+ * read for); the signal's code or `Timeout` as above; otherwise the last error of `fn`.
  *
  * @example Retry a flaky call three times
  * ```ts
@@ -188,6 +215,7 @@ export async function retry<T>(
   fn: (attempt: number, options: AttemptOptions) => Promise<T>,
   retryOptions?: RetryOptions,
 ): Promise<T> {
+  if (typeof fn !== "function") throw bad("fn", `must be a function, got ${kindOf(fn)}`);
   const options = checkOptions(retryOptions, COMPONENT, "retry");
   checkRetryOptions(options);
   const { signal, deadlineMs } = options;
@@ -224,7 +252,7 @@ export async function retry<T>(
     }
     if (attempt >= maxAttempts || !retryable(lastError, attempt)) throw lastError;
     const cap = backoffCap(attempt, options);
-    const delayMs = options.jitter === "none" ? cap : Math.floor(random() * cap);
+    const delayMs = options.jitter === "none" ? cap : Math.floor(fraction(random) * cap);
     if (deadlineMs !== undefined && Date.now() - started + delayMs >= deadlineMs) {
       throw lastError;
     }

@@ -6,7 +6,7 @@
  */
 
 import { InfraError } from "./errors.ts";
-import { checkOptions, checkSignal } from "./options.ts";
+import { checkOptions, checkSignal, isAbortSignal } from "./options.ts";
 
 // setTimeout takes a signed 32-bit delay: anything longer fires after 1 ms on Node and Bun.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -66,8 +66,10 @@ function timeoutError(ms: number, component: string): InfraError {
 /**
  * A signal that aborts as soon as any of the given signals aborts, with that signal's
  * reason. `undefined` entries are ignored, so optional signals can be passed as they are.
- * For one call under a long-lived signal (a client's close signal, a session), prefer
- * {@link scopedSignal}, which lets go of that signal when the call is done.
+ * A signal of a polyfill or of another realm, which the checks accept, is followed too,
+ * the same on every runtime. For one call under a long-lived signal (a client's close
+ * signal, a session), prefer {@link scopedSignal}, which lets go of that signal when the
+ * call is done.
  *
  * @param signals Signals to follow.
  * @returns One signal; it is already aborted when one of the inputs is.
@@ -90,7 +92,47 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   const present = signals.filter((s): s is AbortSignal => s !== undefined);
   if (present.length === 1) return present[0];
   if (present.length === 0) return new AbortController().signal;
-  return AbortSignal.any(present);
+  // AbortSignal.any takes only this realm's own signals: for a polyfill's or another
+  // realm's, Deno's and Bun's throw a TypeError and Node 20's never follows it.
+  if (present.every((signal) => signal instanceof AbortSignal)) return AbortSignal.any(present);
+  return follow(present).signal;
+}
+
+/** A controller following signals through listeners; see `follow`. */
+interface Following {
+  /** Aborts with the reason of the first followed signal to abort, or of `abort`. */
+  readonly signal: AbortSignal;
+  /** Stops following, then aborts `signal` with `reason`. */
+  abort(reason: unknown): void;
+  /** Stops following: removes the listeners and runs what was added to `releases`. */
+  release(): void;
+  /** What `release` undoes; add to it only while `signal` has not aborted. */
+  readonly releases: (() => void)[];
+}
+
+// Listeners rather than AbortSignal.any: they work for any signal isAbortSignal accepts,
+// and release() removes them at once instead of whenever the result is garbage collected.
+function follow(signals: readonly (AbortSignal | undefined)[]): Following {
+  const controller = new AbortController();
+  const releases: (() => void)[] = [];
+  const release = () => {
+    for (const undo of releases.splice(0)) undo();
+  };
+  const abort = (reason: unknown) => {
+    release();
+    controller.abort(reason);
+  };
+  for (const signal of signals) {
+    if (signal === undefined) continue;
+    if (signal.aborted) {
+      abort(signal.reason);
+      break;
+    }
+    const onAbort = () => abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    releases.push(() => signal.removeEventListener("abort", onAbort));
+  }
+  return { signal: controller.signal, abort, release, releases };
 }
 
 /** A signal for one piece of work, released by disposing it; see {@link scopedSignal}. */
@@ -130,7 +172,8 @@ export interface ScopedSignalOptions {
  * @param options Signals to follow, a timeout, the component named in the timeout error.
  * @returns The scoped signal; dispose it (`using`) when the call is done.
  * @throws {InfraError} `InvalidArgument` when `timeoutMs` is negative or not finite, when
- * `options` is not an object, or when a followed signal is not an AbortSignal.
+ * `options` is not an object, when `signals` is not an array (one signal too), or when a
+ * followed signal is not an AbortSignal.
  *
  * @example One request under the caller's signal and a 3 s timeout
  * ```ts
@@ -145,36 +188,31 @@ export interface ScopedSignalOptions {
  */
 export function scopedSignal(options: ScopedSignalOptions = {}): ScopedSignal {
   const { signals = [], timeoutMs, component = "" } = checkOptions(options, "base", "scopedSignal");
-  if (!Array.isArray(signals)) checkSignal(signals, "base", "scopedSignal options.signals");
+  if (!Array.isArray(signals)) {
+    // One signal on its own is the likely mistake: say how to pass it.
+    const got = isAbortSignal(signals)
+      ? "one AbortSignal (pass it as [signal])"
+      : signals === null
+      ? "null"
+      : typeof signals;
+    throw new InfraError(
+      "InvalidArgument",
+      `scopedSignal options.signals must be an array of AbortSignals, got ${got}`,
+      { component: component || "base", details: { field: "options.signals" } },
+    );
+  }
   for (const signal of signals) {
     checkSignal(signal, component || "base", "scopedSignal options.signals");
   }
   if (timeoutMs !== undefined) checkMs(timeoutMs, "timeoutMs", component);
-  const controller = new AbortController();
-  const releases: (() => void)[] = [];
-  const dispose = () => {
-    for (const release of releases.splice(0)) release();
-  };
-  const abort = (reason: unknown) => {
-    dispose();
-    controller.abort(reason);
-  };
-  for (const signal of signals) {
-    if (signal === undefined) continue;
-    if (signal.aborted) {
-      abort(signal.reason);
-      break;
-    }
-    const onAbort = () => abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    releases.push(() => signal.removeEventListener("abort", onAbort));
-  }
-  if (timeoutMs !== undefined && !controller.signal.aborted) {
+  const scope = follow(signals);
+  if (timeoutMs !== undefined && !scope.signal.aborted) {
     // Unlike timeoutSignal's, this timer keeps the process alive: it is cleared when the
     // scope is disposed, and until then a call waiting only on the signal must still end.
-    releases.push(startTimer(timeoutMs, () => abort(timeoutError(timeoutMs, component)), false));
+    const onTimeout = () => scope.abort(timeoutError(timeoutMs, component));
+    scope.releases.push(startTimer(timeoutMs, onTimeout, false));
   }
-  return { signal: controller.signal, [Symbol.dispose]: dispose };
+  return { signal: scope.signal, [Symbol.dispose]: scope.release };
 }
 
 /**

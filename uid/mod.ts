@@ -23,7 +23,8 @@
  * import { decompose, snowflake, uuidv7, uuidv7Timestamp } from "@gochat/infra/uid";
  *
  * const ids = snowflake({ instanceId: 42 });
- * const messageId = ids.nextString(); // e.g. "2216203776913408000"
+ * const messageId = ids.nextString(); // e.g. "187535720448172032": instance 42 at
+ * // 2025-06-01T12:00:00Z
  * console.assert(decompose(messageId).instanceId === 42);
  *
  * const requestId = uuidv7(); // e.g. "019a4b3c-5d6e-7f01-8a2b-3c4d5e6f7a8b"

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { configCheck, InfraError } from "../base/mod.ts";
-import { badClockReading } from "./clock.ts";
+import { checkOptions, configCheck, InfraError } from "../base/mod.ts";
+import { badClockReading, checkClock } from "./clock.ts";
 import {
   type Clock,
   DEFAULT_EPOCH_MS,
@@ -90,6 +90,8 @@ export interface Snowflake {
 }
 
 const check = configCheck("uid");
+// snowflake()'s second argument, named as what it is: the lease is a dependency, not config.
+const depsCheck = configCheck("uid", "snowflake deps");
 
 /**
  * Validates a Snowflake config and fills in defaults.
@@ -142,9 +144,9 @@ export function validateSnowflakeConfig(config: Partial<SnowflakeConfig>): Snowf
  * @param config Epoch, instance id, tolerated clock step back.
  * @param deps The instance-id lease and the clock.
  * @returns The generator.
- * @throws {InfraError} `InvalidArgument` for a bad config, a missing instance id, a lease
- * without an `AbortSignal` or with an unknown `state`, or a lease that disagrees with
- * `config.instanceId`.
+ * @throws {InfraError} `InvalidArgument` for a bad config, a missing instance id, `deps`
+ * that is not an object, a clock without `now()`, a lease without an `AbortSignal` or with
+ * an unknown `state`, or a lease that disagrees with `config.instanceId`.
  *
  * @example
  * ```ts
@@ -162,16 +164,21 @@ export function snowflake(
   deps: SnowflakeDeps = {},
 ): Snowflake {
   const valid = validateSnowflakeConfig(config);
-  const { lease, clock = systemClock } = deps;
+  depsCheck.object(deps, "");
+  const { lease } = deps;
+  const clock = checkClock(deps.clock ?? systemClock, depsCheck);
   let instanceId = valid.instanceId;
   if (lease !== undefined) {
-    check.object(lease, "lease");
-    const leased = check.integer(lease.id, "lease.id", { min: 0, max: MAX_INSTANCE_ID });
+    depsCheck.object(lease, "lease");
+    const leased = depsCheck.integer(lease.id, "lease.id", { min: 0, max: MAX_INSTANCE_ID });
     // Without a real signal the generator could never learn that the lease was lost.
     if (!(lease.signal instanceof AbortSignal)) {
-      throw check.fail("lease.signal", "must be an AbortSignal that fires when the lease is lost");
+      throw depsCheck.fail(
+        "lease.signal",
+        "must be an AbortSignal that fires when the lease is lost",
+      );
     }
-    if (lease.state !== undefined) check.oneOf(lease.state, "lease.state", LEASE_STATES);
+    if (lease.state !== undefined) depsCheck.oneOf(lease.state, "lease.state", LEASE_STATES);
     if (instanceId !== undefined && instanceId !== leased) {
       throw check.fail("instanceId", `is ${instanceId} but the lease holds ${leased}`);
     }
@@ -374,8 +381,8 @@ class SnowflakeGenerator implements Snowflake {
  * @param id A bigint or its decimal string.
  * @param options The epoch the id was issued with (default {@link DEFAULT_EPOCH_MS}).
  * @returns Timestamp (Unix ms), instance id and sequence.
- * @throws {InfraError} `InvalidArgument` when `id` is not a non-negative 63-bit integer or
- * the epoch is not a non-negative integer.
+ * @throws {InfraError} `InvalidArgument` when `id` is not a non-negative 63-bit integer,
+ * `options` is not an object or the epoch is not a non-negative integer.
  *
  * @example
  * ```ts
@@ -387,7 +394,8 @@ class SnowflakeGenerator implements Snowflake {
  * ```
  */
 export function decompose(id: bigint | string, options: { epochMs?: number } = {}): SnowflakeParts {
-  const epochMs = check.integer(options.epochMs ?? DEFAULT_EPOCH_MS, "epochMs", { min: 0 });
+  const { epochMs: epoch = DEFAULT_EPOCH_MS } = checkOptions(options, "uid", "decompose");
+  const epochMs = check.integer(epoch, "epochMs", { min: 0 });
   let value: bigint;
   if (typeof id === "bigint") {
     value = id;
@@ -431,8 +439,8 @@ export interface SnowflakePartsInput {
  * @param options The epoch the ids are issued with (default {@link DEFAULT_EPOCH_MS}).
  * @returns The id.
  * @throws {InfraError} `InvalidArgument` when a part is not an integer in its range (a
- * timestamp before the epoch or more than 2^41 ms after it) or the epoch is not a
- * non-negative integer.
+ * timestamp before the epoch or more than 2^41 ms after it), `options` is not an object or
+ * the epoch is not a non-negative integer.
  *
  * @example Ids of the last hour, as a range
  * ```ts
@@ -446,7 +454,8 @@ export interface SnowflakePartsInput {
  * ```
  */
 export function compose(parts: SnowflakePartsInput, options: { epochMs?: number } = {}): bigint {
-  const epochMs = check.integer(options.epochMs ?? DEFAULT_EPOCH_MS, "epochMs", { min: 0 });
+  const { epochMs: epoch = DEFAULT_EPOCH_MS } = checkOptions(options, "uid", "compose");
+  const epochMs = check.integer(epoch, "epochMs", { min: 0 });
   if (typeof parts !== "object" || parts === null) {
     throw new InfraError("InvalidArgument", `compose takes the parts as an object`, {
       component: "uid",

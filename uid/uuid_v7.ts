@@ -7,8 +7,8 @@
  * @module
  */
 
-import { InfraError } from "../base/mod.ts";
-import { badClockReading } from "./clock.ts";
+import { configCheck, InfraError } from "../base/mod.ts";
+import { badClockReading, checkClock } from "./clock.ts";
 import { type Clock, systemClock } from "./types.ts";
 
 const HEX_DIGITS = "0123456789abcdef";
@@ -50,12 +50,16 @@ export interface Uuidv7Generator {
   nextBytes(): Uint8Array;
 }
 
+const depsCheck = configCheck("uid", "uuidv7Generator deps");
+
 /**
  * Creates a UUID v7 generator with its own monotonic state. Most code wants the shared one
  * behind {@link uuidv7}; create your own to inject a clock in tests.
  *
  * @param deps The clock and the random source.
  * @returns The generator.
+ * @throws {InfraError} `InvalidArgument` when `deps` is not an object, its clock has no
+ * `now()` or its random source is not a function.
  *
  * @example
  * ```ts
@@ -66,10 +70,12 @@ export interface Uuidv7Generator {
  * ```
  */
 export function uuidv7Generator(deps: Uuidv7Deps = {}): Uuidv7Generator {
-  return new MonotonicUuidv7(
-    deps.clock ?? systemClock,
-    deps.random ?? ((b) => crypto.getRandomValues(b)),
-  );
+  depsCheck.object(deps, "");
+  const clock = checkClock(deps.clock ?? systemClock, depsCheck);
+  if (deps.random !== undefined && typeof deps.random !== "function") {
+    throw depsCheck.fail("random", "must be a function that fills a Uint32Array");
+  }
+  return new MonotonicUuidv7(clock, deps.random ?? ((b) => crypto.getRandomValues(b)));
 }
 
 class MonotonicUuidv7 implements Uuidv7Generator {

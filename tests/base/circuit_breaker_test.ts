@@ -145,6 +145,41 @@ test("bad breaker options are InvalidArgument", () => {
   }
 });
 
+test("execute of something that is not a function is InvalidArgument and counts for nothing", async () => {
+  const { time, breaker } = onTestClock({ successThreshold: 1, openTimeoutMs: 100 });
+  const changes: string[] = [];
+  breaker.onStateChange(({ to }) => changes.push(to));
+  for (const fn of [5, null, undefined, "ok"]) {
+    await assert.rejects(
+      breaker.execute(fn as never),
+      (e) =>
+        InfraError.is(e, "InvalidArgument") && e.details.field === "fn" &&
+        /execute fn must be a function/.test(e.message),
+      String(fn),
+    );
+  }
+  assert.equal(breaker.state, "closed");
+  await assert.rejects(breaker.execute(fail), /down/);
+  time.advance(100);
+  // Half-open with one probe slot: the bad call neither takes it nor fails the probe.
+  await assert.rejects(breaker.execute(5 as never), (e) => InfraError.is(e, "InvalidArgument"));
+  assert.equal(await breaker.execute(ok), "ok");
+  assert.equal(breaker.state, "closed");
+  assert.deepEqual(changes, ["open", "half-open", "closed"]);
+});
+
+test("breaker callbacks that are not functions are InvalidArgument", () => {
+  for (const field of ["isFailure", "now"] as const) {
+    assert.throws(
+      () => createCircuitBreaker({ [field]: 5 as never }),
+      (e) =>
+        InfraError.is(e, "InvalidArgument") && e.details.field === field &&
+        e.message === `base: circuit breaker: ${field} must be a function, got number`,
+      field,
+    );
+  }
+});
+
 test("a throwing isFailure counts the call as failed and frees the probe's slot", async () => {
   const { time, breaker } = onTestClock({
     successThreshold: 1,

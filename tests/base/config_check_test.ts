@@ -59,3 +59,13 @@ test("knownKeys catches a misspelled setting", () => {
   rejects(() => check.knownKeys({ ttlMS: 1 }, "", ["ttlMs"]), "ttlMS", /not a known setting/);
   rejects(() => check.knownKeys({ x: 1 }, "tls", ["ca"]), "tls.x", /not a known setting/);
 });
+
+test("a check for another argument than the config names that argument", () => {
+  const deps = configCheck("demo", "connect deps");
+  rejects(
+    () => deps.integer(4096, "lease.id", { max: 1023 }),
+    "lease.id",
+    /^demo: connect deps\.lease\.id must be an integer ≤ 1023, got 4096$/,
+  );
+  rejects(() => deps.object(null, ""), "", /^demo: connect deps must be an object, got null$/);
+});

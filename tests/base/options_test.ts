@@ -78,6 +78,23 @@ test("base: a bad signal among scopedSignal's or anySignal's signals is InvalidA
   }
 });
 
+test("base: scopedSignal with signals that are not an array is InvalidArgument, also one signal", async () => {
+  const cases: [unknown, string][] = [
+    [new AbortController().signal, "one AbortSignal (pass it as [signal])"],
+    [5_000, "number"],
+    [null, "null"],
+  ];
+  for (const [signals, got] of cases) {
+    const error = await failure(() => scopedSignal({ signals: signals as Loose }));
+    assert.ok(InfraError.is(error, "InvalidArgument"), String(error));
+    assert.equal(
+      (error as Error).message,
+      `base: scopedSignal options.signals must be an array of AbortSignals, got ${got}`,
+    );
+    assert.equal((error as InfraError).details.field, "options.signals");
+  }
+});
+
 test("base: abortable with a bad signal rejects with InvalidArgument naming the caller", async () => {
   for (const signal of [5_000, {}, null]) {
     const error = await failure(() => abortable(Promise.resolve(1), signal as Loose, "cache"));

@@ -181,6 +181,54 @@ test("bad retry options are InvalidArgument naming the field", async () => {
   }
 });
 
+test("retry of something that is not a function is InvalidArgument naming fn", async () => {
+  for (const fn of [null, undefined, 5]) {
+    await assert.rejects(
+      retry(fn as never),
+      (e) =>
+        InfraError.is(e, "InvalidArgument") && e.details.field === "fn" &&
+        e.message === `base: retry: fn must be a function, got ${fn === null ? "null" : typeof fn}`,
+      String(fn),
+    );
+  }
+});
+
+test("a bad jitter, or callbacks that are not functions, are InvalidArgument before any attempt", async () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ jitter: "bogus" }, "jitter"],
+    [{ jitter: 1 }, "jitter"],
+    [{ random: 0.5 }, "random"],
+    [{ retryable: true }, "retryable"],
+    [{ onRetry: "log" }, "onRetry"],
+  ];
+  for (const [options, field] of cases) {
+    let calls = 0;
+    await assert.rejects(
+      retry(() => Promise.resolve(++calls), options as never),
+      (e) => InfraError.is(e, "InvalidArgument") && e.details.field === field,
+      field,
+    );
+    assert.equal(calls, 0, field);
+  }
+});
+
+test("a random source returning a value outside [0, 1) is InvalidArgument naming random", async () => {
+  for (const value of [-0.5, 1, 2, NaN]) {
+    let calls = 0;
+    await assert.rejects(
+      retry(() => {
+        calls++;
+        return Promise.reject(unavailable());
+      }, { initialDelayMs: 1, random: () => value }),
+      (e) =>
+        InfraError.is(e, "InvalidArgument") && e.details.field === "random" &&
+        /must return a number in \[0, 1\)/.test(e.message),
+      String(value),
+    );
+    assert.equal(calls, 1, String(value));
+  }
+});
+
 test("an abort during an attempt rejects at once, and the attempt's signal fires", async () => {
   const controller = new AbortController();
   let attemptSignal: AbortSignal | undefined;

@@ -49,6 +49,34 @@ test("anySignal of an already aborted signal is aborted", () => {
   assert.equal(signal.reason, "early");
 });
 
+// What an AbortController polyfill (or another realm) hands out: a signal that is no
+// instance of this realm's AbortSignal.
+class PolyfillSignal extends EventTarget {
+  aborted = false;
+  reason: unknown = undefined;
+  abort(reason: unknown): void {
+    this.aborted = true;
+    this.reason = reason;
+    this.dispatchEvent(new Event("abort"));
+  }
+}
+
+test("anySignal follows a polyfill's signal like a native one", () => {
+  const polyfill = new PolyfillSignal();
+  const native = new AbortController();
+  const signal = anySignal(polyfill as unknown as AbortSignal, native.signal);
+  assert.equal(signal.aborted, false);
+  polyfill.abort("the polyfill went first");
+  native.abort("later");
+  assert.equal(signal.aborted, true);
+  assert.equal(signal.reason, "the polyfill went first");
+
+  const early = new PolyfillSignal();
+  early.abort("early");
+  const both = anySignal(new PolyfillSignal() as unknown as AbortSignal, early as never);
+  assert.equal(both.reason, "early");
+});
+
 test("abortError maps reasons to Aborted or Timeout", () => {
   assert.equal(abortError(AbortSignal.abort("stop")).code, "Aborted");
   const timeout = new DOMException("signal timed out", "TimeoutError");

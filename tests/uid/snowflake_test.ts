@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { InfraError } from "../../base/mod.ts";
 import {
   type Clock,
@@ -589,4 +590,74 @@ test("compose refuses parts outside the layout with InvalidArgument naming the p
       JSON.stringify(parts),
     );
   }
+});
+
+/** Asserts `run` throws InvalidArgument naming `field`, with a message matching `message`. */
+function invalid(run: () => unknown, field: string, message: RegExp): void {
+  assert.throws(run, (e) => {
+    assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+    assert.equal(e.details.field, field);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+test("null options of decompose and compose are InvalidArgument naming the options", () => {
+  invalid(
+    () => decompose("1", null as never),
+    "options",
+    /^uid: decompose options must be an object, got null$/,
+  );
+  invalid(
+    () => compose({ timestampMs: EPOCH }, null as never),
+    "options",
+    /^uid: compose options must be an object, got null$/,
+  );
+});
+
+test("snowflake's deps that are not an object, or a clock without now(), fail when it is created", () => {
+  invalid(
+    () => snowflake({ instanceId: 1 }, null as never),
+    "",
+    /^uid: snowflake deps must be an object, got null$/,
+  );
+  for (const clock of [{}, 5, { now: 5 }]) {
+    // No next(): the generator must not be created at all.
+    invalid(
+      () => snowflake({ instanceId: 1 }, { clock: clock as never }),
+      "clock",
+      /^uid: snowflake deps\.clock must be an object with a now\(\) function/,
+    );
+  }
+});
+
+test("a bad lease is named as a dependency, snowflake deps.lease, not as config", () => {
+  const signal = new AbortController().signal;
+  const cases: [unknown, string][] = [
+    [null, "lease"],
+    [{ id: 4096, signal }, "lease.id"],
+    [{ id: 2 }, "lease.signal"],
+    [{ id: 2, signal, state: "gone" }, "lease.state"],
+  ];
+  for (const [lease, field] of cases) {
+    const name = field.replace(".", "\\.");
+    invalid(
+      () => snowflake({}, { lease: lease as never }),
+      field,
+      new RegExp(`^uid: snowflake deps\\.${name} must be`),
+    );
+  }
+});
+
+test("the module doc's sample Snowflake id decodes to the instance and time it states", () => {
+  const doc = readFileSync(new URL("../../uid/mod.ts", import.meta.url), "utf8");
+  const example = doc.match(
+    /snowflake\(\{ instanceId: (\d+) \}\);\n \* const messageId = ids\.nextString\(\); \/\/ e\.g\. "(\d+)"(?:: instance (\d+) at\n \* \/\/ (\S+))?/,
+  );
+  assert.ok(example, "the Snowflake example of uid/mod.ts");
+  const [, configured, sample, statedInstance, statedTime] = example;
+  const parts = decompose(sample);
+  assert.equal(parts.instanceId, Number(configured));
+  assert.equal(statedInstance, configured, "the comment names the configured instance");
+  assert.equal(parts.timestampMs, Date.parse(statedTime), "the comment states the id's time");
 });

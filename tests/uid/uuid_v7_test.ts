@@ -201,3 +201,21 @@ test("uuidv7Bound refuses a bad timestamp or edge with InvalidArgument", () => {
     );
   }
 });
+
+test("uuidv7Generator's deps that are not an object, or a clock without now(), fail at creation", () => {
+  const cases: [unknown, string, RegExp][] = [
+    [null, "", /^uid: uuidv7Generator deps must be an object, got null$/],
+    [{ clock: {} }, "clock", /^uid: uuidv7Generator deps\.clock must be an object with a now\(\)/],
+    [{ clock: { now: 5 } }, "clock", /deps\.clock must be an object with a now\(\)/],
+    [{ random: 5 }, "random", /^uid: uuidv7Generator deps\.random must be a function/],
+  ];
+  for (const [deps, field, message] of cases) {
+    // No next(): the generator must not be created at all.
+    assert.throws(() => uuidv7Generator(deps as never), (e) => {
+      assert.ok(InfraError.is(e, "InvalidArgument"), String(e));
+      assert.equal(e.details.field, field);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+});
