@@ -21,8 +21,8 @@ function kindOf(value: unknown): string {
 }
 
 /**
- * Whether `value` can be used as an AbortSignal: an object with a boolean `aborted` and an
- * `addEventListener` function. Structural rather than `instanceof AbortSignal`, so that a
+ * Whether `value` can be used as an AbortSignal: an object with a boolean `aborted` and
+ * `addEventListener` and `removeEventListener` functions. Structural rather than `instanceof AbortSignal`, so that a
  * signal from another realm or an AbortController polyfill is accepted too; those are all
  * the helpers here use of a signal.
  *
@@ -40,7 +40,8 @@ function kindOf(value: unknown): string {
 export function isAbortSignal(value: unknown): value is AbortSignal {
   return typeof value === "object" && value !== null &&
     typeof (value as AbortSignal).aborted === "boolean" &&
-    typeof (value as AbortSignal).addEventListener === "function";
+    typeof (value as AbortSignal).addEventListener === "function" &&
+    typeof (value as AbortSignal).removeEventListener === "function";
 }
 
 /**

@@ -116,3 +116,10 @@ test("base: a signal-like object (a polyfill's) is accepted as an AbortSignal", 
   assert.ok(isAbortSignal(polyfill));
   assert.equal(await delay(1, { signal: polyfill as Loose }), undefined);
 });
+
+test("base: a signal-like object without removeEventListener is refused, not a TypeError later", async () => {
+  const partial = { aborted: false, addEventListener() {} };
+  assert.equal(isAbortSignal(partial), false);
+  const error = await failure(() => delay(1, { signal: partial as Loose }));
+  assert.ok(InfraError.is(error, "InvalidArgument"), String(error));
+});
