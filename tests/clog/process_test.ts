@@ -193,6 +193,16 @@ for (
   });
 }
 
+test("a buffered console sink writes every line to a pipe whose reader keeps up while the process goes on logging", async () => {
+  const lines = 40_000; // about 28 MB: more than the 16 MiB a slow reader may leave held
+  const ended = await run(["paced", String(lines), "buffered"], { fixture: "flood_app.ts" });
+  assert.equal(ended.code, 0, ended.stderr);
+  assert.doesNotMatch(ended.stderr, /lines dropped/);
+  const numbers = ended.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line).i);
+  assert.equal(numbers.length, lines, "lines received");
+  assert.deepEqual(numbers, Array.from({ length: lines }, (_, i) => i));
+});
+
 const STUCK_LINES = 5_000;
 
 for (const sink of ["buffered", "unbuffered"]) {
