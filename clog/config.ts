@@ -302,8 +302,11 @@ export interface ClogConfig {
    * once per this many ms, as go-zero's `StackCooldownMillis`: an error passed to a log call
    * whose stack was written in full for another line less than this ago gets, instead of
    * the stack, `[same stack as the line at <its time>]` (in JSON lines, text lines and
-   * records alike); its name, message, code and cause are written as ever. Errors bound with
-   * `with()` or `withContext()` keep their stacks. `0` writes every stack. Default 100.
+   * records alike); its name, message, code and cause are written as ever. Only a line
+   * every sink of the record was handed counts: a sink never points to a stack it did not
+   * get (one at a higher level, a `fingersCrossed` buffer that held the line and may drop
+   * it). Errors bound with `with()` or `withContext()` keep their stacks. `0` writes every
+   * stack. Default 100.
    */
   stackCooldownMs?: number;
 }

@@ -291,7 +291,7 @@ export class Core {
       const context = activeContext();
       const ids = activeSpanIds();
       const index = level / 10 - 1;
-      s.startRecord(time);
+      s.startRecord(time, level, slots);
       // Each field once: the call's override the context's, which override the bound ones.
       const bound = source.boundKeys();
       const boundSkip = bound.length === 0 ? undefined : overridden(bound, context?.fields, fields);
@@ -302,6 +302,8 @@ export class Core {
       let logfmt: string | undefined;
       let fieldsJson: string | undefined;
       let recordFields: string | undefined;
+      // Gated slots that held this record back: its stacks do not count as written there.
+      let held: Slot[] | undefined;
       for (; i < slots.length; i++) {
         const slot = slots[i];
         if (level < slot.min) continue;
@@ -312,7 +314,9 @@ export class Core {
               fieldsJson + (ids === undefined ? "" : this.#idsJson(ids)) + "}\n";
           }
           if (slot.gate === undefined) slot.sink!.write(json, time);
-          else this.#gated(slot, source, json, time, level, context, json.length);
+          else if (!this.#gated(slot, source, json, time, level, context, json.length)) {
+            (held ??= []).push(slot);
+          }
         } else if (slot.kind === TEXT_LINES) {
           const color = slot.color;
           let line = color ? textColor : text;
@@ -332,7 +336,9 @@ export class Core {
             else text = line;
           }
           if (slot.gate === undefined) slot.sink!.write(line, time);
-          else this.#gated(slot, source, line, time, level, context, line.length);
+          else if (!this.#gated(slot, source, line, time, level, context, line.length)) {
+            (held ??= []).push(slot);
+          }
         } else if (slot.kind === LOGFMT_LINES) {
           if (logfmt === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
@@ -341,7 +347,9 @@ export class Core {
               (ids === undefined ? "" : this.#idsLogfmt(ids)) + "\n";
           }
           if (slot.gate === undefined) slot.sink!.write(logfmt, time);
-          else this.#gated(slot, source, logfmt, time, level, context, logfmt.length);
+          else if (!this.#gated(slot, source, logfmt, time, level, context, logfmt.length)) {
+            (held ??= []).push(slot);
+          }
         } else {
           if (recordFields === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
@@ -362,10 +370,13 @@ export class Core {
           if (slot.gate === undefined) callRecordSink(slot.record!, record, slot.label);
           else {
             const size = recordFields.length + record.message.length;
-            this.#gated(slot, source, record, time, level, context, size);
+            if (!this.#gated(slot, source, record, time, level, context, size)) {
+              (held ??= []).push(slot);
+            }
           }
         }
       }
+      s.endRecord(held);
     } catch (error) {
       this.#fallback(slots, i, source, level, msg, error);
     }
@@ -390,6 +401,8 @@ export class Core {
   /**
    * Hands a line or record to the slot's fingers-crossed gate, and writes what it lets
    * through: nothing (held), or the records a trigger released, then this one.
+   *
+   * @returns Whether this one was written (false: held).
    */
   #gated(
     slot: Slot,
@@ -399,9 +412,9 @@ export class Core {
     level: number,
     context: LogContext | undefined,
     size: number,
-  ): void {
+  ): boolean {
     const release = slot.gate!.offer(item, time, level, context, source.tables.name, size);
-    if (release === undefined) return;
+    if (release === undefined) return false;
     let items: unknown[] = [item];
     let times = [time];
     if (release !== PASS) {
@@ -419,6 +432,7 @@ export class Core {
       for (const record of items) callRecordSink(slot.record, record as LogRecord, slot.label);
     } else if (items.length === 1) slot.sink!.write(item as string, time);
     else slot.sink!.writeBatch(items as string[], times);
+    return true;
   }
 
   /**
