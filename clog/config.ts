@@ -232,8 +232,9 @@ export interface ClogConfig {
   level?: LogLevel;
   /**
    * Minimum levels per namespace, written with or without the service prefix; the longest
-   * matching namespace wins, and a namespace matches its children (`"coord"` covers
-   * `im-logic.coord.lock`). Default: none.
+   * matching namespace wins, however each is written (with service `im-logic`, `"coord"`
+   * wins over `"im-logic"` for `im-logic.coord`), and a namespace matches its children
+   * (`"coord"` covers `im-logic.coord.lock`). Default: none.
    */
   levels?: Record<string, LogLevel>;
   /** Line format of sinks that do not set their own. Default `"json"`. */

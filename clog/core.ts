@@ -56,7 +56,7 @@ import {
   slotId,
   TEXT_LINES,
 } from "./slot.ts";
-import type { FieldSerializer, LineWriter, LogRecord, RecordSink } from "./types.ts";
+import type { FieldSerializer, LineWriter, LogLevel, LogRecord, RecordSink } from "./types.ts";
 
 /**
  * What a configuration needs beside its JSON: the streams and custom sinks that
@@ -145,6 +145,7 @@ export class Core {
   deps: ClogDependencies = {};
   #slots: Slot[] = [];
   #level = LEVEL_OFF;
+  /** Level values by full namespace, the most specific first. */
   #levels: [string, number][] = [];
   #service = "";
   #sinkMin = LEVEL_OFF;
@@ -170,11 +171,8 @@ export class Core {
     const service = this.#service;
     const name = service === "" ? path : path === "" ? service : `${service}.${path}`;
     let level = this.#level;
-    for (const [prefix, value] of this.#levels) {
-      if (
-        name === prefix || name.startsWith(prefix + ".") ||
-        path === prefix || path.startsWith(prefix + ".")
-      ) {
+    for (const [namespace, value] of this.#levels) {
+      if (name === namespace || name.startsWith(namespace + ".")) {
         level = value;
         break;
       }
@@ -243,10 +241,8 @@ export class Core {
     this.#slots = next;
     this.#sinkMin = sinkMin;
     this.#level = LEVEL_VALUES[config.level ?? "info"];
-    this.#levels = Object.entries(config.levels ?? {})
-      .map(([prefix, level]): [string, number] => [prefix, LEVEL_VALUES[level]])
-      .sort((a, b) => b[0].length - a[0].length);
     this.#service = config.service ?? "";
+    this.#levels = levelsByNamespace(config.levels ?? {}, this.#service);
     this.#keys = lineKeys(config.jsonKeys);
     this.#head = jsonHead(this.#keys);
     this.#logfmtHead = logfmtHead(this.#keys);
@@ -572,6 +568,30 @@ export class Core {
     this.gen++;
     await Promise.all(slots.map((slot) => slot.sink?.close()));
   }
+}
+
+/**
+ * The `levels` of a config by the full namespaces their keys stand for, the most specific
+ * first. A key is a namespace below the service root (`"coord"` is `im-logic.coord`), and
+ * one that starts with the service root may also be the full namespace itself: both are
+ * matched, as the config says.
+ */
+function levelsByNamespace(
+  levels: Readonly<Record<string, LogLevel>>,
+  service: string,
+): [string, number][] {
+  const byNamespace: [string, number][] = [];
+  for (const [key, level] of Object.entries(levels)) {
+    const value = LEVEL_VALUES[level];
+    if (service === "") {
+      byNamespace.push([key, value]);
+      continue;
+    }
+    byNamespace.push([`${service}.${key}`, value]);
+    if (key === service || key.startsWith(service + ".")) byNamespace.push([key, value]);
+  }
+  // Every namespace that matches one name is a prefix of it: the longest is the deepest.
+  return byNamespace.sort((a, b) => b[0].length - a[0].length);
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;
