@@ -37,7 +37,10 @@ export interface RootLogger extends Logger, HotReloadable<ClogConfig>, AsyncDisp
   hotReload(config: ClogConfig, options?: HotReloadOptions): Promise<void>;
   /** Writes out buffered lines now (synchronously for files and the console). */
   flush(): void;
-  /** Flushes and closes every sink (files are closed); the loggers go silent. Idempotent. */
+  /**
+   * Flushes and closes every sink (files are closed); the loggers go silent. Idempotent.
+   * The root of an {@link init} that a later `init` replaced closes only itself.
+   */
   close(): Promise<void>;
 }
 
@@ -49,7 +52,8 @@ class Root extends CoreLogger implements RootLogger {
   }
 
   get config(): ClogConfig | undefined {
-    return this.core.config === undefined ? undefined : structuredClone(this.core.config);
+    if (this.#closed !== undefined || this.core.config === undefined) return undefined;
+    return structuredClone(this.core.config);
   }
 
   async hotReload(config: ClogConfig, options: HotReloadOptions = {}): Promise<void> {
@@ -65,6 +69,8 @@ class Root extends CoreLogger implements RootLogger {
   }
 
   close(): Promise<void> {
+    // The root of an earlier init(): the configuration in force is a later one's.
+    if (this.core === processCore && this !== initRoot) return this.#closed ??= Promise.resolve();
     return this.#closed ??= this.core.close();
   }
 
@@ -75,12 +81,16 @@ class Root extends CoreLogger implements RootLogger {
 
 /** The process-wide configuration: silent until {@link init}. */
 const processCore = new Core();
+/** The root the last {@link init} returned: the one whose `close()` ends it. */
+let initRoot: Root | undefined;
 
 /**
  * Configures process-wide logging, once, at the start of the application. Every logger
  * from {@link getLogger}, including those obtained before this call (by libraries, at
  * import time), writes according to `config` from now on and follows later hot reloads.
- * Calling it again replaces the configuration and the dependencies.
+ * Calling it again replaces the configuration and the dependencies: closing a root an
+ * earlier call returned then closes only that root (its `config` is undefined and its
+ * `hotReload` says `Closed`), and the later configuration stays in force.
  *
  * @param config The configuration (see {@link defaultConfig}).
  * @param dependencies Streams and custom sinks that the config names, and a clock.
@@ -100,7 +110,7 @@ const processCore = new Core();
  */
 export function init(config: ClogConfig, dependencies: ClogDependencies = {}): RootLogger {
   void processCore.apply(config, dependencies);
-  return new Root(processCore);
+  return initRoot = new Root(processCore);
 }
 
 /**

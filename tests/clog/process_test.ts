@@ -51,6 +51,31 @@ test("init again replaces the process-wide configuration", async () => {
   assert.deepEqual([first.length, second.length], [1, 1]);
 });
 
+test("closing the root of an earlier init leaves the configuration of a later init in force", async () => {
+  const first: LogRecord[] = [];
+  const second: LogRecord[] = [];
+  const logger = getLogger("x");
+  const earlier = init({ sinks: [{ type: "custom", name: "m" }] }, {
+    sinks: { m: (r) => void first.push(r) },
+  });
+  const later = init({ level: "debug", sinks: [{ type: "custom", name: "m" }] }, {
+    sinks: { m: (r) => void second.push(r) },
+  });
+  try {
+    await earlier.close();
+    logger.debug("after the earlier root closed");
+    assert.deepEqual(second.map((r) => r.message), ["after the earlier root closed"]);
+    assert.equal(first.length, 0);
+    assert.equal(later.config?.level, "debug");
+    assert.equal(earlier.config, undefined);
+    await assert.rejects(earlier.hotReload({}), { code: "Closed" });
+  } finally {
+    await later.close();
+  }
+  logger.error("after the later root closed");
+  assert.equal(second.length, 1);
+});
+
 interface Ended {
   code: number | null;
   signal: NodeJS.Signals | null;
