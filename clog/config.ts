@@ -65,8 +65,9 @@ export interface RotationConfig {
  * Buffering of a sink: a log call only appends to memory; the lines are written in one
  * write when `bufferSize` lines are waiting, after `flushIntervalMs`, on `fatal`, on
  * `flush()`, on `close()`, and when the process ends naturally, through `process.exit()`
- * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime.
- * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
+ * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime;
+ * from then on each line is written as it is logged (an application's own `'exit'`
+ * listener may log). A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
  * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
  * console are written synchronously at that moment (the console waits for a slow pipe
  * reader to take everything, within {@link ClogConfig.flushTimeoutMs}); a stream sink

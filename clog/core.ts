@@ -19,7 +19,7 @@ import {
   type SinkConfig,
   validateConfig,
 } from "./config.ts";
-import { flushAtExit } from "./exit.ts";
+import { flushAtExit, isExiting } from "./exit.ts";
 import { PASS } from "./fingers_crossed.ts";
 import { activeContext, activeSpanIds, type LogContext, type SpanIds } from "./context.ts";
 import {
@@ -376,7 +376,8 @@ export class Core {
     } catch (error) {
       this.#fallback(slots, i, source, level, msg, error);
     }
-    if (level >= FATAL) this.flush();
+    // While the process ends, no timer writes a buffer out any more.
+    if (level >= FATAL || isExiting()) this.flush();
   }
 
   /** A text line up to its message: time, level and namespace. */

@@ -194,6 +194,14 @@ test("with flushOnSignals, an application that handles SIGTERM decides when to e
   assert.deepEqual(written(ended), [...BOTH, "shutting down"]);
 });
 
+for (const how of ["naturally", "through process.exit"]) {
+  test(`a line logged in the application's exit listener is written by a buffered sink when the process ends ${how}`, async () => {
+    const ended = await run([how === "naturally" ? "exit-listener" : "exit-listener-exit"]);
+    assert.equal(ended.code, how === "naturally" ? 0 : 3, ended.stderr);
+    assert.deepEqual(written(ended), [...BOTH, "from an exit listener"]);
+  });
+}
+
 const FLOOD = 20_000;
 
 for (
