@@ -6,6 +6,7 @@
  */
 
 import {
+  checkOptions,
   type HotReloadable,
   type HotReloadOptions,
   InfraError,
@@ -31,8 +32,9 @@ export interface RootLogger extends Logger, HotReloadable<ClogConfig>, AsyncDisp
    *
    * @param config The new, complete config.
    * @param options An optional signal.
-   * @throws {InfraError} `InvalidArgument` naming the bad field (the old config stays),
-   *   `Closed` after `close()`, `Aborted` when the signal fired first.
+   * @throws {InfraError} `InvalidArgument` naming the bad field (the old config stays), or
+   *   when `options` is not an object or its `signal` not an AbortSignal; `Closed` after
+   *   `close()`, `Aborted` when the signal fired first.
    */
   hotReload(config: ClogConfig, options?: HotReloadOptions): Promise<void>;
   /** Writes out buffered lines now (synchronously for files and the console). */
@@ -56,8 +58,8 @@ class Root extends CoreLogger implements RootLogger {
     return structuredClone(this.core.config);
   }
 
-  async hotReload(config: ClogConfig, options: HotReloadOptions = {}): Promise<void> {
-    throwIfAborted(options.signal, "clog");
+  async hotReload(config: ClogConfig, options?: HotReloadOptions): Promise<void> {
+    throwIfAborted(checkOptions(options, "clog", "hotReload").signal, "clog");
     if (this.#closed !== undefined) {
       throw new InfraError("Closed", "the logger was closed", { component: "clog" });
     }
