@@ -17,7 +17,8 @@ import type { LogLevel } from "./types.ts";
  * (`time=… level=info namespace=im-logic.get_user msg="user loaded" user_id=42`, for
  * Loki, Heroku-style pipelines and grep). logfmt lines carry what JSON lines carry, redacted
  * and truncated alike, under the same `jsonKeys`; objects are flattened into dotted keys
- * (`user.id=7`, `err.cause.message=…`), arrays and empty objects written as their JSON. A
+ * (`user.id=7`, `err.cause.message=…`; one the line already has gets one more `fields.`,
+ * so keys never clash), arrays and empty objects written as their JSON. A
  * value is bare when it is one plain word and otherwise quoted and escaped like a JSON
  * string (`msg="user \"ann\" left\n"`); a key is never quoted: a space, `"`, `=`, `%` or
  * control character in it is percent-encoded (`user id` → `user%20id`; a lone surrogate,

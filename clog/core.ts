@@ -154,6 +154,8 @@ export class Core {
   #head = jsonHead(DEFAULT_LINE_KEYS);
   /** The start of a logfmt line up to the time value. */
   #logfmtHead = logfmtHead(DEFAULT_LINE_KEYS);
+  /** The line's own keys that have a dot, which no flattened field may pass for. */
+  #dottedKeys: string[] = [];
   /** Tables of the current generation by path (namespaces are few; the cache is bounded). */
   #tables = new Map<string, NameTables>();
 
@@ -246,6 +248,7 @@ export class Core {
     this.#keys = lineKeys(config.jsonKeys);
     this.#head = jsonHead(this.#keys);
     this.#logfmtHead = logfmtHead(this.#keys);
+    this.#dottedKeys = Object.values(this.#keys).filter((key) => key.includes("."));
     this.serializer = new Serializer(
       config.redactKeys ?? DEFAULT_REDACT_KEYS,
       config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
@@ -339,7 +342,7 @@ export class Core {
           if (logfmt === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
             logfmt = this.#logfmtStart(source.tables, time, index) +
-              textToken(s.truncate(msg)) + logfmtFields(fieldsJson) +
+              textToken(s.truncate(msg)) + logfmtFields(fieldsJson, this.#dottedKeys) +
               (ids === undefined ? "" : this.#idsLogfmt(ids)) + "\n";
           }
           if (slot.gate === undefined) slot.sink!.write(logfmt, time);
