@@ -17,7 +17,8 @@ import type { LogLevel } from "./types.ts";
  * (`time=… level=info namespace=im-logic.get_user msg="user loaded" user_id=42`, for
  * Loki, Heroku-style pipelines and grep). logfmt lines carry what JSON lines carry, redacted
  * and truncated alike, under the same `jsonKeys`; objects are flattened into dotted keys
- * (`user.id=7`, `err.cause.message=…`), arrays and empty objects written as their JSON. A
+ * (`user.id=7`, `err.cause.message=…`; one the line already has gets one more `fields.`,
+ * so keys never clash), arrays and empty objects written as their JSON. A
  * value is bare when it is one plain word and otherwise quoted and escaped like a JSON
  * string (`msg="user \"ann\" left\n"`); a key is never quoted: a space, `"`, `=`, `%` or
  * control character in it is percent-encoded (`user id` → `user%20id`; a lone surrogate,
@@ -65,8 +66,9 @@ export interface RotationConfig {
  * Buffering of a sink: a log call only appends to memory; the lines are written in one
  * write when `bufferSize` lines are waiting, after `flushIntervalMs`, on `fatal`, on
  * `flush()`, on `close()`, and when the process ends naturally, through `process.exit()`
- * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime.
- * A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
+ * or `Deno.exit()`, by an uncaught exception or an unhandled rejection, on every runtime;
+ * from then on each line is written as it is logged (an application's own `'exit'`
+ * listener may log). A stopping signal (SIGTERM, SIGINT, SIGHUP) writes them only with
  * {@link ClogConfig.flushOnSignals}; SIGKILL and native crashes lose them. Files and the
  * console are written synchronously at that moment (the console waits for a slow pipe
  * reader to take everything, within {@link ClogConfig.flushTimeoutMs}); a stream sink
@@ -232,8 +234,9 @@ export interface ClogConfig {
   level?: LogLevel;
   /**
    * Minimum levels per namespace, written with or without the service prefix; the longest
-   * matching namespace wins, and a namespace matches its children (`"coord"` covers
-   * `im-logic.coord.lock`). Default: none.
+   * matching namespace wins, however each is written (with service `im-logic`, `"coord"`
+   * wins over `"im-logic"` for `im-logic.coord`), and a namespace matches its children
+   * (`"coord"` covers `im-logic.coord.lock`). Default: none.
    */
   levels?: Record<string, LogLevel>;
   /** Line format of sinks that do not set their own. Default `"json"`. */
@@ -302,8 +305,11 @@ export interface ClogConfig {
    * once per this many ms, as go-zero's `StackCooldownMillis`: an error passed to a log call
    * whose stack was written in full for another line less than this ago gets, instead of
    * the stack, `[same stack as the line at <its time>]` (in JSON lines, text lines and
-   * records alike); its name, message, code and cause are written as ever. Errors bound with
-   * `with()` or `withContext()` keep their stacks. `0` writes every stack. Default 100.
+   * records alike); its name, message, code and cause are written as ever. Only a line
+   * every sink of the record was handed counts: a sink never points to a stack it did not
+   * get (one at a higher level, a `fingersCrossed` buffer that held the line and may drop
+   * it). Errors bound with `with()` or `withContext()` keep their stacks. `0` writes every
+   * stack. Default 100.
    */
   stackCooldownMs?: number;
 }

@@ -19,7 +19,7 @@ import {
   type SinkConfig,
   validateConfig,
 } from "./config.ts";
-import { flushAtExit } from "./exit.ts";
+import { flushAtExit, isExiting } from "./exit.ts";
 import { PASS } from "./fingers_crossed.ts";
 import { activeContext, activeSpanIds, type LogContext, type SpanIds } from "./context.ts";
 import {
@@ -56,7 +56,7 @@ import {
   slotId,
   TEXT_LINES,
 } from "./slot.ts";
-import type { FieldSerializer, LineWriter, LogRecord, RecordSink } from "./types.ts";
+import type { FieldSerializer, LineWriter, LogLevel, LogRecord, RecordSink } from "./types.ts";
 
 /**
  * What a configuration needs beside its JSON: the streams and custom sinks that
@@ -145,6 +145,7 @@ export class Core {
   deps: ClogDependencies = {};
   #slots: Slot[] = [];
   #level = LEVEL_OFF;
+  /** Level values by full namespace, the most specific first. */
   #levels: [string, number][] = [];
   #service = "";
   #sinkMin = LEVEL_OFF;
@@ -153,6 +154,8 @@ export class Core {
   #head = jsonHead(DEFAULT_LINE_KEYS);
   /** The start of a logfmt line up to the time value. */
   #logfmtHead = logfmtHead(DEFAULT_LINE_KEYS);
+  /** The line's own keys that have a dot, which no flattened field may pass for. */
+  #dottedKeys: string[] = [];
   /** Tables of the current generation by path (namespaces are few; the cache is bounded). */
   #tables = new Map<string, NameTables>();
 
@@ -170,11 +173,8 @@ export class Core {
     const service = this.#service;
     const name = service === "" ? path : path === "" ? service : `${service}.${path}`;
     let level = this.#level;
-    for (const [prefix, value] of this.#levels) {
-      if (
-        name === prefix || name.startsWith(prefix + ".") ||
-        path === prefix || path.startsWith(prefix + ".")
-      ) {
+    for (const [namespace, value] of this.#levels) {
+      if (name === namespace || name.startsWith(namespace + ".")) {
         level = value;
         break;
       }
@@ -243,13 +243,12 @@ export class Core {
     this.#slots = next;
     this.#sinkMin = sinkMin;
     this.#level = LEVEL_VALUES[config.level ?? "info"];
-    this.#levels = Object.entries(config.levels ?? {})
-      .map(([prefix, level]): [string, number] => [prefix, LEVEL_VALUES[level]])
-      .sort((a, b) => b[0].length - a[0].length);
     this.#service = config.service ?? "";
+    this.#levels = levelsByNamespace(config.levels ?? {}, this.#service);
     this.#keys = lineKeys(config.jsonKeys);
     this.#head = jsonHead(this.#keys);
     this.#logfmtHead = logfmtHead(this.#keys);
+    this.#dottedKeys = Object.values(this.#keys).filter((key) => key.includes("."));
     this.serializer = new Serializer(
       config.redactKeys ?? DEFAULT_REDACT_KEYS,
       config.maxValueLength ?? DEFAULT_MAX_VALUE_LENGTH,
@@ -291,7 +290,7 @@ export class Core {
       const context = activeContext();
       const ids = activeSpanIds();
       const index = level / 10 - 1;
-      s.startRecord(time);
+      s.startRecord(time, level, slots);
       // Each field once: the call's override the context's, which override the bound ones.
       const bound = source.boundKeys();
       const boundSkip = bound.length === 0 ? undefined : overridden(bound, context?.fields, fields);
@@ -302,6 +301,8 @@ export class Core {
       let logfmt: string | undefined;
       let fieldsJson: string | undefined;
       let recordFields: string | undefined;
+      // Gated slots that held this record back: its stacks do not count as written there.
+      let held: Slot[] | undefined;
       for (; i < slots.length; i++) {
         const slot = slots[i];
         if (level < slot.min) continue;
@@ -312,7 +313,9 @@ export class Core {
               fieldsJson + (ids === undefined ? "" : this.#idsJson(ids)) + "}\n";
           }
           if (slot.gate === undefined) slot.sink!.write(json, time);
-          else this.#gated(slot, source, json, time, level, context, json.length);
+          else if (!this.#gated(slot, source, json, time, level, context, json.length)) {
+            (held ??= []).push(slot);
+          }
         } else if (slot.kind === TEXT_LINES) {
           const color = slot.color;
           let line = color ? textColor : text;
@@ -332,16 +335,20 @@ export class Core {
             else text = line;
           }
           if (slot.gate === undefined) slot.sink!.write(line, time);
-          else this.#gated(slot, source, line, time, level, context, line.length);
+          else if (!this.#gated(slot, source, line, time, level, context, line.length)) {
+            (held ??= []).push(slot);
+          }
         } else if (slot.kind === LOGFMT_LINES) {
           if (logfmt === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
             logfmt = this.#logfmtStart(source.tables, time, index) +
-              textToken(s.truncate(msg)) + logfmtFields(fieldsJson) +
+              textToken(s.truncate(msg)) + logfmtFields(fieldsJson, this.#dottedKeys) +
               (ids === undefined ? "" : this.#idsLogfmt(ids)) + "\n";
           }
           if (slot.gate === undefined) slot.sink!.write(logfmt, time);
-          else this.#gated(slot, source, logfmt, time, level, context, logfmt.length);
+          else if (!this.#gated(slot, source, logfmt, time, level, context, logfmt.length)) {
+            (held ??= []).push(slot);
+          }
         } else {
           if (recordFields === undefined) {
             fieldsJson ??= this.#fieldsJson(source, boundSkip, context, contextSkip, fields);
@@ -362,14 +369,18 @@ export class Core {
           if (slot.gate === undefined) callRecordSink(slot.record!, record, slot.label);
           else {
             const size = recordFields.length + record.message.length;
-            this.#gated(slot, source, record, time, level, context, size);
+            if (!this.#gated(slot, source, record, time, level, context, size)) {
+              (held ??= []).push(slot);
+            }
           }
         }
       }
+      s.endRecord(held);
     } catch (error) {
       this.#fallback(slots, i, source, level, msg, error);
     }
-    if (level >= FATAL) this.flush();
+    // While the process ends, no timer writes a buffer out any more.
+    if (level >= FATAL || isExiting()) this.flush();
   }
 
   /** A text line up to its message: time, level and namespace. */
@@ -390,6 +401,8 @@ export class Core {
   /**
    * Hands a line or record to the slot's fingers-crossed gate, and writes what it lets
    * through: nothing (held), or the records a trigger released, then this one.
+   *
+   * @returns Whether this one was written (false: held).
    */
   #gated(
     slot: Slot,
@@ -399,9 +412,9 @@ export class Core {
     level: number,
     context: LogContext | undefined,
     size: number,
-  ): void {
+  ): boolean {
     const release = slot.gate!.offer(item, time, level, context, source.tables.name, size);
-    if (release === undefined) return;
+    if (release === undefined) return false;
     let items: unknown[] = [item];
     let times = [time];
     if (release !== PASS) {
@@ -419,6 +432,7 @@ export class Core {
       for (const record of items) callRecordSink(slot.record, record as LogRecord, slot.label);
     } else if (items.length === 1) slot.sink!.write(item as string, time);
     else slot.sink!.writeBatch(items as string[], times);
+    return true;
   }
 
   /**
@@ -558,6 +572,30 @@ export class Core {
     this.gen++;
     await Promise.all(slots.map((slot) => slot.sink?.close()));
   }
+}
+
+/**
+ * The `levels` of a config by the full namespaces their keys stand for, the most specific
+ * first. A key is a namespace below the service root (`"coord"` is `im-logic.coord`), and
+ * one that starts with the service root may also be the full namespace itself: both are
+ * matched, as the config says.
+ */
+function levelsByNamespace(
+  levels: Readonly<Record<string, LogLevel>>,
+  service: string,
+): [string, number][] {
+  const byNamespace: [string, number][] = [];
+  for (const [key, level] of Object.entries(levels)) {
+    const value = LEVEL_VALUES[level];
+    if (service === "") {
+      byNamespace.push([key, value]);
+      continue;
+    }
+    byNamespace.push([`${service}.${key}`, value]);
+    if (key === service || key.startsWith(service + ".")) byNamespace.push([key, value]);
+  }
+  // Every namespace that matches one name is a prefix of it: the longest is the deepest.
+  return byNamespace.sort((a, b) => b[0].length - a[0].length);
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;

@@ -9,6 +9,10 @@
  * for it too. Never written out: SIGKILL, a native crash, other signals, and a signal the
  * configuration did not ask for (the runtime dies without running any JavaScript).
  *
+ * Once the process is ending (its `'exit'` event, Deno's `unload`), every line is written
+ * out as it is logged: what the application's own `'exit'` listeners log, whichever ran
+ * first, is written too.
+ *
  * @module
  */
 
@@ -27,7 +31,21 @@ const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 const held = new Set<Flushable>();
 const wantSignals = new Set<Flushable>();
 let exitHooked = false;
+let exiting = false;
 const signalListeners = new Map<NodeJS.Signals, () => void>();
+
+/**
+ * Whether the process is ending: no timer fires any more, so a line logged now must be
+ * written out at once.
+ */
+export function isExiting(): boolean {
+  return exiting;
+}
+
+function onExit(): void {
+  exiting = true;
+  flushAll();
+}
 
 function flushAll(): void {
   for (const owner of held) {
@@ -43,11 +61,13 @@ function hookExit(): void {
   if (exitHooked) return;
   exitHooked = true;
   try {
-    process.on("exit", flushAll);
+    process.on("exit", onExit);
     // Deno does not emit Node's 'exit' on Deno.exit(), an uncaught exception or an
-    // unhandled rejection (Node and Bun do); its web events cover those endings.
+    // unhandled rejection (Node and Bun do); its web events cover those endings. An
+    // 'error' or 'unhandledrejection' listener may keep the process going: not an end yet.
     if ("Deno" in globalThis) {
-      for (const type of ["unload", "error", "unhandledrejection"]) {
+      globalThis.addEventListener("unload", onExit);
+      for (const type of ["error", "unhandledrejection"]) {
         globalThis.addEventListener(type, flushAll);
       }
     }

@@ -6,6 +6,7 @@
  */
 
 import {
+  checkOptions,
   type HotReloadable,
   type HotReloadOptions,
   InfraError,
@@ -31,13 +32,17 @@ export interface RootLogger extends Logger, HotReloadable<ClogConfig>, AsyncDisp
    *
    * @param config The new, complete config.
    * @param options An optional signal.
-   * @throws {InfraError} `InvalidArgument` naming the bad field (the old config stays),
-   *   `Closed` after `close()`, `Aborted` when the signal fired first.
+   * @throws {InfraError} `InvalidArgument` naming the bad field (the old config stays), or
+   *   when `options` is not an object or its `signal` not an AbortSignal; `Closed` after
+   *   `close()`, `Aborted` when the signal fired first.
    */
   hotReload(config: ClogConfig, options?: HotReloadOptions): Promise<void>;
   /** Writes out buffered lines now (synchronously for files and the console). */
   flush(): void;
-  /** Flushes and closes every sink (files are closed); the loggers go silent. Idempotent. */
+  /**
+   * Flushes and closes every sink (files are closed); the loggers go silent. Idempotent.
+   * The root of an {@link init} that a later `init` replaced closes only itself.
+   */
   close(): Promise<void>;
 }
 
@@ -49,11 +54,12 @@ class Root extends CoreLogger implements RootLogger {
   }
 
   get config(): ClogConfig | undefined {
-    return this.core.config === undefined ? undefined : structuredClone(this.core.config);
+    if (this.#closed !== undefined || this.core.config === undefined) return undefined;
+    return structuredClone(this.core.config);
   }
 
-  async hotReload(config: ClogConfig, options: HotReloadOptions = {}): Promise<void> {
-    throwIfAborted(options.signal, "clog");
+  async hotReload(config: ClogConfig, options?: HotReloadOptions): Promise<void> {
+    throwIfAborted(checkOptions(options, "clog", "hotReload").signal, "clog");
     if (this.#closed !== undefined) {
       throw new InfraError("Closed", "the logger was closed", { component: "clog" });
     }
@@ -65,6 +71,8 @@ class Root extends CoreLogger implements RootLogger {
   }
 
   close(): Promise<void> {
+    // The root of an earlier init(): the configuration in force is a later one's.
+    if (this.core === processCore && this !== initRoot) return this.#closed ??= Promise.resolve();
     return this.#closed ??= this.core.close();
   }
 
@@ -75,12 +83,16 @@ class Root extends CoreLogger implements RootLogger {
 
 /** The process-wide configuration: silent until {@link init}. */
 const processCore = new Core();
+/** The root the last {@link init} returned: the one whose `close()` ends it. */
+let initRoot: Root | undefined;
 
 /**
  * Configures process-wide logging, once, at the start of the application. Every logger
  * from {@link getLogger}, including those obtained before this call (by libraries, at
  * import time), writes according to `config` from now on and follows later hot reloads.
- * Calling it again replaces the configuration and the dependencies.
+ * Calling it again replaces the configuration and the dependencies: closing a root an
+ * earlier call returned then closes only that root (its `config` is undefined and its
+ * `hotReload` says `Closed`), and the later configuration stays in force.
  *
  * @param config The configuration (see {@link defaultConfig}).
  * @param dependencies Streams and custom sinks that the config names, and a clock.
@@ -100,7 +112,7 @@ const processCore = new Core();
  */
 export function init(config: ClogConfig, dependencies: ClogDependencies = {}): RootLogger {
   void processCore.apply(config, dependencies);
-  return new Root(processCore);
+  return initRoot = new Root(processCore);
 }
 
 /**

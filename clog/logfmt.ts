@@ -8,7 +8,9 @@
  * A value is bare when it is one plain word and otherwise quoted and escaped like a JSON
  * string; a key is never quoted (logfmt parsers do not read quoted keys): a character that
  * would end it is percent-encoded as its UTF-8 bytes (`user id` → `user%20id`; a lone
- * surrogate, which UTF-8 cannot carry, as U+FFFD's, `%EF%BF%BD`).
+ * surrogate, which UTF-8 cannot carry, as U+FFFD's, `%EF%BF%BD`). Keys never clash: a
+ * flattened key the line already has (`fields.level`, for a field `level`, and from
+ * `fields: { level }`) gets one more `fields.` in front (`fields.fields.level`).
  *
  * @module
  */
@@ -127,13 +129,42 @@ function literalToken(literal: string): string {
   return textToken(value) === value ? value : literal;
 }
 
+/** A logfmt line's fields as they are being written. */
+interface Flattened {
+  /** The pairs so far. */
+  out: string;
+  /**
+   * The dotted keys on the line so far, made on the first one. Only they can clash: the
+   * names of one JSON object are distinct, and a dotless one is never made by flattening.
+   */
+  dotted: Set<string> | undefined;
+}
+
+/**
+ * `name` as a key the line does not have yet: a dotted key an earlier pair of the line
+ * took (`"fields.level"` renamed from `level`, and a `fields: { level }` flattened) gets
+ * one more `fields.` in front until it is free, as the name of a field that reads like
+ * one of the line's own members does in JSON lines.
+ */
+function freeKey(name: string, line: Flattened): string {
+  let key = logfmtKey(name);
+  if (key.indexOf(".") < 0) return key;
+  const dotted = line.dotted ??= new Set();
+  while (dotted.has(key)) {
+    name = "fields." + name;
+    key = logfmtKey(name);
+  }
+  dotted.add(key);
+  return key;
+}
+
 /**
  * Appends the members of the JSON object whose first member starts at `at` (just after its
- * `{`), flattened under `prefix`, to `out`.
+ * `{`), flattened under `prefix`, to `line`.
  *
- * @returns The index after the object, and the text.
+ * @returns The index after the object.
  */
-function flatten(json: string, at: number, prefix: string, out: string): [number, string] {
+function flatten(json: string, at: number, prefix: string, line: Flattened): number {
   let i = at;
   while (i < json.length && json.charCodeAt(i) === QUOTE) {
     const keyEnd = stringEnd(json, i);
@@ -141,27 +172,35 @@ function flatten(json: string, at: number, prefix: string, out: string): [number
     i = keyEnd + 1; // the colon
     const first = json.charCodeAt(i);
     if (first === OPEN_OBJECT && json.charCodeAt(i + 1) !== CLOSE_OBJECT) {
-      [i, out] = flatten(json, i + 1, name + ".", out);
+      i = flatten(json, i + 1, name + ".", line);
     } else {
       const end = valueEnd(json, i);
       const raw = json.slice(i, end);
-      out += " " + logfmtKey(name) + "=" + (first === QUOTE ? literalToken(raw) : textToken(raw));
+      line.out += " " + freeKey(name, line) + "=" +
+        (first === QUOTE ? literalToken(raw) : textToken(raw));
       i = end;
     }
     if (json.charCodeAt(i) === COMMA) i++;
   }
-  return [i + 1, out];
+  return i + 1;
 }
 
 /**
  * The fields of a line as logfmt pairs, each preceded by a space, from their JSON fragment
- * (`,"a":1,"user":{"id":7}` → ` a=1 user.id=7`).
+ * (`,"a":1,"user":{"id":7}` → ` a=1 user.id=7`). No two pairs get the same key: a flattened
+ * key an earlier pair (or one of `reserved`) has gets one more `fields.` in front.
  *
  * @param fieldsJson The fields as the serializer writes them for a JSON line.
+ * @param reserved The line's own keys that have a dot (`jsonKeys` may give them one).
  * @returns The pairs, or `""` when there are none.
  */
-export function logfmtFields(fieldsJson: string): string {
+export function logfmtFields(fieldsJson: string, reserved: readonly string[] = []): string {
   if (fieldsJson === "") return "";
+  const line: Flattened = {
+    out: "",
+    dotted: reserved.length === 0 ? undefined : new Set(reserved.map(logfmtKey)),
+  };
   // The fragment's leading comma stands in for the object's opening brace.
-  return flatten(fieldsJson, 1, "", "")[1];
+  flatten(fieldsJson, 1, "", line);
+  return line.out;
 }

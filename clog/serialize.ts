@@ -225,6 +225,12 @@ function firstItems(set: Set<unknown>): unknown[] {
   return items;
 }
 
+/** A sink as the stack cooldown sees it: one destination, with its minimum level value. */
+export interface StackSink {
+  /** The lowest level value it takes. */
+  readonly min: number;
+}
+
 /**
  * Serializes values with one configuration (redacted keys, value length limit). Create a
  * new one when the configuration changes; its key cache belongs to that configuration.
@@ -239,11 +245,14 @@ export class Serializer {
   readonly maxLength: number;
   /** How long a stack written in full is not written again for a call's fields, in ms. */
   readonly stackCooldownMs: number;
-  /** Stacks written in full lately, with when and for which record. */
-  readonly #stacksWritten = new Map<string, { time: number; record: number }>();
-  /** The record being emitted, numbered from 1, and its time. */
-  #record = 0;
+  /** Stacks written in full lately: when, and which sinks were handed that line. */
+  readonly #stacksWritten = new Map<string, { time: number; sinks: ReadonlySet<StackSink> }>();
+  /** The time of the record being emitted, its level and the configuration's sinks. */
   #recordTime = 0;
+  #level = 0;
+  #sinks: readonly StackSink[] = [];
+  /** Stacks the record being emitted writes in full, remembered once its sinks are known. */
+  #fullStacks: string[] | undefined;
   /** Whether the fields being written are a call's (the stack cooldown applies). */
   #cooling = false;
   /** The dependencies' serializers by field name; undefined when there are none. */
@@ -309,17 +318,43 @@ export class Serializer {
     return this.#lineMembers.has(bare) ? RENAMED + key : key;
   }
 
-  /** A new record, logged at `time`, is being emitted: its call fields come next. */
-  startRecord(time: number): void {
-    this.#record++;
+  /**
+   * A new record, logged at `time` at `level`, is being emitted: its call fields come next.
+   * It goes to those of `sinks` whose minimum level it reaches.
+   */
+  startRecord(time: number, level: number, sinks: readonly StackSink[]): void {
     this.#recordTime = time;
+    this.#level = level;
+    this.#sinks = sinks;
+    this.#fullStacks = undefined;
     this.#cooling = false;
   }
 
   /**
+   * The record's lines were handed to its sinks, except to `held` (sinks that keep them
+   * back, and may drop them): the stacks they have in full count as written for the others.
+   */
+  endRecord(held: readonly StackSink[] | undefined): void {
+    const stacks = this.#fullStacks;
+    if (stacks === undefined) return;
+    this.#fullStacks = undefined;
+    const got = new Set<StackSink>();
+    for (const sink of this.#sinks) {
+      if (this.#level >= sink.min && held?.includes(sink) !== true) got.add(sink);
+    }
+    if (got.size === 0) return;
+    for (const stack of stacks) {
+      if (this.#stacksWritten.size >= STACK_CACHE_LIMIT && !this.#stacksWritten.has(stack)) {
+        this.#stacksWritten.clear();
+      }
+      this.#stacksWritten.set(stack, { time: this.#recordTime, sinks: got });
+    }
+  }
+
+  /**
    * {@link Serializer.fields} for the fields the current record's log call passed: a stack
-   * this serializer wrote in full for another record less than
-   * {@link Serializer.stackCooldownMs} before is replaced by a pointer to that line. Bound
+   * that every sink of the record was handed in full, in one line less than
+   * {@link Serializer.stackCooldownMs} before, is replaced by a pointer to that line. Bound
    * and context fields are cached across lines, so they keep their stacks.
    */
   callFields(fields: object): string {
@@ -340,26 +375,32 @@ export class Serializer {
   }
 
   /**
-   * `stack`, or, when it was written in full for another record within the cooldown, the
-   * time of that line. The window runs from the full write, so a burst of the same error
-   * writes its stack once per cooldown (go-zero's `StackCooldownMillis`).
+   * `stack`, or, when every sink of the record got it in full in one line within the
+   * cooldown, the time of that line. The window runs from the full write, so a burst of
+   * the same error writes its stack once per cooldown (go-zero's `StackCooldownMillis`).
+   * The memory changes only in {@link Serializer.endRecord}, so every format of one record
+   * decides alike.
    */
   #stack(stack: string): string {
     if (!this.#cooling || this.stackCooldownMs === 0) return stack;
-    const time = this.#recordTime;
     const last = this.#stacksWritten.get(stack);
     if (last !== undefined) {
-      if (last.record === this.#record) return stack; // the record's other format
-      const age = time - last.time;
-      if (age >= 0 && age < this.stackCooldownMs) {
+      const age = this.#recordTime - last.time;
+      if (age >= 0 && age < this.stackCooldownMs && this.#allGot(last.sinks)) {
         return `[same stack as the line at ${new Date(last.time).toISOString()}]`;
       }
     }
-    if (last === undefined && this.#stacksWritten.size >= STACK_CACHE_LIMIT) {
-      this.#stacksWritten.clear();
-    }
-    this.#stacksWritten.set(stack, { time, record: this.#record });
+    const stacks = this.#fullStacks ??= [];
+    if (!stacks.includes(stack)) stacks.push(stack);
     return stack;
+  }
+
+  /** Whether every sink the record goes to is among `sinks`. */
+  #allGot(sinks: ReadonlySet<StackSink>): boolean {
+    for (const sink of this.#sinks) {
+      if (this.#level >= sink.min && !sinks.has(sink)) return false;
+    }
+    return true;
   }
 
   /** `s`, cut to the length limit when longer, never inside a surrogate pair. */

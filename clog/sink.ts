@@ -256,11 +256,17 @@ class ConsoleWriter {
 
   /**
    * Writes what the descriptor takes now, finishing a line it cut (for a short while: a
-   * log call must not wait long), and holds the rest.
+   * log call must not wait long), and holds the rest. It keeps writing while the descriptor
+   * takes bytes: one write may hand it no more than {@link DENO_PIPE_WRITE}, which says
+   * nothing of whether the pipe is full; only a write that takes nothing does.
    */
   #writeSome(bytes: Buffer): void {
     try {
-      let offset = this.#attempt(bytes, 0);
+      let offset = 0;
+      for (let next = this.#attempt(bytes, 0); next > offset; next = this.#attempt(bytes, offset)) {
+        offset = next;
+        if (offset === bytes.length) break;
+      }
       if (offset > 0 && offset < bytes.length && bytes[offset - 1] !== 0x0a) {
         const newline = bytes.indexOf(0x0a, offset);
         const end = newline < 0 ? bytes.length : newline + 1;

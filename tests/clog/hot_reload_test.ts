@@ -110,6 +110,30 @@ test("a sink kept across a reload keeps its buffered lines, a removed one is flu
   assert.deepEqual(lines, ["one", "two"]);
 });
 
+test("hotReload with options that are not an object, or a signal that is not an AbortSignal, is InvalidArgument naming the option", async () => {
+  const { root } = capture();
+  try {
+    for (
+      const [options, field] of [
+        [null, "options"],
+        [5, "options"],
+        [{ signal: 5 }, "options.signal"],
+      ] as const
+    ) {
+      await assert.rejects(
+        root.hotReload({ level: "debug" }, options as never),
+        (error: unknown) =>
+          InfraError.is(error, "InvalidArgument") && error.details?.field === field &&
+          /hotReload/.test(error.message),
+        `options ${JSON.stringify(options)}`,
+      );
+    }
+    assert.equal(root.config?.level, "trace");
+  } finally {
+    await root.close();
+  }
+});
+
 test("hotReload honours an aborted signal and fails after close", async () => {
   const { root } = capture();
   const controller = new AbortController();

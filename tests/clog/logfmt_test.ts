@@ -426,3 +426,20 @@ test("a hot reload to an unknown format is rejected and the logfmt lines go on",
   root.info("still");
   assert.equal(lines[0], `time=${ISO} level=info msg=still\n`);
 });
+
+test("a flattened key that another field of the line already has gets one more fields. in front", () => {
+  const { root, lines } = capture({ format: "logfmt" });
+  root.info("m", { level: "renamed", fields: { level: "nested" } });
+  root.info("m", { "a.b": 1, a: { b: 2 } });
+  const keys = lines.map((line) => line.trimEnd().split(" msg=m ")[1].split(" "));
+  assert.deepEqual(keys, [
+    ["fields.level=renamed", "fields.fields.level=nested"],
+    ["a.b=1", "fields.a.b=2"],
+  ]);
+});
+
+test("a flattened field does not pass for a line key with a dot that jsonKeys gives", () => {
+  const { root, lines } = capture({ format: "logfmt", jsonKeys: { level: "log.level" } });
+  root.info("m", { log: { level: "mine" } });
+  assert.match(lines[0], / log\.level=info .* fields\.log\.level=mine\n$/);
+});

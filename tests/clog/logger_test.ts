@@ -118,6 +118,20 @@ test("the namespace and level filter of per-namespace levels", () => {
   assert.deepEqual(json().map((line) => line.msg), ["coord debug", "lock debug", "cache error"]);
 });
 
+test("a per-namespace level written without the service prefix wins over a shorter namespace written with it", () => {
+  const { root, json } = capture({
+    service: "im-logic",
+    level: "info",
+    levels: { "im-logic": "warn", coord: "debug", "im-logic.coord.lock": "error" },
+  });
+  root.namespace("coord").debug("coord debug");
+  root.namespace("coord").namespace("lock").warn("lock warn");
+  root.namespace("cache").info("cache info");
+  root.warn("root warn");
+  assert.equal(root.namespace("coord").isEnabled("debug"), true);
+  assert.deepEqual(json().map((line) => line.msg), ["coord debug", "root warn"]);
+});
+
 test("fatal writes and does not end the process", () => {
   const { root, json } = capture();
   root.fatal("going down", { reason: "test" });

@@ -51,6 +51,31 @@ test("init again replaces the process-wide configuration", async () => {
   assert.deepEqual([first.length, second.length], [1, 1]);
 });
 
+test("closing the root of an earlier init leaves the configuration of a later init in force", async () => {
+  const first: LogRecord[] = [];
+  const second: LogRecord[] = [];
+  const logger = getLogger("x");
+  const earlier = init({ sinks: [{ type: "custom", name: "m" }] }, {
+    sinks: { m: (r) => void first.push(r) },
+  });
+  const later = init({ level: "debug", sinks: [{ type: "custom", name: "m" }] }, {
+    sinks: { m: (r) => void second.push(r) },
+  });
+  try {
+    await earlier.close();
+    logger.debug("after the earlier root closed");
+    assert.deepEqual(second.map((r) => r.message), ["after the earlier root closed"]);
+    assert.equal(first.length, 0);
+    assert.equal(later.config?.level, "debug");
+    assert.equal(earlier.config, undefined);
+    await assert.rejects(earlier.hotReload({}), { code: "Closed" });
+  } finally {
+    await later.close();
+  }
+  logger.error("after the later root closed");
+  assert.equal(second.length, 1);
+});
+
 interface Ended {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -169,6 +194,14 @@ test("with flushOnSignals, an application that handles SIGTERM decides when to e
   assert.deepEqual(written(ended), [...BOTH, "shutting down"]);
 });
 
+for (const how of ["naturally", "through process.exit"]) {
+  test(`a line logged in the application's exit listener is written by a buffered sink when the process ends ${how}`, async () => {
+    const ended = await run([how === "naturally" ? "exit-listener" : "exit-listener-exit"]);
+    assert.equal(ended.code, how === "naturally" ? 0 : 3, ended.stderr);
+    assert.deepEqual(written(ended), [...BOTH, "from an exit listener"]);
+  });
+}
+
 const FLOOD = 20_000;
 
 for (
@@ -192,6 +225,16 @@ for (
     assert.equal(first, -1, "lines in order");
   });
 }
+
+test("a buffered console sink writes every line to a pipe whose reader keeps up while the process goes on logging", async () => {
+  const lines = 40_000; // about 28 MB: more than the 16 MiB a slow reader may leave held
+  const ended = await run(["paced", String(lines), "buffered"], { fixture: "flood_app.ts" });
+  assert.equal(ended.code, 0, ended.stderr);
+  assert.doesNotMatch(ended.stderr, /lines dropped/);
+  const numbers = ended.stdout.split("\n").filter(Boolean).map((line) => JSON.parse(line).i);
+  assert.equal(numbers.length, lines, "lines received");
+  assert.deepEqual(numbers, Array.from({ length: lines }, (_, i) => i));
+});
 
 const STUCK_LINES = 5_000;
 

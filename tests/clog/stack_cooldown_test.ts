@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { ClogConfig } from "../../clog/mod.ts";
+import { type ClogConfig, create, withContext } from "../../clog/mod.ts";
 import { capture } from "./_capture.ts";
 
 /** A captured logger whose clock reads `clock.now`. */
@@ -122,4 +122,55 @@ test("the stack cooldown is 100 ms when the config does not set it", () => {
     json().map((line) => MARK.test((line.err as { stack: string }).stack)),
     [false, true, false],
   );
+});
+
+/** A logger with two JSON stream sinks, `file` and `console`, whose writes land in arrays. */
+function twoSinks(config: ClogConfig) {
+  const clock = { now: Date.parse("2026-01-01T00:00:00.000Z") };
+  const out = { file: [] as string[], console: [] as string[] };
+  const root = create(config, {
+    streams: {
+      file: { write: (text: string) => void out.file.push(text) },
+      console: { write: (text: string) => void out.console.push(text) },
+    },
+    now: () => clock.now,
+  });
+  const stacks = (name: "file" | "console") =>
+    out[name].map((line) => (JSON.parse(line).err as { stack: string }).stack);
+  return { clock, root, stacks };
+}
+
+test("a sink gets a stack in full when only another sink got it within stackCooldownMs, and only then points to it", () => {
+  const { clock, root, stacks } = twoSinks({
+    level: "debug",
+    stackCooldownMs: 100,
+    sinks: [
+      { type: "stream", name: "file", level: "debug" },
+      { type: "stream", name: "console", level: "error" },
+    ],
+  });
+  const [retrying, givingUp, again] = Array.from({ length: 3 }, failure);
+  root.debug("retrying", { err: retrying });
+  clock.now += 10;
+  root.error("giving up", { err: givingUp });
+  clock.now += 10;
+  root.error("still down", { err: again });
+  assert.deepEqual(stacks("console").map((stack) => MARK.exec(stack)?.[1]), [
+    undefined,
+    "2026-01-01T00:00:00.010Z",
+  ]);
+  assert.equal(stacks("console")[0], givingUp.stack);
+  assert.deepEqual(stacks("file").map((stack) => MARK.test(stack)), [false, false, true]);
+});
+
+test("a stack held by fingersCrossed and then dropped does not count as written", () => {
+  const { root, stacks } = twoSinks({
+    level: "debug",
+    stackCooldownMs: 100,
+    sinks: [{ type: "stream", name: "console", fingersCrossed: { isolate: "context" } }],
+  });
+  const shared = failure();
+  withContext({ request: 1 }, () => root.debug("request 1 saw it", { err: shared }));
+  withContext({ request: 2 }, () => root.error("request 2 failed", { err: shared }));
+  assert.deepEqual(stacks("console"), [shared.stack]);
 });

@@ -8,7 +8,10 @@
  * - `throw`: an uncaught exception; `reject`: an unhandled rejection;
  * - `sigterm`: SIGTERM to itself, with `flushOnSignals`;
  * - `sigterm-handled`: the same, but the application handles SIGTERM: it logs one more
- *   line and ends on its own with code 4.
+ *   line and ends on its own with code 4;
+ * - `exit-listener`, `exit-listener-exit`: the application listens for `'exit'` (after
+ *   clog did) and logs one more line there; the process ends naturally, or through
+ *   `process.exit(3)`.
  */
 import process from "node:process";
 import { getLogger, init } from "../../../clog/mod.ts";
@@ -27,7 +30,11 @@ init({
 });
 library.info("buffered until exit", { n: 1 });
 library.warn("second", { n: 2 });
+if (mode?.startsWith("exit-listener")) {
+  process.on("exit", () => library.info("from an exit listener", { n: 3 }));
+}
 switch (mode) {
+  case "exit-listener-exit":
   case "exit":
     process.exit(3);
     break;
