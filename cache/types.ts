@@ -109,10 +109,11 @@ export interface GetOrSetConfig {
    * be reached; 0 = off.
    *
    * The value lives this much longer in Redis, and a marker beside it records its grace
-   * period, so every reader agrees when it expired (a later `set`, `increment`, script or
-   * `delete` ends the marker with the value it replaces; `expire` ends it and leaves the
-   * value: a value deleted or given a TTL by `expire` is never served from grace). An
-   * expired value is loaded again
+   * period, so every reader agrees when it expired (a later `set` that writes, or a
+   * `delete`, ends the marker with the value it replaces; `expire` ends it and leaves the
+   * value: a value deleted or given a TTL by `expire` is never served from grace; a `set`
+   * that does not write, an `increment`, which keeps the TTL, and a script, which the
+   * cache cannot tell from a read, leave it). An expired value is loaded again
    * as on a miss, one loader across processes; the callers get the fallback only if the
    * loader fails, hits `hardTimeoutMs` or takes longer than `softTimeoutMs`, and only if
    * the value expired no more than their own `graceMs` ago. Plain `get` and `ttl` see the

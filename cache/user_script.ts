@@ -56,11 +56,14 @@ export function createScript(core: CacheCore, lua: string, options: ScriptOption
     async run(keys: string[], args: (string | number)[] = [], runOptions: ScriptRunOptions = {}) {
       runOptions = optionsOf(runOptions, "script.run");
       const command = scriptCommand(core, script, keys, args, runOptions.binary ?? false);
-      // A script may write any of its keys: it is a write of all of them.
+      // A script may write any of its keys: it is a write of all of them (that may also
+      // leave them as they were).
       return await core.write(
         command.keys,
         () => core.connection.call(command),
         runOptions.signal,
+        [],
+        command.keys,
       ) as ScriptReply;
     },
   };

@@ -1652,6 +1652,36 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 0);
   });
 
+  it("a write that leaves a value in grace as it was keeps its grace: a set ifAbsent, a failed increment, a read-only script", async (cache) => {
+    const read = cache.script("return redis.call('GET', KEYS[1])", {
+      keys: 1,
+      memory: (redis, keys) => redis.call("GET", keys[0]),
+    });
+    const writes: [string, () => Promise<unknown>][] = [
+      ["{g}:ifAbsent", () => cache.set("{g}:ifAbsent", "other", { ifAbsent: true })],
+      ["{g}:increment", () => cache.increment("{g}:increment").catch(() => {})],
+      ["{g}:script", () => read.run(["{g}:script"])],
+      ["{g}:pipeline", () => cache.pipeline().set("{g}:pipeline", 1, { ifAbsent: true }).exec()],
+    ];
+    for (const [key] of writes) assert.equal(await cache.getOrSet(key, () => "v1", graced), "v1");
+    await sleep(150);
+    for (const [key, write] of writes) {
+      await write();
+      await sleep(5); // anything the write sent behind it has landed
+      const counter = { loads: 0 };
+      assert.equal(await cache.getOrSet(key, failing(counter), graced), "v1", key);
+      assert.equal(counter.loads, 1, `${key}: the expired value is not served as fresh`);
+    }
+  });
+
+  it("a conditional set that writes ends grace: the value is fresh for its whole TTL", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    assert.equal(await cache.set("user:1", "explicit", { ifPresent: true, ttlMs: 60_000 }), true);
+    let loads = 0;
+    assert.equal(await cache.getOrSet("user:1", () => ++loads, graced), "explicit");
+    assert.equal(loads, 0);
+  });
+
   it("getOrSet with graceMs keeps the value in Redis for its TTL plus the grace period", async (cache) => {
     await cache.getOrSet("user:1", () => "v1", { ttlMs: 10_000, graceMs: 50_000, jitter: 0 });
     const left = (await cache.ttl("user:1"))!;
