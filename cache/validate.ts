@@ -145,6 +145,19 @@ export function parseScored<T>(reply: Reply, codec: Codec): ScoredMember<T>[] {
   return out;
 }
 
+/**
+ * Gives `out` the own field `field`: a field name is data, so `__proto__` is a field like
+ * any other (an assignment would set the object's prototype instead).
+ */
+function defineField<T>(out: Record<string, T>, field: string, value: T): void {
+  Object.defineProperty(out, field, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
 /** A hash from HGETALL: a flat `[f, v, ...]` array (or an object in RESP3 mappings). */
 export function parseHash<T>(reply: Reply, codec: Codec): Record<string, T> {
   const out: Record<string, T> = {};
@@ -153,13 +166,13 @@ export function parseHash<T>(reply: Reply, codec: Codec): Record<string, T> {
     !(reply instanceof Uint8Array)
   ) {
     for (const [field, value] of Object.entries(reply as Record<string, Encoded>)) {
-      out[field] = decodeValue(value, codec) as T;
+      defineField(out, field, decodeValue(value, codec) as T);
     }
     return out;
   }
   const items = (reply ?? []) as Reply[];
   for (let i = 0; i < items.length; i += 2) {
-    out[asText(items[i])] = decodeValue(items[i + 1] as Encoded, codec) as T;
+    defineField(out, asText(items[i]), decodeValue(items[i + 1] as Encoded, codec) as T);
   }
   return out;
 }

@@ -519,6 +519,20 @@ export function cacheContract(
 
   // --- hashes ----------------------------------------------------------------------------
 
+  it("hashes: a field named __proto__ is a field like any other, in getAll and a pipeline's hashGetAll", async (cache) => {
+    const fields = JSON.parse('{"__proto__": {"polluted": true}, "a": 2}');
+    assert.equal(await cache.hashes.set("h", fields), 2);
+    const [piped] = await cache.pipeline().hashGetAll("h").exec();
+    for (const all of [await cache.hashes.getAll("h"), piped as Record<string, unknown>]) {
+      assert.deepEqual(Object.keys(all), ["__proto__", "a"]);
+      assert.deepEqual(Object.getOwnPropertyDescriptor(all, "__proto__")?.value, {
+        polluted: true,
+      });
+      assert.equal(Object.getPrototypeOf(all), Object.prototype);
+      assert.equal((all as { polluted?: unknown }).polluted, undefined);
+    }
+  });
+
   it("hashes: set, get, getMany, getAll, has, size, delete", async (cache) => {
     assert.equal(await cache.hashes.get("h", "f"), undefined);
     assert.deepEqual(await cache.hashes.getAll("h"), {});
