@@ -14,7 +14,7 @@ import { randomToken } from "./core.ts";
 import type { KeyWaiter } from "./events.ts";
 import { LOCK_ACQUIRE, LOCK_EXTEND, LOCK_RELEASE } from "./scripts.ts";
 import type { CallOptions, Lock, LockOptions, TryLockOptions } from "./types.ts";
-import { checkPositiveMs, optionsOf, parseInteger } from "./validate.ts";
+import { checkDurationMs, optionsOf, parseInteger } from "./validate.ts";
 
 const COMPONENT = "cache";
 
@@ -70,7 +70,7 @@ class HeldLock implements Lock {
 
   async extend(ttlMs: number = this.#ttlMs, options?: CallOptions): Promise<void> {
     options = optionsOf(options, "lock.extend");
-    checkPositiveMs(ttlMs, "ttlMs");
+    checkDurationMs(ttlMs, "ttlMs", 1);
     if (this.#controller.signal.aborted) throw this.#lost("the lock was already lost or released");
     const sentAt = Date.now();
     const reply = await this.#core.send(
@@ -159,7 +159,7 @@ function checkLockOptions(options: TryLockOptions, method: string): void {
     });
   }
   optionsOf(options, method);
-  checkPositiveMs(options.ttlMs, "ttlMs");
+  checkDurationMs(options.ttlMs, "ttlMs", 1);
 }
 
 /**
@@ -222,7 +222,7 @@ export async function lock(core: CacheCore, key: string, options: LockOptions): 
   const token = randomToken();
   const signal = options.timeoutMs === undefined ? options.signal : anySignal(
     options.signal,
-    timeoutSignal(checkPositiveMs(options.timeoutMs, "timeoutMs"), COMPONENT),
+    timeoutSignal(checkDurationMs(options.timeoutMs, "timeoutMs", 1), COMPONENT),
   );
   let waiter: KeyWaiter | undefined;
   let backoffMs = 10;

@@ -585,7 +585,7 @@ export interface CacheNamespace extends Cache {
 
 /** Options of {@link Cache.tryLock}. */
 export interface TryLockOptions extends CallOptions {
-  /** How long the lock lives unless extended or released. */
+  /** How long the lock lives unless extended or released: 1 ms to 2^31 − 1 ms (24.8 days). */
   ttlMs: number;
   /**
    * Extend the lock every `ttlMs / 3` until released; when an extension fails, the lock's
@@ -596,7 +596,10 @@ export interface TryLockOptions extends CallOptions {
 
 /** Options of {@link Cache.lock}. */
 export interface LockOptions extends TryLockOptions {
-  /** Give up after this long with `Timeout`; default: wait until `signal` fires. */
+  /**
+   * Give up after this long with `Timeout` (1 ms to 2^31 − 1 ms); default: wait until
+   * `signal` fires.
+   */
   timeoutMs?: number;
 }
 
@@ -674,7 +677,10 @@ export interface LoaderContext {
  */
 export type Loader<T> = (context: LoaderContext) => Promise<T | undefined> | T | undefined;
 
-/** Options of {@link Cache.getOrSet}; unset ones come from `config.getOrSet`. */
+/**
+ * Options of {@link Cache.getOrSet}; unset ones come from `config.getOrSet`. Its durations
+ * other than `ttlMs` are bounded as in the config: at most 2^31 − 1 ms (24.8 days).
+ */
 export interface GetOrSetOptions extends ValueOptions {
   /** How long a loaded value is fresh; 0 = no expiry; default `config.defaultTtlMs`. */
   ttlMs?: number;

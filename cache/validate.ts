@@ -32,10 +32,25 @@ export function checkTtl(value: unknown, field = "ttlMs"): number {
   return value;
 }
 
-/** A positive duration in ms. */
-export function checkPositiveMs(value: unknown, field: string): number {
-  if (checkTtl(value, field) === 0) throw invalidArgument(`${field} must be ≥ 1 ms, got 0`, field);
-  return value as number;
+/** The longest delay a timer holds (setTimeout takes a signed 32-bit delay), about 24.8 days. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A duration a timer waits on (a lock's TTL, getOrSet's timeouts): an integer number of
+ * ms from `min` to {@link MAX_TIMER_MS}, the bounds of the config's durations.
+ */
+export function checkDurationMs(value: unknown, field: string, min = 0): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS
+  ) {
+    throw invalidArgument(
+      `${field} must be an integer number of ms from ${min} to ${MAX_TIMER_MS}, got ${
+        String(value)
+      }`,
+      field,
+    );
+  }
+  return value;
 }
 
 /** The codec of a call (its option, or the default). */

@@ -949,6 +949,28 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await rejectsWith(cache.lock("", { ttlMs: 100 }), "InvalidArgument");
   });
 
+  it("lock: a duration longer than a timer holds (2^31 ms) is InvalidArgument naming it, before anything is sent", async (cache) => {
+    const tooLong = 2 ** 31;
+    for (
+      const [call, field] of [
+        [() => cache.tryLock("res", { ttlMs: tooLong }), "ttlMs"],
+        [() => cache.lock("res", { ttlMs: tooLong }), "ttlMs"],
+        [() => cache.lock("res", { ttlMs: 1_000, timeoutMs: tooLong }), "timeoutMs"],
+      ] as const
+    ) {
+      const error = await rejectsWith(call(), "InvalidArgument");
+      assert.equal(error.details.field, field, error.message);
+    }
+    assert.equal(await cache.exists("res"), 0);
+    const lock = await cache.tryLock("res", { ttlMs: 2 ** 31 - 1 });
+    assert.ok(lock);
+    await sleep(20);
+    assert.equal(lock.signal.aborted, false, "the longest TTL is held, not lost at once");
+    const error = await rejectsWith(lock.extend(tooLong), "InvalidArgument");
+    assert.equal(error.details.field, "ttlMs");
+    assert.equal(await lock.release(), true);
+  });
+
   // --- bloom -----------------------------------------------------------------------------
 
   it("bloom: added items are found, others mostly not, with no reserve step", async (cache) => {
@@ -1709,6 +1731,10 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       [{ softTimeoutMs: -5 }, "softTimeoutMs"],
       [{ hardTimeoutMs: Number.NaN }, "hardTimeoutMs"],
       [{ softTimeoutMs: 200, hardTimeoutMs: 100 }, "hardTimeoutMs"],
+      // Longer than a timer holds, as in the config.
+      [{ softTimeoutMs: 2 ** 31 }, "softTimeoutMs"],
+      [{ lockTtlMs: 2 ** 31 * 3 }, "lockTtlMs"],
+      [{ graceMs: 2 ** 31 }, "graceMs"],
     ];
     let loads = 0;
     for (const [options, field] of refused) {
