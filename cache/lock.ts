@@ -88,7 +88,9 @@ class HeldLock implements Lock {
 
   async release(options?: CallOptions): Promise<boolean> {
     options = optionsOf(options, "lock.release");
-    this.#stopTimers();
+    // The lock stays held, timers running, until Redis answered: a release that fails
+    // (nothing sent, or no answer) leaves a lock that is still extended and still says when
+    // it is lost, rather than one that expires unnoticed.
     const reply = await this.#core.send(
       script(LOCK_RELEASE, this.#lockKey, [
         this.token,

@@ -621,7 +621,10 @@ export interface Lock extends AsyncDisposable {
   extend(ttlMs?: number, options?: CallOptions): Promise<void>;
   /**
    * Deletes the lock if still the owner (atomically); resolves to false when ownership had
-   * already been lost (nothing is deleted then).
+   * already been lost (nothing is deleted then). A release that fails (an aborted `signal`,
+   * Redis unreachable or closed) leaves the lock as it was, held: it is still extended (with
+   * `autoExtend`) and its `signal` still fires when it is lost, so the holder may call
+   * `release` again or let it expire.
    */
   release(options?: CallOptions): Promise<boolean>;
 }

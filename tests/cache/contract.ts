@@ -943,6 +943,24 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await again.release();
   });
 
+  it("lock: a release that fails leaves the lock held: still extended, and its signal fires once it expires", async (cache) => {
+    const lock = await cache.tryLock("res", { ttlMs: 100 });
+    assert.ok(lock);
+    await rejectsWith(lock.release({ signal: AbortSignal.abort() }), "Aborted");
+    assert.equal(lock.signal.aborted, false);
+    assert.equal(await cache.tryLock("res", { ttlMs: 1_000 }), undefined, "still held");
+    await waitUntil(() => lock.signal.aborted, { timeoutMs: 3_000, what: "the lock signal" });
+    assert.ok(InfraError.is(lock.signal.reason, "LockLost"));
+    const extended = await cache.tryLock("{x}res", { ttlMs: 60, autoExtend: true });
+    assert.ok(extended);
+    await rejectsWith(extended.release({ signal: AbortSignal.abort() }), "Aborted");
+    await sleep(200);
+    assert.equal(extended.signal.aborted, false, "auto-extension goes on");
+    assert.equal(await cache.tryLock("{x}res", { ttlMs: 1_000 }), undefined);
+    assert.equal(await extended.release(), true);
+    assert.ok(extended.signal.aborted);
+  });
+
   it("lock: bad options are InvalidArgument", async (cache) => {
     await rejectsWith(cache.tryLock("res", { ttlMs: 0 }), "InvalidArgument");
     await rejectsWith(cache.tryLock("res", { ttlMs: -1 }), "InvalidArgument");
