@@ -7,7 +7,7 @@
  * @module
  */
 
-import { abortError, anySignal, InfraError, timeoutSignal, unrefTimer } from "../base/mod.ts";
+import { abortError, InfraError, scopedSignal, unrefTimer } from "../base/mod.ts";
 import type { Command, ScriptSource } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { randomToken } from "./core.ts";
@@ -222,10 +222,14 @@ export async function lock(core: CacheCore, key: string, options: LockOptions): 
   checkLockOptions(options, "lock");
   const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   const token = randomToken();
-  const signal = options.timeoutMs === undefined ? options.signal : anySignal(
-    options.signal,
-    timeoutSignal(checkDurationMs(options.timeoutMs, "timeoutMs", 1), COMPONENT),
-  );
+  // Disposed when the acquire ends: neither the timer nor a listener on the caller's
+  // signal outlives it (a lock per request would hold them for the whole timeout).
+  using scope = options.timeoutMs === undefined ? undefined : scopedSignal({
+    signals: [options.signal],
+    timeoutMs: checkDurationMs(options.timeoutMs, "timeoutMs", 1),
+    component: COMPONENT,
+  });
+  const signal = scope?.signal ?? options.signal;
   let waiter: KeyWaiter | undefined;
   let backoffMs = 10;
   try {

@@ -961,6 +961,42 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.ok(extended.signal.aborted);
   });
 
+  it("lock: with timeoutMs, nothing of the wait outlives the acquire: its timer is cleared, the caller's signal left without listeners", async (cache) => {
+    const timeoutMs = 600_017; // a delay no one else arms
+    const armed = new Set<unknown>();
+    const { setTimeout: set, clearTimeout: clear } = globalThis;
+    const caller = new AbortController().signal;
+    let listeners = 0;
+    const { addEventListener: add, removeEventListener: remove } = caller;
+    caller.addEventListener = (...args: Parameters<typeof add>) => {
+      listeners++;
+      return add.apply(caller, args);
+    };
+    caller.removeEventListener = (...args: Parameters<typeof remove>) => {
+      listeners--;
+      return remove.apply(caller, args);
+    };
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      const timer = set(fn, ms);
+      if (ms === timeoutMs) armed.add(timer);
+      return timer;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((timer: Parameters<typeof clearTimeout>[0]) => {
+      armed.delete(timer);
+      return clear(timer);
+    }) as typeof clearTimeout;
+    try {
+      const lock = await cache.lock("res", { ttlMs: 1_000, timeoutMs, signal: caller });
+      assert.equal(armed.size, 0, "the timeout timer is cleared once the lock is taken");
+      assert.equal(listeners, 0, "no listener stays on the caller's signal");
+      await lock.release();
+    } finally {
+      for (const timer of armed) clear(timer as Parameters<typeof clearTimeout>[0]);
+      globalThis.setTimeout = set;
+      globalThis.clearTimeout = clear;
+    }
+  });
+
   it("lock: bad options are InvalidArgument", async (cache) => {
     await rejectsWith(cache.tryLock("res", { ttlMs: 0 }), "InvalidArgument");
     await rejectsWith(cache.tryLock("res", { ttlMs: -1 }), "InvalidArgument");
