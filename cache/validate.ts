@@ -21,6 +21,17 @@ export function optionsOf<T extends object>(options: T | undefined, method: stri
   return checkOptions(options, "cache", method);
 }
 
+/** A factory's dependencies (`memory(config, deps)`, `connect(config, deps)`): an object. */
+export function checkDependencies<T extends object>(deps: T, factory: string): T {
+  if (deps === null || typeof deps !== "object") {
+    throw invalidArgument(
+      `${factory} dependencies must be an object, got ${deps === null ? "null" : typeof deps}`,
+      "deps",
+    );
+  }
+  return deps;
+}
+
 /** A TTL in ms: an integer ≥ 0 (0 = no expiry). */
 export function checkTtl(value: unknown, field = "ttlMs"): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
