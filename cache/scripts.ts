@@ -67,10 +67,11 @@ return 0`,
  * A counter step. KEYS: counter. ARGV: by, ttlMs (0 = none), "f" (float step) or "i". An
  * integer step on a counter that holds a float (it once took a fractional step) is taken
  * with INCRBYFLOAT, as {@link Cache.increment} does outside scripts. A TTL is set only when
- * the counter has none (it was just created): a window counter.
+ * this step created the counter: a window counter (an existing one keeps its TTL, or none).
  */
 export const INCREMENT: ScriptSource = defineScript(
   `local v
+local created = tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[1]) == 0
 if ARGV[3] == 'f' then
   v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 else
@@ -80,10 +81,11 @@ else
     v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
   end
 end
-if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v`,
   1,
   (redis, keys, args) => {
+    const created = Number(args[1]) > 0 && redis.call("EXISTS", keys[0]) === 0;
     let value;
     if (args[2] === "f") value = redis.call("INCRBYFLOAT", keys[0], args[0]);
     else {
@@ -94,9 +96,7 @@ return v`,
         value = redis.call("INCRBYFLOAT", keys[0], args[0]);
       }
     }
-    if (Number(args[1]) > 0 && redis.call("PTTL", keys[0]) === -1) {
-      redis.call("PEXPIRE", keys[0], args[1]);
-    }
+    if (created) redis.call("PEXPIRE", keys[0], args[1]);
     return value;
   },
 );

@@ -349,6 +349,13 @@ export function cacheContract(
     assert.ok(left !== undefined && left > 100_000, `ttl ${left}`);
   });
 
+  it("increment with ttlMs leaves an existing counter without a TTL without one", async (cache) => {
+    assert.equal(await cache.increment("total", 1), 1);
+    assert.equal(await cache.increment("total", 1, { ttlMs: 1_000 }), 2);
+    assert.equal(await cache.increment("total", 0.5, { ttlMs: 1_000 }), 2.5);
+    assert.equal(await cache.ttl("total"), Infinity);
+  });
+
   it("increment of a value that is not a number is a Conflict", async (cache) => {
     await cache.set("word", "abc");
     await rejectsWith(cache.increment("word"), "Conflict");
