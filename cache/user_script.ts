@@ -4,6 +4,7 @@
  * @module
  */
 
+import { plainReply } from "./codec.ts";
 import type { Command, ScriptSource } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
@@ -58,13 +59,14 @@ export function createScript(core: CacheCore, lua: string, options: ScriptOption
       const command = scriptCommand(core, script, keys, args, runOptions.binary ?? false);
       // A script may write any of its keys: it is a write of all of them (that may also
       // leave them as they were).
-      return await core.write(
+      const reply = await core.write(
         command.keys,
         () => core.connection.call(command),
         runOptions.signal,
         [],
         command.keys,
-      ) as ScriptReply;
+      );
+      return plainReply(reply) as ScriptReply;
     },
   };
   sources.set(script, source);

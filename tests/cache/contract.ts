@@ -117,6 +117,23 @@ export function cacheContract(
     assert.deepEqual([...two!], [...bytes.slice(1)]);
   });
 
+  it("script.run with binary: true returns plain Uint8Arrays, in nested tables too", async (cache) => {
+    const bytes = new Uint8Array([0, 1, 127]); // UTF-8, as a twin sees text
+    await cache.set("blob", bytes, { codec: "bytes" });
+    const script = cache.script("local v = redis.call('GET', KEYS[1]) return {v, {v}}", {
+      keys: 1,
+      memory: (redis, keys) => {
+        const value = redis.call("GET", keys[0]);
+        return [value, [value]];
+      },
+    });
+    const reply = await script.run(["blob"], [], { binary: true }) as [Uint8Array, [Uint8Array]];
+    for (const value of [reply[0], reply[1][0]]) {
+      assert.equal(value.constructor, Uint8Array);
+      assert.deepEqual(value, bytes);
+    }
+  });
+
   it("a cache whose codec is string reads and writes strings by default", async (cache) => {
     await cache.set("s", "plain");
     assert.equal(await cache.get("s"), "plain");
