@@ -6,7 +6,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import type { Cache, CacheConfig, ConfigInput, GetOrSetOptions, Lock } from "../../cache/mod.ts";
+import type {
+  Cache,
+  CacheConfig,
+  ConfigInput,
+  GetOrSetOptions,
+  Lock,
+  ScriptReply,
+} from "../../cache/mod.ts";
 import { uniqueName } from "../_support/env.ts";
 import { waitUntil } from "../_support/process.ts";
 
@@ -115,6 +122,21 @@ export function cacheContract(
     const [one, two] = await cache.getMany<Uint8Array>(["{b}:one", "{b}:two"], { codec: "bytes" });
     assert.deepEqual([...one!], [...bytes]);
     assert.deepEqual([...two!], [...bytes.slice(1)]);
+  });
+
+  it("a script's table ends at its first nil, false keeps its slot, a table of fields is an empty array", async (cache) => {
+    const nil = cache.script("return {1, nil, 3}", { keys: 0, memory: () => [1, null, 3] });
+    assert.deepEqual(await nil.run([]), [1]);
+    const falsy = cache.script("return {1, false, 3}", {
+      keys: 0,
+      memory: () => [1, false, 3] as unknown as ScriptReply,
+    });
+    assert.deepEqual(await falsy.run([]), [1, null, 3]);
+    const fields = cache.script("return {a = 1}", {
+      keys: 0,
+      memory: () => ({ a: 1 }) as unknown as ScriptReply,
+    });
+    assert.deepEqual(await fields.run([]), []);
   });
 
   it("script.run with binary: true returns plain Uint8Arrays, in nested tables too", async (cache) => {
