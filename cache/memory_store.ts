@@ -162,16 +162,17 @@ function intArg(text: string): number {
 
 /**
  * Converts what a JavaScript twin returned as Redis converts Lua values (`byteStrings`:
- * its strings already are byte strings): an array ends at its first `null`/`undefined`
- * (Lua's nil ends a table's array part; `false` keeps its slot, as a nil reply), and any
- * other object is a table without an array part, an empty array.
+ * its strings already are byte strings): an array ends at its first `undefined` or hole
+ * (Lua's nil ends a table's array part), while `null` and `false` keep their slot as a nil
+ * reply (both are Lua's false: `redis.call` gives false for a nil reply, as a twin's gives
+ * null); any other object is a table without an array part, an empty array.
  */
 function scriptValueToReply(value: ScriptReply | boolean | undefined, byteStrings: boolean): Reply {
   if (value === true) return 1;
   if (value === false || value === undefined || value === null) return null;
   if (typeof value === "number") return Math.trunc(value);
   if (Array.isArray(value)) {
-    const end = value.findIndex((v) => v === null || v === undefined);
+    const end = value.findIndex((v) => v === undefined);
     const items = end < 0 ? value : value.slice(0, end);
     return items.map((v) => scriptValueToReply(v, byteStrings));
   }

@@ -124,8 +124,11 @@ export function cacheContract(
     assert.deepEqual([...two!], [...bytes.slice(1)]);
   });
 
-  it("a script's table ends at its first nil, false keeps its slot, a table of fields is an empty array", async (cache) => {
-    const nil = cache.script("return {1, nil, 3}", { keys: 0, memory: () => [1, null, 3] });
+  it("a script's table ends at its first nil (undefined in a twin), false keeps its slot, a table of fields is an empty array", async (cache) => {
+    const nil = cache.script("return {1, nil, 3}", {
+      keys: 0,
+      memory: () => [1, undefined, 3] as unknown as ScriptReply,
+    });
     assert.deepEqual(await nil.run([]), [1]);
     const falsy = cache.script("return {1, false, 3}", {
       keys: 0,
