@@ -34,6 +34,7 @@ import {
   deleteCommand,
   expireCommand,
   expireOutcome,
+  isConditional,
   type KnownEntry,
   probeCommand,
   probed,
@@ -185,12 +186,19 @@ class CacheClient implements Cache {
     }
     const full = [core.keys.full(key)];
     const cmd = setCommand(core, key, value, options, codec, pairs);
-    const reply = await core.write(full, () => core.connection.call(cmd), options.signal);
+    // A conditional set ends getOrSet's companion marker in its script, when it writes.
+    const valueKeys = isConditional(options) ? [] : full;
+    const reply = await core.write(
+      full,
+      () => core.connection.call(cmd),
+      options.signal,
+      valueKeys,
+    );
     const outcome = setOutcome(reply);
     if (typeof outcome === "boolean") return outcome;
     // A conditional set that met a tagged entry: check its tags, then decide.
     const send = (next: Command) =>
-      core.write(full, () => core.connection.call(next), options.signal);
+      core.write(full, () => core.connection.call(next), options.signal, valueKeys);
     const build = (known?: KnownEntry) =>
       setCommand(core, key, value, options, codec, pairs, known);
     return await sendSet(core, send, build, options.signal, reply);
@@ -350,7 +358,10 @@ class CacheClient implements Cache {
     const ttl = checkTtl(options.ttlMs ?? 0);
     const step = counterStep(full, by, ttl);
     const send = (cmd: Command) => core.connection.call(cmd);
-    return parseScore(await core.write([full], () => sendStep(send, step), options.signal));
+    // A failed step writes nothing, and a step keeps the counter's TTL: a grace marker stays.
+    return parseScore(
+      await core.write([full], () => sendStep(send, step), options.signal, [], [full]),
+    );
   }
 
   async deleteByTag(tags: string | string[], options?: CallOptions): Promise<void> {

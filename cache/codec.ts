@@ -72,6 +72,16 @@ function plainBytes(data: Uint8Array): Uint8Array {
     : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/**
+ * A reply whose bytes (at any depth, a script's nested tables too) are plain Uint8Array
+ * views, as every other reply the cache returns.
+ */
+export function plainReply<T>(reply: T): T {
+  if (reply instanceof Uint8Array) return plainBytes(reply) as T;
+  if (Array.isArray(reply)) return reply.map(plainReply) as T;
+  return reply;
+}
+
 function describeType(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";

@@ -20,6 +20,7 @@ import { KeyEvents } from "./events.ts";
 import { absentKeyOf, KeySpace } from "./keys.ts";
 import { L1Cache } from "./l1.ts";
 import { type CacheMetrics, cacheMetrics } from "./metrics.ts";
+import { END_NOT_FOUND } from "./scripts.ts";
 import { TagRecords } from "./tags.ts";
 import type { Codec, GetOrSetConfig, L1Config } from "./types.ts";
 
@@ -98,7 +99,7 @@ export class CacheCore {
   readonly #stoppers = new Set<() => void>();
   #l1Subscription: Subscription | undefined;
   /** Cached "not found" markers of the current burst of writes, deleted together. */
-  #notFound: string[] | undefined;
+  #notFound: { replaced: string[]; unsure: string[] } | undefined;
   /** The invalidations of the current burst of writes, published together. */
   #burst: { keys: Set<string>; published: Promise<void> } | undefined;
   #closed = false;
@@ -207,14 +208,19 @@ export class CacheCore {
    * it) L1 drops them again, so that a read racing the write cannot keep the old value,
    * and the other instances are told. A caller's signal stops its wait, never that.
    *
-   * `valueKeys` (default: all of them) are the keys the write may give a value (set,
-   * setMany, increment, scripts; not expire): a cached "not found" of theirs ends with it.
+   * `valueKeys` (default: all of them) are the keys a successful write surely gives a new
+   * value (a plain set, setMany): getOrSet's companion of theirs ends with it, a cached "not
+   * found" and a grace marker alike. `unsureKeys` are the keys it may leave as they were
+   * (an increment that fails, a script, which may only read): only a cached "not found" of
+   * theirs ends, since a value may now be there; a grace marker stays, so that a value in
+   * grace is not taken for a fresh one. (A conditional set ends both in its own script.)
    */
   write<T>(
     fullKeys: readonly string[],
     send: () => Promise<T>,
     signal?: AbortSignal,
     valueKeys: readonly string[] = fullKeys,
+    unsureKeys: readonly string[] = [],
   ): Promise<T> {
     this.checkOpen();
     throwIfAborted(signal, "cache");
@@ -223,7 +229,8 @@ export class CacheCore {
     this.l1?.invalidate(fullKeys);
     this.fallbacks?.invalidate(fullKeys);
     const reply = send();
-    if (valueKeys.length > 0) this.#endNotFound(valueKeys);
+    if (valueKeys.length > 0) this.#endNotFound(valueKeys, true);
+    if (unsureKeys.length > 0) this.#endNotFound(unsureKeys, false);
     const settled = this.broadcasts ? reply.finally(() => this.invalidate(fullKeys)) : reply;
     return signal ? abortable(settled, signal, "cache") : settled;
   }
@@ -343,22 +350,38 @@ export class CacheCore {
    * Deletes getOrSet's cached "not found" of keys just written, right behind the write on
    * the same connection (so in its slot, after it): without this, a "not found" cached
    * before a `set` would come back once the value expired or was removed by someone else.
-   * The markers of every write issued in one burst go in one DEL per slot, and nobody waits
-   * for it: a plain write costs one more command per burst, not per call, and no round trip.
+   * With `replaced` (the write surely gave the key a new value) a grace marker goes too;
+   * otherwise (`END_NOT_FOUND`) only a "not found" does. The markers of every write issued
+   * in one burst go in one command per slot and kind, and nobody waits for it: a plain
+   * write costs one more command per burst, not per call, and no round trip.
    */
-  #endNotFound(fullKeys: readonly string[]): void {
+  #endNotFound(fullKeys: readonly string[], replaced: boolean): void {
     let markers = this.#notFound;
     if (markers === undefined) {
-      markers = this.#notFound = [];
+      markers = this.#notFound = { replaced: [], unsure: [] };
       queueMicrotask(this.#deleteMarkers);
     }
-    for (let i = 0; i < fullKeys.length; i++) markers.push(absentKeyOf(this.keys, fullKeys[i]));
+    const list = replaced ? markers.replaced : markers.unsure;
+    for (let i = 0; i < fullKeys.length; i++) list.push(absentKeyOf(this.keys, fullKeys[i]));
   }
 
   /** Sends the DELs of the burst's markers (no one waits: QUIT on close lets them finish). */
   readonly #deleteMarkers = (): void => {
-    const markers = this.#notFound!;
+    const { replaced, unsure } = this.#notFound!;
     this.#notFound = undefined;
+    this.#sendPerSlot(replaced, (keys) => command("DEL", keys, keys[0]));
+    this.#sendPerSlot(unsure, (keys) => ({
+      kind: "script",
+      script: END_NOT_FOUND,
+      keys,
+      args: [],
+      binary: false,
+    }));
+  };
+
+  /** Sends `build(keys)` for the keys of each slot, at most INVALIDATION_BATCH a command. */
+  #sendPerSlot(markers: string[], build: (keys: string[]) => Command): void {
+    if (markers.length === 0) return;
     const groups = this.connection.mode === "cluster"
       ? this.groupBySlot(markers).map((group) => group.map((i) => markers[i]))
       : [markers];
@@ -367,10 +390,10 @@ export class CacheCore {
         const keys = group.length <= INVALIDATION_BATCH
           ? group
           : group.slice(i, i + INVALIDATION_BATCH);
-        this.connection.call(command("DEL", keys, keys[0])).catch(this.#markersNotDeleted);
+        this.connection.call(build(keys)).catch(this.#markersNotDeleted);
       }
     }
-  };
+  }
 
   readonly #markersNotDeleted = (error: unknown): void => {
     this.logger.warn("could not drop the cached not-found of written keys", { error });

@@ -61,7 +61,7 @@ import {
   wrapEntry,
 } from "./tags.ts";
 import type { Codec, GetOrSetConfig, GetOrSetOptions, Loader } from "./types.ts";
-import { checkCodec, checkPositiveMs, checkTtl, optionsOf } from "./validate.ts";
+import { checkCodec, checkDurationMs, checkTtl, optionsOf } from "./validate.ts";
 
 const COMPONENT = "cache";
 
@@ -191,11 +191,12 @@ export class GetOrSet {
 
   #settings(options: GetOrSetOptions): Settings {
     const defaults = this.#core.settings.getOrSet;
-    /** An option in ms ≥ 0 (`checkTtl`), or ≥ 1 with `positive`, else its default. */
+    /**
+     * An option in ms ≥ 0, or ≥ 1 with `positive`, else its default; at most what a timer
+     * holds, as in the config.
+     */
     const ms = (field: Exclude<keyof GetOrSetConfig, "jitter">, positive = false) =>
-      positive
-        ? checkPositiveMs(options[field] ?? defaults[field], field)
-        : checkTtl(options[field] ?? defaults[field], field);
+      checkDurationMs(options[field] ?? defaults[field], field, positive ? 1 : 0);
     const jitter = options.jitter ?? defaults.jitter;
     if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
       throw invalidArgument(`jitter must be a number in [0, 1], got ${jitter}`, "jitter");

@@ -7,14 +7,14 @@
  * @module
  */
 
-import { abortError, anySignal, InfraError, timeoutSignal, unrefTimer } from "../base/mod.ts";
+import { abortError, InfraError, scopedSignal, unrefTimer } from "../base/mod.ts";
 import type { Command, ScriptSource } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { randomToken } from "./core.ts";
 import type { KeyWaiter } from "./events.ts";
 import { LOCK_ACQUIRE, LOCK_EXTEND, LOCK_RELEASE } from "./scripts.ts";
 import type { CallOptions, Lock, LockOptions, TryLockOptions } from "./types.ts";
-import { checkPositiveMs, optionsOf, parseInteger } from "./validate.ts";
+import { checkDurationMs, optionsOf, parseInteger } from "./validate.ts";
 
 const COMPONENT = "cache";
 
@@ -70,7 +70,7 @@ class HeldLock implements Lock {
 
   async extend(ttlMs: number = this.#ttlMs, options?: CallOptions): Promise<void> {
     options = optionsOf(options, "lock.extend");
-    checkPositiveMs(ttlMs, "ttlMs");
+    checkDurationMs(ttlMs, "ttlMs", 1);
     if (this.#controller.signal.aborted) throw this.#lost("the lock was already lost or released");
     const sentAt = Date.now();
     const reply = await this.#core.send(
@@ -88,7 +88,9 @@ class HeldLock implements Lock {
 
   async release(options?: CallOptions): Promise<boolean> {
     options = optionsOf(options, "lock.release");
-    this.#stopTimers();
+    // The lock stays held, timers running, until Redis answered: a release that fails
+    // (nothing sent, or no answer) leaves a lock that is still extended and still says when
+    // it is lost, rather than one that expires unnoticed.
     const reply = await this.#core.send(
       script(LOCK_RELEASE, this.#lockKey, [
         this.token,
@@ -159,7 +161,7 @@ function checkLockOptions(options: TryLockOptions, method: string): void {
     });
   }
   optionsOf(options, method);
-  checkPositiveMs(options.ttlMs, "ttlMs");
+  checkDurationMs(options.ttlMs, "ttlMs", 1);
 }
 
 /**
@@ -220,10 +222,14 @@ export async function lock(core: CacheCore, key: string, options: LockOptions): 
   checkLockOptions(options, "lock");
   const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   const token = randomToken();
-  const signal = options.timeoutMs === undefined ? options.signal : anySignal(
-    options.signal,
-    timeoutSignal(checkPositiveMs(options.timeoutMs, "timeoutMs"), COMPONENT),
-  );
+  // Disposed when the acquire ends: neither the timer nor a listener on the caller's
+  // signal outlives it (a lock per request would hold them for the whole timeout).
+  using scope = options.timeoutMs === undefined ? undefined : scopedSignal({
+    signals: [options.signal],
+    timeoutMs: checkDurationMs(options.timeoutMs, "timeoutMs", 1),
+    component: COMPONENT,
+  });
+  const signal = scope?.signal ?? options.signal;
   let waiter: KeyWaiter | undefined;
   let backoffMs = 10;
   try {

@@ -19,6 +19,7 @@ import type {
 } from "./connection.ts";
 import { invalidArgument, toCacheError } from "./errors.ts";
 import { MemoryKeyspace } from "./memory_store.ts";
+import { checkDependencies } from "./validate.ts";
 import type {
   Cache,
   ConfigInput,
@@ -184,6 +185,7 @@ export function memory(
   deps: MemoryCacheDependencies = {},
 ): Cache {
   const resolved = resolveMemoryConfig(config);
+  checkDependencies(deps, "memory");
   const store = deps.store ?? new MemoryKeyspace();
   if (!(store instanceof MemoryKeyspace)) {
     throw invalidArgument("deps.store must come from memoryStore()", "store");

@@ -162,14 +162,22 @@ function intArg(text: string): number {
 
 /**
  * Converts what a JavaScript twin returned as Redis converts Lua values (`byteStrings`:
- * its strings already are byte strings).
+ * its strings already are byte strings): an array ends at its first `undefined` or hole
+ * (Lua's nil ends a table's array part), while `null` and `false` keep their slot as a nil
+ * reply (both are Lua's false: `redis.call` gives false for a nil reply, as a twin's gives
+ * null); any other object is a table without an array part, an empty array.
  */
 function scriptValueToReply(value: ScriptReply | boolean | undefined, byteStrings: boolean): Reply {
   if (value === true) return 1;
   if (value === false || value === undefined || value === null) return null;
   if (typeof value === "number") return Math.trunc(value);
-  if (Array.isArray(value)) return value.map((v) => scriptValueToReply(v, byteStrings));
+  if (Array.isArray(value)) {
+    const end = value.findIndex((v) => v === undefined);
+    const items = end < 0 ? value : value.slice(0, end);
+    return items.map((v) => scriptValueToReply(v, byteStrings));
+  }
   if (value instanceof Uint8Array) return bytesToByteString(value);
+  if (typeof value === "object") return [];
   return byteStrings ? value : toByteString(value);
 }
 

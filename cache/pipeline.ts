@@ -33,8 +33,13 @@ interface Queued {
   decode: (reply: Reply) => unknown;
   /** Full keys this command writes (for L1 invalidation). */
   writes: string[];
-  /** Whether it may give its keys a string value (which ends a cached "not found"). */
-  givesValue?: boolean;
+  /**
+   * Whether it gives its keys a string value: "surely" when it succeeds (a plain set: its
+   * companion marker ends), "maybe" (an increment, a script: a cached "not found" ends, a
+   * grace marker stays), or not at all (see `CacheCore.write`). A conditional set ends the
+   * marker in its own script.
+   */
+  givesValue?: "surely" | "maybe";
 }
 
 const identity = (reply: Reply) => reply;
@@ -61,7 +66,7 @@ export function createPipeline(core: CacheCore): Pipeline {
   const write = (
     cmd: Command,
     decode: (reply: Reply) => unknown = identity,
-    givesValue = false,
+    givesValue?: Queued["givesValue"],
   ) => {
     const full = cmd.kind === "command" ? cmd.key! : cmd.keys[0];
     return push({ command: cmd, decode, writes: [full], givesValue });
@@ -90,7 +95,9 @@ export function createPipeline(core: CacheCore): Pipeline {
       const build = (known?: strings.KnownEntry) =>
         strings.setCommand(core, key, value, options, codec, undefined, known);
       const full = [core.keys.full(key)];
-      const send = (cmd: Command) => core.write(full, () => core.connection.call(cmd));
+      const conditional = strings.isConditional(options);
+      const send = (cmd: Command) =>
+        core.write(full, () => core.connection.call(cmd), undefined, conditional ? [] : full);
       return write(
         build(),
         (reply) => {
@@ -100,7 +107,7 @@ export function createPipeline(core: CacheCore): Pipeline {
             ? outcome
             : new Pending((signal) => strings.sendSet(core, send, build, signal, reply));
         },
-        true,
+        conditional ? undefined : "surely",
       );
     },
     delete(key) {
@@ -144,7 +151,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     increment(key, by = 1) {
       const full = core.keys.full(key);
       checkFinite(by, "by");
-      return write(strings.counterStep(full, by, 0, true).command, parseScore, true);
+      return write(strings.counterStep(full, by, 0, true).command, parseScore, "maybe");
     },
     hashSet(key, fields, options) {
       options = optionsOf(options, "pipeline.hashSet");
@@ -188,7 +195,7 @@ export function createPipeline(core: CacheCore): Pipeline {
     },
     run(script: Script, keys: string[], args: (string | number)[] = []) {
       const cmd = scriptCommand(core, script, keys, args, false);
-      return push({ command: cmd, decode: identity, writes: [...cmd.keys], givesValue: true });
+      return push({ command: cmd, decode: identity, writes: [...cmd.keys], givesValue: "maybe" });
     },
     get length() {
       return queue.length;
@@ -204,7 +211,8 @@ export function createPipeline(core: CacheCore): Pipeline {
         writes,
         () => core.connection.batch(items.map((item) => item.command)),
         options?.signal,
-        items.flatMap((item) => item.givesValue ? item.writes : []),
+        items.flatMap((item) => item.givesValue === "surely" ? item.writes : []),
+        items.flatMap((item) => item.givesValue === "maybe" ? item.writes : []),
       );
       const decoded = outcomes.map((outcome, i) => {
         if (!outcome.ok) return { ok: false as const, error: outcome.error };

@@ -36,6 +36,7 @@ import {
 } from "./deadlines.ts";
 import { isNoScript, toCacheError } from "./errors.ts";
 import { clusterSlot } from "./keys.ts";
+import { checkDependencies } from "./validate.ts";
 import type { Cache, CacheConfig, CacheDependencies, ConfigInput, RawClient } from "./types.ts";
 
 type Client = Redis | Cluster;
@@ -667,7 +668,7 @@ export async function connectWith(
   internals: Internals,
 ): Promise<Cache> {
   const resolved = resolveConfig(config);
-  const logger = deps.logger ?? getLogger("cache");
+  const logger = checkDependencies(deps, "connect").logger ?? getLogger("cache");
   // The client's retry strategies read their delays from this object: it stays the client's.
   const connection = await open(structuredClone(resolved), logger, internals);
   let current = resolved;

@@ -67,10 +67,11 @@ return 0`,
  * A counter step. KEYS: counter. ARGV: by, ttlMs (0 = none), "f" (float step) or "i". An
  * integer step on a counter that holds a float (it once took a fractional step) is taken
  * with INCRBYFLOAT, as {@link Cache.increment} does outside scripts. A TTL is set only when
- * the counter has none (it was just created): a window counter.
+ * this step created the counter: a window counter (an existing one keeps its TTL, or none).
  */
 export const INCREMENT: ScriptSource = defineScript(
   `local v
+local created = tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[1]) == 0
 if ARGV[3] == 'f' then
   v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 else
@@ -80,10 +81,11 @@ else
     v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
   end
 end
-if tonumber(ARGV[2]) > 0 and redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if created then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return v`,
   1,
   (redis, keys, args) => {
+    const created = Number(args[1]) > 0 && redis.call("EXISTS", keys[0]) === 0;
     let value;
     if (args[2] === "f") value = redis.call("INCRBYFLOAT", keys[0], args[0]);
     else {
@@ -94,10 +96,36 @@ return v`,
         value = redis.call("INCRBYFLOAT", keys[0], args[0]);
       }
     }
-    if (Number(args[1]) > 0 && redis.call("PTTL", keys[0]) === -1) {
-      redis.call("PEXPIRE", keys[0], args[1]);
-    }
+    if (created) redis.call("PEXPIRE", keys[0], args[1]);
     return value;
+  },
+);
+
+/**
+ * Ends the cached "not found" (`1`, or `n` and tag pairs) of keys a write may have given a
+ * value, keeping a grace marker (`g<ms>`): the write may have left the value in grace as it
+ * was. KEYS: the companion markers. Returns how many it deleted.
+ */
+export const END_NOT_FOUND: ScriptSource = defineScript(
+  `local n = 0
+for _, k in ipairs(KEYS) do
+  local m = redis.pcall('GET', k)
+  if type(m) == 'string' and (m == '1' or string.sub(m, 1, 1) == 'n') then n = n + redis.call('DEL', k) end
+end
+return n`,
+  -1,
+  (redis, keys) => {
+    let deleted = 0;
+    for (const key of keys) {
+      let marker: unknown = null;
+      try {
+        marker = redis.call("GET", key);
+      } catch { /* not a marker */ }
+      if (typeof marker === "string" && (marker === "1" || marker.startsWith("n"))) {
+        deleted += redis.call("DEL", key) as number;
+      }
+    }
+    return deleted;
   },
 );
 
@@ -243,7 +271,8 @@ return out`,
 
 /**
  * A conditional set (`ifAbsent` / `ifPresent`) that takes a tag-invalidated entry for a
- * missing one. KEYS: the key. ARGV: the value, "nx" or "xx", the TTL ("keep" for KEEPTTL,
+ * missing one. KEYS: the key, its companion marker (deleted when it writes: a cached "not
+ * found" or a grace marker ends with the value it replaces, and only then). ARGV: the value, "nx" or "xx", the TTL ("keep" for KEEPTTL,
  * 0 for none), the header of a tagged entry whose validity the caller knows, "1" if it is
  * valid ("0" if invalidated). Returns `{1}` when it wrote, `{0}` when the condition kept
  * it from writing, `{-1, header}` when the key holds a tagged entry the caller must check
@@ -266,8 +295,9 @@ elseif tonumber(ARGV[3]) > 0 then
 else
   redis.call('SET', KEYS[1], ARGV[1])
 end
+redis.call('DEL', KEYS[2])
 return {1}`,
-  1,
+  2,
   (redis, keys, args) => {
     const header = headerTwin(redis, keys[0]);
     let present: boolean;
@@ -281,6 +311,7 @@ return {1}`,
       else redis.call("SET", keys[0], args[0]);
     } else if (Number(args[2]) > 0) redis.call("SET", keys[0], args[0], "PX", args[2]);
     else redis.call("SET", keys[0], args[0]);
+    redis.call("DEL", keys[1]);
     return [1];
   },
 );
@@ -292,9 +323,11 @@ return {1}`,
  * The marker holds "1" for a cached "not found" (`n<tag pairs>` for a tagged one, see
  * `tags.ts`), or `g<ms>` beside a value stored with a
  * grace period of that length: such a value expired (logically) once its PTTL fell to
- * the grace period, so readers agree on its freshness whatever their own options. Plain
- * writes delete the marker right behind themselves, so a value written by `set` is never
- * mistaken for one in grace.
+ * the grace period, so readers agree on its freshness whatever their own options. Writes
+ * that give the key a new value (a plain set right behind itself, a conditional set that
+ * writes in its script) delete the marker, so a value written by `set` is never mistaken
+ * for one in grace; writes that may leave the value as it was (an increment, a script)
+ * keep it.
  *
  * Returns `{state, value, ttl, locked, extra}`:
  * - 1 = value (ttl: its logical TTL left, -1 for none; locked = 1 when it is stale and

@@ -52,11 +52,11 @@ export function setCommand(
     const ms = checkTtl(options.ttlMs ?? core.settings.defaultTtlMs);
     if (ms > 0) ttl = ["PX", ms];
   }
-  if (options.ifAbsent || options.ifPresent) {
+  if (isConditional(options)) {
     return {
       kind: "script",
       script: SET_IF,
-      keys: [full],
+      keys: [full, absentKeyOf(core.keys, full)],
       args: [
         data,
         options.ifAbsent ? "nx" : "xx",
@@ -68,6 +68,14 @@ export function setCommand(
     };
   }
   return command("SET", [full, data, ...ttl], full);
+}
+
+/**
+ * Whether {@link setCommand} makes a conditional set, which ends getOrSet's companion
+ * marker in its own script, only when it writes.
+ */
+export function isConditional(options: Pick<SetOptions, "ifAbsent" | "ifPresent">): boolean {
+  return Boolean(options.ifAbsent || options.ifPresent);
 }
 
 /**

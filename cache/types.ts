@@ -109,10 +109,11 @@ export interface GetOrSetConfig {
    * be reached; 0 = off.
    *
    * The value lives this much longer in Redis, and a marker beside it records its grace
-   * period, so every reader agrees when it expired (a later `set`, `increment`, script or
-   * `delete` ends the marker with the value it replaces; `expire` ends it and leaves the
-   * value: a value deleted or given a TTL by `expire` is never served from grace). An
-   * expired value is loaded again
+   * period, so every reader agrees when it expired (a later `set` that writes, or a
+   * `delete`, ends the marker with the value it replaces; `expire` ends it and leaves the
+   * value: a value deleted or given a TTL by `expire` is never served from grace; a `set`
+   * that does not write, an `increment`, which keeps the TTL, and a script, which the
+   * cache cannot tell from a read, leave it). An expired value is loaded again
    * as on a miss, one loader across processes; the callers get the fallback only if the
    * loader fails, hits `hardTimeoutMs` or takes longer than `softTimeoutMs`, and only if
    * the value expired no more than their own `graceMs` ago. Plain `get` and `ttl` see the
@@ -584,7 +585,7 @@ export interface CacheNamespace extends Cache {
 
 /** Options of {@link Cache.tryLock}. */
 export interface TryLockOptions extends CallOptions {
-  /** How long the lock lives unless extended or released. */
+  /** How long the lock lives unless extended or released: 1 ms to 2^31 − 1 ms (24.8 days). */
   ttlMs: number;
   /**
    * Extend the lock every `ttlMs / 3` until released; when an extension fails, the lock's
@@ -595,7 +596,10 @@ export interface TryLockOptions extends CallOptions {
 
 /** Options of {@link Cache.lock}. */
 export interface LockOptions extends TryLockOptions {
-  /** Give up after this long with `Timeout`; default: wait until `signal` fires. */
+  /**
+   * Give up after this long with `Timeout` (1 ms to 2^31 − 1 ms); default: wait until
+   * `signal` fires.
+   */
   timeoutMs?: number;
 }
 
@@ -617,7 +621,10 @@ export interface Lock extends AsyncDisposable {
   extend(ttlMs?: number, options?: CallOptions): Promise<void>;
   /**
    * Deletes the lock if still the owner (atomically); resolves to false when ownership had
-   * already been lost (nothing is deleted then).
+   * already been lost (nothing is deleted then). A release that fails (an aborted `signal`,
+   * Redis unreachable or closed) leaves the lock as it was, held: it is still extended (with
+   * `autoExtend`) and its `signal` still fires when it is lost, so the holder may call
+   * `release` again or let it expire.
    */
   release(options?: CallOptions): Promise<boolean>;
 }
@@ -673,7 +680,10 @@ export interface LoaderContext {
  */
 export type Loader<T> = (context: LoaderContext) => Promise<T | undefined> | T | undefined;
 
-/** Options of {@link Cache.getOrSet}; unset ones come from `config.getOrSet`. */
+/**
+ * Options of {@link Cache.getOrSet}; unset ones come from `config.getOrSet`. Its durations
+ * other than `ttlMs` are bounded as in the config: at most 2^31 − 1 ms (24.8 days).
+ */
 export interface GetOrSetOptions extends ValueOptions {
   /** How long a loaded value is fresh; 0 = no expiry; default `config.defaultTtlMs`. */
   ttlMs?: number;

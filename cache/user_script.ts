@@ -4,6 +4,7 @@
  * @module
  */
 
+import { plainReply } from "./codec.ts";
 import type { Command, ScriptSource } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
 import { invalidArgument } from "./errors.ts";
@@ -56,12 +57,16 @@ export function createScript(core: CacheCore, lua: string, options: ScriptOption
     async run(keys: string[], args: (string | number)[] = [], runOptions: ScriptRunOptions = {}) {
       runOptions = optionsOf(runOptions, "script.run");
       const command = scriptCommand(core, script, keys, args, runOptions.binary ?? false);
-      // A script may write any of its keys: it is a write of all of them.
-      return await core.write(
+      // A script may write any of its keys: it is a write of all of them (that may also
+      // leave them as they were).
+      const reply = await core.write(
         command.keys,
         () => core.connection.call(command),
         runOptions.signal,
-      ) as ScriptReply;
+        [],
+        command.keys,
+      );
+      return plainReply(reply) as ScriptReply;
     },
   };
   sources.set(script, source);

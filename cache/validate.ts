@@ -21,6 +21,17 @@ export function optionsOf<T extends object>(options: T | undefined, method: stri
   return checkOptions(options, "cache", method);
 }
 
+/** A factory's dependencies (`memory(config, deps)`, `connect(config, deps)`): an object. */
+export function checkDependencies<T extends object>(deps: T, factory: string): T {
+  if (deps === null || typeof deps !== "object") {
+    throw invalidArgument(
+      `${factory} dependencies must be an object, got ${deps === null ? "null" : typeof deps}`,
+      "deps",
+    );
+  }
+  return deps;
+}
+
 /** A TTL in ms: an integer ≥ 0 (0 = no expiry). */
 export function checkTtl(value: unknown, field = "ttlMs"): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
@@ -32,10 +43,25 @@ export function checkTtl(value: unknown, field = "ttlMs"): number {
   return value;
 }
 
-/** A positive duration in ms. */
-export function checkPositiveMs(value: unknown, field: string): number {
-  if (checkTtl(value, field) === 0) throw invalidArgument(`${field} must be ≥ 1 ms, got 0`, field);
-  return value as number;
+/** The longest delay a timer holds (setTimeout takes a signed 32-bit delay), about 24.8 days. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A duration a timer waits on (a lock's TTL, getOrSet's timeouts): an integer number of
+ * ms from `min` to {@link MAX_TIMER_MS}, the bounds of the config's durations.
+ */
+export function checkDurationMs(value: unknown, field: string, min = 0): number {
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS
+  ) {
+    throw invalidArgument(
+      `${field} must be an integer number of ms from ${min} to ${MAX_TIMER_MS}, got ${
+        String(value)
+      }`,
+      field,
+    );
+  }
+  return value;
 }
 
 /** The codec of a call (its option, or the default). */
@@ -145,6 +171,19 @@ export function parseScored<T>(reply: Reply, codec: Codec): ScoredMember<T>[] {
   return out;
 }
 
+/**
+ * Gives `out` the own field `field`: a field name is data, so `__proto__` is a field like
+ * any other (an assignment would set the object's prototype instead).
+ */
+function defineField<T>(out: Record<string, T>, field: string, value: T): void {
+  Object.defineProperty(out, field, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
 /** A hash from HGETALL: a flat `[f, v, ...]` array (or an object in RESP3 mappings). */
 export function parseHash<T>(reply: Reply, codec: Codec): Record<string, T> {
   const out: Record<string, T> = {};
@@ -153,13 +192,13 @@ export function parseHash<T>(reply: Reply, codec: Codec): Record<string, T> {
     !(reply instanceof Uint8Array)
   ) {
     for (const [field, value] of Object.entries(reply as Record<string, Encoded>)) {
-      out[field] = decodeValue(value, codec) as T;
+      defineField(out, field, decodeValue(value, codec) as T);
     }
     return out;
   }
   const items = (reply ?? []) as Reply[];
   for (let i = 0; i < items.length; i += 2) {
-    out[asText(items[i])] = decodeValue(items[i + 1] as Encoded, codec) as T;
+    defineField(out, asText(items[i]), decodeValue(items[i + 1] as Encoded, codec) as T);
   }
   return out;
 }

@@ -6,7 +6,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
-import type { Cache, CacheConfig, ConfigInput, GetOrSetOptions, Lock } from "../../cache/mod.ts";
+import type {
+  Cache,
+  CacheConfig,
+  ConfigInput,
+  GetOrSetOptions,
+  Lock,
+  ScriptReply,
+} from "../../cache/mod.ts";
 import { uniqueName } from "../_support/env.ts";
 import { waitUntil } from "../_support/process.ts";
 
@@ -115,6 +122,41 @@ export function cacheContract(
     const [one, two] = await cache.getMany<Uint8Array>(["{b}:one", "{b}:two"], { codec: "bytes" });
     assert.deepEqual([...one!], [...bytes]);
     assert.deepEqual([...two!], [...bytes.slice(1)]);
+  });
+
+  it("a script's table ends at its first nil (undefined in a twin), false keeps its slot, a table of fields is an empty array", async (cache) => {
+    const nil = cache.script("return {1, nil, 3}", {
+      keys: 0,
+      memory: () => [1, undefined, 3] as unknown as ScriptReply,
+    });
+    assert.deepEqual(await nil.run([]), [1]);
+    const falsy = cache.script("return {1, false, 3}", {
+      keys: 0,
+      memory: () => [1, false, 3] as unknown as ScriptReply,
+    });
+    assert.deepEqual(await falsy.run([]), [1, null, 3]);
+    const fields = cache.script("return {a = 1}", {
+      keys: 0,
+      memory: () => ({ a: 1 }) as unknown as ScriptReply,
+    });
+    assert.deepEqual(await fields.run([]), []);
+  });
+
+  it("script.run with binary: true returns plain Uint8Arrays, in nested tables too", async (cache) => {
+    const bytes = new Uint8Array([0, 1, 127]); // UTF-8, as a twin sees text
+    await cache.set("blob", bytes, { codec: "bytes" });
+    const script = cache.script("local v = redis.call('GET', KEYS[1]) return {v, {v}}", {
+      keys: 1,
+      memory: (redis, keys) => {
+        const value = redis.call("GET", keys[0]);
+        return [value, [value]];
+      },
+    });
+    const reply = await script.run(["blob"], [], { binary: true }) as [Uint8Array, [Uint8Array]];
+    for (const value of [reply[0], reply[1][0]]) {
+      assert.equal(value.constructor, Uint8Array);
+      assert.deepEqual(value, bytes);
+    }
   });
 
   it("a cache whose codec is string reads and writes strings by default", async (cache) => {
@@ -349,6 +391,13 @@ export function cacheContract(
     assert.ok(left !== undefined && left > 100_000, `ttl ${left}`);
   });
 
+  it("increment with ttlMs leaves an existing counter without a TTL without one", async (cache) => {
+    assert.equal(await cache.increment("total", 1), 1);
+    assert.equal(await cache.increment("total", 1, { ttlMs: 1_000 }), 2);
+    assert.equal(await cache.increment("total", 0.5, { ttlMs: 1_000 }), 2.5);
+    assert.equal(await cache.ttl("total"), Infinity);
+  });
+
   it("increment of a value that is not a number is a Conflict", async (cache) => {
     await cache.set("word", "abc");
     await rejectsWith(cache.increment("word"), "Conflict");
@@ -518,6 +567,20 @@ export function cacheContract(
   });
 
   // --- hashes ----------------------------------------------------------------------------
+
+  it("hashes: a field named __proto__ is a field like any other, in getAll and a pipeline's hashGetAll", async (cache) => {
+    const fields = JSON.parse('{"__proto__": {"polluted": true}, "a": 2}');
+    assert.equal(await cache.hashes.set("h", fields), 2);
+    const [piped] = await cache.pipeline().hashGetAll("h").exec();
+    for (const all of [await cache.hashes.getAll("h"), piped as Record<string, unknown>]) {
+      assert.deepEqual(Object.keys(all), ["__proto__", "a"]);
+      assert.deepEqual(Object.getOwnPropertyDescriptor(all, "__proto__")?.value, {
+        polluted: true,
+      });
+      assert.equal(Object.getPrototypeOf(all), Object.prototype);
+      assert.equal((all as { polluted?: unknown }).polluted, undefined);
+    }
+  });
 
   it("hashes: set, get, getMany, getAll, has, size, delete", async (cache) => {
     assert.equal(await cache.hashes.get("h", "f"), undefined);
@@ -929,10 +992,86 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     await again.release();
   });
 
+  it("lock: a release that fails leaves the lock held: still extended, and its signal fires once it expires", async (cache) => {
+    const lock = await cache.tryLock("res", { ttlMs: 100 });
+    assert.ok(lock);
+    await rejectsWith(lock.release({ signal: AbortSignal.abort() }), "Aborted");
+    assert.equal(lock.signal.aborted, false);
+    assert.equal(await cache.tryLock("res", { ttlMs: 1_000 }), undefined, "still held");
+    await waitUntil(() => lock.signal.aborted, { timeoutMs: 3_000, what: "the lock signal" });
+    assert.ok(InfraError.is(lock.signal.reason, "LockLost"));
+    const extended = await cache.tryLock("{x}res", { ttlMs: 60, autoExtend: true });
+    assert.ok(extended);
+    await rejectsWith(extended.release({ signal: AbortSignal.abort() }), "Aborted");
+    await sleep(200);
+    assert.equal(extended.signal.aborted, false, "auto-extension goes on");
+    assert.equal(await cache.tryLock("{x}res", { ttlMs: 1_000 }), undefined);
+    assert.equal(await extended.release(), true);
+    assert.ok(extended.signal.aborted);
+  });
+
+  it("lock: with timeoutMs, nothing of the wait outlives the acquire: its timer is cleared, the caller's signal left without listeners", async (cache) => {
+    const timeoutMs = 600_017; // a delay no one else arms
+    const armed = new Set<unknown>();
+    const { setTimeout: set, clearTimeout: clear } = globalThis;
+    const caller = new AbortController().signal;
+    let listeners = 0;
+    const { addEventListener: add, removeEventListener: remove } = caller;
+    caller.addEventListener = (...args: Parameters<typeof add>) => {
+      listeners++;
+      return add.apply(caller, args);
+    };
+    caller.removeEventListener = (...args: Parameters<typeof remove>) => {
+      listeners--;
+      return remove.apply(caller, args);
+    };
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      const timer = set(fn, ms);
+      if (ms === timeoutMs) armed.add(timer);
+      return timer;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((timer: Parameters<typeof clearTimeout>[0]) => {
+      armed.delete(timer);
+      return clear(timer);
+    }) as typeof clearTimeout;
+    try {
+      const lock = await cache.lock("res", { ttlMs: 1_000, timeoutMs, signal: caller });
+      assert.equal(armed.size, 0, "the timeout timer is cleared once the lock is taken");
+      assert.equal(listeners, 0, "no listener stays on the caller's signal");
+      await lock.release();
+    } finally {
+      for (const timer of armed) clear(timer as Parameters<typeof clearTimeout>[0]);
+      globalThis.setTimeout = set;
+      globalThis.clearTimeout = clear;
+    }
+  });
+
   it("lock: bad options are InvalidArgument", async (cache) => {
     await rejectsWith(cache.tryLock("res", { ttlMs: 0 }), "InvalidArgument");
     await rejectsWith(cache.tryLock("res", { ttlMs: -1 }), "InvalidArgument");
     await rejectsWith(cache.lock("", { ttlMs: 100 }), "InvalidArgument");
+  });
+
+  it("lock: a duration longer than a timer holds (2^31 ms) is InvalidArgument naming it, before anything is sent", async (cache) => {
+    const tooLong = 2 ** 31;
+    for (
+      const [call, field] of [
+        [() => cache.tryLock("res", { ttlMs: tooLong }), "ttlMs"],
+        [() => cache.lock("res", { ttlMs: tooLong }), "ttlMs"],
+        [() => cache.lock("res", { ttlMs: 1_000, timeoutMs: tooLong }), "timeoutMs"],
+      ] as const
+    ) {
+      const error = await rejectsWith(call(), "InvalidArgument");
+      assert.equal(error.details.field, field, error.message);
+    }
+    assert.equal(await cache.exists("res"), 0);
+    const lock = await cache.tryLock("res", { ttlMs: 2 ** 31 - 1 });
+    assert.ok(lock);
+    await sleep(20);
+    assert.equal(lock.signal.aborted, false, "the longest TTL is held, not lost at once");
+    const error = await rejectsWith(lock.extend(tooLong), "InvalidArgument");
+    assert.equal(error.details.field, "ttlMs");
+    assert.equal(await lock.release(), true);
   });
 
   // --- bloom -----------------------------------------------------------------------------
@@ -1652,6 +1791,36 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(loads, 0);
   });
 
+  it("a write that leaves a value in grace as it was keeps its grace: a set ifAbsent, a failed increment, a read-only script", async (cache) => {
+    const read = cache.script("return redis.call('GET', KEYS[1])", {
+      keys: 1,
+      memory: (redis, keys) => redis.call("GET", keys[0]),
+    });
+    const writes: [string, () => Promise<unknown>][] = [
+      ["{g}:ifAbsent", () => cache.set("{g}:ifAbsent", "other", { ifAbsent: true })],
+      ["{g}:increment", () => cache.increment("{g}:increment").catch(() => {})],
+      ["{g}:script", () => read.run(["{g}:script"])],
+      ["{g}:pipeline", () => cache.pipeline().set("{g}:pipeline", 1, { ifAbsent: true }).exec()],
+    ];
+    for (const [key] of writes) assert.equal(await cache.getOrSet(key, () => "v1", graced), "v1");
+    await sleep(150);
+    for (const [key, write] of writes) {
+      await write();
+      await sleep(5); // anything the write sent behind it has landed
+      const counter = { loads: 0 };
+      assert.equal(await cache.getOrSet(key, failing(counter), graced), "v1", key);
+      assert.equal(counter.loads, 1, `${key}: the expired value is not served as fresh`);
+    }
+  });
+
+  it("a conditional set that writes ends grace: the value is fresh for its whole TTL", async (cache) => {
+    await expiredInGrace(cache, "user:1");
+    assert.equal(await cache.set("user:1", "explicit", { ifPresent: true, ttlMs: 60_000 }), true);
+    let loads = 0;
+    assert.equal(await cache.getOrSet("user:1", () => ++loads, graced), "explicit");
+    assert.equal(loads, 0);
+  });
+
   it("getOrSet with graceMs keeps the value in Redis for its TTL plus the grace period", async (cache) => {
     await cache.getOrSet("user:1", () => "v1", { ttlMs: 10_000, graceMs: 50_000, jitter: 0 });
     const left = (await cache.ttl("user:1"))!;
@@ -1665,6 +1834,10 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
       [{ softTimeoutMs: -5 }, "softTimeoutMs"],
       [{ hardTimeoutMs: Number.NaN }, "hardTimeoutMs"],
       [{ softTimeoutMs: 200, hardTimeoutMs: 100 }, "hardTimeoutMs"],
+      // Longer than a timer holds, as in the config.
+      [{ softTimeoutMs: 2 ** 31 }, "softTimeoutMs"],
+      [{ lockTtlMs: 2 ** 31 * 3 }, "lockTtlMs"],
+      [{ graceMs: 2 ** 31 }, "graceMs"],
     ];
     let loads = 0;
     for (const [options, field] of refused) {

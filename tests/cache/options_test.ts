@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { failure } from "../_support/failure.ts";
 import { InfraError } from "../../base/mod.ts";
-import { type Cache, memory } from "../../cache/mod.ts";
+import { type Cache, connect, memory } from "../../cache/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 type Loose = any;
@@ -115,4 +115,20 @@ test("cache: a write with bad options writes nothing", async () => {
   await failure(() => cache.set("k", "v", { signal: 5_000 as Loose }));
   await failure(() => cache.hashes.set("h", { f: 1 }, { signal: {} as Loose }));
   assert.equal(await cache.exists(["k", "h"]), 0);
+});
+
+test("cache: memory and connect with dependencies that are not an object are InvalidArgument naming deps", async () => {
+  for (const [deps, kind] of [[null, "null"], [5, "number"]] as const) {
+    assertInvalid(
+      await failure(() => memory({}, deps as Loose)),
+      `cache: memory dependencies must be an object, got ${kind}`,
+      "deps",
+    );
+    // Refused before any connection is tried (no server listens on port 1).
+    assertInvalid(
+      await failure(() => connect({ nodes: ["127.0.0.1:1"] }, deps as Loose)),
+      `cache: connect dependencies must be an object, got ${kind}`,
+      "deps",
+    );
+  }
 });
