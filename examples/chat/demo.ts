@@ -178,7 +178,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     longTextLength: Math.min(options.initial.maxMessageLength, 300),
     signal,
   };
-  const before = await runLoad({ ...plan, phase: "p1", expectLongRejected: false });
+  // Message ids of this run only: a run right after another on the same Redis would find
+  // the last run's duplicate claims (they live dedupeTtlMs) and be refused as repeats.
+  const run = crypto.randomUUID().slice(0, 8);
+  const before = await runLoad({ ...plan, phase: `${run}-p1`, expectLongRejected: false });
   const windowsBefore = await checkWindows(
     server.url,
     options.rooms,
@@ -208,7 +211,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
 
   const after = await runLoad({
     ...plan,
-    phase: "p2",
+    phase: `${run}-p2`,
     expectLongRejected: plan.longTextLength > to.maxMessageLength,
   });
   const accepted = [...before.accepted, ...after.accepted];
