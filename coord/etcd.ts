@@ -365,6 +365,10 @@ export class EtcdTransport implements Transport {
         "grpc.keepalive_permit_without_calls": 1,
         "grpc.initial_reconnect_backoff_ms": 100,
         "grpc.max_reconnect_backoff_ms": 2_000,
+        // grpc-js receives at most 4 MiB by default, etcd sends up to 2 GiB (Go clientv3
+        // receives as much): a large range or a watch replay batch would fail. Sending is
+        // unlimited in grpc-js already; etcd's own request limit applies.
+        "grpc.max_receive_message_length": -1,
       },
       defaultCallOptions: (context) => context.isStream ? {} : { deadline: Date.now() + timeoutMs },
       faultHandling: {
