@@ -70,7 +70,8 @@ export type GatewayTransportOptions = Pick<
 // Encoding: UTF-8 text ⇄ base64, as the gateway carries `bytes` fields.
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM: a key's leading U+FEFF is part of the key.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function bytesToBase64(bytes: Uint8Array): string {
   let binary = "";

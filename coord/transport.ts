@@ -210,8 +210,9 @@ export function leaseHex(id: string): string {
   return BigInt(id).toString(16);
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-const lossy = new TextDecoder();
+// ignoreBOM: a leading U+FEFF is part of the value (a text editor's BOM), not to be dropped.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Decodes a stored value as UTF-8, strictly: bytes that are not UTF-8 text are kept as they

@@ -1067,6 +1067,33 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     assert.equal((await c.election("raw").leader())?.value, "10.0.0.9:9000");
   });
 
+  it("a list of values totalling more than 4 MiB returns them all", async (h) => {
+    const c = await h.client();
+    // Each value is below etcd's 1.5 MiB request limit; the range answer is above gRPC's
+    // default 4 MiB receive limit.
+    const value = "x".repeat(500_000);
+    for (let i = 0; i < 10; i++) await putRaw(c, `/big/k${i}`, JSON.stringify(value));
+    const list = await c.kv.list<string>("/big/");
+    assert.equal(list.entries.length, 10);
+    assert.ok(list.entries.every((entry) => entry.value === value));
+  });
+
+  it("a value starting with a byte order mark reads back as written, and a value compare with what was read succeeds", async (h) => {
+    const c = await h.client();
+    const key = "/bom/k";
+    const value = "\uFEFFplain text from an editor";
+    await putRaw(c, key, value);
+    const [kv] = (await c.transport.range({ key })).kvs;
+    assert.equal(kv.value, value);
+    assert.equal(kv.bytes, undefined);
+    const swapped = await c.transport.txn({
+      compare: [{ key, target: "value", result: "==", value: kv.value }],
+      success: [{ type: "put", key, value: "next" }],
+      failure: [],
+    });
+    assert.equal(swapped.succeeded, true);
+  });
+
   it("a value that is not UTF-8 text, from another client, is InvalidArgument on get, list and in a transaction, never read as its lossy text", async (h) => {
     const c = await h.client();
     // Decoded leniently, these bytes would be "caf\uFFFD": valid JSON, a silent corruption.
