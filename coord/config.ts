@@ -56,8 +56,9 @@ export interface CoordConfig {
   /** Password of `username`. */
   password?: string;
   /**
-   * TLS settings; setting this (even `{}`) turns TLS on. Name the endpoints by a host name
-   * in the server certificate: Deno and Bun refuse an IP address as TLS server name.
+   * TLS settings; setting this (even `{}`) turns TLS on: endpoints then use `https://` (a
+   * bare `host:port` becomes one, an `http://` one is refused). Name the endpoints by a host
+   * name in the server certificate: Deno and Bun refuse an IP address as TLS server name.
    */
   tls?: CoordTlsConfig;
   /** How long {@link connect} keeps trying to reach etcd before failing `Unavailable`. */
@@ -174,8 +175,8 @@ export function checkTimeout(value: unknown, field: string, min = 1): number {
   return check.integer(value, field, { min, max: MAX_TIMEOUT_MS });
 }
 
-function checkEndpoint(value: string, field: string): string {
-  const url = /^[a-z]+:\/\//i.test(value) ? value : `http://${value}`;
+function checkEndpoint(value: string, field: string, scheme: "http" | "https"): string {
+  const url = /^[a-z]+:\/\//i.test(value) ? value : `${scheme}://${value}`;
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -206,7 +207,8 @@ function checkEndpoint(value: string, field: string): string {
  * Validates a full config: every field present and in range, no unknown fields.
  *
  * @param config The config to check.
- * @returns A normalized copy (bare `host:port` endpoints become `http://host:port`).
+ * @returns A normalized copy (bare `host:port` endpoints become `http://host:port`, or
+ *   `https://host:port` with `tls` set).
  * @throws {InfraError} `InvalidArgument` naming the field.
  */
 export function checkConfig(config: CoordConfig): CoordConfig {
@@ -224,8 +226,10 @@ export function checkConfig(config: CoordConfig): CoordConfig {
     "keepAliveTimeoutMs",
     "sessionTtlMs",
   ]);
+  // With TLS on, a bare host:port means https:// (the gateway transport goes by the scheme).
+  const scheme = raw.tls !== undefined ? "https" : "http";
   const endpoints = check.strings(raw.endpoints, "endpoints").map((endpoint, i) =>
-    checkEndpoint(endpoint, `endpoints[${i}]`)
+    checkEndpoint(endpoint, `endpoints[${i}]`, scheme)
   );
   const schemes = new Set(endpoints.map((endpoint) => endpoint.split(":")[0]));
   if (schemes.size > 1) throw check.fail("endpoints", "must all use the same scheme");
@@ -259,6 +263,15 @@ export function checkConfig(config: CoordConfig): CoordConfig {
       throw check.fail(hasCert ? "tls.key" : "tls.cert", "must be set together with the other");
     }
     result.tls = copy;
+    // An http:// endpoint with TLS on says two things: the gateway transport would send the
+    // password and every value in clear text, the gRPC one would use TLS. Say which.
+    const plain = endpoints.findIndex((endpoint) => endpoint.startsWith("http:"));
+    if (plain >= 0) {
+      throw check.fail(
+        `endpoints[${plain}]`,
+        `uses http:// but tls is set: write https://${endpoints[plain].slice(7)}, or leave tls out`,
+      );
+    }
   }
   return result;
 }

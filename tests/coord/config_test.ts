@@ -89,6 +89,26 @@ test("the rest of the config is checked too: namespace, lease TTL, credentials, 
   assert.deepEqual(coord.checkConfig({ ...base, username: "u", password: "" }).password, "");
 });
 
+test("with tls set, endpoints use https://: a bare host:port becomes one, an http:// one is InvalidArgument (the gateway would send the password in clear text)", () => {
+  const secure = { ...base, tls: {} };
+  assert.deepEqual(
+    coord.checkConfig({ ...secure, endpoints: ["etcd-0:2379", "https://etcd-1:2379"] }).endpoints,
+    ["https://etcd-0:2379", "https://etcd-1:2379"],
+  );
+  assert.deepEqual(coord.checkConfig({ ...base, endpoints: ["etcd-0:2379"] }).endpoints, [
+    "http://etcd-0:2379",
+  ]);
+  refuses(() => coord.checkConfig(secure), "endpoints[0]");
+  refuses(
+    () => coord.checkConfig({ ...secure, endpoints: ["https://a:2379", "http://b:2379"] }),
+    "endpoints",
+  );
+  assert.throws(
+    () => coord.checkConfig({ ...coord.defaultConfig("production"), tls: { caFile: "ca.pem" } }),
+    /endpoints\[0\].*https:\/\/etcd1:2379/,
+  );
+});
+
 test("the transport is grpc (the default) or gateway; anything else is InvalidArgument", () => {
   assert.equal(coord.checkConfig(base).transport, undefined);
   assert.equal(coord.checkConfig({ ...base, transport: "gateway" }).transport, "gateway");
