@@ -243,14 +243,19 @@ const noPolicy: Policy = {
 /**
  * Per-endpoint breaker: after three connection failures the endpoint is skipped for one
  * second, so a dead cluster member costs no timeouts while the others answer. (etcd3's
- * default keeps a dead single endpoint blocked for five seconds after it is back.)
+ * default keeps a dead single endpoint blocked for five seconds after it is back.) Only
+ * what says the member is unwell counts: etcd3 also marks RESOURCE_EXHAUSTED recoverable,
+ * and a full database (every write refused, reads fine) or a request too large would
+ * otherwise turn the next reads into "circuit open".
  */
 function hostPolicy(): Policy {
   const breaker = createCircuitBreaker({
     name: "etcd-endpoint",
     failureThreshold: 3,
     openTimeoutMs: 1_000,
-    isFailure: (error) => error instanceof Error && isRecoverableError(error),
+    isFailure: (error) =>
+      error instanceof Error && isRecoverableError(error) &&
+      ["Unavailable", "Timeout"].includes(etcdError(error).code),
   });
   return { execute: (fn) => breaker.execute(async () => await fn({ signal: NEVER })) };
 }

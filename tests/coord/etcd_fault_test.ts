@@ -292,6 +292,12 @@ for (const transport of ["grpc", "gateway"] as const) {
       const started = Date.now();
       await rejectsWith(c.kv.set("/full/small", 1), "ResourceExhausted");
       assert.ok(Date.now() - started < 1_000);
+      // Nor counted against the member: after more refusals than a breaker's threshold, a
+      // read straight on the transport (no retries above it) is answered.
+      for (let i = 0; i < 5; i++) {
+        await rejectsWith(c.kv.set("/full/small", i), "ResourceExhausted");
+      }
+      assert.ok((await c.transport.range({ key: "/full/", prefix: true })).count > 0);
       assert.equal((await c.kv.get<string>("/full/0"))?.value.length, 100_000);
     },
   );
