@@ -62,7 +62,13 @@ import type {
   WatchSink,
   WatchSubscription,
 } from "./transport.ts";
-import { decodeValue, NO_SPACE, prefixRangeEnd, TOO_MANY_REQUESTS } from "./transport.ts";
+import {
+  decodeValue,
+  isAuthExpired,
+  NO_SPACE,
+  prefixRangeEnd,
+  TOO_MANY_REQUESTS,
+} from "./transport.ts";
 
 const COMPONENT = "coord";
 
@@ -539,11 +545,15 @@ export class EtcdTransport implements Transport {
         // already gone
       }
     };
-    const end = (why: WatchEnd) => {
+    let cancelled = false;
+    const end = (why: WatchEnd | Promise<WatchEnd>) => {
       if (done) return;
       done = true;
       teardown();
-      sink.onEnd(why);
+      if (!(why instanceof Promise)) return sink.onEnd(why);
+      why.then((later) => {
+        if (!cancelled) sink.onEnd(later);
+      });
     };
     this.#watches.add(teardown);
     if (this.#closed) {
@@ -570,17 +580,29 @@ export class EtcdTransport implements Transport {
           // A refused watch (no read permission on the range) arrives as created+canceled with
           // a reason, not as a stream error: map the reason like any etcd error, so that a
           // permanent refusal is not resubscribed forever as if etcd were unavailable.
-          end(
-            compactRevision > 0 ? { reason: "compacted", compactRevision } : {
-              reason: "error",
-              error: etcdError(
-                castGrpcErrorMessage(
-                  `the watch was cancelled: ${response.cancel_reason || "no reason given"}`,
-                ),
-              ),
-            },
+          if (compactRevision > 0) return end({ reason: "compacted", compactRevision });
+          const error = etcdError(
+            castGrpcErrorMessage(
+              `the watch was cancelled: ${response.cancel_reason || "no reason given"}`,
+            ),
           );
-          return;
+          if (!isAuthExpired(error)) return end({ reason: "error", error });
+          // Refused for an expired auth token: etcd3 authenticates again only when a unary
+          // call is told so. Make one (a keys-only read of one watched key), after which the
+          // watch opened again above carries the new token; a refusal of the read is the
+          // answer (a user who may not read these keys).
+          return end(
+            this.range({ ...range, limit: 1, keysOnly: true }).then(
+              () => ({
+                reason: "error",
+                error: new InfraError("Unavailable", "etcd: the watch's auth token expired", {
+                  component: COMPONENT,
+                  cause: error,
+                }),
+              }),
+              (refused) => ({ reason: "error", error: refused }),
+            ),
+          );
         }
         if (response.events.length === 0) return;
         const events: TransportEvent[] = response.events.map((event) => ({
@@ -606,6 +628,7 @@ export class EtcdTransport implements Transport {
     }, (error) => end({ reason: "error", error: etcdError(error) }));
     return {
       cancel: () => {
+        cancelled = true;
         if (!done) {
           done = true;
           teardown();

@@ -39,6 +39,7 @@ import {
   type CallOptions,
   type Compare,
   decodeValue,
+  isAuthExpired,
   type KeyRange,
   type KeyValue,
   type LeaseGrant,
@@ -310,12 +311,6 @@ const GRPC_NAMES: Record<string, number> = {
   OutOfRange: GRPC.outOfRange,
   Unauthenticated: GRPC.unauthenticated,
 };
-
-function isAuthExpired(error: unknown): boolean {
-  return error instanceof InfraError && error.code === "PermissionDenied" &&
-    /invalid auth token|token is expired/i.test(error.message) &&
-    !/authentication failed/.test(error.message);
-}
 
 function closedError(): InfraError {
   return new InfraError("Closed", "the client is closed", { component: COMPONENT });
@@ -629,11 +624,14 @@ export class GatewayTransport implements Transport {
     // Where the watch stands: a re-opened stream starts here, so it misses and repeats nothing.
     let next = startRevision;
     let created = false;
+    // Whether the watch was opened again for an expired token since it was last created.
+    let renewed = false;
     const run = async () => {
       for (;;) {
         const current = new AbortController();
         stream = current;
         let silent = false;
+        let reopen = false;
         let idle: ReturnType<typeof setTimeout> | undefined;
         // An HTTP/1.1 stream cannot be pinged, and one whose connection died without a word
         // stays silent forever: one that heard nothing for `idleMs` is opened again.
@@ -652,6 +650,7 @@ export class GatewayTransport implements Transport {
             throw gatewayError(status, response.status);
           }
           arm();
+          const token = this.#token;
           for await (const message of messages(response.body)) {
             if (done) return;
             arm();
@@ -659,19 +658,21 @@ export class GatewayTransport implements Transport {
             const result = (message.result ?? {}) as GatewayWatchResponse;
             if (result.canceled) {
               const compactRevision = Number(result.compact_revision ?? 0);
-              end(
-                compactRevision > 0 ? { reason: "compacted", compactRevision } : {
-                  reason: "error",
-                  error: gatewayError({
-                    message: `the watch was cancelled: ${
-                      result.cancel_reason || "no reason given"
-                    }`,
-                  }),
-                },
-              );
-              return;
+              if (compactRevision > 0) return end({ reason: "compacted", compactRevision });
+              const error = gatewayError({
+                message: `the watch was cancelled: ${result.cancel_reason || "no reason given"}`,
+              });
+              // A watch is refused, not failed, when its token expired (a unary call is
+              // answered with an error #authorized sees): open it again once with a new one.
+              if (isAuthExpired(error) && !renewed) {
+                renewed = reopen = true;
+                if (this.#token === token) this.#token = undefined;
+                break;
+              }
+              return end({ reason: "error", error });
             }
             if (result.created) {
+              renewed = false;
               // A watch from now covers what comes after the revision it was created at.
               next ??= Number(result.header?.revision ?? 0) + 1;
               if (!created) {
@@ -686,6 +687,10 @@ export class GatewayTransport implements Transport {
             }));
             next = events[events.length - 1].kv.modRevision + 1;
             sink.onEvents(events);
+          }
+          if (reopen) {
+            current.abort();
+            continue;
           }
           throw new InfraError("Unavailable", "etcd: the watch stream ended", {
             component: COMPONENT,

@@ -190,6 +190,16 @@ export const NO_SPACE = "etcdserver: mvcc: database space exceeded";
 /** etcd's error for a request while its applied index lags far behind. */
 export const TOO_MANY_REQUESTS = "etcdserver: too many requests";
 
+/**
+ * Whether `error` (mapped to `PermissionDenied`) says the auth token expired, not that the
+ * user lacks a permission: the request is worth sending again with a new token.
+ */
+export function isAuthExpired(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === "PermissionDenied" &&
+    /invalid auth token|token is expired/i.test(error.message) &&
+    !/authentication failed/.test(error.message);
+}
+
 function hasDetail(error: unknown, name: string): boolean {
   return typeof error === "object" && error !== null &&
     (error as { details?: Record<string, unknown> }).details?.[name] === true;

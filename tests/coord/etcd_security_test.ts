@@ -373,4 +373,45 @@ for (const transport of ["grpc", "gateway"] as const) {
       },
       ["--auth-token", "simple", "--auth-token-ttl", "1"],
     ));
+
+  test(
+    label +
+      "a watch opened on an auth token etcd has expired (refused as Unauthenticated) is opened again with a new token and reports changes",
+    () =>
+      withLimitedUser(
+        transport,
+        {
+          name: "idle",
+          password: "idle-secret",
+          grants: [{ permission: "readwrite", key: "/idle/", prefix: true }],
+        },
+        async (base) => {
+          const client = await coord.connect({
+            ...base,
+            namespace: "/idle",
+            username: "idle",
+            password: "idle-secret",
+          });
+          try {
+            await client.kv.set("/k", 1);
+            await sleep(3_500);
+            // From revision 1 no baseline is read first: the watch is the first call on the
+            // expired token, as a watch resubscribing after an outage would be.
+            const reader = client.kv.watch<number>("/k", { fromRevision: 1 }).getReader();
+            try {
+              const event = await Promise.race([
+                nextChunk(reader),
+                sleep(10_000).then(() => ({ type: "none" as const })),
+              ]);
+              assert.equal(event.type === "put" && event.value, 1);
+            } finally {
+              await reader.cancel();
+            }
+          } finally {
+            await client.close();
+          }
+        },
+        ["--auth-token", "simple", "--auth-token-ttl", "1"],
+      ),
+  );
 }
