@@ -529,7 +529,9 @@ export class EtcdTransport implements Transport {
     let stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
     let watchId: string | undefined;
     let done = false;
+    let opening: ReturnType<typeof setTimeout> | undefined;
     const teardown = () => {
+      clearTimeout(opening);
       this.#watches.delete(teardown);
       if (!stream) return;
       try {
@@ -565,6 +567,21 @@ export class EtcdTransport implements Transport {
       );
       return { cancel: () => Promise.resolve() };
     }
+    // Only the opening has a deadline (as over the gateway): a member that accepts the
+    // stream but never answers (stopped, overloaded) would otherwise hold the watch until
+    // keepalive gives up on the whole connection, or forever while its pings are answered.
+    opening = setTimeout(() =>
+      end({
+        reason: "error",
+        error: new InfraError(
+          "Timeout",
+          `etcd did not open the watch within ${this.#timeoutMs} ms`,
+          {
+            component: COMPONENT,
+          },
+        ),
+      }), this.#timeoutMs);
+    unrefTimer(opening);
     this.#client.watchClient.watch({ interceptors: [requireLeader] }).then((opened) => {
       stream = opened;
       if (done) {
@@ -573,7 +590,10 @@ export class EtcdTransport implements Transport {
       }
       opened.on("data", (response: IWatchResponse) => {
         if (done) return;
-        if (response.created) watchId = String(response.watch_id);
+        if (response.created) {
+          watchId = String(response.watch_id);
+          clearTimeout(opening);
+        }
         if (response.created && !response.canceled) sink.onCreated?.();
         if (response.canceled) {
           const compactRevision = Number(response.compact_revision);

@@ -2,10 +2,12 @@
  * Faults on a private etcd that the tests SIGKILL and restart (never the shared one).
  */
 import { test } from "node:test";
+import process from "node:process";
 import assert from "node:assert/strict";
 import { InfraError } from "../../base/mod.ts";
 import type { CoordClient } from "../../coord/client.ts";
 import * as coord from "../../coord/mod.ts";
+import type { Transport, WatchEnd } from "../../coord/transport.ts";
 import { type EtcdServer, startEtcd } from "../_support/etcd_server.ts";
 import { waitUntil } from "../_support/process.ts";
 import {
@@ -18,6 +20,10 @@ import {
   TTL,
 } from "./contract.ts";
 import { etcdHarness } from "./_harness.ts";
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** Runs `fn` with a private single-member etcd (started with `args`) and a harness on it. */
 async function withPrivateEtcd(
@@ -269,6 +275,32 @@ for (const transport of ["grpc", "gateway"] as const) {
         "InvalidArgument",
       );
     },
+  );
+
+  test(
+    label +
+      "a watch opened on a member that stopped answering ends with Timeout after requestTimeoutMs instead of waiting on it",
+    () =>
+      withPrivateEtcd(transport, async (server, h) => {
+        let raw: Transport | undefined;
+        const c = await h.client({ requestTimeoutMs: 1_000, wrap: (t) => (raw = t) });
+        await c.kv.set("/hung/k", 1); // the connection is up
+        const pid = server.members[0].process.pid!;
+        process.kill(pid, "SIGSTOP");
+        try {
+          const ended = new Promise<WatchEnd>((resolve) =>
+            raw!.watch({ key: "/hung/k" }, undefined, { onEvents() {}, onEnd: resolve })
+          );
+          const why = await Promise.race([ended, sleep(8_000).then(() => "still waiting")]);
+          assert.ok(
+            typeof why === "object" && why.reason === "error" &&
+              InfraError.is(why.error, "Timeout"),
+            String(typeof why === "object" && why.reason === "error" ? why.error : why),
+          );
+        } finally {
+          process.kill(pid, "SIGCONT");
+        }
+      }),
   );
 
   /** A test on a private etcd started with `args`, over this transport. */
