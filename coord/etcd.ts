@@ -247,9 +247,12 @@ const noPolicy: Policy = {
 };
 
 /**
- * Per-endpoint breaker: after three connection failures the endpoint is skipped for one
- * second, so a dead cluster member costs no timeouts while the others answer. (etcd3's
- * default keeps a dead single endpoint blocked for five seconds after it is back.) Only
+ * Per-endpoint breaker: after a connection failure or a timeout the endpoint is skipped for
+ * one second (then one call tries it again), so a dead or stopped cluster member costs a
+ * call at most one timeout per second while the others answer: etcd3 picks a member at
+ * random for every call, and three timeouts in a row on a member that takes requests and
+ * never answers would use up a call's retries. (etcd3's default keeps a dead single
+ * endpoint blocked for five seconds after it is back.) Only
  * what says the member is unwell counts: etcd3 also marks RESOURCE_EXHAUSTED recoverable,
  * and a full database (every write refused, reads fine) or a request too large would
  * otherwise turn the next reads into "circuit open".
@@ -257,7 +260,7 @@ const noPolicy: Policy = {
 function hostPolicy(): Policy {
   const breaker = createCircuitBreaker({
     name: "etcd-endpoint",
-    failureThreshold: 3,
+    failureThreshold: 1,
     openTimeoutMs: 1_000,
     isFailure: (error) =>
       error instanceof Error && isRecoverableError(error) &&

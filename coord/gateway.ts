@@ -19,8 +19,10 @@
  * died without a word would stay silent forever): a dead connection costs at most that long,
  * a live one a request per quiet interval.
  *
- * Endpoints: calls go to one member; when it cannot be reached the next call goes to the
- * next one. The layer above retries what is safe to repeat, as it does over gRPC.
+ * Endpoints: calls go to one member; when it cannot be reached, does not answer in time or
+ * answers with a server error (no leader, ...), the next call goes to the next one, and so
+ * does a watch it broke or cancelled. The layer above retries what is safe to repeat, as it
+ * does over gRPC.
  *
  * TLS: `https://` endpoints with the system roots work everywhere. A custom CA or a client
  * certificate needs a runtime whose `fetch` takes them: Deno (`Deno.createHttpClient`) and
@@ -445,29 +447,52 @@ export class GatewayTransport implements Transport {
     return new GatewayTransport(options, await tlsFetch(options.tls));
   }
 
-  /** Sends one request to the current endpoint; moves on to the next when it is unreachable. */
+  /** The member calls go to now. */
+  #endpoint(): string {
+    return this.#endpoints[this.#current % this.#endpoints.length];
+  }
+
+  /** Moves calls on from `endpoint` to the next member, once however many calls saw it fail. */
+  #failed(endpoint: string): void {
+    if (this.#endpoint() === endpoint) this.#current++;
+  }
+
+  /**
+   * Sends one request to the current member. The next call goes to the next member when
+   * this one cannot be reached, does not answer in time (a stopped or overloaded member
+   * takes the request and never answers), or answers with a server error (5xx: no leader,
+   * leader changed, request timed out, internal); not when the caller aborted, nor for
+   * the caller's errors (4xx).
+   */
   async #send(
     path: string,
     body: unknown,
     signal: AbortSignal,
     headers: Record<string, string> = {},
   ): Promise<Response> {
-    const endpoint = this.#endpoints[this.#current % this.#endpoints.length];
+    const endpoint = this.#endpoint();
+    let response: Response;
     try {
-      return await this.#fetch(`${endpoint}${path}`, {
+      response = await this.#fetch(`${endpoint}${path}`, {
         method: "POST",
         headers: { "content-type": "application/json", ...headers },
         body: JSON.stringify(body),
         signal,
       });
     } catch (error) {
-      if (signal.aborted) throw abortError(signal, COMPONENT);
-      if (this.#endpoints[this.#current % this.#endpoints.length] === endpoint) this.#current++;
+      if (signal.aborted) {
+        const aborted = abortError(signal, COMPONENT);
+        if (aborted.code === "Timeout") this.#failed(endpoint);
+        throw aborted;
+      }
+      this.#failed(endpoint);
       throw new InfraError("Unavailable", `etcd at ${endpoint} cannot be reached`, {
         component: COMPONENT,
         cause: error,
       });
     }
+    if (response.status >= 500) this.#failed(endpoint);
+    return response;
   }
 
   /** The auth token (`undefined` without credentials), fetched once and shared. */
@@ -630,6 +655,7 @@ export class GatewayTransport implements Transport {
       for (;;) {
         const current = new AbortController();
         stream = current;
+        const endpoint = this.#endpoint();
         let silent = false;
         let reopen = false;
         let idle: ReturnType<typeof setTimeout> | undefined;
@@ -698,6 +724,9 @@ export class GatewayTransport implements Transport {
         } catch (error) {
           if (done) return;
           if (silent && next !== undefined) continue;
+          // Broken or cancelled by the member (no leader, leader changed): the watch opened
+          // again above goes to the next one.
+          if (InfraError.is(error, "Unavailable", "Timeout")) this.#failed(endpoint);
           throw error;
         } finally {
           clearTimeout(idle);

@@ -5,6 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { InfraError } from "../../base/mod.ts";
 import * as coord from "../../coord/mod.ts";
 import type { WatchEnd } from "../../coord/transport.ts";
@@ -149,6 +150,35 @@ for (const transport of ["grpc", "gateway"] as const) {
           await reader.cancel();
         }
       } finally {
+        await h.close().catch(() => {});
+        await server.close();
+      }
+    },
+  );
+
+  test(
+    label +
+      "with one member stopped (it takes requests and never answers), reads and writes go on through the others",
+    async () => {
+      const server = await startEtcd({ size: 3 });
+      const h = await etcdHarness(server.endpoints, { config: { transport } });
+      const stopped: number[] = [];
+      try {
+        const c = await h.client({ requestTimeoutMs: 1_000 });
+        await c.kv.set("/hung/k", 0);
+        // The gateway starts on the first endpoint; gRPC picks one at random: stop each in
+        // turn, so that the one in use is stopped at some point.
+        for (const [i, member] of server.members.entries()) {
+          if (i > 0) process.kill(stopped.pop()!, "SIGCONT");
+          stopped.push(member.process.pid!);
+          process.kill(member.process.pid!, "SIGSTOP");
+          for (let n = 1; n <= 3; n++) {
+            await c.kv.set("/hung/k", i * 10 + n);
+            assert.equal((await c.kv.get<number>("/hung/k"))?.value, i * 10 + n);
+          }
+        }
+      } finally {
+        for (const pid of stopped) process.kill(pid, "SIGCONT");
         await h.close().catch(() => {});
         await server.close();
       }
