@@ -348,15 +348,25 @@ async function credentials(
 
 /** The etcd transport; see the module doc. */
 export class EtcdTransport implements Transport {
-  readonly #client: Etcd3;
+  readonly #options: EtcdTransportOptions;
+  readonly #tls: Awaited<ReturnType<typeof credentials>> | undefined;
   readonly #timeoutMs: number;
   readonly #watches = new Set<() => void>();
+  #client: Etcd3;
+  /** Whether calls authenticate (credentials given, and etcd has auth on as far as known). */
+  #auth: boolean;
   #keepAlive: Promise<KeepAliveChannel> | undefined;
   #closed = false;
 
-  private constructor(client: Etcd3, timeoutMs: number) {
-    this.#client = client;
-    this.#timeoutMs = timeoutMs;
+  private constructor(
+    options: EtcdTransportOptions,
+    tls: Awaited<ReturnType<typeof credentials>> | undefined,
+  ) {
+    this.#options = options;
+    this.#tls = tls;
+    this.#timeoutMs = options.requestTimeoutMs;
+    this.#auth = options.username !== undefined;
+    this.#client = this.#build();
   }
 
   /**
@@ -366,13 +376,18 @@ export class EtcdTransport implements Transport {
    * @returns The transport.
    */
   static async create(options: EtcdTransportOptions): Promise<EtcdTransport> {
-    const timeoutMs = options.requestTimeoutMs;
-    const client = new Etcd3({
+    return new EtcdTransport(options, options.tls ? await credentials(options.tls) : undefined);
+  }
+
+  #build(): Etcd3 {
+    const options = this.#options;
+    const timeoutMs = this.#timeoutMs;
+    return new Etcd3({
       hosts: options.endpoints,
-      ...(options.username !== undefined
-        ? { auth: { username: options.username, password: options.password ?? "" } }
+      ...(this.#auth
+        ? { auth: { username: options.username!, password: options.password ?? "" } }
         : {}),
-      ...(options.tls ? { credentials: await credentials(options.tls) } : {}),
+      ...(this.#tls ? { credentials: this.#tls } : {}),
       grpcOptions: {
         "grpc.keepalive_time_ms": options.keepAliveTimeMs,
         "grpc.keepalive_timeout_ms": options.keepAliveTimeoutMs,
@@ -390,38 +405,56 @@ export class EtcdTransport implements Transport {
         host: (() => hostPolicy()) as never,
       },
     });
-    return new EtcdTransport(client, timeoutMs);
   }
 
-  #call<T>(work: () => Promise<T>, options: CallOptions = {}): Promise<T> {
+  /**
+   * Whether a call that failed with `error` on `client` is worth making again on the
+   * current client: it was replaced meanwhile, or etcd says it has no auth, and calls from
+   * now on go without a token, as Go's clientv3 does (etcd3 would fail every call while it
+   * tries to authenticate; the gateway transport does the same).
+   */
+  #again(client: Etcd3, error: unknown): boolean {
+    if (this.#closed) return false;
+    if (client !== this.#client) return true;
+    if (!this.#auth || !String(error).includes("authentication is not enabled")) return false;
+    this.#auth = false;
+    this.#client = this.#build();
+    // Nothing worked on it: every call asks for a token first.
+    client.close();
+    return true;
+  }
+
+  #call<T>(work: (client: Etcd3) => Promise<T>, options: CallOptions = {}): Promise<T> {
     if (this.#closed) {
       return Promise.reject(
         new InfraError("Closed", "the client is closed", { component: COMPONENT }),
       );
     }
-    let promise: Promise<T>;
-    try {
-      promise = work();
-    } catch (error) {
-      return Promise.reject(etcdError(error));
-    }
-    return abortable(
-      promise.catch((error) => Promise.reject(etcdError(error))),
-      options.signal,
-      COMPONENT,
-    );
+    const attempt = (): Promise<T> => {
+      const client = this.#client;
+      let promise: Promise<T>;
+      try {
+        promise = work(client);
+      } catch (error) {
+        return Promise.reject(etcdError(error));
+      }
+      return promise.catch((error) =>
+        this.#again(client, error) ? attempt() : Promise.reject(etcdError(error))
+      );
+    };
+    return abortable(attempt(), options.signal, COMPONENT);
   }
 
   range(request: RangeRequest, options?: CallOptions): Promise<RangeResult> {
     return this.#call(
-      async () => rangeResult(await this.#client.kv.range(rangeRequest(request))),
+      async (client) => rangeResult(await client.kv.range(rangeRequest(request))),
       options,
     );
   }
 
   txn(request: TxnRequest, options?: CallOptions): Promise<TxnResult> {
-    return this.#call(async () => {
-      const response = await this.#client.kv.txn({
+    return this.#call(async (client) => {
+      const response = await client.kv.txn({
         compare: request.compare.map(compare),
         success: request.success.map(operation),
         failure: request.failure.map(operation),
@@ -435,17 +468,17 @@ export class EtcdTransport implements Transport {
   }
 
   leaseGrant(ttlSeconds: number, options?: CallOptions): Promise<LeaseGrant> {
-    return this.#call(async () => {
-      const response = await this.#client.leaseClient.leaseGrant({ TTL: ttlSeconds });
+    return this.#call(async (client) => {
+      const response = await client.leaseClient.leaseGrant({ TTL: ttlSeconds });
       if (response.error) throw new InfraError("Unavailable", `etcd: ${response.error}`);
       return { id: String(response.ID), ttlSeconds: Number(response.TTL) };
     }, options);
   }
 
   leaseRevoke(id: string, options?: CallOptions): Promise<void> {
-    return this.#call(async () => {
+    return this.#call(async (client) => {
       try {
-        await this.#client.leaseClient.leaseRevoke({ ID: id });
+        await client.leaseClient.leaseRevoke({ ID: id });
       } catch (error) {
         if (error instanceof EtcdLeaseInvalidError) return;
         throw error;
@@ -532,7 +565,8 @@ export class EtcdTransport implements Transport {
     let stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
     let watchId: string | undefined;
     let done = false;
-    let opening: ReturnType<typeof setTimeout> | undefined;
+    // Set below, once the request is sent; ended watches clear it.
+    let opening: ReturnType<typeof setTimeout> | undefined = undefined;
     const teardown = () => {
       clearTimeout(opening);
       this.#watches.delete(teardown);
@@ -585,7 +619,8 @@ export class EtcdTransport implements Transport {
         ),
       }), this.#timeoutMs);
     unrefTimer(opening);
-    this.#client.watchClient.watch({ interceptors: [requireLeader] }).then((opened) => {
+    const client = this.#client;
+    client.watchClient.watch({ interceptors: [requireLeader] }).then((opened) => {
       stream = opened;
       if (done) {
         teardown();
@@ -648,7 +683,19 @@ export class EtcdTransport implements Transport {
           ...(startRevision !== undefined ? { start_revision: startRevision } : {}),
         },
       });
-    }, (error) => end({ reason: "error", error: etcdError(error) }));
+    }, (error) => {
+      // No auth on etcd after all: the watch opened again above goes without a token.
+      const again = this.#again(client, error);
+      end({
+        reason: "error",
+        error: again
+          ? new InfraError("Unavailable", "etcd: the watch is opened again", {
+            component: COMPONENT,
+            cause: error,
+          })
+          : etcdError(error),
+      });
+    });
     return {
       cancel: () => {
         cancelled = true;
@@ -662,8 +709,8 @@ export class EtcdTransport implements Transport {
   }
 
   compact(revision: number, options?: CallOptions): Promise<void> {
-    return this.#call(async () => {
-      await this.#client.kv.compact({ revision, physical: true });
+    return this.#call(async (client) => {
+      await client.kv.compact({ revision, physical: true });
     }, options);
   }
 

@@ -346,6 +346,42 @@ for (const transport of ["grpc", "gateway"] as const) {
       ),
   );
 
+  test(
+    label +
+      "a username and password against an etcd without auth are not needed: calls go without a token (as Go's clientv3 does)",
+    async () => {
+      const server = await startEtcd();
+      try {
+        const client = await coord.connect({
+          ...coord.defaultConfig(),
+          transport,
+          endpoints: server.endpoints,
+          dialTimeoutMs: 3_000,
+          namespace: "/noauth",
+          username: "root",
+          password: "not-checked",
+        });
+        try {
+          const reader = client.kv.watch<number>("/k", { fromRevision: 1 }).getReader();
+          try {
+            await client.kv.set("/k", 1);
+            assert.equal((await client.kv.get<number>("/k"))?.value, 1);
+            const event = await nextChunk(reader);
+            assert.equal(event.type === "put" && event.value, 1);
+          } finally {
+            await reader.cancel();
+          }
+          await using lock = await client.lock("noauth", { ttlMs: TTL });
+          assert.equal(await lock.isOwner(), true);
+        } finally {
+          await client.close();
+        }
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
   test(label + "a client keeps working after etcd expired its auth token", () =>
     withLimitedUser(
       transport,
