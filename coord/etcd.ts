@@ -569,7 +569,7 @@ export class EtcdTransport implements Transport {
     let opening: ReturnType<typeof setTimeout> | undefined = undefined;
     const teardown = () => {
       clearTimeout(opening);
-      this.#watches.delete(teardown);
+      this.#watches.delete(closed);
       if (!stream) return;
       try {
         if (watchId !== undefined) stream.write({ cancel_request: { watch_id: watchId } });
@@ -594,14 +594,14 @@ export class EtcdTransport implements Transport {
         if (!cancelled) sink.onEnd(later);
       });
     };
-    this.#watches.add(teardown);
+    const closed = () =>
+      end({
+        reason: "error",
+        error: new InfraError("Closed", "the client is closed", { component: COMPONENT }),
+      });
+    this.#watches.add(closed);
     if (this.#closed) {
-      queueMicrotask(() =>
-        end({
-          reason: "error",
-          error: new InfraError("Closed", "the client is closed", { component: COMPONENT }),
-        })
-      );
+      queueMicrotask(closed);
       return { cancel: () => Promise.resolve() };
     }
     // Only the opening has a deadline (as over the gateway): a member that accepts the
@@ -717,7 +717,8 @@ export class EtcdTransport implements Transport {
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    for (const teardown of [...this.#watches]) teardown();
+    // Every watch ends with Closed (its stream is cancelled), also one not opened yet.
+    for (const closed of [...this.#watches]) closed();
     const keepAlive = this.#keepAlive;
     this.#keepAlive = undefined;
     keepAlive?.then((channel) => {

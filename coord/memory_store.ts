@@ -23,6 +23,7 @@ import type {
   TransportEvent,
   TxnRequest,
   TxnResult,
+  WatchEnd,
   WatchSink,
   WatchSubscription,
 } from "./transport.ts";
@@ -458,7 +459,7 @@ export class MemoryStore {
 /** One client of a {@link MemoryStore}. */
 export class MemoryTransport implements Transport {
   readonly #store: MemoryStore;
-  readonly #watches = new Set<() => void>();
+  readonly #watches = new Set<(why?: WatchEnd) => void>();
   #closed = false;
 
   /**
@@ -535,10 +536,13 @@ export class MemoryTransport implements Transport {
         sink.onEnd(end);
       },
     });
-    const cancel = () => {
+    // Ends the watch: quietly on cancel, with `why` when the client closes.
+    const cancel = (why?: WatchEnd) => {
+      if (done) return;
       done = true;
       stop();
       this.#watches.delete(cancel);
+      if (why) sink.onEnd(why);
     };
     this.#watches.add(cancel);
     return {
@@ -555,7 +559,8 @@ export class MemoryTransport implements Transport {
 
   close(): Promise<void> {
     this.#closed = true;
-    for (const cancel of [...this.#watches]) cancel();
+    const error = new InfraError("Closed", "the client is closed", { component: COMPONENT });
+    for (const cancel of [...this.#watches]) cancel({ reason: "error", error });
     return Promise.resolve();
   }
 }

@@ -10,7 +10,7 @@ import * as v from "valibot";
 import { type } from "arktype";
 import { type HotReloadable, InfraError } from "../../base/mod.ts";
 import type { CoordClient } from "../../coord/client.ts";
-import type { Transport, TxnRequest } from "../../coord/transport.ts";
+import type { Transport, TransportEvent, TxnRequest, WatchEnd } from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { runWatch } from "../../coord/watch.ts";
@@ -776,6 +776,35 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     const huge = "/" + "k".repeat(2 * 1024 * 1024);
     await rejectsWith(c.kv.get(huge), "InvalidArgument");
     await rejectsWith(c.kv.list(huge), "InvalidArgument");
+  });
+
+  it("closing the transport ends its watches with Closed, even one closed right after it was opened", async (h) => {
+    let raw: Transport | undefined;
+    const c = await h.client({ wrap: (t) => (raw = t) });
+    await c.kv.set("/closing/k", 1);
+    const ends: WatchEnd[] = [];
+    const events: TransportEvent[] = [];
+    const sink = {
+      onEvents: (batch: TransportEvent[]) => events.push(...batch),
+      onEnd: (end: WatchEnd) => ends.push(end),
+    };
+    // One watch that is open (created), and one opened just before the close.
+    const created = new Promise<void>((resolve) =>
+      raw!.watch({ key: "/closing/", prefix: true }, undefined, { ...sink, onCreated: resolve })
+    );
+    await created;
+    raw!.watch({ key: "/closing/", prefix: true }, undefined, sink);
+    await raw!.close();
+    await waitUntil(() => ends.length === 2, { timeoutMs: 5_000, what: "both watches to end" });
+    for (const end of ends) {
+      assert.ok(
+        end.reason === "error" && InfraError.is(end.error, "Closed"),
+        String(end.reason === "error" ? end.error : end.reason),
+      );
+    }
+    await sleep(300);
+    assert.equal(ends.length, 2);
+    assert.deepEqual(events, []);
   });
 
   it("a watch from a revision not written yet reports from that revision on", async (h) => {
