@@ -65,7 +65,12 @@ export interface CoordConfig {
   dialTimeoutMs: number;
   /** Deadline of each request to etcd; a late answer fails `Timeout`. */
   requestTimeoutMs: number;
-  /** Interval of HTTP/2 keepalive pings that detect a dead connection (etcd allows ≥ 5 000). */
+  /**
+   * Interval of HTTP/2 keepalive pings that detect a dead connection; at least 5 000, as etcd
+   * ends a quiet connection that pings more often than its `--grpc-keepalive-min-time` (5 s
+   * by default; grpc-js then pings half as often on that connection). Over the gateway (see
+   * `transport`), at least 1 000.
+   */
   keepAliveTimeMs: number;
   /** How long a keepalive ping may go unanswered before the connection counts as dead. */
   keepAliveTimeoutMs: number;
@@ -175,6 +180,9 @@ export function checkTimeout(value: unknown, field: string, min = 1): number {
   return check.integer(value, field, { min, max: MAX_TIMEOUT_MS });
 }
 
+/** etcd's default `--grpc-keepalive-min-time`: pings more often end the connection. */
+const MIN_KEEPALIVE_MS = 5_000;
+
 function checkEndpoint(value: string, field: string, scheme: "http" | "https"): string {
   const url = /^[a-z]+:\/\//i.test(value) ? value : `${scheme}://${value}`;
   let parsed: URL;
@@ -238,7 +246,12 @@ export function checkConfig(config: CoordConfig): CoordConfig {
     namespace: checkNamespace(raw.namespace),
     dialTimeoutMs: checkTimeout(raw.dialTimeoutMs, "dialTimeoutMs"),
     requestTimeoutMs: checkTimeout(raw.requestTimeoutMs, "requestTimeoutMs"),
-    keepAliveTimeMs: checkTimeout(raw.keepAliveTimeMs, "keepAliveTimeMs", 1_000),
+    // Over the gateway it is how long a watch may stay silent: no pings to refuse.
+    keepAliveTimeMs: checkTimeout(
+      raw.keepAliveTimeMs,
+      "keepAliveTimeMs",
+      raw.transport === "gateway" ? 1_000 : MIN_KEEPALIVE_MS,
+    ),
     keepAliveTimeoutMs: checkTimeout(raw.keepAliveTimeoutMs, "keepAliveTimeoutMs"),
     sessionTtlMs: checkTtl(raw.sessionTtlMs, "sessionTtlMs"),
   };

@@ -67,6 +67,7 @@ import {
   isAuthExpired,
   NO_SPACE,
   prefixRangeEnd,
+  TOO_LARGE,
   TOO_MANY_REQUESTS,
 } from "./transport.ts";
 
@@ -110,15 +111,18 @@ export function etcdError(error: unknown): InfraError {
   if (error instanceof GRPCDeadlineExceededError || message.includes("request timed out")) {
     return make("Timeout");
   }
-  // etcd's RESOURCE_EXHAUSTED is not always the caller's fault (see gateway.ts' twin).
+  // RESOURCE_EXHAUSTED is the caller's fault only for a message too large (see gateway.ts'
+  // twin); grpc-js also gives it to the calls of a connection etcd ended for pinging more
+  // often than its --grpc-keepalive-min-time ("Bandwidth exhausted"): worth retrying.
   if (message.includes(NO_SPACE)) return make("ResourceExhausted");
   if (message.includes(TOO_MANY_REQUESTS)) return make("Unavailable");
   if (
     error instanceof GRPCInvalidArgumentError || error instanceof GRPCOutOfRangeError ||
-    error instanceof GRPCResourceExhastedError || message.includes("request is too large")
+    message.includes("request is too large") || TOO_LARGE.test(message)
   ) {
     return make("InvalidArgument");
   }
+  if (error instanceof GRPCResourceExhastedError) return make("Unavailable");
   if (error instanceof GRPCNotFoundError) return make("NotFound");
   // The connection or the server failing (gRPC UNAVAILABLE, INTERNAL, CANCELLED, a broken
   // stream, no leader, ...): worth retrying later.

@@ -51,6 +51,7 @@ import {
   prefixRangeEnd,
   type RangeRequest,
   type RangeResult,
+  TOO_LARGE,
   TOO_MANY_REQUESTS,
   type Transport,
   type TransportEvent,
@@ -287,12 +288,13 @@ export function gatewayError(status: GatewayStatus, httpStatus = 0): InfraError 
   }
   // etcd answers RESOURCE_EXHAUSTED for a request too large (the caller's fault), but also
   // for a full database (an operator must compact, defragment and disarm: writing again
-  // will not help) and for a server too far behind (retry later).
+  // will not help) and for a server too far behind (retry later); any other one (a limit
+  // of a proxy in between) is worth retrying.
   if (message.includes(NO_SPACE)) return make("ResourceExhausted");
   if (message.includes(TOO_MANY_REQUESTS)) return make("Unavailable");
   if (
     code === GRPC.invalidArgument || code === GRPC.outOfRange ||
-    code === GRPC.resourceExhausted || message.includes("request is too large")
+    message.includes("request is too large") || TOO_LARGE.test(message)
   ) {
     return make("InvalidArgument");
   }

@@ -189,6 +189,8 @@ export interface Transport {
 export const NO_SPACE = "etcdserver: mvcc: database space exceeded";
 /** etcd's error for a request while its applied index lags far behind. */
 export const TOO_MANY_REQUESTS = "etcdserver: too many requests";
+/** gRPC's RESOURCE_EXHAUSTED for a message over the receiver's size limit. */
+export const TOO_LARGE = /larger than max/i;
 
 /**
  * Whether `error` (mapped to `PermissionDenied`) says the auth token expired, not that the

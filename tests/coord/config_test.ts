@@ -70,7 +70,13 @@ test("a timeout beyond setTimeout's limit (2^31 - 1 ms), or not a positive integ
     }
     assert.equal(coord.checkConfig({ ...base, [field]: limit })[field as "dialTimeoutMs"], limit);
   }
-  refuses(() => coord.checkConfig({ ...base, keepAliveTimeMs: 999 }), "keepAliveTimeMs");
+  // etcd ends a quiet connection that pings more often than every 5 s (its default).
+  refuses(() => coord.checkConfig({ ...base, keepAliveTimeMs: 4_999 }), "keepAliveTimeMs");
+  assert.equal(coord.checkConfig({ ...base, keepAliveTimeMs: 5_000 }).keepAliveTimeMs, 5_000);
+  // Over the gateway it is how long a watch may stay silent: no pings for etcd to refuse.
+  const gateway = { ...base, transport: "gateway" as const };
+  assert.equal(coord.checkConfig({ ...gateway, keepAliveTimeMs: 1_000 }).keepAliveTimeMs, 1_000);
+  refuses(() => coord.checkConfig({ ...gateway, keepAliveTimeMs: 999 }), "keepAliveTimeMs");
   refuses(() => coord.memory({ requestTimeoutMs: 1e20 }), "requestTimeoutMs");
   refuses(() => coord.memory({ requestTimeoutMs: 0 }), "requestTimeoutMs");
 });

@@ -10,6 +10,7 @@ import * as coord from "../../coord/mod.ts";
 import type { Transport, WatchEnd } from "../../coord/transport.ts";
 import { type EtcdServer, startEtcd } from "../_support/etcd_server.ts";
 import { waitUntil } from "../_support/process.ts";
+import { intercept } from "../_support/coord_transport.ts";
 import {
   aborted,
   chunkWhere,
@@ -47,6 +48,50 @@ async function restart(server: EtcdServer, downMs: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, downMs));
   await server.members[0].process.start();
 }
+
+test(
+  "a connection etcd ends for pinging too often (its --grpc-keepalive-min-time above our interval) is resumed, not failed as the caller's error",
+  async () => {
+    const server = await startEtcd({ args: ["--grpc-keepalive-min-time", "60s"] });
+    const h = await etcdHarness(server.endpoints, { config: { keepAliveTimeMs: 5_000 } });
+    try {
+      const ends: WatchEnd[] = [];
+      const c = await h.client({
+        wrap: (transport) =>
+          intercept(transport, {
+            watch: (range, start, sink) =>
+              transport.watch(range, start, {
+                onCreated: () => sink.onCreated?.(),
+                onEvents: (events) => sink.onEvents(events),
+                onEnd(end) {
+                  ends.push(end);
+                  sink.onEnd(end);
+                },
+              }),
+          }),
+      });
+      const reader = c.kv.watch<number>("/pings/k").getReader();
+      try {
+        // Pings at 5, 10, 15, 20 s with nothing else sent: the third too early one gets
+        // GOAWAY (too_many_pings), which grpc-js reports on the open watch as
+        // RESOURCE_EXHAUSTED; it then pings half as often.
+        await waitUntil(() => ends.length > 0, { timeoutMs: 30_000, what: "the GOAWAY" });
+        assert.ok(
+          ends[0].reason === "error" && InfraError.is(ends[0].error, "Unavailable"),
+          String(ends[0].reason === "error" ? ends[0].error : ends[0].reason),
+        );
+        await c.kv.set("/pings/k", 1);
+        const event = await nextChunk(reader, 10_000);
+        assert.equal(event.type === "put" && event.value, 1);
+      } finally {
+        await reader.cancel();
+      }
+    } finally {
+      await h.close().catch(() => {});
+      await server.close();
+    }
+  },
+);
 
 // Every fault, over each transport: gRPC (etcd3) and the JSON gateway (fetch).
 for (const transport of ["grpc", "gateway"] as const) {
