@@ -7,6 +7,7 @@
 
 import { InfraError } from "./errors.ts";
 import { checkOptions } from "./options.ts";
+import { describeValue } from "./config_check.ts";
 
 const COMPONENT = "base";
 
@@ -90,7 +91,7 @@ function positiveInteger(value: number, field: string): number {
   if (!Number.isInteger(value) || value < 1) {
     throw new InfraError(
       "InvalidArgument",
-      `circuit breaker: ${field} must be an integer ≥ 1, got ${value}`,
+      `circuit breaker: ${field} must be an integer ≥ 1, got ${describeValue(value)}`,
       { component: COMPONENT, details: { field } },
     );
   }
@@ -129,7 +130,7 @@ export function createCircuitBreaker(
   if (!(openTimeoutMs >= 0)) {
     throw new InfraError(
       "InvalidArgument",
-      `circuit breaker: openTimeoutMs must be ≥ 0, got ${openTimeoutMs}`,
+      `circuit breaker: openTimeoutMs must be ≥ 0, got ${describeValue(openTimeoutMs)}`,
       { component: COMPONENT, details: { field: "openTimeoutMs" } },
     );
   }

@@ -38,7 +38,24 @@ export interface ConfigCheck {
   knownKeys(value: Record<string, unknown>, field: string, allowed: readonly string[]): void;
 }
 
-function describe(value: unknown): string {
+/**
+ * A short description of a value for an error message ("got …"): strings quoted and cut at
+ * 60 characters, numbers and booleans as written, bigints with `n`, and "an object",
+ * "an array", "a function" for the rest. It never throws (`String(value)` does for an
+ * object without a prototype or with a throwing `toString`) and never prints a whole object.
+ *
+ * @param value Any value.
+ * @returns The description.
+ *
+ * @example
+ * ```ts
+ * import { describeValue } from "@gochat/infra/base";
+ *
+ * console.assert(describeValue("10") === '"10"');
+ * console.assert(describeValue(Object.create(null)) === "an object");
+ * ```
+ */
+export function describeValue(value: unknown): string {
   if (typeof value === "string") {
     return JSON.stringify(value.length > 60 ? value.slice(0, 60) + "…" : value);
   }
@@ -46,6 +63,7 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (value === null) return "null";
   if (typeof value === "object") return "an object";
+  if (typeof value === "function") return "a function";
   return String(value);
 }
 
@@ -87,7 +105,7 @@ export function configCheck(component: string, subject = "config"): ConfigCheck 
         : min !== undefined
         ? `≥ ${min}`
         : `≤ ${max}`;
-      throw fail(field, `must be ${kind} ${range}, got ${value}`);
+      throw fail(field, `must be ${kind} ${range}, got ${describeValue(value)}`);
     }
     return value;
   };
@@ -95,24 +113,26 @@ export function configCheck(component: string, subject = "config"): ConfigCheck 
     fail,
     object(value, field) {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        throw fail(field, `must be an object, got ${describe(value)}`);
+        throw fail(field, `must be an object, got ${describeValue(value)}`);
       }
       return value as Record<string, unknown>;
     },
     integer(value, field, bounds = {}) {
       if (typeof value !== "number" || !Number.isInteger(value)) {
-        throw fail(field, `must be an integer, got ${describe(value)}`);
+        throw fail(field, `must be an integer, got ${describeValue(value)}`);
       }
       return bounded(value, field, "an integer", bounds);
     },
     number(value, field, bounds = {}) {
       if (typeof value !== "number" || !Number.isFinite(value)) {
-        throw fail(field, `must be a finite number, got ${describe(value)}`);
+        throw fail(field, `must be a finite number, got ${describeValue(value)}`);
       }
       return bounded(value, field, "a number", bounds);
     },
     string(value, field, options = {}) {
-      if (typeof value !== "string") throw fail(field, `must be a string, got ${describe(value)}`);
+      if (typeof value !== "string") {
+        throw fail(field, `must be a string, got ${describeValue(value)}`);
+      }
       if (!options.allowEmpty && value.length === 0) throw fail(field, "must not be empty");
       return value;
     },
@@ -120,25 +140,25 @@ export function configCheck(component: string, subject = "config"): ConfigCheck 
       if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
         throw fail(
           field,
-          `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${describe(value)}`,
+          `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${describeValue(value)}`,
         );
       }
       return value as (typeof allowed)[number];
     },
     boolean(value, field) {
       if (typeof value !== "boolean") {
-        throw fail(field, `must be a boolean, got ${describe(value)}`);
+        throw fail(field, `must be a boolean, got ${describeValue(value)}`);
       }
       return value;
     },
     strings(value, field, options = {}) {
       if (!Array.isArray(value)) {
-        throw fail(field, `must be an array of strings, got ${describe(value)}`);
+        throw fail(field, `must be an array of strings, got ${describeValue(value)}`);
       }
       if (!options.allowEmpty && value.length === 0) throw fail(field, "must not be empty");
       value.forEach((item, i) => {
         if (typeof item !== "string" || item.length === 0) {
-          throw fail(`${field}[${i}]`, `must be a non-empty string, got ${describe(item)}`);
+          throw fail(`${field}[${i}]`, `must be a non-empty string, got ${describeValue(item)}`);
         }
       });
       return value as string[];
@@ -179,7 +199,7 @@ export function checkEnvironment(value: unknown, component: string, argument = "
   if (value === "development" || value === "production") return value;
   throw new InfraError(
     "InvalidArgument",
-    `defaultConfig: ${argument} must be "development" or "production", got ${describe(value)}`,
+    `defaultConfig: ${argument} must be "development" or "production", got ${describeValue(value)}`,
     { component, details: { argument } },
   );
 }

@@ -6,6 +6,7 @@
 
 import { InfraError, isTransient } from "./errors.ts";
 import { checkOptions } from "./options.ts";
+import { describeValue } from "./config_check.ts";
 import { abortable, abortError, delay, scopedSignal } from "./signal.ts";
 
 const COMPONENT = "base";
@@ -128,24 +129,30 @@ function checkRetryOptions(options: RetryOptions): void {
   const { deadlineMs, initialDelayMs = 100, maxDelayMs = 10_000 } = options;
   const maxAttempts = defaultAttempts(options);
   if (!(maxAttempts === Infinity || (Number.isInteger(maxAttempts) && maxAttempts >= 1))) {
-    throw bad("maxAttempts", `must be a whole number ≥ 1 or Infinity, got ${maxAttempts}`);
+    throw bad(
+      "maxAttempts",
+      `must be a whole number ≥ 1 or Infinity, got ${describeValue(maxAttempts)}`,
+    );
   }
   if (maxAttempts === Infinity && deadlineMs === undefined) {
     throw bad("maxAttempts", "may be Infinity only together with deadlineMs");
   }
   const finite = (value: number) => Number.isFinite(value) && value >= 0;
   if (deadlineMs !== undefined && !finite(deadlineMs)) {
-    throw bad("deadlineMs", `must be a finite number ≥ 0, got ${deadlineMs}`);
+    throw bad("deadlineMs", `must be a finite number ≥ 0, got ${describeValue(deadlineMs)}`);
   }
   if (!finite(initialDelayMs)) {
-    throw bad("initialDelayMs", `must be a finite number ≥ 0, got ${initialDelayMs}`);
+    throw bad(
+      "initialDelayMs",
+      `must be a finite number ≥ 0, got ${describeValue(initialDelayMs)}`,
+    );
   }
   if (!finite(maxDelayMs)) {
-    throw bad("maxDelayMs", `must be a finite number ≥ 0, got ${maxDelayMs}`);
+    throw bad("maxDelayMs", `must be a finite number ≥ 0, got ${describeValue(maxDelayMs)}`);
   }
   const multiplier = options.multiplier ?? 2;
   if (!(Number.isFinite(multiplier) && multiplier >= 1)) {
-    throw bad("multiplier", `must be a finite number ≥ 1, got ${multiplier}`);
+    throw bad("multiplier", `must be a finite number ≥ 1, got ${describeValue(multiplier)}`);
   }
 }
 

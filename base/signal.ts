@@ -6,6 +6,7 @@
  */
 
 import { InfraError } from "./errors.ts";
+import { describeValue } from "./config_check.ts";
 import { checkOptions, checkSignal, isAbortSignal } from "./options.ts";
 
 // setTimeout takes a signed 32-bit delay: anything longer fires after 1 ms on Node and Bun.
@@ -13,10 +14,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function checkMs(ms: number, what: string, component: string): void {
   if (!Number.isFinite(ms) || ms < 0) {
-    throw new InfraError("InvalidArgument", `${what} must be a finite number ≥ 0, got ${ms}`, {
-      component,
-      details: { field: "ms" },
-    });
+    throw new InfraError(
+      "InvalidArgument",
+      `${what} must be a finite number ≥ 0, got ${describeValue(ms)}`,
+      {
+        component,
+        details: { field: "ms" },
+      },
+    );
   }
 }
 

@@ -11,6 +11,7 @@
  */
 
 import type { CacheCore } from "./core.ts";
+import { describeValue } from "../base/mod.ts";
 import { invalidArgument } from "./errors.ts";
 import { BLOOM_ADD, BLOOM_HAS } from "./scripts.ts";
 import type { BloomFilter, BloomOptions, CallOptions } from "./types.ts";
@@ -32,13 +33,13 @@ export function bloomSize(
 ): { bits: number; hashes: number } {
   if (!Number.isSafeInteger(expectedItems) || expectedItems < 1) {
     throw invalidArgument(
-      `expectedItems must be an integer ≥ 1, got ${expectedItems}`,
+      `expectedItems must be an integer ≥ 1, got ${describeValue(expectedItems)}`,
       "expectedItems",
     );
   }
   if (typeof falsePositiveRate !== "number" || !(falsePositiveRate > 0 && falsePositiveRate < 1)) {
     throw invalidArgument(
-      `falsePositiveRate must be a number in (0, 1), got ${falsePositiveRate}`,
+      `falsePositiveRate must be a number in (0, 1), got ${describeValue(falsePositiveRate)}`,
       "falsePositiveRate",
     );
   }

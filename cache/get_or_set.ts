@@ -41,7 +41,14 @@
  * @module
  */
 
-import { abortable, InfraError, scopedSignal, throwIfAborted, unrefTimer } from "../base/mod.ts";
+import {
+  abortable,
+  describeValue,
+  InfraError,
+  scopedSignal,
+  throwIfAborted,
+  unrefTimer,
+} from "../base/mod.ts";
 import { decodeValue, type Encoded, encodeValue, isBinary } from "./codec.ts";
 import type { Command, Reply } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
@@ -199,7 +206,10 @@ export class GetOrSet {
       checkDurationMs(options[field] ?? defaults[field], field, positive ? 1 : 0);
     const jitter = options.jitter ?? defaults.jitter;
     if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
-      throw invalidArgument(`jitter must be a number in [0, 1], got ${jitter}`, "jitter");
+      throw invalidArgument(
+        `jitter must be a number in [0, 1], got ${describeValue(jitter)}`,
+        "jitter",
+      );
     }
     const softTimeoutMs = ms("softTimeoutMs");
     const hardTimeoutMs = ms("hardTimeoutMs");

@@ -7,6 +7,7 @@
 
 import { createHash } from "node:crypto";
 import type { MemoryScript, ScriptSource } from "./connection.ts";
+import { describeValue } from "../base/mod.ts";
 import { invalidArgument } from "./errors.ts";
 
 /** The SHA1 (hex) Redis gives `lua`. */
@@ -30,7 +31,10 @@ export function defineScript(
     throw invalidArgument("a script needs Lua source text", "lua");
   }
   if (keyCount !== -1 && (!Number.isInteger(keyCount) || keyCount < 0)) {
-    throw invalidArgument(`script keys must be an integer ≥ 0, got ${keyCount}`, "keys");
+    throw invalidArgument(
+      `script keys must be an integer ≥ 0, got ${describeValue(keyCount)}`,
+      "keys",
+    );
   }
   if (memory !== undefined && typeof memory !== "function") {
     throw invalidArgument("script memory twin must be a function", "memory");

@@ -7,6 +7,7 @@
 import { plainReply } from "./codec.ts";
 import type { Command, ScriptSource } from "./connection.ts";
 import type { CacheCore } from "./core.ts";
+import { describeValue } from "../base/mod.ts";
 import { invalidArgument } from "./errors.ts";
 import { defineScript } from "./script.ts";
 import type { Script, ScriptOptions, ScriptReply, ScriptRunOptions } from "./types.ts";
@@ -48,7 +49,10 @@ export function createScript(core: CacheCore, lua: string, options: ScriptOption
     throw invalidArgument("script options { keys } are required", "options");
   }
   if (!Number.isInteger(options.keys) || options.keys < 0) {
-    throw invalidArgument(`script keys must be an integer ≥ 0, got ${options.keys}`, "keys");
+    throw invalidArgument(
+      `script keys must be an integer ≥ 0, got ${describeValue(options.keys)}`,
+      "keys",
+    );
   }
   const source = defineScript(lua, options.keys, options.memory);
   const script: Script = {

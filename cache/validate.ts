@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkOptions } from "../base/mod.ts";
+import { checkOptions, describeValue } from "../base/mod.ts";
 import { CODECS, decodeValue, type Encoded } from "./codec.ts";
 import type { Reply } from "./connection.ts";
 import { invalidArgument } from "./errors.ts";
@@ -36,7 +36,7 @@ export function checkDependencies<T extends object>(deps: T, factory: string): T
 export function checkTtl(value: unknown, field = "ttlMs"): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_MS) {
     throw invalidArgument(
-      `${field} must be an integer number of ms ≥ 0, got ${String(value)}`,
+      `${field} must be an integer number of ms ≥ 0, got ${describeValue(value)}`,
       field,
     );
   }
@@ -69,7 +69,7 @@ export function checkCodec(value: Codec | undefined, fallback: Codec): Codec {
   if (value === undefined) return fallback;
   if (!CODECS.includes(value)) {
     throw invalidArgument(
-      `codec must be one of ${CODECS.join(", ")}, got ${String(value)}`,
+      `codec must be one of ${CODECS.join(", ")}, got ${describeValue(value)}`,
       "codec",
     );
   }
@@ -79,7 +79,7 @@ export function checkCodec(value: Codec | undefined, fallback: Codec): Codec {
 /** A finite number (an increment). */
 export function checkFinite(value: unknown, field: string): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw invalidArgument(`${field} must be a finite number, got ${String(value)}`, field);
+    throw invalidArgument(`${field} must be a finite number, got ${describeValue(value)}`, field);
   }
   return value;
 }
@@ -87,7 +87,10 @@ export function checkFinite(value: unknown, field: string): number {
 /** A safe integer (a rank, an offset). */
 export function checkInteger(value: unknown, field: string, min = -MAX_MS): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw invalidArgument(`${field} must be an integer ≥ ${min}, got ${String(value)}`, field);
+    throw invalidArgument(
+      `${field} must be an integer ≥ ${min}, got ${describeValue(value)}`,
+      field,
+    );
   }
   return value;
 }
@@ -96,7 +99,7 @@ export function checkInteger(value: unknown, field: string, min = -MAX_MS): numb
 export function checkScore(value: unknown, field: string): number {
   if (typeof value !== "number" || Number.isNaN(value)) {
     throw invalidArgument(
-      `${field} must be a number (±Infinity allowed), got ${String(value)}`,
+      `${field} must be a number (±Infinity allowed), got ${describeValue(value)}`,
       field,
     );
   }

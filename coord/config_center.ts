@@ -7,7 +7,7 @@
  * @module
  */
 
-import { decodeJson, encodeJson, InfraError } from "../base/mod.ts";
+import { decodeJson, describeValue, encodeJson, InfraError } from "../base/mod.ts";
 import { checkKey, coordOptions } from "./keys.ts";
 import { runTransaction } from "./transaction.ts";
 import type { CoordContext } from "./context.ts";
@@ -169,7 +169,7 @@ function checkRevision(value: unknown, field: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     throw new InfraError(
       "InvalidArgument",
-      `${field} must be an integer ≥ ${min}, got ${String(value)}`,
+      `${field} must be an integer ≥ ${min}, got ${describeValue(value)}`,
       {
         component: COMPONENT,
         details: { field },

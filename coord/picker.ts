@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InfraError } from "../base/mod.ts";
+import { describeValue, InfraError } from "../base/mod.ts";
 import type { PickStrategy, ServiceInstance } from "./types.ts";
 
 /** Chooses one instance of a list; see {@link createPicker}. */
@@ -46,7 +46,7 @@ export function createPicker(strategy: PickStrategy = "round-robin"): Pick {
   }
   throw new InfraError(
     "InvalidArgument",
-    `strategy must be "round-robin" or "random", got ${String(strategy)}`,
+    `strategy must be "round-robin" or "random", got ${describeValue(strategy)}`,
     { component: "coord", details: { field: "strategy" } },
   );
 }

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { encodeJson, InfraError } from "../base/mod.ts";
+import { describeValue, encodeJson, InfraError } from "../base/mod.ts";
 import { checkGuard, fenceCompare, guardHeld, lockLost, toEntry } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey, coordOptions } from "./keys.ts";
@@ -145,7 +145,7 @@ export async function runTransaction<R>(
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) {
     throw new InfraError(
       "InvalidArgument",
-      `maxAttempts must be a whole number ≥ 1, got ${String(maxAttempts)}`,
+      `maxAttempts must be a whole number ≥ 1, got ${describeValue(maxAttempts)}`,
       { component: COMPONENT, details: { field: "maxAttempts" } },
     );
   }

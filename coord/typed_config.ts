@@ -14,6 +14,7 @@ import { type Counter, metrics } from "@opentelemetry/api";
 import {
   abortable,
   closeOnce,
+  describeValue,
   type HotReloadable,
   InfraError,
   isTransient,
@@ -121,7 +122,7 @@ export async function openTypedConfig<T>(
   }
   const onDelete = options.onDelete ?? "keep";
   if (onDelete !== "keep" && onDelete !== "defaults") {
-    throw fail("onDelete", `onDelete must be "keep" or "defaults", got ${String(onDelete)}`);
+    throw fail("onDelete", `onDelete must be "keep" or "defaults", got ${describeValue(onDelete)}`);
   }
   // The defaults stand for a stored value (merged under it, or in force without one): they
   // must be something the key could hold, or undefined for "nothing until one is stored".

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkOptions, configCheck, InfraError } from "../base/mod.ts";
+import { checkOptions, configCheck, describeValue, InfraError } from "../base/mod.ts";
 import { badClockReading, checkClock } from "./clock.ts";
 import {
   type Clock,
@@ -472,7 +472,9 @@ function part(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new InfraError(
       "InvalidArgument",
-      `a Snowflake ${name} must be an integer between ${min} and ${max}, got ${String(value)}`,
+      `a Snowflake ${name} must be an integer between ${min} and ${max}, got ${
+        describeValue(value)
+      }`,
       { component: "uid", details: { field: name } },
     );
   }

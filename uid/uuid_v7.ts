@@ -7,7 +7,7 @@
  * @module
  */
 
-import { configCheck, InfraError } from "../base/mod.ts";
+import { configCheck, describeValue, InfraError } from "../base/mod.ts";
 import { badClockReading, checkClock } from "./clock.ts";
 import { type Clock, systemClock } from "./types.ts";
 
@@ -383,7 +383,7 @@ export function uuidv7Bound(timestampMs: number, edge: "min" | "max"): string {
     );
   }
   if (edge !== "min" && edge !== "max") {
-    throw invalid(`edge must be "min" or "max", got ${String(edge)}`);
+    throw invalid(`edge must be "min" or "max", got ${describeValue(edge)}`);
   }
   const fill = edge === "min" ? 0 : 0xff;
   const bytes = new Uint8Array(16).fill(fill);

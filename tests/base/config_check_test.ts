@@ -1,6 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { configCheck, InfraError } from "../../base/mod.ts";
+import {
+  configCheck,
+  createCircuitBreaker,
+  describeValue,
+  InfraError,
+  retry,
+} from "../../base/mod.ts";
+import * as coord from "../../coord/mod.ts";
 
 const check = configCheck("demo");
 
@@ -68,4 +75,30 @@ test("a check for another argument than the config names that argument", () => {
     /^demo: connect deps\.lease\.id must be an integer ≤ 1023, got 4096$/,
   );
   rejects(() => deps.object(null, ""), "", /^demo: connect deps must be an object, got null$/);
+});
+
+test("describeValue never throws and never prints a whole object: a bad option that has no prototype is InvalidArgument, not a TypeError", async () => {
+  const bare = Object.create(null);
+  assert.equal(describeValue(bare), "an object");
+  assert.equal(describeValue("x".repeat(100)), JSON.stringify("x".repeat(60) + "…"));
+  assert.equal(describeValue(12n), "12n");
+  assert.equal(describeValue(() => 1), "a function");
+  assert.equal(describeValue(Symbol("s")), "Symbol(s)");
+  const refused = (fn: () => unknown) =>
+    assert.throws(fn, (error: unknown) => InfraError.is(error, "InvalidArgument"));
+  refused(() => configCheck("demo").integer(bare, "size", { min: 1 }));
+  refused(() => createCircuitBreaker({ name: "b", failureThreshold: bare }));
+  await assert.rejects(
+    retry(() => Promise.resolve(1), { maxAttempts: bare }),
+    (error: unknown) => InfraError.is(error, "InvalidArgument"),
+  );
+  const coordClient = await coord.memory();
+  try {
+    await assert.rejects(
+      coordClient.kv.list("/a/", { limit: bare }),
+      (error: unknown) => InfraError.is(error, "InvalidArgument"),
+    );
+  } finally {
+    await coordClient.close();
+  }
 });
