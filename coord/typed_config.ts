@@ -25,7 +25,7 @@ import {
 import { decodeStored } from "./config_center.ts";
 import type { CoordContext } from "./context.ts";
 import { checkKey } from "./keys.ts";
-import type { CallOptions, KeyValue } from "./transport.ts";
+import type { CallOptions, KeyValue, TxnResult } from "./transport.ts";
 import { readStart, runWatch, type WatchChange, type WatchStart } from "./watch.ts";
 import type {
   BindOptions,
@@ -310,10 +310,14 @@ async function startTypedConfig<T>(
    * together are coalesced: listeners and components see where the batch ends.)
    */
   const applyChanges = async (layer: Layer, changes: LayerChange[]) => {
+    if (layers.length > 1 && changes.length > 0) await readOthers(layer);
     let last: { value: T; at: number; made: string } | undefined;
     for (const change of changes) {
       if (change.type === "put") {
         const kv = change.kv;
+        // Already known: read with the other layers after a change of one of them.
+        if (layer.present && kv.modRevision <= layer.revision) continue;
+        if (kv.modRevision === layer.notJson) continue;
         let parsed: unknown;
         try {
           parsed = decodeStored(kv, `the value of ${layer.key}`);
@@ -326,7 +330,7 @@ async function startTypedConfig<T>(
         }
         Object.assign(layer, { present: true, value: parsed, revision: kv.modRevision });
       } else {
-        if (!layer.present) continue;
+        if (!layer.present || change.at <= layer.revision) continue;
         if (onDelete === "keep") {
           logger.info("config key deleted; keeping the last value", {
             key: layer.key,
@@ -356,6 +360,46 @@ async function startTypedConfig<T>(
       ...(layers.length > 1 ? { layers: layers.filter((l) => l.present).map((l) => l.key) } : {}),
     });
     await putInForce(last.value, last.at, last.made);
+  };
+
+  /**
+   * Brings the layers other than `changed` up to date, in one read, before a change of
+   * `changed` is merged: each layer has its own watch, so a transaction that wrote several
+   * layers arrives as one change per layer, and merging the first with the others' old
+   * values would put in force a value that never was in etcd. Their watches deliver the
+   * same writes afterwards, which are then nothing new. Only moves forward (a read is never
+   * behind what a watch delivered before it). When the read fails, the merge goes on with
+   * what is known, as before.
+   */
+  const readOthers = async (changed: Layer) => {
+    const others = layers.filter((layer) => layer !== changed);
+    let result: TxnResult;
+    try {
+      result = await transport.txn({
+        compare: [],
+        success: others.map((layer) => ({ type: "range", request: { key: layer.key } }) as const),
+        failure: [],
+      }, { signal: stop.signal });
+    } catch (error) {
+      logger.debug("config layers not read again; merging with what is known", { key, error });
+      return;
+    }
+    for (const [i, layer] of others.entries()) {
+      const read = result.results[i];
+      const kv = read?.type === "range" ? read.result.kvs[0] : undefined;
+      if (kv === undefined) {
+        if (layer.present && onDelete !== "keep") {
+          Object.assign(layer, { present: false, value: undefined, revision: 0 });
+        }
+        continue;
+      }
+      if (layer.present && kv.modRevision <= layer.revision) continue;
+      if (kv.modRevision === layer.notJson) continue;
+      const value = decodeJsonOr(kv, layer);
+      if (value !== INVALID) {
+        Object.assign(layer, { present: true, value, revision: kv.modRevision });
+      }
+    }
   };
 
   /** Applies a layer's state as read: its value, or its absence. */
@@ -482,7 +526,14 @@ async function startTypedConfig<T>(
     // (the caller's timeout, say) abandons the open, as its Timeout or Aborted says.
     if (!isTransient(error) || signal.aborted) throw error;
     logger.warn("config center unreachable; defaults in force until it answers", { key, error });
-    running = Promise.all(layers.map((layer) => follow(layer, undefined)));
+    // All layers in one snapshot once it answers, as above: one layer loaded on its own
+    // would go in force without the others (a shared limit without the service's override).
+    running = context.retryingForever(readAll, stop.signal).then(
+      (starts) => Promise.all(layers.map((layer, i) => follow(layer, starts[i]))),
+      () => {
+        // closed
+      },
+    );
   }
 
   const close = closeOnce(async () => {

@@ -1868,6 +1868,49 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await waitUntil(() => cfg.current().n === 6, { what: "a later write" });
   });
 
+  it("a layered config started while etcd is unreachable puts its layers in force together once etcd answers, never one alone", async (h) => {
+    const { client: c, links } = await clientWithOutage(h, { requestTimeoutMs: 200 });
+    const writer = await h.client();
+    const parts = { env: "t", service: "offline-layers", component: "limits" };
+    const [shared, own] = coord.configLayers(parts);
+    await writer.kv.set(shared, { perSecond: 1_000 });
+    await writer.kv.set(own, { perSecond: 10, burst: 20 });
+    await links.begin();
+    let cfg: coord.TypedConfig<{ perSecond: number; burst: number }>;
+    const seen: unknown[] = [];
+    try {
+      cfg = await c.config(coord.configLayers(parts), { defaults: { perSecond: 5, burst: 5 } });
+      cfg.onChange((value) => seen.push(value));
+    } finally {
+      links.end();
+    }
+    await using _cfg = cfg;
+    await waitUntil(() => cfg.current().perSecond === 10, { what: "both layers" });
+    await sleep(200);
+    assert.deepEqual(seen, [{ perSecond: 10, burst: 20 }]);
+  });
+
+  it("a transaction that writes both layers of a config goes in force as a whole, never one layer with the other's old value", async (h) => {
+    const c = await h.client();
+    const [shared, own] = coord.configLayers({ env: "t", service: "txn", component: "flags" });
+    await c.kv.set(shared, { a: 1 });
+    await c.kv.set(own, { b: 1 });
+    await using cfg = await c.config<{ a: number; b: number }>([shared, own], {
+      defaults: { a: 0, b: 0 },
+    });
+    const seen: { a: number; b: number }[] = [];
+    cfg.onChange((value) => seen.push(value));
+    for (let i = 2; i <= 4; i++) {
+      await c.kv.transaction((tx) => {
+        tx.set(shared, { a: i });
+        tx.set(own, { b: i });
+      });
+      await waitUntil(() => cfg.current().b === i, { what: `write ${i}` });
+    }
+    await sleep(100);
+    assert.deepEqual(seen, [{ a: 2, b: 2 }, { a: 3, b: 3 }, { a: 4, b: 4 }]);
+  });
+
   it("config keys follow /config/{env}/{service}/{component} and are stored without a doubled prefix", async (h) => {
     const c = await h.client();
     const key = coord.configKey({ env: "dev", component: "clog" });
