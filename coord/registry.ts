@@ -11,7 +11,14 @@
  * @module
  */
 
-import { closeOnce, configCheck, encodeJson, InfraError, scopedSignal } from "../base/mod.ts";
+import {
+  closeOnce,
+  configCheck,
+  delay,
+  encodeJson,
+  InfraError,
+  scopedSignal,
+} from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import { decodeStored } from "./config_center.ts";
 import { type CoordContext, type SessionBinding, sessionEnded } from "./context.ts";
@@ -373,14 +380,25 @@ class LivePicker implements ServicePicker {
   #instances: readonly ServiceInstance[] = [];
   readonly #pick: (instances: readonly ServiceInstance[]) => ServiceInstance | undefined;
   readonly #stop = new AbortController();
+  readonly #open: () => ReadableStream<ServiceInstance[]>;
+  readonly #logger: Logger;
+  readonly #service: string;
   #reading: Promise<void> = Promise.resolve();
 
-  constructor(strategy: PickerOptions["strategy"]) {
+  constructor(
+    strategy: PickerOptions["strategy"],
+    service: string,
+    open: (stop: AbortSignal) => ReadableStream<ServiceInstance[]>,
+    logger: Logger,
+  ) {
     this.#pick = createPicker(strategy);
+    this.#service = service;
+    this.#open = () => open(this.#stop.signal);
+    this.#logger = logger;
   }
 
-  async start(stream: ReadableStream<ServiceInstance[]>, signal?: AbortSignal): Promise<void> {
-    const reader = stream.getReader();
+  async start(signal?: AbortSignal): Promise<void> {
+    const reader = this.#open().getReader();
     const first = await reader.read().catch((error) => {
       this.#stop.abort();
       throw error;
@@ -391,17 +409,42 @@ class LivePicker implements ServicePicker {
       throw new InfraError("Aborted", "the operation was aborted", { component: COMPONENT });
     }
     if (!first.done) this.#instances = first.value;
-    this.#reading = (async () => {
+    this.#reading = this.#follow(reader);
+  }
+
+  /**
+   * Keeps the list current. The watch resumes by itself over outages; when it fails for
+   * good (a permission taken away, say) it is logged and opened again with backoff, keeping
+   * the last list meanwhile: a picker that stopped following would hand out departed
+   * instances, and never the new ones, for as long as the process lives.
+   */
+  async #follow(reader: ReadableStreamDefaultReader<ServiceInstance[]>): Promise<void> {
+    let delayMs = 200;
+    for (;;) {
       try {
         for (;;) {
           const { value, done } = await reader.read();
           if (done) return;
           this.#instances = value;
+          delayMs = 200;
         }
-      } catch {
-        // the stream failed; keep the last list
+      } catch (error) {
+        if (this.#stop.signal.aborted || InfraError.is(error, "Closed")) return;
+        const wait = Math.round(delayMs * (0.5 + Math.random() / 2));
+        this.#logger.error("the picker's service watch failed; opening it again", {
+          service: this.#service,
+          error,
+          delayMs: wait,
+        });
+        try {
+          await delay(wait, { signal: this.#stop.signal });
+        } catch {
+          return; // closed
+        }
+        delayMs = Math.min(delayMs * 2, 5_000);
+        reader = this.#open().getReader();
       }
-    })();
+    }
   }
 
   get stopSignal(): AbortSignal {
@@ -508,13 +551,17 @@ export function createRegistry(context: CoordContext): ServiceRegistry {
 
     async picker(service: string, options?: PickerOptions) {
       options = coordOptions(options, "registry.picker");
-      const picker = new LivePicker(options.strategy);
+      const callerSignal = options.signal;
       // Lets go of the caller's signal once the picker stops (a scope lets go when it fires).
-      const stream = watch(service, {
-        signal: scopedSignal({ signals: [options.signal, picker.stopSignal] }).signal,
-      });
+      const picker = new LivePicker(
+        options.strategy,
+        service,
+        (stop) =>
+          watch(service, { signal: scopedSignal({ signals: [callerSignal, stop] }).signal }),
+        context.logger,
+      );
       return await context.opening(`a picker of ${service}`, async () => {
-        await picker.start(stream, options.signal);
+        await picker.start(options.signal);
         const untrack = context.track(picker);
         picker.stopSignal.addEventListener("abort", untrack, { once: true });
         return picker;

@@ -10,7 +10,13 @@ import * as v from "valibot";
 import { type } from "arktype";
 import { type HotReloadable, InfraError } from "../../base/mod.ts";
 import type { CoordClient } from "../../coord/client.ts";
-import type { Transport, TransportEvent, TxnRequest, WatchEnd } from "../../coord/transport.ts";
+import type {
+  Transport,
+  TransportEvent,
+  TxnRequest,
+  WatchEnd,
+  WatchSink,
+} from "../../coord/transport.ts";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import * as coord from "../../coord/mod.ts";
 import { runWatch } from "../../coord/watch.ts";
@@ -2085,6 +2091,60 @@ export function coordContract(name: string, factory: HarnessFactory): void {
       assert.deepEqual(await observer.registry.discover("im-logic"), []);
     });
   }
+
+  it("a picker whose service watch fails for good logs it and opens it again, so it follows the service once the watch is allowed again", async (h) => {
+    let refuse = false;
+    const live = new Map<WatchSink, { cancel(): Promise<void> }>();
+    const log = recordingLogger();
+    const c = await h.client({
+      logger: log.logger,
+      wrap: (transport) =>
+        intercept(transport, {
+          watch(range, start, sink) {
+            if (!range.key.includes("/services/picked/")) {
+              return transport.watch(range, start, sink);
+            }
+            if (refuse) {
+              return refusedWatch(
+                sink,
+                new InfraError("PermissionDenied", "etcd: permission denied"),
+              );
+            }
+            const subscription = transport.watch(range, start, sink);
+            live.set(sink, subscription);
+            return subscription;
+          },
+        }),
+    });
+    const server = await h.client();
+    const a = await server.registry.register({ service: "picked", id: "a", address: "a:1" }, {
+      ttlMs: TTL,
+    });
+    await using b = await server.registry.register({ service: "picked", id: "b", address: "b:1" }, {
+      ttlMs: TTL,
+    });
+    await using picker = await c.registry.picker("picked");
+    assert.deepEqual(picker.instances().map((i) => i.id), ["a", "b"]);
+    // The connection drops, and the watch opened again is refused for a while (a role change).
+    refuse = true;
+    for (const [sink, subscription] of live) {
+      await subscription.cancel();
+      sink.onEnd({ reason: "error", error: new InfraError("Unavailable", "connection reset") });
+    }
+    live.clear();
+    await sleep(400);
+    refuse = false;
+    await a.close();
+    await waitUntil(() => picker.instances().length === 1, {
+      timeoutMs: 10_000,
+      what: "the picker to see that a left",
+    });
+    assert.deepEqual(picker.instances().map((i) => i.id), ["b"]);
+    assert.ok(
+      log.lines.some((line) => line.level === "error" && /picker/.test(line.message)),
+      JSON.stringify(log.lines.map((line) => line.message)),
+    );
+  });
 
   it("the entry of a crashed instance disappears when its lease expires", async (h) => {
     const crashed = await h.client();
