@@ -661,6 +661,15 @@ export class GatewayTransport implements Transport {
         let silent = false;
         let reopen = false;
         let idle: ReturnType<typeof setTimeout> | undefined;
+        // Only the opening has a deadline, up to etcd's `created` message, not just the HTTP
+        // answer: the gateway may send its headers before the member behind it has answered.
+        const openingTimeout = new InfraError(
+          "Timeout",
+          `etcd did not open the watch within ${this.#timeoutMs} ms`,
+          { component: COMPONENT },
+        );
+        const opening = setTimeout(() => current.abort(openingTimeout), this.#timeoutMs);
+        unrefTimer(opening);
         // An HTTP/1.1 stream cannot be pinged, and one whose connection died without a word
         // stays silent forever: one that heard nothing for `idleMs` is opened again.
         const arm = () => {
@@ -700,6 +709,7 @@ export class GatewayTransport implements Transport {
               return end({ reason: "error", error });
             }
             if (result.created) {
+              clearTimeout(opening);
               renewed = false;
               // A watch from now covers what comes after the revision it was created at.
               next ??= Number(result.header?.revision ?? 0) + 1;
@@ -723,14 +733,17 @@ export class GatewayTransport implements Transport {
           throw new InfraError("Unavailable", "etcd: the watch stream ended", {
             component: COMPONENT,
           });
-        } catch (error) {
+        } catch (thrown) {
           if (done) return;
           if (silent && next !== undefined) continue;
-          // Broken or cancelled by the member (no leader, leader changed): the watch opened
-          // again above goes to the next one.
+          // The body's reader fails with an AbortError of its own: say why it was aborted.
+          const error = current.signal.reason === openingTimeout ? openingTimeout : thrown;
+          // Broken or cancelled by the member (no leader, leader changed), or silent at its
+          // opening: the watch opened again above goes to the next one.
           if (InfraError.is(error, "Unavailable", "Timeout")) this.#failed(endpoint);
           throw error;
         } finally {
+          clearTimeout(opening);
           clearTimeout(idle);
         }
       }
@@ -761,34 +774,23 @@ export class GatewayTransport implements Transport {
     };
   }
 
-  /** Sends a watch's create request; only the opening has a deadline. */
-  async #openWatch(
+  /** Sends a watch's create request. */
+  #openWatch(
     range: KeyRange,
     startRevision: number | undefined,
     stream: AbortController,
   ): Promise<Response> {
-    const opening = setTimeout(() =>
-      stream.abort(
-        new InfraError("Timeout", `etcd did not open the watch within ${this.#timeoutMs} ms`, {
-          component: COMPONENT,
-        }),
-      ), this.#timeoutMs);
-    unrefTimer(opening);
-    try {
-      return await this.#authorized(
-        "/v3/watch",
-        {
-          create_request: {
-            ...keyRange(range),
-            ...(startRevision !== undefined ? { start_revision: String(startRevision) } : {}),
-          },
+    return this.#authorized(
+      "/v3/watch",
+      {
+        create_request: {
+          ...keyRange(range),
+          ...(startRevision !== undefined ? { start_revision: String(startRevision) } : {}),
         },
-        stream.signal,
-        { "grpc-metadata-hasleader": "true" },
-      );
-    } finally {
-      clearTimeout(opening);
-    }
+      },
+      stream.signal,
+      { "grpc-metadata-hasleader": "true" },
+    );
   }
 
   async compact(revision: number, options?: CallOptions): Promise<void> {
