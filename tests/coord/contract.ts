@@ -2146,6 +2146,19 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     );
   });
 
+  it("a lease asked for 1 s is granted for etcd's minimum on its default settings, 2 s, and lives that long", async (h) => {
+    const c = await h.client();
+    const lease = await c.transport.leaseGrant(1);
+    assert.equal(lease.ttlSeconds, 2);
+    await c.transport.txn({
+      compare: [],
+      success: [{ type: "put", key: "/min-ttl/k", value: "1", lease: lease.id }],
+      failure: [],
+    });
+    await sleep(1_300);
+    assert.equal((await c.transport.range({ key: "/min-ttl/k" })).count, 1);
+  });
+
   it("the entry of a crashed instance disappears when its lease expires", async (h) => {
     const crashed = await h.client();
     const observer = await h.client();
