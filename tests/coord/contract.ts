@@ -2120,9 +2120,12 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     const a = await server.registry.register({ service: "picked", id: "a", address: "a:1" }, {
       ttlMs: TTL,
     });
-    await using b = await server.registry.register({ service: "picked", id: "b", address: "b:1" }, {
-      ttlMs: TTL,
-    });
+    await using _b = await server.registry.register(
+      { service: "picked", id: "b", address: "b:1" },
+      {
+        ttlMs: TTL,
+      },
+    );
     await using picker = await c.registry.picker("picked");
     assert.deepEqual(picker.instances().map((i) => i.id), ["a", "b"]);
     // The connection drops, and the watch opened again is refused for a while (a role change).
