@@ -124,6 +124,22 @@ export function cacheContract(
     assert.deepEqual([...two!], [...bytes.slice(1)]);
   });
 
+  it("bytes are each caller's own: concurrent getOrSet callers and the loader do not share one Uint8Array", async (cache) => {
+    const source = new Uint8Array([5, 5, 5]);
+    const [x, y] = await Promise.all([
+      cache.getOrSet<Uint8Array>("g", () => source, { codec: "bytes" }),
+      cache.getOrSet<Uint8Array>("g", () => new Uint8Array([9]), { codec: "bytes" }),
+    ]);
+    x![0] = 0;
+    source[1] = 0;
+    assert.deepEqual([...y!], [5, 5, 5]);
+    const again = await cache.getOrSet<Uint8Array>("g", () => new Uint8Array([9]), {
+      codec: "bytes",
+    });
+    assert.deepEqual([...again!], [5, 5, 5]);
+    assert.deepEqual([...(await cache.get<Uint8Array>("g", { codec: "bytes" }))!], [5, 5, 5]);
+  });
+
   it("a script's table ends at its first nil (undefined in a twin), false keeps its slot, a table of fields is an empty array", async (cache) => {
     const nil = cache.script("return {1, nil, 3}", {
       keys: 0,
