@@ -127,3 +127,8 @@ export function invalidArgument(message: string, field?: string): InfraError {
     details: field ? { field } : {},
   });
 }
+
+/** The `Closed` error of a call made (or still waiting) once the cache began to close. */
+export function closedError(): InfraError {
+  return new InfraError("Closed", "the cache is closed", { component: COMPONENT });
+}

@@ -990,6 +990,31 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(await lock.release(), true);
   });
 
+  it("lock: a tryLock in flight when its cache closes is Closed, and the lock it took is released", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    const refused = rejectsWith(other.tryLock("res", { ttlMs: 60_000 }), "Closed");
+    await other.close(); // the same tick: the acquire is on its way
+    await refused;
+    const lock = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(lock, "the lock taken for the closed cache was released");
+    await lock.release();
+  });
+
+  it("lock: close ends a blocking lock() with Closed at once, without waiting for the drain", async (cache) => {
+    const holder = await cache.lock("res", { ttlMs: 10_000 });
+    const other = await open({
+      keyPrefix: cache.keyPrefix,
+      getOrSet: { lockTtlMs: 5_000 }, // how long close drains at most
+    });
+    const refused = rejectsWith(other.lock("res", { ttlMs: 1_000 }), "Closed");
+    await sleep(50); // waiting for the holder now
+    const started = Date.now();
+    await other.close();
+    await refused;
+    assert.ok(Date.now() - started < 2_000, `close took ${Date.now() - started} ms`);
+    await holder.release();
+  });
+
   it("lock: closing the cache aborts the signal of the locks it holds", async (cache) => {
     const lock = (await cache.tryLock("res", { ttlMs: 60_000, autoExtend: true }))!;
     assert.equal(lock.signal.aborted, false);

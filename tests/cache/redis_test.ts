@@ -207,6 +207,25 @@ test("redis: L1 hits of bytes are each caller's own: a caller writing into its r
   assert.deepEqual([...hit!], [5, 5, 5]);
 });
 
+test("redis: a cache closed while a blocking lock() sends its first acquire leaves no connection open", async () => {
+  const keyPrefix = freshPrefix();
+  const connectionName = uniqueName("lock-close");
+  await using holderCache = await connect({ nodes: [sharedRedisNode], keyPrefix });
+  const holder = await holderCache.lock("L", { ttlMs: 10_000 });
+  const cache = await connect({ nodes: [sharedRedisNode], keyPrefix, connectionName });
+  const refused = assert.rejects(
+    cache.lock("L", { ttlMs: 1_000 }),
+    (error: unknown) => InfraError.is(error, "Closed"),
+  );
+  await cache.close(); // the same tick: the first acquire is on the wire
+  await refused;
+  // A subscriber opened after close would be connected by now.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const clients = String(await janitor.call("CLIENT", "LIST")).split("\n");
+  assert.deepEqual(clients.filter((line) => line.includes(`name=${connectionName}`)), []);
+  await holder.release();
+});
+
 test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
   const keyPrefix = freshPrefix();
   await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
