@@ -842,6 +842,17 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.match(error.message, /bad things/);
   });
 
+  it("a script that fails at run time (Lua's error(), a twin's throw) is InvalidArgument", async (cache) => {
+    const script = cache.script("error('boom')", {
+      keys: 0,
+      memory: () => {
+        throw new Error("boom");
+      },
+    });
+    const error = await rejectsWith(script.run([]), "InvalidArgument");
+    assert.match(error.message, /boom/);
+  });
+
   // --- pipelines -------------------------------------------------------------------------
 
   it("a pipeline runs its commands and returns their results in order", async (cache) => {
