@@ -389,14 +389,16 @@ class CacheClient implements Cache {
     return this.#getOrSet.run(key, loader, options);
   }
 
+  // Tracked: close waits for an acquire on the wire, so that a lock it takes meanwhile is
+  // released before the connection goes (a blocking wait ends at once with Closed).
   async tryLock(key: string, options: TryLockOptions): Promise<Lock | undefined> {
     this.#core.checkOpen();
-    return await tryLock(this.#core, key, options);
+    return await this.#core.track(tryLock(this.#core, key, options));
   }
 
   async lock(key: string, options: LockOptions): Promise<Lock> {
     this.#core.checkOpen();
-    return await lock(this.#core, key, options);
+    return await this.#core.track(lock(this.#core, key, options));
   }
 
   bloom(key: string, options: BloomOptions): BloomFilter {

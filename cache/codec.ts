@@ -45,10 +45,14 @@ export function encodeValue(value: unknown, codec: Codec, root = "value"): Encod
   return value;
 }
 
-/** Decodes what Redis returned for a value stored with `codec`. */
+/**
+ * Decodes what Redis returned for a value stored with `codec`. Bytes come back as a fresh
+ * copy: the same data reaches several callers (an L1 entry, one getOrSet flight), and a
+ * caller that writes into its result must not change what the others get.
+ */
 export function decodeValue(data: Encoded, codec: Codec): unknown {
   if (codec === "bytes") {
-    return typeof data === "string" ? new TextEncoder().encode(data) : plainBytes(data);
+    return typeof data === "string" ? new TextEncoder().encode(data) : ownedBytes(data);
   }
   const text = typeof data === "string" ? data : decoder.decode(data);
   return codec === "json" ? decodeJson(text, COMPONENT, "the stored value") : text;
@@ -57,6 +61,16 @@ export function decodeValue(data: Encoded, codec: Codec): unknown {
 /** Whether replies for `codec` should be requested as bytes. */
 export function isBinary(codec: Codec): boolean {
   return codec === "bytes";
+}
+
+/**
+ * `data` as the cache may keep it: bytes copied into a plain Uint8Array of their exact
+ * size. A reply from ioredis is a view into the socket chunk it arrived in (and a value
+ * from a caller is the caller's to change), so keeping the view would pin that whole chunk
+ * and let L1's `maxBytes` count far less than it holds.
+ */
+export function ownedBytes(data: Encoded): Encoded {
+  return typeof data === "string" ? data : new Uint8Array(data);
 }
 
 /** The size in bytes (UTF-16 units for text, an estimate) of an encoded value, for L1 bounds. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { abortable, InfraError, throwIfAborted } from "../base/mod.ts";
+import { abortable, throwIfAborted } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import {
   type BatchOutcome,
@@ -16,6 +16,7 @@ import {
   type Reply,
   type Subscription,
 } from "./connection.ts";
+import { closedError } from "./errors.ts";
 import { KeyEvents } from "./events.ts";
 import { absentKeyOf, KeySpace } from "./keys.ts";
 import { L1Cache } from "./l1.ts";
@@ -95,6 +96,12 @@ export class CacheCore {
   readonly flightTags: Map<Promise<unknown>, readonly string[]> = new Map();
   /** Aborts when the cache closes (loaders' signal, waits). */
   readonly lifetime: AbortController = new AbortController();
+  /**
+   * Aborts with `Closed` as close begins, before the drain: a wait nothing else would end
+   * (a blocking lock) ends at once rather than hold the close up, while the work close
+   * drains goes on under `lifetime`.
+   */
+  readonly #closing = new AbortController();
   readonly #tasks = new Set<Promise<unknown>>();
   readonly #stoppers = new Set<() => void>();
   #l1Subscription: Subscription | undefined;
@@ -174,10 +181,15 @@ export class CacheCore {
     this.fallbacks?.configure(fallbackBounds(settings.l1));
   }
 
+  /** Aborted (with `Closed`) once close has begun. */
+  get closing(): AbortSignal {
+    return this.#closing.signal;
+  }
+
   /** Throws `Closed` after close. */
   checkOpen(): void {
     if (this.#closed) {
-      throw new InfraError("Closed", "the cache is closed", { component: "cache" });
+      throw closedError();
     }
   }
 
@@ -429,6 +441,7 @@ export class CacheCore {
   /** Stops accepting calls, drains background work (bounded), then closes the connection. */
   async close(drainMs: number): Promise<void> {
     this.#closed = true;
+    this.#closing.abort(closedError());
     if (this.#tasks.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -437,7 +450,7 @@ export class CacheCore {
       ]);
       clearTimeout(timer);
     }
-    this.lifetime.abort(new InfraError("Closed", "the cache is closed", { component: "cache" }));
+    this.lifetime.abort(closedError());
     for (const stop of this.#stoppers) stop();
     this.#stoppers.clear();
     await this.events.close();

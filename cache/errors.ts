@@ -29,6 +29,8 @@ const UNAVAILABLE_REPLIES = [
   "MISCONF",
 ];
 const PERMISSION_REPLIES = ["NOPERM", "NOAUTH", "WRONGPASS"];
+// A command its ACL refuses inside a script comes back as ERR (Redis 7.0, then 7.2+).
+const PERMISSION_TEXTS = ["The user executing the script can't", "ACL failure in script"];
 const CONFLICT_TEXTS = [
   "not an integer",
   "not a valid float",
@@ -82,6 +84,7 @@ function codeOf(error: Error): ErrorCode {
   if (word === "OOM") return "ResourceExhausted";
   if (UNAVAILABLE_REPLIES.includes(word)) return "Unavailable";
   if (PERMISSION_REPLIES.includes(word)) return "PermissionDenied";
+  if (PERMISSION_TEXTS.some((text) => message.includes(text))) return "PermissionDenied";
   if (word === "ERR" || word === "NOSCRIPT" || /^[A-Z]+$/.test(word)) {
     return CONFLICT_TEXTS.some((text) => message.includes(text)) ? "Conflict" : "InvalidArgument";
   }
@@ -97,7 +100,8 @@ function codeOf(error: Error): ErrorCode {
  * - `WRONGTYPE`, a value that is not a number for an increment → `Conflict` (the stored
  *   state, not the call, is at odds);
  * - `CROSSSLOT`, syntax and argument errors, script errors → `InvalidArgument`;
- * - `NOAUTH`/`NOPERM`/`WRONGPASS` → `PermissionDenied`; `OOM` → `ResourceExhausted`.
+ * - `NOAUTH`/`NOPERM`/`WRONGPASS`, and a command a script's user may not run →
+ *   `PermissionDenied`; `OOM` → `ResourceExhausted`.
  */
 export function toCacheError(error: unknown, what?: string): InfraError {
   if (error instanceof InfraError) return error;
@@ -126,4 +130,9 @@ export function invalidArgument(message: string, field?: string): InfraError {
     component: COMPONENT,
     details: field ? { field } : {},
   });
+}
+
+/** The `Closed` error of a call made (or still waiting) once the cache began to close. */
+export function closedError(): InfraError {
+  return new InfraError("Closed", "the cache is closed", { component: COMPONENT });
 }

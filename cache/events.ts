@@ -10,6 +10,7 @@
 import { abortError } from "../base/mod.ts";
 import type { Logger } from "../clog/mod.ts";
 import type { Connection, Subscription } from "./connection.ts";
+import { closedError } from "./errors.ts";
 
 /** A registered waiter for one key. */
 export interface KeyWaiter {
@@ -29,6 +30,7 @@ export class KeyEvents {
   readonly #logger: Logger;
   readonly #waiters = new Map<string, Set<() => void>>();
   #subscription: Promise<Subscription> | undefined;
+  #closed = false;
 
   constructor(connection: Connection, channel: string, logger: Logger) {
     this.#connection = connection;
@@ -43,10 +45,13 @@ export class KeyEvents {
 
   /**
    * Registers interest in `fullKey`. Once this resolves, every later event for the key is
-   * seen: check the state after registering, then wait.
+   * seen: check the state after registering, then wait. `Closed` after {@link close} (and
+   * when it came while subscribing): a subscription made then would never be ended.
    */
   async register(fullKey: string): Promise<KeyWaiter> {
+    if (this.#closed) throw closedError();
     await this.#subscribe();
+    if (this.#closed) throw closedError();
     let wake: (() => void) | undefined;
     let fired = false;
     const notify = () => {
@@ -90,8 +95,9 @@ export class KeyEvents {
     };
   }
 
-  /** Stops listening. */
+  /** Stops listening, for good: later registrations are `Closed`. */
   async close(): Promise<void> {
+    this.#closed = true;
     const subscription = this.#subscription;
     this.#subscription = undefined;
     if (subscription) await (await subscription.catch(() => undefined))?.unsubscribe();

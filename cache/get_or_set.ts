@@ -347,6 +347,7 @@ export class GetOrSet {
         }
         if (!waiter) {
           // Register for the fill event, then read again before waiting (no lost wake-up).
+          core.checkOpen();
           waiter = await core.events.register(flight.full);
           continue;
         }

@@ -1,14 +1,14 @@
 /**
- * The in-process L1 tier: a bounded LRU of encoded values (each hit decodes afresh, so
- * callers never share a mutable object), with TTLs never longer than the value's TTL in
- * Redis, and an invalidation epoch that keeps a read racing an invalidation from caching
- * the old value.
+ * The in-process L1 tier: a bounded LRU of encoded values (bytes kept in a copy of their
+ * own, and each hit decodes afresh, so callers never share a mutable object), with TTLs
+ * never longer than the value's TTL in Redis, and an invalidation epoch that keeps a read
+ * racing an invalidation from caching the old value.
  *
  * @module
  */
 
 import type { Encoded } from "./codec.ts";
-import { encodedSize } from "./codec.ts";
+import { encodedSize, ownedBytes } from "./codec.ts";
 import type { L1Config } from "./types.ts";
 
 /** An L1 entry: an encoded value, or a cached "not found". */
@@ -113,7 +113,7 @@ export class L1Cache {
    * Stores an entry whose value lives `ttlMs` more in Redis (Infinity: no TTL), for at most
    * that long and the L1 TTL (≤ 0 or below 1 ms stores nothing), unless an invalidation
    * happened since `epoch` was read. `graceMs`: the part of `ttlMs` that is grace (-1:
-   * unknown).
+   * unknown). Bytes are kept as an exact-size copy (see `ownedBytes`).
    */
   set(
     key: string,
@@ -132,7 +132,14 @@ export class L1Cache {
     if (old) this.#remove(key, old);
     const now = this.#now();
     const storedUntil = now + ttlMs;
-    this.#entries.set(key, { data, binary, expiresAt: now + ttl, storedUntil, graceMs, size });
+    this.#entries.set(key, {
+      data: data === undefined ? undefined : ownedBytes(data),
+      binary,
+      expiresAt: now + ttl,
+      storedUntil,
+      graceMs,
+      size,
+    });
     this.#bytes += size;
     this.#evict();
   }

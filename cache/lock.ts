@@ -167,7 +167,8 @@ function checkLockOptions(options: TryLockOptions, method: string): void {
 /**
  * One acquire attempt. The command is not abandoned when the signal fires mid-flight (the
  * lock may be taken by then): the reply is awaited (bounded by the command deadline), and
- * a lock taken for a caller that gave up is released at once.
+ * a lock taken for a caller that gave up, or for a cache that began to close meanwhile, is
+ * released at once. Callers run it tracked, so the connection is still open for that.
  */
 async function attempt(
   core: CacheCore,
@@ -183,15 +184,18 @@ async function attempt(
     await core.send(script(LOCK_ACQUIRE, lockKey, [token, options.ttlMs])),
   );
   if (reply !== -1) return { remainingMs: reply };
-  if (signal?.aborted) {
-    await core.send(script(LOCK_RELEASE, lockKey, [token, core.events.channel, lockKey]))
-      .catch((error) =>
-        core.logger.warn("could not release a lock taken for an aborted caller; it expires", {
-          key,
-          error,
-        })
-      );
-    throw abortError(signal, COMPONENT);
+  const gaveUp = signal?.aborted ? signal : core.closing.aborted ? core.closing : undefined;
+  if (gaveUp) {
+    // Past core.send, which refuses once close has begun.
+    await core.connection.call(
+      script(LOCK_RELEASE, lockKey, [token, core.events.channel, lockKey]),
+    ).catch((error) =>
+      core.logger.warn("could not release a lock taken for a caller that gave up; it expires", {
+        key,
+        error,
+      })
+    );
+    throw abortError(gaveUp, COMPONENT);
   }
   return {
     lock: new HeldLock(
@@ -223,22 +227,26 @@ export async function lock(core: CacheCore, key: string, options: LockOptions): 
   const lockKey = core.keys.companion(core.keys.full(key), ":lock");
   const token = randomToken();
   // Disposed when the acquire ends: neither the timer nor a listener on the caller's
-  // signal outlives it (a lock per request would hold them for the whole timeout).
-  using scope = options.timeoutMs === undefined ? undefined : scopedSignal({
-    signals: [options.signal],
-    timeoutMs: checkDurationMs(options.timeoutMs, "timeoutMs", 1),
+  // signal outlives it (a lock per request would hold them for the whole timeout). The
+  // wait also ends, Closed, as the cache begins to close.
+  using scope = scopedSignal({
+    signals: options.signal === undefined ? [core.closing] : [options.signal, core.closing],
+    timeoutMs: options.timeoutMs === undefined
+      ? undefined
+      : checkDurationMs(options.timeoutMs, "timeoutMs", 1),
     component: COMPONENT,
   });
-  const signal = scope?.signal ?? options.signal;
+  const signal = scope.signal;
   let waiter: KeyWaiter | undefined;
   let backoffMs = 10;
   try {
     for (;;) {
-      if (signal?.aborted) throw abortError(signal, COMPONENT);
+      if (signal.aborted) throw abortError(signal, COMPONENT);
       const result = await attempt(core, key, lockKey, token, { ...options, signal });
       if (result.lock) return result.lock;
       if (!waiter) {
         // Register for the release event, then try again before waiting (no lost wake-up).
+        core.checkOpen();
         waiter = await core.events.register(lockKey);
         continue;
       }

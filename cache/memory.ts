@@ -17,7 +17,7 @@ import type {
   Subscription,
   SubscriptionHandlers,
 } from "./connection.ts";
-import { invalidArgument, toCacheError } from "./errors.ts";
+import { closedError, invalidArgument, toCacheError } from "./errors.ts";
 import { MemoryKeyspace } from "./memory_store.ts";
 import { checkDependencies } from "./validate.ts";
 import type {
@@ -29,7 +29,6 @@ import type {
   MemoryStoreOptions,
   RawClient,
 } from "./types.ts";
-import { InfraError } from "../base/mod.ts";
 
 /**
  * A memory keyspace that several memory caches can share (like processes sharing one
@@ -130,7 +129,7 @@ class MemoryConnection implements Connection {
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new InfraError("Closed", "the cache is closed", { component: "cache" });
+    if (this.#closed) throw closedError();
   }
 
   #execute(command: Command): Reply {

@@ -11,6 +11,7 @@
  */
 
 import type { Arg, Reply } from "./connection.ts";
+import { InfraError } from "../base/mod.ts";
 import { ReplyError } from "./errors.ts";
 import {
   addLongDouble,
@@ -167,6 +168,23 @@ function intArg(text: string): number {
  * reply (both are Lua's false: `redis.call` gives false for a nil reply, as a twin's gives
  * null); any other object is a table without an array part, an empty array.
  */
+/**
+ * Runs a script's twin, failing as Redis fails the Lua: an error whose message starts with
+ * an error code (`ERR …`, `WRONGTYPE …`: an error reply the twin raised or a command of it
+ * met) stays that reply, and anything else the twin throws is a runtime error, which Redis
+ * answers `ERR user_script:…` (so both drivers give the same code).
+ */
+function runTwin<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof InfraError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/^[A-Z]+$/.test(message.split(" ", 1)[0])) throw error;
+    throw new ReplyError(`ERR user_script: ${message}`);
+  }
+}
+
 function scriptValueToReply(value: ScriptReply | boolean | undefined, byteStrings: boolean): Reply {
   if (value === true) return 1;
   if (value === false || value === undefined || value === null) return null;
@@ -695,7 +713,7 @@ export class MemoryKeyspace implements MemoryStore {
           return this.#executeBytes(upper, callArgs.map(byteStringArg)) as ScriptReply;
         },
       };
-      const result = script(redis, keys.map(toByteString), args.map(toByteString));
+      const result = runTwin(() => script(redis, keys.map(toByteString), args.map(toByteString)));
       return exportReply(scriptValueToReply(result, true), binary);
     }
     const redis = {
@@ -705,16 +723,18 @@ export class MemoryKeyspace implements MemoryStore {
         return this.execute(upper, callArgs, false) as ScriptReply;
       },
     };
-    const result = script(
-      redis,
-      [...keys],
-      args.map((arg) =>
-        typeof arg === "string"
-          ? arg
-          : arg instanceof Uint8Array
-          ? decoder.decode(arg)
-          : String(arg)
-      ),
+    const result = runTwin(() =>
+      script(
+        redis,
+        [...keys],
+        args.map((arg) =>
+          typeof arg === "string"
+            ? arg
+            : arg instanceof Uint8Array
+            ? decoder.decode(arg)
+            : String(arg)
+        ),
+      )
     );
     return exportReply(scriptValueToReply(result, false), binary);
   }

@@ -34,7 +34,7 @@ import {
   queueHolds,
   withDeadline,
 } from "./deadlines.ts";
-import { isNoScript, toCacheError } from "./errors.ts";
+import { closedError, isNoScript, toCacheError } from "./errors.ts";
 import { clusterSlot } from "./keys.ts";
 import { checkDependencies } from "./validate.ts";
 import type { Cache, CacheConfig, CacheDependencies, ConfigInput, RawClient } from "./types.ts";
@@ -211,6 +211,8 @@ class RedisConnection implements Connection {
   #corkable: boolean;
   #corked = false;
   #subscriber: Promise<Client> | undefined;
+  /** Set as close begins: a subscriber opened after it would never be closed. */
+  #closed = false;
 
   constructor(client: Client, config: CacheConfig, logger: Logger, internals: Internals) {
     this.#client = client;
@@ -401,6 +403,8 @@ class RedisConnection implements Connection {
 
   async subscribe(channel: string, handlers: SubscriptionHandlers): Promise<Subscription> {
     const subscriber = await this.#openSubscriber();
+    // A close while the subscriber opened quits it: say Closed, not the quit's error.
+    if (this.#closed) throw closedError();
     let set = this.#channels.get(channel);
     if (!set) {
       this.#channels.set(channel, set = new Set());
@@ -436,6 +440,7 @@ class RedisConnection implements Connection {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#deadlines?.stop();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
@@ -510,6 +515,7 @@ class RedisConnection implements Connection {
   }
 
   #openSubscriber(): Promise<Client> {
+    if (this.#closed) return Promise.reject(closedError());
     if (!this.#subscriber) {
       const opening = (async () => {
         const subscriber: Client = this.#client instanceof Cluster

@@ -30,21 +30,36 @@ return redis.call('PTTL', KEYS[1])`,
   },
 );
 
+/**
+ * Publishes a wake-up for waiters, ignoring a refusal (as `redis.pcall` does in the Lua):
+ * a script is not rolled back when a later command fails, so a PUBLISH its user may not
+ * make (an ACL without the channel) would fail the call after its writes were done. The
+ * waiters poll anyway; a lost wake-up only delays them.
+ */
+function wake(redis: ScriptContext, channel: string, message: string): void {
+  try {
+    redis.call("PUBLISH", channel, message);
+  } catch {
+    // A hint only; see above.
+  }
+}
+
 function releaseTwin(redis: ScriptContext, keys: string[], args: string[]): number {
   if (redis.call("GET", keys[0]) !== args[0]) return 0;
   redis.call("DEL", keys[0]);
-  redis.call("PUBLISH", args[1], args[2]);
+  wake(redis, args[1], args[2]);
   return 1;
 }
 
 /**
  * Lock release. KEYS: lock. ARGV: token, channel, message. Deletes the lock only while it
- * holds `token`, then wakes waiters; returns 1 when released, 0 when not the owner.
+ * holds `token`, then wakes waiters (a wake-up the ACL refuses is ignored: the lock is
+ * released, and the waiters poll); returns 1 when released, 0 when not the owner.
  */
 export const LOCK_RELEASE: ScriptSource = defineScript(
   `if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  redis.pcall('PUBLISH', ARGV[2], ARGV[3])
   return 1
 end
 return 0`,
@@ -421,7 +436,9 @@ return {0, v or '', redis.call('PTTL', KEYS[3]), 0, expired}`,
  * was taken over, or whose key was deleted meanwhile, holds an older truth) and only when
  * the value did not change since the loader started (a `set` in between wins). It always
  * releases its own lock ("b" turns it into a back-off lock instead: other callers serve
- * their fallback until it expires) and wakes the waiters. Returns 1 when it stored.
+ * their fallback until it expires) and wakes the waiters (a wake-up the ACL refuses is
+ * ignored, as in {@link LOCK_RELEASE}; the L1 invalidation is not: a reader's L1 would keep
+ * the old value). Returns 1 when it stored.
  */
 export const FILL: ScriptSource = defineScript(
   `local stored = 0
@@ -451,7 +468,7 @@ if redis.call('GET', KEYS[3]) == ARGV[1] then
     stored = 1
   end
 end
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+redis.pcall('PUBLISH', ARGV[5], ARGV[6])
 if stored == 1 and ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
 return stored`,
   3,
@@ -476,7 +493,7 @@ return stored`,
         stored = 1;
       }
     }
-    redis.call("PUBLISH", args[4], args[5]);
+    wake(redis, args[4], args[5]);
     if (stored === 1 && args[6] !== "") redis.call("PUBLISH", args[6], args[7]);
     return stored;
   },

@@ -458,7 +458,10 @@ export interface ScriptCommands {
 /**
  * The JavaScript twin of a Lua script for the memory driver: it receives the same KEYS
  * (prefixed) and ARGV (as strings) and runs atomically. `true` → 1, `false`/`undefined` →
- * `null`, numbers are truncated to integers, as Redis converts Lua values.
+ * `null`, numbers are truncated to integers, as Redis converts Lua values. An Error it
+ * throws whose message starts with an error code (`"ERR …"`, `"WRONGTYPE …"`) stands for
+ * that error reply (`redis.error_reply`); anything else it throws for Lua's `error()`,
+ * `InvalidArgument` on both drivers.
  */
 export type MemoryScriptFunction = (
   redis: ScriptCommands,

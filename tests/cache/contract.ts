@@ -124,6 +124,22 @@ export function cacheContract(
     assert.deepEqual([...two!], [...bytes.slice(1)]);
   });
 
+  it("bytes are each caller's own: concurrent getOrSet callers and the loader do not share one Uint8Array", async (cache) => {
+    const source = new Uint8Array([5, 5, 5]);
+    const [x, y] = await Promise.all([
+      cache.getOrSet<Uint8Array>("g", () => source, { codec: "bytes" }),
+      cache.getOrSet<Uint8Array>("g", () => new Uint8Array([9]), { codec: "bytes" }),
+    ]);
+    x![0] = 0;
+    source[1] = 0;
+    assert.deepEqual([...y!], [5, 5, 5]);
+    const again = await cache.getOrSet<Uint8Array>("g", () => new Uint8Array([9]), {
+      codec: "bytes",
+    });
+    assert.deepEqual([...again!], [5, 5, 5]);
+    assert.deepEqual([...(await cache.get<Uint8Array>("g", { codec: "bytes" }))!], [5, 5, 5]);
+  });
+
   it("a script's table ends at its first nil (undefined in a twin), false keeps its slot, a table of fields is an empty array", async (cache) => {
     const nil = cache.script("return {1, nil, 3}", {
       keys: 0,
@@ -826,6 +842,17 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.match(error.message, /bad things/);
   });
 
+  it("a script that fails at run time (Lua's error(), a twin's throw) is InvalidArgument", async (cache) => {
+    const script = cache.script("error('boom')", {
+      keys: 0,
+      memory: () => {
+        throw new Error("boom");
+      },
+    });
+    const error = await rejectsWith(script.run([]), "InvalidArgument");
+    assert.match(error.message, /boom/);
+  });
+
   // --- pipelines -------------------------------------------------------------------------
 
   it("a pipeline runs its commands and returns their results in order", async (cache) => {
@@ -972,6 +999,31 @@ return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1}`,
     assert.equal(lock.signal.aborted, false);
     assert.equal(await cache.tryLock("res", { ttlMs: 1_000 }), undefined);
     assert.equal(await lock.release(), true);
+  });
+
+  it("lock: a tryLock in flight when its cache closes is Closed, and the lock it took is released", async (cache) => {
+    const other = await open({ keyPrefix: cache.keyPrefix });
+    const refused = rejectsWith(other.tryLock("res", { ttlMs: 60_000 }), "Closed");
+    await other.close(); // the same tick: the acquire is on its way
+    await refused;
+    const lock = await cache.tryLock("res", { ttlMs: 1_000 });
+    assert.ok(lock, "the lock taken for the closed cache was released");
+    await lock.release();
+  });
+
+  it("lock: close ends a blocking lock() with Closed at once, without waiting for the drain", async (cache) => {
+    const holder = await cache.lock("res", { ttlMs: 10_000 });
+    const other = await open({
+      keyPrefix: cache.keyPrefix,
+      getOrSet: { lockTtlMs: 5_000 }, // how long close drains at most
+    });
+    const refused = rejectsWith(other.lock("res", { ttlMs: 1_000 }), "Closed");
+    await sleep(50); // waiting for the holder now
+    const started = Date.now();
+    await other.close();
+    await refused;
+    assert.ok(Date.now() - started < 2_000, `close took ${Date.now() - started} ms`);
+    await holder.release();
   });
 
   it("lock: closing the cache aborts the signal of the locks it holds", async (cache) => {

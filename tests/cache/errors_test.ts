@@ -38,6 +38,26 @@ test("errors: driver failures map to stable codes", () => {
       "PermissionDenied",
     ],
     [new Error("NOPERM this user has no permissions to run the 'get' command"), "PermissionDenied"],
+    // What Redis 7.0 and 7.2+ answer for a command a script's user may not run.
+    [
+      new Error(
+        "ERR The user executing the script can't publish to the channel mentioned in the command script: c557, on @user_script:1.",
+      ),
+      "PermissionDenied",
+    ],
+    [
+      new Error(
+        "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments script: 429f, on @user_script:1.",
+      ),
+      "PermissionDenied",
+    ],
+    [
+      new Error(
+        "ERR ACL failure in script: No permissions to access a channel script: c557, on @user_script:1.",
+      ),
+      "PermissionDenied",
+    ],
+    [new Error("ERR user_script:1: boom script: 8290, on @user_script:1."), "InvalidArgument"],
     [new Error("OOM command not allowed when used memory > 'maxmemory'."), "ResourceExhausted"],
     [
       new Error("MISCONF Redis is configured to save RDB snapshots, but it's currently unable"),

@@ -383,3 +383,39 @@ test("fault: while its invalidation channel is down, an instance's L1 serves not
     await server.stop();
   }
 });
+
+test("fault: an ACL user without channel rights releases locks and fills getOrSet (their wake-up is a hint); what its ACL refuses is PermissionDenied", async () => {
+  const since = recordMetrics().length;
+  // Redis 7 gives a new user no channels (acl-pubsub-default resetchannels).
+  const server = await startRedis({ config: ["user app on >pw ~app:* +@all"] });
+  let cache: Cache | undefined;
+  try {
+    cache = await connect({
+      nodes: [server.node],
+      username: "app",
+      password: "pw",
+      keyPrefix: "app:",
+    });
+    const held = (await cache.tryLock("L", { ttlMs: 10_000 }))!;
+    assert.equal(await held.release(), true);
+    assert.ok(InfraError.is(held.signal.reason, "LockLost"), String(held.signal.reason));
+    const next = await cache.tryLock("L", { ttlMs: 10_000 });
+    assert.ok(next, "the released lock is free");
+    assert.equal(await next.release(), true);
+
+    let loads = 0;
+    const loader = () => ++loads;
+    assert.equal(await cache.getOrSet("g", loader, { ttlMs: 60_000 }), 1);
+    assert.equal(await cache.getOrSet("g", loader, { ttlMs: 60_000 }), 1);
+    assert.equal(totals(since).get("cache.get_or_set.fill_failures {}") ?? 0, 0);
+
+    const publish = cache.script("return redis.call('PUBLISH', 'elsewhere', 'm')", { keys: 0 });
+    assert.equal(await codeOf(publish.run([])), "PermissionDenied");
+    const outside = cache.script("return redis.call('GET', 'elsewhere')", { keys: 0 });
+    assert.equal(await codeOf(outside.run([])), "PermissionDenied");
+    assert.equal(await codeOf(cache.raw().call("GET", "elsewhere")), "PermissionDenied");
+  } finally {
+    await cache?.close();
+    await server.stop();
+  }
+});

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { getLogger } from "../../clog/mod.ts";
 import { createCache } from "../../cache/cache.ts";
+import { L1Cache } from "../../cache/l1.ts";
 import type { BatchOutcome, Command, Connection, Reply } from "../../cache/connection.ts";
 
 /** A connection whose GET and PTTL replies come from `replies`, in turn. */
@@ -82,4 +83,32 @@ test("l1: a value with a TTL is kept, and one without TTL too (within l1.ttlMs)"
   assert.equal(await cache.get("b"), "w");
   assert.equal(await cache.get("b"), "w");
   assert.equal(connection.reads, 2);
+});
+
+test("l1: bytes are kept as an exact-size copy, not as a view into the reply's memory", () => {
+  const l1 = new L1Cache(settings().l1);
+  // ioredis hands out bytes as a view into the socket chunk they arrived in.
+  const chunk = new Uint8Array(64 * 1024);
+  chunk.set([1, 2, 3], 100);
+  l1.set("k", chunk.subarray(100, 103), true, 60_000, l1.epoch);
+  chunk.fill(0);
+  const data = l1.get("k")!.data as Uint8Array;
+  assert.deepEqual([...data], [1, 2, 3]);
+  assert.equal(data.buffer.byteLength, 3);
+});
+
+test("l1: a bytes hit decodes to a copy of its own each time", async () => {
+  const chunk = new Uint8Array(64 * 1024);
+  chunk.set([1, 2, 3], 100);
+  const connection = scripted([[chunk.subarray(100, 103), 30_000]]);
+  const config = { ...settings(), codec: "bytes" as const };
+  await using cache = await createCache(connection, config, getLogger("cache"), () => {
+    throw new Error("no reload here");
+  });
+  const first = (await cache.get<Uint8Array>("k"))!;
+  assert.equal(first.buffer.byteLength, 3);
+  first[0] = 99;
+  chunk.fill(0);
+  assert.deepEqual([...(await cache.get<Uint8Array>("k"))!], [1, 2, 3]);
+  assert.equal(connection.reads, 1, "the second read was an L1 hit");
 });

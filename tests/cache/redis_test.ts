@@ -188,6 +188,44 @@ test("redis: a value a plain get put in L1 during its grace is not fresh for get
   assert.equal(loads, 1);
 });
 
+test("redis: L1 hits of bytes are each caller's own: a caller writing into its result changes no later read", async () => {
+  const keyPrefix = freshPrefix();
+  await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1, codec: "bytes" });
+  await cache.set("k", new Uint8Array([1, 2, 3]));
+  (await cache.get<Uint8Array>("k"))![0] = 99; // read from Redis, kept in L1
+  (await cache.get<Uint8Array>("k"))![1] = 99; // an L1 hit
+  (await cache.getMany<Uint8Array>(["k"]))[0]![2] = 99; // an L1 hit through getMany
+  assert.deepEqual([...(await cache.get<Uint8Array>("k"))!], [1, 2, 3]);
+  assert.deepEqual([...(await cache.getMany<Uint8Array>(["k"]))[0]!], [1, 2, 3]);
+  // getOrSet keeps the loaded value in L1: neither the loader's array nor a caller's result
+  // is that entry.
+  const source = new Uint8Array([5, 5, 5]);
+  (await cache.getOrSet<Uint8Array>("g", () => source))![0] = 0;
+  source[1] = 0;
+  (await cache.getOrSet<Uint8Array>("g", () => new Uint8Array([9])))![2] = 0; // an L1 hit
+  const hit = await cache.getOrSet<Uint8Array>("g", () => new Uint8Array([9]));
+  assert.deepEqual([...hit!], [5, 5, 5]);
+});
+
+test("redis: a cache closed while a blocking lock() sends its first acquire leaves no connection open", async () => {
+  const keyPrefix = freshPrefix();
+  const connectionName = uniqueName("lock-close");
+  await using holderCache = await connect({ nodes: [sharedRedisNode], keyPrefix });
+  const holder = await holderCache.lock("L", { ttlMs: 10_000 });
+  const cache = await connect({ nodes: [sharedRedisNode], keyPrefix, connectionName });
+  const refused = assert.rejects(
+    cache.lock("L", { ttlMs: 1_000 }),
+    (error: unknown) => InfraError.is(error, "Closed"),
+  );
+  await cache.close(); // the same tick: the first acquire is on the wire
+  await refused;
+  // A subscriber opened after close would be connected by now.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const clients = String(await janitor.call("CLIENT", "LIST")).split("\n");
+  assert.deepEqual(clients.filter((line) => line.includes(`name=${connectionName}`)), []);
+  await holder.release();
+});
+
 test("redis: L1 never keeps an entry longer than its TTL in Redis", async () => {
   const keyPrefix = freshPrefix();
   await using cache = await connect({ nodes: [sharedRedisNode], keyPrefix, l1 });
