@@ -38,17 +38,21 @@ const lastReports = new Map<string, number>();
  *
  * @param where Which sink or step failed.
  * @param error What was thrown.
+ * @returns Whether it was reported (false: reported less than a minute ago, or stderr is
+ *   gone).
  */
-export function reportInternalError(where: string, error: unknown): void {
+export function reportInternalError(where: string, error: unknown): boolean {
   try {
     const now = Date.now();
     const last = lastReports.get(where);
-    if (last !== undefined && now - last < REPORT_INTERVAL_MS) return;
+    if (last !== undefined && now - last < REPORT_INTERVAL_MS) return false;
     lastReports.set(where, now);
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`clog: ${where} failed: ${message}\n`);
+    return true;
   } catch {
     // stderr itself is gone: nothing left to tell.
+    return false;
   }
 }
 

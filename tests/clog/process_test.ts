@@ -301,3 +301,14 @@ test("a web stream sink whose stream takes nothing says so on stderr, and close(
   // Dropped past the cap, or handed to the stream and given up at close: every line is counted.
   assert.equal(Number(gaveUp[1]), 30_000);
 });
+
+test("a sink that logs about every record it is handed does not end the process, and stderr says so once", async () => {
+  const ended = await run(["reentrant"], { fixture: "sink_app.ts" });
+  assert.equal(ended.code, 0, ended.stderr);
+  assert.equal(ended.stdout, "alive\n");
+  assert.equal(
+    ended.stderr,
+    "clog: re-entrant log call failed: a sink logs while it writes a record that a sink " +
+      "logged: 1 record nested this deep dropped (one nested level is written)\n",
+  );
+});
