@@ -324,7 +324,10 @@ export interface ClogConfig {
   stackCooldownMs?: number;
 }
 
-/** Keys redacted when `redactKeys` is not set. */
+/**
+ * Keys redacted when `redactKeys` is not set: common secret fields and headers (matched
+ * whole, in any case: `dbPassword` is not `password`; add such names to `redactKeys`).
+ */
 export const DEFAULT_REDACT_KEYS: readonly string[] = [
   "password",
   "passwd",
@@ -336,7 +339,16 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
   "refresh_token",
   "apiKey",
   "api_key",
+  "x-api-key",
+  "x-auth-token",
+  "clientSecret",
+  "client_secret",
+  "privateKey",
+  "private_key",
+  "passphrase",
+  "credentials",
   "authorization",
+  "proxy-authorization",
   "cookie",
   "set-cookie",
 ];
