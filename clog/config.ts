@@ -205,7 +205,16 @@ export interface FileSinkConfig extends LineSinkConfig {
   rotation?: RotationConfig;
 }
 
-/** Writes lines to a {@link LineWriter} passed in the dependencies under `name`. */
+/**
+ * Writes lines to a {@link LineWriter} passed in the dependencies under `name`. A stream
+ * that stops taking them (a log shipper whose collector is down) holds at most 16 MiB: a
+ * web stream's writes that have not settled, or a Node writable's `writableLength` (a plain
+ * object with `write()` is not measured). Past that, new lines are dropped until it catches
+ * up, and stderr says so at once and, when it catches up or the sink closes, how many were
+ * dropped. A burst of more than 16 MiB logged without a turn of the event loop also meets
+ * the cap, since a web stream takes nothing until then. `close()` waits at most
+ * {@link ClogConfig.flushTimeoutMs} for the stream.
+ */
 export interface StreamSinkConfig extends LineSinkConfig {
   /** Sink type. */
   type: "stream";
@@ -293,8 +302,9 @@ export interface ClogConfig {
    *
    * `0` never waits: what the pipe cannot take at once is dropped. `Infinity` (from code;
    * JSON has no such number) waits as long as it takes, which is how clog behaved before
-   * this setting. Files never wait on a reader; stream sinks hand their lines to their
-   * stream and do not wait either. On Linux a pipe is written through a non-blocking
+   * this setting. Files never wait on a reader. A stream sink's `close()` (and the close
+   * of one a reload removes) waits this long for a web stream to take the lines it was
+   * handed, then gives them up, says how many on stderr and releases the stream. On Linux a pipe is written through a non-blocking
    * descriptor of clog's own (`/proc/self/fd`, which needs write permission there on Deno);
    * elsewhere, and for a socket under Deno, a write the reader does not take blocks in the
    * system call, where no timeout reaches. Default 5,000.
@@ -314,7 +324,10 @@ export interface ClogConfig {
   stackCooldownMs?: number;
 }
 
-/** Keys redacted when `redactKeys` is not set. */
+/**
+ * Keys redacted when `redactKeys` is not set: common secret fields and headers (matched
+ * whole, in any case: `dbPassword` is not `password`; add such names to `redactKeys`).
+ */
 export const DEFAULT_REDACT_KEYS: readonly string[] = [
   "password",
   "passwd",
@@ -326,7 +339,16 @@ export const DEFAULT_REDACT_KEYS: readonly string[] = [
   "refresh_token",
   "apiKey",
   "api_key",
+  "x-api-key",
+  "x-auth-token",
+  "clientSecret",
+  "client_secret",
+  "privateKey",
+  "private_key",
+  "passphrase",
+  "credentials",
   "authorization",
+  "proxy-authorization",
   "cookie",
   "set-cookie",
 ];

@@ -112,6 +112,29 @@ const FATAL = LEVEL_VALUES.fatal;
 const WARN_INDEX = LEVEL_VALUES.warn / 10 - 1;
 const TABLE_CACHE_LIMIT = 1024;
 
+/**
+ * How many emits are running, one inside another, across every core: a sink that logs
+ * through a logger (to say a delivery failed) emits while the record it was handed is
+ * being emitted. One such level is allowed, so that a sink may log about a record; a record
+ * logged deeper is dropped, or a sink that logs about every record would recurse until the
+ * stack overflows (which ends the process on Bun).
+ */
+let emitDepth = 0;
+const MAX_EMIT_DEPTH = 2;
+/** Records dropped for being logged too deep that no report has counted yet. */
+let nestedDropped = 0;
+
+/** Says on stderr (at most once a minute) how many records were logged too deep to write. */
+function reportNested(): void {
+  const reported = reportInternalError(
+    "re-entrant log call",
+    `a sink logs while it writes a record that a sink logged: ${nestedDropped} ${
+      nestedDropped === 1 ? "record" : "records"
+    } nested this deep dropped (one nested level is written)`,
+  );
+  if (reported) nestedDropped = 0;
+}
+
 /** Turns whatever was passed as fields into an object to serialize, or undefined. */
 function normalizeFields(fields: unknown): object | undefined {
   if (typeof fields === "function") {
@@ -279,12 +302,18 @@ export class Core {
    * logger's minimum level. Never throws.
    */
   emit(source: EmitSource, level: number, message: unknown, rawFields: unknown): void {
+    if (emitDepth === MAX_EMIT_DEPTH) {
+      nestedDropped++;
+      return;
+    }
+    const s = this.serializer;
+    // A record logged by a sink while its record is emitted: the outer one is put back after.
+    const outer = emitDepth++ === 0 ? undefined : s.recordState();
     const slots = this.#slots;
     let i = 0;
     // First: whatever fails later, the fallback line still has the message.
     const msg = typeof message === "string" ? message : safeString(message);
     try {
-      const s = this.serializer;
       const fields = rawFields === undefined ? undefined : normalizeFields(rawFields);
       const time = this.now();
       const context = activeContext();
@@ -381,6 +410,10 @@ export class Core {
     }
     // While the process ends, no timer writes a buffer out any more.
     if (level >= FATAL || isExiting()) this.flush();
+    // Nothing above throws (#fallback and flush catch everything): no finally needed.
+    emitDepth--;
+    if (outer !== undefined) s.restoreRecord(outer);
+    else if (nestedDropped > 0) reportNested();
   }
 
   /** A text line up to its message: time, level and namespace. */

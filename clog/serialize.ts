@@ -232,6 +232,24 @@ export interface StackSink {
 }
 
 /**
+ * What a {@link Serializer} knows of the record being emitted, saved while a record is
+ * emitted during it (a sink that logs) and put back after, so that the outer record's
+ * stack cooldown goes on as if nothing had come between.
+ */
+export interface RecordState {
+  /** The record's time. */
+  readonly time: number;
+  /** Its level value. */
+  readonly level: number;
+  /** The configuration's sinks. */
+  readonly sinks: readonly StackSink[];
+  /** Stacks it writes in full, so far. */
+  readonly fullStacks: string[] | undefined;
+  /** Whether a call's fields were being written. */
+  readonly cooling: boolean;
+}
+
+/**
  * Serializes values with one configuration (redacted keys, value length limit). Create a
  * new one when the configuration changes; its key cache belongs to that configuration.
  *
@@ -328,6 +346,26 @@ export class Serializer {
     this.#sinks = sinks;
     this.#fullStacks = undefined;
     this.#cooling = false;
+  }
+
+  /** The state of the record being emitted, for {@link Serializer.restoreRecord}. */
+  recordState(): RecordState {
+    return {
+      time: this.#recordTime,
+      level: this.#level,
+      sinks: this.#sinks,
+      fullStacks: this.#fullStacks,
+      cooling: this.#cooling,
+    };
+  }
+
+  /** Goes back to the record of `state`, after a record emitted while it was. */
+  restoreRecord(state: RecordState): void {
+    this.#recordTime = state.time;
+    this.#level = state.level;
+    this.#sinks = state.sinks;
+    this.#fullStacks = state.fullStacks;
+    this.#cooling = state.cooling;
   }
 
   /**

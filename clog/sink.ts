@@ -38,17 +38,21 @@ const lastReports = new Map<string, number>();
  *
  * @param where Which sink or step failed.
  * @param error What was thrown.
+ * @returns Whether it was reported (false: reported less than a minute ago, or stderr is
+ *   gone).
  */
-export function reportInternalError(where: string, error: unknown): void {
+export function reportInternalError(where: string, error: unknown): boolean {
   try {
     const now = Date.now();
     const last = lastReports.get(where);
-    if (last !== undefined && now - last < REPORT_INTERVAL_MS) return;
+    if (last !== undefined && now - last < REPORT_INTERVAL_MS) return false;
     lastReports.set(where, now);
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`clog: ${where} failed: ${message}\n`);
+    return true;
   } catch {
     // stderr itself is gone: nothing left to tell.
+    return false;
   }
 }
 
@@ -439,6 +443,76 @@ export function consoleWantsColor(target: "stdout" | "stderr"): boolean {
   }
 }
 
+/**
+ * What a stream has been handed and not taken yet, capped at {@link MAX_BACKLOG_BYTES} as
+ * the console's backlog is: past it, new lines are dropped and counted, stderr is told at
+ * once, and again (with the count) when the stream catches up or the sink closes.
+ */
+class StreamBacklog {
+  readonly #label: string;
+  /** Bytes handed to a web stream whose writes have not settled, and their lines. */
+  bytes = 0;
+  lines = 0;
+  /** Lines dropped that no report on stderr has counted yet. */
+  #dropped = 0;
+  /** Whether lines are being dropped (stderr was told). */
+  #overflowing = false;
+
+  /** @param name The stream's dependency name, for the reports. */
+  constructor(name: string) {
+    this.#label = `stream sink "${name}"`;
+  }
+
+  /**
+   * Whether `lines` more lines fit when the stream holds `held` bytes with them; when they
+   * do not, they are counted as dropped.
+   */
+  admit(held: number, lines: number): boolean {
+    if (held > MAX_BACKLOG_BYTES) {
+      this.#dropped += lines;
+      if (!this.#overflowing) {
+        this.#overflowing = true;
+        tell(
+          `clog: ${this.#label} is ${MAX_BACKLOG_BYTES >> 20} MiB behind its stream: ` +
+            "new lines are dropped until it catches up\n",
+        );
+      }
+      return false;
+    }
+    if (this.#dropped > 0) this.report("caught up");
+    return true;
+  }
+
+  /** Says on stderr how many lines were dropped (if any), and ends an episode of a full backlog. */
+  report(why: string): void {
+    this.#overflowing = false;
+    if (this.#dropped === 0) return;
+    // A report stderr cannot take now is counted into the next one.
+    if (tell(`clog: ${this.#label} ${why}: ${this.#dropped} lines dropped\n`)) this.#dropped = 0;
+  }
+
+  /** The stream did not take what it held within `waitMs`: it is given up, and stderr says so. */
+  abandon(waitMs: number): void {
+    this.#dropped += this.lines;
+    this.bytes = this.lines = 0;
+    this.report(`did not take the rest within ${waitMs} ms`);
+  }
+}
+
+/** Writes `text` on stderr if it takes it now, never waiting; whether it did. */
+function tell(text: string): boolean {
+  return consoleWriters.stderr.writeNow(text);
+}
+
+/** Whether `promise` (which never rejects) settles within `ms`. */
+function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  if (ms === Infinity) return promise.then(() => true);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Not unref'd: an `await root.close()` that ends a program must still see it settle.
+  const timeout = new Promise<boolean>((resolve) => timer = setTimeout(resolve, ms, false));
+  return Promise.race([promise.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
+
 /** The one writer of a web stream, shared by every sink on it (a writer locks its stream). */
 interface SharedWriter {
   readonly writer: WritableStreamDefaultWriter<Uint8Array>;
@@ -446,22 +520,44 @@ interface SharedWriter {
   users: number;
   /** The last write, settled once every earlier write is. */
   pending: Promise<void>;
+  /** What the stream has not taken yet. */
+  readonly backlog: StreamBacklog;
+  /** The writer was released with writes pending: how they end is no longer reported. */
+  released: boolean;
 }
 
 const webWriters = new WeakMap<WritableStream<Uint8Array>, SharedWriter>();
 const encoder = new TextEncoder();
 
+/** A Node writable's count of the bytes it holds. */
+interface Measured {
+  readonly writableLength: number;
+}
+
 /**
  * Writes to a stream the application passed in: a Node-style writable (any object with
  * `write(text)`) or a web `WritableStream<Uint8Array>`. The stream is not closed by clog.
  * Any number of sinks, in any number of configurations, may write to the same stream.
+ *
+ * A stream that stops taking lines (a log shipper whose collector is down) holds at most
+ * 16 MiB of them: a web stream's writes that have not settled, or a Node writable's
+ * `writableLength`; past that, new lines are dropped, counted and reported on stderr.
+ * `close()` waits for a web stream to take what it was handed for `waitMs` at most, then
+ * gives those lines up, says so on stderr, and releases the stream.
  */
 export class StreamSink implements LineSink {
   readonly #name: string;
   readonly #node: { write(text: string): unknown } | undefined;
+  /** What a Node writable that reports its `writableLength` holds; undefined for others. */
+  readonly #nodeBacklog: StreamBacklog | undefined;
   readonly #stream: WritableStream<Uint8Array> | undefined;
   readonly #web: SharedWriter | undefined;
   #closed = false;
+  /**
+   * How long `close()` waits for a web stream to take the lines it was handed, in ms
+   * (`flushTimeoutMs`, set on every reload).
+   */
+  waitMs: number = DEFAULT_FLUSH_TIMEOUT_MS;
 
   /**
    * @param name The dependency name, for error reports.
@@ -474,7 +570,13 @@ export class StreamSink implements LineSink {
       const stream = writer as WritableStream<Uint8Array>;
       let shared = webWriters.get(stream);
       if (shared === undefined) {
-        shared = { writer: stream.getWriter(), users: 0, pending: Promise.resolve() };
+        shared = {
+          writer: stream.getWriter(),
+          users: 0,
+          pending: Promise.resolve(),
+          backlog: new StreamBacklog(name),
+          released: false,
+        };
         webWriters.set(stream, shared);
       }
       shared.users++;
@@ -482,6 +584,10 @@ export class StreamSink implements LineSink {
       this.#web = shared;
     } else {
       this.#node = writer as { write(text: string): unknown };
+      // A plain object with write() holds nothing clog can see, and costs no check per line.
+      if (typeof (writer as Partial<Measured>).writableLength === "number") {
+        this.#nodeBacklog = new StreamBacklog(name);
+      }
       // An 'error' event nobody listens to would crash the process; a logger must not.
       (writer as Partial<EventSource>).on?.("error", this.#onError);
     }
@@ -494,20 +600,53 @@ export class StreamSink implements LineSink {
   write(line: string): void {
     try {
       if (this.#node !== undefined) {
-        this.#node.write(line);
+        if (this.#nodeBacklog === undefined || this.#nodeTakes(1)) this.#node.write(line);
         return;
       }
-      const shared = this.#web!;
-      shared.pending = shared.writer.write(encoder.encode(line)).catch((error) =>
-        reportInternalError(`stream sink "${this.#name}"`, error)
-      );
+      this.#writeWeb(line, 1);
     } catch (error) {
       reportInternalError(`stream sink "${this.#name}"`, error);
     }
   }
 
   writeBatch(lines: string[]): void {
-    this.write(lines.join(""));
+    try {
+      if (this.#node !== undefined) {
+        if (this.#nodeBacklog === undefined || this.#nodeTakes(lines.length)) {
+          this.#node.write(lines.join(""));
+        }
+        return;
+      }
+      this.#writeWeb(lines.join(""), lines.length);
+    } catch (error) {
+      reportInternalError(`stream sink "${this.#name}"`, error);
+    }
+  }
+
+  /** Whether the Node writable has room for `lines` more lines. */
+  #nodeTakes(lines: number): boolean {
+    return this.#nodeBacklog!.admit((this.#node as unknown as Measured).writableLength, lines);
+  }
+
+  /** Hands `text` (`lines` lines) to the web stream's writer, when its backlog has room. */
+  #writeWeb(text: string, lines: number): void {
+    const shared = this.#web!;
+    const backlog = shared.backlog;
+    const bytes = encoder.encode(text);
+    if (!backlog.admit(backlog.bytes + bytes.length, lines)) return;
+    backlog.bytes += bytes.length;
+    backlog.lines += lines;
+    const settle = () => {
+      if (shared.released) return;
+      backlog.bytes -= bytes.length;
+      backlog.lines -= lines;
+      if (backlog.bytes === 0) backlog.report("caught up");
+    };
+    shared.pending = shared.writer.write(bytes).then(settle, (error) => {
+      if (shared.released) return;
+      settle();
+      reportInternalError(`stream sink "${this.#name}"`, error);
+    });
   }
 
   flush(): void {}
@@ -518,13 +657,21 @@ export class StreamSink implements LineSink {
     const shared = this.#web;
     if (shared === undefined) {
       (this.#node as Partial<EventSource>).off?.("error", this.#onError);
+      this.#nodeBacklog?.report("closed");
       return;
     }
     shared.users--;
-    await shared.pending;
-    // A sink opened on the stream meanwhile (a reload) keeps the writer.
+    const settled = await settlesWithin(shared.pending, this.waitMs);
+    // A sink opened on the stream meanwhile (a reload) keeps the writer, and its backlog.
     if (shared.users > 0 || webWriters.get(this.#stream!) !== shared) return;
     webWriters.delete(this.#stream!);
+    if (settled) shared.backlog.report("closed");
+    else {
+      // The lines stay queued in the stream, which is the application's: clog lets go of
+      // it (releasing, not aborting it) and of them.
+      shared.released = true;
+      shared.backlog.abandon(this.waitMs);
+    }
     try {
       shared.writer.releaseLock();
     } catch (error) {

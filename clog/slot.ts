@@ -42,8 +42,11 @@ export interface Slot {
   readonly label: string;
   /** Where lines go (line sinks). */
   readonly sink: LineSink | undefined;
-  /** The console under {@link Slot.sink} (console sinks), for its wait on a stopped reader. */
-  readonly console: ConsoleSink | undefined;
+  /**
+   * The console or stream sink under {@link Slot.sink}, for its wait on a reader that
+   * stopped (`flushTimeoutMs`).
+   */
+  readonly waits: { waitMs: number } | undefined;
   /** Where records go (custom sinks). */
   readonly record: RecordSink | undefined;
   /**
@@ -144,10 +147,10 @@ export function createSlot(
   target: unknown,
 ): Slot {
   let line: LineSink;
-  let consoleSink: ConsoleSink | undefined;
+  let waits: ConsoleSink | StreamSink | undefined;
   switch (sink.type) {
     case "console":
-      line = consoleSink = new ConsoleSink(sink.target ?? "stdout");
+      line = waits = new ConsoleSink(sink.target ?? "stdout");
       break;
     case "file":
       line = new FileSink({
@@ -161,7 +164,7 @@ export function createSlot(
       break;
     case "stream":
       try {
-        line = new StreamSink(sink.name, target as LineWriter);
+        line = waits = new StreamSink(sink.name, target as LineWriter);
       } catch {
         throw check.fail(
           `${field}.name`,
@@ -175,7 +178,7 @@ export function createSlot(
         target,
         label: `custom sink "${sink.name}"`,
         sink: undefined,
-        console: undefined,
+        waits: undefined,
         record: target as RecordSink,
         holdsLines: false,
         min: 0,
@@ -197,7 +200,7 @@ export function createSlot(
     target,
     label: `${sink.type} sink`,
     sink: line,
-    console: consoleSink,
+    waits,
     record: undefined,
     holdsLines: buffered || sink.type === "console",
     min: 0,
@@ -218,8 +221,8 @@ export function route(slot: Slot, sink: SinkConfig, config: ClogConfig): void {
     ? undefined
     : new FingersCrossed<unknown>(sink.fingersCrossed);
   if (slot.gate?.id !== gate?.id) slot.gate = gate;
-  if (slot.console !== undefined) {
-    slot.console.waitMs = config.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
+  if (slot.waits !== undefined) {
+    slot.waits.waitMs = config.flushTimeoutMs ?? DEFAULT_FLUSH_TIMEOUT_MS;
   }
   if (sink.type === "custom") {
     slot.kind = RECORDS;

@@ -288,3 +288,27 @@ test("a console reader that stopped costs at most 16 MiB of held lines: later on
   assert.deepEqual(received, Array.from({ length: received.length }, (_, i) => i));
   assert.equal(received.length + Number(report[1]), lines);
 });
+
+test("a web stream sink whose stream takes nothing says so on stderr, and close() ends the process", async () => {
+  const ended = await run(["stalled-stream"], { fixture: "sink_app.ts" });
+  assert.equal(ended.code, 0, ended.stderr);
+  assert.equal(ended.stdout, "closed\n");
+  const [behind, gaveUp] = [
+    /clog: stream sink "ship" is 16 MiB behind its stream: new lines are dropped until it catches up\n/,
+    /clog: stream sink "ship" did not take the rest within 300 ms: (\d+) lines dropped\n/,
+  ].map((pattern) => pattern.exec(ended.stderr));
+  assert.ok(behind && gaveUp && behind.index < gaveUp.index, ended.stderr);
+  // Dropped past the cap, or handed to the stream and given up at close: every line is counted.
+  assert.equal(Number(gaveUp[1]), 30_000);
+});
+
+test("a sink that logs about every record it is handed does not end the process, and stderr says so once", async () => {
+  const ended = await run(["reentrant"], { fixture: "sink_app.ts" });
+  assert.equal(ended.code, 0, ended.stderr);
+  assert.equal(ended.stdout, "alive\n");
+  assert.equal(
+    ended.stderr,
+    "clog: re-entrant log call failed: a sink logs while it writes a record that a sink " +
+      "logged: 1 record nested this deep dropped (one nested level is written)\n",
+  );
+});

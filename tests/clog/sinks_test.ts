@@ -233,3 +233,97 @@ test("a Node stream that emits an error does not crash the process", async () =>
   await root.close();
   assert.equal(stream.listenerCount("error"), 0);
 });
+
+/**
+ * A web stream that takes its first chunk and then nothing until `resume()`, and the `i` of
+ * every line it received by then.
+ */
+function stallingStream(): {
+  stream: WritableStream<Uint8Array>;
+  resume: () => void;
+  numbers: () => number[];
+} {
+  const chunks: Uint8Array[] = [];
+  let resume = () => {};
+  const stalled = new Promise<void>((resolve) => (resume = resolve));
+  const stream = new WritableStream<Uint8Array>({
+    write: (chunk) => {
+      chunks.push(chunk);
+      return chunks.length === 1 ? stalled : undefined;
+    },
+  });
+  const decoder = new TextDecoder();
+  const numbers = () =>
+    chunks.map((chunk) => decoder.decode(chunk)).join("").split("\n").filter(Boolean)
+      .map((line) => JSON.parse(line).i);
+  return { stream, resume, numbers };
+}
+
+const PAD = "p".repeat(1000);
+
+test("a web stream that stopped taking lines holds at most 16 MiB of them: later ones are dropped", async () => {
+  const { stream, resume, numbers } = stallingStream();
+  const root = create({ sinks: [{ type: "stream", name: "web" }] }, { streams: { web: stream } });
+  const lines = 30_000; // about 31 MB
+  for (let i = 0; i < lines; i++) root.info("line", { i, pad: PAD });
+  resume();
+  await root.close();
+  const received = numbers();
+  // The first lines, in order, up to the cap; none of the rest.
+  assert.deepEqual(received, Array.from({ length: received.length }, (_, i) => i));
+  const lineBytes = JSON.stringify({ i: 10_000 }).length + PAD.length + 60;
+  assert.ok(received.length * lineBytes <= 16 * 1024 * 1024 + lineBytes, `${received.length}`);
+  assert.ok(received.length > 15_000, `${received.length} lines received`);
+});
+
+test("a web stream that catches up takes new lines again after lines were dropped", async () => {
+  const { stream, resume, numbers } = stallingStream();
+  const root = create({ sinks: [{ type: "stream", name: "web" }] }, { streams: { web: stream } });
+  for (let i = 0; i < 20_000; i++) root.info("line", { i, pad: PAD });
+  resume();
+  await tick(50);
+  root.info("after", { i: -1 });
+  await root.close();
+  assert.equal(numbers().at(-1), -1);
+});
+
+test("close() of a sink whose web stream takes nothing settles within flushTimeoutMs and releases the stream", async () => {
+  const stream = new WritableStream<Uint8Array>({ write: () => new Promise<void>(() => {}) });
+  const root = create({ flushTimeoutMs: 200, sinks: [{ type: "stream", name: "web" }] }, {
+    streams: { web: stream },
+  });
+  root.info("one");
+  root.info("two");
+  const started = Date.now();
+  await root.close();
+  const waited = Date.now() - started;
+  assert.ok(waited >= 150 && waited < 2_000, `close() took ${waited} ms`);
+  stream.getWriter().releaseLock(); // clog no longer holds the lock
+});
+
+test("a reload that removes a sink whose web stream takes nothing settles within flushTimeoutMs", async () => {
+  const stream = new WritableStream<Uint8Array>({ write: () => new Promise<void>(() => {}) });
+  const records: LogRecord[] = [];
+  const root = create({ flushTimeoutMs: 200, sinks: [{ type: "stream", name: "web" }] }, {
+    streams: { web: stream },
+    sinks: { memory: (record) => void records.push(record) },
+  });
+  root.info("to the stream");
+  const started = Date.now();
+  await root.hotReload({ sinks: [{ type: "custom", name: "memory" }] });
+  assert.ok(Date.now() - started < 2_000, `hotReload took ${Date.now() - started} ms`);
+  root.info("to the new sink");
+  assert.deepEqual(records.map((r) => r.message), ["to the new sink"]);
+  await root.close();
+});
+
+test("a Node writable that stopped taking lines holds at most 16 MiB of them", async () => {
+  const { Writable } = await import("node:stream");
+  const stream = new Writable({ write: () => {} }); // never calls back: a stuck socket
+  const root = create({ sinks: [{ type: "stream", name: "s" }] }, { streams: { s: stream } });
+  for (let i = 0; i < 30_000; i++) root.info("line", { i, pad: PAD });
+  assert.ok(stream.writableLength <= 16 * 1024 * 1024 + 2_000, `${stream.writableLength} held`);
+  assert.ok(stream.writableLength > 15 * 1024 * 1024, `${stream.writableLength} held`);
+  await root.close();
+  stream.destroy();
+});

@@ -97,6 +97,27 @@ test("the default redacted keys are replaced at any depth, whatever their case",
   });
 });
 
+test("the defaults also cover API key, proxy and OAuth client headers and fields, and private keys", () => {
+  const { root, json } = capture();
+  root.info("call", {
+    headers: new Headers({
+      "x-api-key": "k1",
+      "proxy-authorization": "Basic p",
+      "x-auth-token": "t",
+      accept: "json",
+    }),
+    oauth: { client_id: "app", client_secret: "s1", clientSecret: "s2" },
+    tls: { privateKey: "-----BEGIN", private_key: "-----BEGIN", passphrase: "pp" },
+    credentials: { user: "u", pass: "p" },
+  });
+  const line = JSON.stringify(json()[0]);
+  for (const secret of ["k1", "Basic p", `"t"`, "s1", "s2", "-----BEGIN", `"pp"`, `"p"`]) {
+    assert.ok(!line.includes(secret), `${secret} in ${line}`);
+  }
+  assert.match(line, /"accept":"json"/);
+  assert.match(line, /"client_id":"app"/);
+});
+
 test("configured redact keys replace the defaults, in bound fields and text too", () => {
   const { root, lines } = capture({
     redactKeys: ["ssn"],
