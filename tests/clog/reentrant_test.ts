@@ -4,7 +4,8 @@ import { create, type LogRecord, type RootLogger } from "../../clog/mod.ts";
 
 test("a sink that logs about every record it is handed writes one nested record, and the call returns", () => {
   const seen: LogRecord[] = [];
-  let root: RootLogger | undefined;
+  // Assigned below; the sink reads it when it is called.
+  let root: RootLogger | undefined = undefined;
   root = create({ sinks: [{ type: "custom", name: "shipper" }] }, {
     sinks: {
       shipper: (record) => {
@@ -24,7 +25,8 @@ test("a sink that logs about every record it is handed writes one nested record,
 
 test("a record a sink logs reaches the other sinks too, after the outer record", () => {
   const lines: string[] = [];
-  let root: RootLogger | undefined;
+  // Assigned below; the sink reads it when it is called.
+  let root: RootLogger | undefined = undefined;
   root = create({
     sinks: [{ type: "custom", name: "shipper", level: "info" }, { type: "stream", name: "s" }],
   }, {
@@ -42,7 +44,8 @@ test("a record a sink logs reaches the other sinks too, after the outer record",
 test("a sink that logs does not break the stack cooldown of the record it was handed", () => {
   const lines: string[] = [];
   const now = Date.parse("2026-01-01T00:00:00.000Z");
-  let root: RootLogger | undefined;
+  // Assigned below; the sink reads it when it is called.
+  let root: RootLogger | undefined = undefined;
   root = create({
     stackCooldownMs: 1_000,
     sinks: [{ type: "custom", name: "shipper", level: "error" }, { type: "stream", name: "s" }],

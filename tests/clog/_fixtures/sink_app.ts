@@ -26,7 +26,8 @@ if (mode === "stalled-stream") {
 }
 
 if (mode === "reentrant") {
-  let root: RootLogger | undefined;
+  // Assigned below; the sink reads it when it is called.
+  let root: RootLogger | undefined = undefined;
   root = create({ sinks: [{ type: "custom", name: "shipper" }] }, {
     sinks: { shipper: (record) => root!.warn("delivery failed", { about: record.message }) },
   });
