@@ -4,7 +4,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { openSync, readFileSync } from "node:fs";
+import { openSync, readdirSync, readFileSync } from "node:fs";
+import process from "node:process";
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -38,6 +39,24 @@ export async function waitUntil(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * Stops a process with SIGSTOP and waits until every one of its threads is stopped: the
+ * signal is only queued when `kill` returns, and a thread of a busy server may still answer
+ * a request that was already in its hands (Linux: read from `/proc`).
+ */
+export async function stopProcess(pid: number): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  // The state is the field after the parenthesised command name: T (stopped) or t (traced).
+  const state = (file: string) => /\)\s+(\S)/.exec(readFileSync(file, "utf8"))?.[1];
+  await waitUntil(
+    () =>
+      readdirSync(`/proc/${pid}/task`).every((task) =>
+        /^[Tt]$/.test(state(`/proc/${pid}/task/${task}/stat`) ?? "")
+      ),
+    { timeoutMs: 5_000, intervalMs: 5, what: `process ${pid} to stop` },
+  );
 }
 
 /** Resolves as `promise` does, or rejects once `timeoutMs` passed first: a lost event fails the test instead of hanging the run. */

@@ -11,7 +11,7 @@ import * as coord from "../../coord/mod.ts";
 import type { WatchEnd } from "../../coord/transport.ts";
 import { intercept } from "../_support/coord_transport.ts";
 import { leaderOf, startEtcd } from "../_support/etcd_server.ts";
-import { waitUntil } from "../_support/process.ts";
+import { stopProcess, waitUntil } from "../_support/process.ts";
 import { chunkWhere, nextChunk } from "./contract.ts";
 import { etcdHarness } from "./_harness.ts";
 
@@ -171,7 +171,7 @@ for (const transport of ["grpc", "gateway"] as const) {
         for (const [i, member] of server.members.entries()) {
           if (i > 0) process.kill(stopped.pop()!, "SIGCONT");
           stopped.push(member.process.pid!);
-          process.kill(member.process.pid!, "SIGSTOP");
+          await stopProcess(member.process.pid!);
           for (let n = 1; n <= 3; n++) {
             await c.kv.set("/hung/k", i * 10 + n);
             assert.equal((await c.kv.get<number>("/hung/k"))?.value, i * 10 + n);

@@ -9,7 +9,7 @@ import type { CoordClient } from "../../coord/client.ts";
 import * as coord from "../../coord/mod.ts";
 import type { Transport, WatchEnd } from "../../coord/transport.ts";
 import { type EtcdServer, startEtcd } from "../_support/etcd_server.ts";
-import { waitUntil } from "../_support/process.ts";
+import { stopProcess, waitUntil } from "../_support/process.ts";
 import { intercept } from "../_support/coord_transport.ts";
 import {
   aborted,
@@ -331,16 +331,24 @@ for (const transport of ["grpc", "gateway"] as const) {
         const c = await h.client({ requestTimeoutMs: 1_000, wrap: (t) => (raw = t) });
         await c.kv.set("/hung/k", 1); // the connection is up
         const pid = server.members[0].process.pid!;
-        process.kill(pid, "SIGSTOP");
         try {
+          await stopProcess(pid);
+          let created = false;
+          const started = Date.now();
           const ended = new Promise<WatchEnd>((resolve) =>
-            raw!.watch({ key: "/hung/k" }, undefined, { onEvents() {}, onEnd: resolve })
+            raw!.watch({ key: "/hung/k" }, undefined, {
+              onEvents() {},
+              onCreated: () => (created = true),
+              onEnd: resolve,
+            })
           );
           const why = await Promise.race([ended, sleep(8_000).then(() => "still waiting")]);
           assert.ok(
             typeof why === "object" && why.reason === "error" &&
               InfraError.is(why.error, "Timeout"),
-            String(typeof why === "object" && why.reason === "error" ? why.error : why),
+            `${typeof why === "object" && why.reason === "error" ? why.error : why} after ${
+              Date.now() - started
+            } ms (created: ${created})`,
           );
         } finally {
           process.kill(pid, "SIGCONT");
