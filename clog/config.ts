@@ -195,6 +195,9 @@ export interface ConsoleSinkConfig extends LineSinkConfig {
 /**
  * Appends to a file (its folder is created), with optional rotation. Rotated files are
  * named `<path>.<YYYY-MM-DD>.<n>`: the UTC day their first line was logged and a counter.
+ * Rotation by someone else works too: a file moved or deleted (logrotate's default) is
+ * created again at `path` within a second, and one truncated in place (`copytruncate`) is
+ * measured again.
  */
 export interface FileSinkConfig extends LineSinkConfig {
   /** Sink type. */

@@ -11,6 +11,11 @@
  * was logged, not when it was written: a buffered line of 23:59:59 goes to that day's
  * file even when the buffer is written after midnight.
  *
+ * A file moved or deleted by someone else (logrotate, an operator) is noticed within a
+ * second, at the next write, and created again at `path`; lines written in that second go
+ * to the moved file. A file truncated in place (logrotate's `copytruncate`) is measured
+ * again at the same moment, so that size rotation counts from its new size.
+ *
  * One process per file: two processes appending to and rotating the same file would
  * rename it under each other (give each instance its own path).
  *
@@ -25,6 +30,7 @@ import {
   openSync,
   readdirSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -33,6 +39,8 @@ import { InfraError } from "../base/mod.ts";
 import { type LineSink, reportInternalError } from "./sink.ts";
 
 const DAY_MS = 86_400_000;
+/** How often the path is compared with the open file (moved, deleted or truncated by others). */
+const FOLLOW_MS = 1_000;
 
 /** Settings of a {@link FileSink}. */
 export interface FileSinkOptions {
@@ -69,6 +77,11 @@ export class FileSink implements LineSink {
   #size = 0;
   /** UTC day of the first line in the current file (by its record's time). */
   #day = 0;
+  /** The open file's identity, compared with what `path` names now. */
+  #ino = 0;
+  #dev = 0;
+  /** When the path was last compared with the open file (`Date.now()`). */
+  #followed = 0;
 
   /**
    * Opens (creating folders and the file as needed) `options.path` for appending.
@@ -102,8 +115,41 @@ export class FileSink implements LineSink {
     this.#fd = openSync(this.#options.path, "a");
     const stat = fstatSync(this.#fd);
     this.#size = stat.size;
+    this.#ino = stat.ino;
+    this.#dev = stat.dev;
+    this.#followed = Date.now();
     // An empty file takes the day of its first line.
     this.#day = dayOf(stat.mtimeMs);
+  }
+
+  /**
+   * Opens `path` again when the open file is no longer there (moved or deleted), and takes
+   * the size of one truncated in place.
+   */
+  #follow(now: number): void {
+    this.#followed = now;
+    const { path } = this.#options;
+    try {
+      let moved = true;
+      try {
+        const named = statSync(path);
+        moved = named.ino !== this.#ino || named.dev !== this.#dev;
+      } catch (error) {
+        if ((error as { code?: string }).code !== "ENOENT") throw error;
+      }
+      if (!moved) {
+        this.#size = fstatSync(this.#fd).size;
+        return;
+      }
+      // The new file first: when it cannot be made, lines go on to the moved one.
+      const previous = this.#fd;
+      mkdirSync(this.#dir, { recursive: true });
+      this.#open();
+      closeSync(previous);
+    } catch (error) {
+      // Keep appending to the open file rather than lose lines.
+      reportInternalError(`file sink ${path} (following a move)`, error);
+    }
   }
 
   write(line: string, time: number): void {
@@ -116,6 +162,9 @@ export class FileSink implements LineSink {
       if (this.#fd < 0) {
         mkdirSync(this.#dir, { recursive: true });
         this.#open();
+      } else {
+        const now = Date.now();
+        if (now - this.#followed >= FOLLOW_MS) this.#follow(now);
       }
       const { maxSizeBytes = Infinity, daily } = this.#options;
       if (maxSizeBytes === Infinity && !daily) {

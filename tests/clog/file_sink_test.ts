@@ -1,11 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  copyFileSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
+  truncateSync,
+  unlinkSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
@@ -374,6 +378,60 @@ test("a line older than the file's day (held back by fingersCrossed) does not ro
         "r3 failed on the 24th",
       ],
       "app.log.2025-11-23.1": ["the 23rd", "r1 started on the 23rd"],
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a file moved away or deleted by someone else (logrotate) is created again at its path, no line lost", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const root = create({ sinks: [{ type: "file", path }] });
+    root.info("before");
+    renameSync(path, `${path}.1`);
+    // Within the second the sink takes to notice, lines still go to the moved file.
+    root.info("while moving");
+    await tick(1_100);
+    root.info("after the move");
+    assert.deepEqual(messagesByFile(dir), {
+      "app.log": ["after the move"],
+      "app.log.1": ["before", "while moving"],
+    });
+    unlinkSync(path);
+    await tick(1_100);
+    root.info("after the delete");
+    await root.close();
+    assert.deepEqual(messagesByFile(dir)["app.log"], ["after the delete"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a file truncated in place (copytruncate) is measured again: size rotation counts from zero", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir, "app.log");
+    const root = create({
+      sinks: [{ type: "file", path, rotation: { maxSizeBytes: 600, maxBackups: 5 } }],
+    });
+    const pad = "p".repeat(150);
+    root.info("one", { pad });
+    root.info("two", { pad });
+    const written = statSync(path).size;
+    assert.ok(written > 300 && written < 600, String(written));
+    copyFileSync(path, `${path}.copy`);
+    truncateSync(path, 0);
+    await tick(1_100);
+    root.info("three", { pad });
+    root.info("four", { pad });
+    await root.close();
+    // Counted from the old size, the second pair would have rotated the file.
+    assert.deepEqual(readdirSync(dir).sort(), ["app.log", "app.log.copy"]);
+    assert.deepEqual(messagesByFile(dir), {
+      "app.log": ["three", "four"],
+      "app.log.copy": ["one", "two"],
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
