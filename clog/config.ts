@@ -53,13 +53,20 @@ export interface RotationConfig {
   /** Rotate before a write would make the file larger than this; unset = no size limit. */
   maxSizeBytes?: number;
   /**
-   * One file per UTC day: the file is rotated before the first line logged on a new day (by
+   * One file per day (of `timeZone`): the file is rotated before the first line logged on a new day (by
    * the line's own time, also when it waited in a buffer past midnight; a line older than
    * the file, held back by `fingersCrossed`, goes into it and rotates nothing). Default false.
    */
   daily?: boolean;
   /** How many rotated files to keep; older ones are deleted (0 keeps none). Default 10. */
   maxBackups?: number;
+  /**
+   * Whose day rotates the file and names the rotated ones: `"UTC"` (default), `"local"`
+   * (the runtime's zone, from `TZ` or the system, read when the sink is made) or an IANA
+   * name such as `"Asia/Shanghai"`, so that a service in China rotates at its own midnight
+   * rather than at 08:00.
+   */
+  timeZone?: string;
 }
 
 /**
@@ -194,7 +201,8 @@ export interface ConsoleSinkConfig extends LineSinkConfig {
 
 /**
  * Appends to a file (its folder is created), with optional rotation. Rotated files are
- * named `<path>.<YYYY-MM-DD>.<n>`: the UTC day their first line was logged and a counter.
+ * named `<path>.<YYYY-MM-DD>.<n>`: the day (`rotation.timeZone`, UTC by default) their first
+ * line was logged and a counter.
  * Rotation by someone else works too: a file moved or deleted (logrotate's default) is
  * created again at `path` within a second, and one truncated in place (`copytruncate`) is
  * measured again.
@@ -503,13 +511,28 @@ function checkJsonKeys(value: unknown): void {
 
 function checkRotation(value: unknown, field: string): void {
   const rotation = check.object(value, field);
-  check.knownKeys(rotation, field, ["maxSizeBytes", "daily", "maxBackups"]);
+  check.knownKeys(rotation, field, ["maxSizeBytes", "daily", "maxBackups", "timeZone"]);
   if (rotation.maxSizeBytes !== undefined) {
     check.integer(rotation.maxSizeBytes, `${field}.maxSizeBytes`, { min: 1 });
   }
   if (rotation.daily !== undefined) check.boolean(rotation.daily, `${field}.daily`);
   if (rotation.maxBackups !== undefined) {
     check.integer(rotation.maxBackups, `${field}.maxBackups`, { min: 0, max: 100_000 });
+  }
+  if (rotation.timeZone !== undefined) {
+    const zone = check.string(rotation.timeZone, `${field}.timeZone`);
+    if (zone !== "local") {
+      try {
+        new Intl.DateTimeFormat("en-US", { timeZone: zone });
+      } catch {
+        throw check.fail(
+          `${field}.timeZone`,
+          `is not a time zone this runtime knows: ${
+            JSON.stringify(zone)
+          } (give "UTC", "local" or an IANA name such as "Asia/Shanghai")`,
+        );
+      }
+    }
   }
 }
 

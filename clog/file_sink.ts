@@ -1,12 +1,12 @@
 /**
  * The file sink: appends lines with `node:fs` (identical on Deno, Node and Bun), and
- * rotates by size and/or by UTC day.
+ * rotates by size and/or by day (UTC by default, or the day of a time zone).
  *
  * Writes are synchronous and whole: a line (or a batch from the buffered sink) is one
  * `writeSync`, and rotation happens between two writes, so no line is torn, lost or split
  * across files however many tasks log at once. A line that alone is larger than
  * `maxSizeBytes` gets a file of its own. Rotated files are named
- * `<path>.<YYYY-MM-DD>.<n>`: the UTC day of their first line and a counter that grows
+ * `<path>.<YYYY-MM-DD>.<n>`: the day of their first line and a counter that grows
  * within the day; beyond `maxBackups`, the oldest are deleted. A line's day is the time it
  * was logged, not when it was written: a buffered line of 23:59:59 goes to that day's
  * file even when the buffer is written after midnight.
@@ -48,16 +48,55 @@ export interface FileSinkOptions {
   path: string;
   /** Rotate before a write would make the file larger; undefined = never by size. */
   maxSizeBytes?: number;
-  /** Rotate when the UTC day changes. */
+  /** Rotate when the day changes. */
   daily: boolean;
+  /**
+   * Whose day: `"UTC"`, `"local"` (the runtime's zone, resolved once) or an IANA name
+   * (`"Asia/Shanghai"`). Default `"UTC"`.
+   */
+  timeZone?: string;
   /** Rotated files kept. */
   maxBackups: number;
   /** Where the path is in the config (`sinks[1].path`), named by an error to open it. */
   field: string;
 }
 
-function dayOf(ms: number): number {
-  return Math.floor(ms / DAY_MS);
+/** Zone offsets are whole quarter hours: within one such slot the calendar date is one. */
+const SLOT_MS = 900_000;
+
+/**
+ * The calendar day of a time, in a time zone, as the number of days from 1970-01-01 to
+ * that date (so UTC's day of a time is `floor(ms / DAY_MS)`). A zone's dates are asked of
+ * `Intl` once per quarter hour of log time, not once per line.
+ */
+class Calendar {
+  readonly #format: Intl.DateTimeFormat | undefined;
+  #slot = NaN;
+  #day = 0;
+
+  constructor(timeZone = "UTC") {
+    const zone = timeZone === "local"
+      ? new Intl.DateTimeFormat().resolvedOptions().timeZone
+      : timeZone;
+    this.#format = zone === "UTC" ? undefined : new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+    });
+  }
+
+  dayOf(ms: number): number {
+    if (this.#format === undefined) return Math.floor(ms / DAY_MS);
+    const slot = Math.floor(ms / SLOT_MS);
+    if (slot !== this.#slot) {
+      const parts: Record<string, number> = {};
+      for (const part of this.#format.formatToParts(ms)) parts[part.type] = Number(part.value);
+      this.#day = Date.UTC(parts.year, parts.month - 1, parts.day) / DAY_MS;
+      this.#slot = slot;
+    }
+    return this.#day;
+  }
 }
 
 function dayLabel(day: number): string {
@@ -75,7 +114,8 @@ export class FileSink implements LineSink {
   readonly #backupPattern: RegExp;
   #fd = -1;
   #size = 0;
-  /** UTC day of the first line in the current file (by its record's time). */
+  readonly #calendar: Calendar;
+  /** Day of the first line in the current file (by its record's time). */
   #day = 0;
   /** The open file's identity, compared with what `path` names now. */
   #ino = 0;
@@ -92,6 +132,7 @@ export class FileSink implements LineSink {
    */
   constructor(options: FileSinkOptions) {
     this.#options = options;
+    this.#calendar = new Calendar(options.timeZone);
     this.#dir = dirname(options.path);
     this.#backupPattern = new RegExp(
       `^${escapeRegExp(basename(options.path))}\\.(\\d{4}-\\d{2}-\\d{2})\\.(\\d+)$`,
@@ -119,7 +160,7 @@ export class FileSink implements LineSink {
     this.#dev = stat.dev;
     this.#followed = Date.now();
     // An empty file takes the day of its first line.
-    this.#day = dayOf(stat.mtimeMs);
+    this.#day = this.#calendar.dayOf(stat.mtimeMs);
   }
 
   /**
@@ -172,7 +213,7 @@ export class FileSink implements LineSink {
         return;
       }
       // Group lines into writes; rotate between writes, never inside a line: before a line
-      // that would make the file too large, and (daily) before a line of a later UTC day
+      // that would make the file too large, and (daily) before a line of a later day
       // than the file's first one. A line's day is its record's: a line buffered before
       // midnight goes to that day's file, however late the buffer is written. One older
       // than the file (held back by fingersCrossed while later ones were written) goes in
@@ -182,7 +223,7 @@ export class FileSink implements LineSink {
       let chunkBytes = 0;
       for (let i = 0; i < lines.length; i++) {
         const bytes = Buffer.from(lines[i]);
-        const day = dayOf(times[i]);
+        const day = this.#calendar.dayOf(times[i]);
         const size = this.#size + chunkBytes;
         if (size > 0 && (size + bytes.length > maxSizeBytes || (daily && day > this.#day))) {
           if (chunkBytes > 0) {

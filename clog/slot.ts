@@ -158,6 +158,7 @@ export function createSlot(
         path: resolve(sink.path),
         maxSizeBytes: sink.rotation?.maxSizeBytes,
         daily: sink.rotation?.daily ?? false,
+        timeZone: sink.rotation?.timeZone,
         maxBackups: sink.rotation?.maxBackups ?? MAX_BACKUPS,
         field: `${field}.path`,
       });

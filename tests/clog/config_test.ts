@@ -94,6 +94,17 @@ test("an invalid config names the bad field", () => {
     invalid("sinks[0].rotation.maxBackups"),
   );
   assert.throws(
+    () =>
+      validateConfig({
+        sinks: [{ type: "file", path: "a", rotation: { timeZone: "Mars/Olympus" } }],
+      }),
+    invalid("sinks[0].rotation.timeZone", /"Mars\/Olympus".*IANA name/),
+  );
+  assert.throws(
+    () => validateConfig({ sinks: [{ type: "file", path: "a", rotation: { timeZone: 8 } }] }),
+    invalid("sinks[0].rotation.timeZone"),
+  );
+  assert.throws(
     () => validateConfig({ sinks: [{ type: "console" }, { type: "console", level: "loud" }] }),
     invalid("sinks[1].level"),
   );
@@ -167,7 +178,12 @@ test("a config survives a JSON round trip (it can live in the config center)", (
         type: "file" as const,
         path: "/tmp/x.log",
         format: "text" as const,
-        rotation: { maxSizeBytes: 1_000_000, daily: true, maxBackups: 3 },
+        rotation: {
+          maxSizeBytes: 1_000_000,
+          daily: true,
+          maxBackups: 3,
+          timeZone: "Asia/Shanghai",
+        },
         buffered: { bufferSize: 100, flushIntervalMs: 100 },
       },
     ],

@@ -225,6 +225,87 @@ test("daily rotation moves the previous day's lines to a file named after that d
   }
 });
 
+test("daily rotation in a time zone rotates at its midnight, also across a daylight-saving change", async () => {
+  const cases: { timeZone: string; times: [string, number][]; files: Record<string, string[]> }[] =
+    [
+      {
+        // 16:00 UTC is midnight in Shanghai: the 23rd there ends at 15:59:59 UTC.
+        timeZone: "Asia/Shanghai",
+        times: [
+          ["late on the 23rd", Date.UTC(2025, 10, 23, 15, 59, 59)],
+          ["early on the 24th", Date.UTC(2025, 10, 23, 16, 0, 1)],
+          ["still the 24th, past midnight UTC", Date.UTC(2025, 10, 24, 0, 30)],
+        ],
+        files: {
+          "app.log": ["early on the 24th", "still the 24th, past midnight UTC"],
+          "app.log.2025-11-23.1": ["late on the 23rd"],
+        },
+      },
+      {
+        // New York's 2 November 2025 has 25 hours (EDT ends): 04:30 UTC on the 3rd is still
+        // the 2nd there, 05:30 UTC is the 3rd. A fixed offset would cut the day an hour early.
+        timeZone: "America/New_York",
+        times: [
+          ["early on the 2nd", Date.UTC(2025, 10, 2, 4, 30)],
+          ["late on the 2nd", Date.UTC(2025, 10, 3, 4, 30)],
+          ["early on the 3rd", Date.UTC(2025, 10, 3, 5, 30)],
+        ],
+        files: {
+          "app.log": ["early on the 3rd"],
+          "app.log.2025-11-02.1": ["early on the 2nd", "late on the 2nd"],
+        },
+      },
+    ];
+  for (const { timeZone, times, files } of cases) {
+    const dir = tempDir();
+    try {
+      const path = join(dir, "app.log");
+      let now = times[0][1];
+      const root = create(
+        { sinks: [{ type: "file", path, rotation: { daily: true, timeZone } }] },
+        { now: () => now },
+      );
+      for (const [message, time] of times) {
+        now = time;
+        root.info(message);
+      }
+      await root.close();
+      assert.deepEqual(messagesByFile(dir), files, timeZone);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
+
+test('daily rotation with timeZone "local" follows the zone the runtime runs in', async () => {
+  const zone = new Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const local = new Date(2025, 10, 23, 23, 59, 59).getTime(); // 23:59:59 here
+  const files: Record<string, Record<string, unknown[]>> = {};
+  for (const timeZone of ["local", zone]) {
+    const dir = tempDir();
+    try {
+      const path = join(dir, "app.log");
+      let now = local;
+      const root = create(
+        { sinks: [{ type: "file", path, rotation: { daily: true, timeZone } }] },
+        { now: () => now },
+      );
+      root.info("late on the 23rd");
+      now += 2_000;
+      root.info("early on the 24th");
+      await root.close();
+      files[timeZone] = messagesByFile(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  assert.deepEqual(files.local, {
+    "app.log": ["early on the 24th"],
+    "app.log.2025-11-23.1": ["late on the 23rd"],
+  });
+  assert.deepEqual(files[zone], files.local);
+});
+
 test("a buffered line goes to the file of the day it was logged, however late it is written", async () => {
   for (const maxSizeBytes of [undefined, 150]) { // 150: two of these 62-byte lines a file
     const dir = tempDir();
