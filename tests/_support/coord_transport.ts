@@ -9,6 +9,7 @@ import type {
   TransportEvent,
   TxnRequest,
   TxnResult,
+  WatchEnd,
   WatchSink,
   WatchSubscription,
 } from "../../coord/transport.ts";
@@ -38,6 +39,21 @@ export function intercept(transport: Transport, overrides: Partial<Transport>): 
     close: () => transport.close(),
     ...overrides,
   };
+}
+
+/** Wraps `transport` so that every watch's end is also pushed to `ends`, in order. */
+export function recordingWatchEnds(transport: Transport, ends: WatchEnd[]): Transport {
+  return intercept(transport, {
+    watch: (range, start, sink) =>
+      transport.watch(range, start, {
+        onCreated: () => sink.onCreated?.(),
+        onEvents: (events) => sink.onEvents(events),
+        onEnd(end) {
+          ends.push(end);
+          sink.onEnd(end);
+        },
+      }),
+  });
 }
 
 /** A transport whose live watch subscriptions a test can end, as a lost connection would. */

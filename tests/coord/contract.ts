@@ -3224,19 +3224,31 @@ export function coordContract(name: string, factory: HarnessFactory): void {
   });
 }
 
+/**
+ * Writes under `prefix` (`kept`, `changed`, `deleted`), lists them, then changes `changed`
+ * twice, deletes `deleted` and adds `new`: `listed` is what a watcher knew, `last` the
+ * revision to compact at so that the changes since are gone from history.
+ */
+async function historyToCompact(
+  c: CoordClient,
+  prefix: string,
+): Promise<{ listed: Awaited<ReturnType<CoordClient["kv"]["list"]>>; last: number }> {
+  await c.kv.set(`${prefix}kept`, 1);
+  await c.kv.set(`${prefix}changed`, 1);
+  await c.kv.set(`${prefix}deleted`, 1);
+  const listed = await c.kv.list(prefix);
+  await c.kv.set(`${prefix}changed`, 2);
+  await c.kv.set(`${prefix}changed`, 3);
+  await c.kv.delete(`${prefix}deleted`);
+  return { listed, last: await c.kv.set(`${prefix}new`, 1) };
+}
+
 /** Compaction tests: the harness must provide `compact`. */
 export function compactionContract(name: string, factory: HarnessFactory): void {
   test(`${name}: a watch from a compacted revision resets, then reports every current key, so a deletion is not missed`, () =>
     withHarness(factory, async (h) => {
       const c = await h.client();
-      await c.kv.set("/cmp/kept", 1);
-      await c.kv.set("/cmp/changed", 1);
-      await c.kv.set("/cmp/deleted", 1);
-      const listed = await c.kv.list("/cmp/");
-      await c.kv.set("/cmp/changed", 2);
-      await c.kv.set("/cmp/changed", 3);
-      await c.kv.delete("/cmp/deleted");
-      const last = await c.kv.set("/cmp/new", 1);
+      const { listed, last } = await historyToCompact(c, "/cmp/");
       await h.compact!(last);
       // Resuming from before the compaction: the history it needs is gone.
       const reader = c.kv.watch("/cmp/", { prefix: true, fromRevision: listed.revision + 1 })
@@ -3307,14 +3319,7 @@ export function compactionContract(name: string, factory: HarnessFactory): void 
   test(`${name}: a watch that falls behind a compaction reports only what differs from what it knew`, () =>
     withHarness(factory, async (h) => {
       const c = await h.client();
-      await c.kv.set("/cmp2/kept", 1);
-      await c.kv.set("/cmp2/changed", 1);
-      await c.kv.set("/cmp2/deleted", 1);
-      const listed = await c.kv.list("/cmp2/");
-      await c.kv.set("/cmp2/changed", 2);
-      await c.kv.set("/cmp2/changed", 3);
-      await c.kv.delete("/cmp2/deleted");
-      const last = await c.kv.set("/cmp2/new", 1);
+      const { listed, last } = await historyToCompact(c, "/cmp2/");
       // The watch reads its baseline (the state at listed.revision), then the history after
       // it is compacted away before the watch can replay it.
       const lagging = await h.client({

@@ -9,7 +9,7 @@ import process from "node:process";
 import { InfraError } from "../../base/mod.ts";
 import * as coord from "../../coord/mod.ts";
 import type { WatchEnd } from "../../coord/transport.ts";
-import { intercept } from "../_support/coord_transport.ts";
+import { recordingWatchEnds } from "../_support/coord_transport.ts";
 import { leaderOf, startEtcd } from "../_support/etcd_server.ts";
 import { stopProcess, waitUntil } from "../_support/process.ts";
 import { chunkWhere, nextChunk } from "./contract.ts";
@@ -99,18 +99,7 @@ for (const transport of ["grpc", "gateway"] as const) {
       try {
         const ends: WatchEnd[] = [];
         const watcher = await h.client({
-          wrap: (transport) =>
-            intercept(transport, {
-              watch: (range, start, sink) =>
-                transport.watch(range, start, {
-                  onCreated: () => sink.onCreated?.(),
-                  onEvents: (events) => sink.onEvents(events),
-                  onEnd(end) {
-                    ends.push(end);
-                    sink.onEnd(end);
-                  },
-                }),
-            }),
+          wrap: (transport) => recordingWatchEnds(transport, ends),
         });
         const writer = await h.client();
         const reader = watcher.kv.watch<number>("/isolated/", { prefix: true }).getReader();

@@ -10,7 +10,7 @@ import * as coord from "../../coord/mod.ts";
 import type { Transport, WatchEnd } from "../../coord/transport.ts";
 import { type EtcdServer, startEtcd } from "../_support/etcd_server.ts";
 import { stopProcess, waitUntil } from "../_support/process.ts";
-import { intercept } from "../_support/coord_transport.ts";
+import { recordingWatchEnds } from "../_support/coord_transport.ts";
 import {
   aborted,
   chunkWhere,
@@ -57,18 +57,7 @@ test(
     try {
       const ends: WatchEnd[] = [];
       const c = await h.client({
-        wrap: (transport) =>
-          intercept(transport, {
-            watch: (range, start, sink) =>
-              transport.watch(range, start, {
-                onCreated: () => sink.onCreated?.(),
-                onEvents: (events) => sink.onEvents(events),
-                onEnd(end) {
-                  ends.push(end);
-                  sink.onEnd(end);
-                },
-              }),
-          }),
+        wrap: (transport) => recordingWatchEnds(transport, ends),
       });
       const reader = c.kv.watch<number>("/pings/k").getReader();
       try {

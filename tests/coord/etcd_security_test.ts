@@ -382,7 +382,10 @@ for (const transport of ["grpc", "gateway"] as const) {
     },
   );
 
-  test(label + "a client keeps working after etcd expired its auth token", () =>
+  /** A client of user `idle` (read-write on `/idle/`) on an etcd that forgets tokens after 1 s. */
+  const withIdleClient = (
+    fn: (client: Awaited<ReturnType<typeof coord.connect>>) => Promise<void>,
+  ) =>
     withLimitedUser(
       transport,
       {
@@ -398,56 +401,45 @@ for (const transport of ["grpc", "gateway"] as const) {
           password: "idle-secret",
         });
         try {
-          await client.kv.set("/k", 1);
-          // Idle for longer than the token's TTL: etcd forgets the token.
-          await sleep(3_500);
-          await client.kv.set("/k", 2);
-          assert.equal((await client.kv.get("/k"))?.value, 2);
+          await fn(client);
         } finally {
           await client.close();
         }
       },
       ["--auth-token", "simple", "--auth-token-ttl", "1"],
-    ));
+    );
+
+  test(
+    label + "a client keeps working after etcd expired its auth token",
+    () =>
+      withIdleClient(async (client) => {
+        await client.kv.set("/k", 1);
+        // Idle for longer than the token's TTL: etcd forgets the token.
+        await sleep(3_500);
+        await client.kv.set("/k", 2);
+        assert.equal((await client.kv.get("/k"))?.value, 2);
+      }),
+  );
 
   test(
     label +
       "a watch opened on an auth token etcd has expired (refused as Unauthenticated) is opened again with a new token and reports changes",
     () =>
-      withLimitedUser(
-        transport,
-        {
-          name: "idle",
-          password: "idle-secret",
-          grants: [{ permission: "readwrite", key: "/idle/", prefix: true }],
-        },
-        async (base) => {
-          const client = await coord.connect({
-            ...base,
-            namespace: "/idle",
-            username: "idle",
-            password: "idle-secret",
-          });
-          try {
-            await client.kv.set("/k", 1);
-            await sleep(3_500);
-            // From revision 1 no baseline is read first: the watch is the first call on the
-            // expired token, as a watch resubscribing after an outage would be.
-            const reader = client.kv.watch<number>("/k", { fromRevision: 1 }).getReader();
-            try {
-              const event = await Promise.race([
-                nextChunk(reader),
-                sleep(10_000).then(() => ({ type: "none" as const })),
-              ]);
-              assert.equal(event.type === "put" && event.value, 1);
-            } finally {
-              await reader.cancel();
-            }
-          } finally {
-            await client.close();
-          }
-        },
-        ["--auth-token", "simple", "--auth-token-ttl", "1"],
-      ),
+      withIdleClient(async (client) => {
+        await client.kv.set("/k", 1);
+        await sleep(3_500);
+        // From revision 1 no baseline is read first: the watch is the first call on the
+        // expired token, as a watch resubscribing after an outage would be.
+        const reader = client.kv.watch<number>("/k", { fromRevision: 1 }).getReader();
+        try {
+          const event = await Promise.race([
+            nextChunk(reader),
+            sleep(10_000).then(() => ({ type: "none" as const })),
+          ]);
+          assert.equal(event.type === "put" && event.value, 1);
+        } finally {
+          await reader.cancel();
+        }
+      }),
   );
 }
