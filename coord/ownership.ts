@@ -199,7 +199,8 @@ export class Ownership {
   }
 
   /**
-   * Asks etcd whether the key still exists with this fencing token.
+   * Asks etcd whether the key still exists with this fencing token, under this session's
+   * lease, and whether ownership is still held when the answer comes back.
    *
    * @param options An optional signal.
    * @returns True while held.
@@ -211,7 +212,13 @@ export class Ownership {
       (call) => this.#context.transport.range({ key: this.key, keysOnly: true }, call),
       options.signal,
     );
-    return result.kvs[0]?.createRevision === this.fencingToken;
+    const kv = result.kvs[0];
+    // A put by someone else keeps the create revision: only the lease tells it apart. And
+    // an answer that arrives after the session's local deadline (or after ownership ended
+    // otherwise) says nothing any more: etcd may expire the lease any moment now.
+    return kv?.createRevision === this.fencingToken &&
+      BigInt(kv.lease) === BigInt(this.#session.id) &&
+      !this.#ended.signal.aborted && this.#session.alive;
   }
 
   /** Ends ownership and deletes the key (the next in line takes over). Idempotent. */

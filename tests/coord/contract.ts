@@ -2293,6 +2293,62 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await next.release();
   });
 
+  it("isOwner answers false once the lease is lost at its local deadline, even when etcd still had the key when it was read", async (h) => {
+    let holdReads = false;
+    let readHeld = false;
+    let letGo = () => {};
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    const c = await h.client({
+      wrap: (transport) =>
+        intercept(transport, {
+          // No keepalive is ever confirmed: the session is lost at its local deadline (grant
+          // + TTL - margin), a margin before etcd can expire the lease.
+          leaseKeepAlive: () => new Promise<number>(() => {}),
+          // The answer to a read of the lock's key comes back late (a slow network).
+          async range(request, options) {
+            const result = await transport.range(request, options);
+            if (holdReads && request.key.includes("/locks/deadline/")) {
+              readHeld = true;
+              await gate;
+            }
+            return result;
+          },
+        }),
+    });
+    const lock = await c.lock("deadline", { ttlMs: TTL });
+    holdReads = true;
+    // Asked while held; its answer comes back only after the local deadline.
+    const asking = lock.isOwner();
+    await waitUntil(() => readHeld, { what: "etcd to answer the read" });
+    assert.ok(InfraError.is(await aborted(lock.signal), "LockLost"));
+    letGo();
+    assert.equal(await asking, false, "isOwner after the lease was lost");
+    assert.equal(await lock.isOwner(), false);
+    await lock.release();
+  });
+
+  it("isOwner answers false once the lock's key was written under another lease", async (h) => {
+    const c = await h.client();
+    const other = await h.client();
+    const lock = await c.lock("overwritten", { ttlMs: TTL });
+    await using session = await other.session({ ttlMs: TTL });
+    // A put keeps the key's create revision: only its lease says it is no longer ours.
+    await other.transport.txn({
+      compare: [],
+      success: [{ type: "put", key: lock.key, value: "", lease: session.leaseId }],
+      failure: [],
+    });
+    assert.equal(
+      (await other.transport.range({ key: lock.key })).kvs[0].createRevision,
+      lock.fencingToken,
+    );
+    assert.equal(await lock.isOwner(), false);
+    assert.ok(InfraError.is(await aborted(lock.signal), "LockLost"));
+    await lock.release();
+    // The release leaves the other lease's key alone.
+    assert.equal(await leaseOf(other, lock.key), session.leaseId);
+  });
+
   it("a lock's signal fires when its key is deleted, and the next waiter gets the lock", async (h) => {
     const a = await h.client();
     const b = await h.client();
