@@ -74,7 +74,12 @@ class HeldLeadership implements Leadership {
     const result = await this.#context.retrying(
       (call) =>
         this.#context.transport.txn({
-          compare: [{ key: this.key, target: "create", result: "==", value: this.fencingToken }],
+          // The lease too: a put by someone else keeps the create revision, and writing the
+          // key back under our lease would leave it at the head of the queue, owned by nobody.
+          compare: [
+            { key: this.key, target: "create", result: "==", value: this.fencingToken },
+            { key: this.key, target: "lease", result: "==", value: session.id },
+          ],
           success: [{ type: "put", key: this.key, value: text, lease: session.id }],
           failure: [],
         }, call),

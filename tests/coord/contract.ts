@@ -2918,6 +2918,22 @@ export function coordContract(name: string, factory: HarnessFactory): void {
     await rejectsWith(leadership.proclaim({ address: "a:3" }), "LockLost");
   });
 
+  it("a leader whose key was written under another lease cannot proclaim it back under its own", async (h) => {
+    const c = await h.client();
+    const other = await h.client();
+    const leadership = await c.election("taken-over").campaign("a", { ttlMs: TTL });
+    await using session = await other.session({ ttlMs: TTL });
+    await other.transport.txn({
+      compare: [],
+      success: [{ type: "put", key: leadership.key, value: '"b"', lease: session.leaseId }],
+      failure: [],
+    });
+    await rejectsWith(leadership.proclaim("a2"), "LockLost");
+    assert.equal(await leaseOf(other, leadership.key), session.leaseId);
+    assert.equal((await other.election("taken-over").leader())?.value, "b");
+    await leadership.resign();
+  });
+
   it("leadership is lost when its lease is revoked, and a campaign can be aborted", async (h) => {
     const a = await h.client();
     const b = await h.client();
