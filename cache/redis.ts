@@ -514,6 +514,98 @@ class RedisConnection implements Connection {
     });
   }
 
+  /**
+   * A Cluster keeps its subscriptions on one connection of its own (ioredis's
+   * `ClusterSubscriber`), which it replaces by itself when it drops, at once and maybe on
+   * another node, with no event on the Cluster: messages published until the new one has
+   * subscribed are lost unseen (an L1 would serve values invalidated meanwhile until its
+   * TTL). So that connection is watched here: its loss interrupts every subscription, and
+   * they resume once every channel is subscribed again on the connection that replaced it
+   * (subscribing there and waiting for the reply tells when the server delivers again).
+   * Leans on `Cluster#subscriber.getInstance()`, checked: without it (a warning), only the
+   * Cluster's own close and ready are seen, as for a single node.
+   */
+  #watchClusterSubscriber(cluster: Cluster): { start(): void } | false {
+    const inner = (cluster as unknown as { subscriber?: { getInstance?: unknown } }).subscriber;
+    const getInstance = inner?.getInstance;
+    if (typeof getInstance !== "function") {
+      this.#logger.warn("ioredis internals are not as expected; falling back", {
+        fallbacks:
+          "cluster subscriber connection not watched (no Cluster#subscriber.getInstance): invalidations lost while ioredis moves it go unseen",
+      });
+      return false;
+    }
+    type Instance = Redis;
+    const current = (): Instance | undefined => {
+      const instance = getInstance.call(inner) as Instance | null | undefined;
+      return instance && typeof instance.subscribe === "function" &&
+          typeof instance.once === "function"
+        ? instance
+        : undefined;
+    };
+    const everyHandler = this.#everyHandler;
+    let watched: Instance | undefined;
+    let interrupted = false;
+    let resuming = false;
+    const watch = (instance: Instance) => {
+      watched = instance;
+      instance.once("close", () => {
+        if (watched !== instance) return;
+        watched = undefined;
+        lost();
+      });
+    };
+    const lost = () => {
+      if (this.#closed) return;
+      if (!interrupted) {
+        interrupted = true;
+        this.#logger.debug("cluster subscriber connection lost; resubscribing");
+        everyHandler((handlers) => handlers.onInterrupted?.());
+      }
+      if (!resuming) void resume();
+    };
+    const resume = async () => {
+      resuming = true;
+      let delayMs = 10;
+      try {
+        while (!this.#closed) {
+          const instance = current();
+          if (instance !== undefined && instance.status !== "end") {
+            if (watched !== instance) watch(instance);
+            try {
+              const channels = [...this.#channels.keys()];
+              if (channels.length > 0) await instance.subscribe(...channels);
+              if (watched === instance && instance.status === "ready" && !this.#closed) {
+                interrupted = false;
+                this.#logger.debug("cluster subscriber resubscribed");
+                everyHandler((handlers) => handlers.onResubscribed?.());
+                return;
+              }
+            } catch {
+              // That connection went too: the next one.
+            }
+          }
+          await new Promise<void>((resolve) => unrefTimer(setTimeout(resolve, delayMs)));
+          delayMs = Math.min(delayMs * 2, 1_000);
+        }
+      } finally {
+        resuming = false;
+      }
+    };
+    return {
+      start: () => {
+        const instance = current();
+        if (instance !== undefined && instance.status !== "end") watch(instance);
+        else lost();
+      },
+    };
+  }
+
+  /** Calls `notify` with the handlers of every subscription. */
+  readonly #everyHandler = (notify: (handlers: SubscriptionHandlers) => void): void => {
+    for (const set of this.#channels.values()) for (const handlers of [...set]) notify(handlers);
+  };
+
   #openSubscriber(): Promise<Client> {
     if (this.#closed) return Promise.reject(closedError());
     if (!this.#subscriber) {
@@ -522,20 +614,18 @@ class RedisConnection implements Connection {
           ? this.#client.duplicate()
           : this.#client.duplicate();
         watchHealth(subscriber, this.#logger, "subscriber");
-        const everyHandler = (notify: (handlers: SubscriptionHandlers) => void) => {
-          for (const set of this.#channels.values()) {
-            for (const handlers of [...set]) notify(handlers);
-          }
-        };
+        const everyHandler = this.#everyHandler;
         let first = true;
         let interrupted = false;
+        // A Cluster's subscriptions are watched on the connection that carries them.
+        const watched = subscriber instanceof Cluster && this.#watchClusterSubscriber(subscriber);
         subscriber.on("close", () => {
-          if (first || interrupted) return;
+          if (watched || first || interrupted) return;
           interrupted = true;
           everyHandler((handlers) => handlers.onInterrupted?.());
         });
         subscriber.on("ready", async () => {
-          if (first) {
+          if (first || watched) {
             first = false;
             return;
           }
@@ -563,6 +653,7 @@ class RedisConnection implements Connection {
           subscriber.disconnect();
           throw toCacheError(error, "subscriber connection");
         }
+        if (watched) watched.start();
         return subscriber;
       })();
       this.#subscriber = opening;

@@ -160,3 +160,25 @@ test("cluster: getMany, setMany, delete and exists split across slots by themsel
   assert.equal(await cache.delete(keys), 30);
   assert.equal(await cache.exists(keys), 0);
 });
+
+test("cluster: L1 drops what it holds when its subscriber moves to another connection, so an invalidation sent meanwhile is not missed", async () => {
+  const keyPrefix = uniqueName("l1move") + ":";
+  const l1 = { enabled: true, maxEntries: 100, maxBytes: 1_000_000, ttlMs: 60_000 };
+  await using a = await connect({ mode: "cluster", nodes: nodes(), keyPrefix, l1 });
+  await using b = await connect({ mode: "cluster", nodes: nodes(), keyPrefix, l1 });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (let round = 0; round < 5; round++) {
+    await a.set("k", `old-${round}`);
+    await sleep(50); // the invalidation of the set reaches b
+    assert.equal(await b.get("k"), `old-${round}`);
+    // b serves it from L1 now: a change behind its back goes unseen.
+    await a.raw().call("SET", a.key("k"), JSON.stringify("behind"));
+    assert.equal(await b.get("k"), `old-${round}`, "b's L1 holds the value");
+    // Every pub/sub connection is dropped; ioredis moves b's subscriber to a new
+    // connection (maybe another node) by itself, and a's invalidation may come before it.
+    await eachMaster((node) => node.call("CLIENT", "KILL", "TYPE", "pubsub"));
+    await a.set("k", `new-${round}`);
+    await sleep(300);
+    assert.equal(await b.get("k"), `new-${round}`, `round ${round}: b's L1 kept a stale value`);
+  }
+});
